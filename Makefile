@@ -1,0 +1,46 @@
+# The two commands a new machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit e2e bench bench-smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## demo: local cloud + deploy the template + a 5-call chain, followed as a tree
+demo: $(STAMP)
+	$(BIN)/recursectl --local deploy
+	$(BIN)/recursectl --local invoke --calls 5 --follow
+	@echo
+	@echo "The local cloud is still running: '$(BIN)/recursectl local status' shows it, '$(BIN)/recursectl local stop' stops it."
+
+## test: lint, type-check, and every test (unit, functional, end-to-end)
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench templates
+	$(BIN)/ruff format --check src tests bench templates
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench templates
+	$(BIN)/ruff format --check src tests bench templates
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

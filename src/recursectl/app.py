@@ -1,0 +1,51 @@
+"""The typed object every command receives with @click.pass_obj."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from recursectl.settings import LOCAL_REGION, Settings
+from recursectl.ui import UI
+
+if TYPE_CHECKING:
+    from recursectl.aws import Aws, Target
+
+
+@dataclass
+class App:
+    settings: Settings
+    ui: UI
+    debug: bool = False
+    _aws: Aws | None = field(default=None, repr=False)
+
+    def configure(self, **overrides: Any) -> Settings:
+        """Apply a command's own flags (None = not given) on top of the global settings."""
+        self.settings = self.settings.with_overrides(**overrides)
+        self._aws = None
+        return self.settings
+
+    def target(self) -> Target:
+        from recursectl.aws import Target
+
+        s = self.settings
+        if s.local:
+            return Target(
+                region=s.region or LOCAL_REGION,
+                endpoint_url=s.endpoint_url or f"http://127.0.0.1:{s.local_port}",
+                local=True,
+            )
+        return Target(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url)
+
+    def aws(self) -> Aws:
+        """Clients for the configured target; with --local, the local cloud is started first."""
+        if self._aws is None:
+            from recursectl.aws import Aws
+
+            target = self.target()
+            if target.local and not self.settings.endpoint_url:
+                from recursectl.local.daemon import ensure_running
+
+                ensure_running(self.settings.local_port, on_start=self.ui.info)
+            self._aws = Aws(target)
+        return self._aws

@@ -1,0 +1,287 @@
+"""The only module that imports boto3: clients, error translation, retries.
+
+Everything else gets clients from `Aws` and wraps calls in `aws.call(...)` (or the
+`translate` context manager) so botocore's exceptions never leak to the user.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+import botocore.exceptions as bex
+from botocore.config import Config
+
+from recursectl.errors import EXIT_USAGE, AwsError, NotFoundError, RecursectlError
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_sts import STSClient
+
+T = TypeVar("T")
+
+# Credentials handed to the embedded local cloud; it accepts anything, AWS accepts none of these.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+}
+_NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to talk to: a region and credentials source, optionally a custom endpoint."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class Identity:
+    account: str
+    partition: str
+    region: str
+    arn: str
+
+
+class Aws:
+    """Lazily built boto3 session and clients for one target.
+
+    `sleep` and `clock` are injected so retry schedules can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.target = target
+        self.sleep = sleep
+        self.clock = clock
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._identity: Identity | None = None
+        self.calls: list[str] = []  # every API call made, "service.Operation"; see count_calls
+
+    # session and clients ------------------------------------------------------------------
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            kwargs: dict[str, Any] = {}
+            if self.target.local:
+                kwargs.update(LOCAL_CREDENTIALS)
+            elif self.target.profile:
+                kwargs["profile_name"] = self.target.profile
+            if self.target.region:
+                kwargs["region_name"] = self.target.region
+            try:
+                session = boto3.Session(**kwargs)
+            except bex.ProfileNotFound:
+                raise AwsError(
+                    f"AWS profile {self.target.profile!r} was not found.",
+                    hint="list profiles with `aws configure list-profiles`",
+                    exit_code=EXIT_USAGE,
+                ) from None
+            self._check_region(session)
+            self._session = session
+        return self._session
+
+    def _check_region(self, session: boto3.Session) -> None:
+        region = session.region_name
+        if not region:
+            raise AwsError(
+                "No AWS region is configured.",
+                hint="pass --region, set AWS_REGION, or set a region in your AWS profile",
+                exit_code=EXIT_USAGE,
+            )
+        if self.target.endpoint_url or self.target.local:
+            return  # custom endpoints may use any region name
+        known = set()
+        for partition in session.get_available_partitions():
+            known.update(session.get_available_regions("lambda", partition_name=partition))
+        if known and region not in known:
+            raise AwsError(
+                f"Unknown AWS region {region!r}.",
+                hint="use a region name like us-east-1 (see `aws account list-regions`)",
+                exit_code=EXIT_USAGE,
+            )
+
+    @property
+    def region(self) -> str:
+        region = self.session.region_name
+        assert region is not None  # checked in _check_region
+        return region
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            config = Config(
+                retries={"mode": "adaptive", "max_attempts": 5},
+                connect_timeout=5,
+                read_timeout=70,
+                user_agent_extra="recursectl",
+            )
+            client = self.session.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.target.endpoint_url,
+                config=config,
+            )
+            client.meta.events.register("before-call", self._record_call)
+            self._clients[service] = client
+        return self._clients[service]
+
+    def _record_call(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        return self.client("lambda")  # type: ignore[no-any-return]
+
+    @property
+    def iam(self) -> IAMClient:
+        return self.client("iam")  # type: ignore[no-any-return]
+
+    @property
+    def logs(self) -> CloudWatchLogsClient:
+        return self.client("logs")  # type: ignore[no-any-return]
+
+    @property
+    def sts(self) -> STSClient:
+        return self.client("sts")  # type: ignore[no-any-return]
+
+    def identity(self) -> Identity:
+        """Account, partition and region (one STS call, cached)."""
+        if self._identity is None:
+            with translate("sts:GetCallerIdentity", "*", target=self.target):
+                arn = self.sts.get_caller_identity()["Arn"]
+            parts = arn.split(":")
+            self._identity = Identity(
+                account=parts[4], partition=parts[1], region=self.region, arn=arn
+            )
+        return self._identity
+
+    def function_arn(self, name: str) -> str:
+        """A function's ARN, computed before the function exists."""
+        ident = self.identity()
+        return f"arn:{ident.partition}:lambda:{ident.region}:{ident.account}:function:{name}"
+
+    # retries ------------------------------------------------------------------------------
+    def retry(
+        self,
+        fn: Callable[[], T],
+        *,
+        retry_if: Callable[[AwsError], bool],
+        deadline_s: float,
+        schedule: tuple[float, ...] = (0.5, 1.0, 1.0, 2.0, 2.0, 3.0),
+        on_retry: Callable[[AwsError, float], None] | None = None,
+    ) -> T:
+        """Call `fn` until it stops raising a retryable AwsError or the deadline passes.
+
+        The schedule is dense at first (IAM propagation usually takes a few seconds) and
+        then repeats its last step.
+        """
+        start = self.clock()
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except AwsError as exc:
+                elapsed = self.clock() - start
+                if not retry_if(exc) or elapsed >= deadline_s:
+                    raise
+                delay = schedule[min(attempt, len(schedule) - 1)]
+                delay = min(delay, max(0.0, deadline_s - elapsed))
+                if on_retry:
+                    on_retry(exc, elapsed)
+                self.sleep(delay)
+                attempt += 1
+
+
+def _endpoint_hint(target: Target | None) -> str:
+    if target is not None and target.local:
+        return "start the local cloud with `recursectl local start` (or check `local status`)"
+    return "check --endpoint-url / AWS_ENDPOINT_URL and your network"
+
+
+@contextmanager
+def translate(action: str, resource: str, target: Target | None = None) -> Iterator[None]:
+    """Turn botocore exceptions raised inside the block into AwsError with a hint.
+
+    `action` (e.g. "lambda:CreateFunction") and `resource` name what was attempted, so an
+    access-denied error says exactly which permission is missing.
+    """
+    try:
+        yield
+    except RecursectlError:
+        raise
+    except bex.NoCredentialsError:
+        raise AwsError(
+            "No AWS credentials found.",
+            hint="run `aws configure`, pass --profile, or use --local for the embedded local cloud",
+        ) from None
+    except (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError):
+        raise AwsError(
+            "Your AWS SSO session has expired or is missing.",
+            hint="run `aws sso login` (with --profile if you use one)",
+        ) from None
+    except bex.ProfileNotFound as exc:
+        raise AwsError(str(exc), hint="list profiles with `aws configure list-profiles`") from None
+    except (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ConnectTimeoutError) as e:
+        url = getattr(e, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
+        raise AwsError(f"Cannot reach {url}.", hint=_endpoint_hint(target)) from None
+    except bex.ReadTimeoutError:
+        raise AwsError("AWS did not answer in time.", hint=_endpoint_hint(target)) from None
+    except bex.ClientError as exc:
+        raise from_client_error(exc, action, resource) from None
+    except bex.ParamValidationError as exc:
+        raise AwsError(f"Invalid request to {action}: {exc}", exit_code=EXIT_USAGE) from None
+    except bex.BotoCoreError as exc:
+        raise AwsError(f"{action} failed: {exc}") from None
+
+
+def from_client_error(exc: bex.ClientError, action: str, resource: str) -> AwsError:
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", "Unknown"))
+    message = str(err.get("Message", "")).strip() or code
+    if code in _EXPIRED:
+        return AwsError(
+            "Your AWS credentials have expired.",
+            hint="refresh them (`aws sso login`, or new session credentials) and run again",
+            code=code,
+        )
+    if code in _DENIED:
+        return AwsError(
+            f"Access denied: {action} on {resource}.",
+            hint=f"grant {action} on {resource} to your identity, or use another --profile",
+            code=code,
+        )
+    if code in _NOT_FOUND:
+        return NotFoundError(f"Not found: {resource} ({message}).", code=code)
+    return AwsError(f"{action} failed: {code}: {message}", code=code)
+
+
+def call(action: str, resource: str, fn: Callable[[], T], target: Target | None = None) -> T:
+    """`fn()` with errors translated; shorthand for a one-call `translate` block."""
+    with translate(action, resource, target):
+        return fn()
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a translated error, if any."""
+    return exc.code if isinstance(exc, AwsError) else None

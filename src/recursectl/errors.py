@@ -1,0 +1,69 @@
+"""The error hierarchy: every error carries its message, a hint and its exit code.
+
+Exit codes (documented in the README):
+  0 ok · 1 the chain failed · 2 bad usage or input · 3 AWS or environment problem
+  4 function not found · 5 resource exists but is not managed by recursectl · 130 interrupted
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHAIN_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AWS = 3
+EXIT_NOT_FOUND = 4
+EXIT_NOT_OURS = 5
+EXIT_INTERRUPTED = 130
+
+
+class RecursectlError(Exception):
+    """A failure the user can act on: one line of message, one line of hint."""
+
+    exit_code = EXIT_AWS
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(RecursectlError):
+    """Bad flags, bad config, bad input files."""
+
+    exit_code = EXIT_USAGE
+
+
+class AwsError(RecursectlError):
+    """AWS said no, or could not be reached."""
+
+    exit_code = EXIT_AWS
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        exit_code: int | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, hint, exit_code)
+        self.code = code
+
+
+class NotFoundError(AwsError):
+    """The function (or another resource we need) does not exist."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class NotOursError(RecursectlError):
+    """A resource of that name exists but is not tagged `managed-by: recursectl`."""
+
+    exit_code = EXIT_NOT_OURS
+
+
+class ChainFailedError(RecursectlError):
+    """The chain ran but at least one invocation failed, timed out or was dropped."""
+
+    exit_code = EXIT_CHAIN_FAILED

@@ -1,0 +1,178 @@
+"""Settings: flags > RECURSECTL_* environment > recursectl.toml / [tool.recursectl] > defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from recursectl.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "recursectl.toml"
+DEFAULT_NAME = "recursectl-demo"
+DEFAULT_RUNTIME = "python3.13"
+DEFAULT_LOCAL_PORT = 4599
+LOCAL_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know, resolved once."""
+
+    name: str = DEFAULT_NAME
+    handler: str | None = None  # PATH[:FUNCTION]; None means the bundled template
+    runtime: str = DEFAULT_RUNTIME
+    memory: int = 128
+    timeout: int = 30
+    max_calls: int = 25
+    concurrency: int | None = None
+    log_retention_days: int = 14
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    local: bool = False
+    local_port: int = DEFAULT_LOCAL_PORT
+    function_arn: str | None = None  # written back by deploy; informational
+    config_path: Path | None = field(default=None, compare=False)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Apply flag values; `None` means "flag not given"."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        _validate(given, source="command line")
+        return dataclasses.replace(self, **given)
+
+
+_INT_KEYS = {"memory", "timeout", "max_calls", "concurrency", "log_retention_days", "local_port"}
+_BOOL_KEYS = {"local"}
+_KEYS = {f.name for f in fields(Settings)} - {"config_path"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# The documented ranges; AWS enforces the same ones, but failing here is faster and clearer.
+_RANGES = {
+    "memory": (128, 10240),
+    "timeout": (1, 900),
+    "max_calls": (0, 100_000),
+    "concurrency": (0, 100_000),
+    "log_retention_days": (1, 3653),
+    "local_port": (1, 65535),
+}
+
+
+def _validate(values: Mapping[str, Any], source: str) -> None:
+    for key, value in values.items():
+        if key in _RANGES and value is not None:
+            lo, hi = _RANGES[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise UsageError(
+                    f"{key.replace('_', '-')} must be a whole number from {lo} to {hi} "
+                    f"(got {value!r} from {source}).",
+                    hint=f"Fix `{key}` in {source}.",
+                )
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in _KEYS:
+        raw = environ.get(f"RECURSECTL_{key.upper()}")
+        if raw is None:
+            continue
+        if key in _INT_KEYS:
+            try:
+                out[key] = int(raw)
+            except ValueError:
+                raise UsageError(
+                    f"RECURSECTL_{key.upper()} must be a whole number (got {raw!r}).",
+                    hint=f"unset RECURSECTL_{key.upper()} or give it a number",
+                ) from None
+        elif key in _BOOL_KEYS:
+            if raw.lower() not in _TRUE | _FALSE:
+                raise UsageError(
+                    f"RECURSECTL_{key.upper()} must be 1 or 0 (got {raw!r}).",
+                    hint=f"export RECURSECTL_{key.upper()}=1",
+                )
+            out[key] = raw.lower() in _TRUE
+        else:
+            out[key] = raw
+    # AWS's own conventions, below our own variables.
+    if "endpoint_url" not in out and environ.get("AWS_ENDPOINT_URL"):
+        out["endpoint_url"] = environ["AWS_ENDPOINT_URL"]
+    return out
+
+
+def find_config(cwd: Path) -> Path | None:
+    """recursectl.toml in the current directory, else a pyproject.toml with [tool.recursectl]."""
+    candidate = cwd / CONFIG_FILE
+    if candidate.is_file():
+        return candidate
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            return None
+        if isinstance(data.get("tool"), dict) and "recursectl" in data["tool"]:
+            return pyproject
+    return None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings table of a config file, validated (unknown keys are an error)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"Config file {path} does not exist.", hint="run `recursectl init` to create one"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"Config file {path} is not valid TOML: {exc}", hint="fix the file"
+        ) from None
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        data = tool.get("recursectl", {}) if isinstance(tool, dict) else {}
+    table: dict[str, Any] = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise UsageError(
+            f"Unknown key(s) in {path}: {', '.join(unknown)}.",
+            hint=f"valid keys: {', '.join(sorted(_KEYS))}",
+        )
+    for key, value in table.items():
+        expected: type | tuple[type, ...] = (
+            int if key in _INT_KEYS else bool if key in _BOOL_KEYS else str
+        )
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise UsageError(
+                f"`{key}` in {path} has the wrong type ({type(value).__name__}).",
+                hint=f"`{key}` takes a {getattr(expected, '__name__', 'value')}",
+            )
+    _validate(table, source=str(path))
+    return table
+
+
+def load(
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Defaults < config file < environment. Flags are applied by the caller."""
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    path = config_path or find_config(cwd)
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(read_config(path))
+    env_values = _from_env(environ)
+    _validate(env_values, source="the environment")
+    values.update(env_values)
+    return Settings(config_path=path, **values)

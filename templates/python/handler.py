@@ -1,0 +1,33 @@
+"""A recursive Lambda function: it calls itself `numberOfCalls` more times.
+
+Event: {"numberOfCalls": 5}            a chain of 6 invocations
+       {"numberOfCalls": 3, "fanout": 2}  each call invokes 2 children: a tree of 15
+
+`recursectl deploy` packages this file with recursectl_chain.py and sets
+RECURSECTL_SELF_ARN (the function's own ARN) and RECURSECTL_MAX_CALLS (the cap).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import recursectl_chain
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    chain = recursectl_chain.begin(event, context)
+    calls = int(event.get("numberOfCalls", 0))
+    fanout = max(1, int(event.get("fanout", 1)))
+    print(f"received {{ numberOfCalls: {calls} }}")
+
+    children = []
+    if calls > 0:
+        print("recursive call")
+        for _ in range(fanout):
+            child = chain.invoke_self({"numberOfCalls": calls - 1, "fanout": fanout})
+            if child is None:  # the cap was reached; the helper logged why
+                break
+            children.append(child)
+    else:
+        print("recursive call finished")
+    return {"numberOfCalls": calls, "depth": chain.depth, "children": children}

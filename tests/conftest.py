@@ -1,0 +1,22 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test may see the developer's AWS config, credentials or recursectl variables."""
+    for key in list(os.environ):
+        if key.startswith(("AWS_", "RECURSECTL_")) or key == "NO_COLOR":
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+    # Never fall back to EC2 instance metadata (a network call) when looking for credentials.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recursectl.errors import UsageError
+from recursectl.settings import DEFAULT_NAME, load
+
+
+def test_defaults_without_config(tmp_path: Path) -> None:
+    s = load(environ={}, cwd=tmp_path)
+    assert s.name == DEFAULT_NAME
+    assert s.max_calls == 25
+    assert s.config_path is None
+
+
+def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
+    (tmp_path / "recursectl.toml").write_text('name = "from-file"\nmemory = 256\ntimeout = 9\n')
+    s = load(environ={"RECURSECTL_MEMORY": "512"}, cwd=tmp_path)
+    assert (s.name, s.memory, s.timeout) == ("from-file", 512, 9)
+    s = s.with_overrides(memory=1024, name=None)
+    assert (s.name, s.memory) == ("from-file", 1024)
+
+
+def test_pyproject_tool_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.recursectl]\nmax-calls = 40\n")
+    s = load(environ={}, cwd=tmp_path)
+    assert s.max_calls == 40
+    assert s.config_path == tmp_path / "pyproject.toml"
+
+
+def test_aws_endpoint_url_is_honoured_below_our_variable() -> None:
+    assert load(environ={"AWS_ENDPOINT_URL": "http://a"}).endpoint_url == "http://a"
+    env = {"AWS_ENDPOINT_URL": "http://a", "RECURSECTL_ENDPOINT_URL": "http://b"}
+    assert load(environ=env).endpoint_url == "http://b"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("memory = 'lots'\n", "wrong type"),
+        ("colour = 'red'\n", "Unknown key"),
+        ("timeout = 9000\n", "timeout must be"),
+        ("name = \n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_usage_error(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "recursectl.toml").write_text(text)
+    with pytest.raises(UsageError, match=fragment):
+        load(environ={}, cwd=tmp_path)
+
+
+def test_bad_env_value(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="RECURSECTL_MEMORY"):
+        load(environ={"RECURSECTL_MEMORY": "big"}, cwd=tmp_path)
+    with pytest.raises(UsageError, match="RECURSECTL_LOCAL"):
+        load(environ={"RECURSECTL_LOCAL": "maybe"}, cwd=tmp_path)
