@@ -6,6 +6,7 @@ Everything else gets clients from `Aws` and wraps calls in `aws.call(...)` (or t
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,8 +90,11 @@ class Aws:
                 kwargs.update(LOCAL_CREDENTIALS)
             elif self.target.profile:
                 kwargs["profile_name"] = self.target.profile
-            if self.target.region:
-                kwargs["region_name"] = self.target.region
+            # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which the rest of AWS's
+            # tooling (and Lambda's own environment) uses; honour both.
+            region = self.target.region or os.environ.get("AWS_REGION")
+            if region:
+                kwargs["region_name"] = region
             try:
                 session = boto3.Session(**kwargs)
             except bex.ProfileNotFound:
