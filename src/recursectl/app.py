@@ -47,5 +47,8 @@ class App:
                 from recursectl.local.daemon import ensure_running
 
                 ensure_running(self.settings.local_port, on_start=self.ui.info)
-            self._aws = Aws(target)
+            on_call = (
+                (lambda name: self.ui.err.print(f"[dim]aws: {name}[/dim]")) if self.debug else None
+            )
+            self._aws = Aws(target, on_call=on_call)
         return self._aws

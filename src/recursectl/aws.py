@@ -72,8 +72,10 @@ class Aws:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_call: Callable[[str], None] | None = None,
     ):
         self.target = target
+        self.on_call = on_call
         self.sleep = sleep
         self.clock = clock
         self._session: boto3.Session | None = None
@@ -151,7 +153,10 @@ class Aws:
         return self._clients[service]
 
     def _record_call(self, model: Any, **_: Any) -> None:
-        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+        name = f"{model.service_model.service_name}.{model.name}"
+        self.calls.append(name)
+        if self.on_call:
+            self.on_call(name)
 
     @property
     def lambda_(self) -> LambdaClient:

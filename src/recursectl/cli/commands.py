@@ -4,4 +4,7 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from recursectl.cli.invoke import invoke
+from recursectl.cli.logs import logs
+
+ALL: list[click.Command] = [invoke, logs]

@@ -1,0 +1,107 @@
+"""`recursectl invoke`: start a chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recursectl.app import App
+from recursectl.errors import ChainFailedError
+
+
+@click.command()
+@click.option("--name", help="Function name (default: from the config file).")
+@click.option(
+    "--calls",
+    type=int,
+    help="How many more times the function calls itself (default 5 for the template's event).",
+)
+@click.option("--fanout", type=int, help="Children per call: each invocation invokes K more.")
+@click.option(
+    "-p",
+    "--path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Event JSON file (an object).",
+)
+@click.option("--data", help="Event as inline JSON (an object).")
+@click.option("--sync", is_flag=True, help="RequestResponse instead of Event; prints the result.")
+@click.option("--follow", is_flag=True, help="Then follow the chain's logs until it completes.")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="With --follow.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def invoke(
+    app: App,
+    name: str | None,
+    calls: int | None,
+    fanout: int | None,
+    path: Path | None,
+    data: str | None,
+    sync: bool,
+    follow: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Start a chain: invoke the function once; it calls itself --calls more times.
+
+    \b
+    Examples:
+      recursectl invoke --calls 5            # 6 invocations, one after another
+      recursectl invoke --calls 3 --fanout 2 # a tree of 15
+      recursectl invoke --data '{"numberOfCalls": 2}' --sync
+      recursectl invoke --calls 5 --follow   # and watch it as a tree
+    """
+    import time
+
+    from recursectl import invoke as inv
+
+    settings = app.configure(name=name)
+    event = inv.build_event(calls=calls, fanout=fanout, path=path, data=data)
+    aws = app.aws()
+    deployed = inv.describe(aws, settings.name)
+    inv.check_calls(event, deployed)
+    started_ms = int(time.time() * 1000)
+    result = inv.invoke(aws, deployed, event, sync=sync)
+
+    if follow:
+        from recursectl.cli.logs import follow_chain
+
+        if not as_json:
+            app.ui.info(f"Invoked {deployed.name}: chain [bold]{result.request_id}[/bold]")
+        follow_chain(
+            app,
+            deployed,
+            chain_id=result.request_id,
+            start_ms=started_ms - 1000,
+            timeout=timeout,
+            as_json=as_json,
+            show_lines=False,
+        )
+        return
+
+    if as_json:
+        app.ui.emit_json(result.to_json())
+    else:
+        app.ui.data(result.request_id)
+        if sync:
+            from rich.markup import escape
+
+            status = f"error ({result.function_error})" if result.function_error else "ok"
+            app.ui.info(f"{deployed.name} returned {status}:")
+            app.ui.out.print(escape(_pretty(result.payload)))
+        app.ui.info(
+            f"Chain {result.request_id} started. Follow it with:\n"
+            f"  recursectl logs --follow --chain {result.request_id}"
+            + (f" --name {deployed.name}" if name else "")
+        )
+    if sync and result.function_error:
+        raise ChainFailedError(
+            f"{deployed.name} failed: {result.function_error}.",
+            hint=f"see the logs: recursectl logs --chain {result.request_id}",
+        )
+
+
+def _pretty(payload: object) -> str:
+    import json
+
+    return payload if isinstance(payload, str) else json.dumps(payload, indent=2)

@@ -1,0 +1,209 @@
+"""`recursectl logs`: the chain of invocations as a tree, once or live."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from recursectl.app import App
+from recursectl.errors import EXIT_INTERRUPTED, ChainFailedError, UsageError
+
+if TYPE_CHECKING:
+    from recursectl.chain.model import Chain, Collector
+    from recursectl.invoke import Deployed
+
+GRACE_MS = 15_000  # an announced child that has not started this long after its parent: missing
+
+
+def parse_since(text: str) -> int:
+    """'10m', '2h', '30s', '1d' -> milliseconds."""
+    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    text = text.strip().lower()
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        raise UsageError(
+            f"--since {text!r} is not a duration.", hint="use a number and a unit: 30s, 10m, 2h, 1d"
+        )
+    return int(number) * units[unit]
+
+
+@click.command()
+@click.option("--name", help="Function name (default: from the config file).")
+@click.option("--chain", "chain_id", help="Chain id (the root request id, or a unique prefix).")
+@click.option(
+    "--since", default="1h", show_default=True, help="How far back to look: 30s, 10m, 2h."
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep polling until the chain completes.")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="With --follow.")
+@click.option("--lines", "show_lines", is_flag=True, help="Show each invocation's own log lines.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_obj
+def logs(
+    app: App,
+    name: str | None,
+    chain_id: str | None,
+    since: str,
+    follow: bool,
+    timeout: float,
+    show_lines: bool,
+    as_json: bool,
+) -> None:
+    """Show a chain of invocations as a tree (default: the most recent chain).
+
+    \b
+    Examples:
+      recursectl logs                     # the last chain
+      recursectl logs --follow            # live until it completes
+      recursectl logs --chain 3f2a --json # one chain, for scripts
+    """
+    from recursectl import invoke as inv
+
+    settings = app.configure(name=name)
+    since_ms = parse_since(since)
+    deployed = inv.describe(app.aws(), settings.name)
+    start_ms = int(time.time() * 1000) - since_ms
+    if follow:
+        follow_chain(
+            app,
+            deployed,
+            chain_id=chain_id,
+            start_ms=start_ms,
+            timeout=timeout,
+            as_json=as_json,
+            show_lines=show_lines,
+        )
+        return
+    from recursectl.logs import make_poller
+
+    collector = _collector(show_lines)
+    poller = make_poller(app.aws(), deployed.log_group, start_ms)
+    _feed(collector, poller.poll())
+    if poller.group_exists is False:
+        raise UsageError(
+            f"{deployed.name} has no logs yet (log group {deployed.log_group} does not exist).",
+            hint="invoke it first: `recursectl invoke`",
+        )
+    chain = _pick(collector, chain_id)
+    if chain is None:
+        raise UsageError(
+            f"No chain {'matching ' + repr(chain_id) + ' ' if chain_id else ''}"
+            f"in the last {since} of {deployed.log_group}.",
+            hint="widen --since, or start one with `recursectl invoke`",
+        )
+    _finish(app, chain, deployed, as_json=as_json, show_lines=show_lines, interrupted=False)
+
+
+def follow_chain(
+    app: App,
+    deployed: Deployed,
+    *,
+    chain_id: str | None,
+    start_ms: int,
+    timeout: float,
+    as_json: bool,
+    show_lines: bool,
+) -> None:
+    """Poll until the chain is complete (or the timeout), rendering it live on a terminal."""
+    from recursectl import render
+    from recursectl.logs import make_poller
+
+    collector = _collector(show_lines)
+    poller = make_poller(app.aws(), deployed.log_group, start_ms)
+    state: dict[str, Any] = {"chain": None}
+    live = None
+    if app.ui.interactive and not as_json and not app.ui.quiet:
+        from rich.live import Live
+
+        live = Live(console=app.ui.err, refresh_per_second=4, transient=True)
+        live.start()
+
+    def done() -> bool:
+        chain = state["chain"]
+        return chain is not None and chain.complete(_now_ms(), GRACE_MS)
+
+    def expecting() -> bool:
+        return state["chain"] is not None or chain_id is not None
+
+    interrupted = False
+    try:
+        for batch in poller.follow(done=done, expecting=expecting, deadline_s=timeout):
+            _feed(collector, batch)
+            state["chain"] = _pick(collector, chain_id)
+            if live is not None and state["chain"] is not None:
+                live.update(render.tree(state["chain"], show_lines=show_lines))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if live is not None:
+            live.stop()
+    chain = state["chain"]
+    if chain is None:
+        if interrupted:
+            app.ui.info("interrupted before any invocation of the chain was seen")
+            raise SystemExit(EXIT_INTERRUPTED)
+        raise ChainFailedError(
+            f"No invocation of {'chain ' + chain_id if chain_id else 'any chain'} appeared in "
+            f"{deployed.log_group} within {timeout:g} s.",
+            hint="check that the function was invoked (`recursectl info`), or raise --timeout",
+        )
+    _finish(app, chain, deployed, as_json=as_json, show_lines=show_lines, interrupted=interrupted)
+
+
+def _finish(
+    app: App,
+    chain: Chain,
+    deployed: Deployed,
+    *,
+    as_json: bool,
+    show_lines: bool,
+    interrupted: bool,
+) -> None:
+    from recursectl import render
+
+    now = _now_ms()
+    complete = chain.complete(now, GRACE_MS)
+    if as_json:
+        app.ui.emit_json(render.to_json(chain, now_ms=now, grace_ms=GRACE_MS))
+    else:
+        app.ui.data(render.tree(chain, show_lines=show_lines))
+    if interrupted:
+        raise SystemExit(EXIT_INTERRUPTED)
+    summary = chain.summary()
+    if summary.failed:
+        raise ChainFailedError(
+            f"Chain {chain.chain_id} failed: {summary.failure_text()}.",
+            hint="see each failed node above; add --lines for the handler's own output",
+        )
+    if not complete:
+        raise ChainFailedError(
+            f"Chain {chain.chain_id} is not complete yet.",
+            hint="follow it with `recursectl logs --follow --chain "
+            f"{chain.chain_id}`" + (f" --name {deployed.name}" if deployed.name else ""),
+        )
+
+
+def _collector(show_lines: bool) -> Collector:
+    from recursectl.chain.model import Collector
+
+    return Collector(keep_lines=show_lines)
+
+
+def _feed(collector: Collector, events: list[dict[str, Any]]) -> None:
+    from recursectl.chain.parse import parse_event
+
+    for event in events:
+        record = parse_event(
+            event["message"], event["timestamp"], event.get("logStreamName", ""), event["eventId"]
+        )
+        if record is not None:
+            collector.add(record)
+
+
+def _pick(collector: Collector, chain_id: str | None) -> Chain | None:
+    return collector.get(chain_id) if chain_id else collector.latest()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
