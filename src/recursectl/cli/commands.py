@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from recursectl.cli.local import local
+
+ALL: list[click.Command] = [local]
