@@ -94,7 +94,8 @@ def next_trace(header: str | None, function_key: str) -> tuple[str, int]:
     return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0;Lineage={lineage}", count
 
 
-def _function_key(arn: str) -> str:
+def lineage_key(arn: str) -> str:
+    """The Lineage entry key of a function (its ARN, hashed)."""
     return f"{zlib.crc32(arn.encode()):08x}"
 
 
@@ -329,7 +330,7 @@ class Engine:
         headers = {"x-amzn-RequestId": request_id}
         if invocation_type == "DryRun":
             return 204, headers, b""
-        trace, count = next_trace(trace_header, _function_key(cfg.spec.arn))
+        trace, count = next_trace(trace_header, lineage_key(cfg.spec.arn))
         headers["X-Amzn-Trace-Id"] = trace
         if count > MAX_CHAIN and self.get_recursion(name) != "Allow":
             self._record_drop(cfg, request_id, "RecursiveInvocationException", payload)
