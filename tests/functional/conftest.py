@@ -1,26 +1,40 @@
-"""A real front door (real HTTP on loopback, moto behind it) for functional tests."""
+"""A real front door (real HTTP on loopback, moto and real workers behind it) for functional
+tests, plus helpers to deploy small handlers and wait for their logs."""
 
 from __future__ import annotations
 
+import io
+import json
+import time
 import urllib.request
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
-from recursectl.local.server import serve_in_thread
+from recursectl.local.engine import Limits
+from recursectl.local.server import serve_in_thread, stop_server
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "python"
+# No client-side retries: a throttle or error must reach the test as it was answered.
+NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
 
 @pytest.fixture(scope="session")
 def _front_door() -> Iterator[str]:
-    url, server = serve_in_thread()
+    # Short retry delays keep async-retry tests fast (AWS waits minutes).
+    url, server = serve_in_thread(limits=Limits(retry_delays=(0.05, 0.05), idle_timeout=60))
     yield url
-    server.shutdown()
-    server.server_close()
+    stop_server(server)
 
 
 @pytest.fixture
 def endpoint(_front_door: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The endpoint URL of a fresh local cloud (moto's state is reset after each test)."""
+    """The endpoint URL of a fresh local cloud (state and workers are reset after each test)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
@@ -29,3 +43,105 @@ def endpoint(_front_door: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     request = urllib.request.Request(f"{_front_door}/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(request, timeout=10):
         pass
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+Deploy = Callable[..., str]
+
+
+@pytest.fixture
+def lam(endpoint: str) -> Any:
+    return boto3.client("lambda", endpoint_url=endpoint, config=NO_RETRY)
+
+
+@pytest.fixture
+def logs(endpoint: str) -> Any:
+    return boto3.client("logs", endpoint_url=endpoint)
+
+
+@pytest.fixture
+def deploy(endpoint: str, lam: Any) -> Deploy:
+    """deploy(name, files, handler=..., timeout=..., env=...) -> function ARN."""
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    role = iam.create_role(
+        RoleName="fn-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+
+    def _deploy(
+        name: str,
+        files: dict[str, str],
+        handler: str = "handler.handler",
+        timeout: int = 10,
+        env: dict[str, str] | None = None,
+        runtime: str = "python3.11",
+    ) -> str:
+        response = lam.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": make_zip(files)},
+            Timeout=timeout,
+            Environment={"Variables": env or {}},
+        )
+        return str(response["FunctionArn"])
+
+    return _deploy
+
+
+def flush(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/_recursectl/flush", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def local_status(endpoint: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{endpoint}/_recursectl/status", timeout=10) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def wait_for_events(
+    endpoint: str,
+    logs: Any,
+    group: str,
+    until: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 20.0,
+) -> list[dict[str, Any]]:
+    """FilterLogEvents (all pages) until `until(events)` holds; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    events: list[dict[str, Any]] = []
+    while True:
+        flush(endpoint)
+        events = []
+        try:
+            paginator = logs.get_paginator("filter_log_events")
+            for page in paginator.paginate(logGroupName=group):
+                events += page["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        if until(events):
+            return events
+        if time.monotonic() > deadline:
+            messages = "\n".join(e["message"] for e in events)
+            raise AssertionError(f"condition not met within {timeout} s; events:\n{messages}")
+        time.sleep(0.1)

@@ -1,10 +1,278 @@
-"""Start, stop and inspect the background local cloud."""
+"""Start, stop and inspect the background local cloud (one per port).
+
+The daemon is `python -m recursectl.local.daemon --port N`, started in its own session with
+its output in the state directory. It answers /_recursectl/health, so a second start finds
+it and reuses it, and a port held by some other program is reported as such.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from recursectl.errors import EXIT_AWS, RecursectlError
+
+SERVICE_ID = "recursectl-local"  # what /_recursectl/health says (server.SERVICE_ID)
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+MEMORY_NOTE = "State is in memory and lasts while the local cloud runs."
+
+
+class LocalCloudError(RecursectlError):
+    """The local cloud could not be started, reached or stopped."""
+
+    exit_code = EXIT_AWS
+
+
+def state_dir() -> Path:
+    """RECURSECTL_STATE_DIR, else $XDG_STATE_HOME/recursectl, else ~/.local/state/recursectl."""
+    explicit = os.environ.get("RECURSECTL_STATE_DIR")
+    if explicit:
+        path = Path(explicit)
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        path = Path(base) / "recursectl"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def endpoint_for(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def pid_file(port: int) -> Path:
+    return state_dir() / f"local-{port}.pid"
+
+
+def log_file(port: int) -> Path:
+    return state_dir() / f"local-{port}.log"
+
+
+def _request(port: int, path: str, method: str = "GET", timeout: float = 2.0) -> Any:
+    request = urllib.request.Request(
+        f"{endpoint_for(port)}/_recursectl/{path}",
+        method=method,
+        data=b"" if method == "POST" else None,
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def probe(port: int) -> dict[str, Any] | None:
+    """The health record of our local cloud on `port`; None if nothing listens there.
+
+    Raises LocalCloudError when something else holds the port.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            pass
+    except OSError:
+        return None
+    try:
+        info = _request(port, "health")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise _port_taken(port, f"it does not answer as the local cloud ({exc})") from None
+    if not isinstance(info, dict) or info.get("service") != SERVICE_ID:
+        raise _port_taken(port, "it answers, but not as the recursectl local cloud")
+    return info
+
+
+def _port_taken(port: int, why: str) -> LocalCloudError:
+    return LocalCloudError(
+        f"Port {port} on 127.0.0.1 is in use by another program: {why}.",
+        hint=f"stop that program, or pick another port: --port N or RECURSECTL_LOCAL_PORT "
+        f"(e.g. `recursectl local start --port {port + 1}`)",
+    )
 
 
 def ensure_running(port: int, on_start: Callable[[str], None] | None = None) -> str:
     """Return the endpoint of the local cloud on `port`, starting it in the background if needed."""
-    raise NotImplementedError("the local cloud is not built yet")
+    endpoint, started, _ = start(port)
+    if started and on_start is not None:
+        on_start(f"Started the local cloud at {endpoint}. {MEMORY_NOTE}")
+    return endpoint
+
+
+def start(port: int, extra_args: list[str] | None = None) -> tuple[str, bool, int]:
+    """(endpoint, whether it was started now, daemon pid); reuses a running local cloud."""
+    info = probe(port)
+    if info is not None:
+        return endpoint_for(port), False, int(info.get("pid", 0))
+    log_path = log_file(port)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recursectl.local.daemon", "--port", str(port)]
+            + (extra_args or []),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no Ctrl-C from this terminal reaches it
+            close_fds=True,
+        )
+    # Reap it when it exits, should this process still be around (tests, long sessions).
+    threading.Thread(target=proc.wait, name="local-cloud-reaper", daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalCloudError(
+                f"The local cloud exited while starting (exit code {proc.returncode}): "
+                f"{_tail(log_path)}",
+                hint=f"full log: {log_path}",
+            )
+        try:
+            info = probe(port)
+        except LocalCloudError:
+            info = None  # still binding; the pid check above catches real failures
+        if info is not None and int(info.get("pid", -1)) == proc.pid:
+            return endpoint_for(port), True, proc.pid
+        if info is not None:  # someone else's local cloud won a race for the port
+            return endpoint_for(port), False, int(info.get("pid", 0))
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    raise LocalCloudError(
+        f"The local cloud did not become healthy within {START_TIMEOUT:.0f} s.",
+        hint=f"see {log_path}",
+    )
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is gone for our purposes
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stop(port: int) -> int | None:
+    """Stop the local cloud on `port` and every worker it runs; the pid it had, or None."""
+    info = probe(port)
+    if info is None:
+        return None
+    pid = int(info.get("pid", 0))
+    with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+        _request(port, "shutdown", method="POST")
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while pid and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and _alive(pid):
+        # It did not stop by itself: SIGKILL it; its workers die with it (PDEATHSIG).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        pid_file(port).unlink()
+    return pid
+
+
+def status(port: int) -> dict[str, Any] | None:
+    """The local cloud's status document, or None when it is not running."""
+    if probe(port) is None:
+        return None
+    result = _request(port, "status", timeout=10.0)
+    return result if isinstance(result, dict) else None
+
+
+def serve(
+    port: int,
+    *,
+    function_concurrency: int | None = None,
+    total_concurrency: int | None = None,
+    idle_timeout: float | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the local cloud in this process until SIGTERM, SIGINT or /_recursectl/shutdown."""
+    from recursectl.local.engine import Limits
+    from recursectl.local.server import make_server
+
+    limits = Limits()
+    if function_concurrency is not None:
+        limits.function_concurrency = function_concurrency
+    if total_concurrency is not None:
+        limits.total_concurrency = total_concurrency
+    if idle_timeout is not None:
+        limits.idle_timeout = idle_timeout
+    if probe(port) is not None:
+        raise LocalCloudError(
+            f"The local cloud is already running on port {port}.",
+            hint="`recursectl local stop` stops it",
+        )
+    try:
+        server = make_server(port, limits=limits)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _port_taken(port, "the address is already in use") from None
+        raise
+    stopping = threading.Event()
+
+    def shutdown() -> None:
+        if not stopping.is_set():
+            stopping.set()
+            server.shutdown()
+
+    server.door.on_shutdown = shutdown
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # server.shutdown() waits for serve_forever, which runs in this (main) thread.
+        signal.signal(sig, lambda *_: threading.Thread(target=shutdown, daemon=True).start())
+    pid_file(port).write_text(f"{os.getpid()}\n", encoding="ascii")
+    try:
+        if on_ready is not None:
+            on_ready(server.endpoint)
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        server.door.close()
+        with contextlib.suppress(OSError):
+            if pid_file(port).read_text(encoding="ascii").strip() == str(os.getpid()):
+                pid_file(port).unlink()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m recursectl.local.daemon")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--total-concurrency", type=int)
+    parser.add_argument("--idle-timeout", type=float)
+    args = parser.parse_args(argv)
+    try:
+        serve(
+            args.port,
+            function_concurrency=args.concurrency,
+            total_concurrency=args.total_concurrency,
+            idle_timeout=args.idle_timeout,
+            on_ready=lambda url: print(f"recursectl local cloud listening on {url}", flush=True),
+        )
+    except RecursectlError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,134 +1,161 @@
 """The front door: one HTTP server on 127.0.0.1 for every AWS service of the local cloud.
 
-Lambda's data plane (Invoke) and what moto lacks (recursion config) are answered here;
-everything else is handed to moto's WSGI application in the same process.
+Lambda's data plane (Invoke) and what moto lacks (recursion config) are answered here by the
+engine; everything else is handed to moto's WSGI application in the same process. Code zips
+are captured on their way to moto (CreateFunction / UpdateFunctionCode), and any Lambda
+control-plane write tells the engine to re-read the function's configuration.
 """
 
 from __future__ import annotations
 
-import io
+import base64
+import binascii
 import json
+import os
 import re
 import socket
-import sys
+import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
-_RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config$")
+from recursectl.local.engine import Engine, Limits, ServiceError, function_name
+from recursectl.local.logsink import LogSink
+from recursectl.local.motowire import Moto, Response
+from recursectl.local.workers import CodeStore
+
+SERVICE_ID = "recursectl-local"
+_RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
+_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+_CREATE = re.compile(r"^/2015-03-31/functions/?$")
+_CODE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/code/?$")
+_LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/(functions|event-source-mappings)")
+_JSON = {"Content-Type": "application/json"}
 
 
-def _function_name(raw: str) -> str:
-    """A function name from a name, a partial ARN or a full ARN (URL-decoded)."""
-    from urllib.parse import unquote
-
-    raw = unquote(raw)
-    if ":function:" in raw:
-        raw = raw.split(":function:", 1)[1]
-    return raw.split(":", 1)[0]
+def _is_lambda(headers: dict[str, str]) -> bool:
+    auth = headers.get("authorization", "")
+    return "/lambda/aws4_request" in auth or headers.get("host", "").startswith("lambda.")
 
 
 class FrontDoor:
-    """Routing and the state the front door owns itself."""
+    """Routing, plus the engine and the state the front door owns."""
 
-    def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        limits: Limits | None = None,
+        work_dir: Path | None = None,
+    ) -> None:
+        self.moto = Moto()
+        self.sink = LogSink(self.moto, region)
+        self._tmp = None
+        if work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="recursectl-local-")
+            work_dir = Path(self._tmp.name)
+        self.code = CodeStore(work_dir / "code")
+        self.engine = Engine(self.moto, self.sink, self.code, region=region, limits=limits)
+        self.on_shutdown: Callable[[], None] | None = None
 
-        self.moto = DomainDispatcherApplication(create_backend_app)
-        self.recursion: dict[str, str] = {}
-        self.lock = threading.Lock()
+    def close(self) -> None:
+        self.engine.close()
+        self.sink.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def handle(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Response:
+        lower = {k.lower(): v for k, v in headers.items()}
+        if path.startswith("/_recursectl/"):
+            return self._internal(method, path)
+        match = _INVOKE.match(path)
+        if match and method == "POST" and _is_lambda(lower):
+            qualifiers = parse_qs(query).get("Qualifier")
+            qualifier = qualifiers[0] if qualifiers else None
+            return self.engine.invoke(
+                match["name"],
+                qualifier,
+                lower.get("x-amz-invocation-type", "RequestResponse"),
+                body,
+                lower.get("x-amzn-trace-id"),
+                lower.get("x-amz-log-type"),
+            )
         match = _RECURSION.match(path)
         if match:
-            return self._recursion_config(method, _function_name(match["name"]), body)
-        return self._moto(method, path, query, headers, body)
+            return self._recursion_config(method, function_name(match["name"]), body)
+        if path.rstrip("/") == "/moto-api/reset":
+            self.engine.reset()
+            return self.moto.call(method, path, query, headers, body)
+        lambda_write = method != "GET" and bool(_LAMBDA_PATH.match(path)) and _is_lambda(lower)
+        if lambda_write:
+            self._capture_code(method, path, body)
+        response = self.moto.call(method, path, query, headers, body)
+        if lambda_write and response[0] < 300:
+            self.engine.invalidate()
+        return response
+
+    # code capture -------------------------------------------------------------------------
+    def _capture_code(self, method: str, path: str, body: bytes) -> None:
+        """Keep the zip of CreateFunction / UpdateFunctionCode (moto keeps only its hash)."""
+        zipped = None
+        try:
+            if method == "POST" and _CREATE.match(path):
+                zipped = (json.loads(body).get("Code") or {}).get("ZipFile")
+            elif method == "PUT" and _CODE.match(path):
+                zipped = json.loads(body).get("ZipFile")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(zipped, str) and zipped:
+            try:
+                self.code.add(base64.b64decode(zipped))
+            except (binascii.Error, ValueError):
+                return
 
     # recursion config (moto has none) -----------------------------------------------------
-    def _recursion_config(
-        self, method: str, name: str, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _recursion_config(self, method: str, name: str, body: bytes) -> Response:
         if method == "PUT":
-            value = json.loads(body or b"{}").get("RecursiveLoop")
+            try:
+                value = json.loads(body or b"{}").get("RecursiveLoop")
+            except (ValueError, AttributeError):
+                value = None
             if value not in ("Allow", "Terminate"):
-                return _error(
+                return ServiceError(
                     400,
                     "InvalidParameterValueException",
                     "RecursiveLoop must be Allow or Terminate",
-                )
-            with self.lock:
-                self.recursion[name] = value
-            return (
-                200,
-                {"Content-Type": "application/json"},
-                json.dumps({"RecursiveLoop": value}).encode(),
-            )
-        with self.lock:
-            value = self.recursion.get(name, "Terminate")
-        return (
-            200,
-            {"Content-Type": "application/json"},
-            json.dumps({"RecursiveLoop": value}).encode(),
-        )
+                ).response()
+            self.engine.put_recursion(name, value)
+        value = self.engine.get_recursion(name)
+        return 200, dict(_JSON), json.dumps({"RecursiveLoop": value}).encode()
 
-    # everything else ----------------------------------------------------------------------
-    def _moto(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "0",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        for key, value in headers.items():
-            name = key.upper().replace("-", "_")
-            if name == "CONTENT_TYPE":
-                environ["CONTENT_TYPE"] = value
-            elif name != "CONTENT_LENGTH":
-                environ[f"HTTP_{name}"] = value
-        status: list[Any] = []
-
-        def start_response(s: str, h: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            status[:] = [s, h]
-            return lambda data: None
-
-        chunks = self.moto(environ, start_response)
-        try:
-            payload = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-        code = int(status[0].split(" ", 1)[0])
-        out = {
-            k: v for k, v in status[1] if k.lower() not in ("content-length", "transfer-encoding")
-        }
-        return code, out, payload
-
-
-def _error(code: int, type_: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    # The JSON error shape botocore maps to modelled exceptions (X-Amzn-ErrorType wins).
-    headers = {"Content-Type": "application/json", "X-Amzn-ErrorType": type_}
-    return code, headers, json.dumps({"Type": "User", "message": message}).encode()
+    # /_recursectl/ ------------------------------------------------------------------------
+    def _internal(self, method: str, path: str) -> Response:
+        route = path[len("/_recursectl/") :].rstrip("/")
+        if route == "health":
+            info = {"service": SERVICE_ID, "pid": os.getpid(), "endpoint": self.engine.endpoint}
+            return 200, dict(_JSON), json.dumps(info).encode()
+        if route == "status":
+            self.sink.flush(timeout=2.0)
+            status = {"service": SERVICE_ID, "pid": os.getpid(), **self.engine.status()}
+            return 200, dict(_JSON), json.dumps(status).encode()
+        if route == "flush" and method == "POST":
+            self.sink.flush()
+            return 200, dict(_JSON), b'{"flushed":true}'
+        if route == "shutdown" and method == "POST":
+            if self.on_shutdown is None:
+                return 409, dict(_JSON), b'{"message":"this server cannot be shut down remotely"}'
+            threading.Thread(target=self.on_shutdown, name="shutdown", daemon=True).start()
+            return 202, dict(_JSON), b'{"stopping":true}'
+        return 404, dict(_JSON), b'{"message":"unknown internal endpoint"}'
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses connections
-    server: _Server
+    server: FrontDoorServer
 
     def setup(self) -> None:
         super().setup()
@@ -139,9 +166,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
-        code, headers, payload = self.server.door.handle(
-            self.command, path, query, dict(self.headers.items()), body
-        )
+        try:
+            code, headers, payload = self.server.door.handle(
+                self.command, path, query, dict(self.headers.items()), body
+            )
+        except ServiceError as exc:
+            code, headers, payload = exc.response()
+        except Exception as exc:  # answer like AWS would, keep serving
+            code, headers, payload = ServiceError(
+                500, "ServiceException", f"local cloud error: {exc!r}"
+            ).response()
         head = [f"HTTP/1.1 {code} {_reason(code)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
         head.append(f"Content-Length: {len(payload)}")
@@ -163,21 +197,37 @@ def _reason(code: int) -> str:
         return "Unknown"
 
 
-class _Server(ThreadingHTTPServer):
+class FrontDoorServer(ThreadingHTTPServer):
     daemon_threads = True
     door: FrontDoor
 
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
-def make_server(port: int = 0, door: FrontDoor | None = None) -> _Server:
+
+def make_server(
+    port: int = 0, door: FrontDoor | None = None, limits: Limits | None = None
+) -> FrontDoorServer:
     """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one."""
-    server = _Server(("127.0.0.1", port), _Handler)
-    server.door = door or FrontDoor()
+    server = FrontDoorServer(("127.0.0.1", port), _Handler)
+    server.door = door or FrontDoor(limits=limits)
+    server.door.engine.endpoint = server.endpoint
     return server
 
 
-def serve_in_thread(port: int = 0) -> tuple[str, _Server]:
-    """Start a server in a daemon thread; returns its endpoint URL and the server (shutdown())."""
-    server = make_server(port)
+def serve_in_thread(port: int = 0, limits: Limits | None = None) -> tuple[str, FrontDoorServer]:
+    """Start a server in a daemon thread; returns its endpoint URL and the server.
+
+    Stop it with `stop_server(server)` (kills every worker).
+    """
+    server = make_server(port, limits=limits)
     thread = threading.Thread(target=server.serve_forever, name="front-door", daemon=True)
     thread.start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
+    return server.endpoint, server
+
+
+def stop_server(server: FrontDoorServer) -> None:
+    server.shutdown()
+    server.server_close()
+    server.door.close()

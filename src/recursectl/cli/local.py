@@ -1,0 +1,169 @@
+"""`recursectl local start|stop|status|serve`: the embedded local cloud."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from recursectl.app import App
+
+_PORT = click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port on 127.0.0.1 (default 4599; also RECURSECTL_LOCAL_PORT or `local_port`).",
+)
+
+
+def _port(app: App, port: int | None) -> int:
+    return app.configure(local_port=port).local_port
+
+
+@click.group("local")
+def local() -> None:
+    """The embedded local cloud: Lambda, IAM, CloudWatch Logs and more on 127.0.0.1.
+
+    No AWS account and no Docker: handlers run in local Python workers under the official
+    runtime client. State is in memory and lasts while the local cloud runs.
+    """
+
+
+@local.command()
+@_PORT
+@click.pass_obj
+def start(app: App, port: int | None) -> None:
+    """Start the local cloud in the background (or reuse the running one); prints its endpoint."""
+    from recursectl.local import daemon
+
+    port = _port(app, port)
+    with app.ui.status(f"Starting the local cloud on port {port}..."):
+        endpoint, started, pid = daemon.start(port)
+    if started:
+        app.ui.success(f"Local cloud running at {endpoint} (pid {pid}).")
+    else:
+        app.ui.info(f"The local cloud is already running at {endpoint} (pid {pid}); reusing it.")
+    app.ui.info(daemon.MEMORY_NOTE + " `recursectl local stop` stops it and every worker.")
+    app.ui.info(f"Use it with --local, or AWS_ENDPOINT_URL={endpoint} for any AWS client.")
+    click.echo(endpoint)
+
+
+@local.command()
+@_PORT
+@click.pass_obj
+def stop(app: App, port: int | None) -> None:
+    """Stop the local cloud and every worker it runs (its state is discarded)."""
+    from recursectl.local import daemon
+
+    port = _port(app, port)
+    pid = daemon.stop(port)
+    if pid is None:
+        app.ui.info(f"No local cloud is running on port {port}.")
+    else:
+        app.ui.success(f"Stopped the local cloud on port {port} (pid {pid}).")
+
+
+@local.command()
+@_PORT
+@click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+@click.pass_obj
+def status(app: App, port: int | None, as_json: bool) -> None:
+    """Endpoint, functions, environments, queues, invocations, throttles and loop drops."""
+    from recursectl.local import daemon
+
+    port = _port(app, port)
+    doc = daemon.status(port)
+    if as_json:
+        app.ui.emit_json(doc or {"running": False, "port": port})
+        return
+    if doc is None:
+        app.ui.info(
+            f"No local cloud is running on port {port}. `recursectl local start` starts it."
+        )
+        return
+    _render(app, doc)
+
+
+def _render(app: App, doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    limits = doc.get("limits", {})
+    totals = doc.get("totals", {})
+    app.ui.data(
+        f"Local cloud at [bold]{doc.get('endpoint')}[/bold] (pid {doc.get('pid')}, "
+        f"up {doc.get('uptime_s')} s, handlers run with {doc.get('interpreter')})"
+    )
+    app.ui.data(
+        f"Concurrency: {limits.get('function_concurrency')} per function, "
+        f"{limits.get('total_concurrency')} in total; idle environments reaped after "
+        f"{limits.get('idle_timeout_s')} s"
+    )
+    app.ui.data(
+        f"Invocations {totals.get('invocations', 0)} · errors {totals.get('errors', 0)} · "
+        f"timeouts {totals.get('timeouts', 0)} · throttles {totals.get('throttles', 0)} · "
+        f"loop/age drops {totals.get('drops', 0)} · queued {totals.get('queued', 0)}"
+    )
+    functions = doc.get("functions") or []
+    if not functions:
+        app.ui.data("No function has been invoked yet.")
+        return
+    table = Table(show_edge=False)
+    for column in (
+        "function",
+        "envs (busy)",
+        "queued",
+        "invocations",
+        "errors",
+        "timeouts",
+        "throttles",
+        "drops",
+        "loop",
+    ):
+        table.add_column(column)
+    for f in functions:
+        drops = ", ".join(f"{k} {v}" for k, v in (f.get("drops") or {}).items()) or "0"
+        table.add_row(
+            str(f["name"]),
+            f"{f['environments']} ({f['busy']})",
+            str(f["queued"]),
+            str(f["invocations"]),
+            str(f["errors"]),
+            str(f["timeouts"]),
+            str(f["throttles"]),
+            drops,
+            str(f.get("recursive_loop")),
+        )
+    app.ui.data(table)
+    for f in functions:
+        if f.get("runtime_note"):
+            app.ui.warn(f"{f['name']}: {f['runtime_note']}")
+
+
+@local.command()
+@_PORT
+@click.option("--concurrency", type=click.IntRange(1, 1000), help="Default per-function limit.")
+@click.option("--total-concurrency", type=click.IntRange(1, 1000), help="Cap on all workers.")
+@click.option("--idle-timeout", type=click.FloatRange(1, 86400), help="Seconds before reaping.")
+@click.pass_obj
+def serve(
+    app: App,
+    port: int | None,
+    concurrency: int | None,
+    total_concurrency: int | None,
+    idle_timeout: float | None,
+) -> None:
+    """Run the local cloud in the foreground (Ctrl-C stops it and every worker)."""
+    from recursectl.local import daemon
+
+    port = _port(app, port)
+
+    def ready(endpoint: str) -> None:
+        app.ui.success(f"Local cloud listening on {endpoint}. {daemon.MEMORY_NOTE}")
+        app.ui.info("Press Ctrl-C to stop.")
+
+    daemon.serve(
+        port,
+        function_concurrency=concurrency,
+        total_concurrency=total_concurrency,
+        idle_timeout=idle_timeout,
+        on_ready=ready,
+    )

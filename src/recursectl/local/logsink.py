@@ -1,0 +1,206 @@
+"""Lambda's log lines, in AWS's exact text format, batched into moto's CloudWatch Logs."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from recursectl.local.motowire import Moto
+
+DROPS_STREAM = "recursectl-local/drops"
+MARKER = "RECURSECTL_CHAIN"
+_BATCH_DELAY = 0.02  # seconds the writer waits to gather a batch (off the invocation path)
+_MAX_BATCH = 5000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def stream_name(when: float | None = None) -> str:
+    """One stream per execution environment: `YYYY/MM/DD/[$LATEST]<32 hex>`."""
+    day = datetime.fromtimestamp(when or time.time(), tz=timezone.utc).strftime("%Y/%m/%d")
+    return f"{day}/[$LATEST]{secrets.token_hex(16)}"
+
+
+def iso_ms(ts: float) -> str:
+    """`2024-05-01T12:00:00.123Z`, the timestamp format of Lambda's own lines."""
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def init_start_line(runtime_version: str) -> str:
+    return (
+        f"INIT_START Runtime Version: {runtime_version}\t"
+        f"Runtime Version ARN: arn:aws:lambda:local::runtime:{runtime_version}"
+    )
+
+
+def start_line(request_id: str, version: str = "$LATEST") -> str:
+    return f"START RequestId: {request_id} Version: {version}"
+
+
+def end_line(request_id: str) -> str:
+    return f"END RequestId: {request_id}"
+
+
+def report_line(
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_mb: int,
+    init_ms: float | None = None,
+    status: str | None = None,
+    error_type: str | None = None,
+) -> str:
+    """The REPORT line: tab-separated, billed per 1 ms rounded up, a trailing tab as AWS."""
+    billed = max(1, math.ceil(duration_ms))
+    parts = [
+        f"REPORT RequestId: {request_id}",
+        f"Duration: {duration_ms:.2f} ms",
+        f"Billed Duration: {billed} ms",
+        f"Memory Size: {memory_mb} MB",
+        f"Max Memory Used: {max_memory_mb} MB",
+    ]
+    if init_ms is not None:
+        parts.append(f"Init Duration: {init_ms:.2f} ms")
+    if status:
+        parts.append(f"Status: {status}")
+    if error_type:
+        parts.append(f"Error Type: {error_type}")
+    return "\t".join(parts) + "\t"
+
+
+def init_report_line(init_ms: float, phase: str, error_type: str) -> str:
+    return (
+        f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\t"
+        f"Status: error\tError Type: {error_type}"
+    )
+
+
+def dropped_line(request_id: str, reason: str, chain: str | None, parent: str | None) -> str:
+    record: dict[str, object] = {"v": 1, "ev": "dropped", "req": request_id, "reason": reason}
+    if chain:
+        record["chain"] = chain
+    if parent:
+        record["parent"] = parent
+    return f"{MARKER} {json.dumps(record, separators=(',', ':'))}"
+
+
+class LogSink:
+    """Buffers log events per stream and writes them with PutLogEvents from one thread.
+
+    Timestamps are kept non-decreasing per stream, so events stay in the order they were
+    recorded (PutLogEvents wants chronological order inside a batch).
+    """
+
+    def __init__(self, moto: Moto, region: str, clock: Callable[[], int] = now_ms) -> None:
+        self._moto = moto
+        self._region = region
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: dict[tuple[str, str], list[dict[str, object]]] = {}
+        self._last_ts: dict[tuple[str, str], int] = {}
+        self._known_groups: set[str] = set()
+        self._known_streams: set[tuple[str, str]] = set()
+        self._inflight = 0
+        self._generation = 0
+        self._stopped = False
+        self._urgent = False
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, group: str, stream: str, message: str, ts_ms: int | None = None) -> None:
+        key = (group, stream)
+        with self._cond:
+            ts = max(ts_ms or self._clock(), self._last_ts.get(key, 0))
+            self._last_ts[key] = ts
+            self._pending.setdefault(key, []).append({"timestamp": ts, "message": message})
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything put so far is in CloudWatch Logs."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._urgent = True
+            self._cond.notify_all()
+            while (self._pending or self._inflight) and not self._stopped:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+
+    def reset(self) -> None:
+        """Forget buffered events and known groups (moto's state was reset)."""
+        with self._cond:
+            self._pending.clear()
+            self._last_ts.clear()
+            self._known_groups.clear()
+            self._known_streams.clear()
+            self._generation += 1
+
+    def close(self) -> None:
+        self.flush(timeout=5.0)
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5.0)
+
+    # the writer ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                if not self._urgent:
+                    # Gather a batch: one PutLogEvents per stream per ~20 ms, not per line.
+                    self._cond.wait(_BATCH_DELAY)
+                self._urgent = False
+                batch, self._pending = self._pending, {}
+                generation = self._generation
+                self._inflight += 1
+            try:
+                for (group, stream), events in batch.items():
+                    for i in range(0, len(events), _MAX_BATCH):
+                        self._write(group, stream, events[i : i + _MAX_BATCH], generation)
+            except Exception as exc:  # never let the writer die; say why on stderr
+                import sys
+
+                print(f"recursectl local: log write failed: {exc!r}", file=sys.stderr)
+            finally:
+                with self._cond:
+                    self._inflight -= 1
+                    self._cond.notify_all()
+
+    def _write(
+        self, group: str, stream: str, events: list[dict[str, object]], generation: int
+    ) -> None:
+        with self._cond:
+            if generation != self._generation:
+                return  # moto was reset after these events were recorded
+        if group not in self._known_groups:
+            self._logs("CreateLogGroup", {"logGroupName": group})
+            self._known_groups.add(group)
+        if (group, stream) not in self._known_streams:
+            self._logs("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
+            self._known_streams.add((group, stream))
+        self._logs(
+            "PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": events}
+        )
+
+    def _logs(self, action: str, body: dict[str, object]) -> None:
+        code, reply = self._moto.aws(
+            "logs", "POST", "/", region=self._region, body=body, target=f"Logs_20140328.{action}"
+        )
+        if code >= 300:
+            kind = str((reply or {}).get("__type", ""))
+            if "ResourceAlreadyExists" in kind:
+                return
+            raise RuntimeError(f"{action} failed ({code}): {reply}")

@@ -1,0 +1,543 @@
+"""Execution environments: one `python -m awslambdaric` worker process each, kept warm.
+
+An environment owns its worker, its Runtime API server, the pipes that carry the worker's
+stdout (every printed line) and awslambdaric's telemetry log frames (logging records, one
+event per record even when multi-line), and its own log stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import hashlib
+import io
+import json
+import os
+import queue
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recursectl.local import logsink
+from recursectl.local.logsink import LogSink
+from recursectl.local.runtime_api import RuntimeApi
+
+INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
+_FRAME_HEADER = 16  # type (4) + length (4) + timestamp in microseconds (8), big-endian
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What an environment is built from; environments are reused only for an equal spec."""
+
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    memory: int
+    timeout: int
+    variables: tuple[tuple[str, str], ...]
+    code_sha: str
+    version: str
+    log_group: str
+    region: str
+    endpoint: str
+
+
+@dataclass
+class Invocation:
+    """One execution attempt of one request."""
+
+    request_id: str
+    payload: bytes
+    trace_id: str
+    arn: str
+    deadline_ms: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    body: bytes = b""
+    error_type: str | None = None
+    is_error: bool = False
+    crashed: bool = False
+    dispatched: float = 0.0
+    finished: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+    def runtime_headers(self) -> dict[str, str]:
+        return {
+            "Lambda-Runtime-Aws-Request-Id": self.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(self.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": self.arn,
+            # The runtime copies this into _X_AMZN_TRACE_ID; botocore forwards it on every
+            # call the handler makes: that is how a recursive loop is recognised.
+            "Lambda-Runtime-Trace-Id": self.trace_id,
+        }
+
+
+@dataclass
+class Outcome:
+    """How an invocation ended. status: success | error | timeout | init_error | crash."""
+
+    status: str
+    body: bytes
+    error_type: str | None
+    duration_ms: float
+    init_ms: float | None
+    log_text: str  # START .. REPORT of this invocation (for LogType=Tail)
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "success"
+
+
+# process spawning --------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # resolved once, in the parent: the child must not do lookups
+
+
+def _child_setup() -> None:
+    # SIGKILL the worker the moment its parent dies: no orphan can outlive the local cloud.
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class Spawner:
+    """Starts worker processes from one long-lived thread.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process;
+    spawning from short-lived request threads would kill workers when a connection closes.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[dict[str, Any], Future[subprocess.Popen[bytes]]]]
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="spawner", daemon=True)
+        self._thread.start()
+
+    def spawn(self, **popen_args: Any) -> subprocess.Popen[bytes]:
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((popen_args, future))
+        return future.result(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            args, future = self._jobs.get()
+            try:
+                future.set_result(subprocess.Popen(preexec_fn=_child_setup, **args))  # noqa: PLW1509
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+# code ----------------------------------------------------------------------------------------
+def code_sha256(zip_bytes: bytes) -> str:
+    """CodeSha256 as Lambda reports it: base64 of the SHA-256 digest of the zip."""
+    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
+
+
+class CodeStore:
+    """Deployment packages captured from CreateFunction / UpdateFunctionCode, by CodeSha256;
+    each is unpacked once, into a directory of its own (one per code version)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._zips: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def add(self, zip_bytes: bytes) -> str:
+        sha = code_sha256(zip_bytes)
+        with self._lock:
+            self._zips[sha] = zip_bytes
+        return sha
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self._zips
+
+    def task_root(self, sha: str) -> Path:
+        """The unpacked code for `sha` (KeyError if it never passed through the front door)."""
+        target = self.root / hashlib.sha256(sha.encode()).hexdigest()[:32]
+        with self._lock:
+            if not (target / ".complete").exists():
+                data = self._zips[sha]
+                target.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    archive.extractall(target)
+                (target / ".complete").touch()
+        return target
+
+
+# environments --------------------------------------------------------------------------------
+def _peak_rss_mb(pid: int) -> int:
+    """The worker's peak resident memory (VmHWM), in MB rounded up; 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return -(-int(line.split()[1]) // 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class Environment:
+    """One execution environment: a warm worker serving one invocation at a time."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        task_root: Path,
+        sink: LogSink,
+        spawner: Spawner,
+        python: str = sys.executable,
+    ) -> None:
+        self.spec = spec
+        self.task_root = task_root
+        self.sink = sink
+        self.stream = logsink.stream_name()
+        self.used = False
+        self.last_used = time.monotonic()
+        self.init_ms: float | None = None
+        self._spawner = spawner
+        self._python = python
+        self._slot: queue.SimpleQueue[Invocation | None] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._exited = threading.Event()
+        self._init_error: tuple[bytes, str | None] | None = None
+        self._current: Invocation | None = None
+        self._io_lock = threading.Lock()
+        self._partial = b""
+        self._frames = b""
+        self._killed = False
+        self._started = 0.0
+        self.api = RuntimeApi(self)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # lifecycle ----------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return not self._killed and not self._exited.is_set()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def environ(self, telemetry_fd: int) -> dict[str, str]:
+        spec = self.spec
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
+        env.update(dict(spec.variables))  # the function's own variables, below Lambda's
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_SESSION_TOKEN": "test",
+                # The handler's boto3 calls (its recursive invoke included) stay local.
+                "AWS_ENDPOINT_URL": spec.endpoint,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "LAMBDA_TASK_ROOT": str(self.task_root),
+                "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+                "_HANDLER": spec.handler,
+                "TZ": ":UTC",
+                "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_fd),
+                # AWS_EXECUTION_ENV is left unset on purpose: for python3.12+ values
+                # awslambdaric polls /next from a fresh thread pool per invocation.
+            }
+        )
+        return env
+
+    def start(self) -> None:
+        """Spawn the worker; init runs in the background until its first /next."""
+        out_r, out_w = os.pipe()
+        tel_r, tel_w = os.pipe()
+        self._started = time.perf_counter()
+        self.sink.put(
+            self.spec.log_group,
+            self.stream,
+            logsink.init_start_line(f"python:{sys.version_info[0]}.{sys.version_info[1]}.local"),
+        )
+        try:
+            self.proc = self._spawner.spawn(
+                args=[self._python, "-m", "awslambdaric", self.spec.handler],
+                cwd=str(self.task_root),
+                env=self.environ(tel_w),
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=subprocess.STDOUT,
+                pass_fds=(tel_w,),
+                close_fds=True,
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in (out_r, tel_r):
+                os.close(fd)
+            self.api.close()
+            raise
+        finally:
+            os.close(out_w)
+            os.close(tel_w)
+        for fd in (out_r, tel_r):
+            os.set_blocking(fd, False)
+        self._fds = {out_r: "out", tel_r: "tel"}
+        reader = threading.Thread(
+            target=self._read_loop, name=f"env-reader-{self.proc.pid}", daemon=True
+        )
+        reader.start()
+
+    def kill(self) -> None:
+        """SIGKILL the worker (and anything it started) and release the environment."""
+        if self._killed:
+            return
+        self._killed = True
+        if self.proc is not None:
+            # Read the peak before the process (and its /proc entry) is gone.
+            self._last_memory = max(self._last_memory, _peak_rss_mb(self.proc.pid))
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=5)
+        self._slot.put(None)
+        self._ready.set()
+        threading.Thread(target=self.api.close, daemon=True).start()
+
+    # Runtime API backend ------------------------------------------------------------------
+    def next_invocation(self) -> Invocation | None:
+        if not self._ready.is_set():
+            self.init_ms = (time.perf_counter() - self._started) * 1000
+            self._ready.set()
+        inv = self._slot.get()
+        if inv is not None:
+            inv.dispatched = time.perf_counter()
+        return inv
+
+    def invocation_result(
+        self, request_id: str, body: bytes, error_type: str | None, is_error: bool
+    ) -> bool:
+        inv = self._current
+        if inv is None or inv.request_id != request_id or inv.done.is_set():
+            return False
+        inv.finished = time.perf_counter()
+        inv.body = body
+        inv.is_error = is_error
+        inv.error_type = error_type
+        inv.done.set()
+        return True
+
+    def init_error(self, body: bytes, error_type: str | None) -> None:
+        self.init_ms = (time.perf_counter() - self._started) * 1000
+        self._init_error = (body, error_type)
+        self._ready.set()
+
+    # output -------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        selector = selectors.DefaultSelector()
+        for fd in self._fds:
+            selector.register(fd, selectors.EVENT_READ)
+        open_fds = set(self._fds)
+        while open_fds:
+            for key, _ in selector.select():
+                fd = int(key.fd)
+                with self._io_lock:
+                    eof = self._read_fd(fd)
+                if eof:
+                    selector.unregister(fd)
+                    open_fds.discard(fd)
+                    os.close(fd)
+        selector.close()
+        with self._io_lock:
+            self._flush_partial()
+        self._exited.set()
+        self._ready.set()
+        inv = self._current
+        if inv is not None and not inv.done.is_set():
+            inv.crashed = True
+            inv.finished = time.perf_counter()
+            inv.done.set()
+
+    def _read_fd(self, fd: int) -> bool:
+        """Read what is available (caller holds _io_lock); True at end of file."""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+            if not chunk:
+                return True
+            if self._fds.get(fd) == "out":
+                self._on_stdout(chunk)
+            else:
+                self._on_telemetry(chunk)
+
+    def drain(self) -> None:
+        """Take in everything the worker has written so far.
+
+        The worker writes (unbuffered) before it posts its result, so after the result
+        arrives the invocation's output is all in the pipes: END follows the last line.
+        """
+        with self._io_lock:
+            for fd in list(self._fds):
+                with contextlib.suppress(OSError):
+                    self._read_fd(fd)
+            self._flush_partial()
+
+    def _emit(self, message: str, ts_ms: int | None = None) -> None:
+        inv = self._current
+        if inv is not None and not inv.done.is_set():
+            inv.lines.append(message)
+        self.sink.put(self.spec.log_group, self.stream, message, ts_ms)
+
+    def _on_stdout(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        *lines, self._partial = data.split(b"\n")
+        for line in lines:
+            self._emit(line.decode("utf-8", "replace"))
+
+    def _flush_partial(self) -> None:
+        if self._partial:
+            self._emit(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+
+    def _on_telemetry(self, chunk: bytes) -> None:
+        data = self._frames + chunk
+        while len(data) >= _FRAME_HEADER:
+            length = int.from_bytes(data[4:8], "big")
+            if len(data) < _FRAME_HEADER + length:
+                break
+            ts_us = int.from_bytes(data[8:16], "big")
+            message = data[_FRAME_HEADER : _FRAME_HEADER + length].decode("utf-8", "replace")
+            self._emit(message.removesuffix("\n"), ts_us // 1000)
+            data = data[_FRAME_HEADER + length :]
+        self._frames = data
+
+    # invoking -----------------------------------------------------------------------------
+    def invoke(self, inv: Invocation, timeout: float) -> Outcome:
+        """Run one invocation; the environment is killed if it times out or crashes."""
+        spec = self.spec
+        cold = not self.used
+        self.used = True
+        init_ms: float | None = None
+        if cold:
+            if not self._ready.wait(INIT_TIMEOUT):
+                self.kill()
+                return self._finish(inv, "timeout", None, 0.0, None, "Sandbox.Timedout")
+            init_ms = self.init_ms
+            if self._init_error is not None or not self.alive:
+                return self._init_failed(inv)
+        self._current = inv
+        inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
+        self.sink.put(spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        queued = time.perf_counter()
+        self._slot.put(inv)
+        finished = inv.done.wait(timeout)
+        if not finished:
+            inv.finished = time.perf_counter()
+            self.kill()
+        self.drain()
+        self._current = None
+        self.last_used = time.monotonic()
+        duration = ((inv.finished or time.perf_counter()) - (inv.dispatched or queued)) * 1000
+        if not finished:
+            # Lambda's own answer to a timed-out request, and its log line (older runtimes).
+            message = (
+                f"RequestId: {inv.request_id} Error: Task timed out after {timeout:.2f} seconds"
+            )
+            self.sink.put(
+                spec.log_group,
+                self.stream,
+                f"{logsink.iso_ms(time.time())} {inv.request_id} "
+                f"Task timed out after {timeout:.2f} seconds",
+            )
+            body = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
+            return self._finish(inv, "timeout", body, duration, init_ms, None)
+        if inv.crashed:
+            self.kill()
+            code = self.proc.returncode if self.proc else None
+            message = (
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status {code}"
+            )
+            body = json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode()
+            return self._finish(inv, "crash", body, duration, init_ms, "Runtime.ExitError")
+        if inv.is_error:
+            return self._finish(inv, "error", inv.body, duration, init_ms, None)
+        return self._finish(inv, "success", inv.body, duration, init_ms, None)
+
+    def _init_failed(self, inv: Invocation) -> Outcome:
+        body, error_type = self._init_error or (b"", None)
+        with contextlib.suppress(ValueError, AttributeError):
+            error_type = str(json.loads(body).get("errorType") or error_type)
+        error_type = error_type or "Runtime.Unknown"
+        init_ms = self.init_ms or 0.0
+        self.drain()
+        self.sink.put(self.spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        self.sink.put(
+            self.spec.log_group,
+            self.stream,
+            logsink.init_report_line(init_ms, "invoke", error_type),
+        )
+        self.kill()
+        if not body:
+            body = json.dumps(
+                {"errorType": error_type, "errorMessage": "the runtime failed to start"}
+            ).encode()
+        return self._finish(inv, "init_error", body, 0.0, None, error_type)
+
+    def _finish(
+        self,
+        inv: Invocation,
+        status: str,
+        body: bytes | None,
+        duration_ms: float,
+        init_ms: float | None,
+        error_type: str | None,
+    ) -> Outcome:
+        spec = self.spec
+        memory = _peak_rss_mb(self.proc.pid) if self.proc and self.alive else 0
+        if not memory:
+            memory = self._last_memory
+        self._last_memory = memory
+        report_status = {"timeout": "timeout", "crash": "error", "init_error": "error"}.get(status)
+        report = logsink.report_line(
+            inv.request_id,
+            duration_ms,
+            spec.memory,
+            memory,
+            init_ms=init_ms,
+            status=report_status,
+            error_type=error_type if report_status == "error" else None,
+        )
+        end = logsink.end_line(inv.request_id)
+        self.sink.put(spec.log_group, self.stream, end)
+        self.sink.put(spec.log_group, self.stream, report)
+        text = "\n".join([logsink.start_line(inv.request_id), *inv.lines, end, report]) + "\n"
+        return Outcome(status, body or b"", error_type, duration_ms, init_ms, text)
+
+    _last_memory = 0
