@@ -4,4 +4,15 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from recursectl.cli.deploy import deploy_command
+from recursectl.cli.init import init_command
+from recursectl.cli.ops import destroy_command, info_command, resume_command, stop_command
+
+ALL: list[click.Command] = [
+    init_command,
+    deploy_command,
+    stop_command,
+    resume_command,
+    info_command,
+    destroy_command,
+]
