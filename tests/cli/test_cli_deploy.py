@@ -177,3 +177,13 @@ def test_not_ours(endpoint: str) -> None:  # noqa: F811
     assert "not managed by recursectl" in result.stderr
     assert "--adopt" in result.stderr
     assert run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--adopt").exit_code == 0
+
+
+def test_handler_in_config_is_relative_to_the_config_file(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert run("init", "sub", "--name", "demo").exit_code == 0
+    result = run("--endpoint-url", endpoint, "--config", "sub/recursectl.toml", "deploy")
+    assert result.exit_code == 0, result.output
+    assert "function_arn" in (tmp_path / "sub" / "recursectl.toml").read_text()

@@ -75,7 +75,9 @@ def deploy_command(
         )
     deploy_mod.check_function_name(settings.name)
     # Everything about the handler is checked before any AWS call.
-    spec = package.parse_handler(settings.handler)
+    # A handler path from the config file is relative to that file, not to the cwd.
+    base = settings.config_path.parent if handler is None and settings.config_path else None
+    spec = package.parse_handler(settings.handler, cwd=base)
     pkg = package.build(spec)
     if settings.local:
         here = f"python{sys.version_info.major}.{sys.version_info.minor}"

@@ -90,7 +90,12 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         ("state", state),
         ("managed", "recursectl" if result.managed else "[yellow]not by recursectl[/yellow]"),
         ("cap", f"max_calls {result.max_calls}" if result.max_calls is not None else "none"),
-        ("recursion", f"{result.recursion} (AWS recursive loop detection)"),
+        (
+            "recursion",
+            f"{result.recursion} (AWS loop detection off: the cap is the guard)"
+            if result.recursion == "Allow"
+            else f"{result.recursion} (AWS stops a loop after about 16 invocations)",
+        ),
         ("concurrency", _concurrency(result.concurrency)),
         (
             "retries",
