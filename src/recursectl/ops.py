@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl.deploy import (
+from recursectl.errors import AwsError, NotFoundError, NotOursError
+from recursectl.plan import (
     APPLIED_TAG,
     is_ours,
     log_group_for,
     role_name_for,
 )
-from recursectl.errors import AwsError, NotFoundError, NotOursError
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws

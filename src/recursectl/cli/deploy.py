@@ -56,6 +56,7 @@ def deploy_command(
     from recursectl import deploy as deploy_mod
     from recursectl import package
     from recursectl.errors import UsageError
+    from recursectl.plan import check_function_name
 
     settings = app.configure(
         name=name,
@@ -73,7 +74,7 @@ def deploy_command(
             f"Runtime {settings.runtime!r} is not a Python runtime.",
             hint="recursectl packages Python handlers: use e.g. --runtime python3.13",
         )
-    deploy_mod.check_function_name(settings.name)
+    check_function_name(settings.name)
     # Everything about the handler is checked before any AWS call.
     # A handler path from the config file is relative to that file, not to the cwd.
     base = settings.config_path.parent if handler is None and settings.config_path else None

@@ -29,9 +29,9 @@ def _function_name(directory: Path) -> str:
 @click.pass_obj
 def init_command(app: App, directory: Path, name: str | None, force: bool) -> None:
     """Write recursectl.toml and handler.py into DIRECTORY (default: here)."""
-    from recursectl.deploy import check_function_name
     from recursectl.errors import UsageError
     from recursectl.package import templates_dir
+    from recursectl.plan import check_function_name
     from recursectl.settings import CONFIG_FILE
 
     name = name or _function_name(directory)
