@@ -1,0 +1,57 @@
+"""`recursectl init`: a commented recursectl.toml and a handler.py to start from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from recursectl.app import App
+
+
+def _function_name(directory: Path) -> str:
+    from recursectl.settings import DEFAULT_NAME
+
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", directory.resolve().name).strip("-")[:64]
+    return name or DEFAULT_NAME
+
+
+@click.command("init")
+@click.argument(
+    "directory",
+    required=False,
+    default=".",
+    type=click.Path(path_type=Path, file_okay=False),
+)
+@click.option("--name", help="Function name to write (default: the folder's name).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.pass_obj
+def init_command(app: App, directory: Path, name: str | None, force: bool) -> None:
+    """Write recursectl.toml and handler.py into DIRECTORY (default: here)."""
+    from recursectl.errors import UsageError
+    from recursectl.package import templates_dir
+    from recursectl.plan import check_function_name
+    from recursectl.settings import CONFIG_FILE
+
+    name = name or _function_name(directory)
+    check_function_name(name)
+    templates = templates_dir()
+    files = {
+        CONFIG_FILE: (templates / "recursectl.toml")
+        .read_text(encoding="utf-8")
+        .replace("{name}", name),
+        "handler.py": (templates / "python" / "handler.py").read_text(encoding="utf-8"),
+    }
+    existing = [f for f in files if (directory / f).exists()]
+    if existing and not force:
+        raise UsageError(
+            f"{', '.join(existing)} already exist(s) in {directory}; nothing was written.",
+            hint="pass --force to overwrite",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for filename, text in files.items():
+        (directory / filename).write_text(text, encoding="utf-8")
+        app.ui.success(f"wrote {directory / filename}")
+    where = "" if directory == Path(".") else f"cd {directory} && "
+    app.ui.info(f"next: {where}recursectl deploy   (add --local to try it without AWS)")

@@ -1,0 +1,159 @@
+"""`recursectl stop | resume | info | destroy`: operating a deployed function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from recursectl.app import App
+
+_name_option = click.option("--name", help="Function name (default: from recursectl.toml).")
+
+
+def _concurrency(value: int | None) -> str:
+    return "none reserved" if value is None else str(value)
+
+
+@click.command("stop")
+@_name_option
+@click.pass_obj
+def stop_command(app: App, name: str | None) -> None:
+    """Kill switch: reserved concurrency 0, so no new invocation starts.
+
+    Invocations already running finish; queued async events are not run while stopped
+    (AWS keeps them up to the event age limit, then drops them).
+    """
+    from recursectl import ops
+
+    settings = app.configure(name=name)
+    change = ops.stop(app.aws(), settings.name)
+    if change.before == 0:
+        app.ui.success(f"{change.name} was already stopped (reserved concurrency 0)")
+    else:
+        app.ui.success(
+            f"stopped {change.name}: reserved concurrency {_concurrency(change.before)} -> 0"
+        )
+    app.ui.info(f"resume with: recursectl resume --name {change.name}")
+
+
+@click.command("resume")
+@_name_option
+@click.option(
+    "--concurrency", type=int, help="Reserved concurrency to restore (default: the configured)."
+)
+@click.pass_obj
+def resume_command(app: App, name: str | None, concurrency: int | None) -> None:
+    """Lift the kill switch: restore the configured reserved concurrency, or remove it."""
+    from recursectl import ops
+
+    settings = app.configure(name=name, concurrency=concurrency)
+    change = ops.resume(app.aws(), settings.name, settings.concurrency)
+    if change.before == change.after:
+        app.ui.success(
+            f"{change.name} is running (reserved concurrency {_concurrency(change.after)})"
+        )
+    else:
+        app.ui.success(
+            f"resumed {change.name}: reserved concurrency "
+            f"{_concurrency(change.before)} -> {_concurrency(change.after)}"
+        )
+
+
+def last_chain_summary(app: App, name: str) -> dict[str, Any] | None:
+    """HOOK for the logs feature: the summary of `name`'s most recent chain, or None.
+
+    `info` shows whatever this returns under "last chain". Not built yet.
+    """
+    return None
+
+
+@click.command("info")
+@_name_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def info_command(app: App, name: str | None, as_json: bool) -> None:
+    """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
+    from recursectl import ops
+
+    settings = app.configure(name=name)
+    result = ops.info(app.aws(), settings.name, last_chain=lambda n: last_chain_summary(app, n))
+    if as_json:
+        app.ui.emit_json(result.to_json())
+        return
+    state = result.state or "unknown"
+    if result.stopped:
+        state += "  [bold red]STOPPED[/bold red] (reserved concurrency 0; `recursectl resume`)"
+    rows = [
+        ("function", escape(result.arn)),
+        ("state", state),
+        ("managed", "recursectl" if result.managed else "[yellow]not by recursectl[/yellow]"),
+        ("cap", f"max_calls {result.max_calls}" if result.max_calls is not None else "none"),
+        (
+            "recursion",
+            f"{result.recursion} (AWS loop detection off: the cap is the guard)"
+            if result.recursion == "Allow"
+            else f"{result.recursion} (AWS stops a loop after about 16 invocations)",
+        ),
+        ("concurrency", _concurrency(result.concurrency)),
+        (
+            "retries",
+            "async retries 0"
+            if result.retries == 0
+            else f"async retries {2 if result.retries is None else result.retries}",
+        ),
+        ("runtime", f"{result.runtime}, handler {escape(result.handler or '?')}"),
+        ("memory", f"{result.memory} MB, timeout {result.timeout} s"),
+        ("code", f"{result.code_size} bytes, sha256 {result.code_sha256}"),
+        ("modified", str(result.last_modified)),
+        ("role", escape(result.role or "?")),
+    ]
+    if result.last_chain is not None:
+        summary = ", ".join(f"{k} {v}" for k, v in result.last_chain.items())
+        rows.append(("last chain", escape(summary)))
+    for key, value in rows:
+        app.ui.data(f"{key:<12}{value}")
+    for note in result.notes:
+        app.ui.warn(note)
+
+
+@click.command("destroy")
+@_name_option
+@click.option("--keep-logs", is_flag=True, help="Keep the log group.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_json: bool) -> None:
+    """Delete the function, its role and (unless --keep-logs) its log group: only ours."""
+    from recursectl import ops
+    from recursectl.errors import UsageError
+
+    settings = app.configure(name=name)
+    what = "function, role" + ("" if keep_logs else " and log group")
+    if not yes:
+        try:  # click.confirm aborts when stdin is closed: say why instead
+            confirmed = click.confirm(f"Delete {settings.name}'s {what}?", default=False, err=True)
+        except click.exceptions.Abort:
+            raise UsageError(
+                "No confirmation given; nothing was deleted.",
+                hint="pass --yes to destroy without asking",
+            ) from None
+        if not confirmed:
+            app.ui.info("nothing deleted")
+            return
+    removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+    if as_json:
+        app.ui.emit_json(
+            {"function_name": settings.name, "removed": [r.to_json() for r in removals]}
+        )
+        return
+    for r in removals:
+        reason = f" ({r.reason})" if r.reason else ""
+        line = f"{r.outcome:<8}{r.resource} {escape(r.name)}{reason}"
+        if r.outcome == "deleted":
+            app.ui.success(line)
+        else:
+            app.ui.info(f"  {line}")
+    if all(r.outcome in ("absent", "kept") for r in removals):
+        app.ui.info(f"nothing to destroy for {settings.name}")

@@ -1,0 +1,189 @@
+"""init, deploy, stop, resume, info, destroy through the CLI (click's runner)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+
+from recursectl.cli import cli
+from tests.functional.conftest import _front_door, endpoint  # noqa: F401
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray recursectl.toml
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_init_writes_config_and_handler_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    result = run("init", "proj")
+    assert result.exit_code == 0, result.output
+    toml = (tmp_path / "proj" / "recursectl.toml").read_text()
+    assert 'name = "proj"' in toml
+    assert "# The recursion cap" in toml
+    assert "def handler(" in (tmp_path / "proj" / "handler.py").read_text()
+    again = run("init", "proj")
+    assert again.exit_code == 2
+    assert "already exist" in again.stderr
+    assert "--force" in again.stderr
+    assert run("init", "proj", "--force").exit_code == 0
+
+
+def test_init_then_deploy_converges_and_writes_arn_back(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert run("init", "--name", "demo").exit_code == 0
+    first = run("--endpoint-url", endpoint, "deploy")
+    assert first.exit_code == 0, first.output
+    assert "deployed demo: 4 created" in first.stderr
+    assert ARN in first.stdout
+    assert "/aws/lambda/demo" in first.stdout
+    assert "turned off" in first.stderr  # max_calls 25: the recursion warning
+    toml = (tmp_path / "recursectl.toml").read_text()
+    assert f'function_arn = "{ARN}"' in toml
+    assert "# The recursion cap" in toml
+    second = run("--endpoint-url", endpoint, "deploy")
+    assert second.exit_code == 0, second.output
+    assert "demo is unchanged" in second.stderr
+
+
+def test_deploy_json(endpoint: str) -> None:  # noqa: F811
+    result = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["function_name"] == "demo"
+    assert doc["function_arn"] == ARN
+    assert doc["role_arn"] == "arn:aws:iam::123456789012:role/demo-role"
+    assert doc["log_group"] == "/aws/lambda/demo"
+    assert doc["code_size"] > 0
+    assert doc["dry_run"] is False
+    assert [c["op"] for c in doc["changes"]][:4] == [
+        "create_role",
+        "put_policy",
+        "create_log_group",
+        "create_function",
+    ]
+    again = json.loads(run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--json").stdout)
+    assert again["changes"] == []
+    assert again["unchanged"] is True
+
+
+def test_deploy_dry_run_prints_plan_and_creates_nothing(endpoint: str) -> None:  # noqa: F811
+    result = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "+ create function demo" in result.stdout
+    assert "nothing was changed" in result.stdout
+    assert boto3.client("iam", endpoint_url=endpoint).list_roles()["Roles"] == []
+
+
+def test_deploy_user_handler_that_knows_nothing_of_recursectl(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text("def main(event, context):\n    return 'hi'\n")
+    result = run(
+        "--endpoint-url", endpoint, "deploy", "--name", "demo", "--handler", "fn/app.py:main"
+    )
+    assert result.exit_code == 0, result.output
+    cfg = boto3.client("lambda", endpoint_url=endpoint).get_function(FunctionName="demo")
+    assert cfg["Configuration"]["Handler"] == "app.main"
+
+
+def test_local_note_when_runtime_differs(endpoint: str) -> None:  # noqa: F811
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    other = "python3.12" if here != "python3.12" else "python3.13"
+    result = run("--local", "--endpoint-url", endpoint, "deploy", "--runtime", other, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"runs handlers with this interpreter ({here})" in result.stderr
+
+
+def test_stop_resume_info_destroy(endpoint: str) -> None:  # noqa: F811
+    assert run("--endpoint-url", endpoint, "deploy", "--name", "demo").exit_code == 0
+    stop = run("--endpoint-url", endpoint, "stop", "--name", "demo")
+    assert stop.exit_code == 0, stop.output
+    assert "reserved concurrency none reserved -> 0" in stop.stderr
+    assert "recursectl resume --name demo" in stop.stderr
+    info = run("--endpoint-url", endpoint, "info", "--name", "demo")
+    assert info.exit_code == 0, info.output
+    assert "STOPPED" in info.stdout
+    assert ARN in info.stdout
+    doc = json.loads(run("--endpoint-url", endpoint, "info", "--name", "demo", "--json").stdout)
+    assert doc["reserved_concurrency"] == 0
+    assert doc["max_calls"] == 25
+    assert doc["recursion"] == "Allow"
+    resume = run("--endpoint-url", endpoint, "resume", "--name", "demo")
+    assert resume.exit_code == 0, resume.output
+    assert "0 -> none reserved" in resume.stderr
+    no = run("--endpoint-url", endpoint, "destroy", "--name", "demo", input="n\n")
+    assert no.exit_code == 0
+    assert "nothing deleted" in no.stderr
+    closed = run("--endpoint-url", endpoint, "destroy", "--name", "demo")
+    assert closed.exit_code == 2
+    assert "--yes" in closed.stderr
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    assert len(lam.list_functions()["Functions"]) == 1
+    yes = run("--endpoint-url", endpoint, "destroy", "--name", "demo", input="y\n")
+    assert yes.exit_code == 0, yes.output
+    assert "deleted function demo" in yes.stderr
+    assert lam.list_functions()["Functions"] == []
+
+
+# errors ---------------------------------------------------------------------------------------
+def test_function_not_found(endpoint: str) -> None:  # noqa: F811
+    result = run("--endpoint-url", endpoint, "info", "--name", "nope")
+    assert result.exit_code == 4
+    assert "Function nope does not exist" in result.stderr
+    assert "recursectl deploy --name nope" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_handler_fails_before_anything_is_created(endpoint: str) -> None:  # noqa: F811
+    result = run("--endpoint-url", endpoint, "deploy", "--handler", "missing.py")
+    assert result.exit_code == 2
+    assert "missing.py does not exist" in result.stderr
+    assert boto3.client("iam", endpoint_url=endpoint).list_roles()["Roles"] == []
+
+
+def test_invalid_python_fails_before_anything_is_created(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bad.py").write_text("def handler(event, context)\n    return 1\n")
+    result = run("--endpoint-url", endpoint, "deploy", "--handler", "bad.py")
+    assert result.exit_code == 2
+    assert "bad.py:1:" in result.stderr
+    assert "invalid Python" in result.stderr
+    assert boto3.client("iam", endpoint_url=endpoint).list_roles()["Roles"] == []
+
+
+def test_not_ours(endpoint: str) -> None:  # noqa: F811
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    iam.create_role(RoleName="demo-role", AssumeRolePolicyDocument="{}")
+    result = run("--endpoint-url", endpoint, "deploy", "--name", "demo")
+    assert result.exit_code == 5
+    assert "not managed by recursectl" in result.stderr
+    assert "--adopt" in result.stderr
+    assert run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--adopt").exit_code == 0
+
+
+def test_handler_in_config_is_relative_to_the_config_file(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert run("init", "sub", "--name", "demo").exit_code == 0
+    result = run("--endpoint-url", endpoint, "--config", "sub/recursectl.toml", "deploy")
+    assert result.exit_code == 0, result.output
+    assert "function_arn" in (tmp_path / "sub" / "recursectl.toml").read_text()
