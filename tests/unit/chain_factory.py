@@ -196,7 +196,8 @@ def _generate(spec: ChainSpec) -> list[Event]:
             end = ts + int(dur) + 1
             env.free_at = end
             _invocation(spec, node, env, ts, end, dur, init_ms, outcome, emit)
-            if attempt == len(attempts) - 1:
+            # A handler that fails invokes nobody (it raised before invoke_self).
+            if attempt == len(attempts) - 1 and outcome in ("ok", "timeout"):
                 child_ts = ts + max(1, int(dur) // 2)
                 for child in node.children:
                     start_at[child] = child_ts + spec.latency_ms

@@ -259,7 +259,7 @@ class _Inv:
         self.hop_seen = False
         self.starts: dict[_Key, int] = {}
         self.reports: dict[_Key, Report] = {}
-        self.children: list[str] = []
+        self.children: list[tuple[int, str, str]] = []  # (marker ts, event id, child id)
         self.child_set: set[str] = set()
         self.capped: int | None = None
         self.child_failed: dict[_Key, str] = {}
@@ -407,7 +407,12 @@ class ChainCollector:
             self._join(parent, rec.chain)
             if child_id not in parent.child_set:
                 parent.child_set.add(child_id)
-                parent.children.append(child_id)
+                parent.children.append((rec.ts, rec.event_id or "", child_id))
+            else:
+                # Keep the earliest announcement, whatever order the events arrive in.
+                for k, (ts, eid, cid) in enumerate(parent.children):
+                    if cid == child_id and (rec.ts, rec.event_id or "") < (ts, eid):
+                        parent.children[k] = (rec.ts, rec.event_id or "", child_id)
             child = self._inv(child_id)
             if child.parent_id is None:
                 child.parent_id = req
@@ -467,6 +472,9 @@ class ChainCollector:
         if key in inv.line_keys:
             return
         if len(inv.lines) >= self.max_lines:
+            # Count each dropped line once even if delivered twice (keys kept up to a bound).
+            if len(inv.line_keys) < self.max_lines * 20:
+                inv.line_keys.add(key)
             inv.lines_dropped += 1
             return
         inv.line_keys.add(key)
@@ -626,8 +634,9 @@ class ChainCollector:
 
         def kids(rid: str) -> tuple[str, ...]:
             inv = invs[rid]
+            announced = tuple(c for _, _, c in sorted(inv.children))
             more = extra.get(rid)
-            return tuple(inv.children) + tuple(more) if more else tuple(inv.children)
+            return announced + tuple(more) if more else announced
 
         roots = [chain_id] if chain_id in member_set else []
         # Invocations whose parent is unknown here (the window started mid-chain, or the
