@@ -544,7 +544,6 @@ def parse_message(
     ts: int,
     stream: str = "",
     event_id: str | None = None,
-    *,
     lines: bool = True,
 ) -> Record | None:
     """One log event's message -> a record, or None for lines that matter to nobody.
