@@ -431,6 +431,20 @@ def test_get_with_an_ambiguous_prefix_is_a_usage_error() -> None:
     assert c.get("abc2").chain_id == "abc2-root"  # type: ignore[union-attr]
 
 
+def test_a_start_before_its_hop_marker_is_not_shown_as_an_unlinked_chain() -> None:
+    a = linear_spec(2, seed=1)
+    b = linear_spec(1, seed=2, start_ms=a.start_ms + 60_000)
+    b_events = b.events()
+    start_only = [e for e in b_events if "START RequestId" in e["message"]]
+    c = ChainCollector()
+    c.add_events(a.events() + start_only)
+    assert c.latest().chain_id == a.chain_id  # type: ignore[union-attr]
+    assert len(c.chains()) == 1
+    c.add_events(b_events)
+    assert c.latest().chain_id == b.chain_id  # type: ignore[union-attr]
+    assert [ch.linked for ch in c.chains()] == [True, True]
+
+
 def test_empty_collector() -> None:
     c = ChainCollector()
     assert c.latest() is None

@@ -725,10 +725,13 @@ class ChainCollector:
         now_ms: int | None,
         grace_ms: int,
     ) -> Chain | None:
+        # With markers in these logs, a START whose hop marker has not arrived yet is not an
+        # unmarked invocation (the marker precedes REPORT in the same stream): wait for it.
+        need_report = self.markers_seen
         rids = [
             rid
             for rid, inv in self._invs.items()
-            if inv.chain_id is None and (inv.starts or inv.reports)
+            if inv.chain_id is None and (inv.reports or (inv.starts and not need_report))
         ]
         if not rids:
             return None
