@@ -67,14 +67,14 @@ def invocation_label(inv: Invocation) -> Text:
     text = Text(no_wrap=False)
     text.append(inv.short_id, style="bold")
     depth = "d-" if inv.depth is None else f"d{inv.depth}"
-    text.append(f" {depth:>5} ")
-    text.append(f"{inv.status:<8}", style=STATUS_STYLE.get(inv.status, ""))
+    text.append(f" {depth:>3} ")
+    text.append(f"{inv.status:<7}", style=STATUS_STYLE.get(inv.status, ""))
     if inv.duration_ms is not None or inv.billed_ms is not None:
         text.append(f" {fmt_ms(inv.duration_ms):>9}", style="default")
         text.append(f"  billed {fmt_ms(inv.billed_ms):>8}", style="dim")
-        text.append(f"  mem {_mb(inv.max_memory_mb)}/{_mb(inv.memory_mb)} MB", style="dim")
+        text.append(f"  {_mb(inv.max_memory_mb)}/{_mb(inv.memory_mb)} MB", style="dim")
     if inv.init_ms is not None:
-        text.append(f"  cold start {fmt_ms(inv.init_ms)}", style="blue")
+        text.append(f"  cold {fmt_ms(inv.init_ms)}", style="blue")
     if inv.error is not None and inv.status != "ok":
         shown = inv.error.type or "error"
         if inv.error.message:

@@ -46,8 +46,8 @@ def test_linear_chain_shows_every_hop_with_its_numbers() -> None:
     assert "d0" in first
     assert "ok" in first
     assert f"{spec.nodes[0].duration_ms:.2f} ms" in first
-    assert "mem 36/128 MB" in first
-    assert "cold start" in first
+    assert "36/128 MB" in first
+    assert "cold " in first
     assert "complete" in out.splitlines()[0]
     assert "6 invocations · 0 errors · 1 cold start" in out
     assert "GB-s" in out
