@@ -243,3 +243,23 @@ def test_bad_input(local_cloud: Cli, fn_name: str, tmp_path: Path) -> None:
     over_cap = local_cloud.run("invoke", "--name", fn_name, "--calls", "26")
     assert over_cap.returncode == 2
     assert "cap" in over_cap.stderr
+
+
+def test_a_handler_that_knows_nothing_of_recursectl(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    handler = tmp_path / "app.py"
+    handler.write_text(
+        "def main(event, context):\n    print('hello', event)\n    return {'ok': 1}\n"
+    )
+    local_cloud.ok("deploy", "--name", fn_name, "--handler", f"{handler}:main")
+    result = local_cloud.json("invoke", "--name", fn_name, "--data", '{"x": 1}', "--sync")
+    assert result["payload"] == {"ok": 1}
+    assert result["function_error"] is None
+    time.sleep(1.0)  # the local cloud batches log writes
+    doc = local_cloud.json("logs", "--name", fn_name, "--lines")
+    assert doc["linked"] is False  # no markers: time order, and the output says so
+    (only,) = doc["invocations"]
+    assert only["request_id"] == result["request_id"]
+    assert only["status"] == "ok"
+    assert any("hello" in line["text"] for line in only["lines"])
