@@ -20,6 +20,9 @@ EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (a bug in recursectl)
 class Group(click.Group):
     """Routes every failure through one path: message, hint, exit code, no traceback."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # workflow order (init, deploy, invoke, ...), not a-z
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

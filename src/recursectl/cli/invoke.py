@@ -27,7 +27,13 @@ from recursectl.errors import ChainFailedError
 @click.option("--data", help="Event as inline JSON (an object).")
 @click.option("--sync", is_flag=True, help="RequestResponse instead of Event; prints the result.")
 @click.option("--follow", is_flag=True, help="Then follow the chain's logs until it completes.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="With --follow.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="With --follow: stop waiting after this many seconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.pass_obj
 def invoke(

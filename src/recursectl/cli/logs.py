@@ -36,7 +36,13 @@ def parse_since(text: str) -> int:
     "--since", default="1h", show_default=True, help="How far back to look: 30s, 10m, 2h."
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep polling until the chain completes.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="With --follow.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="With --follow: stop waiting after this many seconds.",
+)
 @click.option("--lines", "show_lines", is_flag=True, help="Show each invocation's own log lines.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_obj
@@ -173,7 +179,7 @@ def _finish(
     if failure:
         raise ChainFailedError(
             f"Chain {chain.chain_id} failed: {failure}.",
-            hint="see each failed node above; add --lines for the handler's own output",
+            hint=_failure_hint(chain, deployed.name),
         )
     if not complete and chain.linked:
         # Without markers nobody announces children, so "not complete" only means "quiet
@@ -199,6 +205,30 @@ def _failure_text(chain: Chain) -> str:
         if n
     ]
     return ", ".join(parts)
+
+
+def _failure_hint(chain: Chain, name: str) -> str:
+    """What to do next, for the most telling failure in the chain."""
+    invs = chain.invocations
+    if any(i.dropped_reason == "RecursiveInvocationException" for i in invs):
+        return (
+            "AWS's recursive loop detection stopped the chain after 16 invocations: redeploy "
+            "with --max-calls 16 or more (RecursiveLoop=Allow, recursectl's cap guards instead)"
+        )
+    if any(i.status == "timeout" for i in invs):
+        return (
+            "an invocation hit the function's timeout: "
+            f"`recursectl deploy --name {name} --timeout N` raises it"
+        )
+    if any(i.status == "missing" for i in invs):
+        return (
+            "an announced child never started: throttled (`recursectl info` shows a stopped "
+            "function), dropped by loop detection, or still queued"
+        )
+    return (
+        "the handler's own output says why: "
+        f"recursectl logs --name {name} --chain {chain.chain_id[:8]} --lines"
+    )
 
 
 def _collector(show_lines: bool) -> ChainCollector:
