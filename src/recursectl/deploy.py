@@ -29,6 +29,7 @@ from recursectl.plan import (
     Step,
     check_function_name,
     desired_state,
+    generation_of,
     log_group_for,
     plan,
     role_name_for,
@@ -348,7 +349,8 @@ def deploy(
         function_arn = observed.function.arn
     else:
         function_arn = aws.function_arn(settings.name)  # one STS call, before anything exists
-    desired = desired_state(settings, package, function_arn, adopt=adopt)
+    generation = generation_of(observed.function.env) if observed.function else 0
+    desired = desired_state(settings, package, function_arn, adopt=adopt, generation=generation)
     the_plan = plan(desired, observed)
     role_arn = observed.role.arn if observed.role else desired.role_arn
     if not dry_run and the_plan.steps:

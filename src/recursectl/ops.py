@@ -50,6 +50,7 @@ class ConcurrencyChange:
     name: str
     before: int | None  # None: no reserved concurrency (the account's unreserved pool)
     after: int | None
+    generation: int | None = None  # stop: the new kill-switch generation (None: not ours)
 
 
 def stop(aws: Aws, name: str) -> ConcurrencyChange:
@@ -58,13 +59,29 @@ def stop(aws: Aws, name: str) -> ConcurrencyChange:
     Works on any function of that name (it is an emergency stop, and `resume` undoes it).
     """
     from recursectl.aws import translate
+    from recursectl.plan import GENERATION_ENV, generation_of
 
-    _get_function(aws, name)
+    got = _get_function(aws, name)
     before = _concurrency(aws, name)
     if before != 0:
         with translate("lambda:PutFunctionConcurrency", name, aws.target):
             aws.lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
-    return ConcurrencyChange(name=name, before=before, after=0)
+    # Concurrency 0 only pauses: AWS keeps throttled async events (up to the maximum event
+    # age, 6 h by default) and runs them once concurrency is back, which would revive the
+    # runaway chain. Raising the generation makes the chain helper end every chain that
+    # started before this stop, whenever its queued hop finally runs.
+    env = dict(got["Configuration"].get("Environment", {}).get("Variables", {}))
+    if "RECURSECTL_MAX_CALLS" not in env:
+        return ConcurrencyChange(name=name, before=before, after=0)  # not a recursectl function
+    generation = generation_of(env) + 1
+    env[GENERATION_ENV] = str(generation)
+    with translate("lambda:UpdateFunctionConfiguration", name, aws.target):
+        aws.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+    with translate("lambda:GetFunctionConfiguration", name, aws.target):
+        aws.lambda_.get_waiter("function_updated_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+    return ConcurrencyChange(name=name, before=before, after=0, generation=generation)
 
 
 def resume(aws: Aws, name: str, concurrency: int | None = None) -> ConcurrencyChange:

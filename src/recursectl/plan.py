@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 from recursectl.errors import NotOursError, UsageError
 from recursectl.package import Package
 
+# Chains carry the generation they started in; the chain helper stops any chain whose
+# generation is below the function's (see templates/python/recursectl_chain.py).
+GENERATION_ENV = "RECURSECTL_GENERATION"
+
 if TYPE_CHECKING:
     from recursectl.settings import Settings
 
@@ -140,14 +144,18 @@ class Desired:
     code_sha256: str
     code_size: int
     adopt: bool = False
+    generation: int = 0  # raised by `recursectl stop`; deploy carries it over, never lowers it
 
     @property
     def env(self) -> dict[str, str]:
-        # We own the environment: exactly these two variables.
-        return {
+        # We own the environment: these variables and nothing else.
+        env = {
             "RECURSECTL_SELF_ARN": self.function_arn,
             "RECURSECTL_MAX_CALLS": str(self.max_calls),
         }
+        if self.generation:
+            env[GENERATION_ENV] = str(self.generation)
+        return env
 
     @property
     def recursion(self) -> str:
@@ -163,8 +171,19 @@ class Desired:
         return policy_document(self.function_arn, self.log_group)
 
 
+def generation_of(env: dict[str, str]) -> int:
+    """The kill-switch generation in a function's environment (0 when never stopped)."""
+    raw = env.get(GENERATION_ENV, "0")
+    return int(raw) if raw.isdigit() else 0
+
+
 def desired_state(
-    settings: Settings, package: Package, function_arn: str, *, adopt: bool = False
+    settings: Settings,
+    package: Package,
+    function_arn: str,
+    *,
+    adopt: bool = False,
+    generation: int = 0,
 ) -> Desired:
     partition, _, account = _arn_parts(function_arn)
     role_name = role_name_for(settings.name)
@@ -184,6 +203,7 @@ def desired_state(
         code_sha256=package.code_sha256,
         code_size=package.size,
         adopt=adopt,
+        generation=generation,
     )
 
 

@@ -86,6 +86,8 @@ def invocation_label(inv: Invocation) -> Text:
         text.append("  announced, never started", style="yellow")
     if inv.attempts > 1:
         text.append(f"  {inv.attempts} attempts (retried)", style="yellow")
+    if inv.stopped:
+        text.append("  stopped: `recursectl stop` ended the chain here", style="yellow")
     if inv.capped is not None:
         text.append(f"  capped: RECURSECTL_MAX_CALLS={inv.capped} reached", style="yellow")
     for err in inv.child_failed[:3]:

@@ -24,6 +24,9 @@ import sys
 from typing import Any
 
 MARKER = "RECURSECTL_CHAIN"
+# `recursectl stop` raises the function's generation: chains started before it may finish the
+# hop they are in but never invoke another, even after `recursectl resume`.
+GENERATION_ENV = "RECURSECTL_GENERATION"
 CONTEXT_KEY = "_recursectl"
 VERSION = 1
 
@@ -52,11 +55,19 @@ class CapReached(RuntimeError):
 class Chain:
     """The chain context of one invocation."""
 
-    def __init__(self, chain_id: str, request_id: str, parent: str | None, depth: int):
+    def __init__(
+        self,
+        chain_id: str,
+        request_id: str,
+        parent: str | None,
+        depth: int,
+        generation: int | None = None,
+    ):
         self.chain_id = chain_id
         self.request_id = request_id
         self.parent = parent
         self.depth = depth
+        self.generation = _current_generation() if generation is None else generation
         self.max_calls = int(os.environ.get("RECURSECTL_MAX_CALLS", "25"))
         self.self_arn = os.environ.get("RECURSECTL_SELF_ARN") or os.environ.get(
             "AWS_LAMBDA_FUNCTION_NAME", ""
@@ -74,6 +85,7 @@ class Chain:
             "chain": self.chain_id,
             "parent": self.request_id,
             "depth": self.depth + 1,
+            "gen": self.generation,
         }
         return event
 
@@ -83,6 +95,20 @@ class Chain:
         Returns None (and logs why) when the cap forbids going deeper. For an Event invoke
         the returned request id is the one the child's execution will log.
         """
+        current = _current_generation()
+        if self.generation < current:
+            _emit(
+                {
+                    "v": VERSION,
+                    "ev": "stopped",
+                    "chain": self.chain_id,
+                    "req": self.request_id,
+                    "depth": self.depth,
+                    "gen": self.generation,
+                }
+            )
+            print("recursectl: not invoking a child: this chain was stopped by `recursectl stop`")
+            return None
         if self.depth + 1 > self.max_calls:
             _emit(
                 {
@@ -133,6 +159,13 @@ class Chain:
         return child
 
 
+def _current_generation() -> int:
+    try:
+        return int(os.environ.get(GENERATION_ENV, "0"))
+    except ValueError:
+        return 0
+
+
 def begin(event: Any, context: Any) -> Chain:
     """Read the chain context from the event (or start a chain) and log the hop marker."""
     request_id = str(getattr(context, "aws_request_id", "") or "unknown")
@@ -143,6 +176,7 @@ def begin(event: Any, context: Any) -> Chain:
             request_id=request_id,
             parent=str(ctx["parent"]) if ctx.get("parent") else None,
             depth=int(ctx.get("depth", 0)),
+            generation=int(ctx.get("gen", 0)),
         )
     else:
         chain = Chain(chain_id=request_id, request_id=request_id, parent=None, depth=0)

@@ -141,6 +141,16 @@ def test_kill_switch_halts_a_running_chain(local_cloud: Cli, fn_name: str, tmp_p
     assert info["reserved_concurrency"] == 0
 
     local_cloud.ok("resume", "--name", fn_name)
+    # The queued hop runs after resume but refuses to go deeper: the old chain stays dead.
+    time.sleep(3.0)
+    after = json.loads(
+        local_cloud.run("logs", "--name", fn_name, "--chain", chain, "--json").stdout
+    )
+    assert count <= len(after["invocations"]) <= count + 1
+    assert [i["depth"] for i in after["invocations"] if i["stopped"]] == [
+        max(i["depth"] for i in after["invocations"])
+    ]
+
     doc = local_cloud.json(
         "invoke", "--name", fn_name, "--calls", "1", "--follow", "--timeout", "60"
     )

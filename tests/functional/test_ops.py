@@ -38,6 +38,26 @@ def test_stop_sets_concurrency_zero_and_resume_lifts_it(endpoint: str) -> None:
     assert _reserved(endpoint) is None
 
 
+def _env(endpoint: str) -> dict[str, str]:
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    return dict(lam.get_function_configuration(FunctionName="demo")["Environment"]["Variables"])
+
+
+def test_stop_raises_the_generation_and_deploy_keeps_it(endpoint: str) -> None:
+    _deploy(endpoint)
+    assert "RECURSECTL_GENERATION" not in _env(endpoint)
+    assert ops.stop(_aws(endpoint), "demo").generation == 1
+    assert ops.stop(_aws(endpoint), "demo").generation == 2  # every stop ends older chains
+    ops.resume(_aws(endpoint), "demo")
+    assert _env(endpoint)["RECURSECTL_GENERATION"] == "2"  # resume does not revive old chains
+
+    aws = _aws(endpoint)
+    pkg = package.build(package.parse_handler(None))
+    result = deploy.deploy(aws, Settings(name="demo"), pkg)
+    assert result.steps == []  # unchanged: the generation is carried over, not reset
+    assert _env(endpoint)["RECURSECTL_GENERATION"] == "2"
+
+
 def test_resume_restores_configured_concurrency(endpoint: str) -> None:
     _deploy(endpoint, concurrency=4)
     ops.stop(_aws(endpoint), "demo")

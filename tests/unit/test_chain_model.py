@@ -355,6 +355,22 @@ def test_capped_and_child_failed_are_shown_on_the_parent() -> None:
     assert chain.complete()
 
 
+def test_a_chain_ended_by_recursectl_stop_is_shown_and_complete() -> None:
+    spec = linear_spec(3)
+    events = spec.events()
+    last = spec.nodes[2].request_id
+    stopped = {"v": 1, "ev": "stopped", "chain": spec.chain_id, "req": last, "depth": 2, "gen": 0}
+    events.append(ev("RECURSECTL_CHAIN " + json.dumps(stopped), events[-1]["timestamp"] - 1, "x"))
+    chain = latest(events)
+    inv = chain.get(last)
+    assert inv is not None
+    assert inv.stopped
+    assert not inv.healthy  # always shown, never collapsed
+    assert [i.stopped for i in chain.invocations] == [False, False, True]
+    assert chain.to_dict()["invocations"][2]["stopped"] is True
+    assert chain.complete()
+
+
 def test_child_marker_order_is_kept_and_hop_only_children_are_linked() -> None:
     # A child whose parent's "child" marker is lost still hangs under the parent (hop parent).
     spec = fanout_spec(3, 1)

@@ -120,6 +120,7 @@ class Invocation:
     gb_seconds: float = 0.0
     cold_starts: int = 0
     capped: int | None = None  # the cap (max calls) that refused a child
+    stopped: bool = False  # `recursectl stop` ended the chain here: no child was invoked
     child_failed: tuple[str, ...] = ()
     dropped_reason: str | None = None
     announced_at: int | None = None  # parent's REPORT time, when this one was announced
@@ -132,7 +133,9 @@ class Invocation:
 
     @property
     def healthy(self) -> bool:
-        return self.status == OK and not self.child_failed and self.capped is None
+        return (
+            self.status == OK and not self.child_failed and self.capped is None and not self.stopped
+        )
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -151,6 +154,7 @@ class Invocation:
             "children": list(self.children),
             "attempts": self.attempts,
             "capped": self.capped,
+            "stopped": self.stopped,
             "child_failed": list(self.child_failed),
             "dropped_reason": self.dropped_reason,
         }
@@ -270,6 +274,7 @@ class _Inv:
         "reports",
         "request_id",
         "starts",
+        "stopped",
     )
 
     def __init__(self, request_id: str) -> None:
@@ -285,6 +290,7 @@ class _Inv:
         self.children: list[tuple[int, str, str]] = []  # (marker ts, event id, child id)
         self.child_set: set[str] | None = None  # containers are created on first use
         self.capped: int | None = None
+        self.stopped = False
         self.child_failed: dict[_Key, str] | None = None
         self.dropped_reason: str | None = None
         self.failures: dict[_Key, Failure] | None = None
@@ -450,6 +456,10 @@ class ChainCollector:
         elif ev == "capped":
             inv = self._inv(req)
             inv.capped = rec.max if rec.max is not None else (rec.depth or 0)
+            self._join(inv, rec.chain)
+        elif ev == "stopped":
+            inv = self._inv(req)
+            inv.stopped = True
             self._join(inv, rec.chain)
         elif ev == "child_failed":
             inv = self._inv(req)
@@ -633,6 +643,7 @@ class ChainCollector:
             gb_seconds=gbs,
             cold_starts=cold,
             capped=inv.capped,
+            stopped=inv.stopped,
             child_failed=tuple(inv.child_failed.values()) if inv.child_failed else (),
             dropped_reason=inv.dropped_reason,
             announced_at=announced_at,

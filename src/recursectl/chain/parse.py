@@ -211,7 +211,8 @@ class AppLine:
 
 
 class Marker:
-    """A `RECURSECTL_CHAIN {json}` record (ev: hop, child, capped, child_failed, dropped)."""
+    """A `RECURSECTL_CHAIN {json}` record (ev: hop, child, capped, child_failed, dropped,
+    stopped)."""
 
     __slots__ = (
         "chain",
@@ -263,7 +264,7 @@ class Marker:
 
 Record: TypeAlias = Start | End | Report | InitReport | Failure | AppLine | Marker
 
-MARKER_EVENTS = frozenset({"hop", "child", "capped", "child_failed", "dropped"})
+MARKER_EVENTS = frozenset({"hop", "child", "capped", "child_failed", "dropped", "stopped"})
 
 
 def _opt_str(value: Any) -> str | None:

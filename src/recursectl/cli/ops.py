@@ -20,10 +20,12 @@ def _concurrency(value: int | None) -> str:
 @_name_option
 @click.pass_obj
 def stop_command(app: App, name: str | None) -> None:
-    """Kill switch: reserved concurrency 0, so no new invocation starts.
+    """Kill switch: reserved concurrency 0, and every running chain ends for good.
 
-    Invocations already running finish; queued async events are not run while stopped
-    (AWS keeps them up to the event age limit, then drops them).
+    No new invocation starts while stopped. Invocations already running finish their hop;
+    AWS keeps throttled async events (up to the maximum event age) and runs them after
+    `resume`, but the chain helper then refuses to invoke further: chains started before
+    `stop` never continue. Chains started after `resume` run normally.
     """
     from recursectl import ops
 
@@ -34,6 +36,16 @@ def stop_command(app: App, name: str | None) -> None:
     else:
         app.ui.success(
             f"stopped {change.name}: reserved concurrency {_concurrency(change.before)} -> 0"
+        )
+    if change.generation is not None:
+        app.ui.info(
+            "chains started before now will not go deeper, even after resume "
+            f"(generation {change.generation})"
+        )
+    else:
+        app.ui.warn(
+            f"{change.name} was not deployed by recursectl: its queued async events will run "
+            "again after resume"
         )
     app.ui.info(f"resume with: recursectl resume --name {change.name}")
 
