@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recursectl.cli import cli
+from recursectl.cli import cli, hoist_global_options
 from recursectl.errors import EXIT_AWS, EXIT_NOT_FOUND, EXIT_USAGE
 
 
@@ -62,3 +62,26 @@ def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["--debug", "--region", "us-east-1", "invoke"])
     assert result.exit_code == EXIT_AWS
     assert "Traceback" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["deploy", "--local"], ["--local", "deploy"]),
+        (
+            ["invoke", "--calls", "3", "--region", "eu-west-1"],
+            ["--region", "eu-west-1", "invoke", "--calls", "3"],
+        ),
+        (["--debug", "logs", "--region=x", "-q"], ["--debug", "--region=x", "-q", "logs"]),
+        (["--region", "r", "local", "start"], ["--region", "r", "local", "start"]),
+        (["invoke", "--", "--local"], ["invoke", "--", "--local"]),
+    ],
+)
+def test_global_options_may_follow_the_command(args: list[str], expected: list[str]) -> None:
+    assert hoist_global_options(args) == expected
+
+
+def test_negative_calls_are_refused_before_any_aws_call() -> None:
+    code, out = _run("invoke", "--calls", "-1")  # no region, no credentials: never reached
+    assert code == EXIT_USAGE
+    assert "-1" in out

@@ -16,9 +16,50 @@ from recursectl.ui import UI
 
 EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (a bug in recursectl)
 
+# Global options users often type after the command (`recursectl deploy --local`).
+_GLOBAL_FLAGS = {"--local", "--aws", "--debug", "--no-color", "-q", "--quiet"}
+_GLOBAL_VALUES = {"--region", "--profile", "--endpoint-url", "--config"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options that follow the command name in front of it."""
+    if not args or args[0].startswith("-"):
+        # Global options first, then the command: find where the command starts.
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] != "--":
+            i += 2 if args[i] in _GLOBAL_VALUES else 1
+        head, tail = args[:i], args[i:]
+    else:
+        head, tail = [], args
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(tail):
+        arg = tail[i]
+        if arg == "--":
+            rest.extend(tail[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS:
+            moved.append(arg)
+        elif name in _GLOBAL_VALUES and (arg != name or i + 1 < len(tail)):
+            moved.append(arg)
+            if arg == name:
+                i += 1
+                moved.append(tail[i])
+        else:
+            rest.append(arg)
+        i += 1
+    return head + moved + rest
+
 
 class Group(click.Group):
     """Routes every failure through one path: message, hint, exit code, no traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_global_options(list(args))
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # workflow order (init, deploy, invoke, ...), not a-z

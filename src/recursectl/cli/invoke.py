@@ -14,10 +14,14 @@ from recursectl.errors import ChainFailedError
 @click.option("--name", help="Function name (default: from the config file).")
 @click.option(
     "--calls",
-    type=int,
+    type=click.IntRange(min=0),
     help="How many more times the function calls itself (default 5 for the template's event).",
 )
-@click.option("--fanout", type=int, help="Children per call: each invocation invokes K more.")
+@click.option(
+    "--fanout",
+    type=click.IntRange(min=1),
+    help="Children per call: each invocation invokes K more.",
+)
 @click.option(
     "-p",
     "--path",
