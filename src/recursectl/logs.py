@@ -85,7 +85,9 @@ class Poller:
             if not token:
                 break
         self._forget_old(window_start)
-        fresh.sort(key=lambda e: (e["timestamp"], e["eventId"]))
+        # Stable sort on the timestamp alone: events of the same millisecond keep the order
+        # the API returned them in (stream order), which eventIds do not always reflect.
+        fresh.sort(key=lambda e: e["timestamp"])
         return fresh
 
     def _forget_old(self, window_start: int) -> None:

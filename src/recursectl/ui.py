@@ -33,6 +33,9 @@ class UI:
         self.quiet = quiet
         self.json_mode = json_mode
         self.out = out or Console(no_color=no_color, highlight=False, soft_wrap=True)
+        if out is None and not self.out.is_terminal and "COLUMNS" not in os.environ:
+            # Piped or redirected: don't crop trees to the 80-column default.
+            self.out = Console(no_color=no_color, highlight=False, soft_wrap=True, width=160)
         self.err = err or Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
 
     @property

@@ -11,7 +11,7 @@ from recursectl.app import App
 from recursectl.errors import EXIT_INTERRUPTED, ChainFailedError, UsageError
 
 if TYPE_CHECKING:
-    from recursectl.chain.model import Chain, Collector
+    from recursectl.chain.model import Chain, ChainCollector
     from recursectl.invoke import Deployed
 
 GRACE_MS = 15_000  # an announced child that has not started this long after its parent: missing
@@ -79,7 +79,7 @@ def logs(
 
     collector = _collector(show_lines)
     poller = make_poller(app.aws(), deployed.log_group, start_ms)
-    _feed(collector, poller.poll())
+    collector.add_events(poller.poll())
     if poller.group_exists is False:
         raise UsageError(
             f"{deployed.name} has no logs yet (log group {deployed.log_group} does not exist).",
@@ -121,7 +121,7 @@ def follow_chain(
 
     def done() -> bool:
         chain = state["chain"]
-        return chain is not None and chain.complete(_now_ms(), GRACE_MS)
+        return chain is not None and chain.complete()
 
     def expecting() -> bool:
         return state["chain"] is not None or chain_id is not None
@@ -129,10 +129,10 @@ def follow_chain(
     interrupted = False
     try:
         for batch in poller.follow(done=done, expecting=expecting, deadline_s=timeout):
-            _feed(collector, batch)
+            collector.add_events(batch)
             state["chain"] = _pick(collector, chain_id)
             if live is not None and state["chain"] is not None:
-                live.update(render.tree(state["chain"], show_lines=show_lines))
+                live.update(render.render_chain(state["chain"], lines=show_lines))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -162,18 +162,17 @@ def _finish(
 ) -> None:
     from recursectl import render
 
-    now = _now_ms()
-    complete = chain.complete(now, GRACE_MS)
+    complete = chain.complete()
     if as_json:
-        app.ui.emit_json(render.to_json(chain, now_ms=now, grace_ms=GRACE_MS))
+        app.ui.emit_json(render.chain_json(chain))
     else:
-        app.ui.data(render.tree(chain, show_lines=show_lines))
+        app.ui.data(render.render_chain(chain, lines=show_lines))
     if interrupted:
         raise SystemExit(EXIT_INTERRUPTED)
-    summary = chain.summary()
-    if summary.failed:
+    failure = _failure_text(chain)
+    if failure:
         raise ChainFailedError(
-            f"Chain {chain.chain_id} failed: {summary.failure_text()}.",
+            f"Chain {chain.chain_id} failed: {failure}.",
             hint="see each failed node above; add --lines for the handler's own output",
         )
     if not complete:
@@ -184,25 +183,31 @@ def _finish(
         )
 
 
-def _collector(show_lines: bool) -> Collector:
-    from recursectl.chain.model import Collector
-
-    return Collector(keep_lines=show_lines)
-
-
-def _feed(collector: Collector, events: list[dict[str, Any]]) -> None:
-    from recursectl.chain.parse import parse_event
-
-    for event in events:
-        record = parse_event(
-            event["message"], event["timestamp"], event.get("logStreamName", ""), event["eventId"]
+def _failure_text(chain: Chain) -> str:
+    """'2 errors, 1 timeout' for a chain that failed; '' for one that did not."""
+    s = chain.summary()
+    parts = [
+        f"{n} {word}{'' if n == 1 else 's'}"
+        for n, word in (
+            (s.errors, "error"),
+            (s.timeouts, "timeout"),
+            (s.dropped, "dropped invocation"),
+            (s.missing, "missing invocation"),
         )
-        if record is not None:
-            collector.add(record)
+        if n
+    ]
+    return ", ".join(parts)
 
 
-def _pick(collector: Collector, chain_id: str | None) -> Chain | None:
-    return collector.get(chain_id) if chain_id else collector.latest()
+def _collector(show_lines: bool) -> ChainCollector:
+    from recursectl.chain.model import ChainCollector
+
+    return ChainCollector(keep_lines=show_lines, grace_ms=GRACE_MS)
+
+
+def _pick(collector: ChainCollector, chain_id: str | None) -> Chain | None:
+    now = _now_ms()
+    return collector.get(chain_id, now) if chain_id else collector.latest(now)
 
 
 def _now_ms() -> int:

@@ -62,11 +62,26 @@ def resume_command(app: App, name: str | None, concurrency: int | None) -> None:
 
 
 def last_chain_summary(app: App, name: str) -> dict[str, Any] | None:
-    """HOOK for the logs feature: the summary of `name`'s most recent chain, or None.
+    """The summary of `name`'s most recent chain in the last hour, or None (no logs yet)."""
+    import time
 
-    `info` shows whatever this returns under "last chain". Not built yet.
-    """
-    return None
+    from recursectl import invoke as inv
+    from recursectl.chain.model import ChainCollector
+    from recursectl.logs import make_poller
+
+    deployed = inv.describe(app.aws(), name)
+    now = int(time.time() * 1000)
+    poller = make_poller(app.aws(), deployed.log_group, now - 3_600_000)
+    collector = ChainCollector()
+    collector.add_events(poller.poll())
+    chain = collector.latest(now)
+    if chain is None:
+        return None
+    return {
+        "chain_id": chain.chain_id,
+        "complete": chain.complete(),
+        **chain.summary().to_dict(),
+    }
 
 
 @click.command("info")
@@ -110,8 +125,17 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         ("role", escape(result.role or "?")),
     ]
     if result.last_chain is not None:
-        summary = ", ".join(f"{k} {v}" for k, v in result.last_chain.items())
-        rows.append(("last chain", escape(summary)))
+        c = result.last_chain
+        wall = "-" if c["wall_ms"] is None else f"{c['wall_ms']:.0f} ms"
+        rows.append(
+            (
+                "last chain",
+                f"{c['chain_id']} ({'complete' if c['complete'] else 'in progress'}): "
+                f"{c['count']} invocations, {c['errors'] + c['timeouts']} failed, "
+                f"{c['dropped'] + c['missing']} dropped/missing, {c['cold_starts']} cold, "
+                f"wall {wall}, ≈ ${c['estimated_cost_usd']:.7f}",
+            )
+        )
     for key, value in rows:
         app.ui.data(f"{key:<12}{value}")
     for note in result.notes:

@@ -1,0 +1,122 @@
+"""Chain statistics: counts, wall time, billed time, GB-seconds and an estimated cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recursectl.chain.model import Invocation
+
+# Public AWS Lambda on-demand prices for x86 in us-east-1 (first pricing tier). An *estimate*:
+# arm64 is cheaper, other regions differ, free tier and Savings Plans are ignored.
+PRICE_PER_GB_SECOND_USD = 0.0000166667
+PRICE_PER_MILLION_REQUESTS_USD = 0.20
+
+
+def gb_seconds(billed_ms: float, memory_mb: float) -> float:
+    """Lambda's compute unit: billed duration times configured memory (1 GB = 1024 MB)."""
+    return billed_ms * memory_mb / 1024.0 / 1000.0
+
+
+def estimated_cost_usd(total_gb_seconds: float, requests: int) -> float:
+    """Compute plus request charges at the x86 list price (an estimate, see module doc)."""
+    return (
+        total_gb_seconds * PRICE_PER_GB_SECOND_USD
+        + requests * PRICE_PER_MILLION_REQUESTS_USD / 1_000_000
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a chain cost and how it went. Durations in ms; cost is an estimate in USD."""
+
+    count: int  # invocations in the chain, including dropped and missing ones
+    ok: int
+    errors: int
+    timeouts: int
+    dropped: int
+    missing: int
+    running: int  # started and not reported, or announced and not started yet (pending)
+    cold_starts: int
+    retries: int  # extra attempts of the same request id (async retries)
+    wall_ms: float | None  # first START to last REPORT
+    billed_ms: float  # every attempt that reported
+    gb_seconds: float
+    requests: int  # attempts that ran (each is a billed request)
+    estimated_cost_usd: float
+    first_start: int | None
+    last_end: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "ok": self.ok,
+            "errors": self.errors,
+            "timeouts": self.timeouts,
+            "dropped": self.dropped,
+            "missing": self.missing,
+            "running": self.running,
+            "cold_starts": self.cold_starts,
+            "retries": self.retries,
+            "wall_ms": self.wall_ms,
+            "billed_ms": self.billed_ms,
+            "gb_seconds": round(self.gb_seconds, 6),
+            "requests": self.requests,
+            "estimated_cost_usd": round(self.estimated_cost_usd, 10),
+            "cost_is_estimate": True,
+        }
+
+
+def summarize(invocations: Iterable[Invocation]) -> Summary:
+    """Aggregate a chain's invocations (one pass)."""
+    count = ok = errors = timeouts = dropped = missing = running = 0
+    cold = retries = requests = 0
+    billed = gbs = 0.0
+    first: int | None = None
+    last: int | None = None
+    for inv in invocations:
+        count += 1
+        status = inv.status
+        if status == "ok":
+            ok += 1
+        elif status == "error":
+            errors += 1
+        elif status == "timeout":
+            timeouts += 1
+        elif status == "dropped":
+            dropped += 1
+        elif status == "missing":
+            missing += 1
+        else:
+            running += 1
+        cold += inv.cold_starts
+        if inv.attempts > 1:
+            retries += inv.attempts - 1
+        requests += inv.reported_attempts
+        billed += inv.billed_total_ms
+        gbs += inv.gb_seconds
+        if inv.start is not None and (first is None or inv.start < first):
+            first = inv.start
+        if inv.end is not None and (last is None or inv.end > last):
+            last = inv.end
+    wall = float(last - first) if first is not None and last is not None else None
+    return Summary(
+        count=count,
+        ok=ok,
+        errors=errors,
+        timeouts=timeouts,
+        dropped=dropped,
+        missing=missing,
+        running=running,
+        cold_starts=cold,
+        retries=retries,
+        wall_ms=wall,
+        billed_ms=billed,
+        gb_seconds=gbs,
+        requests=requests,
+        estimated_cost_usd=estimated_cost_usd(gbs, requests),
+        first_start=first,
+        last_end=last,
+    )

@@ -1,0 +1,284 @@
+"""Chain -> rich renderables (a tree with a summary footer) and the JSON document. No I/O.
+
+Readability rules for big chains:
+- a run of single-child hops (a linear chain) is a flat list, not one nesting level per hop;
+- long runs of healthy hops collapse into one line ("… 990 more ok hops, depth 5..994,
+  median 3.1 ms …"); errors, timeouts, drops, missing children, retries and caps always show,
+  as do the first and last few hops;
+- a fan-out renders as a tree; a chain of more than `max_rows` invocations expands only the
+  paths to notable invocations and shows every healthy subtree as one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from rich.tree import Tree
+
+from recursectl.chain.model import Chain, Invocation
+from recursectl.chain.stats import Summary
+
+STATUS_STYLE = {
+    "ok": "green",
+    "error": "bold red",
+    "timeout": "bold red",
+    "dropped": "bold red",
+    "missing": "bold yellow",
+    "running": "cyan",
+    "pending": "dim cyan",
+}
+
+DEFAULT_HEAD = 5
+DEFAULT_TAIL = 5
+DEFAULT_MAX_ROWS = 200
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    lines: bool = False  # show the handler's own lines under each invocation
+    head: int = DEFAULT_HEAD  # hops always shown at the start of a run
+    tail: int = DEFAULT_TAIL  # ... and at its end
+    max_rows: int = DEFAULT_MAX_ROWS  # budget before healthy subtrees collapse
+    collapse: bool = True
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 10_000:
+        return f"{value / 1000:.1f} s"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def invocation_label(inv: Invocation) -> Text:
+    """One row: short id, depth, status, duration, billed, memory, cold start, error, notes."""
+    text = Text(no_wrap=False)
+    text.append(inv.short_id, style="bold")
+    depth = "d-" if inv.depth is None else f"d{inv.depth}"
+    text.append(f" {depth:>3} ")
+    text.append(f"{inv.status:<7}", style=STATUS_STYLE.get(inv.status, ""))
+    if inv.duration_ms is not None or inv.billed_ms is not None:
+        text.append(f" {fmt_ms(inv.duration_ms):>9}", style="default")
+        text.append(f"  billed {fmt_ms(inv.billed_ms):>8}", style="dim")
+        text.append(f"  {_mb(inv.max_memory_mb)}/{_mb(inv.memory_mb)} MB", style="dim")
+    if inv.init_ms is not None:
+        text.append(f"  cold {fmt_ms(inv.init_ms)}", style="blue")
+    if inv.error is not None and inv.status != "ok":
+        shown = inv.error.type or "error"
+        if inv.error.message:
+            shown += f": {inv.error.message}"
+        text.append(f"  {shown[:160]}", style="red")
+    if inv.dropped_reason and inv.status == "dropped":
+        text.append(f"  dropped: {inv.dropped_reason}", style="red")
+    if inv.status == "missing":
+        text.append("  announced, never started", style="yellow")
+    if inv.attempts > 1:
+        text.append(f"  {inv.attempts} attempts (retried)", style="yellow")
+    if inv.capped is not None:
+        text.append(f"  capped: RECURSECTL_MAX_CALLS={inv.capped} reached", style="yellow")
+    for err in inv.child_failed[:3]:
+        text.append(f"  child invoke failed: {err[:120]}", style="red")
+    return text
+
+
+def _collapsed_label(run: list[Invocation]) -> Text:
+    durations = [inv.duration_ms for inv in run if inv.duration_ms is not None]
+    depths = [inv.depth for inv in run if inv.depth is not None]
+    parts = [f"… {len(run)} more ok hops"]
+    if depths:
+        parts.append(f"depth {min(depths)}..{max(depths)}")
+    if durations:
+        parts.append(f"median {fmt_ms(median(durations))}")
+    cold = sum(inv.cold_starts for inv in run)
+    if cold:
+        parts.append(_plural(cold, "cold start"))
+    return Text(", ".join(parts) + " …", style="dim")
+
+
+def _collapsed_subtree_label(inv: Invocation, size: int) -> Text:
+    text = invocation_label(inv)
+    if size > 1:
+        text.append(f"  (+{size - 1} ok below, collapsed)", style="dim")
+    return text
+
+
+def _notable(inv: Invocation, options: RenderOptions) -> bool:
+    return not inv.healthy or inv.attempts > 1 or (options.lines and bool(inv.lines))
+
+
+def _add_row(parent: Tree, inv: Invocation, options: RenderOptions) -> Tree:
+    node = parent.add(invocation_label(inv))
+    if options.lines:
+        for line in inv.lines:
+            node.add(Text(line.text, style="dim"))
+        if inv.lines_dropped:
+            node.add(Text(f"… {inv.lines_dropped} more lines not kept", style="dim"))
+    return node
+
+
+def _add_run(parent: Tree, run: list[Invocation], options: RenderOptions) -> Tree | None:
+    """Add a flat run of invocations, collapsing healthy stretches; returns the last node."""
+    n = len(run)
+    last: Tree | None = None
+    if not options.collapse or n <= options.head + options.tail + 1:
+        for inv in run:
+            last = _add_row(parent, inv, options)
+        return last
+    i = 0
+    while i < n:
+        inv = run[i]
+        edge = i < options.head or i >= n - options.tail
+        if edge or _notable(inv, options):
+            last = _add_row(parent, inv, options)
+            i += 1
+            continue
+        j = i
+        while j < n - options.tail and not _notable(run[j], options):
+            j += 1
+        if j - i == 1:
+            last = _add_row(parent, inv, options)
+        else:
+            parent.add(_collapsed_label(run[i:j]))
+        i = j
+    return last
+
+
+def _tree_for(chain: Chain, options: RenderOptions, title: Text) -> Tree:
+    tree = Tree(title, guide_style="dim")
+    invs = chain.invocations
+    if not chain.linked:
+        _add_run(tree, invs, options)
+        return tree
+    by_id = {inv.request_id: inv for inv in invs}
+    kids: dict[str, list[str]] = {
+        inv.request_id: [c for c in inv.children if c in by_id] for inv in invs
+    }
+    # Subtree sizes and health, children before parents (reverse pre-order): no recursion.
+    size: dict[str, int] = {}
+    healthy: dict[str, bool] = {}
+    for inv in reversed(invs):
+        rid = inv.request_id
+        size[rid] = 1 + sum(size.get(c, 0) for c in kids[rid])
+        healthy[rid] = not _notable(inv, options) and all(healthy.get(c, True) for c in kids[rid])
+    roots = [inv.request_id for inv in invs if inv.parent_id not in by_id]
+    root_set = set(roots)
+    # Too big to show whole: expand only the paths that lead to something notable, and
+    # show each healthy subtree as one row.
+    big = options.collapse and len(invs) > options.max_rows
+    stack: list[tuple[str, Tree]] = [(rid, tree) for rid in reversed(roots)]
+    while stack:
+        rid, container = stack.pop()
+        if big and healthy[rid] and size[rid] > 1 and rid not in root_set:
+            container.add(_collapsed_subtree_label(by_id[rid], size[rid]))
+            continue
+        # Follow single-child links: a linear stretch is one flat run at this level.
+        run = [by_id[rid]]
+        cur = rid
+        while len(kids[cur]) == 1:
+            cur = kids[cur][0]
+            run.append(by_id[cur])
+        last = _add_run(container, run, options)
+        children = kids[cur]
+        if children and last is not None:
+            children = _collapse_siblings(children, last, size, healthy, options)
+            for child in reversed(children):
+                stack.append((child, last))
+    return tree
+
+
+def _collapse_siblings(
+    children: list[str],
+    node: Tree,
+    size: dict[str, int],
+    healthy: dict[str, bool],
+    options: RenderOptions,
+) -> list[str]:
+    """Keep every unhealthy child and the first/last few healthy ones; summarise the rest."""
+    keep_n = options.head + options.tail
+    if not options.collapse or len(children) <= keep_n + 1:
+        return children
+    middle = [c for c in children[options.head : len(children) - options.tail] if healthy[c]]
+    if len(middle) < 2:
+        return children
+    dropped = set(middle)
+    total = sum(size[c] for c in middle)
+    node.add(
+        Text(
+            f"… {len(middle)} more ok subtrees ({total} invocations) not shown …",
+            style="dim",
+        )
+    )
+    return [c for c in children if c not in dropped]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def summary_text(summary: Summary) -> Text:
+    """The footer: count, errors, cold starts, wall time, billed ms, GB-s, estimated cost."""
+    text = Text()
+    text.append(_plural(summary.count, "invocation"), style="bold")
+    bad = [
+        (summary.errors, "errors", "red"),
+        (summary.timeouts, "timeouts", "red"),
+        (summary.dropped, "dropped", "red"),
+        (summary.missing, "missing", "yellow"),
+        (summary.running, "running", "cyan"),
+        (summary.retries, "retries", "yellow"),
+    ]
+    text.append(" · ")
+    text.append(_plural(summary.errors, "error"), style="red" if summary.errors else "green")
+    for value, label, style in bad[1:]:
+        if value:
+            text.append(f" · {value} {label}", style=style)
+    text.append(f" · {_plural(summary.cold_starts, 'cold start')}")
+    text.append(f" · wall {fmt_ms(summary.wall_ms)}")
+    text.append(f" · billed {summary.billed_ms:,.0f} ms")
+    text.append(f" · {summary.gb_seconds:.4f} GB-s")
+    text.append(f" · ≈ ${summary.estimated_cost_usd:.7f} (estimate, x86 list price)", style="dim")
+    return text
+
+
+def chain_title(chain: Chain) -> Text:
+    title = Text()
+    title.append("chain ", style="bold")
+    title.append(chain.chain_id, style="bold cyan")
+    state = "complete" if chain.complete() else "in progress"
+    title.append(f"  {state}", style="green" if state == "complete" else "yellow")
+    if not chain.linked:
+        title.append(
+            "  (no recursectl markers in these logs: invocations in time order, "
+            "parent/child links unknown)",
+            style="yellow",
+        )
+    return title
+
+
+def render_chain(
+    chain: Chain,
+    options: RenderOptions | None = None,
+    *,
+    lines: bool = False,
+) -> RenderableType:
+    """The chain as a rich renderable: a tree (or flat list) and a summary footer."""
+    opts = options or RenderOptions(lines=lines)
+    tree = _tree_for(chain, opts, chain_title(chain))
+    return Group(tree, summary_text(chain.summary()))
+
+
+def chain_json(chain: Chain) -> dict[str, Any]:
+    """The `--json` document: chain_id, complete, linked, invocations[...], summary."""
+    return chain.to_dict()
