@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 import urllib.request
@@ -22,6 +23,7 @@ from recursectl.local.engine import Limits
 from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
 
 REGION = "us-east-1"
+LOCAL_RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 FUNCTION = "bench-chain"
 _START = re.compile(r"^START RequestId: (?P<req>\S+)")
 _REPORT = re.compile(r"^REPORT RequestId: (?P<req>\S+)")
@@ -48,7 +50,12 @@ class LocalCloud:
         from recursectl.settings import Settings
 
         settings = Settings(
-            name=name, max_calls=max_calls, timeout=timeout, local=True, region=REGION
+            name=name,
+            max_calls=max_calls,
+            timeout=timeout,
+            local=True,
+            region=REGION,
+            runtime=LOCAL_RUNTIME,  # no "declared runtime differs" note on stderr
         )
         return deploy(self.aws, settings, build(parse_handler(None)))
 
@@ -104,6 +111,8 @@ class Timeline:
     report_ms: dict[str, int] = field(default_factory=dict)
     report_line: dict[str, str] = field(default_factory=dict)
     parent: dict[str, str | None] = field(default_factory=dict)
+    chain: dict[str, str] = field(default_factory=dict)  # request id -> chain id
+    root: str = ""  # the chain this timeline was read for (set by the caller)
 
     @classmethod
     def read(cls, events: list[dict[str, Any]]) -> Timeline:
@@ -115,6 +124,7 @@ class Timeline:
                 record = json.loads(message[len(_MARKER) :])
                 if record.get("ev") == "hop":
                     t.parent[record["req"]] = record.get("parent")
+                    t.chain[record["req"]] = record["chain"]
                 continue
             match = _START.match(message)
             if match:
@@ -126,13 +136,24 @@ class Timeline:
                 t.report_line[match["req"]] = message
         return t
 
-    def hops_ms(self) -> list[float]:
-        """Child START minus parent START, for every child whose parent is known."""
-        return [
-            float(self.start_ms[child] - self.start_ms[parent])
-            for child, parent in self.parent.items()
-            if parent and child in self.start_ms and parent in self.start_ms
-        ]
+    def members(self, chain_id: str) -> list[str]:
+        return [req for req, chain in self.chain.items() if chain == chain_id]
+
+    def hops_ms(self, chain_id: str) -> list[float]:
+        """Child START minus parent START, for every invocation of the chain but its root."""
+        out = []
+        for child in self.members(chain_id):
+            parent = self.parent.get(child)
+            if parent and child in self.start_ms and parent in self.start_ms:
+                out.append(float(self.start_ms[child] - self.start_ms[parent]))
+        return out
+
+    def span_ms(self, chain_id: str) -> float:
+        """First START to last REPORT of the chain."""
+        reqs = self.members(chain_id)
+        first = min(self.start_ms[r] for r in reqs if r in self.start_ms)
+        last = max(self.report_ms[r] for r in reqs if r in self.report_ms)
+        return float(last - first)
 
 
 @contextmanager

@@ -57,7 +57,9 @@ def fmt(value: float | None, unit: str) -> str:
         return ""
     if math.isnan(value):
         return "n/a"
-    if abs(value) >= 1000:
+    if float(value).is_integer() and abs(value) < 1000:
+        text = f"{value:.0f}"
+    elif abs(value) >= 1000:
         text = f"{value:,.0f}"
     elif abs(value) >= 100:
         text = f"{value:.0f}"

@@ -14,7 +14,7 @@ from recursectl.local.motowire import Moto
 
 DROPS_STREAM = "recursectl-local/drops"
 MARKER = "RECURSECTL_CHAIN"
-_BATCH_DELAY = 0.02  # seconds the writer waits to gather a batch (off the invocation path)
+_BATCH_DELAY = 0.1  # seconds the writer waits to gather a batch (off the invocation path)
 _MAX_BATCH = 5000
 
 
