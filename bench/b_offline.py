@@ -184,12 +184,16 @@ def render_bench(ctx: Context) -> list[Row]:
 
 
 def _tree_depth(size: int) -> int:
-    depth, total = 0, 1
-    while total < size:
+    """The depth of the largest full fan-out-3 tree with at most `size` invocations."""
+    depth = 0
+    while _size_at(depth + 1) <= size:
         depth += 1
-        total += 3**depth
     return depth
 
 
+def _size_at(depth: int) -> int:
+    return sum(3**d for d in range(depth + 1))
+
+
 def _tree_size(size: int) -> int:
-    return sum(3**d for d in range(_tree_depth(size) + 1))
+    return _size_at(_tree_depth(size))
