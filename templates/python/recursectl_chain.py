@@ -144,6 +144,11 @@ class Chain:
                 }
             )
             raise
+        # Read the (empty) body: botocore hands the connection back to its pool only then.
+        # Unread, every invoke would open a new TCP connection (and a new server thread).
+        payload = response.get("Payload")
+        if payload is not None:
+            payload.read()
         child = str(response["ResponseMetadata"]["RequestId"])
         self.children.append(child)
         _emit(

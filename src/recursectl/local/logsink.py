@@ -14,7 +14,7 @@ from recursectl.local.motowire import Moto
 
 DROPS_STREAM = "recursectl-local/drops"
 MARKER = "RECURSECTL_CHAIN"
-_BATCH_DELAY = 0.02  # seconds the writer waits to gather a batch (off the invocation path)
+_BATCH_DELAY = 0.1  # seconds the writer waits to gather a batch (off the invocation path)
 _MAX_BATCH = 5000
 
 
@@ -120,8 +120,10 @@ class LogSink:
         with self._cond:
             ts = max(ts_ms or self._clock(), self._last_ts.get(key, 0))
             self._last_ts[key] = ts
+            was_idle = not self._pending
             self._pending.setdefault(key, []).append({"timestamp": ts, "message": message})
-            self._cond.notify_all()
+            if was_idle:  # wake the writer for the first event of a batch only
+                self._cond.notify_all()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything put so far is in CloudWatch Logs."""
@@ -159,9 +161,17 @@ class LogSink:
                     self._cond.wait()
                 if self._stopped:
                     return
-                if not self._urgent:
-                    # Gather a batch: one PutLogEvents per stream per ~20 ms, not per line.
-                    self._cond.wait(_BATCH_DELAY)
+                # Gather a batch: one PutLogEvents per stream per ~20 ms, not per line. A
+                # plain wait(_BATCH_DELAY) would return at the next put()'s notify: under load
+                # that meant one moto call per line, holding the GIL invocations wait for.
+                deadline = time.monotonic() + _BATCH_DELAY
+                while not self._urgent and not self._stopped:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if self._stopped:
+                    return
                 self._urgent = False
                 batch, self._pending = self._pending, {}
                 generation = self._generation

@@ -17,13 +17,37 @@ Response = tuple[int, dict[str, str], bytes]
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+def _dispatcher() -> Any:
+    """moto's host -> backend dispatcher, with its backend lookup memoized per host.
+
+    moto resolves the backend of every request by listing its package directory and
+    stat()ing each entry (~180 system calls), twice per request; that was half the cost of a
+    PutLogEvents and kept the log writer holding the GIL while invocations waited. The answer
+    depends only on the host name, so it is computed once per host.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class Dispatcher(DomainDispatcherApplication):
+        def __init__(self) -> None:
+            super().__init__(create_backend_app)
+            self._backend_by_host: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            try:
+                return self._backend_by_host[host]
+            except KeyError:
+                backend = super().get_backend_for_host(host)
+                self._backend_by_host[host] = backend
+                return backend
+
+    return Dispatcher()
+
+
 class Moto:
     """moto's WSGI application plus helpers to speak to it like an AWS SDK would."""
 
     def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-        self.app = DomainDispatcherApplication(create_backend_app)
+        self.app = _dispatcher()
         # moto's backends are plain dicts and lists: one request at a time keeps them sane
         # when handlers, the log writer and the CLI hit moto concurrently.
         self._lock = threading.Lock()
