@@ -3,6 +3,13 @@
 CloudWatch Logs makes events from a new log stream visible late, sometimes after later events
 of another stream. Resuming at "last timestamp + 1 ms" would drop them; instead every poll
 re-reads a look-back window and drops the events it has already seen.
+
+The window is as short as the data allows: each event carries its `ingestionTime`, so the
+poller knows how late events actually become visible and looks back that far (plus a margin).
+Re-reading a fixed 60 s of a busy log group costs many 10,000-event pages per poll; the
+adaptive window is usually one page. A delay longer than any seen so far would fall outside
+it, so every DEEP_EVERY_S one poll re-reads the full minute: a very late event is then seen
+a few seconds later instead of never, and widens the window from then on.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ LogEvent = dict[str, Any]  # {"eventId", "timestamp", "message", "logStreamName"
 FilterFn = Callable[..., dict[str, Any]]
 
 PAGE_LIMIT = 10_000  # FilterLogEvents' maximum page size
-LOOKBACK_MS = 60_000  # how far back each poll re-reads, for late events from new streams
+LOOKBACK_MIN_MS = 2_000  # never look back less than this
+LOOKBACK_MARGIN_MS = 1_000  # on top of the worst ingestion delay seen
+LOOKBACK_MAX_MS = 60_000
+DEEP_EVERY_S = 10.0  # how often a poll re-reads LOOKBACK_MAX_MS
 FAST_INTERVAL_S = 1.0  # while events flow: at most one call per second
 IDLE_INTERVAL_S = 5.0  # when idle: at most one call per five seconds
+PAGE_GAP_S = 0.25  # between two calls of a one-shot read: under the 5 requests/s quota
 THROTTLE_MAX_S = 20.0
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
@@ -40,19 +51,83 @@ class Poller:
     filter_events: FilterFn
     log_group: str
     start_ms: int
-    lookback_ms: int = LOOKBACK_MS
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     calls: int = 0
     group_exists: bool | None = None
+    max_delay_ms: int = 0  # the worst ingestionTime - timestamp seen so far
     _seen: dict[str, int] = field(default_factory=dict)  # eventId -> timestamp
     _newest_ms: int = 0
     _interval_s: float = FAST_INTERVAL_S
     _throttle_s: float = 0.0
+    min_gap_s: float = PAGE_GAP_S  # between any two calls; following raises it to 1 s
+    _last_call: float | None = None
+    _last_deep: float | None = None
 
-    def poll(self) -> list[LogEvent]:
-        """One pass over the window; pages through nextToken. [] while the group is missing."""
-        window_start = max(self.start_ms, self._newest_ms - self.lookback_ms)
+    @property
+    def lookback_ms(self) -> int:
+        wanted = self.max_delay_ms + LOOKBACK_MARGIN_MS
+        return max(LOOKBACK_MIN_MS, min(LOOKBACK_MAX_MS, wanted))
+
+    def _call(self, **kwargs: Any) -> dict[str, Any]:
+        if self._last_call is not None:
+            wait = self.min_gap_s - (self.clock() - self._last_call)
+            if wait > 0:
+                self.sleep(wait)
+        self.calls += 1
+        try:
+            return self.filter_events(**kwargs)
+        finally:
+            # The gap runs from the end of one call to the start of the next.
+            self._last_call = self.clock()
+
+    def anchor(self, term: str, max_pages: int = 3) -> int | None:
+        """Move `start_ms` up to just before the first event containing `term`.
+
+        Following one chain needs nothing older than its first event, and every marker line
+        carries the chain id, so one filtered call spares re-reading a long --since window.
+        Returns the first matching timestamp, or None (nothing yet: start_ms is unchanged).
+        """
+        token: str | None = None
+        for _ in range(max_pages):  # the service may answer a page with no events yet
+            kwargs: dict[str, Any] = {
+                "logGroupName": self.log_group,
+                "startTime": self.start_ms,
+                # A quoted term matches the exact text, hyphens included.
+                "filterPattern": f'"{term}"',
+                "limit": 1,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self._call(**kwargs)
+            except AwsError as exc:
+                if exc.code == "ResourceNotFoundException":
+                    return None
+                raise
+            events = page.get("events", [])
+            if events:
+                first = int(events[0]["timestamp"])
+                # The root's START comes a little before its first marker line.
+                self.start_ms = max(self.start_ms, first - LOOKBACK_MIN_MS)
+                return first
+            token = page.get("nextToken")
+            if not token:
+                return None
+        return None
+
+    def poll(self, *, deep: bool | None = None) -> list[LogEvent]:
+        """One pass over the window; pages through nextToken. [] while the group is missing.
+
+        `deep` re-reads the longest window; by default every DEEP_EVERY_S.
+        """
+        now = self.clock()
+        if deep is None:
+            deep = self._last_deep is None or now - self._last_deep >= DEEP_EVERY_S
+        if deep:
+            self._last_deep = now
+        lookback = LOOKBACK_MAX_MS if deep else self.lookback_ms
+        window_start = max(self.start_ms, self._newest_ms - lookback)
         fresh: list[LogEvent] = []
         token: str | None = None
         while True:
@@ -63,9 +138,8 @@ class Poller:
             }
             if token:
                 kwargs["nextToken"] = token
-            self.calls += 1
             try:
-                page = self.filter_events(**kwargs)
+                page = self._call(**kwargs)
             except AwsError as exc:
                 if exc.code == "ResourceNotFoundException":
                     # Lambda creates the group on the first invocation: not yet is not an error.
@@ -80,6 +154,9 @@ class Poller:
                 ts = int(event["timestamp"])
                 self._seen[event_id] = ts
                 self._newest_ms = max(self._newest_ms, ts)
+                ingested = event.get("ingestionTime")
+                if ingested is not None:
+                    self.max_delay_ms = max(self.max_delay_ms, int(ingested) - ts)
                 fresh.append(event)
             token = page.get("nextToken")
             if not token:
@@ -92,8 +169,8 @@ class Poller:
 
     def _forget_old(self, window_start: int) -> None:
         # Memory stays bounded: ids older than the window can never be returned again.
-        horizon = window_start - 1000
-        if len(self._seen) > 50_000 or self._newest_ms - horizon > 2 * self.lookback_ms:
+        if len(self._seen) > 20_000:
+            horizon = min(window_start, self._newest_ms - LOOKBACK_MAX_MS) - 1000
             self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
 
     def next_interval(self, *, got_events: bool, expecting: bool) -> float:
@@ -114,8 +191,13 @@ class Poller:
     ) -> Iterator[list[LogEvent]]:
         """Yield batches of new events until `done()` or the deadline.
 
-        Throttling backs off exponentially and recovers on the first success.
+        Polls start at most once per interval (1 s while events flow or are expected, backing
+        off to 5 s when idle). Throttling backs off exponentially and recovers on the first
+        success.
         """
+        # A follower shares the account's FilterLogEvents quota with everyone else for as long
+        # as it runs: every call, pages and the anchor included, at most once per second.
+        self.min_gap_s = max(self.min_gap_s, FAST_INTERVAL_S)
         started = self.clock()
         while True:
             began = self.clock()

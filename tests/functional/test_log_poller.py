@@ -10,7 +10,13 @@ import pytest
 
 from recursectl.aws import Aws, Target
 from recursectl.errors import AwsError
-from recursectl.logs import FAST_INTERVAL_S, IDLE_INTERVAL_S, Poller, make_poller
+from recursectl.logs import (
+    FAST_INTERVAL_S,
+    IDLE_INTERVAL_S,
+    LOOKBACK_MIN_MS,
+    Poller,
+    make_poller,
+)
 
 GROUP = "/aws/lambda/f"
 T0 = int(time.time() * 1000) - 60_000  # CloudWatch rejects events older than 14 days
@@ -43,6 +49,47 @@ def test_late_events_from_a_new_stream_are_not_lost_and_nothing_repeats(endpoint
     _put(logs, "a", [(T0 + 6000, "a3")])
     assert [e["message"] for e in poller.poll()] == ["b1", "a3"]
     assert poller.poll() == []
+
+
+def test_look_back_follows_the_ingestion_delay_seen(endpoint: str) -> None:
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="a")
+    poller = make_poller(
+        Aws(Target(endpoint_url=endpoint, region="us-east-1", local=True)), GROUP, start_ms=T0
+    )
+    now = int(time.time() * 1000)
+    _put(logs, "a", [(now - 50, "fresh")])
+    poller.poll()
+    assert poller.lookback_ms == LOOKBACK_MIN_MS  # a prompt group: the shortest window
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="late")
+    _put(logs, "late", [(now - 10_000, "ten seconds late")])
+    assert poller.poll(deep=False) == []  # later than any delay seen: outside the window
+    assert [e["message"] for e in poller.poll(deep=True)] == ["ten seconds late"]
+    assert 10_000 <= poller.lookback_ms <= 12_000  # now reaches back past such delays
+
+
+def test_anchor_skips_what_comes_before_the_chain(endpoint: str) -> None:
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="a")
+    chain = "5a1b7c2e-0000-4000-8000-000000000001"
+    _put(
+        logs,
+        "a",
+        [(T0 + i, f"noise {i}") for i in range(100)]
+        + [
+            (T0 + 30_000, f"START RequestId: {chain} Version: $LATEST"),
+            (T0 + 30_001, f'RECURSECTL_CHAIN {{"ev":"hop","chain":"{chain}"}}'),
+            (T0 + 30_002, "a line of the chain"),
+        ],
+    )
+    poller = make_poller(
+        Aws(Target(endpoint_url=endpoint, region="us-east-1", local=True)), GROUP, start_ms=T0
+    )
+    assert poller.anchor(chain) == T0 + 30_000
+    assert next(e["message"] for e in poller.poll()).startswith("START RequestId: " + chain)
+    assert poller.anchor("no-such-chain") is None
 
 
 def test_pages_are_followed(endpoint: str) -> None:

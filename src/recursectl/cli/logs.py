@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from recursectl.chain.model import Chain, ChainCollector
     from recursectl.invoke import Deployed
 
+ANCHOR_AFTER_MS = 30_000  # a window wider than this is worth one filtered call to narrow
 GRACE_MS = 15_000  # an announced child that has not started this long after its parent: missing
 
 
@@ -33,7 +34,7 @@ def parse_since(text: str) -> int:
 @click.option("--name", help="Function name (default: from the config file).")
 @click.option("--chain", "chain_id", help="Chain id (the root request id, or a unique prefix).")
 @click.option(
-    "--since", default="1h", show_default=True, help="How far back to look: 30s, 10m, 2h."
+    "--since", help="How far back to look: 30s, 10m, 2h, 1d.  [default: 1h; 10m with --follow]"
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep polling until the chain completes.")
 @click.option(
@@ -50,7 +51,7 @@ def logs(
     app: App,
     name: str | None,
     chain_id: str | None,
-    since: str,
+    since: str | None,
     follow: bool,
     timeout: float,
     show_lines: bool,
@@ -67,6 +68,7 @@ def logs(
     from recursectl import invoke as inv
 
     settings = app.configure(name=name)
+    since = since or ("10m" if follow else "1h")
     since_ms = parse_since(since)
     deployed = inv.describe(app.aws(), settings.name)
     start_ms = int(time.time() * 1000) - since_ms
@@ -85,6 +87,8 @@ def logs(
 
     collector = _collector(show_lines)
     poller = make_poller(app.aws(), deployed.log_group, start_ms)
+    if chain_id:
+        poller.anchor(chain_id)
     collector.add_events(poller.poll())
     if poller.group_exists is False:
         raise UsageError(
@@ -117,6 +121,8 @@ def follow_chain(
 
     collector = _collector(show_lines)
     poller = make_poller(app.aws(), deployed.log_group, start_ms)
+    if chain_id and _now_ms() - start_ms > ANCHOR_AFTER_MS:
+        poller.anchor(chain_id)  # a wide --since: start reading where the chain starts
     state: dict[str, Any] = {"chain": None}
     live = None
     if app.ui.interactive and not as_json and not app.ui.quiet:
@@ -130,7 +136,12 @@ def follow_chain(
         return chain is not None and chain.complete()
 
     def expecting() -> bool:
-        return state["chain"] is not None or chain_id is not None
+        # More events are due while an invocation runs or an announced child has not started;
+        # a fragment of an old chain (its root before --since) expects nothing.
+        chain = state["chain"]
+        if chain is None:
+            return chain_id is not None  # just invoked: it will show up
+        return bool(chain.summary().running > 0)
 
     interrupted = False
     try:
