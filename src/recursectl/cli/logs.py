@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from recursectl.invoke import Deployed
 
 ANCHOR_AFTER_MS = 30_000  # a window wider than this is worth one filtered call to narrow
-GRACE_MS = 15_000  # an announced child that has not started this long after its parent: missing
+GRACE_MS = 15_000
+# Without markers nothing announces children: such a chain counts as complete once every
+# invocation has reported and the log has been quiet this long.
+QUIET_MS = 3_000  # an announced child that has not started this long after its parent: missing
 
 
 def parse_since(text: str) -> int:
@@ -250,7 +253,10 @@ def _collector(show_lines: bool) -> ChainCollector:
 
 def _pick(collector: ChainCollector, chain_id: str | None) -> Chain | None:
     now = _now_ms()
-    return collector.get(chain_id, now) if chain_id else collector.latest(now)
+    chain = collector.get(chain_id, now) if chain_id else collector.latest(now)
+    if chain is not None and not chain.linked:
+        chain.grace_ms = QUIET_MS  # the title, the JSON and --follow all judge it the same way
+    return chain
 
 
 def _now_ms() -> int:
