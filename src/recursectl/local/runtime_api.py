@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from http.server import ThreadingHTTPServer
+from typing import Protocol
+
+from recursectl.local.http11 import Connection, Reply
 
 PREFIX = "/2018-06-01/runtime"
+_NEXT = f"{PREFIX}/invocation/next"
+_INIT_ERROR = f"{PREFIX}/init/error"
 _RESULT = re.compile(rf"^{PREFIX}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 
 
@@ -37,62 +40,55 @@ class Backend(Protocol):
     def init_error(self, body: bytes, error_type: str | None) -> None: ...
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # the runtime client keeps its connection open
+_ACCEPTED = b'{"status":"OK"}'
+_NOT_FOUND = b'{"errorType":"NotFound"}'
+_JSON = {"Content-Type": "application/json"}
+
+
+class _Handler(Connection):
+    """The runtime client keeps its connection open: one loop per worker."""
+
     server: RuntimeApiServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _reply(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        head = [f"HTTP/1.1 {code} {'OK' if code < 300 else 'Error'}"]
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        head.append(f"Content-Length: {len(body)}")
-        # One send: headers and body together (no Nagle / delayed-ACK stall).
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-
-    def do_GET(self) -> None:
-        if self.path != f"{PREFIX}/invocation/next":
-            self._reply(404, b'{"errorType":"NotFound"}')
-            return
-        nxt = self.server.backend.next_invocation()
-        if nxt is None:  # the environment is shutting down
-            self._reply(500, b'{"errorType":"EnvironmentShutdown"}')
-            self.close_connection = True
-            return
-        headers = {"Content-Type": "application/json", **nxt.runtime_headers()}
-        self._reply(200, nxt.payload, headers)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
-        accepted = b'{"status":"OK"}'
-        if self.path == f"{PREFIX}/init/error":
-            self._reply(202, accepted)
-            self.server.backend.init_error(body, error_type)
-            return
-        match = _RESULT.match(self.path)
+    def respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        backend = self.server.backend
+        if method == "GET":
+            if target != _NEXT:
+                return 404, {}, _NOT_FOUND
+            nxt = backend.next_invocation()
+            if nxt is None:  # the environment is shutting down
+                self.close_connection = True
+                return 500, {}, b'{"errorType":"EnvironmentShutdown"}'
+            return 200, {**_JSON, **nxt.runtime_headers()}, nxt.payload
+        if method != "POST":
+            return 404, {}, _NOT_FOUND
+        error_type = _header(headers, "lambda-runtime-function-error-type")
+        if target == _INIT_ERROR:
+            backend.init_error(body, error_type)
+            return 202, {}, _ACCEPTED
+        match = _RESULT.match(target)
         if not match:
-            self._reply(404, b'{"errorType":"NotFound"}')
-            return
+            return 404, {}, _NOT_FOUND
         # Hand the result over before answering: the waiting caller is the latency that counts.
-        known = self.server.backend.invocation_result(
-            match["id"], body, error_type, match["kind"] == "error"
+        if backend.invocation_result(match["id"], body, error_type, match["kind"] == "error"):
+            return 202, {}, _ACCEPTED
+        return (
+            400,
+            {},
+            json.dumps(
+                {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
+            ).encode(),
         )
-        if known:
-            self._reply(202, accepted)
-        else:
-            self._reply(
-                400,
-                json.dumps(
-                    {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
-                ).encode(),
-            )
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+
+def _header(headers: dict[str, str], lower: str) -> str | None:
+    value = headers.get(lower)  # fast path; names arrive as the client spelled them
+    if value is not None:
+        return value
+    for name, value in headers.items():
+        if name.lower() == lower:
+            return value
+    return None
 
 
 class RuntimeApiServer(ThreadingHTTPServer):

@@ -13,16 +13,15 @@ import binascii
 import json
 import os
 import re
-import socket
 import tempfile
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 from recursectl.local.engine import Engine, Limits, ServiceError, function_name
+from recursectl.local.http11 import Connection, Reply
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import Moto, Response
 from recursectl.local.workers import CodeStore
@@ -153,48 +152,19 @@ class FrontDoor:
         return 404, dict(_JSON), b'{"message":"unknown internal endpoint"}'
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses connections
+class _Handler(Connection):
+    """Keep-alive connections (botocore reuses them), parsed by the lean HTTP/1.1 loop."""
+
     server: FrontDoorServer
 
-    def setup(self) -> None:
-        super().setup()
-        # Without this every response waits for the peer's delayed ACK (~40 ms on loopback).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path, _, query = self.path.partition("?")
+    def respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        path, _, query = target.partition("?")
         try:
-            code, headers, payload = self.server.door.handle(
-                self.command, path, query, dict(self.headers.items()), body
-            )
+            return self.server.door.handle(method, path, query, headers, body)
         except ServiceError as exc:
-            code, headers, payload = exc.response()
+            return exc.response()
         except Exception as exc:  # answer like AWS would, keep serving
-            code, headers, payload = ServiceError(
-                500, "ServiceException", f"local cloud error: {exc!r}"
-            ).response()
-        head = [f"HTTP/1.1 {code} {_reason(code)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        head.append(f"Content-Length: {len(payload)}")
-        # Headers and body in one send: two small writes would stall on Nagle/delayed ACK.
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-
-def _reason(code: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(code).phrase
-    except ValueError:
-        return "Unknown"
+            return ServiceError(500, "ServiceException", f"local cloud error: {exc!r}").response()
 
 
 class FrontDoorServer(ThreadingHTTPServer):

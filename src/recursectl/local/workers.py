@@ -15,7 +15,7 @@ import io
 import json
 import os
 import queue
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -184,6 +184,65 @@ class CodeStore:
         return target
 
 
+# worker output -------------------------------------------------------------------------------
+_COALESCE = 0.002  # seconds the reader sleeps after a pass, so one wake-up takes many lines
+
+
+class PipeReader:
+    """One thread reads every worker's stdout and telemetry pipes.
+
+    A thread per environment woke up (and took the GIL) for every flushed print: ~4 times
+    per invocation. This one sleeps briefly after each pass, so a wake-up collects the lines
+    of many workers. Nothing waits for it: an invocation drains its own pipes when its
+    result arrives, so END still follows the last line.
+    """
+
+    def __init__(self) -> None:
+        self._poll = select.epoll()
+        self._owners: dict[int, Environment] = {}
+        self._thread = threading.Thread(target=self._run, name="pipe-reader", daemon=True)
+        self._thread.start()
+
+    def add(self, fd: int, env: Environment) -> None:
+        self._owners[fd] = env
+        self._poll.register(fd, select.EPOLLIN)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                events = self._poll.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in events:
+                env = self._owners.get(fd)
+                if env is None:
+                    continue
+                try:
+                    eof = env.pipe_readable(fd)
+                except Exception as exc:  # keep reading the other workers; say why
+                    print(f"recursectl local: worker output: {exc!r}", file=sys.stderr)
+                    eof = True
+                if eof:
+                    # Unregister before the close: the number may be reused at once.
+                    self._owners.pop(fd, None)
+                    with contextlib.suppress(OSError, ValueError):
+                        self._poll.unregister(fd)
+                    env.pipe_closed(fd)
+            time.sleep(_COALESCE)
+
+
+_reader: PipeReader | None = None
+_reader_lock = threading.Lock()
+
+
+def pipe_reader() -> PipeReader:
+    global _reader
+    with _reader_lock:
+        if _reader is None:
+            _reader = PipeReader()
+        return _reader
+
+
 # environments --------------------------------------------------------------------------------
 def _peak_rss_mb(pid: int) -> int:
     """The worker's peak resident memory (VmHWM), in MB rounded up; 0 if unknown."""
@@ -306,10 +365,8 @@ class Environment:
         for fd in (out_r, tel_r):
             os.set_blocking(fd, False)
         self._fds = {out_r: "out", tel_r: "tel"}
-        reader = threading.Thread(
-            target=self._read_loop, name=f"env-reader-{self.proc.pid}", daemon=True
-        )
-        reader.start()
+        for fd in (out_r, tel_r):
+            pipe_reader().add(fd, self)
 
     def kill(self) -> None:
         """SIGKILL the worker (and anything it started) and release the environment."""
@@ -356,22 +413,21 @@ class Environment:
         self._ready.set()
 
     # output -------------------------------------------------------------------------------
-    def _read_loop(self) -> None:
-        selector = selectors.DefaultSelector()
-        for fd in self._fds:
-            selector.register(fd, selectors.EVENT_READ)
-        open_fds = set(self._fds)
-        while open_fds:
-            for key, _ in selector.select():
-                fd = int(key.fd)
-                with self._io_lock:
-                    eof = self._read_fd(fd)
-                if eof:
-                    selector.unregister(fd)
-                    open_fds.discard(fd)
-                    os.close(fd)
-        selector.close()
+    def pipe_readable(self, fd: int) -> bool:
+        """Called by the pipe reader: take in what `fd` has; True at its end of file."""
         with self._io_lock:
+            return fd not in self._fds or self._read_fd(fd)
+
+    def pipe_closed(self, fd: int) -> None:
+        """The pipe reader is done with `fd` (unregistered): close it; the last one ends us."""
+        with self._io_lock:
+            if fd not in self._fds:
+                return
+            # Closed under the lock: drain() never reads a descriptor number reused since.
+            del self._fds[fd]
+            os.close(fd)
+            if self._fds:
+                return
             self._flush_partial()
         self._exited.set()
         self._ready.set()
@@ -411,7 +467,7 @@ class Environment:
 
     def _emit(self, message: str, ts_ms: int | None = None) -> None:
         inv = self._current
-        if inv is not None and not inv.done.is_set():
+        if inv is not None:  # drain() reads after the result arrived: still this invocation's
             inv.lines.append(message)
         self.sink.put(self.spec.log_group, self.stream, message, ts_ms)
 
