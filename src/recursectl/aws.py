@@ -135,10 +135,15 @@ class Aws:
         assert region is not None  # checked in _check_region
         return region
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, *, retry: bool = True) -> Any:
+        """A client for `service`; `retry=False` makes exactly one attempt per call."""
+        key = service if retry else f"{service}/once"
+        if key not in self._clients:
+            retries: Any = (
+                {"mode": "adaptive", "max_attempts": 5} if retry else {"total_max_attempts": 1}
+            )
             config = Config(
-                retries={"mode": "adaptive", "max_attempts": 5},
+                retries=retries,
                 connect_timeout=5,
                 read_timeout=70,
                 user_agent_extra="recursectl",
@@ -149,8 +154,8 @@ class Aws:
                 config=config,
             )
             client.meta.events.register("before-call", self._record_call)
-            self._clients[service] = client
-        return self._clients[service]
+            self._clients[key] = client
+        return self._clients[key]
 
     def _record_call(self, model: Any, **_: Any) -> None:
         name = f"{model.service_model.service_name}.{model.name}"
@@ -161,6 +166,12 @@ class Aws:
     @property
     def lambda_(self) -> LambdaClient:
         return self.client("lambda")  # type: ignore[no-any-return]
+
+    @property
+    def lambda_once(self) -> LambdaClient:
+        """For Invoke: a retried Invoke whose first attempt reached Lambda starts a second
+        chain, so a failure is reported instead of silently retried."""
+        return self.client("lambda", retry=False)  # type: ignore[no-any-return]
 
     @property
     def iam(self) -> IAMClient:

@@ -180,7 +180,7 @@ def invoke(aws: Aws, deployed: Deployed, event: dict[str, Any], *, sync: bool) -
     response = call(
         "lambda:InvokeFunction",
         deployed.arn,
-        lambda: aws.lambda_.invoke(
+        lambda: aws.lambda_once.invoke(
             FunctionName=deployed.name,
             InvocationType="RequestResponse" if sync else "Event",
             Payload=body,

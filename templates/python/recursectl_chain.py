@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Any
 
 MARKER = "RECURSECTL_CHAIN"
@@ -31,15 +32,33 @@ CONTEXT_KEY = "_recursectl"
 VERSION = 1
 
 _client: Any = None  # created on first use, then reused while the environment is warm
+_THROTTLED = ("TooManyRequestsException", "ThrottlingException")
+_THROTTLE_BACKOFF_S = (0.1, 0.3, 0.9)
 
 
 def _lambda_client() -> Any:
     global _client
     if _client is None:
         import boto3
+        from botocore.config import Config
 
-        _client = boto3.client("lambda")
+        # No automatic retries: botocore would also retry an Invoke whose first attempt did
+        # reach Lambda (a read timeout, a dropped connection), starting a second child: a
+        # forked chain. Throttling is retried by hand below: a 429 means nothing was accepted.
+        _client = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
     return _client
+
+
+def _invoke(**kwargs: Any) -> Any:
+    for delay in (*_THROTTLE_BACKOFF_S, None):
+        try:
+            return _lambda_client().invoke(**kwargs)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code not in _THROTTLED or delay is None:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def _emit(record: dict[str, Any]) -> None:
@@ -127,7 +146,7 @@ class Chain:
             return None
         body = json.dumps(self.child_event(payload)).encode()
         try:
-            response = _lambda_client().invoke(
+            response = _invoke(
                 FunctionName=self.self_arn,
                 InvocationType="RequestResponse" if sync else "Event",
                 Payload=body,

@@ -100,3 +100,10 @@ def test_retry_gives_up_at_the_deadline_and_on_other_errors() -> None:
     with pytest.raises(NotFoundError):
         aws.retry(lambda: _raise(NotFoundError("gone")), retry_if=lambda e: False, deadline_s=10)
     assert clock.sleeps == []
+
+
+def test_invoke_client_never_retries_and_others_do() -> None:
+    aws = Aws(Target(region="us-east-1", endpoint_url="http://127.0.0.1:9", local=True))
+    assert aws.lambda_once.meta.config.retries["total_max_attempts"] == 1
+    assert aws.lambda_.meta.config.retries["total_max_attempts"] == 6  # 5 retries
+    assert aws.lambda_once is not aws.lambda_

@@ -97,3 +97,54 @@ def test_a_chain_from_before_stop_never_continues(
     new = helper.begin({}, _ctx("fresh"))  # a chain started after resume runs normally
     assert new.invoke_self({}) == "child-1"
     assert json.loads(helper._client.calls[0]["Payload"])["_recursectl"]["gen"] == 1
+
+
+class _Throttled(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.response = {"Error": {"Code": code}}
+
+
+class _Flaky(_Lambda):
+    """Fails the first calls with the given errors, then accepts."""
+
+    def __init__(self, *errors: Exception) -> None:
+        super().__init__()
+        self.errors = list(errors)
+        self.attempts = 0
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        self.attempts += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().invoke(**kwargs)
+
+
+def test_throttling_is_retried_by_hand(helper: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(helper.time, "sleep", lambda s: None)
+    helper._client = _Flaky(
+        _Throttled("TooManyRequestsException"), _Throttled("ThrottlingException")
+    )
+    chain = helper.begin({}, _ctx("root"))
+    assert chain.invoke_self({}) == "child-1"
+    assert helper._client.attempts == 3
+
+
+def test_an_ambiguous_failure_is_never_retried(
+    helper: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A read timeout may come after Lambda accepted the event: retrying would fork the chain.
+    helper._client = _Flaky(TimeoutError("read timed out"))
+    chain = helper.begin({}, _ctx("root"))
+    with pytest.raises(TimeoutError):
+        chain.invoke_self({})
+    assert helper._client.attempts == 1
+    assert _markers(capsys.readouterr().out)[-1]["ev"] == "child_failed"
+
+
+def test_the_real_client_makes_one_attempt_per_call(
+    helper: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = helper._lambda_client()
+    assert client.meta.config.retries["total_max_attempts"] == 1
