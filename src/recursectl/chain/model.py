@@ -20,6 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recursectl.chain.parse import (
+    FAST,
+    FAST_CHILD,
+    FAST_CHILD_FIELDS,
+    FAST_END,
+    FAST_HOP,
+    FAST_HOP_FIELDS,
+    FAST_JREPORT_FIELDS,
+    FAST_JSTART,
+    FAST_JSTART_RID,
+    FAST_REPORT,
+    FAST_REPORT_FIELDS,
+    FAST_SKIP,
+    FAST_SKIP_PLATFORM,
+    FAST_START,
+    FAST_START_RID,
+    JSON_STATUS,
     REPORT_ERROR,
     REPORT_OK,
     REPORT_TIMEOUT,
@@ -33,6 +49,7 @@ from recursectl.chain.parse import (
     Start,
     parse_event,
     parse_message,
+    report_tail,
 )
 from recursectl.chain.stats import Summary, summarize
 from recursectl.errors import UsageError
@@ -267,6 +284,7 @@ class _Inv:
         "dropped_reason",
         "failures",
         "hop_seen",
+        "last_report_ts",
         "line_keys",
         "lines",
         "lines_dropped",
@@ -287,6 +305,7 @@ class _Inv:
         self.hop_seen = False
         self.starts: dict[_Key, int] = {}
         self.reports: dict[_Key, Report] = {}
+        self.last_report_ts: int | None = None  # the latest REPORT's time, kept as they come
         self.children: list[tuple[int, str, str]] = []  # (marker ts, event id, child id)
         self.child_set: set[str] | None = None  # containers are created on first use
         self.capped: int | None = None
@@ -342,15 +361,105 @@ class ChainCollector:
             self.add(record)
 
     def add_events(self, events: Iterable[dict[str, Any]]) -> None:
-        """Parse and add FilterLogEvents event dicts (the hot loop of a follower)."""
+        """Parse and add FilterLogEvents event dicts (the hot loop of a follower).
+
+        The lines a chain is made of (START, REPORT, platform.start/report, hop and child
+        markers) in their exact layouts are classified and captured by one regex match and
+        folded straight into the collector's state: no record object, no dispatch. Every
+        other line goes through `parse_message` and `add`, which accept any layout.
+        """
         lines = self.keep_lines
         handlers = self._handlers
         parse = parse_message
+        fast = FAST.match
+        start, report, hop, child = self._start, self._report, self._hop, self._child
         n = 0
         with _gc_paused():
             for event in events:
+                message = event.get("message") or ""
+                m = fast(message)
+                if m is not None:
+                    kind = m.lastindex
+                    if kind == FAST_START:
+                        ts = event.get("timestamp") or 0
+                        stream = event.get("logStreamName") or ""
+                        eid = event.get("eventId")
+                        rid = m[FAST_START_RID]
+                        start(rid, ts, stream, ("start", ts, stream) if eid is None else eid)
+                    elif kind == FAST_REPORT:
+                        rid, dur, billed, mem, max_mem, tail = m.group(*FAST_REPORT_FIELDS)
+                        init, status, error_type = (
+                            (None, REPORT_OK, None) if not tail else report_tail(tail)
+                        )
+                        try:
+                            rep = Report(
+                                rid,
+                                event.get("timestamp") or 0,
+                                event.get("logStreamName") or "",
+                                event.get("eventId"),
+                                float(dur),
+                                float(billed),
+                                float(mem),
+                                float(max_mem),
+                                init,
+                                status,
+                                error_type,
+                            )
+                        except ValueError:  # "1.2.3 ms": not a number, read it tolerantly
+                            m = None
+                        else:
+                            report(rep)
+                    elif kind == FAST_END:
+                        pass  # counted, nothing else: END carries nothing REPORT does not
+                    elif kind in (FAST_SKIP, FAST_SKIP_PLATFORM):
+                        continue
+                    elif "\\" in message:
+                        # A JSON escape: the regex's `[^"]+` would keep it; decode properly.
+                        m = None
+                    elif kind == FAST_HOP:
+                        self.markers_seen = True
+                        req, chain, parent, depth = m.group(*FAST_HOP_FIELDS)
+                        hop(req, chain, parent, int(depth))
+                    elif kind == FAST_CHILD:
+                        self.markers_seen = True
+                        req, chain, child_id, depth = m.group(*FAST_CHILD_FIELDS)
+                        eid = event.get("eventId")
+                        child(
+                            req, chain, child_id, int(depth), event.get("timestamp") or 0, eid or ""
+                        )
+                    elif kind == FAST_JSTART:
+                        ts = event.get("timestamp") or 0
+                        stream = event.get("logStreamName") or ""
+                        eid = event.get("eventId")
+                        rid = m[FAST_JSTART_RID]
+                        start(rid, ts, stream, ("start", ts, stream) if eid is None else eid)
+                    else:  # FAST_JREPORT
+                        rid, status, error_type, dur, billed, mem, max_mem, init_ms = m.group(
+                            *FAST_JREPORT_FIELDS
+                        )
+                        try:
+                            rep = Report(
+                                rid,
+                                event.get("timestamp") or 0,
+                                event.get("logStreamName") or "",
+                                event.get("eventId"),
+                                float(dur) if dur else None,
+                                float(billed) if billed else None,
+                                float(mem) if mem else None,
+                                float(max_mem) if max_mem else None,
+                                float(init_ms) if init_ms else None,
+                                JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
+                                error_type or None,
+                            )
+                        except ValueError:
+                            m = None
+                        else:
+                            report(rep)
+                    if m is not None:
+                        n += 1
+                        continue
                 record = parse(
-                    event.get("message") or "",
+                    message,
                     event.get("timestamp") or 0,
                     event.get("logStreamName") or "",
                     event.get("eventId"),
@@ -390,27 +499,86 @@ class ChainCollector:
             self._members.setdefault(chain_id, []).append(inv.request_id)
 
     def _add_start(self, rec: Start) -> None:
-        inv = self._inv(rec.request_id)
-        key = _key("start", rec)
-        if key in inv.starts:
+        self._start(rec.request_id, rec.ts, rec.stream, _key("start", rec))
+
+    def _start(self, request_id: str, ts: int, stream: str, key: _Key) -> None:
+        inv = self._invs.get(request_id)
+        if inv is None:
+            inv = self._invs[request_id] = _Inv(request_id)
+        starts = inv.starts
+        if key in starts:
             return
-        inv.starts[key] = rec.ts
-        starts = self._stream_starts.get(rec.stream)
-        if starts is None:
-            starts = self._stream_starts[rec.stream] = []
-        item = (rec.ts, rec.request_id)
-        if not starts or starts[-1] <= item:
-            starts.append(item)
+        starts[key] = ts
+        by_stream = self._stream_starts.get(stream)
+        item = (ts, inv.request_id)
+        if by_stream is None:
+            self._stream_starts[stream] = [item]
+        elif by_stream[-1] <= item:
+            by_stream.append(item)
         else:
-            insort(starts, item)
-        pending = self._pending_lines.get(rec.stream)
-        if pending:
-            del self._pending_lines[rec.stream]
-            for line in pending:
-                self._add_line(line)
+            insort(by_stream, item)
+        if self._pending_lines:
+            pending = self._pending_lines.pop(stream, None)
+            if pending:
+                for line in pending:
+                    self._add_line(line)
 
     def _add_report(self, rec: Report) -> None:
-        self._inv(rec.request_id).reports[_key("report", rec)] = rec
+        self._report(rec)
+
+    def _report(self, rec: Report) -> None:
+        inv = self._invs.get(rec.request_id)
+        if inv is None:
+            inv = self._invs[rec.request_id] = _Inv(rec.request_id)
+        inv.reports[_key("report", rec)] = rec
+        if inv.last_report_ts is None or rec.ts > inv.last_report_ts:
+            inv.last_report_ts = rec.ts
+
+    def _hop(self, req: str, chain: str | None, parent: str | None, depth: int | None) -> None:
+        inv = self._invs.get(req)
+        if inv is None:
+            inv = self._invs[req] = _Inv(req)
+        inv.hop_seen = True
+        inv.parent_id = parent
+        if depth is not None:
+            inv.depth = depth
+        if chain is None:
+            parent_inv = self._invs.get(parent) if parent else None
+            chain = parent_inv.chain_id if parent_inv is not None else (None if parent else req)
+        if chain and inv.chain_id is None:
+            self._join(inv, chain)
+
+    def _child(
+        self, req: str, chain: str | None, child_id: str, depth: int | None, ts: int, eid: str
+    ) -> None:
+        invs = self._invs
+        parent = invs.get(req)
+        if parent is None:
+            parent = invs[req] = _Inv(req)
+        if chain and parent.chain_id is None:
+            self._join(parent, chain)
+        if parent.child_set is None:
+            parent.child_set = {child_id}
+            parent.children.append((ts, eid, child_id))
+        elif child_id not in parent.child_set:
+            parent.child_set.add(child_id)
+            parent.children.append((ts, eid, child_id))
+        else:
+            # Keep the earliest announcement, whatever order the events arrive in.
+            for k, (k_ts, k_eid, cid) in enumerate(parent.children):
+                if cid == child_id and (ts, eid) < (k_ts, k_eid):
+                    parent.children[k] = (ts, eid, child_id)
+        child = invs.get(child_id)
+        if child is None:
+            child = invs[child_id] = _Inv(child_id)
+        if child.parent_id is None:
+            child.parent_id = req
+        if child.announced_ts is None or ts < child.announced_ts:
+            child.announced_ts = ts
+        if depth is not None:
+            child.announced_depth = depth
+        if child.chain_id is None:
+            self._join(child, chain or parent.chain_id)
 
     def _add_marker(self, rec: Marker) -> None:
         self.markers_seen = True
@@ -419,40 +587,10 @@ class ChainCollector:
             return
         ev = rec.ev
         if ev == "hop":
-            inv = self._inv(req)
-            inv.hop_seen = True
-            inv.parent_id = rec.parent
-            if rec.depth is not None:
-                inv.depth = rec.depth
-            chain = rec.chain
-            if chain is None:
-                parent = self._invs.get(rec.parent) if rec.parent else None
-                chain = parent.chain_id if parent is not None else (None if rec.parent else req)
-            self._join(inv, chain)
+            self._hop(req, rec.chain, rec.parent, rec.depth)
         elif ev == "child":
-            child_id = rec.child
-            if not child_id:
-                return
-            parent = self._inv(req)
-            self._join(parent, rec.chain)
-            if parent.child_set is None:
-                parent.child_set = set()
-            if child_id not in parent.child_set:
-                parent.child_set.add(child_id)
-                parent.children.append((rec.ts, rec.event_id or "", child_id))
-            else:
-                # Keep the earliest announcement, whatever order the events arrive in.
-                for k, (ts, eid, cid) in enumerate(parent.children):
-                    if cid == child_id and (rec.ts, rec.event_id or "") < (ts, eid):
-                        parent.children[k] = (rec.ts, rec.event_id or "", child_id)
-            child = self._inv(child_id)
-            if child.parent_id is None:
-                child.parent_id = req
-            if child.announced_ts is None or rec.ts < child.announced_ts:
-                child.announced_ts = rec.ts
-            if rec.depth is not None:
-                child.announced_depth = rec.depth
-            self._join(child, rec.chain or parent.chain_id)
+            if rec.child:
+                self._child(req, rec.chain, rec.child, rec.depth, rec.ts, rec.event_id or "")
         elif ev == "capped":
             inv = self._inv(req)
             inv.capped = rec.max if rec.max is not None else (rec.depth or 0)
@@ -653,7 +791,7 @@ class ChainCollector:
 
     @staticmethod
     def _report_end(inv: _Inv) -> int | None:
-        return max((r.ts for r in inv.reports.values()), default=None)
+        return inv.last_report_ts
 
     @staticmethod
     def _first_start(inv: _Inv) -> int | None:
