@@ -69,6 +69,7 @@ PENDING = "pending"  # announced by its parent, not started yet, still within th
 MISSING = "missing"  # announced, never started, grace period over
 STATUSES = (OK, ERROR, TIMEOUT, DROPPED, RUNNING, PENDING, MISSING)
 FINAL_STATUSES = frozenset({OK, ERROR, TIMEOUT, DROPPED, MISSING})
+_STATUS_OF_REPORT = {REPORT_OK: OK, REPORT_ERROR: ERROR, REPORT_TIMEOUT: TIMEOUT}
 
 _Key = Any  # an event id, or (kind, ts, stream) when the event has none
 
@@ -695,13 +696,14 @@ class ChainCollector:
         latest_start: int | None
         if len(starts) == 1:  # the common case, without building iterators
             start = latest_start = next(iter(starts.values()))
+        elif starts:
+            start = min(starts.values())
+            latest_start = max(starts.values())
         else:
-            start = min(starts.values()) if starts else None
-            latest_start = max(starts.values()) if starts else None
+            start = latest_start = None
         report: Report | None = None
         billed_total = gbs = 0.0
         cold = 0
-        end: int | None = None
         for rep in reports.values():
             if report is None or rep.ts > report.ts:
                 report = rep
@@ -712,25 +714,28 @@ class ChainCollector:
                     gbs += billed * rep.memory_mb / 1024_000.0
             if rep.init_ms is not None:
                 cold += 1
-        if report is not None:
-            end = report.ts
         error: ErrorInfo | None = None
-        failures: list[Failure | InitReport] = list(inv.failures.values()) if inv.failures else []
-        if stream_failures:
-            failures.extend(stream_failures)
         failure_status: str | None = None
-        for fail in failures:  # usually none
-            # Only failures of the latest attempt count towards its status.
-            if latest_start is not None and fail.ts < latest_start:
-                continue
-            if fail.status == REPORT_TIMEOUT or failure_status is None:
-                failure_status = fail.status
-            message = fail.message if isinstance(fail, Failure) else None
-            if error is None or (error.message is None and message):
-                error = ErrorInfo(fail.error_type, message)
+        if inv.failures or stream_failures:  # usually neither
+            failures: list[Failure | InitReport] = (
+                list(inv.failures.values()) if inv.failures else []
+            )
+            if stream_failures:
+                failures.extend(stream_failures)
+            for fail in failures:
+                # Only failures of the latest attempt count towards its status.
+                if latest_start is not None and fail.ts < latest_start:
+                    continue
+                if fail.status == REPORT_TIMEOUT or failure_status is None:
+                    failure_status = fail.status
+                message = fail.message if isinstance(fail, Failure) else None
+                if error is None or (error.message is None and message):
+                    error = ErrorInfo(fail.error_type, message)
 
-        if report is None and not starts:
-            if inv.dropped_reason is not None:
+        if report is None:
+            if starts:
+                status = RUNNING
+            elif inv.dropped_reason is not None:
                 status = DROPPED
             elif inv.announced_ts is not None:
                 status = PENDING
@@ -742,12 +747,10 @@ class ChainCollector:
                     status = MISSING
             else:
                 status = RUNNING  # only a marker so far: its START is on its way
-        elif report is None or (latest_start is not None and latest_start > report.ts):
+        elif latest_start is not None and latest_start > report.ts:
             status = RUNNING
         else:
-            status = {REPORT_OK: OK, REPORT_ERROR: ERROR, REPORT_TIMEOUT: TIMEOUT}.get(
-                report.status, ERROR
-            )
+            status = _STATUS_OF_REPORT.get(report.status, ERROR)
             if status == OK and failure_status is not None:
                 status = TIMEOUT if failure_status == REPORT_TIMEOUT else ERROR
             if report.error_type and (error is None or error.type != report.error_type):
@@ -761,32 +764,63 @@ class ChainCollector:
             lines = tuple(
                 Line(ln.ts, ln.text, ln.level) for ln in sorted(inv.lines, key=lambda r: r.ts)
             )
+        n_reports = len(reports)
+        # Positional, in Invocation's field order: a 25-keyword call costs ~4x as much, and a
+        # snapshot of a big tree makes one per invocation.
+        if report is not None:
+            return Invocation(
+                inv.request_id,
+                inv.parent_id,
+                depth,
+                status,
+                start,
+                report.ts,  # end
+                report.duration_ms,
+                report.billed_ms,
+                report.memory_mb,
+                report.max_memory_mb,
+                report.init_ms,
+                error,
+                children,
+                max(len(starts), n_reports, 1),  # attempts
+                n_reports,  # reported_attempts
+                billed_total,
+                gbs,
+                cold,
+                inv.capped,
+                inv.stopped,
+                tuple(inv.child_failed.values()) if inv.child_failed else (),
+                inv.dropped_reason,
+                announced_at,
+                lines,
+                inv.lines_dropped,
+            )
         return Invocation(
-            request_id=inv.request_id,
-            parent_id=inv.parent_id,
-            depth=depth,
-            status=status,
-            start=start,
-            end=end,
-            duration_ms=report.duration_ms if report else None,
-            billed_ms=report.billed_ms if report else None,
-            memory_mb=report.memory_mb if report else None,
-            max_memory_mb=report.max_memory_mb if report else None,
-            init_ms=report.init_ms if report else None,
-            error=error,
-            children=children,
-            attempts=max(len(starts), len(reports), 1),
-            reported_attempts=len(reports),
-            billed_total_ms=billed_total,
-            gb_seconds=gbs,
-            cold_starts=cold,
-            capped=inv.capped,
-            stopped=inv.stopped,
-            child_failed=tuple(inv.child_failed.values()) if inv.child_failed else (),
-            dropped_reason=inv.dropped_reason,
-            announced_at=announced_at,
-            lines=lines,
-            lines_dropped=inv.lines_dropped,
+            inv.request_id,
+            inv.parent_id,
+            depth,
+            status,
+            start,
+            None,  # end
+            None,  # duration_ms
+            None,  # billed_ms
+            None,  # memory_mb
+            None,  # max_memory_mb
+            None,  # init_ms
+            error,
+            children,
+            max(len(starts), 1),  # attempts
+            0,  # reported_attempts
+            0.0,  # billed_total_ms
+            0.0,  # gb_seconds
+            0,  # cold_starts
+            inv.capped,
+            inv.stopped,
+            tuple(inv.child_failed.values()) if inv.child_failed else (),
+            inv.dropped_reason,
+            announced_at,
+            lines,
+            inv.lines_dropped,
         )
 
     @staticmethod
@@ -808,36 +842,39 @@ class ChainCollector:
         members = self._members[chain_id]
         member_set = set(members)
         # Children per parent: announced ones first (announced order), then those that only
-        # named the parent in their own hop marker (by start time).
+        # named the parent in their own hop marker (by start time). Invocations whose parent
+        # is unknown here (the window started mid-chain, or the parent's markers have not
+        # arrived yet) become extra roots, in time order.
         extra: dict[str, list[str]] = {}
+        orphans: list[str] = []
         for rid in members:
-            inv = invs[rid]
-            pid = inv.parent_id
-            if pid is not None and pid in member_set and rid not in (invs[pid].child_set or ()):
-                extra.setdefault(pid, []).append(rid)
+            pid = invs[rid].parent_id
+            if pid is not None and pid in member_set:
+                if rid not in (invs[pid].child_set or ()):
+                    extra.setdefault(pid, []).append(rid)
+            elif rid != chain_id:
+                orphans.append(rid)
         for rids in extra.values():
             rids.sort(key=lambda r: (self._first_start(invs[r]) or 0, r))
 
-        def kids(rid: str) -> tuple[str, ...]:
-            inv = invs[rid]
-            announced = tuple(c for _, _, c in sorted(inv.children))
-            more = extra.get(rid)
+        def kids(inv: _Inv) -> tuple[str, ...]:
+            children = inv.children
+            if not children:
+                announced: tuple[str, ...] = ()
+            elif len(children) == 1:  # a linear chain
+                announced = (children[0][2],)
+            else:
+                announced = tuple(c for _, _, c in sorted(children))
+            more = extra.get(inv.request_id) if extra else None
             return announced + tuple(more) if more else announced
 
         roots = [chain_id] if chain_id in member_set else []
-        # Invocations whose parent is unknown here (the window started mid-chain, or the
-        # parent's markers have not arrived yet) become extra roots, in time order.
-        orphans = [
-            rid
-            for rid in members
-            if rid != chain_id
-            and (invs[rid].parent_id is None or invs[rid].parent_id not in member_set)
-        ]
         orphans.sort(key=lambda r: (self._first_start(invs[r]) or 0, r))
         roots.extend(orphans)
 
         out: list[Invocation] = []
         seen: set[str] = set()
+        snapshot = self._snapshot
         # Iterative pre-order DFS: a 1,000-deep linear chain must not hit recursion limits.
         stack: list[tuple[str, int | None]] = [(r, None) for r in reversed(roots)]
         while stack:
@@ -853,14 +890,20 @@ class ChainCollector:
                 depth = parent_depth + 1
             if depth is None and rid == chain_id:
                 depth = 0
-            children = kids(rid)
+            children = kids(inv)
             announced_at = None
             if inv.announced_ts is not None:
                 parent = invs.get(inv.parent_id) if inv.parent_id else None
-                announced_at = self._report_end(parent) if parent is not None else None
+                announced_at = parent.last_report_ts if parent is not None else None
             out.append(
-                self._snapshot(
-                    inv, children, depth, failures.get(rid), announced_at, now_ms, grace_ms
+                snapshot(
+                    inv,
+                    children,
+                    depth,
+                    failures.get(rid) if failures else None,
+                    announced_at,
+                    now_ms,
+                    grace_ms,
                 )
             )
             for child in reversed(children):
