@@ -494,3 +494,105 @@ def test_gb_seconds_and_cost_helpers() -> None:
     assert gb_seconds(1000, 1024) == 1.0
     assert gb_seconds(100, 128) == pytest.approx(0.0125)
     assert estimated_cost_usd(1.0, 1_000_000) == pytest.approx(0.0000166667 + 0.20)
+
+
+# The hot loop's fast path (exact layouts) against the tolerant parser ---------------------
+
+
+def tolerant(events: list[dict[str, Any]], **kw: Any) -> ChainCollector:
+    """The same events through parse_event + add: the tolerant path, record by record."""
+    c = ChainCollector(**kw)
+    for event in events:
+        c.add_event(event)
+    return c
+
+
+def docs(c: ChainCollector) -> list[dict[str, Any]]:
+    return [chain.to_dict() for chain in c.chains(now_ms=NOW_LATE)]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "mixed"])
+def test_fast_path_and_tolerant_parser_build_the_same_chains(fmt: str) -> None:
+    spec = fanout_spec(2, 3, fmt=fmt)
+    spec.nodes[3].outcome = "error"
+    spec.nodes[5].outcome = "timeout"
+    spec.nodes[6].retried = True
+    spec.nodes[9].outcome = "missing"
+    spec.nodes[10].outcome = "dropped"
+    events = spec.events()
+    fast = collect(events)
+    assert docs(fast) == docs(tolerant(events))
+    assert fast.records == tolerant(events).records
+    chain = fast.latest(now_ms=NOW_LATE)
+    assert chain is not None
+    assert len(chain) == 13  # 15, less the two children the failed invocation never invoked
+
+
+def test_fast_path_reads_every_report_variant_like_the_tolerant_parser() -> None:
+    rid = "0f6c7a70-7b8e-4a44-9c3e-111111111111"
+    start = f"START RequestId: {rid} Version: $LATEST\n"
+    head = (
+        f"REPORT RequestId: {rid}\tDuration: 3.01 ms\tBilled Duration: 4 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 36 MB"
+    )
+    platform = '{"time":"2026-05-01T12:00:00.000Z","type":"platform.report","record":'
+    metrics = '"metrics":{"durationMs":3.01,"billedDurationMs":4,"memorySizeMB":128,'
+    variants = [
+        head + "\t",
+        head,  # no trailing tab
+        head + "\tInit Duration: 110.10 ms\t",
+        head + "\tStatus: timeout",
+        head + "\tStatus: error\tError Type: Runtime.ExitError\n",
+        head + "\tInit Duration: 110.10 ms\t\nXRAY TraceId: 1-5e34\tSegmentId: 07f5\t",
+        head.replace("3.01", "3.0.1") + "\t",  # not a number: the tolerant reading decides
+        platform + f'{{"requestId":"{rid}","status":"success",{metrics}"maxMemoryUsedMB":36}}}}}}',
+        platform + f'{{"requestId":"{rid}",{metrics}"maxMemoryUsedMB":36,'
+        '"initDurationMs":180.41},"status":"error","errorType":"Runtime.Unknown"}}',
+        platform + f'{{"requestId":"{rid}","status":"timeout","errorType":"Sandbox.Timedout",'
+        f'{metrics}"maxMemoryUsedMB":36}}}}}}\n',
+        platform + f'{{"requestId":"{rid}","status":"success",{metrics}'
+        '"maxMemoryUsedMB":36,"restoreDurationMs":2}}}',  # an unknown metric
+        platform + f'{{"requestId":"{rid}","status":"success",{metrics}'
+        '"maxMemoryUsedMB":"36"}}}',  # a string: valid JSON, but no number
+    ]
+    invalid_json = platform + f'{{"requestId":"{rid}",{metrics}"maxMemoryUsedMB":1.2.3}}}}}}'
+    for message in variants:
+        events = [ev(start, 1000, event_id="1"), ev(message, 1005, event_id="2")]
+        assert docs(collect(events)) == docs(tolerant(events)), message
+        chain = collect(events).latest(now_ms=NOW_LATE)
+        assert chain is not None
+        assert chain.invocations[0].request_id == rid
+        assert chain.invocations[0].status != "running", message
+    # Not JSON at all: neither path takes it for a report.
+    events = [ev(start, 1000, event_id="1"), ev(invalid_json, 1005, event_id="2")]
+    assert docs(collect(events)) == docs(tolerant(events))
+    assert docs(collect(events))[0]["invocations"][0]["status"] == "running"
+
+
+def test_json_escapes_in_markers_are_decoded_not_copied() -> None:
+    # `\u0061` is "a": the fast path must not keep the escape as part of the id.
+    root, child = "root-1", "child-1"
+    hop = {"v": 1, "ev": "hop", "chain": root, "req": root, "parent": None, "depth": 0, "max": 5}
+    events = [
+        ev(f"START RequestId: {root} Version: $LATEST\n", 1000, event_id="1"),
+        ev(f"RECURSECTL_CHAIN {json.dumps(hop, separators=(',', ':'))}\n", 1001, event_id="2"),
+        ev(
+            'RECURSECTL_CHAIN {"v":1,"ev":"child","chain":"root-1","req":"root-1",'
+            '"child":"child-\\u0031","depth":1}\n',
+            1002,
+            event_id="3",
+        ),
+        ev(
+            '{"time":"2026-05-01T12:00:00.000Z","type":"platform.start",'
+            '"record":{"requestId":"child-\\u0031","version":"$LATEST"}}',
+            1010,
+            event_id="4",
+        ),
+    ]
+    chain = collect(events).latest(now_ms=NOW_LATE)
+    assert chain is not None
+    assert chain.invocations[0].children == (child,)
+    child_inv = chain.get(child)
+    assert child_inv is not None
+    assert child_inv.start == 1010
+    assert docs(collect(events)) == docs(tolerant(events))

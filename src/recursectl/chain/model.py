@@ -20,6 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recursectl.chain.parse import (
+    FAST,
+    FAST_CHILD,
+    FAST_CHILD_FIELDS,
+    FAST_END,
+    FAST_HOP,
+    FAST_HOP_FIELDS,
+    FAST_JREPORT_FIELDS,
+    FAST_JSTART,
+    FAST_JSTART_RID,
+    FAST_REPORT,
+    FAST_REPORT_FIELDS,
+    FAST_SKIP,
+    FAST_SKIP_PLATFORM,
+    FAST_START,
+    FAST_START_RID,
+    JSON_STATUS,
     REPORT_ERROR,
     REPORT_OK,
     REPORT_TIMEOUT,
@@ -33,6 +49,7 @@ from recursectl.chain.parse import (
     Start,
     parse_event,
     parse_message,
+    report_tail,
 )
 from recursectl.chain.stats import Summary, summarize
 from recursectl.errors import UsageError
@@ -52,6 +69,7 @@ PENDING = "pending"  # announced by its parent, not started yet, still within th
 MISSING = "missing"  # announced, never started, grace period over
 STATUSES = (OK, ERROR, TIMEOUT, DROPPED, RUNNING, PENDING, MISSING)
 FINAL_STATUSES = frozenset({OK, ERROR, TIMEOUT, DROPPED, MISSING})
+_STATUS_OF_REPORT = {REPORT_OK: OK, REPORT_ERROR: ERROR, REPORT_TIMEOUT: TIMEOUT}
 
 _Key = Any  # an event id, or (kind, ts, stream) when the event has none
 
@@ -267,6 +285,7 @@ class _Inv:
         "dropped_reason",
         "failures",
         "hop_seen",
+        "last_report_ts",
         "line_keys",
         "lines",
         "lines_dropped",
@@ -287,6 +306,7 @@ class _Inv:
         self.hop_seen = False
         self.starts: dict[_Key, int] = {}
         self.reports: dict[_Key, Report] = {}
+        self.last_report_ts: int | None = None  # the latest REPORT's time, kept as they come
         self.children: list[tuple[int, str, str]] = []  # (marker ts, event id, child id)
         self.child_set: set[str] | None = None  # containers are created on first use
         self.capped: int | None = None
@@ -342,15 +362,105 @@ class ChainCollector:
             self.add(record)
 
     def add_events(self, events: Iterable[dict[str, Any]]) -> None:
-        """Parse and add FilterLogEvents event dicts (the hot loop of a follower)."""
+        """Parse and add FilterLogEvents event dicts (the hot loop of a follower).
+
+        The lines a chain is made of (START, REPORT, platform.start/report, hop and child
+        markers) in their exact layouts are classified and captured by one regex match and
+        folded straight into the collector's state: no record object, no dispatch. Every
+        other line goes through `parse_message` and `add`, which accept any layout.
+        """
         lines = self.keep_lines
         handlers = self._handlers
         parse = parse_message
+        fast = FAST.match
+        start, report, hop, child = self._start, self._report, self._hop, self._child
         n = 0
         with _gc_paused():
             for event in events:
+                message = event.get("message") or ""
+                m = fast(message)
+                if m is not None:
+                    kind = m.lastindex
+                    if kind == FAST_START:
+                        ts = event.get("timestamp") or 0
+                        stream = event.get("logStreamName") or ""
+                        eid = event.get("eventId")
+                        rid = m[FAST_START_RID]
+                        start(rid, ts, stream, ("start", ts, stream) if eid is None else eid)
+                    elif kind == FAST_REPORT:
+                        rid, dur, billed, mem, max_mem, tail = m.group(*FAST_REPORT_FIELDS)
+                        init, status, error_type = (
+                            (None, REPORT_OK, None) if not tail else report_tail(tail)
+                        )
+                        try:
+                            rep = Report(
+                                rid,
+                                event.get("timestamp") or 0,
+                                event.get("logStreamName") or "",
+                                event.get("eventId"),
+                                float(dur),
+                                float(billed),
+                                float(mem),
+                                float(max_mem),
+                                init,
+                                status,
+                                error_type,
+                            )
+                        except ValueError:  # "1.2.3 ms": not a number, read it tolerantly
+                            m = None
+                        else:
+                            report(rep)
+                    elif kind == FAST_END:
+                        pass  # counted, nothing else: END carries nothing REPORT does not
+                    elif kind in (FAST_SKIP, FAST_SKIP_PLATFORM):
+                        continue
+                    elif "\\" in message:
+                        # A JSON escape: the regex's `[^"]+` would keep it; decode properly.
+                        m = None
+                    elif kind == FAST_HOP:
+                        self.markers_seen = True
+                        req, chain, parent, depth = m.group(*FAST_HOP_FIELDS)
+                        hop(req, chain, parent, int(depth))
+                    elif kind == FAST_CHILD:
+                        self.markers_seen = True
+                        req, chain, child_id, depth = m.group(*FAST_CHILD_FIELDS)
+                        eid = event.get("eventId")
+                        child(
+                            req, chain, child_id, int(depth), event.get("timestamp") or 0, eid or ""
+                        )
+                    elif kind == FAST_JSTART:
+                        ts = event.get("timestamp") or 0
+                        stream = event.get("logStreamName") or ""
+                        eid = event.get("eventId")
+                        rid = m[FAST_JSTART_RID]
+                        start(rid, ts, stream, ("start", ts, stream) if eid is None else eid)
+                    else:  # FAST_JREPORT
+                        rid, status, error_type, dur, billed, mem, max_mem, init_ms = m.group(
+                            *FAST_JREPORT_FIELDS
+                        )
+                        try:
+                            rep = Report(
+                                rid,
+                                event.get("timestamp") or 0,
+                                event.get("logStreamName") or "",
+                                event.get("eventId"),
+                                float(dur) if dur else None,
+                                float(billed) if billed else None,
+                                float(mem) if mem else None,
+                                float(max_mem) if max_mem else None,
+                                float(init_ms) if init_ms else None,
+                                JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
+                                error_type or None,
+                            )
+                        except ValueError:
+                            m = None
+                        else:
+                            report(rep)
+                    if m is not None:
+                        n += 1
+                        continue
                 record = parse(
-                    event.get("message") or "",
+                    message,
                     event.get("timestamp") or 0,
                     event.get("logStreamName") or "",
                     event.get("eventId"),
@@ -390,27 +500,86 @@ class ChainCollector:
             self._members.setdefault(chain_id, []).append(inv.request_id)
 
     def _add_start(self, rec: Start) -> None:
-        inv = self._inv(rec.request_id)
-        key = _key("start", rec)
-        if key in inv.starts:
+        self._start(rec.request_id, rec.ts, rec.stream, _key("start", rec))
+
+    def _start(self, request_id: str, ts: int, stream: str, key: _Key) -> None:
+        inv = self._invs.get(request_id)
+        if inv is None:
+            inv = self._invs[request_id] = _Inv(request_id)
+        starts = inv.starts
+        if key in starts:
             return
-        inv.starts[key] = rec.ts
-        starts = self._stream_starts.get(rec.stream)
-        if starts is None:
-            starts = self._stream_starts[rec.stream] = []
-        item = (rec.ts, rec.request_id)
-        if not starts or starts[-1] <= item:
-            starts.append(item)
+        starts[key] = ts
+        by_stream = self._stream_starts.get(stream)
+        item = (ts, inv.request_id)
+        if by_stream is None:
+            self._stream_starts[stream] = [item]
+        elif by_stream[-1] <= item:
+            by_stream.append(item)
         else:
-            insort(starts, item)
-        pending = self._pending_lines.get(rec.stream)
-        if pending:
-            del self._pending_lines[rec.stream]
-            for line in pending:
-                self._add_line(line)
+            insort(by_stream, item)
+        if self._pending_lines:
+            pending = self._pending_lines.pop(stream, None)
+            if pending:
+                for line in pending:
+                    self._add_line(line)
 
     def _add_report(self, rec: Report) -> None:
-        self._inv(rec.request_id).reports[_key("report", rec)] = rec
+        self._report(rec)
+
+    def _report(self, rec: Report) -> None:
+        inv = self._invs.get(rec.request_id)
+        if inv is None:
+            inv = self._invs[rec.request_id] = _Inv(rec.request_id)
+        inv.reports[_key("report", rec)] = rec
+        if inv.last_report_ts is None or rec.ts > inv.last_report_ts:
+            inv.last_report_ts = rec.ts
+
+    def _hop(self, req: str, chain: str | None, parent: str | None, depth: int | None) -> None:
+        inv = self._invs.get(req)
+        if inv is None:
+            inv = self._invs[req] = _Inv(req)
+        inv.hop_seen = True
+        inv.parent_id = parent
+        if depth is not None:
+            inv.depth = depth
+        if chain is None:
+            parent_inv = self._invs.get(parent) if parent else None
+            chain = parent_inv.chain_id if parent_inv is not None else (None if parent else req)
+        if chain and inv.chain_id is None:
+            self._join(inv, chain)
+
+    def _child(
+        self, req: str, chain: str | None, child_id: str, depth: int | None, ts: int, eid: str
+    ) -> None:
+        invs = self._invs
+        parent = invs.get(req)
+        if parent is None:
+            parent = invs[req] = _Inv(req)
+        if chain and parent.chain_id is None:
+            self._join(parent, chain)
+        if parent.child_set is None:
+            parent.child_set = {child_id}
+            parent.children.append((ts, eid, child_id))
+        elif child_id not in parent.child_set:
+            parent.child_set.add(child_id)
+            parent.children.append((ts, eid, child_id))
+        else:
+            # Keep the earliest announcement, whatever order the events arrive in.
+            for k, (k_ts, k_eid, cid) in enumerate(parent.children):
+                if cid == child_id and (ts, eid) < (k_ts, k_eid):
+                    parent.children[k] = (ts, eid, child_id)
+        child = invs.get(child_id)
+        if child is None:
+            child = invs[child_id] = _Inv(child_id)
+        if child.parent_id is None:
+            child.parent_id = req
+        if child.announced_ts is None or ts < child.announced_ts:
+            child.announced_ts = ts
+        if depth is not None:
+            child.announced_depth = depth
+        if child.chain_id is None:
+            self._join(child, chain or parent.chain_id)
 
     def _add_marker(self, rec: Marker) -> None:
         self.markers_seen = True
@@ -419,40 +588,10 @@ class ChainCollector:
             return
         ev = rec.ev
         if ev == "hop":
-            inv = self._inv(req)
-            inv.hop_seen = True
-            inv.parent_id = rec.parent
-            if rec.depth is not None:
-                inv.depth = rec.depth
-            chain = rec.chain
-            if chain is None:
-                parent = self._invs.get(rec.parent) if rec.parent else None
-                chain = parent.chain_id if parent is not None else (None if rec.parent else req)
-            self._join(inv, chain)
+            self._hop(req, rec.chain, rec.parent, rec.depth)
         elif ev == "child":
-            child_id = rec.child
-            if not child_id:
-                return
-            parent = self._inv(req)
-            self._join(parent, rec.chain)
-            if parent.child_set is None:
-                parent.child_set = set()
-            if child_id not in parent.child_set:
-                parent.child_set.add(child_id)
-                parent.children.append((rec.ts, rec.event_id or "", child_id))
-            else:
-                # Keep the earliest announcement, whatever order the events arrive in.
-                for k, (ts, eid, cid) in enumerate(parent.children):
-                    if cid == child_id and (rec.ts, rec.event_id or "") < (ts, eid):
-                        parent.children[k] = (rec.ts, rec.event_id or "", child_id)
-            child = self._inv(child_id)
-            if child.parent_id is None:
-                child.parent_id = req
-            if child.announced_ts is None or rec.ts < child.announced_ts:
-                child.announced_ts = rec.ts
-            if rec.depth is not None:
-                child.announced_depth = rec.depth
-            self._join(child, rec.chain or parent.chain_id)
+            if rec.child:
+                self._child(req, rec.chain, rec.child, rec.depth, rec.ts, rec.event_id or "")
         elif ev == "capped":
             inv = self._inv(req)
             inv.capped = rec.max if rec.max is not None else (rec.depth or 0)
@@ -557,13 +696,14 @@ class ChainCollector:
         latest_start: int | None
         if len(starts) == 1:  # the common case, without building iterators
             start = latest_start = next(iter(starts.values()))
+        elif starts:
+            start = min(starts.values())
+            latest_start = max(starts.values())
         else:
-            start = min(starts.values()) if starts else None
-            latest_start = max(starts.values()) if starts else None
+            start = latest_start = None
         report: Report | None = None
         billed_total = gbs = 0.0
         cold = 0
-        end: int | None = None
         for rep in reports.values():
             if report is None or rep.ts > report.ts:
                 report = rep
@@ -574,25 +714,28 @@ class ChainCollector:
                     gbs += billed * rep.memory_mb / 1024_000.0
             if rep.init_ms is not None:
                 cold += 1
-        if report is not None:
-            end = report.ts
         error: ErrorInfo | None = None
-        failures: list[Failure | InitReport] = list(inv.failures.values()) if inv.failures else []
-        if stream_failures:
-            failures.extend(stream_failures)
         failure_status: str | None = None
-        for fail in failures:  # usually none
-            # Only failures of the latest attempt count towards its status.
-            if latest_start is not None and fail.ts < latest_start:
-                continue
-            if fail.status == REPORT_TIMEOUT or failure_status is None:
-                failure_status = fail.status
-            message = fail.message if isinstance(fail, Failure) else None
-            if error is None or (error.message is None and message):
-                error = ErrorInfo(fail.error_type, message)
+        if inv.failures or stream_failures:  # usually neither
+            failures: list[Failure | InitReport] = (
+                list(inv.failures.values()) if inv.failures else []
+            )
+            if stream_failures:
+                failures.extend(stream_failures)
+            for fail in failures:
+                # Only failures of the latest attempt count towards its status.
+                if latest_start is not None and fail.ts < latest_start:
+                    continue
+                if fail.status == REPORT_TIMEOUT or failure_status is None:
+                    failure_status = fail.status
+                message = fail.message if isinstance(fail, Failure) else None
+                if error is None or (error.message is None and message):
+                    error = ErrorInfo(fail.error_type, message)
 
-        if report is None and not starts:
-            if inv.dropped_reason is not None:
+        if report is None:
+            if starts:
+                status = RUNNING
+            elif inv.dropped_reason is not None:
                 status = DROPPED
             elif inv.announced_ts is not None:
                 status = PENDING
@@ -604,12 +747,10 @@ class ChainCollector:
                     status = MISSING
             else:
                 status = RUNNING  # only a marker so far: its START is on its way
-        elif report is None or (latest_start is not None and latest_start > report.ts):
+        elif latest_start is not None and latest_start > report.ts:
             status = RUNNING
         else:
-            status = {REPORT_OK: OK, REPORT_ERROR: ERROR, REPORT_TIMEOUT: TIMEOUT}.get(
-                report.status, ERROR
-            )
+            status = _STATUS_OF_REPORT.get(report.status, ERROR)
             if status == OK and failure_status is not None:
                 status = TIMEOUT if failure_status == REPORT_TIMEOUT else ERROR
             if report.error_type and (error is None or error.type != report.error_type):
@@ -623,37 +764,68 @@ class ChainCollector:
             lines = tuple(
                 Line(ln.ts, ln.text, ln.level) for ln in sorted(inv.lines, key=lambda r: r.ts)
             )
+        n_reports = len(reports)
+        # Positional, in Invocation's field order: a 25-keyword call costs ~4x as much, and a
+        # snapshot of a big tree makes one per invocation.
+        if report is not None:
+            return Invocation(
+                inv.request_id,
+                inv.parent_id,
+                depth,
+                status,
+                start,
+                report.ts,  # end
+                report.duration_ms,
+                report.billed_ms,
+                report.memory_mb,
+                report.max_memory_mb,
+                report.init_ms,
+                error,
+                children,
+                max(len(starts), n_reports, 1),  # attempts
+                n_reports,  # reported_attempts
+                billed_total,
+                gbs,
+                cold,
+                inv.capped,
+                inv.stopped,
+                tuple(inv.child_failed.values()) if inv.child_failed else (),
+                inv.dropped_reason,
+                announced_at,
+                lines,
+                inv.lines_dropped,
+            )
         return Invocation(
-            request_id=inv.request_id,
-            parent_id=inv.parent_id,
-            depth=depth,
-            status=status,
-            start=start,
-            end=end,
-            duration_ms=report.duration_ms if report else None,
-            billed_ms=report.billed_ms if report else None,
-            memory_mb=report.memory_mb if report else None,
-            max_memory_mb=report.max_memory_mb if report else None,
-            init_ms=report.init_ms if report else None,
-            error=error,
-            children=children,
-            attempts=max(len(starts), len(reports), 1),
-            reported_attempts=len(reports),
-            billed_total_ms=billed_total,
-            gb_seconds=gbs,
-            cold_starts=cold,
-            capped=inv.capped,
-            stopped=inv.stopped,
-            child_failed=tuple(inv.child_failed.values()) if inv.child_failed else (),
-            dropped_reason=inv.dropped_reason,
-            announced_at=announced_at,
-            lines=lines,
-            lines_dropped=inv.lines_dropped,
+            inv.request_id,
+            inv.parent_id,
+            depth,
+            status,
+            start,
+            None,  # end
+            None,  # duration_ms
+            None,  # billed_ms
+            None,  # memory_mb
+            None,  # max_memory_mb
+            None,  # init_ms
+            error,
+            children,
+            max(len(starts), 1),  # attempts
+            0,  # reported_attempts
+            0.0,  # billed_total_ms
+            0.0,  # gb_seconds
+            0,  # cold_starts
+            inv.capped,
+            inv.stopped,
+            tuple(inv.child_failed.values()) if inv.child_failed else (),
+            inv.dropped_reason,
+            announced_at,
+            lines,
+            inv.lines_dropped,
         )
 
     @staticmethod
     def _report_end(inv: _Inv) -> int | None:
-        return max((r.ts for r in inv.reports.values()), default=None)
+        return inv.last_report_ts
 
     @staticmethod
     def _first_start(inv: _Inv) -> int | None:
@@ -670,36 +842,39 @@ class ChainCollector:
         members = self._members[chain_id]
         member_set = set(members)
         # Children per parent: announced ones first (announced order), then those that only
-        # named the parent in their own hop marker (by start time).
+        # named the parent in their own hop marker (by start time). Invocations whose parent
+        # is unknown here (the window started mid-chain, or the parent's markers have not
+        # arrived yet) become extra roots, in time order.
         extra: dict[str, list[str]] = {}
+        orphans: list[str] = []
         for rid in members:
-            inv = invs[rid]
-            pid = inv.parent_id
-            if pid is not None and pid in member_set and rid not in (invs[pid].child_set or ()):
-                extra.setdefault(pid, []).append(rid)
+            pid = invs[rid].parent_id
+            if pid is not None and pid in member_set:
+                if rid not in (invs[pid].child_set or ()):
+                    extra.setdefault(pid, []).append(rid)
+            elif rid != chain_id:
+                orphans.append(rid)
         for rids in extra.values():
             rids.sort(key=lambda r: (self._first_start(invs[r]) or 0, r))
 
-        def kids(rid: str) -> tuple[str, ...]:
-            inv = invs[rid]
-            announced = tuple(c for _, _, c in sorted(inv.children))
-            more = extra.get(rid)
+        def kids(inv: _Inv) -> tuple[str, ...]:
+            children = inv.children
+            if not children:
+                announced: tuple[str, ...] = ()
+            elif len(children) == 1:  # a linear chain
+                announced = (children[0][2],)
+            else:
+                announced = tuple(c for _, _, c in sorted(children))
+            more = extra.get(inv.request_id) if extra else None
             return announced + tuple(more) if more else announced
 
         roots = [chain_id] if chain_id in member_set else []
-        # Invocations whose parent is unknown here (the window started mid-chain, or the
-        # parent's markers have not arrived yet) become extra roots, in time order.
-        orphans = [
-            rid
-            for rid in members
-            if rid != chain_id
-            and (invs[rid].parent_id is None or invs[rid].parent_id not in member_set)
-        ]
         orphans.sort(key=lambda r: (self._first_start(invs[r]) or 0, r))
         roots.extend(orphans)
 
         out: list[Invocation] = []
         seen: set[str] = set()
+        snapshot = self._snapshot
         # Iterative pre-order DFS: a 1,000-deep linear chain must not hit recursion limits.
         stack: list[tuple[str, int | None]] = [(r, None) for r in reversed(roots)]
         while stack:
@@ -715,14 +890,20 @@ class ChainCollector:
                 depth = parent_depth + 1
             if depth is None and rid == chain_id:
                 depth = 0
-            children = kids(rid)
+            children = kids(inv)
             announced_at = None
             if inv.announced_ts is not None:
                 parent = invs.get(inv.parent_id) if inv.parent_id else None
-                announced_at = self._report_end(parent) if parent is not None else None
+                announced_at = parent.last_report_ts if parent is not None else None
             out.append(
-                self._snapshot(
-                    inv, children, depth, failures.get(rid), announced_at, now_ms, grace_ms
+                snapshot(
+                    inv,
+                    children,
+                    depth,
+                    failures.get(rid) if failures else None,
+                    announced_at,
+                    now_ms,
+                    grace_ms,
                 )
             )
             for child in reversed(children):

@@ -22,7 +22,7 @@ REPORT_OK = "ok"
 REPORT_ERROR = "error"
 REPORT_TIMEOUT = "timeout"
 
-_JSON_STATUS = {
+JSON_STATUS = {
     "success": REPORT_OK,
     "failure": REPORT_ERROR,
     "error": REPORT_ERROR,
@@ -45,6 +45,69 @@ _HOP_FAST = re.compile(
 _CHILD_FAST = re.compile(
     rf'\{{"v":1,"ev":"child","chain":{_ID},"req":{_ID},"child":{_ID},"depth":(\d+)[,}}]'
 )
+
+# One match per event classifies the lines a chain is made of, in the exact layouts AWS and
+# our helper write, and captures their fields; the collector's hot loop folds them into its
+# state without building a record (model.ChainCollector.add_events). Anything that does not
+# match (other layouts, app lines, errors) goes through parse_message, which is tolerant.
+#
+# Written for the regex engine's speed (a third of the pipeline's time is spent in here):
+# - every alternative ends in an empty named group, the last group to close, so that
+#   `match.lastindex` tells in one integer which alternative matched;
+# - alternatives start with a literal (the engine skips them on the first character) and
+#   share their prefixes (a platform record's envelope is read once, not once per type);
+# - JSON strings are `[^"]+`, which the engine scans like memchr; `[^"\\]` is 2-3x slower per
+#   character. So a capture may hold a backslash escape: the caller sends any JSON line that
+#   contains a backslash to the tolerant path (`"\\" in message` costs ~20 ns).
+_NUM = r"([\d.]+)"  # float() checks it
+FAST = re.compile(
+    # START RequestId: <id> Version: $LATEST
+    r"START RequestId: ([^ ]+) (?P<start>)"
+    # RECURSECTL_CHAIN {"v":1,"ev":"hop","chain":..,"req":..,"parent":..|null,"depth":N,"max":N}
+    # RECURSECTL_CHAIN {"v":1,"ev":"child","chain":..,"req":..,"child":..,"depth":N}
+    rf'|{_MARKER_PREFIX}\{{"v":1,"ev":"'
+    r'(?:hop","chain":"([^"]+)","req":"([^"]+)","parent":(?:"([^"]+)"|null),'
+    r'"depth":(\d+),"max":(\d+)[,}](?P<hop>)'
+    r'|child","chain":"([^"]+)","req":"([^"]+)","child":"([^"]+)","depth":(\d+)[,}](?P<child>))'
+    # REPORT RequestId: <id>\tDuration: 3.01 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\t
+    # Max Memory Used: 36 MB\t, then the rest of the line (Init Duration, Status, Error Type:
+    # empty for most invocations, read by the caller with report_tail()).
+    r"|REPORT RequestId: ([^\t]+)\tDuration: ([\d.]+) ms\tBilled Duration: ([\d.]+) ms\t"
+    r"Memory Size: ([\d.]+) MB\tMax Memory Used: ([\d.]+) MB\t?([^\n]*)(?P<report>)"
+    # {"time":..,"type":"platform.start","record":{"requestId":..
+    # {"time":..,"type":"platform.report","record":{"requestId":.., then status, errorType and
+    #   metrics in any order; metrics in AWS's order, initDurationMs only on a cold start.
+    # {"time":..,"type":"platform.<anything else>": nothing a chain needs (initStart, ...).
+    r'|\{"time":"[^"]*","type":"platform\.'
+    r'(?:start","record":\{"requestId":"([^"]+)"[,}](?P<jstart>)'
+    r'|report","record":\{"requestId":"([^"]+)"'
+    r'(?:,"status":"(\w+)"|,"errorType":"([^"]*)"'
+    rf'|,"metrics":\{{"durationMs":{_NUM},"billedDurationMs":{_NUM},"memorySizeMB":{_NUM},'
+    rf'"maxMemoryUsedMB":{_NUM}(?:,"initDurationMs":{_NUM})?\}})*\}}\}}\s*\Z(?P<jreport>)'
+    r'|(?!start"|report")(?P<skip_platform>))'
+    # END carries nothing REPORT does not.
+    r"|END RequestId: \S(?P<end>)"
+    # INIT_START: the cold start shows as REPORT's Init Duration.
+    r"|INIT_START (?P<skip>)"
+)
+# Which alternative matched (`match.lastindex`), and where its fields are (group numbers).
+FAST_START = FAST.groupindex["start"]
+FAST_HOP = FAST.groupindex["hop"]
+FAST_CHILD = FAST.groupindex["child"]
+FAST_REPORT = FAST.groupindex["report"]
+FAST_JSTART = FAST.groupindex["jstart"]
+FAST_JREPORT = FAST.groupindex["jreport"]
+FAST_END = FAST.groupindex["end"]
+FAST_SKIP = FAST.groupindex["skip"]
+FAST_SKIP_PLATFORM = FAST.groupindex["skip_platform"]
+FAST_START_RID = FAST_START - 1
+FAST_HOP_FIELDS = tuple(FAST_HOP - k for k in (4, 5, 3, 2))  # req, chain, parent, depth
+FAST_CHILD_FIELDS = tuple(FAST_CHILD - k for k in (3, 4, 2, 1))  # req, chain, child, depth
+# rid, duration, billed, memory, max memory, the rest of the line
+FAST_REPORT_FIELDS = tuple(range(FAST_REPORT - 6, FAST_REPORT))
+FAST_JSTART_RID = FAST_JSTART - 1
+# rid, status, error type, duration, billed, memory, max memory, init
+FAST_JREPORT_FIELDS = tuple(range(FAST_JREPORT - 8, FAST_JREPORT))
 
 # "Key: value unit" pairs of a REPORT line whose tabs were lost (e.g. `sls logs`, copy/paste).
 # The unit of the previous value ("ms", "MB") must not become part of the next key.
@@ -347,23 +410,40 @@ def _report_fields(body: str) -> dict[str, str]:
     return fields
 
 
+def report_tail(tail: str) -> tuple[float | None, str, str | None]:
+    """(init ms, status, error type) from what follows `Max Memory Used: N MB` on a REPORT."""
+    if not tail or tail.isspace():
+        return None, REPORT_OK, None
+    fields = _report_fields(tail)
+    init = fields.get("Init Duration")
+    status = fields.get("Status")
+    return (
+        _number(init) if init else None,
+        JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
+        fields.get("Error Type"),
+    )
+
+
 def _text_report(message: str, ts: int, stream: str, event_id: str | None) -> Report | None:
     m = _REPORT_FAST.match(message)
     if m is not None:
         rid, duration, billed, memory, max_memory, init, status, error_type = m.groups()
-        return Report(
-            rid,
-            ts,
-            stream,
-            event_id,
-            float(duration),
-            float(billed),
-            float(memory),
-            float(max_memory),
-            float(init) if init else None,
-            _JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
-            error_type,
-        )
+        try:
+            return Report(
+                rid,
+                ts,
+                stream,
+                event_id,
+                float(duration),
+                float(billed),
+                float(memory),
+                float(max_memory),
+                float(init) if init else None,
+                JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
+                error_type,
+            )
+        except ValueError:  # "3.0.1 ms" matches [\d.]+ but is no number: read it tolerantly
+            pass
     # The XRAY line of a traced function is appended after a newline: ignore it.
     first = message.split("\n", 1)[0]
     fields = _report_fields(first[7:])
@@ -387,7 +467,7 @@ def _text_report(message: str, ts: int, stream: str, event_id: str | None) -> Re
         memory_mb=_number(memory) if memory else None,
         max_memory_mb=_number(max_memory) if max_memory else None,
         init_ms=_number(init) if init else None,
-        status=_JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
+        status=JSON_STATUS.get(status, REPORT_ERROR) if status else REPORT_OK,
         error_type=get("Error Type"),
     )
 
@@ -402,7 +482,7 @@ def _text_init_report(message: str, ts: int, stream: str, event_id: str | None) 
         event_id,
         _number(init) if init else None,
         fields.get("Phase"),
-        _JSON_STATUS.get(status, REPORT_ERROR) if status else None,
+        JSON_STATUS.get(status, REPORT_ERROR) if status else None,
         fields.get("Error Type"),
     )
 
@@ -458,7 +538,7 @@ def _json_record(
             if i > 0:
                 i += len(_REQUEST_ID_KEY)
                 j = message.find('"', i)
-                if j > i:
+                if j > i and "\\" not in message[i:j]:  # an escape: let json decode it
                     return Start(message[i:j], ts, stream, event_id)
         elif (
             message.startswith('{"time":')
@@ -535,7 +615,7 @@ def _json_report(
         memory_mb=num("memorySizeMB"),
         max_memory_mb=num("maxMemoryUsedMB"),
         init_ms=num("initDurationMs"),
-        status=_JSON_STATUS.get(str(status), REPORT_ERROR) if status else REPORT_OK,
+        status=JSON_STATUS.get(str(status), REPORT_ERROR) if status else REPORT_OK,
         error_type=_opt_str(record.get("errorType")),
     )
 
