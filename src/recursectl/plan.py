@@ -163,8 +163,10 @@ class Desired:
 
     @property
     def applied_stamp(self) -> str:
-        # Tag values allow letters, digits, spaces and _.:/=+-@ only.
-        return f"retries:0/recursion:{self.recursion}"
+        # The recursion config has no cheap read, so deploy tags what it applied; a change made
+        # by hand elsewhere is seen by `info`, not by deploy. (The retry setting, which guards
+        # against forked chains, is read live.) Tag values allow letters, digits, _.:/=+-@.
+        return f"recursion:{self.recursion}"
 
     @property
     def policy(self) -> dict[str, Any]:
@@ -211,8 +213,10 @@ def desired_state(
 class RoleState:
     name: str
     arn: str
-    tags: dict[str, str]
-    trust: Any
+    # None: not read. Observe skips GetRole when our own function uses this role and the role
+    # carries our inline policy (only recursectl puts it there): ours, trust not re-checked.
+    tags: dict[str, str] | None
+    trust: Any | None
     policy: Any | None  # our inline policy document, None when absent
 
 
@@ -232,6 +236,7 @@ class FunctionState:
     concurrency: int | None
     state: str | None = None
     last_update_status: str | None = None
+    retries: int | None = None  # MaximumRetryAttempts; None: no config (AWS's default, 2)
 
 
 @dataclass(frozen=True)
@@ -247,8 +252,9 @@ class Observed:
     log_group: LogGroupState | None = None
 
 
-def is_ours(tags: dict[str, str]) -> bool:
-    return tags.get(TAG_KEY) == TAG_VALUE
+def is_ours(tags: dict[str, str] | None) -> bool:
+    """Tagged managed-by=recursectl; None (tags not read) means established as ours otherwise."""
+    return tags is None or tags.get(TAG_KEY) == TAG_VALUE
 
 
 # plan ---------------------------------------------------------------------------------------
@@ -329,7 +335,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     else:
         if not is_ours(role.tags):
             steps.append(Step("tag_role", "role", "update", d.role_name, "adopt: tag it as ours"))
-        if not same_document(role.trust, trust_document()):
+        if role.trust is not None and not same_document(role.trust, trust_document()):
             steps.append(Step("update_trust", "role", "update", d.role_name, "trust policy"))
     if role is None or role.policy is None:
         steps.append(Step("put_policy", "policy", "create", POLICY_NAME, "least privilege"))
@@ -386,8 +392,9 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if changes:
             steps.append(Step("update_config", "function", "update", d.name, "; ".join(changes)))
 
-    if fn is None or fn.tags.get(APPLIED_TAG) != d.applied_stamp:
+    if fn is None or fn.retries != 0:
         steps.append(Step("put_invoke_config", "function", "update", d.name, "async retries 0"))
+    if fn is None or fn.tags.get(APPLIED_TAG) != d.applied_stamp:
         steps.append(
             Step("put_recursion", "function", "update", d.name, f"recursive loop {d.recursion}")
         )
@@ -416,6 +423,6 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         )
 
     # stamp last: a deploy that fails before this point re-applies on the next run
-    if any(s.op in ("put_invoke_config", "put_recursion") for s in steps):
+    if any(s.op == "put_recursion" for s in steps):
         steps.append(Step("stamp", "function", "update", d.name, "tag what was applied"))
     return Plan(steps=steps, warnings=warnings)

@@ -104,10 +104,19 @@ def test_second_deploy_makes_no_write_calls(endpoint: str) -> None:
     assert _writes(aws) == []
     assert aws.calls == [
         "lambda.GetFunction",
-        "iam.GetRole",
+        "lambda.GetFunctionEventInvokeConfig",
         "iam.GetRolePolicy",
         "logs.DescribeLogGroups",
     ]
+
+
+def test_retries_switched_back_on_by_hand_are_switched_off_by_redeploy(endpoint: str) -> None:
+    _deploy(endpoint)
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    lam.put_function_event_invoke_config(FunctionName="demo", MaximumRetryAttempts=2)
+    _, result = _deploy(endpoint)
+    assert [s.op for s in result.steps] == ["put_invoke_config"]
+    assert lam.get_function_event_invoke_config(FunctionName="demo")["MaximumRetryAttempts"] == 0
 
 
 def test_code_change_updates_code_only(endpoint: str, tmp_path: Path) -> None:
@@ -129,12 +138,7 @@ def test_code_change_updates_code_only(endpoint: str, tmp_path: Path) -> None:
 def test_config_change_updates_config_and_recursion(endpoint: str) -> None:
     _deploy(endpoint)
     _, result = _deploy(endpoint, Settings(name="demo", max_calls=10, memory=256))
-    assert [s.op for s in result.steps] == [
-        "update_config",
-        "put_invoke_config",
-        "put_recursion",
-        "stamp",
-    ]
+    assert [s.op for s in result.steps] == ["update_config", "put_recursion", "stamp"]
     lam = boto3.client("lambda", endpoint_url=endpoint)
     cfg = lam.get_function(FunctionName="demo")["Configuration"]
     assert cfg["MemorySize"] == 256
@@ -191,7 +195,7 @@ def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
     with pytest.raises(AwsError, match="bad day"):
         deploy.deploy(aws, Settings(name="demo"), pkg)
     _, result = _deploy(endpoint)
-    assert [s.op for s in result.steps] == ["put_invoke_config", "put_recursion", "stamp"]
+    assert [s.op for s in result.steps] == ["put_recursion", "stamp"]
     _, again = _deploy(endpoint)
     assert again.unchanged
 

@@ -53,6 +53,7 @@ def converged(d: Desired) -> Observed:
             concurrency=d.concurrency,
             state="Active",
             last_update_status="Successful",
+            retries=0,
         ),
         role=RoleState(
             name=d.role_name,
@@ -113,9 +114,9 @@ def test_code_then_config_in_that_order() -> None:
 def test_cap_change_updates_env_and_recursion_config() -> None:
     d = desired(max_calls=25)
     p = planner.plan(dataclasses.replace(d, max_calls=10), converged(d))
-    assert ops(p) == ["update_config", "put_invoke_config", "put_recursion", "stamp"]
+    assert ops(p) == ["update_config", "put_recursion", "stamp"]
     assert "RECURSECTL_MAX_CALLS" in p.steps[0].detail
-    assert p.steps[2].detail == "recursive loop Terminate"
+    assert p.steps[1].detail == "recursive loop Terminate"
 
 
 def test_foreign_env_var_is_removed() -> None:
@@ -159,6 +160,25 @@ def test_not_ours_role_is_refused() -> None:
     with pytest.raises(NotOursError, match="IAM role demo-role"):
         planner.plan(d, foreign)
     assert ops(planner.plan(dataclasses.replace(d, adopt=True), foreign)) == ["tag_role"]
+
+
+def test_retries_turned_back_on_elsewhere_are_switched_off_again() -> None:
+    d = desired()
+    obs = converged(d)
+    assert obs.function is not None
+    for retries in (None, 2):  # no config (AWS default: 2 retries), or set by hand
+        drifted = dataclasses.replace(
+            obs, function=dataclasses.replace(obs.function, retries=retries)
+        )
+        assert ops(planner.plan(d, drifted)) == ["put_invoke_config"]
+
+
+def test_role_known_only_by_its_policy_is_ours_and_its_trust_is_not_checked() -> None:
+    d = desired()
+    obs = converged(d)
+    assert obs.role is not None
+    light = dataclasses.replace(obs, role=dataclasses.replace(obs.role, tags=None, trust=None))
+    assert ops(planner.plan(d, light)) == []
 
 
 def test_policy_drift_is_repaired() -> None:

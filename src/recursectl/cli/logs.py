@@ -226,8 +226,9 @@ def _failure_hint(chain: Chain, name: str) -> str:
     invs = chain.invocations
     if any(i.dropped_reason == "RecursiveInvocationException" for i in invs):
         return (
-            "AWS's recursive loop detection stopped the chain after 16 invocations: redeploy "
-            "with --max-calls 16 or more (RecursiveLoop=Allow, recursectl's cap guards instead)"
+            "AWS's recursive loop detection stopped the chain after 16 invocations: deploy "
+            "with --max-calls 16 or more to allow longer chains (RecursiveLoop=Allow; "
+            "recursectl's cap guards instead); `recursectl info` shows the current setting"
         )
     if any(i.status == "timeout" for i in invs):
         return (

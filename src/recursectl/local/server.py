@@ -31,6 +31,7 @@ _RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-confi
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _CREATE = re.compile(r"^/2015-03-31/functions/?$")
 _CODE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/code/?$")
+_EVENT_INVOKE_CONFIG = re.compile(r"^/2019-09-25/functions/[^/]+/event-invoke-config/?$")
 _LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/(functions|event-source-mappings)")
 _JSON = {"Content-Type": "application/json"}
 
@@ -92,6 +93,10 @@ class FrontDoor:
         lambda_write = method != "GET" and bool(_LAMBDA_PATH.match(path)) and _is_lambda(lower)
         if lambda_write:
             self._capture_code(method, path, body)
+            if method == "PUT" and _EVENT_INVOKE_CONFIG.match(path):
+                # PutFunctionEventInvokeConfig replaces the configuration; moto appends a
+                # second one and keeps answering the first. Delete it first (404 if none).
+                self.moto.call("DELETE", path, query, headers, b"")
         response = self.moto.call(method, path, query, headers, body)
         if lambda_write and response[0] < 300:
             self.engine.invalidate()
