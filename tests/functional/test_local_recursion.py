@@ -43,8 +43,13 @@ def test_terminate_stops_the_chain_at_16_and_records_the_drop(
     _deploy_chain(deploy, lam, "loop")
     root = lam.invoke(FunctionName="loop", InvocationType="Event", Payload=b'{"numberOfCalls": 20}')
     root_id = root["ResponseMetadata"]["RequestId"]
+    # The drop and the hops are written to different streams, each batched on its own:
+    # wait for both (the drop can be visible before the 16th hop's lines are flushed).
     events = wait_for_events(
-        endpoint, logs, "/aws/lambda/loop", lambda ev: bool(_records(ev, "dropped"))
+        endpoint,
+        logs,
+        "/aws/lambda/loop",
+        lambda ev: bool(_records(ev, "dropped")) and len(_records(ev, "hop")) >= 16,
     )
     (dropped,) = _records(events, "dropped")
     assert dropped["reason"] == "RecursiveInvocationException"
