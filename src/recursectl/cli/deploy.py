@@ -7,6 +7,7 @@ import sys
 import click
 
 from recursectl.app import App
+from recursectl.cli.options import json_option
 
 
 def _size(n: int) -> str:
@@ -29,7 +30,7 @@ def _size(n: int) -> str:
 @click.option("--log-retention-days", type=int, help="Log retention in days (default 14).")
 @click.option("--adopt", is_flag=True, help="Take over a function or role not created by us.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 @click.pass_obj
 def deploy_command(
     app: App,

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from recursectl.app import App
+from recursectl.cli.options import follow_timeout_option, json_option, name_option
 from recursectl.errors import ChainFailedError
 
 
 @click.command()
-@click.option("--name", help="Function name (default: from the config file).")
+@name_option
 @click.option(
     "--calls",
     type=click.IntRange(min=0),
@@ -31,14 +32,8 @@ from recursectl.errors import ChainFailedError
 @click.option("--data", help="Event as inline JSON (an object).")
 @click.option("--sync", is_flag=True, help="RequestResponse instead of Event; prints the result.")
 @click.option("--follow", is_flag=True, help="Then follow the chain's logs until it completes.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="With --follow: stop waiting after this many seconds.",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@follow_timeout_option
+@json_option
 @click.pass_obj
 def invoke(
     app: App,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from recursectl.app import App
+from recursectl.cli.options import follow_timeout_option, json_option, name_option
 from recursectl.errors import EXIT_INTERRUPTED, ChainFailedError, UsageError
 
 if TYPE_CHECKING:
@@ -34,21 +35,15 @@ def parse_since(text: str) -> int:
 
 
 @click.command()
-@click.option("--name", help="Function name (default: from the config file).")
+@name_option
 @click.option("--chain", "chain_id", help="Chain id (the root request id, or a unique prefix).")
 @click.option(
     "--since", help="How far back to look: 30s, 10m, 2h, 1d.  [default: 1h; 10m with --follow]"
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep polling until the chain completes.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="With --follow: stop waiting after this many seconds.",
-)
+@follow_timeout_option
 @click.option("--lines", "show_lines", is_flag=True, help="Show each invocation's own log lines.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@json_option
 @click.pass_obj
 def logs(
     app: App,

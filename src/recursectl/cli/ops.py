@@ -8,8 +8,7 @@ import click
 from rich.markup import escape
 
 from recursectl.app import App
-
-_name_option = click.option("--name", help="Function name (default: from recursectl.toml).")
+from recursectl.cli.options import json_option, name_option
 
 
 def _concurrency(value: int | None) -> str:
@@ -17,7 +16,7 @@ def _concurrency(value: int | None) -> str:
 
 
 @click.command("stop")
-@_name_option
+@name_option
 @click.pass_obj
 def stop_command(app: App, name: str | None) -> None:
     """Kill switch: reserved concurrency 0, and every running chain ends for good.
@@ -51,7 +50,7 @@ def stop_command(app: App, name: str | None) -> None:
 
 
 @click.command("resume")
-@_name_option
+@name_option
 @click.option(
     "--concurrency", type=int, help="Reserved concurrency to restore (default: the configured)."
 )
@@ -97,8 +96,8 @@ def last_chain_summary(app: App, name: str) -> dict[str, Any] | None:
 
 
 @click.command("info")
-@_name_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@name_option
+@json_option
 @click.pass_obj
 def info_command(app: App, name: str | None, as_json: bool) -> None:
     """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
@@ -155,10 +154,10 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
 
 
 @click.command("destroy")
-@_name_option
+@name_option
 @click.option("--keep-logs", is_flag=True, help="Keep the log group.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 @click.pass_obj
 def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_json: bool) -> None:
     """Delete the function, its role and (unless --keep-logs) its log group: only ours."""
