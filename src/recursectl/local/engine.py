@@ -411,10 +411,6 @@ class Engine:
             outcome = env.invoke(inv, float(cfg.spec.timeout))
         finally:
             self._give_back(env)
-        self._count(cfg, outcome)
-        return outcome
-
-    def _count(self, cfg: FunctionConfig, outcome: Outcome) -> None:
         with self._lock:
             counters = self._state(cfg.spec.name).counters
             counters["invocations"] += 1
@@ -424,9 +420,9 @@ class Engine:
                 counters["timeouts"] += 1
             elif outcome.failed:
                 counters["errors"] += 1
+        return outcome
 
-    def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
-        """A warm idle environment for `cfg`, or None (stale ones are killed on the way)."""
+    def _take_env(self, cfg: FunctionConfig) -> Environment:
         stale: list[Environment] = []
         with self._lock:
             state = self._state(cfg.spec.name)
@@ -440,10 +436,6 @@ class Engine:
                 state.envs.discard(candidate)
         for old in stale:
             old.kill()
-        return env
-
-    def _take_env(self, cfg: FunctionConfig) -> Environment:
-        env = self._take_idle(cfg)
         if env is not None:
             return env
         if cfg.spec.code_sha not in self.code:
@@ -497,76 +489,30 @@ class Engine:
                     state.active += 1
                     self._active += 1
         for event in starts:
-            self._start_event(event)
-
-    def _start_event(self, event: AsyncEvent) -> None:
-        """Start a dequeued event (its slot is taken) on this thread when a warm
-        environment is idle: no thread hand-off. Otherwise a pool thread starts one."""
-        try:
-            cfg = self.config(event.name, event.qualifier)
-            env = self._take_idle(cfg) if self._fresh(cfg, event) else None
-        except Exception as exc:
-            self._event_failed(event, exc)
-            self._release(event.name)
-            return
-        if env is None:
             self._pool.submit(self._run_event, event)
-            return
-        inv = Invocation(event.request_id, event.payload, event.trace, cfg.spec.arn)
-
-        def done(outcome: Outcome) -> None:
-            # On the thread that saw the end (for a result: the environment's Runtime API
-            # thread, which then answers the worker's next /next with the next event).
-            try:
-                self._give_back(env)
-                self._count(cfg, outcome)
-                self._after(cfg, event, outcome)
-            except Exception as exc:
-                self._event_failed(event, exc)
-            finally:
-                self._release(event.name)
-
-        try:
-            env.begin(inv, float(cfg.spec.timeout), done)
-        except Exception as exc:
-            self._give_back(env)
-            self._event_failed(event, exc)
-            self._release(event.name)
-
-    def _fresh(self, cfg: FunctionConfig, event: AsyncEvent) -> bool:
-        return time.monotonic() - event.enqueued <= cfg.max_age
 
     def _run_event(self, event: AsyncEvent) -> None:
         try:
             cfg = self.config(event.name, event.qualifier)
-            if not self._fresh(cfg, event):
+            if time.monotonic() - event.enqueued > cfg.max_age:
                 self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
                 return
             outcome = self._execute(cfg, event.request_id, event.payload, event.trace)
-            self._after(cfg, event, outcome)
-        except Exception as exc:
-            self._event_failed(event, exc)
+            if outcome.failed and event.attempts < cfg.max_retries:
+                delays = self.limits.retry_delays or (0.0,)
+                delay = delays[min(event.attempts, len(delays) - 1)]
+                event.attempts += 1
+                with self._lock:
+                    self._state(event.name).counters["retries"] += 1
+                timer = threading.Timer(delay, self._requeue, args=(event,))
+                timer.daemon = True
+                timer.start()
+        except ServiceError as exc:
+            print(f"recursectl local: event {event.request_id}: {exc.message}", file=sys.stderr)
+        except Exception as exc:  # keep the queue alive; say what happened
+            print(f"recursectl local: event {event.request_id} failed: {exc!r}", file=sys.stderr)
         finally:
             self._release(event.name)
-
-    def _after(self, cfg: FunctionConfig, event: AsyncEvent, outcome: Outcome) -> None:
-        """Schedule a retry of a failed event, as Lambda does (same request id)."""
-        if outcome.failed and event.attempts < cfg.max_retries:
-            delays = self.limits.retry_delays or (0.0,)
-            delay = delays[min(event.attempts, len(delays) - 1)]
-            event.attempts += 1
-            with self._lock:
-                self._state(event.name).counters["retries"] += 1
-            timer = threading.Timer(delay, self._requeue, args=(event,))
-            timer.daemon = True
-            timer.start()
-
-    def _event_failed(self, event: AsyncEvent, exc: Exception) -> None:
-        # keep the queue alive; say what happened
-        if isinstance(exc, ServiceError):
-            print(f"recursectl local: event {event.request_id}: {exc.message}", file=sys.stderr)
-        else:
-            print(f"recursectl local: event {event.request_id} failed: {exc!r}", file=sys.stderr)
 
     def _requeue(self, event: AsyncEvent) -> None:
         if self._closed.is_set():

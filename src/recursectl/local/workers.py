@@ -11,7 +11,6 @@ import base64
 import contextlib
 import ctypes
 import hashlib
-import heapq
 import io
 import json
 import os
@@ -23,7 +22,6 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +70,6 @@ class Invocation:
     dispatched: float = 0.0
     finished: float = 0.0
     lines: list[str] = field(default_factory=list)
-    queued: float = 0.0
-    timeout: float = 0.0
-    # Set by Environment.begin: called once with the Outcome, by whichever thread sees the
-    # end first (the Runtime API thread for a result, the pipe reader for a crash, the
-    # watchdog for a timeout).
-    on_done: Callable[[Outcome], None] | None = None
 
     def runtime_headers(self) -> dict[str, str]:
         return {
@@ -251,58 +243,6 @@ def pipe_reader() -> PipeReader:
         return _reader
 
 
-class Watchdog:
-    """One thread that times out invocations started with `Environment.begin`.
-
-    A blocking caller waits on its invocation with a timeout; a callback-driven invocation
-    has no waiting thread, so its deadline is kept here (a heap; finished entries are
-    skipped when they come due).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Environment, Invocation]] = []
-        self._seq = 0
-        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
-        self._thread.start()
-
-    def add(self, due: float, env: Environment, inv: Invocation) -> None:
-        with self._cond:
-            self._seq += 1
-            heapq.heappush(self._heap, (due, self._seq, env, inv))
-            if self._heap[0][3] is inv:  # a new earliest deadline: re-arm the sleep
-                self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while True:
-                    if not self._heap:
-                        self._cond.wait()
-                        continue
-                    left = self._heap[0][0] - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                _, _, env, inv = heapq.heappop(self._heap)
-            if inv.on_done is not None:
-                try:
-                    env.expire(inv)
-                except Exception as exc:  # keep watching the others; say why
-                    print(f"recursectl local: timeout handling: {exc!r}", file=sys.stderr)
-
-
-_watchdog: Watchdog | None = None
-
-
-def watchdog() -> Watchdog:
-    global _watchdog
-    with _reader_lock:
-        if _watchdog is None:
-            _watchdog = Watchdog()
-        return _watchdog
-
-
 # environments --------------------------------------------------------------------------------
 def _peak_rss_mb(pid: int) -> int:
     """The worker's peak resident memory (VmHWM), in MB rounded up; 0 if unknown."""
@@ -342,7 +282,6 @@ class Environment:
         self._init_error: tuple[bytes, str | None] | None = None
         self._current: Invocation | None = None
         self._io_lock = threading.Lock()
-        self._claim_lock = threading.Lock()
         self._partial = b""
         self._frames = b""
         self._killed = False
@@ -466,10 +405,6 @@ class Environment:
         inv.is_error = is_error
         inv.error_type = error_type
         inv.done.set()
-        if inv.on_done is not None:
-            # No thread waits for this invocation: end it here, on the Runtime API thread,
-            # before the worker's next /next (which may then be answered at once).
-            self._conclude_async(inv, True)
         return True
 
     def init_error(self, body: bytes, error_type: str | None) -> None:
@@ -501,9 +436,6 @@ class Environment:
             inv.crashed = True
             inv.finished = time.perf_counter()
             inv.done.set()
-            if inv.on_done is not None:
-                # Not on the pipe reader: ending a crashed worker waits for its exit.
-                threading.Thread(target=self._conclude_async, args=(inv, True), daemon=True).start()
 
     def _read_fd(self, fd: int) -> bool:
         """Read what is available (caller holds _io_lock); True at end of file."""
@@ -565,6 +497,7 @@ class Environment:
     # invoking -----------------------------------------------------------------------------
     def invoke(self, inv: Invocation, timeout: float) -> Outcome:
         """Run one invocation; the environment is killed if it times out or crashes."""
+        spec = self.spec
         cold = not self.used
         self.used = True
         init_ms: float | None = None
@@ -575,61 +508,19 @@ class Environment:
             init_ms = self.init_ms
             if self._init_error is not None or not self.alive:
                 return self._init_failed(inv)
-        self._dispatch(inv, timeout)
+        self._current = inv
+        inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
+        self.sink.put(spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        queued = time.perf_counter()
+        self._slot.put(inv)
         finished = inv.done.wait(timeout)
         if not finished:
             inv.finished = time.perf_counter()
             self.kill()
-        return self._conclude(inv, finished, init_ms)
-
-    def begin(self, inv: Invocation, timeout: float, on_done: Callable[[Outcome], None]) -> None:
-        """Start one invocation on this warm environment without waiting for it.
-
-        `on_done` gets the Outcome on the thread that sees the end (see Invocation.on_done);
-        a warm environment draining a queue thus needs no thread of its own.
-        """
-        self.used = True
-        inv.on_done = on_done
-        self._dispatch(inv, timeout)
-        watchdog().add(time.monotonic() + timeout, self, inv)
-
-    def expire(self, inv: Invocation) -> None:
-        """The watchdog: `inv` ran out of time (unless it ended just now)."""
-        if inv.done.is_set():
-            return
-        on_done = self._claim(inv)  # before the kill: its crash must not end it first
-        if on_done is None:
-            return
-        inv.finished = time.perf_counter()
-        self.kill()
-        on_done(self._conclude(inv, False, None))
-
-    def _dispatch(self, inv: Invocation, timeout: float) -> None:
-        self._current = inv
-        inv.timeout = timeout
-        inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
-        self.sink.put(self.spec.log_group, self.stream, logsink.start_line(inv.request_id))
-        inv.queued = time.perf_counter()
-        self._slot.put(inv)
-
-    def _claim(self, inv: Invocation) -> Callable[[Outcome], None] | None:
-        with self._claim_lock:  # exactly once: result, crash and timeout may race
-            on_done, inv.on_done = inv.on_done, None
-        return on_done
-
-    def _conclude_async(self, inv: Invocation, finished: bool) -> None:
-        on_done = self._claim(inv)
-        if on_done is not None:
-            on_done(self._conclude(inv, finished, None))
-
-    def _conclude(self, inv: Invocation, finished: bool, init_ms: float | None) -> Outcome:
-        """Log END/REPORT and say how `inv` ended (it has ended, or timed out)."""
-        spec = self.spec
-        timeout = inv.timeout
         self.drain()
         self._current = None
         self.last_used = time.monotonic()
-        duration = ((inv.finished or time.perf_counter()) - (inv.dispatched or inv.queued)) * 1000
+        duration = ((inv.finished or time.perf_counter()) - (inv.dispatched or queued)) * 1000
         if not finished:
             # Lambda's own answer to a timed-out request, and its log line (older runtimes).
             message = (
