@@ -15,6 +15,12 @@ from recursectl.local.motowire import Moto
 DROPS_STREAM = "recursectl-local/drops"
 MARKER = "RECURSECTL_CHAIN"
 _BATCH_DELAY = 0.1  # seconds the writer waits to gather a batch (off the invocation path)
+# Under fan-out a batch holds one PutLogEvents per busy stream (~1 ms of GIL-holding CPU each
+# through moto's Flask stack, whatever the number of events): the window then grows with the
+# last batch's CPU cost, so the writer never uses more than ~1/_DUTY of a core. A chain
+# (one or two streams) keeps the 0.1 s window, so following it is not slower.
+_DUTY = 8
+_MAX_DELAY = 0.3
 _MAX_BATCH = 5000
 
 
@@ -112,6 +118,7 @@ class LogSink:
         self._generation = 0
         self._stopped = False
         self._urgent = False
+        self._window = _BATCH_DELAY
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
@@ -164,7 +171,7 @@ class LogSink:
                 # Gather a batch: one PutLogEvents per stream per ~20 ms, not per line. A
                 # plain wait(_BATCH_DELAY) would return at the next put()'s notify: under load
                 # that meant one moto call per line, holding the GIL invocations wait for.
-                deadline = time.monotonic() + _BATCH_DELAY
+                deadline = time.monotonic() + self._window
                 while not self._urgent and not self._stopped:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -176,6 +183,7 @@ class LogSink:
                 batch, self._pending = self._pending, {}
                 generation = self._generation
                 self._inflight += 1
+            cpu = time.thread_time()
             try:
                 for (group, stream), events in batch.items():
                     for i in range(0, len(events), _MAX_BATCH):
@@ -185,6 +193,8 @@ class LogSink:
 
                 print(f"recursectl local: log write failed: {exc!r}", file=sys.stderr)
             finally:
+                cost = _DUTY * (time.thread_time() - cpu)
+                self._window = min(_MAX_DELAY, max(_BATCH_DELAY, cost))
                 with self._cond:
                     self._inflight -= 1
                     self._cond.notify_all()
