@@ -73,7 +73,7 @@ def status(app: App, port: int | None, as_json: bool) -> None:
     port = _port(app, port)
     doc = daemon.status(port)
     if as_json:
-        app.ui.emit_json(doc or {"running": False, "port": port})
+        app.ui.emit_json({"running": True, **doc} if doc else {"running": False, "port": port})
         return
     if doc is None:
         app.ui.info(
