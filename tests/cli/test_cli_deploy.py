@@ -141,6 +141,21 @@ def test_stop_resume_info_destroy(endpoint: str) -> None:  # noqa: F811
     assert lam.list_functions()["Functions"] == []
 
 
+def test_stop_and_resume_json(endpoint: str) -> None:  # noqa: F811
+    assert run("--endpoint-url", endpoint, "deploy", "--name", "demo").exit_code == 0
+    stop = json.loads(run("--endpoint-url", endpoint, "stop", "--name", "demo", "--json").stdout)
+    assert stop == {
+        "function_name": "demo",
+        "reserved_concurrency_before": None,
+        "reserved_concurrency": 0,
+        "stopped": True,
+        "generation": 1,
+    }
+    resume = run("--endpoint-url", endpoint, "resume", "--name", "demo", "--json")
+    doc = json.loads(resume.stdout)
+    assert (doc["reserved_concurrency_before"], doc["stopped"]) == (0, False)
+
+
 # errors ---------------------------------------------------------------------------------------
 def test_function_not_found(endpoint: str) -> None:  # noqa: F811
     result = run("--endpoint-url", endpoint, "info", "--name", "nope")

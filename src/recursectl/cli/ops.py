@@ -15,10 +15,21 @@ def _concurrency(value: int | None) -> str:
     return "none reserved" if value is None else str(value)
 
 
+def _change_json(change: Any) -> dict[str, Any]:
+    return {
+        "function_name": change.name,
+        "reserved_concurrency_before": change.before,
+        "reserved_concurrency": change.after,
+        "stopped": change.after == 0,
+        "generation": change.generation,
+    }
+
+
 @click.command("stop")
 @name_option
+@json_option
 @click.pass_obj
-def stop_command(app: App, name: str | None) -> None:
+def stop_command(app: App, name: str | None, as_json: bool) -> None:
     """Kill switch: reserved concurrency 0, and every running chain ends for good.
 
     No new invocation starts while stopped. Invocations already running finish their hop;
@@ -30,6 +41,9 @@ def stop_command(app: App, name: str | None) -> None:
 
     settings = app.configure(name=name)
     change = ops.stop(app.aws(), settings.name)
+    if as_json:
+        app.ui.emit_json(_change_json(change))
+        return
     if change.before == 0:
         app.ui.success(f"{change.name} was already stopped (reserved concurrency 0)")
     else:
@@ -54,13 +68,17 @@ def stop_command(app: App, name: str | None) -> None:
 @click.option(
     "--concurrency", type=int, help="Reserved concurrency to restore (default: the configured)."
 )
+@json_option
 @click.pass_obj
-def resume_command(app: App, name: str | None, concurrency: int | None) -> None:
+def resume_command(app: App, name: str | None, concurrency: int | None, as_json: bool) -> None:
     """Lift the kill switch: restore the configured reserved concurrency, or remove it."""
     from recursectl import ops
 
     settings = app.configure(name=name, concurrency=concurrency)
     change = ops.resume(app.aws(), settings.name, settings.concurrency)
+    if as_json:
+        app.ui.emit_json(_change_json(change))
+        return
     if change.before == change.after:
         app.ui.success(
             f"{change.name} is running (reserved concurrency {_concurrency(change.after)})"
