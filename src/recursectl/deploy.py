@@ -181,6 +181,18 @@ def apply(
                 FunctionName=d.name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
             )
 
+    def config() -> dict[str, Any]:
+        # What CreateFunction and UpdateFunctionConfiguration both set: one list, no drift.
+        return {
+            "FunctionName": d.name,
+            "Runtime": d.runtime,
+            "Role": role_arn,
+            "Handler": d.handler,
+            "Timeout": d.timeout,
+            "MemorySize": d.memory,
+            "Environment": {"Variables": d.env},
+        }
+
     def on_retry(exc: AwsError, elapsed: float) -> None:
         progress(f"waiting for the new role to become assumable by Lambda ({elapsed:.0f}s)...")
 
@@ -231,18 +243,14 @@ def apply(
                     PolicyName=POLICY_NAME,
                     PolicyDocument=json.dumps(d.policy),
                 )
-        elif step.op == "create_log_group":
-            try:
-                with translate("logs:CreateLogGroup", d.log_group, t):
-                    logs.create_log_group(logGroupName=d.log_group, tags=tags)
-            except AwsError as exc:
-                if exc.code != "ResourceAlreadyExistsException":
-                    raise
-            with translate("logs:PutRetentionPolicy", d.log_group, t):
-                logs.put_retention_policy(
-                    logGroupName=d.log_group, retentionInDays=d.log_retention_days
-                )
-        elif step.op == "put_retention":
+        elif step.op in ("create_log_group", "put_retention"):
+            if step.op == "create_log_group":
+                try:
+                    with translate("logs:CreateLogGroup", d.log_group, t):
+                        logs.create_log_group(logGroupName=d.log_group, tags=tags)
+                except AwsError as exc:
+                    if exc.code != "ResourceAlreadyExistsException":
+                        raise
             with translate("logs:PutRetentionPolicy", d.log_group, t):
                 logs.put_retention_policy(
                     logGroupName=d.log_group, retentionInDays=d.log_retention_days
@@ -252,15 +260,9 @@ def apply(
                 "lambda:CreateFunction",
                 partial(
                     lam.create_function,
-                    FunctionName=d.name,
-                    Runtime=d.runtime,  # type: ignore[arg-type]
-                    Role=role_arn,
-                    Handler=d.handler,
+                    **config(),
                     Code={"ZipFile": package.zip_bytes},
                     Description="Recursive Lambda function managed by recursectl",
-                    Timeout=d.timeout,
-                    MemorySize=d.memory,
-                    Environment={"Variables": d.env},
                     Tags=tags,
                     Publish=False,
                 ),
@@ -276,16 +278,7 @@ def apply(
         elif step.op == "update_config":
             with_role_retry(
                 "lambda:UpdateFunctionConfiguration",
-                partial(
-                    lam.update_function_configuration,
-                    FunctionName=d.name,
-                    Runtime=d.runtime,  # type: ignore[arg-type]
-                    Role=role_arn,
-                    Handler=d.handler,
-                    Timeout=d.timeout,
-                    MemorySize=d.memory,
-                    Environment={"Variables": d.env},
-                ),
+                partial(lam.update_function_configuration, **config()),
             )
             wait("function_updated_v2")
         elif step.op == "put_invoke_config":

@@ -767,53 +767,26 @@ class ChainCollector:
         n_reports = len(reports)
         # Positional, in Invocation's field order: a 25-keyword call costs ~4x as much, and a
         # snapshot of a big tree makes one per invocation.
-        if report is not None:
-            return Invocation(
-                inv.request_id,
-                inv.parent_id,
-                depth,
-                status,
-                start,
-                report.ts,  # end
-                report.duration_ms,
-                report.billed_ms,
-                report.memory_mb,
-                report.max_memory_mb,
-                report.init_ms,
-                error,
-                children,
-                max(len(starts), n_reports, 1),  # attempts
-                n_reports,  # reported_attempts
-                billed_total,
-                gbs,
-                cold,
-                inv.capped,
-                inv.stopped,
-                tuple(inv.child_failed.values()) if inv.child_failed else (),
-                inv.dropped_reason,
-                announced_at,
-                lines,
-                inv.lines_dropped,
-            )
+        r = report
         return Invocation(
             inv.request_id,
             inv.parent_id,
             depth,
             status,
             start,
-            None,  # end
-            None,  # duration_ms
-            None,  # billed_ms
-            None,  # memory_mb
-            None,  # max_memory_mb
-            None,  # init_ms
+            r.ts if r else None,  # end
+            r.duration_ms if r else None,
+            r.billed_ms if r else None,
+            r.memory_mb if r else None,
+            r.max_memory_mb if r else None,
+            r.init_ms if r else None,
             error,
             children,
-            max(len(starts), 1),  # attempts
-            0,  # reported_attempts
-            0.0,  # billed_total_ms
-            0.0,  # gb_seconds
-            0,  # cold_starts
+            max(len(starts), n_reports, 1),  # attempts
+            n_reports,  # reported_attempts
+            billed_total,
+            gbs,
+            cold,
             inv.capped,
             inv.stopped,
             tuple(inv.child_failed.values()) if inv.child_failed else (),

@@ -14,6 +14,7 @@ from recursectl.errors import EXIT_INTERRUPTED, ChainFailedError, UsageError
 if TYPE_CHECKING:
     from recursectl.chain.model import Chain, ChainCollector
     from recursectl.invoke import Deployed
+    from recursectl.logs import Poller
 
 ANCHOR_AFTER_MS = 30_000  # a window wider than this is worth one filtered call to narrow
 GRACE_MS = 15_000
@@ -81,19 +82,14 @@ def logs(
             show_lines=show_lines,
         )
         return
-    from recursectl.logs import make_poller
-
-    collector = _collector(show_lines)
-    poller = make_poller(app.aws(), deployed.log_group, start_ms)
-    if chain_id:
-        poller.anchor(chain_id)
-    collector.add_events(poller.poll())
-    if poller.group_exists is False:
+    chain, group_exists = read_chain(
+        app, deployed, chain_id=chain_id, start_ms=start_ms, show_lines=show_lines
+    )
+    if not group_exists:
         raise UsageError(
             f"{deployed.name} has no logs yet (log group {deployed.log_group} does not exist).",
             hint="invoke it first: `recursectl invoke`",
         )
-    chain = _pick(collector, chain_id)
     if chain is None:
         raise UsageError(
             f"No chain {'matching ' + repr(chain_id) + ' ' if chain_id else ''}"
@@ -115,12 +111,8 @@ def follow_chain(
 ) -> None:
     """Poll until the chain is complete (or the timeout), rendering it live on a terminal."""
     from recursectl import render
-    from recursectl.logs import make_poller
 
-    collector = _collector(show_lines)
-    poller = make_poller(app.aws(), deployed.log_group, start_ms)
-    if chain_id and _now_ms() - start_ms > ANCHOR_AFTER_MS:
-        poller.anchor(chain_id)  # a wide --since: start reading where the chain starts
+    collector, poller = _reader(app, deployed, chain_id, start_ms, show_lines)
     state: dict[str, Any] = {"chain": None}
     live = None
     if app.ui.interactive and not as_json and not app.ui.quiet:
@@ -241,10 +233,25 @@ def _failure_hint(chain: Chain, name: str) -> str:
     )
 
 
-def _collector(show_lines: bool) -> ChainCollector:
-    from recursectl.chain.model import ChainCollector
+def read_chain(
+    app: App, deployed: Deployed, *, chain_id: str | None, start_ms: int, show_lines: bool
+) -> tuple[Chain | None, bool]:
+    """One read of the log group: (the chain, or None; whether the log group exists)."""
+    collector, poller = _reader(app, deployed, chain_id, start_ms, show_lines)
+    collector.add_events(poller.poll())
+    return _pick(collector, chain_id), poller.group_exists is not False
 
-    return ChainCollector(keep_lines=show_lines, grace_ms=GRACE_MS)
+
+def _reader(
+    app: App, deployed: Deployed, chain_id: str | None, start_ms: int, show_lines: bool
+) -> tuple[ChainCollector, Poller]:
+    from recursectl.chain.model import ChainCollector
+    from recursectl.logs import make_poller
+
+    poller = make_poller(app.aws(), deployed.log_group, start_ms)
+    if chain_id and _now_ms() - start_ms > ANCHOR_AFTER_MS:
+        poller.anchor(chain_id)  # a wide --since: start reading where the chain starts
+    return ChainCollector(keep_lines=show_lines, grace_ms=GRACE_MS), poller
 
 
 def _pick(collector: ChainCollector, chain_id: str | None) -> Chain | None:

@@ -95,15 +95,11 @@ def last_chain_summary(app: App, name: str) -> dict[str, Any] | None:
     import time
 
     from recursectl import invoke as inv
-    from recursectl.chain.model import ChainCollector
-    from recursectl.logs import make_poller
+    from recursectl.cli.logs import read_chain
 
     deployed = inv.describe(app.aws(), name)
-    now = int(time.time() * 1000)
-    poller = make_poller(app.aws(), deployed.log_group, now - 3_600_000)
-    collector = ChainCollector()
-    collector.add_events(poller.poll())
-    chain = collector.latest(now)
+    start_ms = int(time.time() * 1000) - 3_600_000
+    chain, _ = read_chain(app, deployed, chain_id=None, start_ms=start_ms, show_lines=False)
     if chain is None:
         return None
     return {
