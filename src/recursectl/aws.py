@@ -300,8 +300,3 @@ def call(action: str, resource: str, fn: Callable[[], T], target: Target | None 
     """`fn()` with errors translated; shorthand for a one-call `translate` block."""
     with translate(action, resource, target):
         return fn()
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a translated error, if any."""
-    return exc.code if isinstance(exc, AwsError) else None

@@ -920,9 +920,6 @@ class ChainCollector:
         out.sort(key=lambda c: (c.start if c.start is not None else 0, c.chain_id))
         return out
 
-    def chain_ids(self) -> list[str]:
-        return list(self._members)
-
     def _root_start(self, chain_id: str) -> int:
         root = self._invs.get(chain_id)
         start = self._first_start(root) if root is not None else None
