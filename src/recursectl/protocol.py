@@ -1,0 +1,107 @@
+"""The chain-context protocol, in one dependency-free place.
+
+The packaged helpers (`templates/python/recursectl_chain.py`, `templates/node/recursectl_chain.cjs`)
+cannot import recursectl, so they repeat these values; `tests/unit/test_protocol.py` checks that
+they do, to the letter.
+
+How it works:
+
+- `deploy` points the function's Handler at the helper's entry point (ENTRY_POINT) and puts the
+  user's own handler, in Lambda's `module.function` form, into HANDLER_ENV (handler redirection).
+- Every invocation reads the chain context from the event's CONTEXT_KEY (a root invocation has
+  none: its own request id becomes the chain id), prints one `hop` marker, and calls the user's
+  handler with the event minus CONTEXT_KEY.
+- Every Lambda Invoke the handler makes of its own function (through botocore or the AWS SDK for
+  JavaScript v3) gets the child's context added to its payload, after the depth cap
+  (MAX_CALLS_ENV), the budget (MAX_INVOCATIONS_ENV) and the kill-switch generation
+  (GENERATION_ENV) have allowed it; the accepted call prints a `child` marker with the child's
+  request id.
+
+Context (`event["_recursectl"]`), every field optional on a root event:
+    chain   the chain id (the root's request id)
+    parent  the parent's request id
+    depth   this invocation's depth (root 0)
+    gen     the function's generation when the chain started (missing: 0)
+    budget  invocations this subtree may still make, this one included (missing: MAX_INVOCATIONS)
+    split   the fan-out the budget is shared by; `recursectl invoke --fanout K` sets it to K
+            at the root and every child inherits it (missing: unhinted, see below)
+
+Budget sharing, with no shared state: a node with budget B has a pool of P = B - 1 for its whole
+subtree, and each child's share comes out of what the pool still holds (`left`), so a chain can
+never make more than MAX_INVOCATIONS invocations in total.
+- With a split K, every child receives min(left, ceil(P / K)): a regular tree of fan-out K whose
+  size fits the budget is never cut (P = K * size(subtree) exactly), so `invoke`'s up-front check
+  of the tree size is the whole truth.
+- Without one (a chain started by anything but `recursectl invoke --fanout`), a child receives
+  min(left, max(ceil(P / 2), linear)), where linear = MAX_CALLS - child_depth + 1 is what an
+  unbranched chain below it can use before the depth cap ends it: linear chains up to the cap
+  and binary trees that fit the budget are never cut; a wider fan-out may be, with a `capped`
+  marker (reason "budget") at the node where it happened.
+
+Markers: one stdout line each, MARKER + " " + compact JSON, always with "v": VERSION.
+    hop           chain, req, parent (null at the root), depth, max, budget
+    child         chain, req (the parent), child (its request id), depth (the child's), budget
+    capped        chain, req, depth, max, reason ("depth" or "budget"), budget
+    stopped       chain, req, depth, gen (the chain was started before the last `stop`)
+    child_failed  chain, req, depth (the child's), error
+    dropped       req, reason, optional chain and parent (written by the local cloud only)
+A reader ignores unknown events and unknown fields, so the protocol can grow.
+"""
+
+from __future__ import annotations
+
+VERSION = 1
+MARKER = "RECURSECTL_CHAIN"
+CONTEXT_KEY = "_recursectl"
+
+# Marker events.
+EV_HOP = "hop"
+EV_CHILD = "child"
+EV_CAPPED = "capped"
+EV_STOPPED = "stopped"
+EV_CHILD_FAILED = "child_failed"
+EV_DROPPED = "dropped"
+EVENTS = frozenset({EV_HOP, EV_CHILD, EV_CAPPED, EV_STOPPED, EV_CHILD_FAILED, EV_DROPPED})
+
+# Why a child was refused (the `reason` of a `capped` marker).
+REASON_DEPTH = "depth"
+REASON_BUDGET = "budget"
+
+# The function's environment, as deploy writes it.
+SELF_ARN_ENV = "RECURSECTL_SELF_ARN"
+MAX_CALLS_ENV = "RECURSECTL_MAX_CALLS"
+MAX_INVOCATIONS_ENV = "RECURSECTL_MAX_INVOCATIONS"
+GENERATION_ENV = "RECURSECTL_GENERATION"
+HANDLER_ENV = "RECURSECTL_HANDLER"
+OWN_ENV = frozenset({SELF_ARN_ENV, MAX_CALLS_ENV, MAX_INVOCATIONS_ENV, GENERATION_ENV, HANDLER_ENV})
+
+# The helper's file and entry point, per language (the function's Handler after redirection).
+HELPER_MODULE = "recursectl_chain"
+ENTRY_POINT = f"{HELPER_MODULE}.handler"
+PYTHON_HELPER_FILE = f"{HELPER_MODULE}.py"
+NODE_HELPER_FILE = f"{HELPER_MODULE}.cjs"
+
+DEFAULT_MAX_CALLS = 25
+DEFAULT_MAX_INVOCATIONS = 1000
+
+
+def child_share(pool: int, left: int, split: int | None, max_calls: int, child_depth: int) -> int:
+    """The budget handed to the next child (see the module docstring); 0 means refuse.
+
+    `pool` is the parent's budget minus itself, `left` what the pool still holds, `split` the
+    context's split (None when the chain carries none).
+    """
+    if left <= 0 or child_depth > max_calls:
+        return 0
+    if split is not None and split >= 1:
+        return min(left, -(-pool // split))
+    linear = max_calls - child_depth + 1
+    return min(left, max(-(-pool // 2), linear))
+
+
+def tree_size(calls: int, fanout: int) -> int:
+    """Invocations in a full tree of depth `calls` (root 0) and fan-out `fanout`."""
+    if fanout <= 1:
+        return calls + 1
+    total: int = (fanout ** (calls + 1) - 1) // (fanout - 1)
+    return total
