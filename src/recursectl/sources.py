@@ -5,8 +5,9 @@
   appended as gitignore negations). As in git, a file inside an excluded folder is only
   re-included if an include pattern names a path inside that folder (`tests/data.json`).
 - Files that look like secrets are refused (an error naming the file and the setting) unless an
-  include pattern matches them. This applies to the source root only, not to installed
-  dependencies (certifi's CA bundle is not a secret).
+  include pattern names them (their path, or their name): a glob (`.*`) or a folder (`.aws/`)
+  brings files in but does not vouch for a secret among them. This applies to the source root
+  only, not to installed dependencies (certifi's CA bundle is not a secret).
 - Symlinks: one that resolves outside the source root is an error; one inside is followed, and
   the zip holds a regular file with the target's content under the link's name (the zip format
   recursectl writes has no symlinks, and Lambda does not need them). A link loop is an error.
@@ -216,7 +217,7 @@ def select(
     files = tuple(sorted((f for f in walker.files if f.arcname not in skip), key=_arc))
     sources = Sources(root=root, files=files)
     check_unzipped_size(sources, extra_bytes)
-    _refuse_secrets(files, pathspec.GitIgnoreSpec.from_lines([p.lstrip("!") for p in include]))
+    _refuse_secrets(files, include)
     return sources
 
 
@@ -239,10 +240,21 @@ def check_unzipped_size(sources: Sources, extra_bytes: int = 0) -> None:
     )
 
 
-def _refuse_secrets(files: Sequence[SourceFile], allowed: pathspec.GitIgnoreSpec) -> None:
+def _named(arcname: str, include: Sequence[str]) -> bool:
+    """An include pattern names this file: its path, or (a pattern without `/`) its name."""
+    basename = arcname.rsplit("/", 1)[-1]
+    for pattern in include:
+        bare = pattern.lstrip("!")
+        if bare.lstrip("/") == arcname or ("/" not in bare and bare == basename):
+            return True
+    return False
+
+
+def _refuse_secrets(files: Sequence[SourceFile], include: Sequence[str]) -> None:
+    """Secret-looking files need an include that names them: a glob or a folder is not enough."""
     found: list[tuple[str, str]] = []
     for f in files:
-        if allowed.match_file(f.arcname):
+        if _named(f.arcname, include):
             continue
         with open(f.path, "rb") as handle:
             reason = secret_reason(f.arcname, handle.read(_HEAD_BYTES))
