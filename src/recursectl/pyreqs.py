@@ -60,7 +60,7 @@ def _logical_lines(path: Path) -> list[tuple[int, str]]:
         if line.endswith("\\"):
             pending += line[:-1] + " "
             continue
-        line = (pending + line).strip()
+        line = " ".join((pending + line).split())  # runs of spaces do not change the key
         pending = ""
         if line:
             out.append((start, line))

@@ -1,0 +1,384 @@
+"""Dependencies installed for Lambda: real pip, real wheels from the package index, real cache.
+
+The network tests install two small pinned packages (six: pure Python; markupsafe: a C
+extension with manylinux wheels for x86_64 and aarch64) into a cache kept in pytest's cache
+folder, so a rerun makes no pip call. The cache-miss, lock and error tests run offline against
+sdists built here (`--no-index --find-links`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from recursectl import pydeps
+from recursectl.errors import EXIT_USAGE, UsageError
+
+SIX = "six==1.17.0"
+MARKUPSAFE = "markupsafe==3.0.2"
+ELF_MACHINE = {"x86_64": 0x3E, "aarch64": 0xB7}
+
+
+class CountingRunner:
+    """The real pip runner, counted (and optionally slowed down before it runs)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[list[str]] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(
+        self, args: Sequence[str], env: Mapping[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        with self.lock:
+            self.calls.append(list(args))
+        time.sleep(self.delay)
+        return pydeps._run_pip(args, env)
+
+
+@pytest.fixture(scope="session")
+def index_cache(request: pytest.FixtureRequest) -> Path:
+    """A cache that outlives the test session: installs from the index happen once per machine."""
+    return Path(request.config.cache.mkdir("recursectl-pydeps"))
+
+
+def requirements(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path} is not an ELF file"
+    return int.from_bytes(header[18:20], "little")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
+def test_lambda_wheels_for_the_runtime_and_architecture(
+    tmp_path: Path, index_cache: Path, architecture: str
+) -> None:
+    req = requirements(tmp_path, SIX, MARKUPSAFE)
+    target = pydeps.lambda_target("python3.12", architecture)
+    deps = pydeps.install(req, target, cache_dir=index_cache)
+
+    assert deps.distributions == ("MarkupSafe==3.0.2", "six==1.17.0")
+    files = deps.files()
+    assert "six.py" in files
+    assert "markupsafe/__init__.py" in files
+    shared = [name for name in files if name.endswith(".so")]
+    machine = target.machine
+    assert shared == [f"markupsafe/_speedups.cpython-312-{machine}-linux-gnu.so"]
+    assert elf_machine(files[shared[0]]) == ELF_MACHINE[machine]
+    wheel_tags = (deps.site / "MarkupSafe-3.0.2.dist-info" / "WHEEL").read_text()
+    assert f"Tag: cp312-cp312-manylinux_2_17_{machine}" in wheel_tags
+    assert not any(name.endswith(".pyc") or name.startswith("bin/") for name in files)
+
+    again = pydeps.install(req, target, cache_dir=index_cache, runner=CountingRunner())
+    assert again.installed is False
+    assert again.site == deps.site
+    assert again.files() == files
+
+
+@pytest.mark.slow
+def test_local_interpreter_install_is_for_this_machine(tmp_path: Path, index_cache: Path) -> None:
+    req = requirements(tmp_path, SIX, MARKUPSAFE)
+    deps = pydeps.install(req, pydeps.local_target(), cache_dir=index_cache)
+    shared = [path for name, path in deps.files().items() if name.endswith(".so")]
+    tag = sys.implementation.cache_tag  # e.g. cpython-311
+    assert len(shared) == 1
+    assert shared[0].name.startswith(f"_speedups.{tag}-")
+    machine = pydeps.local_target().machine
+    if machine in ELF_MACHINE:
+        assert elf_machine(shared[0]) == ELF_MACHINE[machine]
+    # What the local cloud's workers would import: it loads and works with this interpreter.
+    code = "import markupsafe, six; print(markupsafe.escape('<a>'), markupsafe._speedups)"
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        env={"PYTHONPATH": str(deps.site), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.startswith("&lt;a&gt; <module 'markupsafe._speedups'")
+
+
+def test_the_local_cloud_uses_lambda_wheels_only_when_they_run_here() -> None:
+    here = pydeps.local_target()
+    same = f"python{here.python[0]}.{here.python[1]}"
+    arch = "arm64" if here.machine == "aarch64" else "x86_64"
+    other = "x86_64" if arch == "arm64" else "arm64"
+    assert pydeps.target_for_local_cloud("python3.99", arch) == here  # another Python
+    assert pydeps.target_for_local_cloud(same, other) == here  # another machine
+    if pydeps.runs_here(pydeps.lambda_target(same, arch)):
+        assert pydeps.target_for_local_cloud(same, arch) == pydeps.lambda_target(same, arch)
+
+
+def test_platform_tags_follow_the_runtimes_os() -> None:
+    al2023 = pydeps.lambda_target("python3.12", "arm64").platforms
+    assert al2023[0] == "manylinux_2_34_aarch64"
+    assert al2023[-1] == "manylinux2014_aarch64"
+    assert "manylinux_2_17_aarch64" in al2023
+    al2 = pydeps.lambda_target("python3.11", "x86_64").platforms
+    assert al2[0] == "manylinux_2_26_x86_64"
+    assert al2[-3:] == ("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64")
+    with pytest.raises(UsageError, match="Architecture 'ppc64le' is not one Lambda offers"):
+        pydeps.lambda_target("python3.12", "ppc64le")
+
+
+# --- offline: sdists built here, installed with --no-index --find-links ----------------------
+
+BACKEND = textwrap.dedent(
+    '''
+    """A build backend with no requirements: a wheel that is pure, or tagged for this CPython
+    the way a compiled C extension's wheel is."""
+    import base64, hashlib, os, sys, sysconfig, zipfile
+
+    NAME, VERSION, PURE = {name!r}, "1.0", {pure!r}
+
+    def _tag():
+        if PURE:
+            return "py3-none-any"
+        py = "cp%d%d" % sys.version_info[:2]
+        return "%s-%s-%s" % (py, py, sysconfig.get_platform().replace("-", "_").replace(".", "_"))
+
+    def get_requires_for_build_wheel(config_settings=None):
+        return []
+
+    def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+        dist, tag = "%s-%s" % (NAME, VERSION), _tag()
+        info = dist + ".dist-info/"
+        files = {{
+            NAME + ".py": b"VALUE = 42\\n",
+            info + "METADATA": ("Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n"
+                                % (NAME, VERSION)).encode(),
+            info + "WHEEL": ("Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: %s\\n"
+                             "Tag: %s\\n" % (str(PURE).lower(), tag)).encode(),
+        }}
+        def digest(data):
+            raw = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            return "sha256=" + raw.decode()
+        record = "".join("%s,%s,%d\\n" % (n, digest(d), len(d)) for n, d in files.items())
+        files[info + "RECORD"] = (record + info + "RECORD,,\\n").encode()
+        name = "%s-%s.whl" % (dist, tag)
+        with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+            for member, data in files.items():
+                archive.writestr(member, data)
+        return name
+    '''
+)
+PYPROJECT = '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+
+
+def make_sdist(folder: Path, name: str, pure: bool) -> None:
+    """`name-1.0.tar.gz`: an sdist with an in-tree build backend (no build dependencies)."""
+    members = {
+        "pyproject.toml": PYPROJECT,
+        "backend.py": BACKEND.format(name=name, pure=pure),
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+    }
+    if not pure:
+        members[f"{name}.c"] = "/* the extension module's source */\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / f"{name}-1.0.tar.gz", "w:gz") as archive:
+        for member, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-1.0/{member}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    folder = tmp_path / "index"
+    make_sdist(folder, "purepkg", pure=True)
+    make_sdist(folder, "cextpkg", pure=False)
+    return folder
+
+
+def test_a_pure_python_sdist_is_built_once_then_cached(tmp_path: Path, index: Path) -> None:
+    req = requirements(tmp_path, "purepkg==1.0")
+    target = pydeps.lambda_target("python3.13", "arm64")
+    runner = CountingRunner()
+    deps = pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=runner)
+    assert deps.installed is True
+    assert deps.distributions == ("purepkg==1.0",)
+    assert (deps.site / "purepkg.py").read_text() == "VALUE = 42\n"
+    # install (no wheel for Lambda) -> wheel (built: pure) -> install again with it
+    assert [call[0] for call in runner.calls] == ["install", "wheel", "install"]
+    assert "--only-binary=:all:" in runner.calls[0]
+    assert "--python-version" in runner.calls[0]
+    assert "--platform=manylinux_2_34_aarch64" in runner.calls[0]
+
+    second = CountingRunner()
+    cached = pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=second)
+    assert cached.installed is False
+    assert second.calls == []
+    assert cached.site == deps.site
+    assert sorted(p.name for p in (tmp_path / "c" / "pydeps").iterdir()) == [
+        deps.key,
+        f"{deps.key}.lock",
+    ]
+
+
+def test_a_compiled_package_without_a_lambda_wheel_is_a_clear_error(
+    tmp_path: Path, index: Path
+) -> None:
+    req = requirements(tmp_path, "purepkg", "cextpkg")
+    target = pydeps.lambda_target("python3.12", "x86_64")
+    with pytest.raises(UsageError) as caught:
+        pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index)
+    error = caught.value
+    assert error.exit_code == EXIT_USAGE
+    assert error.message.startswith("cextpkg has no wheel for Python 3.12 on Lambda")
+    assert "is not pure Python" in error.message
+    assert error.hint is not None
+    assert "manylinux wheels" in error.hint
+    assert "\n" not in error.message + error.hint
+    assert [p.name for p in (tmp_path / "c" / "pydeps").iterdir() if "lock" not in p.name] == []
+
+
+def test_an_unknown_package_is_a_clear_error(tmp_path: Path, index: Path) -> None:
+    req = requirements(tmp_path, "no-such-package-recursectl==9.9")
+    with pytest.raises(UsageError, match=r"no-such-package-recursectl==9\.9 has no wheel"):
+        pydeps.install(
+            req,
+            pydeps.lambda_target("python3.12", "x86_64"),
+            cache_dir=tmp_path / "c",
+            find_links=index,
+        )
+
+
+def test_the_local_variant_builds_any_sdist_for_this_interpreter(
+    tmp_path: Path, index: Path
+) -> None:
+    req = requirements(tmp_path, "cextpkg")
+    runner = CountingRunner()
+    deps = pydeps.install(
+        req, pydeps.local_target(), cache_dir=tmp_path / "c", find_links=index, runner=runner
+    )
+    assert deps.distributions == ("cextpkg==1.0",)
+    assert [call[0] for call in runner.calls] == ["install"]
+
+
+def test_concurrent_installs_of_one_key_build_once(tmp_path: Path, index: Path) -> None:
+    req = requirements(tmp_path, "purepkg")
+    target = pydeps.lambda_target("python3.12", "x86_64")
+    runner = CountingRunner(delay=0.5)  # both threads arrive while the first one holds the lock
+    results: list[pydeps.Deps] = []
+
+    def work() -> None:
+        results.append(
+            pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=runner)
+        )
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 3
+    assert sorted(r.installed for r in results) == [False, False, True]
+    assert len({r.site for r in results}) == 1
+    assert [call[0] for call in runner.calls] == ["install", "wheel", "install"]
+
+
+KILLED_INSTALL = """
+import sys, time
+from pathlib import Path
+from recursectl import pydeps
+
+def runner(args, env):
+    result = pydeps._run_pip(args, env)
+    Path(sys.argv[3]).write_text("pip ran")
+    time.sleep(60)  # killed here: pip has written files, the entry is not in place yet
+    return result
+
+pydeps.install(Path(sys.argv[1]), pydeps.local_target(), cache_dir=Path(sys.argv[2]),
+               find_links=Path(sys.argv[4]), runner=runner)
+"""
+
+
+def test_a_killed_install_leaves_no_entry_and_the_next_one_succeeds(
+    tmp_path: Path, index: Path
+) -> None:
+    req = requirements(tmp_path, "purepkg")
+    cache, marker = tmp_path / "c", tmp_path / "marker"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_INSTALL, str(req), str(cache), str(marker), str(index)]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the child install never ran pip"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    entries = sorted(p.name for p in (cache / "pydeps").iterdir())
+    assert len(entries) == 2  # the lock file, and the half-built temporary folder
+    assert entries[0].startswith(".tmp-")
+    assert entries[1].endswith(".lock")
+
+    runner = CountingRunner()
+    deps = pydeps.install(req, pydeps.local_target(), cache_dir=cache, find_links=index, runner=runner)
+    assert deps.installed is True
+    assert len(runner.calls) == 1
+    assert sorted(p.name for p in (cache / "pydeps").iterdir()) == [deps.key, f"{deps.key}.lock"]
+
+
+def test_the_key_follows_the_requirements_and_the_target(tmp_path: Path) -> None:
+    one = pydeps.Requirements.read(requirements(tmp_path, "six==1.17.0"))
+    two = pydeps.Requirements.read(requirements(tmp_path, "six==1.16.0"))
+    x86 = pydeps.lambda_target("python3.12", "x86_64")
+    arm = pydeps.lambda_target("python3.12", "arm64")
+    py313 = pydeps.lambda_target("python3.13", "x86_64")
+    keys = {
+        pydeps.cache_key(one, x86),
+        pydeps.cache_key(two, x86),
+        pydeps.cache_key(one, arm),
+        pydeps.cache_key(one, py313),
+        pydeps.cache_key(one, pydeps.local_target()),
+    }
+    assert len(keys) == 5
+    assert pydeps.cache_key(one, x86) == pydeps.cache_key(
+        pydeps.Requirements.read(requirements(tmp_path, "six==1.17.0")), x86
+    )
+
+
+def test_pip_sees_no_configuration_that_could_change_the_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://127.0.0.1:9/more")
+    monkeypatch.setenv("PIP_FIND_LINKS", "/somewhere")
+    monkeypatch.setenv("PIP_CERT", "/etc/ssl/certs/ca.pem")
+    env = pydeps._pip_env()
+    assert env["PIP_CONFIG_FILE"] == os.devnull
+    assert env["PIP_NO_INPUT"] == "1"
+    assert env["PIP_DISABLE_PIP_VERSION_CHECK"] == "1"
+    assert env["PIP_CERT"] == "/etc/ssl/certs/ca.pem"
+    assert not {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"} & set(env)
+
+
+def test_cache_folder_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(pydeps.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert pydeps.cache_root() == tmp_path / "xdg" / "recursectl"
+    monkeypatch.setenv(pydeps.CACHE_ENV, str(tmp_path / "mine"))
+    assert pydeps.cache_root() == tmp_path / "mine"
