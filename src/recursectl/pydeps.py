@@ -192,7 +192,8 @@ def _build(
     req_file.write_text(reqs.text)
     cons_file.write_text(reqs.constraints)
     built: set[str] = set()
-    for _ in range(_MAX_ROUNDS):
+    site.mkdir()
+    for _ in range(0 if reqs.empty else _MAX_ROUNDS):  # nothing to install: an empty tree
         index = _index_args(find_links, wheelhouse if built else None)
         args = ["install", "--target", str(site), *_target_args(target), *index]
         result = run([*args, "-r", str(req_file), "-c", str(cons_file)], _pip_env())
@@ -213,8 +214,9 @@ def _build(
                 "for this runtime (e.g. in the SAM build image) and ship it in a layer",
             )
         built.add(name)
-    else:  # pragma: no cover - more sdist-only packages than rounds
-        raise UsageError(f"Too many sdist-only packages in {reqs.source}.")
+    else:
+        if not reqs.empty:  # pragma: no cover - more sdist-only packages than rounds
+            raise UsageError(f"Too many sdist-only packages in {reqs.source}.")
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: local shebangs, unusable
     meta = {"distributions": distributions_in(site), "target": target.key_data()}
     (tmp / _META).write_text(json.dumps(meta, indent=1, sort_keys=True))

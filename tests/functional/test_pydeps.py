@@ -213,7 +213,16 @@ def test_a_pure_python_sdist_is_built_once_then_cached(tmp_path: Path, index: Pa
     req = requirements(tmp_path, "purepkg==1.0")
     target = pydeps.lambda_target("python3.13", "arm64")
     runner = CountingRunner()
-    deps = pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=runner)
+    started: list[pydeps.Target] = []
+    deps = pydeps.install(
+        req,
+        target,
+        cache_dir=tmp_path / "c",
+        find_links=index,
+        runner=runner,
+        on_install=started.append,
+    )
+    assert started == [target]
     assert deps.installed is True
     assert deps.distributions == ("purepkg==1.0",)
     assert (deps.site / "purepkg.py").read_text() == "VALUE = 42\n"
@@ -272,6 +281,33 @@ def test_the_local_variant_builds_any_sdist_for_this_interpreter(
     )
     assert deps.distributions == ("cextpkg==1.0",)
     assert [call[0] for call in runner.calls] == ["install"]
+
+    fresh = pydeps.install(
+        req,
+        pydeps.local_target(),
+        cache_dir=tmp_path / "c",
+        find_links=index,
+        runner=runner,
+        refresh=True,
+    )
+    assert fresh.installed is True
+    assert len(runner.calls) == 2
+    assert fresh.site == deps.site
+    assert (fresh.site / "cextpkg.py").is_file()
+    assert sorted(p.name for p in (tmp_path / "c" / "pydeps").iterdir()) == [
+        deps.key,
+        f"{deps.key}.lock",
+    ]
+
+
+def test_requirements_with_nothing_to_install_make_no_pip_call(tmp_path: Path) -> None:
+    req = requirements(tmp_path, "# nothing yet")
+    runner = CountingRunner()
+    target = pydeps.lambda_target("python3.12", "x86_64")
+    deps = pydeps.install(req, target, cache_dir=tmp_path / "c", runner=runner)
+    assert runner.calls == []
+    assert deps.files() == {}
+    assert deps.distributions == ()
 
 
 def test_concurrent_installs_of_one_key_build_once(tmp_path: Path, index: Path) -> None:
@@ -334,7 +370,9 @@ def test_a_killed_install_leaves_no_entry_and_the_next_one_succeeds(
     assert entries[1].endswith(".lock")
 
     runner = CountingRunner()
-    deps = pydeps.install(req, pydeps.local_target(), cache_dir=cache, find_links=index, runner=runner)
+    deps = pydeps.install(
+        req, pydeps.local_target(), cache_dir=cache, find_links=index, runner=runner
+    )
     assert deps.installed is True
     assert len(runner.calls) == 1
     assert sorted(p.name for p in (cache / "pydeps").iterdir()) == [deps.key, f"{deps.key}.lock"]
