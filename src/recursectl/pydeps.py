@@ -149,7 +149,13 @@ def install(
     entry = base / key
     if not refresh and (entry / _META).is_file():
         return _load(entry, key, target, installed=False)
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecursectlError(
+            f"Cannot create the dependency cache {base}: {exc.strerror or exc}.",
+            hint=f"set {CACHE_ENV} to a writable folder",
+        ) from None
     with _locked(base / f"{key}.lock"):
         if not refresh and (entry / _META).is_file():  # built by a concurrent install
             return _load(entry, key, target, installed=False)
@@ -298,6 +304,11 @@ def _last_error(stderr: str) -> str:
 
 
 def _pip_error(stderr: str, reqs: Requirements, target: Target) -> RecursectlError:
+    if "No module named pip" in stderr:
+        return RecursectlError(
+            f"pip is not installed in recursectl's Python ({sys.executable}).",
+            hint=f"install it: {sys.executable} -m ensurepip",
+        )
     if _NETWORK.search(stderr):
         return RecursectlError(
             "pip could not reach the package index (PyPI) to install the dependencies.",

@@ -256,8 +256,15 @@ def _refuse_secrets(files: Sequence[SourceFile], include: Sequence[str]) -> None
     for f in files:
         if _named(f.arcname, include):
             continue
-        with open(f.path, "rb") as handle:
-            reason = secret_reason(f.arcname, handle.read(_HEAD_BYTES))
+        try:
+            with open(f.path, "rb") as handle:
+                reason = secret_reason(f.arcname, handle.read(_HEAD_BYTES))
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot read {f.arcname}: {exc.strerror or exc}.",
+                hint=f'fix its permissions, or exclude it (exclude = ["{f.arcname}"] '
+                f"{SETTING_HINT})",
+            ) from None
         if reason:
             found.append((f.arcname, reason))
     if not found:
