@@ -74,7 +74,13 @@ def lambda_target(runtime: str, architecture: str = "x86_64") -> Target:
             f"Architecture {architecture!r} is not one Lambda offers.",
             hint="use x86_64 or arm64 (--architecture, or `architecture` in recursectl.toml)",
         )
-    python = runtimes.python_version(runtime)
+    try:
+        python = runtimes.python_version(runtime)
+    except ValueError:
+        raise UsageError(
+            f"Runtime {runtime!r} is not a Python runtime; requirements.txt needs one.",
+            hint="use a pythonX.Y runtime (--runtime, or `runtime` in recursectl.toml)",
+        ) from None
     machine = ARCHITECTURES[architecture]
     return Target(python, machine, manylinux_platforms(lambda_glibc(python), machine))
 

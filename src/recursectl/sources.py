@@ -55,7 +55,6 @@ _SECRET_NAMES = {
     ".git-credentials": "a credentials file",
     ".netrc": "a credentials file",
     ".pypirc": "a package-index credentials file",
-    ".npmrc": "a package-registry credentials file",
     ".htpasswd": "a password file",
 }
 _SECRET_SUFFIXES = {
@@ -129,6 +128,8 @@ def secret_reason(arcname: str, head: bytes = b"") -> str | None:
         return "an SSH private key"
     if re.match(r"secrets?([._-]|$)", name) and suffix in _DATA_SUFFIXES:
         return "a secrets file"
+    if name == ".npmrc" and re.search(rb"_auth|_password", head):  # plain config is harmless
+        return "a package-registry token file"
     if _PRIVATE_KEY.search(head):
         return "a private key inside"
     return None

@@ -137,6 +137,8 @@ def test_platform_tags_follow_the_runtimes_os() -> None:
     assert al2[-3:] == ("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64")
     with pytest.raises(UsageError, match="Architecture 'ppc64le' is not one Lambda offers"):
         pydeps.lambda_target("python3.12", "ppc64le")
+    with pytest.raises(UsageError, match=r"'nodejs22\.x' is not a Python runtime"):
+        pydeps.lambda_target("nodejs22.x", "x86_64")
 
 
 # --- offline: sdists built here, installed with --no-index --find-links ----------------------

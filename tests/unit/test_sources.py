@@ -102,7 +102,10 @@ def test_skip_leaves_out_names_the_caller_supplies(tmp_path: Path) -> None:
     ],
 )
 def test_secret_looking_files_are_refused_unless_included(tmp_path: Path, name: str) -> None:
-    make(tmp_path, {"handler.py": "", name: "x"})
+    make(
+        tmp_path,
+        {"handler.py": "", name: "//127.0.0.1/:_authToken=abc" if name == ".npmrc" else "x"},
+    )
     # Hidden files are excluded by default; a broad include brings them in, but only an
     # include that names the file allows a secret.
     broad = [".*", ".aws/"] if name.startswith(".") else []
