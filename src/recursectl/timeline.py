@@ -262,15 +262,18 @@ class _Planner:
 
     def plan(self) -> list[PlanItem]:
         top: list[PlanItem] = []
-        root_set = set(self.roots)
         big = self.opts.collapse and len(self.invs) > self.opts.max_rows
+        # The children of a folded subtree do not fold again (each would be a group holding
+        # one group: n levels deep, and n**2 work, for a linear chain under a fan-out).
+        unfolded = set(self.roots)
         stack: list[_Task] = [(r, top, 0, None) for r in reversed(self.roots)]
         while stack:
             i, out, level, pending = stack.pop()
             if pending is not None:
                 out.append(pending)
                 continue
-            if big and self.healthy[i] and self.size[i] > 1 and i not in root_set:
+            if big and self.healthy[i] and self.size[i] > 1 and i not in unfolded:
+                unfolded.update(self.kids[i])
                 out.append([i, level])
                 label = f"{self.size[i] - 1} ok below, collapsed"
                 group = _group(label, level + 1, self._below(i), self.invs)

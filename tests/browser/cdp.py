@@ -51,7 +51,7 @@ COMMAND_TIMEOUT_S = 60.0  # a bound against a hung browser, not a speed expectat
 
 
 def find_chromium() -> str | None:
-    explicit = os.environ.get("RECURSECTL_CHROMIUM")
+    explicit = os.environ.get("CHROME_BIN")
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     for name in ("chromium", "chromium-browser"):

@@ -14,8 +14,11 @@ from tests.browser.cdp import Browser, find_chromium
 @pytest.fixture(scope="module")
 def chromium() -> str:
     binary = find_chromium()
+    explicit = os.environ.get("CHROME_BIN")
+    if binary is None and explicit:
+        pytest.skip(f"CHROME_BIN={explicit} is not an executable file")
     if binary is None:
-        why = "no chromium on PATH (nor RECURSECTL_CHROMIUM)"
+        why = "no chromium on PATH"
         if os.geteuid() != 0:
             why += "; `scripts/ensure-chromium` installs Debian's chromium only as root"
         else:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recursectl.timeline import PlanOptions, embed_json, flatten, row_plan, timeline_html
-from tests.unit.chain_factory import fanout_spec, linear_spec
+from tests.unit.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
 from tests.unit.timeline_docs import HOSTILE, chain_doc, hostile
 
 
@@ -272,3 +272,28 @@ def test_ten_thousand_invocations_stay_a_reasonable_size() -> None:
     assert len(plan) <= 15
     # The document itself is most of it (about 420 bytes an invocation without --lines).
     assert len(html.encode()) < 600 * len(doc["invocations"])
+
+
+def test_long_healthy_branches_of_a_big_tree_fold_once() -> None:
+    # A root with two children, each the head of a 300-hop linear chain: the branches fold
+    # into one group each, and inside a group a branch is a run that collapses as usual.
+    nodes = [Node("root", None, 0)]
+    for b in range(2):
+        prev = nodes[0]
+        for d in range(1, 301):
+            node = Node(f"b{b}-{d:03d}", prev.request_id, d)
+            prev.children.append(node.request_id)
+            nodes.append(node)
+            prev = node
+    invs = chain_doc(ChainSpec(nodes), keep_lines=False)["invocations"]
+    plan = row_plan(invs)
+    assert [item if isinstance(item, list) else item["n"] for item in plan] == [
+        [0, 0],
+        [1, 1],
+        299,
+        [301, 1],
+        299,
+    ]
+    inner = plan[2]["rows"]
+    assert len(inner) == 11  # 5 + one run group + 5, not 299 nested groups
+    assert flatten(plan) == list(range(len(invs)))

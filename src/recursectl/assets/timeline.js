@@ -214,8 +214,9 @@
 
   function linkPath(p, c) {
     // Down from the parent's bar at the moment the child started, then across to the child.
+    // A cold child's life began with its init, before its START: the link ends there.
     var ps = barSpan(p), cs = barSpan(c);
-    var xc = x(cs[0]);
+    var xc = x(cs[0] - (cs[2] ? 0 : initMs[c] || 0));
     var xp = Math.min(Math.max(xc, x(ps[0]) + 1), x(ps[1]) - 1);
     if (x(ps[1]) - x(ps[0]) < 2) xp = x(ps[0]) + 1;
     var yp = rowOf[p] * ROW_H + ROW_H - 4, yc = rowOf[c] * ROW_H + ROW_H / 2;
