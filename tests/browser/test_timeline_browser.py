@@ -133,3 +133,48 @@ def test_ten_thousand_invocations_collapse_and_expand_virtualised(
     assert target in [b["rid"] for b in browser.evaluate(BARS)]
     browser.screenshot(tmp_path / "big.png")
     assert_clean(browser, page)
+
+
+def test_every_status_gets_a_bar_where_it_happened(browser: Browser, tmp_path: Path) -> None:
+    spec = fanout_spec(6, 1)
+    for k, outcome in ((1, "dropped"), (2, "missing"), (3, "timeout")):
+        spec.nodes[k].outcome = outcome
+    doc = chain_doc(spec)
+    invs = doc["invocations"]
+    invs[6].update(status="running", end=None, duration_ms=None)  # no REPORT yet
+    doc["complete"] = False
+    invs[5]["capped"] = 25
+    invs[4]["stopped"] = True
+    page = tmp_path / "statuses.html"
+    open_page(browser, doc, page)
+
+    bars = {b["rid"]: b for b in browser.evaluate(BARS)}
+    shown = [bars[inv["request_id"]]["status"] for inv in invs]
+    assert shown == ["ok", "dropped", "missing", "timeout", "stopped", "capped", "running"]
+    geo = browser.evaluate(GEOMETRY)
+
+    def px(ms: float) -> float:
+        return geo["label"] + (ms - geo["t0"]) * geo["scale"]
+
+    # Never started: a marker where the parent was when it asked (its REPORT).
+    for inv in invs[1:3]:
+        assert abs(bars[inv["request_id"]]["left"] - px(invs[0]["end"])) < 1
+    # Still running: the bar runs to the last event of the chain.
+    last = max(inv["end"] for inv in invs if inv["end"] is not None)
+    running = bars[invs[6]["request_id"]]
+    assert abs(running["left"] + running["width"] - px(last)) < 1
+    # Hovering a bar shows its numbers.
+    tip = browser.evaluate(
+        "(() => { const b = document.querySelector('.bar.s-timeout');"
+        " const r = b.getBoundingClientRect();"
+        " b.dispatchEvent(new MouseEvent('mousemove',"
+        " {bubbles: true, clientX: r.left + 5, clientY: r.top + 5}));"
+        " const tip = document.getElementById('tip');"
+        " return tip.hidden ? null : tip.textContent; })()"
+    )
+    assert tip is not None
+    assert invs[3]["request_id"] in tip
+    assert "Task timed out" in tip
+    assert browser.evaluate("document.getElementById('state').textContent") == "in progress"
+    browser.screenshot(tmp_path / "statuses.png")
+    assert_clean(browser, page)
