@@ -96,6 +96,12 @@ def test_embed_json_escapes_markup_characters() -> None:
     assert json.loads(text) == {"a": "</script><!--&\u2028\ud800"}
 
 
+def test_non_finite_numbers_become_null() -> None:
+    doc = {"invocations": [{"request_id": "a", "duration_ms": float("nan"), "end": float("inf")}]}
+    data = Page(timeline_html(doc)).json_block("chain-data")
+    assert data == {"invocations": [{"request_id": "a", "duration_ms": None, "end": None}]}
+
+
 def test_no_network_references_outside_data() -> None:
     page = Page(timeline_html(hostile(fanout_doc())))
     for _tag, attrs in page.tags:

@@ -143,7 +143,7 @@
     var from = Math.max(0, Math.floor((view.scrollLeft - 0) / scale / step) * step);
     var to = Math.min(t1 - t0, (view.scrollLeft + view.clientWidth) / scale);
     for (var t = from; t <= to + step && t <= t1 - t0 + step; t += step) {
-      var tick = el('div', 'tick', '+' + fmtMs(t));
+      var tick = el('div', 'tick', t < step / 2 ? '0' : '+' + fmtMs(t));
       tick.style.left = x(t0 + t) + 'px';
       axis.appendChild(tick);
     }
