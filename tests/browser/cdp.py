@@ -208,6 +208,19 @@ class Browser:
             if e["method"] == "Network.requestWillBeSent"
         ]
 
+    def blocked(self) -> dict[str, str]:
+        """URL -> why the browser refused to load it (e.g. "csp")."""
+        urls = {
+            e["params"]["requestId"]: e["params"]["request"]["url"]
+            for e in self.events
+            if e["method"] == "Network.requestWillBeSent"
+        }
+        return {
+            urls.get(e["params"]["requestId"], "?"): e["params"]["blockedReason"]
+            for e in self.events
+            if e["method"] == "Network.loadingFailed" and e["params"].get("blockedReason")
+        }
+
     def close(self) -> None:
         with contextlib.suppress(CdpError, OSError):
             self.call("Browser.close", session=None)

@@ -178,3 +178,23 @@ def test_every_status_gets_a_bar_where_it_happened(browser: Browser, tmp_path: P
     assert browser.evaluate("document.getElementById('state').textContent") == "in progress"
     browser.screenshot(tmp_path / "statuses.png")
     assert_clean(browser, page)
+
+
+def test_the_policy_blocks_what_escaping_would_have_let_through(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # A negative control for the checks above: markup injected into the page (as a careless
+    # page would let log text through) neither loads nor runs, and the test sees the refusal.
+    html = timeline_html(chain_doc(fanout_spec(2, 1)))
+    injected = '<img src="http://127.0.0.1:9/x.png"><script>document.title = "pwned"</script>'
+    page = tmp_path / "injected.html"
+    page.write_text(html.replace("<body>", "<body>" + injected, 1), encoding="utf-8")
+    browser.navigate(page.as_uri())
+    assert browser.evaluate("document.body.dataset.ready") == "true"  # the page's own code ran
+    assert browser.evaluate("document.title") != "pwned"
+    problems = browser.problems()
+    assert any("Content Security Policy" in p and "img-src" in p for p in problems), problems
+    assert any("Content Security Policy" in p and "script-src" in p for p in problems), problems
+    # The browser created the image request (so the other tests would see one) and refused it.
+    assert browser.requests() == [page.as_uri(), "http://127.0.0.1:9/x.png"]
+    assert browser.blocked() == {"http://127.0.0.1:9/x.png": "csp"}
