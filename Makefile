@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench templates
 	$(BIN)/ruff format --check src tests bench templates
 	$(BIN)/mypy
+	scripts/ensure-chromium
 	$(BIN)/pytest
 
 lint: $(STAMP)
