@@ -399,8 +399,10 @@ function patchLoadedSdks() {
 // `import()` (ric 4.x): we load the user's module the same way, so that its errors are the
 // runtime's own, with the same types and messages.
 const importedByRuntime = module.parent === undefined;
+// The runtime's own `require` (its file heads the "Require stack" of a module-not-found error):
+// the module that required us (3.x), else the runtime's entry script (4.x: its index.mjs).
 const runtimeRequire = Module.createRequire(
-  (module.parent && module.parent.filename) || path.join(process.cwd(), 'index.js'),
+  (module.parent && module.parent.filename) || process.argv[1] || path.join(process.cwd(), 'index.js'),
 );
 
 function splitHandler(handlerString) {
@@ -571,7 +573,10 @@ function callbackAdapter(user) {
         else resolve(result);
       };
       const whenEmpty = (fn) => process.once('beforeExit', fn);
+      let called = false;
       const callback = (err, result) => {
+        if (called) return;
+        called = true;
         if (context && context.callbackWaitsForEmptyEventLoop === false) settle(err, result);
         else whenEmpty(() => settle(err, result));
       };
@@ -583,7 +588,7 @@ function callbackAdapter(user) {
         return;
       }
       if (returned && typeof returned.then === 'function') returned.then((r) => settle(null, r), (e) => settle(e));
-      else whenEmpty(() => settle(null, null));
+      else whenEmpty(() => called || settle(null, null)); // never called back: null
     });
   };
 }
@@ -602,11 +607,13 @@ async function load() {
 }
 
 const ready = load();
-ready.catch(() => {}); // reported through `then` to the runtime (an init error), never unhandled
 let loadedHandler = null;
-ready.then((fn) => {
-  loadedHandler = fn;
-});
+ready.then(
+  (fn) => {
+    loadedHandler = fn;
+  },
+  () => {}, // reported through `then` to the runtime (its init error), never unhandled
+);
 
 /**
  * The entry point. The runtime awaits this module (it is a thenable: both ric generations
