@@ -76,6 +76,7 @@ class Toolchain:
     abi: str  # process.versions.modules: the native addon is built for it
     nodedir: Path  # the prefix holding include/node/node.h
     flags: tuple[str, ...]  # LAMBDA_NODE_FLAGS this node accepts
+    hooks: bool = True  # module.register (Node >= 20.6): the ESM fallback to the runtime SDK
 
     @property
     def major(self) -> int:
@@ -94,8 +95,38 @@ class NodeLaunch:
 _PROBE = (
     "const flags=process.allowedNodeEnvironmentFlags;"
     "console.log(JSON.stringify({exec:process.execPath,version:process.versions.node,"
-    "abi:process.versions.modules,flags:%s.filter(f=>flags.has(f))}))"
+    "abi:process.versions.modules,flags:%s.filter(f=>flags.has(f)),"
+    "hooks:typeof require('node:module').register==='function'}))"
 )
+
+# ES modules ignore NODE_PATH, yet on Lambda `import ... from '@aws-sdk/client-lambda'` finds the
+# runtime's SDK (its CommonJS build, the same module `require` returns). A resolve hook gives
+# bare specifiers that nothing else resolves that same fallback, and nothing more.
+_HOOK_REGISTER = """import { register } from 'node:module';
+register('./resolve.mjs', import.meta.url);
+"""
+_HOOK_RESOLVE = """import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+const sdk = createRequire(new URL('../node_modules/index.js', import.meta.url));
+
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || /^([./]|[a-z][a-z0-9+.-]*:)/i.test(specifier)) {
+      throw err;
+    }
+    let file;
+    try {
+      file = sdk.resolve(specifier);
+    } catch {
+      throw err;
+    }
+    return next(pathToFileURL(file).href, context);
+  }
+}
+"""
 
 
 def toolchain() -> Toolchain:
@@ -122,7 +153,8 @@ def toolchain() -> Toolchain:
             "install Node.js with its headers (the official tarballs have them; "
             "Debian/Ubuntu: the libnode-dev or nodejs package from NodeSource)",
         )
-    return Toolchain(node, npm, info["version"], info["abi"], prefix, tuple(info["flags"]))
+    flags = tuple(info["flags"])
+    return Toolchain(node, npm, info["version"], info["abi"], prefix, flags, bool(info["hooks"]))
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -232,6 +264,14 @@ def ensure_sdk(tc: Toolchain | None = None, cache: Path | None = None) -> Path:
     tc = tc or toolchain()
     specs = [f"{name}@{SDK_VERSION}" for name in SDK_PACKAGES]
     dest = _install(tc, sdk_dir(cache), specs, f"the AWS SDK for JavaScript {SDK_VERSION}")
+    hooks = dest / "esm"
+    for name, text in (("register.mjs", _HOOK_REGISTER), ("resolve.mjs", _HOOK_RESOLVE)):
+        path = hooks / name
+        if not path.is_file() or path.read_text() != text:
+            hooks.mkdir(exist_ok=True)
+            tmp = path.with_name(f".{name}.{os.getpid()}")
+            tmp.write_text(text)
+            os.replace(tmp, path)  # atomic: a parallel launch never reads half a file
     return dest / "node_modules"
 
 
@@ -268,5 +308,6 @@ def launch(
     }
     if runtime_major(runtime) is not None:
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime}"
-    args = (tc.node, *tc.flags, str(ric / "index.mjs"), handler)
+    hooks = ("--import", (sdk.parent / "esm" / "register.mjs").as_uri()) if tc.hooks else ()
+    args = (tc.node, *tc.flags, *hooks, str(ric / "index.mjs"), handler)
     return NodeLaunch(args=args, env=env, node_version=tc.version)

@@ -276,3 +276,26 @@ def test_every_handler_form_runs_with_its_event_minus_the_context(node_env: Any,
     event = {"n": 1, "_recursectl": {"chain": "c", "parent": "p", "depth": 1, "budget": 5}}
     assert env.invoke("r-1", event) == ("response", {"got": {"n": 1}})
     assert env.markers()[0]["req"] == "r-1"
+
+
+ESM_SELF_INVOKER = """import { LambdaClient, InvokeCommand } from '@aws-sdk/client-lambda';
+const lambda = new LambdaClient({});
+export const main = async (event, context) => {
+  await lambda.send(new InvokeCommand({ FunctionName: context.functionName, Payload: '{}' }));
+  return 'invoked';
+};
+"""
+
+
+def test_an_es_module_imports_the_runtime_sdk_and_is_guarded(node_env: Any) -> None:
+    # ES modules ignore NODE_PATH; the runtime's SDK is found as on Lambda, and it is the
+    # guarded copy: at a cap of 0 the self-invoke is refused before any request is made.
+    env = node_env(
+        {"app.mjs": ESM_SELF_INVOKER, protocol.NODE_HELPER_FILE: NODE_HELPER.read_text()},
+        protocol.ENTRY_POINT,
+        {protocol.HANDLER_ENV: "app.main", protocol.MAX_CALLS_ENV: "0"},
+    )
+    kind, body = env.invoke("r-1", {})
+    assert kind == "error", env.out.read_text()
+    assert body["errorType"] == "DepthCapReached"
+    assert [m["ev"] for m in env.markers()] == ["hop", "capped"]

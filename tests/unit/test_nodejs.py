@@ -61,7 +61,8 @@ def test_missing_headers_are_named_before_any_build(
     # A node whose prefix has no include/node/node.h: node-gyp would go and download them.
     bin_dir = tmp_path / "prefix" / "bin"
     bin_dir.mkdir(parents=True)
-    info = {"exec": str(bin_dir / "node"), "version": "20.1.0", "abi": "115", "flags": []}
+    info = {"exec": str(bin_dir / "node"), "version": "20.1.0", "abi": "115", "flags": [],
+            "hooks": True}  # fmt: skip
     _script(bin_dir / "node", f"#!/bin/sh\necho '{json.dumps(info)}'\n")
     _script(bin_dir / "npm", "#!/bin/sh\nexit 0\n")
     monkeypatch.setenv("PATH", str(bin_dir))
@@ -146,6 +147,9 @@ def test_launch_names_the_ric_the_handler_and_the_runtime_sdk(tmp_path: Path) ->
     spec = nodejs.launch(tmp_path, runtime="nodejs22.x")
     node, *flags, entry, handler = spec.args
     assert Path(node).name == "node"
+    hook = flags.index("--import")
+    assert flags[hook + 1].endswith("/esm/register.mjs")
+    del flags[hook : hook + 2]
     assert set(flags) <= set(nodejs.LAMBDA_NODE_FLAGS)
     assert entry.endswith("aws-lambda-ric/index.mjs")
     assert Path(entry).is_file()

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from recursectl import nodejs, protocol
+from recursectl.chain.parse import Marker, parse_message
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_HELPER = ROOT / "templates" / "node" / protocol.NODE_HELPER_FILE
@@ -146,7 +147,14 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[list[dict[str, Any]], li
     results: list[Any] = []
     for line in done.stdout.splitlines():
         if line.startswith(protocol.MARKER + " "):
-            markers.append(json.loads(line.split(" ", 1)[1]))
+            record = json.loads(line.split(" ", 1)[1])
+            # recursectl's log parser reads the line as the marker it is (its fast paths too).
+            parsed = parse_message(line, 0)
+            assert isinstance(parsed, Marker), line
+            assert (parsed.ev, parsed.req, parsed.chain) == (record["ev"], record["req"],
+                                                             record["chain"])  # fmt: skip
+            assert parsed.depth == record["depth"]
+            markers.append(record)
         elif line.startswith("RESULT "):
             results.append(json.loads(line[7:]))
     return markers, results
