@@ -86,10 +86,17 @@ class _FakeLambda(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.calls.append((self.path, json.loads(body or b"{}")))
             rid = self.server.ids.pop(0) if self.server.ids else "extra"
-        self.send_response(202)
+            status = self.server.statuses.pop(0) if self.server.statuses else 202
+        error = {500: "ServiceException", 429: "TooManyRequestsException"}.get(status)
+        reply = json.dumps({"message": error}).encode() if error else b""
+        self.send_response(status)
         self.send_header("x-amzn-RequestId", rid)
-        self.send_header("Content-Length", "0")
+        if error:
+            self.send_header("x-amzn-ErrorType", error)
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
+        self.wfile.write(reply)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -101,6 +108,7 @@ def fake_lambda() -> Iterator[Any]:
     server.lock = threading.Lock()  # type: ignore[attr-defined]
     server.calls = []  # type: ignore[attr-defined]
     server.ids = []  # type: ignore[attr-defined]
+    server.statuses = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -178,11 +186,16 @@ def _events() -> list[tuple[dict[str, Any], str]]:
     ]  # fmt: skip
 
 
-def _run_node(fake: Any, tmp: Path, events: list[Any], **env: str) -> tuple[list[Any], list[Any]]:
+def _run_node(
+    fake: Any, tmp: Path, events: list[Any], handler: str | None = None, **env: str
+) -> tuple[list[Any], list[Any]]:
     root = tmp / "node"
     root.mkdir(exist_ok=True)
     shutil.copy(NODE_HELPER, root / protocol.NODE_HELPER_FILE)
-    shutil.copy(SEED, root / "handler.js")
+    if handler is None:
+        shutil.copy(SEED, root / "handler.js")
+    else:
+        (root / "handler.js").write_text(handler)
     driver = tmp / "drive.mjs"
     driver.write_text(NODE_DRIVER)
     endpoint = f"http://127.0.0.1:{fake.server_address[1]}"
@@ -286,3 +299,75 @@ def test_python_and_node_helpers_write_identical_markers(
     assert py_calls == node_calls
     assert [r.get("ok") for r in py_results[:2]] == [r.get("ok") for r in node_results[:2]]
     assert "error" in py_results[2]
+
+
+# Invokes `event.target` from a client in `event.region` (the seed's way, other names).
+TARGETING = """const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+const clients = {};
+exports.recursiveExample = async (event) => {
+  const client = (clients[event.region] ||= new LambdaClient({ region: event.region }));
+  await client.send(new InvokeCommand({ FunctionName: event.target, InvocationType: 'Event',
+                                        Payload: JSON.stringify({ n: 1 }) }));
+  return 'sent';
+};
+"""
+NAME_FORMS = [
+    ("seed", "us-east-1", True),
+    ("seed:$LATEST", "us-east-1", True),
+    ("seed:prod", "us-east-1", True),
+    ("123456789012:function:seed", "us-east-1", True),
+    ("123456789012:function:seed:7", "us-east-1", True),
+    (ARN, "us-east-1", True),
+    (f"{ARN}:prod", "eu-west-1", True),  # a full ARN names its region, whatever the client's
+    ("other", "us-east-1", False),
+    ("seedling", "us-east-1", False),
+    ("seed", "eu-west-1", False),  # a bare name: the client's region, another function
+    ("arn:aws:lambda:eu-west-1:123456789012:function:seed", "us-east-1", False),
+    ("arn:aws:lambda:us-east-1:999999999999:function:seed", "us-east-1", False),
+    ("999999999999:function:seed", "us-east-1", False),
+]
+
+
+def test_every_name_form_of_this_function_is_guarded_and_no_other(
+    node_sdk: Path, fake_lambda: Any, tmp_path: Path
+) -> None:
+    events = [
+        ({"target": target, "region": region}, f"r{i}")
+        for i, (target, region, _) in enumerate(NAME_FORMS)
+    ]
+    fake_lambda.ids = [f"k{i}" for i in range(len(NAME_FORMS))]
+    markers, results = _run_node(fake_lambda, tmp_path, events, handler=TARGETING)
+    assert results == [{"ok": "sent"}] * len(NAME_FORMS)
+    payloads = [payload for _, payload in fake_lambda.calls]
+    assert len(payloads) == len(NAME_FORMS)
+    for (target, region, is_self), payload in zip(NAME_FORMS, payloads, strict=True):
+        assert (protocol.CONTEXT_KEY in payload) == is_self, (target, region)
+        assert payload["n"] == 1
+    children = [(m["req"], m["child"]) for m in markers if m["ev"] == "child"]
+    expected = [(f"r{i}", f"k{i}") for i, (_, _, is_self) in enumerate(NAME_FORMS) if is_self]
+    assert children == expected
+
+
+def test_an_invoke_that_may_have_started_a_child_is_never_retried(
+    node_sdk: Path, fake_lambda: Any, tmp_path: Path
+) -> None:
+    # A 5xx may follow an accepted Event invoke: the SDK's retry (3 attempts by default) would
+    # start a second child with the same context. One request, the error, child_failed.
+    fake_lambda.statuses = [500]
+    markers, results = _run_node(fake_lambda, tmp_path, [[{"numberOfCalls": 1}, "r"]])
+    assert len(fake_lambda.calls) == 1
+    assert results == [{"error": "ServiceException"}]
+    assert [m["ev"] for m in markers] == ["hop", "child_failed"]
+    assert markers[1]["error"].startswith("ServiceException")
+
+
+def test_a_throttled_invoke_is_retried_by_the_sdk(
+    node_sdk: Path, fake_lambda: Any, tmp_path: Path
+) -> None:
+    # A 429 means nothing was accepted: the SDK's own retry is safe and stays on.
+    fake_lambda.statuses = [429]
+    fake_lambda.ids = ["t", "k"]
+    markers, results = _run_node(fake_lambda, tmp_path, [[{"numberOfCalls": 1}, "r"]])
+    assert len(fake_lambda.calls) == 2
+    assert results == [{"ok": "invoked next call"}]
+    assert [(m["ev"], m.get("child")) for m in markers] == [("hop", None), ("child", "k")]
