@@ -30,7 +30,8 @@ from recursectl import nodejs, protocol
 from tests.functional.conftest import Deploy, wait_for_events
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_HELPER = ROOT / "templates" / "node" / protocol.NODE_HELPER_FILE
+# The helper is its entry point (protocol.NODE_HELPER_FILE) and the guard it requires.
+NODE_FILES = {p.name: p.read_text() for p in (ROOT / "templates" / "node").glob("*.cjs")}
 SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
 PREFIX = "/2018-06-01/runtime"
 
@@ -182,7 +183,7 @@ def test_seed_under_the_ric_adds_context_marks_children_and_stops_at_the_cap(
     endpoint: str, deploy: Deploy, logs: Any, node_env: Any
 ) -> None:
     arn = deploy("seed", {"handler.py": CHILD}, handler="handler.handler")
-    files = {protocol.NODE_HELPER_FILE: NODE_HELPER.read_text(), "handler.js": SEED.read_text()}
+    files = {**NODE_FILES, "handler.js": SEED.read_text()}
     env = node_env(
         files,
         protocol.ENTRY_POINT,
@@ -238,7 +239,7 @@ def test_init_errors_are_the_runtimes_own(node_env: Any, case: str) -> None:
     plain = node_env(files, handler)
     kind, without = plain.result()
     guarded = node_env(
-        {**files, protocol.NODE_HELPER_FILE: NODE_HELPER.read_text()},
+        {**files, **NODE_FILES},
         protocol.ENTRY_POINT,
         {protocol.HANDLER_ENV: handler},
     )
@@ -269,7 +270,7 @@ HANDLERS = {
 def test_every_handler_form_runs_with_its_event_minus_the_context(node_env: Any, case: str) -> None:
     files, handler = HANDLERS[case]
     env = node_env(
-        {**files, protocol.NODE_HELPER_FILE: NODE_HELPER.read_text()},
+        {**files, **NODE_FILES},
         protocol.ENTRY_POINT,
         {protocol.HANDLER_ENV: handler},
     )
@@ -291,7 +292,7 @@ def test_an_es_module_imports_the_runtime_sdk_and_is_guarded(node_env: Any) -> N
     # ES modules ignore NODE_PATH; the runtime's SDK is found as on Lambda, and it is the
     # guarded copy: at a cap of 0 the self-invoke is refused before any request is made.
     env = node_env(
-        {"app.mjs": ESM_SELF_INVOKER, protocol.NODE_HELPER_FILE: NODE_HELPER.read_text()},
+        {"app.mjs": ESM_SELF_INVOKER, **NODE_FILES},
         protocol.ENTRY_POINT,
         {protocol.HANDLER_ENV: "app.main", protocol.MAX_CALLS_ENV: "0"},
     )

@@ -26,7 +26,7 @@ from recursectl import nodejs, protocol
 from recursectl.chain.parse import Marker, parse_message
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_HELPER = ROOT / "templates" / "node" / protocol.NODE_HELPER_FILE
+NODE_TEMPLATES = ROOT / "templates" / "node"  # the entry point and the guard it requires
 PYTHON_HELPER = ROOT / "templates" / "python" / protocol.PYTHON_HELPER_FILE
 SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
 FUNCTION = "seed"
@@ -191,7 +191,8 @@ def _run_node(
 ) -> tuple[list[Any], list[Any]]:
     root = tmp / "node"
     root.mkdir(exist_ok=True)
-    shutil.copy(NODE_HELPER, root / protocol.NODE_HELPER_FILE)
+    for helper in NODE_TEMPLATES.glob("*.cjs"):
+        shutil.copy(helper, root / helper.name)
     if handler is None:
         shutil.copy(SEED, root / "handler.js")
     else:
