@@ -76,11 +76,11 @@ function childShare(pool, left, split, maxCalls, childDepth) {
   return Math.min(left, Math.max(Math.ceil(pool / 2), linear));
 }
 
-function emit(record) {
-  // One write(2) per marker on fd 1: one line, one log event, in order with the runtime's own
+function writeLine(text) {
+  // One write(2) per line on fd 1: one line, one log event, in order with the runtime's own
   // output. Not process.stdout: its first use builds a stream (~15 ms of CPU at cold start)
   // that a runtime logging to its telemetry fd never needs.
-  const line = Buffer.from(`${MARKER} ${JSON.stringify(record)}\n`);
+  const line = Buffer.from(text);
   let done = 0;
   try {
     while (done < line.length) done += fs.writeSync(1, line, done);
@@ -88,6 +88,10 @@ function emit(record) {
     if (err.code !== 'EAGAIN') throw err;
     process.stdout.write(line.subarray(done)); // a non-blocking pipe that is full: queue it
   }
+}
+
+function emit(record) {
+  writeLine(`${MARKER} ${JSON.stringify(record)}\n`);
 }
 
 function isObject(value) {
@@ -139,6 +143,15 @@ class Chain {
 
   stopped() {
     emit({ v: VERSION, ev: 'stopped', chain: this.chain, req: this.req, depth: this.depth, gen: this.gen });
+  }
+
+  /** The hop of a stale chain: its marker, a line for humans; the handler does not run. */
+  skip() {
+    this.stopped();
+    writeLine(
+      `recursectl: not running the handler: this chain started before the last \`recursectl stop\` ` +
+        `(its generation ${this.gen} < ${GENERATION_ENV}=${currentGeneration()}): start a new chain\n`,
+    );
   }
 
   /** The budget of the next child, or a ChainRefused (and its marker) when none may start. */
@@ -516,7 +529,7 @@ function wrap(user) {
     wrapper = function (event, responseStream, context) {
       const chain = begin(event, context);
       if (chain.stale()) {
-        chain.stopped();
+        chain.skip();
         responseStream.end();
         return Promise.resolve(undefined);
       }
@@ -526,7 +539,7 @@ function wrap(user) {
     wrapper = async function (event, context, callback) {
       const chain = begin(event, context);
       if (chain.stale()) {
-        chain.stopped();
+        chain.skip();
         return null;
       }
       return store.run(chain, () => user.call(this, strip(event), context, callback));
@@ -539,7 +552,7 @@ function wrap(user) {
     wrapper = function (event, context, callback) {
       const chain = begin(event, context);
       if (chain.stale()) {
-        chain.stopped();
+        chain.skip();
         if (typeof callback === 'function') callback(null, null);
         return null;
       }
@@ -565,7 +578,7 @@ function callbackAdapter(user) {
   return async function handler(event, context) {
     const chain = begin(event, context);
     if (chain.stale()) {
-      chain.stopped();
+      chain.skip();
       return null;
     }
     if (context && context.callbackWaitsForEmptyEventLoop === undefined) {
