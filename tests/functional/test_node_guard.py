@@ -262,6 +262,14 @@ HANDLERS = {
         {"h.js": "exports.main = (e, ctx, cb) => setTimeout(() => cb(null, { got: e }), 5);\n"},
         "h.main",
     ),
+    # The loop never empties (an interval): the callback must be sent at once.
+    "callback, not waiting for the event loop": (
+        {"h.js": "exports.main = (e, ctx, cb) => {\n"
+                 "  ctx.callbackWaitsForEmptyEventLoop = false;\n"
+                 "  setInterval(() => {}, 1000);\n"
+                 "  cb(null, { got: e });\n};\n"},
+        "h.main",
+    ),
     "in a folder": ({"src/app.cjs": "exports.main = async (e) => ({ got: e });\n"}, "src/app.main"),
 }  # fmt: skip
 
