@@ -1,0 +1,675 @@
+'use strict';
+// recursectl's chain guard for Node.js handlers, packaged next to your code by `recursectl deploy`
+// with its entry point, recursectl_chain.cjs.
+//
+// The function's Handler is `recursectl_chain.handler`; your own handler, in Lambda's form
+// (`handler.recursiveExample`, `src/app.main`), is in RECURSECTL_HANDLER. The guard loads it
+// during init, writes one `hop` marker per invocation, calls it with the event minus
+// `_recursectl`, and watches every Lambda Invoke it makes of this very function through
+// `@aws-sdk/client-lambda`: the child's chain context is added to the payload, and the call is
+// refused (an Error in your handler, and a `capped` or `stopped` marker) when the depth cap,
+// the chain's budget or the kill switch forbids it. Invokes of other functions are untouched.
+//
+// It implements src/recursectl/protocol.py (the contract, shared with the Python helper) and
+// depends on nothing but Node itself. Markers are single stdout lines
+//     RECURSECTL_CHAIN {"v":1,"ev":"hop",...}
+// written straight to fd 1, not with console.log: the runtime's console prefixes
+// `timestamp<TAB>requestId<TAB>INFO<TAB>`; a raw line is one CloudWatch Logs event as it is.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const Module = require('node:module');
+const { AsyncLocalStorage } = require('node:async_hooks');
+
+const VERSION = 1;
+const MARKER = 'RECURSECTL_CHAIN';
+const CONTEXT_KEY = '_recursectl';
+const SELF_ARN_ENV = 'RECURSECTL_SELF_ARN';
+const MAX_CALLS_ENV = 'RECURSECTL_MAX_CALLS';
+const MAX_INVOCATIONS_ENV = 'RECURSECTL_MAX_INVOCATIONS';
+const GENERATION_ENV = 'RECURSECTL_GENERATION';
+const HANDLER_ENV = 'RECURSECTL_HANDLER';
+const DEFAULT_MAX_CALLS = 25;
+const DEFAULT_MAX_INVOCATIONS = 1000;
+const SDK_MODULE = '@aws-sdk/client-lambda';
+const PATCHED = Symbol.for('recursectl.chain.patched');
+const HOOKED = Symbol.for('recursectl.chain.retryVeto');
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+
+// ---- the runtime's own errors (aws-lambda-ric: Errors.js in 3.x, utils/errors.js in 4.x) ----
+function runtimeError(name) {
+  const cls = class extends Error {};
+  cls.prototype.name = `Runtime.${name}`;
+  return cls;
+}
+const HandlerNotFound = runtimeError('HandlerNotFound');
+const MalformedHandlerName = runtimeError('MalformedHandlerName');
+
+// ---- refusals, thrown in the handler at the Invoke it made (the Python helper's names) ----
+function refusal(name, base) {
+  const cls = class extends base {};
+  cls.prototype.name = name;
+  return cls;
+}
+const ChainRefused = refusal('ChainRefused', Error);
+const DepthCapReached = refusal('DepthCapReached', ChainRefused);
+const BudgetExhausted = refusal('BudgetExhausted', ChainRefused);
+const ChainStopped = refusal('ChainStopped', ChainRefused);
+const PayloadNotObject = refusal('PayloadNotObject', ChainRefused);
+
+function toInt(value, fallback) {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) return parseInt(value, 10);
+  return fallback;
+}
+
+function envInt(name, fallback) {
+  return toInt(process.env[name], fallback);
+}
+
+// protocol.child_share, to the letter.
+function childShare(pool, left, split, maxCalls, childDepth) {
+  if (left <= 0 || childDepth > maxCalls) return 0;
+  if (split !== null && split >= 1) return Math.min(left, Math.ceil(pool / split));
+  const linear = maxCalls - childDepth + 1;
+  return Math.min(left, Math.max(Math.ceil(pool / 2), linear));
+}
+
+function writeLine(text) {
+  // One write(2) per line on fd 1: one line, one log event, in order with the runtime's own
+  // output. Not process.stdout: its first use builds a stream (~15 ms of CPU at cold start)
+  // that a runtime logging to its telemetry fd never needs.
+  const line = Buffer.from(text);
+  let done = 0;
+  try {
+    while (done < line.length) done += fs.writeSync(1, line, done);
+  } catch (err) {
+    if (err.code !== 'EAGAIN') throw err;
+    process.stdout.write(line.subarray(done)); // a non-blocking pipe that is full: queue it
+  }
+}
+
+function emit(record) {
+  writeLine(`${MARKER} ${JSON.stringify(record)}\n`);
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+// ---- the chain context of one invocation ----
+class Chain {
+  constructor(event, context) {
+    const req = String((context && context.awsRequestId) || 'unknown');
+    const ctx = isObject(event) && isObject(event[CONTEXT_KEY]) ? event[CONTEXT_KEY] : {};
+    const continued = Boolean(ctx.chain);
+    this.maxCalls = envInt(MAX_CALLS_ENV, DEFAULT_MAX_CALLS);
+    this.req = req;
+    this.chain = continued ? String(ctx.chain) : req;
+    this.parent = continued && ctx.parent ? String(ctx.parent) : null;
+    this.depth = continued ? Math.max(0, toInt(ctx.depth, 0)) : 0;
+    this.gen = toInt(ctx.gen, continued ? 0 : currentGeneration());
+    // A crafted context cannot raise the limits: depth >= 0, budget <= the function's own.
+    const maxInvocations = envInt(MAX_INVOCATIONS_ENV, DEFAULT_MAX_INVOCATIONS);
+    this.maxInvocations = maxInvocations;
+    this.budget = Math.max(1, Math.min(toInt(ctx.budget, maxInvocations), maxInvocations));
+    this.split = toInt(ctx.split, 0) || null;
+    this.left = this.budget - 1; // what the pool for this subtree still holds
+    this.children = [];
+  }
+
+  /** How many more levels the cap allows below this invocation. */
+  get remaining() {
+    return Math.max(0, this.maxCalls - this.depth);
+  }
+
+  hop() {
+    emit({
+      v: VERSION,
+      ev: 'hop',
+      chain: this.chain,
+      req: this.req,
+      parent: this.parent,
+      depth: this.depth,
+      max: this.maxCalls,
+      budget: this.budget,
+    });
+  }
+
+  stale() {
+    return this.gen < currentGeneration();
+  }
+
+  stopped() {
+    emit({ v: VERSION, ev: 'stopped', chain: this.chain, req: this.req, depth: this.depth, gen: this.gen });
+  }
+
+  /** The hop of a stale chain: its marker, a line for humans; the handler does not run. */
+  skip() {
+    this.stopped();
+    writeLine(
+      `recursectl: not running the handler: this chain started before the last \`recursectl stop\` ` +
+        `(its generation ${this.gen} < ${GENERATION_ENV}=${currentGeneration()}): start a new chain\n`,
+    );
+  }
+
+  /** The budget of the next child, or a ChainRefused (and its marker) when none may start. */
+  admit() {
+    if (this.stale()) {
+      this.stopped();
+      return new ChainStopped(
+        `recursectl: not invoking a child: this chain started before the last \`recursectl stop\` ` +
+          `(its generation ${this.gen} < ${GENERATION_ENV}=${currentGeneration()}): start a new chain`,
+      );
+    }
+    const depth = this.depth + 1;
+    const share = childShare(this.budget - 1, this.left, this.split, this.maxCalls, depth);
+    this.left -= share;
+    if (share > 0) return share;
+    const reason = depth > this.maxCalls ? 'depth' : 'budget';
+    emit({
+      v: VERSION,
+      ev: 'capped',
+      chain: this.chain,
+      req: this.req,
+      depth: this.depth,
+      max: this.maxCalls,
+      reason,
+      budget: this.left,
+    });
+    if (reason === 'depth') {
+      return new DepthCapReached(
+        `recursectl: not invoking a child at depth ${depth}: the depth cap is ${this.maxCalls} ` +
+          `(${MAX_CALLS_ENV}; deploy with --max-calls to raise it)`,
+      );
+    }
+    return new BudgetExhausted(
+      `recursectl: not invoking a child at depth ${depth}: this chain's budget of ` +
+        `${this.maxInvocations} invocations is spent (${MAX_INVOCATIONS_ENV}; deploy with ` +
+        `--max-invocations to raise it)`,
+    );
+  }
+
+  childContext(share) {
+    const ctx = { chain: this.chain, parent: this.req, depth: this.depth + 1, gen: this.gen, budget: share };
+    if (this.split !== null) ctx.split = this.split;
+    return ctx;
+  }
+
+  child(child, share) {
+    this.children.push(child);
+    emit({ v: VERSION, ev: 'child', chain: this.chain, req: this.req, child, depth: this.depth + 1, budget: share });
+  }
+
+  childFailed(err, share) {
+    const status = err && err.$metadata && err.$metadata.httpStatusCode;
+    // Refused by Lambda (throttled, denied, not found, too large): no child started.
+    if (typeof status === 'number' && status >= 400 && status < 500) this.left += share;
+    const error = `${(err && err.name) || 'Error'}: ${(err && err.message) || err}`.slice(0, 500);
+    emit({ v: VERSION, ev: 'child_failed', chain: this.chain, req: this.req, depth: this.depth + 1, error });
+  }
+}
+
+function currentGeneration() {
+  return envInt(GENERATION_ENV, 0);
+}
+
+// The chain of the invocation whose code is running: an AsyncLocalStorage follows every
+// promise and callback the handler starts; `latest` covers work that escaped it.
+const store = new AsyncLocalStorage();
+let latest = null;
+
+function current() {
+  return store.getStore() || latest;
+}
+
+// ---- which function an Invoke addresses ----
+const ARN = /^arn:[^:]+:lambda:([^:]+):(\d{12}):function:([^:]+)(?::[^:]+)?$/;
+const PARTIAL = /^(\d{12}):function:([^:]+)(?::[^:]+)?$/;
+const NAME = /^([^:]+)(?::[^:]+)?$/;
+
+function parseFunctionName(value) {
+  const text = String(value || '');
+  let m = ARN.exec(text);
+  if (m) return { region: m[1], account: m[2], name: m[3] };
+  m = PARTIAL.exec(text);
+  if (m) return { region: null, account: m[1], name: m[2] };
+  m = NAME.exec(text);
+  return m ? { region: null, account: null, name: m[1] } : null;
+}
+
+function selfIdentity() {
+  const arn = parseFunctionName(process.env[SELF_ARN_ENV]);
+  return {
+    name: process.env.AWS_LAMBDA_FUNCTION_NAME || (arn && arn.name) || '',
+    region: (arn && arn.region) || process.env.AWS_REGION || null,
+    account: (arn && arn.account) || null,
+  };
+}
+
+async function isSelf(client, functionName) {
+  const target = parseFunctionName(functionName);
+  const me = selfIdentity();
+  if (!target || !me.name || target.name !== me.name) return false;
+  if (target.account && me.account && target.account !== me.account) return false;
+  let region = target.region;
+  if (!region) {
+    // A bare name or partial ARN means "in the client's region": another region's
+    // function of the same name is another function.
+    try {
+      const provider = client.config && client.config.region;
+      region = typeof provider === 'function' ? await provider() : provider;
+    } catch {
+      region = null;
+    }
+  }
+  return !region || !me.region || region === me.region;
+}
+
+/** The event an Invoke carries, as an object, or a PayloadNotObject refusal. */
+function eventOf(payload) {
+  let text;
+  if (payload === undefined || payload === null) return {}; // no payload: Lambda hands {}
+  if (typeof payload === 'string') text = payload;
+  else if (payload instanceof Uint8Array) text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+  if (text !== undefined && !text.trim()) return {};
+  let event;
+  try {
+    event = text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    event = undefined;
+  }
+  if (isObject(event)) return event;
+  return new PayloadNotObject(
+    'recursectl: not invoking this function with a payload that is not a JSON object: ' +
+      `the chain context (${CONTEXT_KEY}) cannot be carried; send a JSON object`,
+  );
+}
+
+// Invokes that may have reached Lambda are never re-sent by the SDK's retry strategy (it
+// retries timeouts, dropped connections and 5xx, any of which may follow an accepted Event
+// invoke: a second child with the same context, a forked chain). Throttles and connections
+// that never opened are safe, and left to the SDK.
+const THROTTLED = new Set(['TooManyRequestsException', 'ThrottlingException']);
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+const selfInvoke = new AsyncLocalStorage();
+
+class Veto extends Error {
+  constructor(error) {
+    super(String((error && error.message) || error));
+    this.name = 'RecursectlRetryVeto';
+    this.error = error;
+  }
+}
+
+function ambiguous(err) {
+  if (!err || THROTTLED.has(err.name) || THROTTLED.has(err.Code)) return false;
+  if (NEVER_CONNECTED.has(err.code)) return false;
+  const status = err.$metadata && err.$metadata.httpStatusCode;
+  return typeof status !== 'number' || status >= 500;
+}
+
+const vetoMiddleware = (next) => async (args) => {
+  if (!selfInvoke.getStore()) return next(args);
+  try {
+    return await next(args);
+  } catch (err) {
+    throw ambiguous(err) ? new Veto(err) : err;
+  }
+};
+
+function hookRetries(client) {
+  const stack = client.middlewareStack;
+  if (!stack || Object.prototype.hasOwnProperty.call(client, HOOKED)) return;
+  Object.defineProperty(client, HOOKED, { value: true });
+  try {
+    stack.addRelativeTo(vetoMiddleware, {
+      relation: 'after',
+      toMiddleware: 'retryMiddleware',
+      name: 'recursectlRetryVeto',
+      override: true,
+    });
+  } catch {
+    // a client without the SDK's retry middleware retries nothing
+  }
+}
+
+const PAYLOAD_KEY = { InvokeCommand: 'Payload', InvokeWithResponseStreamCommand: 'Payload', InvokeAsyncCommand: 'InvokeArgs' };
+
+async function guardedInvoke(client, send, command, key, options) {
+  const input = command.input || {};
+  const chain = current();
+  if (!chain || input.InvocationType === 'DryRun' || !(await isSelf(client, input.FunctionName))) {
+    return send.call(client, command, options);
+  }
+  const event = eventOf(input[key]);
+  if (event instanceof Error) throw event;
+  const share = chain.admit();
+  if (share instanceof Error) throw share;
+  event[CONTEXT_KEY] = chain.childContext(share);
+  // A copy that differs only in its input: the caller's command object stays as it was.
+  const copy = Object.create(command);
+  copy.input = { ...input, [key]: JSON.stringify(event) };
+  hookRetries(client);
+  let output;
+  try {
+    output = await selfInvoke.run(true, () => send.call(client, copy, options));
+  } catch (err) {
+    const error = err instanceof Veto ? err.error : err;
+    chain.childFailed(error, share);
+    throw error;
+  }
+  const child = output && output.$metadata && output.$metadata.requestId;
+  chain.child(child ? String(child) : null, share);
+  return output;
+}
+
+/** Route the Invoke commands of one loaded copy of @aws-sdk/client-lambda through the guard. */
+function patchSdk(sdk) {
+  const proto = sdk && sdk.LambdaClient && sdk.LambdaClient.prototype;
+  if (!proto || Object.prototype.hasOwnProperty.call(proto, PATCHED) || typeof proto.send !== 'function') return;
+  const send = proto.send; // smithy's Client.prototype.send, inherited
+  const keys = new Map();
+  for (const [name, key] of Object.entries(PAYLOAD_KEY)) if (sdk[name]) keys.set(sdk[name], key);
+  Object.defineProperty(proto, 'send', {
+    configurable: true,
+    writable: true,
+    value: function (command, optionsOrCb, cb) {
+      const key = command && keys.get(command.constructor);
+      if (!key) return send.apply(this, arguments);
+      const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
+      const options = typeof optionsOrCb === 'function' ? undefined : optionsOrCb;
+      const result = guardedInvoke(this, send, command, key, options);
+      if (typeof callback !== 'function') return result;
+      result.then(
+        (output) => callback(null, output),
+        (err) => callback(err),
+      );
+      return undefined;
+    },
+  });
+  Object.defineProperty(proto, PATCHED, { value: true });
+}
+
+// Patch every copy of the SDK the user's code loads, whenever it loads it (a handler that
+// never loads the SDK pays nothing at cold start).
+const sdkFiles = new Set();
+function watchSdk(fromFile) {
+  try {
+    sdkFiles.add(Module.createRequire(fromFile).resolve(SDK_MODULE));
+  } catch {
+    // no SDK reachable from the handler: nothing can invoke through it
+  }
+  const load = Module._load;
+  Module._load = function (request) {
+    const loaded = load.apply(this, arguments);
+    if (request === SDK_MODULE) patchSdk(loaded);
+    return loaded;
+  };
+}
+
+function patchLoadedSdks() {
+  for (const file of sdkFiles) {
+    const cached = require.cache[file];
+    if (cached && cached.loaded) patchSdk(cached.exports);
+  }
+}
+
+// ---- loading the user's handler as the runtime would (aws-lambda-ric UserFunction.js) ----
+// Loaded by `require` (ric 3.x, the loader of the managed nodejs20.x and 22.x runtimes) or by
+// `import()` (ric 4.x): we load the user's module the same way, so that its errors are the
+// runtime's own, with the same types and messages.
+let importedByRuntime = false;
+// The runtime's own `require` (its file heads the "Require stack" of a module-not-found error):
+// the module that required the entry point (3.x), else the runtime's entry script (4.x).
+let runtimeRequire = null;
+
+function splitHandler(handlerString) {
+  if (handlerString.includes('..')) {
+    throw new MalformedHandlerName(
+      `'${handlerString}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const base = path.basename(handlerString);
+  const moduleRoot = handlerString.substring(0, handlerString.indexOf(base));
+  const match = /^([^.]*)\.(.*)$/.exec(base);
+  if (!match) throw new MalformedHandlerName('Bad handler');
+  return { moduleRoot, moduleName: match[1], handlerName: match[2] };
+}
+
+function typeModule(folder) {
+  for (let dir = folder; ; dir = path.dirname(dir)) {
+    if (dir.endsWith('/node_modules')) return false;
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        return JSON.parse(fs.readFileSync(pj, 'utf8')).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (dir === path.dirname(dir)) return false;
+  }
+}
+
+async function importModule(file) {
+  return fs.existsSync(file) ? import(file) : undefined;
+}
+
+function requireModule(file) {
+  return fs.existsSync(file) ? runtimeRequire(file) : undefined;
+}
+
+async function loadModule(appRoot, moduleRoot, moduleName) {
+  const base = path.resolve(appRoot, moduleRoot, moduleName);
+  const mainPaths = [appRoot, path.join(appRoot, moduleRoot)];
+  if (importedByRuntime) {
+    for (const ext of ['', '.js', '.mjs', '.cjs']) {
+      const loaded = await importModule(base + ext);
+      if (loaded) return { loaded, file: base + ext };
+    }
+  } else {
+    let loaded = requireModule(base);
+    if (loaded) return { loaded, file: base };
+    const esm = fs.existsSync(`${base}.js`) && typeModule(path.dirname(`${base}.js`));
+    if (!esm && (loaded = requireModule(`${base}.js`))) return { loaded, file: `${base}.js` };
+    if (esm && (loaded = await importModule(`${base}.js`))) return { loaded, file: `${base}.js` };
+    if ((loaded = await importModule(`${base}.mjs`))) return { loaded, file: `${base}.mjs` };
+    if ((loaded = requireModule(`${base}.cjs`))) return { loaded, file: `${base}.cjs` };
+  }
+  const file = runtimeRequire.resolve(moduleName, { paths: mainPaths });
+  return { loaded: runtimeRequire(file), file };
+}
+
+function findHandler(loaded, handlerName, handlerString) {
+  const find = (obj) =>
+    handlerName.split('.').reduce((nested, key) => (nested && typeof nested === 'object') || typeof nested === 'function' ? nested[key] : undefined, obj);
+  let fn = find(loaded);
+  if (!fn && importedByRuntime && loaded && typeof loaded === 'object' && 'default' in loaded) {
+    fn = find(loaded.default);
+  }
+  if (!fn) throw new HandlerNotFound(`${handlerString} is undefined or not exported`);
+  if (typeof fn !== 'function') throw new HandlerNotFound(`${handlerString} is not a function`);
+  return fn;
+}
+
+// ---- the wrapper the runtime calls ----
+function strip(event) {
+  if (!isObject(event) || !(CONTEXT_KEY in event)) return event;
+  const { [CONTEXT_KEY]: _ignored, ...rest } = event;
+  return rest;
+}
+
+function begin(event, context) {
+  patchLoadedSdks(); // an SDK the handler imported (ESM) or required lazily since the last hop
+  const chain = new Chain(event, context);
+  latest = chain;
+  chain.hop();
+  return chain;
+}
+
+function isAsyncFunction(fn) {
+  return fn.constructor && fn.constructor.name === 'AsyncFunction';
+}
+
+function declaredNodeMajor() {
+  const m = /nodejs(\d+)/.exec(process.env.AWS_EXECUTION_ENV || '');
+  return m ? parseInt(m[1], 10) : null;
+}
+
+/**
+ * A wrapper of the same shape as the user's function (async or not, its length, its
+ * streaming symbols), so the runtime treats it exactly as it would treat the user's own.
+ */
+function wrap(user) {
+  const streaming = Boolean(user[STREAMING]);
+  let wrapper;
+  if (streaming) {
+    wrapper = function (event, responseStream, context) {
+      const chain = begin(event, context);
+      if (chain.stale()) {
+        chain.skip();
+        responseStream.end();
+        return Promise.resolve(undefined);
+      }
+      return store.run(chain, () => user.call(this, strip(event), responseStream, context));
+    };
+  } else if (isAsyncFunction(user)) {
+    wrapper = async function (event, context, callback) {
+      const chain = begin(event, context);
+      if (chain.stale()) {
+        chain.skip();
+        return null;
+      }
+      return store.run(chain, () => user.call(this, strip(event), context, callback));
+    };
+  } else if (importedByRuntime && (declaredNodeMajor() || 0) <= 22) {
+    // ric 4.x runs callback handlers no more (Node.js 24 semantics); the managed nodejs20.x
+    // and 22.x runtimes still do: keep their contract where the declared runtime has it.
+    return callbackAdapter(user);
+  } else {
+    wrapper = function (event, context, callback) {
+      const chain = begin(event, context);
+      if (chain.stale()) {
+        chain.skip();
+        if (typeof callback === 'function') callback(null, null);
+        return null;
+      }
+      return store.run(chain, () => user.call(this, strip(event), context, callback));
+    };
+  }
+  Object.defineProperty(wrapper, 'length', { value: user.length });
+  Object.defineProperty(wrapper, 'name', { value: 'handler' });
+  if (streaming) {
+    wrapper[STREAMING] = user[STREAMING];
+    if (user[HIGH_WATER_MARK] !== undefined) wrapper[HIGH_WATER_MARK] = user[HIGH_WATER_MARK];
+  }
+  return wrapper;
+}
+
+/**
+ * The nodejs20.x/22.x contract for a non-async handler, for a runtime client (4.x) that
+ * awaits its handler: a returned promise is the result; otherwise the callback is, sent once
+ * the event loop is empty unless `context.callbackWaitsForEmptyEventLoop` is false; a handler
+ * that never calls it answers null when the loop empties.
+ */
+function callbackAdapter(user) {
+  return async function handler(event, context) {
+    const chain = begin(event, context);
+    if (chain.stale()) {
+      chain.skip();
+      return null;
+    }
+    if (context && context.callbackWaitsForEmptyEventLoop === undefined) {
+      context.callbackWaitsForEmptyEventLoop = true;
+    }
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (err, result) => {
+        if (settled) return;
+        settled = true;
+        if (err !== undefined && err !== null) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve(result);
+      };
+      const whenEmpty = (fn) => process.once('beforeExit', fn);
+      let called = false;
+      const callback = (err, result) => {
+        if (called) return;
+        called = true;
+        if (context && context.callbackWaitsForEmptyEventLoop === false) settle(err, result);
+        else whenEmpty(() => settle(err, result));
+      };
+      let returned;
+      try {
+        returned = store.run(chain, () => user.call(this, strip(event), context, callback));
+      } catch (err) {
+        callback(err);
+        return;
+      }
+      if (returned && typeof returned.then === 'function') returned.then((r) => settle(null, r), (e) => settle(e));
+      else whenEmpty(() => called || settle(null, null)); // never called back: null
+    });
+  };
+}
+
+async function load() {
+  const handlerString = process.env[HANDLER_ENV];
+  if (!handlerString) {
+    throw new HandlerNotFound(`${HANDLER_ENV} is not set: recursectl deploy names your handler there`);
+  }
+  const appRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  const { moduleRoot, moduleName, handlerName } = splitHandler(handlerString);
+  watchSdk(path.join(path.resolve(appRoot, moduleRoot), `${moduleName}.js`));
+  const { loaded } = await loadModule(appRoot, moduleRoot, moduleName);
+  patchLoadedSdks();
+  return wrap(findHandler(loaded, handlerName, handlerString));
+}
+
+let ready = null;
+let loadedHandler = null;
+
+/**
+ * The entry point. The runtime awaits the entry module (a thenable: both ric generations await
+ * what they load) and so receives the wrapper of the user's own shape; a loader that takes
+ * `handler` directly gets this one, which waits for the load.
+ */
+function handler(event, context, callback) {
+  if (loadedHandler) return loadedHandler.call(this, event, context, callback);
+  return ready.then((fn) => fn.call(this, event, context, callback));
+}
+
+function then(resolve, reject) {
+  ready.then((fn) => resolve({ ...api, handler: fn, then: undefined }), reject);
+}
+
+const api = {
+  handler,
+  then,
+  current,
+  childShare,
+  ChainRefused,
+  DepthCapReached,
+  BudgetExhausted,
+  ChainStopped,
+  PayloadNotObject,
+};
+
+/** Start the guard for its entry module (recursectl_chain.cjs): the user's handler loads now. */
+function start(entry) {
+  if (ready) return api;
+  importedByRuntime = entry.parent === undefined;
+  runtimeRequire = Module.createRequire(
+    (entry.parent && entry.parent.filename) || process.argv[1] || path.join(process.cwd(), 'index.js'),
+  );
+  ready = load();
+  ready.then(
+    (fn) => {
+      loadedHandler = fn;
+    },
+    () => {}, // reported through `then` to the runtime (its init error), never unhandled
+  );
+  return api;
+}
+
+exports.start = start;
