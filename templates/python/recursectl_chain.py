@@ -77,7 +77,7 @@ def child_share(pool: int, left: int, split: int | None, max_calls: int, child_d
     if left <= 0 or child_depth > max_calls:
         return 0
     if split is not None and split >= 1:
-        return min(left, -(-pool // split))
+        return min(left, max(1, pool // split))
     linear = max_calls - child_depth + 1
     return min(left, max(-(-pool // 2), linear))
 
