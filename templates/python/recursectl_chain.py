@@ -591,8 +591,11 @@ def _load(spec: str) -> Callable[[Any, Any], Any]:
         # traceback from importlib on (our own frame dropped).
         if _fault_class() is None:
             raise
-        frames = traceback.extract_tb(e.__traceback__)[1:]
-        raise _fault(type(e).__name__, str(e), traceback.format_list(frames)) from None
+        # 4-tuples, as the runtime formats them (FrameSummary objects would add ^^^ lines).
+        frames = [
+            (f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(e.__traceback__)
+        ]
+        raise _fault(type(e).__name__, str(e), traceback.format_list(frames[1:])) from None
     try:
         function: Callable[[Any, Any], Any] = getattr(module, fname)
     except AttributeError:

@@ -480,8 +480,8 @@ def _runtime_error(spec: str) -> dict[str, Any]:
     except Exception as e:
         # As run() reports it: the traceback from the first frame outside bootstrap.py (here
         # also outside this test, which stands where run() does).
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename != __file__]
-        while frames and "/bootstrap.py" in frames[0].filename:
+        frames = [f for f in bootstrap.extract_traceback(e.__traceback__) if f[0] != __file__]
+        while frames and "/bootstrap.py" in frames[0][0]:
             frames.pop(0)
         return bootstrap.make_error(str(e), type(e).__name__, traceback.format_list(frames))
     raise AssertionError(f"{spec} loaded")
