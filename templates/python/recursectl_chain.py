@@ -32,8 +32,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+
+# Annotations only (postponed by the __future__ import): importing typing would cost every
+# cold start more than the rest of this module's imports together (awslambdaric has the others).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 VERSION = 1
 MARKER = "RECURSECTL_CHAIN"
@@ -592,9 +597,8 @@ def _load(spec: str) -> Callable[[Any, Any], Any]:
         if _fault_class() is None:
             raise
         # 4-tuples, as the runtime formats them (FrameSummary objects would add ^^^ lines).
-        frames = [
-            (f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(e.__traceback__)
-        ]
+        tb = traceback.extract_tb(e.__traceback__)
+        frames = [(f.filename, f.lineno or 0, f.name, f.line) for f in tb]
         raise _fault(type(e).__name__, str(e), traceback.format_list(frames[1:])) from None
     try:
         function: Callable[[Any, Any], Any] = getattr(module, fname)

@@ -13,6 +13,8 @@ import pytest
 from tests.functional.conftest import TEMPLATES, Deploy, wait_for_events
 
 MARKER = "RECURSECTL_CHAIN "
+# A bound, not a speed check: on a loaded 2-core machine a cold start alone can take 6 s.
+CHAIN_TIMEOUT_S = 120.0
 ACCOUNT = "123456789012"
 HELPER = (TEMPLATES / "recursectl_chain.py").read_text(encoding="utf-8")
 
@@ -130,7 +132,11 @@ def test_every_name_form_of_this_function_carries_the_chain(
     )["ResponseMetadata"]["RequestId"]
     n = len(SELF_FORMS)
     events = wait_for_events(
-        endpoint, logs, "/aws/lambda/guarded", lambda ev: len(_records(ev, "hop")) > n
+        endpoint,
+        logs,
+        "/aws/lambda/guarded",
+        lambda ev: len(_records(ev, "hop")) > n,
+        timeout=CHAIN_TIMEOUT_S,
     )
     hops = {h["depth"]: h for h in _records(events, "hop")}
     children = {c["req"]: c for c in _records(events, "child")}
@@ -152,7 +158,11 @@ def test_invokes_of_other_functions_pass_untouched(
     _guarded(deploy, lam, "guarded", PLAIN)
     lam.invoke(FunctionName="guarded", InvocationType="Event", Payload=b'{"other": "other"}')
     events = wait_for_events(
-        endpoint, logs, "/aws/lambda/other", lambda ev: bool(_lines(ev, "echo "))
+        endpoint,
+        logs,
+        "/aws/lambda/other",
+        lambda ev: bool(_lines(ev, "echo ")),
+        timeout=CHAIN_TIMEOUT_S,
     )
     assert _lines(events, "echo ") == ['echo {"x": 1}']
     mine = wait_for_events(
@@ -172,6 +182,7 @@ def test_a_self_invoker_that_never_stops_is_stopped_at_the_cap(
         logs,
         "/aws/lambda/runaway",
         lambda ev: bool(_records(ev, "capped")) and len(_lines(ev, "REPORT")) >= 21,
+        timeout=CHAIN_TIMEOUT_S,
     )
     assert sorted(h["depth"] for h in _records(events, "hop")) == list(range(21))
     (capped,) = _records(events, "capped")
@@ -193,6 +204,7 @@ def test_a_fanning_out_self_invoker_is_stopped_at_the_budget(
         "/aws/lambda/runaway",
         # Every hop ends refused (its budget spent): 20 hops, each with its REPORT.
         lambda ev: len(_records(ev, "capped")) >= 20 and len(_lines(ev, "REPORT")) >= 20,
+        timeout=CHAIN_TIMEOUT_S,
     )
     assert len(_records(events, "hop")) == 20  # the whole budget, not one more
     assert {c["reason"] for c in _records(events, "capped")} == {"budget"}
