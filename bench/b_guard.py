@@ -3,7 +3,7 @@
 Side by side in one run, the same handler with and without the wrapper:
 - per invocation and per self-invoking hop, in a process of its own (as a worker is): the
   wrapper's entry point around a no-op handler, and a handler that makes one Event Invoke of
-  itself (to the no-op 202 server of bench/floor.py), timed call by call, blocks alternated;
+  itself (answered by botocore's Stubber), timed call by call, blocks alternated;
 - at cold start: importing the handler module directly vs through the helper, each a fresh
   interpreter with no bytecode cache (Lambda's /var/task is read-only, so nothing is cached);
 - on the local cloud: the template's hop latency and Init Duration with Handler
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.cloud import Timeline
 from bench.context import Context
-from bench.floor import noop_lambda, worker_env
+from bench.floor import worker_env
 from bench.harness import Row, median, verdict
 
 HELPER_DIR = Path(__file__).resolve().parent.parent / "templates" / "python"
@@ -37,28 +37,28 @@ def noop(event, context):
     return None
 
 def invoker(event, context):
-    client.invoke(FunctionName="floor", InvocationType="Event",
-                  Payload=b'{"numberOfCalls": 2}')["Payload"].read()
+    client.invoke(FunctionName="floor", InvocationType="Event", Payload=b'{"numberOfCalls": 2}')
 
 def other(event, context):
-    client.invoke(FunctionName="another", InvocationType="Event",
-                  Payload=b'{"numberOfCalls": 2}')["Payload"].read()
+    client.invoke(FunctionName="another", InvocationType="Event", Payload=b'{"numberOfCalls": 2}')
 """
 
-# Runs in its own process; argv: endpoint, samples, output path. Stdout is a pipe, as a
-# worker's is, and the parent drains it.
+# Runs in its own process; argv: samples, output path. The Invoke is answered by botocore's Stubber (its before-call
+# hook), so the numbers are botocore's and the guard's CPU time, not a loaded server's.
 MICRO = """
 import json, sys, time
 import boto3, botocore.client
-from botocore.config import Config
+from botocore.stub import Stubber
 
-url, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+n, out = int(sys.argv[1]), sys.argv[2]
 original = botocore.client.BaseClient.__dict__["_make_api_call"]
 import bench_user
 import recursectl_chain as rc
 guarded = botocore.client.BaseClient.__dict__["_make_api_call"]
-bench_user.client = boto3.client("lambda", endpoint_url=url,
-    config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+bench_user.client = boto3.client("lambda")
+stub = Stubber(bench_user.client)
+stub.activate()
+ANSWER = {"StatusCode": 202, "ResponseMetadata": {"RequestId": "child", "HTTPStatusCode": 202}}
 
 class Ctx:
     aws_request_id = "r"
@@ -70,27 +70,29 @@ EVENT = {"numberOfCalls": 3, "_recursectl": {"chain": "c", "parent": "p", "depth
 def direct(fn):
     def run():
         botocore.client.BaseClient._make_api_call = original
+        stub.add_response("invoke", ANSWER)
         t = time.perf_counter(); fn(dict(EVENT), ctx); return time.perf_counter() - t
     return run
 
 def wrapped(fn):
     def run():
         botocore.client.BaseClient._make_api_call = guarded
+        stub.add_response("invoke", ANSWER)
         rc._user_handler = fn
         t = time.perf_counter(); rc.handler(dict(EVENT), ctx); return time.perf_counter() - t
     return run
 
-pairs = {name: (direct(getattr(bench_user, name)), wrapped(getattr(bench_user, name)))
-         for name in ("noop", "invoker", "other")}
 result = {}
-for name, (a, b) in pairs.items():
-    for _ in range(20):  # warm-up: connections, botocore's caches
+for name in ("noop", "invoker", "other"):
+    a, b = direct(getattr(bench_user, name)), wrapped(getattr(bench_user, name))
+    for _ in range(20):  # warm-up: botocore's caches
         a(); b()
     xs, ys = [], []
     for _ in range(max(1, n // 50)):
         xs += [a() for _ in range(50)]
         ys += [b() for _ in range(50)]
     result[name] = [xs, ys]
+    stub._queue.clear()  # the noop handler used none of its answers
 json.dump(result, open(out, "w"))
 """
 
@@ -119,13 +121,16 @@ def _env(task: str) -> dict[str, str]:
 
 def _micro(n: int, task: str) -> dict[str, list[list[float]]]:
     out = Path(task, "micro.json")
-    with noop_lambda() as url:
-        env = {**_env(task), "RECURSECTL_HANDLER": "bench_user.noop"}
+    env = {**_env(task), "RECURSECTL_HANDLER": "bench_user.noop"}
+    # Stdout to a file, not a pipe: a pipe that this (loaded) process drains late would bill
+    # its waits to the wrapper's marker writes. The write(2) per marker is still made.
+    with Path(task, "stdout.txt").open("wb") as stdout:
         subprocess.run(
-            [sys.executable, "-c", MICRO, url, str(n), str(out)],
+            [sys.executable, "-c", MICRO, str(n), str(out)],
             env=env,
             cwd=task,
-            capture_output=True,  # drained by run(): the markers go through a real pipe
+            stdout=stdout,
+            stderr=subprocess.PIPE,
             check=True,
             timeout=600,
         )
@@ -203,7 +208,7 @@ def process_rows(ctx: Context) -> list[Row]:
     ctx.notes.append(
         f"guard, in-process: {len(micro['noop'][0])} calls per side, blocks of 50 alternated, "
         f"medians; 'direct' is the user's function called as the runtime would, 'wrapped' "
-        f"is recursectl_chain.handler around it (stdout a pipe). Cold-start import: "
+        f"is recursectl_chain.handler around it (stdout a file). Cold-start import: "
         f"{len(direct_ms)} fresh interpreters per side, alternated, no bytecode cache; the "
         f"floor column is the bare handler module's import ({imp_d:.2f} ms), the difference "
         f"({imp_w - imp_d:.2f} ms) is compiling and running the helper"

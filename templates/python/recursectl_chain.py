@@ -124,8 +124,11 @@ def _env_int(name: str, default: int) -> int:
     return _int(os.environ.get(name), default)
 
 
-def _generation() -> int:
-    return _env_int(GENERATION_ENV, 0)
+# The function's environment never changes while an execution environment lives: read once.
+_MAX_CALLS = _env_int(MAX_CALLS_ENV, DEFAULT_MAX_CALLS)
+_MAX_INVOCATIONS = _env_int(MAX_INVOCATIONS_ENV, DEFAULT_MAX_INVOCATIONS)
+_GENERATION = _env_int(GENERATION_ENV, 0)
+_SELF_ARN = os.environ.get(SELF_ARN_ENV) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
 
 
 def _error_status(exc: BaseException) -> tuple[Any, Any]:
@@ -153,15 +156,13 @@ class Chain:
         self.request_id = request_id
         self.parent = parent
         self.depth = depth
-        self.generation = _generation() if generation is None else generation
-        self.max_calls = _env_int(MAX_CALLS_ENV, DEFAULT_MAX_CALLS)
-        self.max_invocations = _env_int(MAX_INVOCATIONS_ENV, DEFAULT_MAX_INVOCATIONS)
+        self.generation = _GENERATION if generation is None else generation
+        self.max_calls = _MAX_CALLS
+        self.max_invocations = _MAX_INVOCATIONS
         self.budget = self.max_invocations if budget is None else budget
         self.split = split
         self.left = self.budget - 1  # what the pool for this subtree still holds
-        self.self_arn = os.environ.get(SELF_ARN_ENV) or os.environ.get(
-            "AWS_LAMBDA_FUNCTION_NAME", ""
-        )
+        self.self_arn = _SELF_ARN
         self.children: list[str] = []
         self._lock = threading.Lock()  # children may be invoked from several threads
 
@@ -174,7 +175,7 @@ class Chain:
         _emit({"v": VERSION, "ev": ev, "chain": self.chain_id, "req": self.request_id, **fields})
 
     def _stale(self) -> str | None:
-        current = _generation()
+        current = _GENERATION
         if self.generation >= current:
             return None
         self._mark(EV_STOPPED, depth=self.depth, gen=self.generation)
@@ -333,7 +334,7 @@ def _start(event: Any, context: Any) -> Chain:
     ctx = event.get(CONTEXT_KEY) if isinstance(event, dict) else None
     if not isinstance(ctx, dict):
         ctx = {}
-    max_invocations = _env_int(MAX_INVOCATIONS_ENV, DEFAULT_MAX_INVOCATIONS)
+    max_invocations = _MAX_INVOCATIONS
     # A crafted context cannot raise the limits: depth >= 0, budget <= the function's own.
     budget = max(1, min(_int(ctx.get("budget"), max_invocations), max_invocations))
     split = _int(ctx.get("split"), 0) or None
@@ -350,7 +351,7 @@ def _start(event: Any, context: Any) -> Chain:
         )
     else:  # a root: `gen` may be given by `recursectl invoke`, else the chain starts now
         chain = Chain(
-            request_id, request_id, None, 0, _int(ctx.get("gen"), _generation()), budget, split
+            request_id, request_id, None, 0, _int(ctx.get("gen"), _GENERATION), budget, split
         )
     chain._mark(
         EV_HOP, parent=chain.parent, depth=chain.depth, max=chain.max_calls, budget=chain.budget
@@ -406,7 +407,7 @@ def _guarded_make_api_call(client: Any, operation: str, params: Any) -> Any:
     return chain._invoke(client, operation, key, params)
 
 
-def _identity() -> tuple[str, str, str]:
+def _read_identity() -> tuple[str, str, str]:
     """(name, region, account) of this function; account '' when unknown."""
     parts = os.environ.get(SELF_ARN_ENV, "").split(":")
     if len(parts) >= 7 and parts[0] == "arn" and parts[5] == "function":
@@ -416,7 +417,7 @@ def _identity() -> tuple[str, str, str]:
 
 def _targets_self(client: Any, function: Any) -> bool:
     """Whether FunctionName names this function, in any of the forms Lambda accepts."""
-    name, region, account = _identity()
+    name, region, account = _IDENTITY
     if not name or not isinstance(function, str):
         return False
     parts = function.split(":")
@@ -434,6 +435,9 @@ def _targets_self(client: Any, function: Any) -> bool:
     if len(parts) in (3, 4) and parts[1] == "function":  # ACCOUNT:function:NAME[:QUALIFIER]
         return parts[2] == name and parts[0] == (account or parts[0])
     return len(parts) in (1, 2) and parts[0] == name  # NAME[:QUALIFIER]
+
+
+_IDENTITY = _read_identity()
 
 
 class _Veto(Exception):

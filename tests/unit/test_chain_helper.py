@@ -341,8 +341,8 @@ def test_invoke_self_refuses_a_chain_from_before_stop(
     load: Load, lam: FakeLambda, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without the entry point (a handler deployed before it existed) the check is at invoke.
-    helper = load()
     monkeypatch.setenv("RECURSECTL_GENERATION", "1")
+    helper = load()
     old = helper.begin(_child_event(), _ctx("r"))
     assert old.invoke_self({}) is None
     assert lam.requests == []
