@@ -107,13 +107,19 @@ class PayloadNotObject(ChainRefused):
     """The payload is not a JSON object, so the chain context cannot be carried."""
 
 
+# json.dumps with non-default separators builds a new encoder on every call: build it once.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _emit(record: dict[str, Any]) -> None:
     # One write per marker: one CloudWatch Logs event, whatever the log format.
-    sys.stdout.write(f"{MARKER} {json.dumps(record, separators=(',', ':'))}\n")
+    sys.stdout.write(f"{MARKER} {_compact(record)}\n")
     sys.stdout.flush()
 
 
 def _int(value: Any, default: int) -> int:
+    if type(value) is int:
+        return value
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -228,7 +234,7 @@ class Chain:
             "budget": share,
             **({"split": self.split} if self.split is not None else {}),
         }
-        params = {**params, key: json.dumps(event, separators=(",", ":")).encode()}
+        params = {**params, key: _compact(event).encode()}
         _local.self_invoke = True
         try:
             response = _send(client, operation, params)
@@ -465,6 +471,8 @@ def _no_ambiguous_retry(
     if caught_exception is not None:
         if not isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)):
             raise _Veto(caught_exception)
+        return
+    if response is None:
         return
     http, parsed = response
     code = (parsed.get("Error") or {}).get("Code")
