@@ -277,7 +277,8 @@ class Chain:
         }
         try:
             response = self._invoke(client, "Invoke", "Payload", params)
-        except ChainRefused:
+        except ChainRefused as refused:
+            print(refused)  # the why, next to the marker, for whoever reads the log
             return None
         # Read the (empty) body: botocore hands the connection back to its pool only then.
         body = response.get("Payload")

@@ -311,11 +311,14 @@ def test_the_budget_is_shared_among_children_and_then_refuses(
     assert markers(capsys.readouterr().out)[-1]["reason"] == "budget"
 
 
-def test_a_childs_budget_is_its_subtrees(load: Load, lam: FakeLambda) -> None:
+def test_a_childs_budget_is_its_subtrees(
+    load: Load, lam: FakeLambda, capsys: pytest.CaptureFixture[str]
+) -> None:
     helper = load("def handler(event, context):\n    return None\n")
     chain = helper.begin(_child_event(budget=2, split=2), _ctx("r"))
     assert chain.invoke_self({}) == "child-1"
     assert chain.invoke_self({}) is None  # pool 1: one child only
+    assert "budget of 1000 invocations is spent" in capsys.readouterr().out
     assert lam.requests[0].event["_recursectl"] == {
         "chain": "c", "parent": "r", "depth": 2, "gen": 0, "budget": 1, "split": 2,
     }  # fmt: skip
