@@ -96,7 +96,7 @@ def kept_changes(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
-    parser.add_argument("--only", nargs="+", metavar="N", help="metric numbers to run (1-7)")
+    parser.add_argument("--only", nargs="+", metavar="N", help="metric numbers to run (1-8)")
     parser.add_argument("--out", type=Path, help="markdown output (default: docs/benchmarks.md)")
     args = parser.parse_args(argv)
     report = run(args.smoke, set(args.only) if args.only else None)
