@@ -29,14 +29,16 @@ Context (`event["_recursectl"]`), every field optional on a root event:
 Budget sharing, with no shared state: a node with budget B has a pool of P = B - 1 for its whole
 subtree, and each child's share comes out of what the pool still holds (`left`), so a chain can
 never make more than MAX_INVOCATIONS invocations in total.
-- With a split K, every child receives min(left, ceil(P / K)): a regular tree of fan-out K whose
-  size fits the budget is never cut (P = K * size(subtree) exactly), so `invoke`'s up-front check
-  of the tree size is the whole truth.
+- With a split K, every child receives min(left, max(1, floor(P / K))): a regular tree of fan-out
+  K whose size fits the budget is never cut (P >= K * size(subtree), so each of the K shares is
+  at least size(subtree); ceil would starve the last sibling when K does not divide P), so
+  `invoke`'s up-front check of the tree size is the whole truth.
 - Without one (a chain started by anything but `recursectl invoke --fanout`), a child receives
   min(left, max(ceil(P / 2), linear)), where linear = MAX_CALLS - child_depth + 1 is what an
   unbranched chain below it can use before the depth cap ends it: linear chains up to the cap
-  and binary trees that fit the budget are never cut; a wider fan-out may be, with a `capped`
-  marker (reason "budget") at the node where it happened.
+  are never cut, and binary trees that fit the budget are not while every pool is at least twice
+  `linear` (with the defaults, binary trees up to depth 6); deeper or wider trees may be, with a
+  `capped` marker (reason "budget") at the node where it happened.
 
 Markers: one stdout line each, MARKER + " " + compact JSON, always with "v": VERSION.
     hop           chain, req, parent (null at the root), depth, max, budget
@@ -94,7 +96,7 @@ def child_share(pool: int, left: int, split: int | None, max_calls: int, child_d
     if left <= 0 or child_depth > max_calls:
         return 0
     if split is not None and split >= 1:
-        return min(left, -(-pool // split))
+        return min(left, max(1, pool // split))
     linear = max_calls - child_depth + 1
     return min(left, max(-(-pool // 2), linear))
 

@@ -3,8 +3,12 @@
 Event: {"numberOfCalls": 5}            a chain of 6 invocations
        {"numberOfCalls": 3, "fanout": 2}  each call invokes 2 children: a tree of 15
 
-`recursectl deploy` packages this file with recursectl_chain.py and sets
-RECURSECTL_SELF_ARN (the function's own ARN) and RECURSECTL_MAX_CALLS (the cap).
+`recursectl deploy` packages this file with recursectl_chain.py, whose entry point runs it
+(Handler recursectl_chain.handler, RECURSECTL_HANDLER=handler.handler) and guards every Invoke
+of this function, whatever calls it. This handler uses the helper's explicit API on top: under
+the entry point `begin` returns the chain already begun (no second marker), and `invoke_self`
+returns None instead of raising when the cap or the budget refuses a child, so the chain ends
+cleanly. A plain `boto3.client("lambda").invoke(...)` of this function would be guarded too.
 """
 
 from __future__ import annotations

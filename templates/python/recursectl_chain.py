@@ -1,78 +1,152 @@
-"""recursectl's chain helper, packaged next to your handler by `recursectl deploy`.
+"""recursectl's chain helper and guard, packaged next to your handler by `recursectl deploy`.
 
-It has no dependency on recursectl (only boto3, which every Lambda Python runtime has).
-It carries the chain context in the event, logs one marker line per invocation and one
-per child, and refuses to go deeper than RECURSECTL_MAX_CALLS.
+No dependency on recursectl: only the standard library and botocore (every Lambda Python
+runtime has it). The protocol it follows is `recursectl/protocol.py`'s; the values below repeat
+it and `tests/unit/test_protocol.py` checks that they do.
+
+As the entry point (Handler `recursectl_chain.handler`, your handler in RECURSECTL_HANDLER) it
+imports your module during init, then, per invocation: reads or starts the chain context, logs
+one `hop` marker, refuses to run a chain started before the last `recursectl stop`, and calls
+your handler with the event minus its `_recursectl` key. Every Lambda Invoke your code makes of
+this same function through botocore (boto3) carries the chain context, is logged as a `child`,
+and is refused with a ChainRefused exception past the depth cap or the chain's budget. Your
+code needs no change. The explicit API works too, with or without the entry point:
 
     import recursectl_chain
 
     def handler(event, context):
-        chain = recursectl_chain.begin(event, context)
+        chain = recursectl_chain.begin(event, context)  # the same chain the entry point began
         if more_work:
-            chain.invoke_self({"work": ...})
+            chain.invoke_self({"work": ...})            # None when the cap or budget refuses
 
-Marker lines are printed (plain text in both Lambda log formats) as
-    RECURSECTL_CHAIN {"v": 1, "ev": "hop", ...}
-and are what `recursectl logs` builds the tree from.
+Markers are stdout lines `RECURSECTL_CHAIN {"v":1,"ev":"hop",...}`, what `recursectl logs`
+builds the tree from.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+import threading
 import time
-from typing import Any
+import traceback
 
-MARKER = "RECURSECTL_CHAIN"
-# `recursectl stop` raises the function's generation: chains started before it may finish the
-# hop they are in but never invoke another, even after `recursectl resume`.
-GENERATION_ENV = "RECURSECTL_GENERATION"
-CONTEXT_KEY = "_recursectl"
+# Annotations only (postponed by the __future__ import): importing typing would cost every
+# cold start more than the rest of this module's imports together (awslambdaric has the others).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 VERSION = 1
+MARKER = "RECURSECTL_CHAIN"
+CONTEXT_KEY = "_recursectl"
+EV_HOP = "hop"
+EV_CHILD = "child"
+EV_CAPPED = "capped"
+EV_STOPPED = "stopped"
+EV_CHILD_FAILED = "child_failed"
+REASON_DEPTH = "depth"
+REASON_BUDGET = "budget"
+SELF_ARN_ENV = "RECURSECTL_SELF_ARN"
+MAX_CALLS_ENV = "RECURSECTL_MAX_CALLS"
+MAX_INVOCATIONS_ENV = "RECURSECTL_MAX_INVOCATIONS"
+# `recursectl stop` raises it: chains started before never run another hop, even after resume.
+GENERATION_ENV = "RECURSECTL_GENERATION"
+HANDLER_ENV = "RECURSECTL_HANDLER"
+HELPER_MODULE = "recursectl_chain"
+ENTRY_POINT = f"{HELPER_MODULE}.handler"
+DEFAULT_MAX_CALLS = 25
+DEFAULT_MAX_INVOCATIONS = 1000
 
-_client: Any = None  # created on first use, then reused while the environment is warm
-_THROTTLED = ("TooManyRequestsException", "ThrottlingException")
+# The Lambda operations that start an invocation, and the parameter that carries the event.
+_INVOKE_OPS = {
+    "Invoke": "Payload",
+    "InvokeWithResponseStream": "Payload",
+    "InvokeAsync": "InvokeArgs",
+}
+_THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException"})
 _THROTTLE_BACKOFF_S = (0.1, 0.3, 0.9)
 
-
-def _lambda_client() -> Any:
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
-
-        # No automatic retries: botocore would also retry an Invoke whose first attempt did
-        # reach Lambda (a read timeout, a dropped connection), starting a second child: a
-        # forked chain. Throttling is retried by hand below: a 429 means nothing was accepted.
-        _client = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
-    return _client
+_client: Any = None  # invoke_self's client: created on first use, reused while warm
+_original: Any = None  # botocore's BaseClient._make_api_call, once patched
+_active: Chain | None = None  # the chain of the invocation in progress
+_user_handler: Callable[[Any, Any], Any] | None = None
+_local = threading.local()  # .self_invoke: inside a guarded self-invoke (for the retry veto)
 
 
-def _invoke(**kwargs: Any) -> Any:
-    for delay in (*_THROTTLE_BACKOFF_S, None):
-        try:
-            return _lambda_client().invoke(**kwargs)
-        except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code not in _THROTTLED or delay is None:
-                raise
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+def child_share(pool: int, left: int, split: int | None, max_calls: int, child_depth: int) -> int:
+    """The budget handed to the next child; 0 means refuse (a copy of protocol.child_share)."""
+    if left <= 0 or child_depth > max_calls:
+        return 0
+    if split is not None and split >= 1:
+        return min(left, max(1, pool // split))
+    linear = max_calls - child_depth + 1
+    return min(left, max(-(-pool // 2), linear))
+
+
+class ChainRefused(RuntimeError):
+    """A self-invoke was refused; the message names the limit and the setting that raises it."""
+
+
+class DepthCapReached(ChainRefused):
+    """The child would be deeper than RECURSECTL_MAX_CALLS."""
+
+
+class BudgetExhausted(ChainRefused):
+    """The chain has used its RECURSECTL_MAX_INVOCATIONS invocations (across all branches)."""
+
+
+class ChainStopped(ChainRefused):
+    """The chain started before the last `recursectl stop`."""
+
+
+class PayloadNotObject(ChainRefused):
+    """The payload is not a JSON object, so the chain context cannot be carried."""
+
+
+# json.dumps with non-default separators builds a new encoder on every call: build it once.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _emit(record: dict[str, Any]) -> None:
-    # One print per marker: one CloudWatch Logs event, whatever the log format.
-    sys.stdout.write(f"{MARKER} {json.dumps(record, separators=(',', ':'))}\n")
+    # One write per marker: one CloudWatch Logs event, whatever the log format.
+    sys.stdout.write(f"{MARKER} {_compact(record)}\n")
     sys.stdout.flush()
 
 
-class CapReached(RuntimeError):
-    """invoke_self was refused because the chain is at RECURSECTL_MAX_CALLS."""
+def _int(value: Any, default: int) -> int:
+    if type(value) is int:
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _env_int(name: str, default: int) -> int:
+    return _int(os.environ.get(name), default)
+
+
+# The function's environment never changes while an execution environment lives: read once.
+_MAX_CALLS = _env_int(MAX_CALLS_ENV, DEFAULT_MAX_CALLS)
+_MAX_INVOCATIONS = _env_int(MAX_INVOCATIONS_ENV, DEFAULT_MAX_INVOCATIONS)
+_GENERATION = _env_int(GENERATION_ENV, 0)
+_SELF_ARN = os.environ.get(SELF_ARN_ENV) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+
+
+def _error_status(exc: BaseException) -> tuple[Any, Any]:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None, None
+    meta = response.get("ResponseMetadata") or {}
+    return (response.get("Error") or {}).get("Code"), meta.get("HTTPStatusCode")
 
 
 class Chain:
-    """The chain context of one invocation."""
+    """The chain context of one invocation, and the budget it hands to its children."""
 
     def __init__(
         self,
@@ -81,141 +155,225 @@ class Chain:
         parent: str | None,
         depth: int,
         generation: int | None = None,
+        budget: int | None = None,
+        split: int | None = None,
     ):
         self.chain_id = chain_id
         self.request_id = request_id
         self.parent = parent
         self.depth = depth
-        self.generation = _current_generation() if generation is None else generation
-        self.max_calls = int(os.environ.get("RECURSECTL_MAX_CALLS", "25"))
-        self.self_arn = os.environ.get("RECURSECTL_SELF_ARN") or os.environ.get(
-            "AWS_LAMBDA_FUNCTION_NAME", ""
-        )
+        self.generation = _GENERATION if generation is None else generation
+        self.max_calls = _MAX_CALLS
+        self.max_invocations = _MAX_INVOCATIONS
+        self.budget = self.max_invocations if budget is None else budget
+        self.split = split
+        self.left = self.budget - 1  # what the pool for this subtree still holds
+        self.self_arn = _SELF_ARN
         self.children: list[str] = []
+        self._lock = threading.Lock()  # children may be invoked from several threads
 
     @property
     def remaining(self) -> int:
-        """How many more levels the cap allows below this invocation."""
+        """How many more levels the depth cap allows below this invocation."""
         return max(0, self.max_calls - self.depth)
 
-    def child_event(self, payload: dict[str, Any]) -> dict[str, Any]:
-        event = dict(payload)
+    def _mark(self, ev: str, **fields: Any) -> None:
+        _emit({"v": VERSION, "ev": ev, "chain": self.chain_id, "req": self.request_id, **fields})
+
+    def _stale(self) -> str | None:
+        current = _GENERATION
+        if self.generation >= current:
+            return None
+        self._mark(EV_STOPPED, depth=self.depth, gen=self.generation)
+        return (
+            f"this chain started before the last `recursectl stop` (its generation "
+            f"{self.generation} < {GENERATION_ENV}={current}): start a new chain"
+        )
+
+    def _reserve(self) -> int:
+        """The next child's budget, or ChainRefused (with its marker) when it may not run."""
+        stale = self._stale()
+        if stale:
+            raise ChainStopped(f"recursectl: not invoking a child: {stale}")
+        depth = self.depth + 1
+        with self._lock:
+            share = child_share(self.budget - 1, self.left, self.split, self.max_calls, depth)
+            self.left -= share
+        if share > 0:
+            return share
+        if depth > self.max_calls:
+            self._mark(
+                EV_CAPPED,
+                depth=self.depth,
+                max=self.max_calls,
+                reason=REASON_DEPTH,
+                budget=self.left,
+            )
+            raise DepthCapReached(
+                f"recursectl: not invoking a child at depth {depth}: the depth cap is "
+                f"{self.max_calls} ({MAX_CALLS_ENV}; deploy with --max-calls to raise it)"
+            )
+        self._mark(
+            EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_BUDGET, budget=self.left
+        )
+        raise BudgetExhausted(
+            f"recursectl: not invoking a child at depth {depth}: this chain's budget of "
+            f"{self.max_invocations} invocations is spent ({MAX_INVOCATIONS_ENV}; deploy with "
+            f"--max-invocations to raise it)"
+        )
+
+    def _invoke(self, client: Any, operation: str, key: str, params: dict[str, Any]) -> Any:
+        """One guarded self-invoke through botocore: context in, marker out."""
+        event = _event_of(params.get(key))
+        share = self._reserve()
         event[CONTEXT_KEY] = {
             "chain": self.chain_id,
             "parent": self.request_id,
             "depth": self.depth + 1,
             "gen": self.generation,
+            "budget": share,
+            **({"split": self.split} if self.split is not None else {}),
         }
-        return event
+        params = {**params, key: _compact(event).encode()}
+        _local.self_invoke = True
+        try:
+            response = _send(client, operation, params)
+        except _Veto as veto:
+            self._failed(share, veto.error)
+            raise veto.error from None
+        except Exception as exc:
+            self._failed(share, exc)
+            raise
+        finally:
+            _local.self_invoke = False
+        child = str(response["ResponseMetadata"]["RequestId"])
+        with self._lock:
+            self.children.append(child)
+        self._mark(EV_CHILD, child=child, depth=self.depth + 1, budget=share)
+        return response
+
+    def _failed(self, share: int, exc: BaseException) -> None:
+        self._mark(
+            EV_CHILD_FAILED, depth=self.depth + 1, error=f"{type(exc).__name__}: {exc}"[:500]
+        )
+        _, status = _error_status(exc)
+        if isinstance(status, int) and 400 <= status < 500:
+            # Refused by Lambda (throttled, denied, not found, too large): no child started.
+            with self._lock:
+                self.left += share
 
     def invoke_self(self, payload: dict[str, Any], *, sync: bool = False) -> str | None:
         """Invoke this function again with `payload`; returns the child's request id.
 
-        Returns None (and logs why) when the cap forbids going deeper. For an Event invoke
-        the returned request id is the one the child's execution will log.
+        Returns None (the refusal is logged) when the depth cap, the budget or `recursectl
+        stop` forbids it. For an Event invoke the request id is the one the child will log.
         """
-        current = _current_generation()
-        if self.generation < current:
-            _emit(
-                {
-                    "v": VERSION,
-                    "ev": "stopped",
-                    "chain": self.chain_id,
-                    "req": self.request_id,
-                    "depth": self.depth,
-                    "gen": self.generation,
-                }
-            )
-            print("recursectl: not invoking a child: this chain was stopped by `recursectl stop`")
-            return None
-        if self.depth + 1 > self.max_calls:
-            _emit(
-                {
-                    "v": VERSION,
-                    "ev": "capped",
-                    "chain": self.chain_id,
-                    "req": self.request_id,
-                    "depth": self.depth,
-                    "max": self.max_calls,
-                }
-            )
-            print(
-                f"recursectl: not invoking depth {self.depth + 1}: "
-                f"RECURSECTL_MAX_CALLS={self.max_calls} reached"
-            )
-            return None
-        body = json.dumps(self.child_event(payload)).encode()
+        client = _lambda_client()
+        _patch_now()
+        params = {
+            "FunctionName": self.self_arn,
+            "InvocationType": "RequestResponse" if sync else "Event",
+            "Payload": json.dumps(payload),
+        }
         try:
-            response = _invoke(
-                FunctionName=self.self_arn,
-                InvocationType="RequestResponse" if sync else "Event",
-                Payload=body,
-            )
-        except Exception as exc:
-            _emit(
-                {
-                    "v": VERSION,
-                    "ev": "child_failed",
-                    "chain": self.chain_id,
-                    "req": self.request_id,
-                    "depth": self.depth + 1,
-                    "error": f"{type(exc).__name__}: {exc}"[:500],
-                }
-            )
-            raise
+            response = self._invoke(client, "Invoke", "Payload", params)
+        except ChainRefused as refused:
+            print(refused)  # the why, next to the marker, for whoever reads the log
+            return None
         # Read the (empty) body: botocore hands the connection back to its pool only then.
-        # Unread, every invoke would open a new TCP connection (and a new server thread).
-        payload = response.get("Payload")
-        if payload is not None:
-            payload.read()
-        child = str(response["ResponseMetadata"]["RequestId"])
-        self.children.append(child)
-        _emit(
-            {
-                "v": VERSION,
-                "ev": "child",
-                "chain": self.chain_id,
-                "req": self.request_id,
-                "child": child,
-                "depth": self.depth + 1,
-            }
-        )
-        return child
+        body = response.get("Payload")
+        if body is not None:
+            body.read()
+        return str(response["ResponseMetadata"]["RequestId"])
 
 
-def _current_generation() -> int:
+def _event_of(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}  # no payload: Lambda hands the function {}
+    if hasattr(raw, "read"):
+        raw = raw.read()
+    if isinstance(raw, (bytes, bytearray, str)) and not raw.strip():
+        return {}
     try:
-        return int(os.environ.get(GENERATION_ENV, "0"))
-    except ValueError:
-        return 0
+        event = json.loads(raw)
+    except (TypeError, ValueError):
+        event = None
+    if not isinstance(event, dict):
+        raise PayloadNotObject(
+            "recursectl: not invoking this function with a payload that is not a JSON object: "
+            f"the chain context ({CONTEXT_KEY}) cannot be carried; send a JSON object"
+        )
+    return event
+
+
+def _lambda_client() -> Any:
+    global _client
+    if _client is None:
+        import boto3
+        from botocore.config import Config
+
+        # One attempt: botocore would also retry an Invoke whose first attempt did reach
+        # Lambda (a read timeout, a dropped connection), starting a second child: a forked
+        # chain. Throttles are retried by hand in _send: a 429 means nothing was accepted.
+        _client = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
+    return _client
+
+
+def _send(client: Any, operation: str, params: dict[str, Any]) -> Any:
+    call = _original if _original is not None else type(client)._make_api_call
+    if client is not _client:
+        return call(client, operation, params)
+    for delay in (*_THROTTLE_BACKOFF_S, None):
+        try:
+            return call(client, operation, params)
+        except Exception as exc:
+            if _error_status(exc)[0] not in _THROTTLED or delay is None:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# the chain context --------------------------------------------------------------------------
+def _start(event: Any, context: Any) -> Chain:
+    """Continue the event's chain (or start one), log the hop marker, make it the active one."""
+    global _active
+    request_id = str(getattr(context, "aws_request_id", "") or "unknown")
+    ctx = event.get(CONTEXT_KEY) if isinstance(event, dict) else None
+    if not isinstance(ctx, dict):
+        ctx = {}
+    max_invocations = _MAX_INVOCATIONS
+    # A crafted context cannot raise the limits: depth >= 0, budget <= the function's own.
+    budget = max(1, min(_int(ctx.get("budget"), max_invocations), max_invocations))
+    split = _int(ctx.get("split"), 0) or None
+    if ctx.get("chain"):
+        parent = ctx.get("parent")
+        chain = Chain(
+            str(ctx["chain"]),
+            request_id,
+            str(parent) if parent else None,
+            max(0, _int(ctx.get("depth"), 0)),
+            _int(ctx.get("gen"), 0),
+            budget,
+            split,
+        )
+    else:  # a root: `gen` may be given by `recursectl invoke`, else the chain starts now
+        chain = Chain(
+            request_id, request_id, None, 0, _int(ctx.get("gen"), _GENERATION), budget, split
+        )
+    chain._mark(
+        EV_HOP, parent=chain.parent, depth=chain.depth, max=chain.max_calls, budget=chain.budget
+    )
+    _active = chain
+    return chain
 
 
 def begin(event: Any, context: Any) -> Chain:
-    """Read the chain context from the event (or start a chain) and log the hop marker."""
-    request_id = str(getattr(context, "aws_request_id", "") or "unknown")
-    ctx = event.get(CONTEXT_KEY) if isinstance(event, dict) else None
-    if isinstance(ctx, dict) and ctx.get("chain"):
-        chain = Chain(
-            chain_id=str(ctx["chain"]),
-            request_id=request_id,
-            parent=str(ctx["parent"]) if ctx.get("parent") else None,
-            depth=int(ctx.get("depth", 0)),
-            generation=int(ctx.get("gen", 0)),
-        )
-    else:
-        chain = Chain(chain_id=request_id, request_id=request_id, parent=None, depth=0)
-    _emit(
-        {
-            "v": VERSION,
-            "ev": "hop",
-            "chain": chain.chain_id,
-            "req": request_id,
-            "parent": chain.parent,
-            "depth": chain.depth,
-            "max": chain.max_calls,
-        }
-    )
-    return chain
+    """This invocation's chain: the one the entry point began, else read from the event."""
+    chain = _active
+    if chain is not None and chain.request_id == getattr(context, "aws_request_id", None):
+        return chain
+    _install()
+    return _start(event, context)
 
 
 def strip(event: Any) -> Any:
@@ -223,3 +381,254 @@ def strip(event: Any) -> Any:
     if isinstance(event, dict) and CONTEXT_KEY in event:
         return {k: v for k, v in event.items() if k != CONTEXT_KEY}
     return event
+
+
+def handler(event: Any, context: Any) -> Any:
+    """The function's entry point: guard, then the user's handler, its result unchanged."""
+    chain = _start(event, context)
+    stale = chain._stale()
+    if stale:
+        print(f"recursectl: not running the handler: {stale}")
+        return None
+    if _user_handler is None:
+        raise RuntimeError(f"recursectl: {HANDLER_ENV} is not set: redeploy with recursectl")
+    if isinstance(event, dict):
+        event.pop(CONTEXT_KEY, None)  # the runtime's own fresh copy: no one else holds it
+    return _user_handler(event, context)
+
+
+# interception -------------------------------------------------------------------------------
+def _guarded_make_api_call(client: Any, operation: str, params: Any) -> Any:
+    """BaseClient._make_api_call, with this function's self-invokes guarded."""
+    key = _INVOKE_OPS.get(operation)
+    chain = _active
+    if (
+        key is None
+        or chain is None
+        or params.get("InvocationType") == "DryRun"  # validates only: no child
+        or client.meta.service_model.service_name != "lambda"
+        or not _targets_self(client, params.get("FunctionName"))
+    ):
+        return _original(client, operation, params)
+    _hook_retries(client)
+    return chain._invoke(client, operation, key, params)
+
+
+def _read_identity() -> tuple[str, str, str]:
+    """(name, region, account) of this function; account '' when unknown."""
+    parts = os.environ.get(SELF_ARN_ENV, "").split(":")
+    if len(parts) >= 7 and parts[0] == "arn" and parts[5] == "function":
+        return parts[6], parts[3], parts[4]
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), os.environ.get("AWS_REGION", ""), ""
+
+
+def _targets_self(client: Any, function: Any) -> bool:
+    """Whether FunctionName names this function, in any of the forms Lambda accepts."""
+    name, region, account = _IDENTITY
+    if not name or not isinstance(function, str):
+        return False
+    parts = function.split(":")
+    if parts[0] == "arn":  # arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+        return (
+            len(parts) in (7, 8)
+            and parts[5] == "function"
+            and parts[6] == name
+            and parts[3] == region
+            and parts[4] == (account or parts[4])
+        )
+    # The other forms name a function in the client's own region.
+    if region and (client.meta.region_name or region) != region:
+        return False
+    if len(parts) in (3, 4) and parts[1] == "function":  # ACCOUNT:function:NAME[:QUALIFIER]
+        return parts[2] == name and parts[0] == (account or parts[0])
+    return len(parts) in (1, 2) and parts[0] == name  # NAME[:QUALIFIER]
+
+
+_IDENTITY = _read_identity()
+
+
+class _Veto(Exception):
+    """Raised from needs-retry to stop botocore retrying an ambiguous self-invoke."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _no_ambiguous_retry(
+    response: Any = None, caught_exception: Any = None, operation: Any = None, **_: Any
+) -> None:
+    """needs-retry hook: a self-invoke that may have reached Lambda is never re-sent.
+
+    botocore's default retries (legacy mode: 5 attempts; standard: 3) re-send an Invoke after
+    a read timeout, a dropped connection or a 5xx, any of which may follow an accepted Event
+    invoke: the retry would start a second child with the same context, a forked chain.
+    Throttles and connections that never opened are safe to retry and left to botocore.
+    """
+    if not getattr(_local, "self_invoke", False):
+        return
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+    if caught_exception is not None:
+        if not isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)):
+            raise _Veto(caught_exception)
+        return
+    if response is None:
+        return
+    http, parsed = response
+    code = (parsed.get("Error") or {}).get("Code")
+    if http.status_code >= 500 and code not in _THROTTLED:
+        raise _Veto(ClientError(parsed, operation.name))
+
+
+def _hook_retries(client: Any) -> None:
+    events = client.meta.events
+    if getattr(events, "_recursectl_hooked", False):
+        return
+    # register_first: before botocore's own retry handler, which would decide to retry.
+    events.register_first("needs-retry.lambda", _no_ambiguous_retry, unique_id="recursectl-veto")
+    events._recursectl_hooked = True
+
+
+def _patch(module: Any) -> None:
+    """Put the guard on module.BaseClient (botocore.client), once; a newer copy replaces ours."""
+    global _original
+    base = module.BaseClient
+    current = base.__dict__["_make_api_call"]
+    while hasattr(current, "_recursectl_original"):  # another copy of this helper's guard
+        current = current._recursectl_original
+    _original = current
+    _guarded_make_api_call._recursectl_original = current  # type: ignore[attr-defined]
+    base._make_api_call = _guarded_make_api_call
+
+
+def _patch_now() -> None:
+    import botocore.client
+
+    if botocore.client.BaseClient.__dict__["_make_api_call"] is not _guarded_make_api_call:
+        _patch(botocore.client)
+
+
+class _PatchOnImport:
+    """A meta-path finder that patches botocore.client as soon as something imports it.
+
+    Importing botocore ourselves would cost a handler that never uses it ~100 ms of cold
+    start; patching after the user's import would miss a handler that imports boto3 lazily.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "botocore.client":
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = None if finder is self or find is None else find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        exec_module = getattr(spec.loader, "exec_module", None)
+        if exec_module is not None:
+
+            def exec_and_patch(module: Any) -> None:
+                exec_module(module)
+                _patch(module)
+
+            spec.loader.exec_module = exec_and_patch  # this module's own loader instance
+        return spec
+
+
+def _install() -> None:
+    """Guard every botocore client: now if botocore is loaded, else the moment it is."""
+    client_module = sys.modules.get("botocore.client")
+    if client_module is not None:
+        if client_module.BaseClient.__dict__["_make_api_call"] is not _guarded_make_api_call:
+            _patch(client_module)
+    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
+
+
+# the user's handler, loaded during init -----------------------------------------------------
+def _fault_class() -> Any:
+    """awslambdaric's FaultException (the runtime that imports us), or None."""
+    for name in ("awslambdaric.lambda_runtime_exception", "lambda_runtime_exception"):
+        module = sys.modules.get(name)
+        if module is None and name.startswith("awslambdaric"):
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                module = None
+        if module is not None and hasattr(module, "FaultException"):
+            return module.FaultException
+    return None
+
+
+def _fault(error_type: str, message: str, trace: list[str] | None = None) -> Exception:
+    """The runtime's own init error.
+
+    A FaultException raised while the runtime imports this module reaches its init-error path
+    unchanged (it is neither ImportError nor SyntaxError), so errorType, errorMessage and
+    stackTrace are exactly what the runtime reports for the user's module itself. Without
+    awslambdaric, a runtime reports an unknown init exception by its class name and message.
+    """
+    fault_class = _fault_class()
+    if fault_class is not None:
+        fault: Exception = fault_class(error_type, message, trace)
+        return fault
+    fallback: type[Exception] = type(error_type, (Exception,), {})
+    return fallback(message)
+
+
+def _load(spec: str) -> Callable[[Any, Any], Any]:
+    """Resolve `module.function` as awslambdaric's bootstrap does, with its errors."""
+    try:
+        modname, fname = spec.rsplit(".", 1)
+    except ValueError as e:
+        raise _fault("Runtime.MalformedHandlerName", f"Bad handler '{spec}': {e}") from None
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise _fault(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {modname} as a handler module",
+        )
+    if modname.replace("/", ".") == HELPER_MODULE:
+        raise _fault(
+            "Runtime.HandlerNotFound", f"{HANDLER_ENV}={spec} names recursectl's own entry point"
+        )
+    try:
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise _fault(
+            "Runtime.ImportModuleError", f"Unable to import module '{modname}': {e}"
+        ) from None
+    except SyntaxError as e:
+        trace = [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}']
+        raise _fault(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {e}", trace
+        ) from None
+    except Exception as e:
+        # As the runtime reports any other import-time exception: its type, message, and the
+        # traceback from importlib on (our own frame dropped).
+        if _fault_class() is None:
+            raise
+        # 4-tuples, as the runtime formats them (FrameSummary objects would add ^^^ lines).
+        tb = traceback.extract_tb(e.__traceback__)
+        frames = [(f.filename, f.lineno or 0, f.name, f.line) for f in tb]
+        raise _fault(type(e).__name__, str(e), traceback.format_list(frames[1:])) from None
+    try:
+        function: Callable[[Any, Any], Any] = getattr(module, fname)
+    except AttributeError:
+        raise _fault(
+            "Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'"
+        ) from None
+    return function
+
+
+_install()
+if os.environ.get("_HANDLER", ENTRY_POINT) == ENTRY_POINT:  # we are the function's Handler
+    if os.environ.get(HANDLER_ENV):
+        _user_handler = _load(os.environ[HANDLER_ENV])
+    elif "_HANDLER" in os.environ:
+        raise _fault(
+            "Runtime.HandlerNotFound",
+            f"The Handler is {ENTRY_POINT} but {HANDLER_ENV} (the handler it runs) is not set: "
+            "redeploy with recursectl deploy",
+        )
