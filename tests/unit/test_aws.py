@@ -3,8 +3,18 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from recursectl.aws import Aws, Target, call, translate
-from recursectl.errors import EXIT_AWS, EXIT_NOT_FOUND, AwsError, NotFoundError
+from recursectl.aws import Aws, Target
+from recursectl.aws.errors import call, translate
+from recursectl.errors import (
+    EXIT_AWS,
+    EXIT_NOT_FOUND,
+    AccessDeniedError,
+    AlreadyExistsError,
+    AwsError,
+    ConflictError,
+    NotFoundError,
+    ThrottledError,
+)
 
 
 def _client_error(code: str, message: str = "nope") -> ClientError:
@@ -31,6 +41,26 @@ def test_client_errors_are_translated(code: str, fragment: str, exit_code: int) 
     assert info.value.exit_code == exit_code
     assert info.value.code == code
     assert info.value.hint or code in {"ResourceNotFoundException", "ServiceException"}
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("ResourceNotFoundException", NotFoundError),
+        ("NoSuchEntity", NotFoundError),
+        ("ResourceAlreadyExistsException", AlreadyExistsError),
+        ("EntityAlreadyExists", AlreadyExistsError),
+        ("ResourceConflictException", ConflictError),
+        ("DeleteConflict", ConflictError),
+        ("ThrottlingException", ThrottledError),
+        ("TooManyRequestsException", ThrottledError),
+        ("AccessDeniedException", AccessDeniedError),
+    ],
+)
+def test_client_errors_become_domain_errors(code: str, kind: type[AwsError]) -> None:
+    with pytest.raises(kind) as info:
+        call("logs:FilterLogEvents", "/aws/lambda/x", lambda: _raise(_client_error(code)))
+    assert info.value.code == code  # kept for messages (and the poller's checks)
 
 
 def test_access_denied_hint_names_the_permission() -> None:
