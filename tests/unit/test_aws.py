@@ -137,3 +137,24 @@ def test_invoke_client_never_retries_and_others_do() -> None:
     assert aws.lambda_once.meta.config.retries["total_max_attempts"] == 1
     assert aws.lambda_.meta.config.retries["total_max_attempts"] == 6  # 5 retries
     assert aws.lambda_once is not aws.lambda_
+
+
+def test_only_the_aws_package_talks_to_boto3() -> None:
+    """No boto3/botocore import, client call or error translation outside recursectl.aws
+    (the local cloud is standalone and speaks moto, not boto3 clients)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "recursectl"
+    forbidden = re.compile(
+        r"import boto3|from boto3|import botocore|from botocore|translate\(|"
+        r"\.lambda_(once)?\.|aws\.(iam|logs|sts)\."
+    )
+    offenders = [
+        f"{path.relative_to(src)}:{n}: {line.strip()}"
+        for path in sorted(src.rglob("*.py"))
+        if path.parent.name not in ("aws", "local")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if forbidden.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert offenders == []
