@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from recursectl.app import App
 from recursectl.cli.options import json_option
+
+if TYPE_CHECKING:
+    from recursectl.deploy import DeployResult
 
 
 def _size(n: int) -> str:
@@ -125,6 +129,13 @@ def deploy_command(
     if as_json:
         ui.emit_json(result.to_json())
         return
+    _report(app, result)
+
+
+def _report(app: App, result: DeployResult) -> None:
+    """The human-readable outcome: the plan or what changed, then what is deployed."""
+    ui = app.ui
+    dry_run = result.dry_run
     if dry_run:
         if result.unchanged:
             ui.data("plan: nothing to change (unchanged)")
