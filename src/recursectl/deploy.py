@@ -2,48 +2,37 @@
 
 `observe()` makes four read calls for a function of ours that already exists (GetFunction,
 GetFunctionEventInvokeConfig, GetRolePolicy, DescribeLogGroups), so an unchanged redeploy is
-cheap; GetRole only when the role is not plainly ours, and STS only when the function does not
-exist yet.
+cheap; GetRole only when the role is not plainly ours (or its trust policy predates the
+current revision), ListTagsLogGroup only when the group's retention would change, and STS only
+when the function does not exist yet.
+
+`apply()` is a table: one small function per `plan.Op` (APPLY), each safe to repeat.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursectl.errors import AwsError, NotFoundError
-from recursectl.package import Package
-from recursectl.plan import (
+from recursectl import protocol
+from recursectl.aws.lambda_ import FunctionConfig
+from recursectl.aws.view import LogGroupView, RoleView
+from recursectl.names import (
     APPLIED_TAG,
     POLICY_NAME,
-    TAG_KEY,
-    TAG_VALUE,
-    Desired,
-    FunctionState,
-    LogGroupState,
-    Observed,
-    RoleState,
-    Step,
     check_function_name,
-    desired_state,
-    generation_of,
     is_ours,
     log_group_for,
-    plan,
     role_name_for,
-    trust_document,
 )
+from recursectl.package import Package
+from recursectl.plan import Desired, Observed, Op, Step, desired_state, plan, trust_is_current
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
     from recursectl.settings import Settings
-
-ROLE_DEADLINE_S = 120.0
-_ROLE_SCHEDULE = (0.5, 0.5, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0)
 
 Progress = Callable[[str], None]
 
@@ -53,109 +42,143 @@ def _quiet(_: str) -> None:
 
 
 # observe --------------------------------------------------------------------------------------
-def observe(aws: Aws, name: str, *, want_concurrency: bool = False) -> Observed:
-    """Read what exists: the function, its role and policy, its log group."""
-    from recursectl.aws import translate
+def observe(
+    aws: Aws, name: str, *, want_concurrency: bool = False, retention: int | None = None
+) -> Observed:
+    """Read what exists: the function, its role and policy, its log group.
 
-    fn: FunctionState | None = None
-    try:
-        with translate("lambda:GetFunction", name, aws.target):
-            got = aws.lambda_.get_function(FunctionName=name)
-        cfg = got["Configuration"]
-        concurrency = got.get("Concurrency", {}).get("ReservedConcurrentExecutions")
-        if concurrency is None and want_concurrency:
-            # GetFunction omits a reserved concurrency of 0 on some emulators; ask directly,
-            # but only when we are about to manage concurrency anyway.
-            with translate("lambda:GetFunctionConcurrency", name, aws.target):
-                conc = aws.lambda_.get_function_concurrency(FunctionName=name)
-            concurrency = conc.get("ReservedConcurrentExecutions")
-        fn = FunctionState(
-            name=cfg["FunctionName"],
-            arn=cfg["FunctionArn"],
-            role=cfg["Role"],
-            runtime=cfg.get("Runtime", ""),
-            handler=cfg.get("Handler", ""),
-            memory=cfg.get("MemorySize", 128),
-            timeout=cfg.get("Timeout", 3),
-            env=dict(cfg.get("Environment", {}).get("Variables", {})),
-            code_sha256=cfg["CodeSha256"],
-            code_size=cfg.get("CodeSize", 0),
-            tags=dict(got.get("Tags", {})),
-            concurrency=concurrency,
-            state=cfg.get("State"),
-            last_update_status=cfg.get("LastUpdateStatus"),
-        )
-    except NotFoundError:
-        fn = None
-
+    `retention`: the retention deploy wants; the group's tags (ownership) are read only when
+    it differs, since only then would deploy change the group.
+    """
+    fn = aws.lambda_api.get_function(name, exact_concurrency=want_concurrency)
     if fn is not None:
-        try:
-            with translate("lambda:GetFunctionEventInvokeConfig", name, aws.target):
-                eic = aws.lambda_.get_function_event_invoke_config(FunctionName=name)
-            fn = replace(fn, retries=eic.get("MaximumRetryAttempts"))
-        except NotFoundError:
-            pass  # no config: AWS retries twice (fn.retries stays None)
-
+        fn = replace(fn, retries=aws.lambda_api.async_retries(name))
     role_name = role_name_for(name)
-    role: RoleState | None = None
-    if fn is not None and is_ours(fn.tags) and fn.role.endswith(f":role/{role_name}"):
-        # Our function uses our role: its inline policy is all we need to read (one call
-        # instead of two; an unchanged redeploy stays at four reads).
-        try:
-            with translate("iam:GetRolePolicy", f"{role_name}/{POLICY_NAME}", aws.target):
-                doc = aws.iam.get_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)
-            return Observed(
-                function=fn,
-                role=RoleState(
-                    name=role_name, arn=fn.role, tags=None, trust=None, policy=doc["PolicyDocument"]
-                ),
-                log_group=_observe_log_group(aws, name),
-            )
-        except NotFoundError:
-            pass  # role or policy gone: look at the role itself below
-    try:
-        with translate("iam:GetRole", role_name, aws.target):
-            r = aws.iam.get_role(RoleName=role_name)["Role"]
-        policy: Any | None
-        try:
-            with translate("iam:GetRolePolicy", f"{role_name}/{POLICY_NAME}", aws.target):
-                policy = aws.iam.get_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)[
-                    "PolicyDocument"
-                ]
-        except NotFoundError:
-            policy = None
-        role = RoleState(
-            name=role_name,
-            arn=r["Arn"],
-            tags={t["Key"]: t["Value"] for t in r.get("Tags", [])},
-            trust=r.get("AssumeRolePolicyDocument"),
-            policy=policy,
+    role: RoleView | None = None
+    if (
+        fn is not None
+        and is_ours(fn.tags)
+        and fn.role.endswith(f":role/{role_name}")
+        and trust_is_current(fn)
+    ):
+        # Our function uses our role, whose trust policy we stamped as current: its inline
+        # policy is all we need to read (one call instead of two).
+        policy = aws.iam_api.inline_policy(role_name, POLICY_NAME)
+        if policy is not None:
+            role = RoleView(name=role_name, arn=fn.role, tags=None, trust=None, policy=policy)
+    if role is None:
+        role = aws.iam_api.get_role(role_name, policy_name=POLICY_NAME)
+    group = aws.logs_api.log_group(log_group_for(name))
+    if group is not None and retention is not None and group.retention != retention:
+        group = LogGroupView(group.name, group.retention, aws.logs_api.log_group_tags(group.name))
+    return Observed(function=fn, role=role, log_group=group)
+
+
+# apply: one function per op ------------------------------------------------------------------
+@dataclass
+class _Run:
+    """What the steps of one apply share."""
+
+    aws: Aws
+    desired: Desired
+    package: Package
+    role_arn: str
+    progress: Progress
+
+    def config(self) -> FunctionConfig:
+        d = self.desired
+        return FunctionConfig(
+            name=d.name,
+            runtime=d.runtime,
+            role=self.role_arn,
+            handler=d.lambda_handler,
+            timeout=d.timeout,
+            memory=d.memory,
+            env=d.env,
         )
-    except NotFoundError:
-        role = None
-    return Observed(function=fn, role=role, log_group=_observe_log_group(aws, name))
 
 
-def _observe_log_group(aws: Aws, name: str) -> LogGroupState | None:
-    from recursectl.aws import translate
+def _create_role(r: _Run) -> None:
+    d = r.desired
+    description = f"recursectl: execution role of Lambda function {d.name}"
+    r.role_arn = r.aws.iam_api.create_role(d.role_name, d.trust, description, d.tags)
 
-    group_name = log_group_for(name)
-    with translate("logs:DescribeLogGroups", group_name, aws.target):
-        groups = aws.logs.describe_log_groups(logGroupNamePrefix=group_name)["logGroups"]
-    return next(
-        (
-            LogGroupState(name=group_name, retention=g.get("retentionInDays"))
-            for g in groups
-            if g.get("logGroupName") == group_name
-        ),
-        None,
+
+def _tag_role(r: _Run) -> None:
+    r.aws.iam_api.tag_role(r.desired.role_name, r.desired.tags)
+
+
+def _update_trust(r: _Run) -> None:
+    r.aws.iam_api.set_trust(r.desired.role_name, r.desired.trust)
+
+
+def _put_policy(r: _Run) -> None:
+    r.aws.iam_api.put_inline_policy(r.desired.role_name, POLICY_NAME, r.desired.policy)
+
+
+def _create_log_group(r: _Run) -> None:
+    d = r.desired
+    if r.aws.logs_api.create_log_group(d.log_group, d.tags):
+        r.aws.logs_api.set_retention(d.log_group, d.log_retention_days)
+    else:  # created by someone else since we looked: not ours to change
+        r.progress(f"log group {d.log_group} already exists: its retention is left as it is")
+
+
+def _put_retention(r: _Run) -> None:
+    r.aws.logs_api.set_retention(r.desired.log_group, r.desired.log_retention_days)
+
+
+def _create_function(r: _Run) -> None:
+    r.aws.lambda_api.create_function(
+        r.config(), r.package.zip_bytes, r.desired.tags, on_wait=r.progress
     )
 
 
-# apply ----------------------------------------------------------------------------------------
-def _is_role_propagation(exc: AwsError) -> bool:
-    # A fresh role is not yet assumable by Lambda for a few seconds after CreateRole.
-    return exc.code == "InvalidParameterValueException" and "cannot be assumed" in exc.message
+def _tag_function(r: _Run) -> None:
+    r.aws.lambda_api.tag(r.desired.function_arn, r.desired.tags)
+
+
+def _update_code(r: _Run) -> None:
+    r.aws.lambda_api.update_code(r.desired.name, r.package.zip_bytes)
+
+
+def _update_config(r: _Run) -> None:
+    r.aws.lambda_api.update_configuration(r.config(), on_wait=r.progress)
+
+
+def _put_invoke_config(r: _Run) -> None:
+    r.aws.lambda_api.disable_async_retries(r.desired.name)
+
+
+def _put_recursion(r: _Run) -> None:
+    r.aws.lambda_api.set_recursion(r.desired.name, r.desired.recursion)
+
+
+def _put_concurrency(r: _Run) -> None:
+    assert r.desired.concurrency is not None  # planned only when configured
+    r.aws.lambda_api.set_reserved_concurrency(r.desired.name, r.desired.concurrency)
+
+
+def _stamp(r: _Run) -> None:
+    r.aws.lambda_api.tag(r.desired.function_arn, {APPLIED_TAG: r.desired.applied_stamp})
+
+
+APPLY: dict[Op, Callable[[_Run], None]] = {
+    Op.CREATE_ROLE: _create_role,
+    Op.TAG_ROLE: _tag_role,
+    Op.UPDATE_TRUST: _update_trust,
+    Op.PUT_POLICY: _put_policy,
+    Op.CREATE_LOG_GROUP: _create_log_group,
+    Op.PUT_RETENTION: _put_retention,
+    Op.CREATE_FUNCTION: _create_function,
+    Op.TAG_FUNCTION: _tag_function,
+    Op.UPDATE_CODE: _update_code,
+    Op.UPDATE_CONFIG: _update_config,
+    Op.PUT_INVOKE_CONFIG: _put_invoke_config,
+    Op.PUT_RECURSION: _put_recursion,
+    Op.PUT_CONCURRENCY: _put_concurrency,
+    Op.STAMP: _stamp,
+}
 
 
 def apply(
@@ -167,141 +190,26 @@ def apply(
     progress: Progress = _quiet,
 ) -> str:
     """Run the steps in order; returns the role ARN. Each step is safe to repeat."""
-    from recursectl.aws import translate
-
-    d, lam, iam, logs = desired, aws.lambda_, aws.iam, aws.logs
-    tags = {TAG_KEY: TAG_VALUE}
-    role_arn = observed.role.arn if observed.role else d.role_arn
+    run = _Run(
+        aws=aws,
+        desired=desired,
+        package=package,
+        role_arn=observed.role.arn if observed.role else desired.role_arn,
+        progress=progress,
+    )
+    fn = observed.function
     ops = {s.op for s in steps}
-    t = aws.target
-
-    def wait(waiter: str) -> None:
-        with translate(f"lambda:GetFunction ({waiter})", d.name, t):
-            lam.get_waiter(waiter).wait(  # type: ignore[call-overload]
-                FunctionName=d.name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
-            )
-
-    def config() -> dict[str, Any]:
-        # What CreateFunction and UpdateFunctionConfiguration both set: one list, no drift.
-        return {
-            "FunctionName": d.name,
-            "Runtime": d.runtime,
-            "Role": role_arn,
-            "Handler": d.handler,
-            "Timeout": d.timeout,
-            "MemorySize": d.memory,
-            "Environment": {"Variables": d.env},
-        }
-
-    def on_retry(exc: AwsError, elapsed: float) -> None:
-        progress(f"waiting for the new role to become assumable by Lambda ({elapsed:.0f}s)...")
-
-    def with_role_retry(action: str, fn: Callable[[], Any]) -> Any:
-        def attempt() -> Any:
-            with translate(action, d.name, t):
-                return fn()
-
-        return aws.retry(
-            attempt,
-            retry_if=_is_role_propagation,
-            deadline_s=ROLE_DEADLINE_S,
-            schedule=_ROLE_SCHEDULE,
-            on_retry=on_retry,
-        )
-
-    fn_state = observed.function
     if (
-        fn_state is not None
-        and fn_state.last_update_status == "InProgress"
-        and (ops & {"update_code", "update_config"})
+        fn is not None
+        and fn.last_update_status == "InProgress"
+        and ops & {Op.UPDATE_CODE, Op.UPDATE_CONFIG}
     ):
         progress("waiting for an earlier update of the function to finish...")
-        wait("function_updated_v2")
-
+        aws.lambda_api.wait(desired.name, "function_updated_v2")
     for step in steps:
         progress(step.describe())
-        if step.op == "create_role":
-            with translate("iam:CreateRole", d.role_name, t):
-                role_arn = iam.create_role(
-                    RoleName=d.role_name,
-                    AssumeRolePolicyDocument=json.dumps(trust_document()),
-                    Description=f"recursectl: execution role of Lambda function {d.name}",
-                    Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}],
-                )["Role"]["Arn"]
-        elif step.op == "tag_role":
-            with translate("iam:TagRole", d.role_name, t):
-                iam.tag_role(RoleName=d.role_name, Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])
-        elif step.op == "update_trust":
-            with translate("iam:UpdateAssumeRolePolicy", d.role_name, t):
-                iam.update_assume_role_policy(
-                    RoleName=d.role_name, PolicyDocument=json.dumps(trust_document())
-                )
-        elif step.op == "put_policy":
-            with translate("iam:PutRolePolicy", f"{d.role_name}/{POLICY_NAME}", t):
-                iam.put_role_policy(
-                    RoleName=d.role_name,
-                    PolicyName=POLICY_NAME,
-                    PolicyDocument=json.dumps(d.policy),
-                )
-        elif step.op in ("create_log_group", "put_retention"):
-            if step.op == "create_log_group":
-                try:
-                    with translate("logs:CreateLogGroup", d.log_group, t):
-                        logs.create_log_group(logGroupName=d.log_group, tags=tags)
-                except AwsError as exc:
-                    if exc.code != "ResourceAlreadyExistsException":
-                        raise
-            with translate("logs:PutRetentionPolicy", d.log_group, t):
-                logs.put_retention_policy(
-                    logGroupName=d.log_group, retentionInDays=d.log_retention_days
-                )
-        elif step.op == "create_function":
-            with_role_retry(
-                "lambda:CreateFunction",
-                partial(
-                    lam.create_function,
-                    **config(),
-                    Code={"ZipFile": package.zip_bytes},
-                    Description="Recursive Lambda function managed by recursectl",
-                    Tags=tags,
-                    Publish=False,
-                ),
-            )
-            wait("function_active_v2")
-        elif step.op == "tag_function":
-            with translate("lambda:TagResource", d.function_arn, t):
-                lam.tag_resource(Resource=d.function_arn, Tags=tags)
-        elif step.op == "update_code":
-            with translate("lambda:UpdateFunctionCode", d.name, t):
-                lam.update_function_code(FunctionName=d.name, ZipFile=package.zip_bytes)
-            wait("function_updated_v2")
-        elif step.op == "update_config":
-            with_role_retry(
-                "lambda:UpdateFunctionConfiguration",
-                partial(lam.update_function_configuration, **config()),
-            )
-            wait("function_updated_v2")
-        elif step.op == "put_invoke_config":
-            with translate("lambda:PutFunctionEventInvokeConfig", d.name, t):
-                lam.put_function_event_invoke_config(FunctionName=d.name, MaximumRetryAttempts=0)
-        elif step.op == "put_recursion":
-            with translate("lambda:PutFunctionRecursionConfig", d.name, t):
-                lam.put_function_recursion_config(
-                    FunctionName=d.name,
-                    RecursiveLoop=d.recursion,  # type: ignore[arg-type]
-                )
-        elif step.op == "put_concurrency":
-            assert d.concurrency is not None
-            with translate("lambda:PutFunctionConcurrency", d.name, t):
-                lam.put_function_concurrency(
-                    FunctionName=d.name, ReservedConcurrentExecutions=d.concurrency
-                )
-        elif step.op == "stamp":
-            with translate("lambda:TagResource", d.function_arn, t):
-                lam.tag_resource(Resource=d.function_arn, Tags={APPLIED_TAG: d.applied_stamp})
-        else:  # pragma: no cover - plan and apply are written together
-            raise AssertionError(f"unknown step {step.op}")
-    return role_arn
+        APPLY[step.op](run)
+    return run.role_arn
 
 
 # config write-back -----------------------------------------------------------------------------
@@ -328,7 +236,12 @@ class DeployResult:
     code_sha256: str
     code_size: int
     files: tuple[str, ...]
-    handler: str
+    handler: str  # the user's handler (the function's Handler is the entry point when guarded)
+    guarded: bool
+    max_calls: int
+    max_invocations: int
+    recursion: str
+    project: str | None
     steps: list[Step]
     warnings: list[str]
     dry_run: bool
@@ -337,6 +250,11 @@ class DeployResult:
     @property
     def unchanged(self) -> bool:
         return not self.steps
+
+    @property
+    def guard(self) -> str | None:
+        """The entry point that wraps the handler, None when no guard is in place."""
+        return protocol.ENTRY_POINT if self.guarded else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -347,6 +265,11 @@ class DeployResult:
             "code_sha256": self.code_sha256,
             "code_size": self.code_size,
             "handler": self.handler,
+            "guard": {"active": self.guarded, "entry_point": self.guard},
+            "max_calls": self.max_calls,
+            "max_invocations": self.max_invocations,
+            "recursion": self.recursion,
+            "project": self.project,
             "changes": [s.to_json() for s in self.steps],
             "unchanged": self.unchanged,
             "warnings": self.warnings,
@@ -366,12 +289,16 @@ def deploy(
 ) -> DeployResult:
     """Observe, plan and (unless dry_run) apply; then write function_arn into recursectl.toml."""
     check_function_name(settings.name)
-    observed = observe(aws, settings.name, want_concurrency=settings.concurrency is not None)
-    if observed.function is not None:
-        function_arn = observed.function.arn
-    else:
-        function_arn = aws.function_arn(settings.name)  # one STS call, before anything exists
-    generation = generation_of(observed.function.env) if observed.function else 0
+    observed = observe(
+        aws,
+        settings.name,
+        want_concurrency=settings.concurrency is not None,
+        retention=settings.log_retention_days,
+    )
+    fn = observed.function
+    # The ARN is computed (one STS call) before anything exists: one deploy is enough.
+    function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
+    generation = fn.generation if fn is not None else 0
     desired = desired_state(settings, package, function_arn, adopt=adopt, generation=generation)
     the_plan = plan(desired, observed)
     role_arn = observed.role.arn if observed.role else desired.role_arn
@@ -396,6 +323,11 @@ def deploy(
         code_size=package.size,
         files=package.files,
         handler=package.handler,
+        guarded=desired.guarded,
+        max_calls=desired.max_calls,
+        max_invocations=desired.max_invocations,
+        recursion=desired.recursion,
+        project=desired.project,
         steps=the_plan.steps,
         warnings=the_plan.warnings,
         dry_run=dry_run,

@@ -2,7 +2,12 @@
 
 Exit codes (documented in the README):
   0 ok · 1 the chain failed · 2 bad usage or input · 3 AWS or environment problem
-  4 function not found · 5 resource exists but is not managed by recursectl · 130 interrupted
+  4 function not found · 5 resource exists but is not managed by recursectl (or by this project)
+  6 the function is stopped (kill switch on) · 130 interrupted
+
+The AWS layer (`recursectl.aws`) raises the AwsError subclasses below for what AWS answered
+(NotFound, AlreadyExists, Conflict, Throttled, AccessDenied), so no caller compares error codes;
+`code` keeps AWS's own error code for messages and logs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ EXIT_USAGE = 2
 EXIT_AWS = 3
 EXIT_NOT_FOUND = 4
 EXIT_NOT_OURS = 5
+EXIT_STOPPED = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -55,6 +61,28 @@ class NotFoundError(AwsError):
     """The function (or another resource we need) does not exist."""
 
     exit_code = EXIT_NOT_FOUND
+
+
+class AlreadyExistsError(AwsError):
+    """Creating something that is already there."""
+
+
+class ConflictError(AwsError):
+    """The resource is busy or in a state that forbids the call (e.g. an update in progress)."""
+
+
+class ThrottledError(AwsError):
+    """AWS is rate-limiting us (after the client's own retries)."""
+
+
+class AccessDeniedError(AwsError):
+    """Our identity may not do that."""
+
+
+class StoppedError(RecursectlError):
+    """The function's kill switch is on (reserved concurrency 0): nothing can start."""
+
+    exit_code = EXIT_STOPPED
 
 
 class NotOursError(RecursectlError):

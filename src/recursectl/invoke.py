@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursectl.aws import call
-from recursectl.errors import NotFoundError, UsageError
+from recursectl import protocol
+from recursectl.aws.view import FunctionView
+from recursectl.errors import NotFoundError, StoppedError, UsageError
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
@@ -18,18 +18,10 @@ if TYPE_CHECKING:
 # 6 MB for synchronous (RequestResponse) ones.
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-CONTEXT_KEY = "_recursectl"  # reserved by the chain helper
+CONTEXT_KEY = protocol.CONTEXT_KEY  # reserved by the chain helper
 
-
-@dataclass(frozen=True)
-class Deployed:
-    """What invoke needs to know about the deployed function."""
-
-    name: str
-    arn: str
-    max_calls: int | None  # None: not deployed by recursectl (no cap in its environment)
-    memory_mb: int
-    log_group: str
+# What invoke, logs and info need to know about the deployed function: the one parsed view.
+Deployed = FunctionView
 
 
 @dataclass(frozen=True)
@@ -39,7 +31,6 @@ class InvokeResult:
     sync: bool
     function_error: str | None = None
     payload: Any = None  # decoded JSON, or the raw text when it is not JSON
-    log_tail: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +94,8 @@ def build_event(
         if fanout < 1:
             raise UsageError("--fanout must be 1 or more.", hint="--fanout 2 makes a binary tree")
         event["fanout"] = fanout
+        # The guard shares the chain's budget between K children per node (protocol: split).
+        event[CONTEXT_KEY] = {"split": fanout}
     return event
 
 
@@ -116,8 +109,8 @@ def _parse_json(text: str, source: str) -> Any:
         ) from None
 
 
-def check_calls(event: dict[str, Any], deployed: Deployed) -> None:
-    """numberOfCalls must be a non-negative integer not above the deployed cap."""
+def check_calls(event: dict[str, Any], deployed: FunctionView) -> None:
+    """numberOfCalls is a whole number within the deployed cap, and its tree fits the budget."""
     if "numberOfCalls" not in event:
         return
     calls = event["numberOfCalls"]
@@ -131,6 +124,27 @@ def check_calls(event: dict[str, Any], deployed: Deployed) -> None:
             f"--calls {calls} is above the cap of {deployed.name} "
             f"(max_calls = {deployed.max_calls}).",
             hint=f"use --calls {deployed.max_calls} or less, or redeploy with --max-calls {calls}",
+        )
+    fanout = event.get("fanout")
+    budget = deployed.max_invocations
+    if not isinstance(fanout, int) or isinstance(fanout, bool) or fanout < 1 or budget is None:
+        return
+    size = protocol.tree_size(calls, fanout)
+    if size > budget:
+        raise UsageError(
+            f"--calls {calls} --fanout {fanout} asks for a tree of {size:,} invocations; "
+            f"{deployed.name} allows {budget:,} per chain (max_invocations).",
+            hint=f"use fewer calls or a smaller fan-out, or redeploy with --max-invocations {size}",
+        )
+
+
+def check_running(deployed: FunctionView) -> None:
+    """Refuse to invoke a stopped function: Lambda would queue the event (up to 6 hours) and
+    run it after a later resume, and a follower would wait for nothing."""
+    if deployed.stopped:
+        raise StoppedError(
+            f"{deployed.name} is stopped (reserved concurrency 0): the invocation cannot start.",
+            hint=f"lift the kill switch first: recursectl resume --name {deployed.name}",
         )
 
 
@@ -147,61 +161,32 @@ def encode(event: dict[str, Any], *, sync: bool) -> bytes:
     return body
 
 
-def describe(aws: Aws, name: str) -> Deployed:
-    """The deployed function's ARN, cap, memory and log group (one GetFunctionConfiguration)."""
-    try:
-        cfg = call(
-            "lambda:GetFunctionConfiguration",
-            name,
-            lambda: aws.lambda_.get_function_configuration(FunctionName=name),
-            aws.target,
-        )
-    except NotFoundError:
+def describe(aws: Aws, name: str) -> FunctionView:
+    """The deployed function (GetFunction, and GetFunctionConcurrency when it reports none)."""
+    fn = aws.lambda_api.get_function(name, exact_concurrency=True)
+    if fn is None:
         raise NotFoundError(
             f"Function {name!r} does not exist in {aws.region}.",
             hint="deploy it first: `recursectl deploy` (or pass --name)",
-        ) from None
-    env = cfg.get("Environment", {}).get("Variables", {})
-    raw_cap = env.get("RECURSECTL_MAX_CALLS")
-    cap = int(raw_cap) if raw_cap and raw_cap.isdigit() else None
-    group = cfg.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{name}"
-    return Deployed(
-        name=name,
-        arn=cfg["FunctionArn"],
-        max_calls=cap,
-        memory_mb=int(cfg.get("MemorySize", 128)),
-        log_group=group,
-    )
+        )
+    return fn
 
 
-def invoke(aws: Aws, deployed: Deployed, event: dict[str, Any], *, sync: bool) -> InvokeResult:
+def invoke(aws: Aws, deployed: FunctionView, event: dict[str, Any], *, sync: bool) -> InvokeResult:
     """Invoke once. For Event invocations the returned request id is the execution's own."""
     body = encode(event, sync=sync)
-    response = call(
-        "lambda:InvokeFunction",
-        deployed.arn,
-        lambda: aws.lambda_once.invoke(
-            FunctionName=deployed.name,
-            InvocationType="RequestResponse" if sync else "Event",
-            Payload=body,
-            LogType="Tail" if sync else "None",
-        ),
-        aws.target,
-    )
-    request_id = str(response["ResponseMetadata"]["RequestId"])
+    response = aws.lambda_api.invoke(deployed.name, body, sync=sync)
     payload: Any = None
     if sync:
-        raw = response["Payload"].read().decode("utf-8", "replace")
+        raw = response.payload.decode("utf-8", "replace")
         try:
             payload = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             payload = raw
-    tail = response.get("LogResult")
     return InvokeResult(
-        request_id=request_id,
-        status_code=int(response["StatusCode"]),
+        request_id=response.request_id,
+        status_code=response.status_code,
         sync=sync,
-        function_error=response.get("FunctionError"),
+        function_error=response.function_error,
         payload=payload,
-        log_tail=base64.b64decode(tail).decode("utf-8", "replace") if tail else None,
     )

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl.aws import translate
 from recursectl.errors import AwsError
 
 if TYPE_CHECKING:
@@ -224,11 +223,10 @@ class Poller:
 
 
 def make_poller(aws: Aws, log_group: str, start_ms: int) -> Poller:
-    """A poller over the real FilterLogEvents, with errors translated."""
-    client = aws.logs
+    """A poller over the real FilterLogEvents (the AWS layer translates its errors)."""
+    api = aws.logs_api
 
     def filter_events(**kwargs: Any) -> dict[str, Any]:
-        with translate("logs:FilterLogEvents", log_group, aws.target):
-            return dict(client.filter_log_events(**kwargs))
+        return api.filter_log_events(log_group, **kwargs)
 
     return Poller(filter_events=filter_events, log_group=log_group, start_ms=start_ms)

@@ -6,42 +6,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl.errors import AwsError, NotFoundError, NotOursError
-from recursectl.plan import (
-    APPLIED_TAG,
-    is_ours,
-    log_group_for,
-    role_name_for,
-)
+from recursectl import protocol
+from recursectl.errors import ConflictError, NotFoundError, NotOursError
+from recursectl.names import CONCURRENCY_TAG, POLICY_NAME, is_ours, log_group_for, role_name_for
 
 if TYPE_CHECKING:
-    from recursectl.aws import Aws
+    from recursectl.aws import Aws, FunctionView
 
 
-def _not_found(name: str) -> NotFoundError:
+def not_found(name: str) -> NotFoundError:
     return NotFoundError(
         f"Function {name} does not exist.",
         hint=f"deploy it first: `recursectl deploy --name {name}` (or check --region / --name)",
     )
 
 
-def _get_function(aws: Aws, name: str) -> dict[str, Any]:
-    from recursectl.aws import translate
-
-    try:
-        with translate("lambda:GetFunction", name, aws.target):
-            return dict(aws.lambda_.get_function(FunctionName=name))
-    except NotFoundError:
-        raise _not_found(name) from None
-
-
-def _concurrency(aws: Aws, name: str) -> int | None:
-    from recursectl.aws import translate
-
-    with translate("lambda:GetFunctionConcurrency", name, aws.target):
-        got = aws.lambda_.get_function_concurrency(FunctionName=name)
-    value = got.get("ReservedConcurrentExecutions")
-    return int(value) if value is not None else None
+def _require(aws: Aws, name: str) -> FunctionView:
+    fn = aws.lambda_api.get_function(name, exact_concurrency=True)
+    if fn is None:
+        raise not_found(name)
+    return fn
 
 
 # stop / resume -----------------------------------------------------------------------------
@@ -51,56 +35,67 @@ class ConcurrencyChange:
     before: int | None  # None: no reserved concurrency (the account's unreserved pool)
     after: int | None
     generation: int | None = None  # stop: the new kill-switch generation (None: not ours)
+    guarded: bool = False  # the entry point wraps every invocation: the generation binds all
+    source: str = ""  # resume: where `after` came from (flag | remembered | config | none)
 
 
 def stop(aws: Aws, name: str) -> ConcurrencyChange:
     """The kill switch: reserved concurrency 0, so no new invocation of `name` starts.
 
     Works on any function of that name (it is an emergency stop, and `resume` undoes it).
+    The reserved concurrency it replaces is remembered in a tag, for `resume`.
     """
-    from recursectl.aws import translate
-    from recursectl.plan import GENERATION_ENV, generation_of
-
-    got = _get_function(aws, name)
-    before = _concurrency(aws, name)
+    fn = _require(aws, name)
+    before = fn.concurrency
     if before != 0:
-        with translate("lambda:PutFunctionConcurrency", name, aws.target):
-            aws.lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+        # Remember first: a stop that fails half-way leaves a tag and no stop, never the
+        # reverse (a stopped function whose earlier setting is lost).
+        remembered = "none" if before is None else str(before)
+        aws.lambda_api.tag(fn.arn, {CONCURRENCY_TAG: remembered})
+        aws.lambda_api.set_reserved_concurrency(name, 0)
     # Concurrency 0 only pauses: AWS keeps throttled async events (up to the maximum event
     # age, 6 h by default) and runs them once concurrency is back, which would revive the
-    # runaway chain. Raising the generation makes the chain helper end every chain that
-    # started before this stop, whenever its queued hop finally runs.
-    env = dict(got["Configuration"].get("Environment", {}).get("Variables", {}))
-    if "RECURSECTL_MAX_CALLS" not in env:
+    # runaway chain. Raising the generation makes the guard end every chain that started
+    # before this stop, whenever its queued hop finally runs.
+    if fn.max_calls is None:
         return ConcurrencyChange(name=name, before=before, after=0)  # not a recursectl function
-    generation = generation_of(env) + 1
-    env[GENERATION_ENV] = str(generation)
-    with translate("lambda:UpdateFunctionConfiguration", name, aws.target):
-        aws.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": env})
-    with translate("lambda:GetFunctionConfiguration", name, aws.target):
-        aws.lambda_.get_waiter("function_updated_v2").wait(
-            FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-        )
-    return ConcurrencyChange(name=name, before=before, after=0, generation=generation)
+    generation = fn.generation + 1
+    env = {**fn.env, protocol.GENERATION_ENV: str(generation)}
+    aws.lambda_api.update_environment(name, env)
+    return ConcurrencyChange(
+        name=name, before=before, after=0, generation=generation, guarded=fn.guarded
+    )
 
 
-def resume(aws: Aws, name: str, concurrency: int | None = None) -> ConcurrencyChange:
-    """Lift the kill switch: restore the configured reserved concurrency, or remove it."""
-    from recursectl.aws import translate
+def resume(
+    aws: Aws, name: str, concurrency: int | None = None, *, configured: int | None = None
+) -> ConcurrencyChange:
+    """Lift the kill switch: restore the reserved concurrency in effect before `stop`.
 
-    _get_function(aws, name)
-    before = _concurrency(aws, name)
+    `concurrency` (the --concurrency flag) overrides; without what `stop` remembered (a
+    function stopped by other means), the `configured` value, else none reserved.
+    """
+    fn = _require(aws, name)
+    before = fn.concurrency
+    known, remembered = fn.concurrency_before_stop
+    after: int | None
     if concurrency:
-        if before != concurrency:
-            with translate("lambda:PutFunctionConcurrency", name, aws.target):
-                aws.lambda_.put_function_concurrency(
-                    FunctionName=name, ReservedConcurrentExecutions=concurrency
-                )
-        return ConcurrencyChange(name=name, before=before, after=concurrency)
-    if before is not None:
-        with translate("lambda:DeleteFunctionConcurrency", name, aws.target):
-            aws.lambda_.delete_function_concurrency(FunctionName=name)
-    return ConcurrencyChange(name=name, before=before, after=None)
+        after, source = concurrency, "flag"
+    elif before != 0:
+        after, source = before, "running"  # not stopped: nothing to restore
+    elif known:
+        after, source = remembered, "remembered"
+    elif configured:
+        after, source = configured, "config"
+    else:
+        after, source = None, "none"
+    if after is None and before is not None:
+        aws.lambda_api.remove_reserved_concurrency(name)
+    elif after is not None and after != before:
+        aws.lambda_api.set_reserved_concurrency(name, after)
+    if fn.tags and CONCURRENCY_TAG in fn.tags and after != 0:
+        aws.lambda_api.untag(fn.arn, [CONCURRENCY_TAG])
+    return ConcurrencyChange(name=name, before=before, after=after, source=source)
 
 
 # info ------------------------------------------------------------------------------------------
@@ -111,103 +106,73 @@ LastChainHook = Callable[[str], "dict[str, Any] | None"]
 
 @dataclass
 class FunctionInfo:
-    name: str
-    arn: str
-    state: str | None
-    last_update_status: str | None
-    managed: bool
-    runtime: str | None
-    handler: str | None
-    memory: int | None
-    timeout: int | None
-    code_size: int | None
-    code_sha256: str | None
-    last_modified: str | None
-    role: str | None
-    max_calls: int | None
-    self_arn: str | None
+    function: FunctionView
     recursion: str | None
-    concurrency: int | None
     retries: int | None
-    applied: str | None
     last_chain: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
-    def stopped(self) -> bool:
-        return self.concurrency == 0
+    def guard(self) -> str | None:
+        """The entry point wrapping the user's handler, None when no guard is in place."""
+        return protocol.ENTRY_POINT if self.function.guarded else None
 
     def to_json(self) -> dict[str, Any]:
+        f = self.function
         return {
-            "function_name": self.name,
-            "function_arn": self.arn,
-            "state": self.state,
-            "last_update_status": self.last_update_status,
-            "managed_by_recursectl": self.managed,
-            "stopped": self.stopped,
-            "runtime": self.runtime,
-            "handler": self.handler,
-            "memory_mb": self.memory,
-            "timeout_s": self.timeout,
-            "code_size": self.code_size,
-            "code_sha256": self.code_sha256,
-            "last_modified": self.last_modified,
-            "role_arn": self.role,
-            "max_calls": self.max_calls,
+            "function_name": f.name,
+            "function_arn": f.arn,
+            "state": f.state,
+            "last_update_status": f.last_update_status,
+            "managed_by_recursectl": f.managed,
+            "project": f.project,
+            "stopped": f.stopped,
+            "runtime": f.runtime,
+            "handler": f.handler,
+            "lambda_handler": f.lambda_handler,
+            "guard": {"active": f.guarded, "entry_point": self.guard, "handler": f.handler},
+            "memory_mb": f.memory_mb,
+            "timeout_s": f.timeout,
+            "code_size": f.code_size,
+            "code_sha256": f.code_sha256,
+            "last_modified": f.last_modified,
+            "role_arn": f.role,
+            "log_group": f.log_group,
+            "max_calls": f.max_calls,
+            "max_invocations": f.max_invocations,
+            "generation": f.generation,
             "recursion": self.recursion,
-            "reserved_concurrency": self.concurrency,
+            "reserved_concurrency": f.concurrency,
             "async_retries": self.retries,
             "last_chain": self.last_chain,
             "notes": self.notes,
         }
 
 
+def _notes(fn: FunctionView, recursion: str | None, retries: int | None) -> list[str]:
+    notes = []
+    if retries is None or retries > 0:
+        notes.append("failed async invocations are retried: a failed hop can fork a chain")
+    if fn.max_calls is None:
+        notes.append("no RECURSECTL_MAX_CALLS: not deployed by recursectl, no cap")
+    elif not fn.guarded:
+        notes.append(
+            "no guard: only handlers that call recursectl_chain.invoke_self are capped; "
+            "redeploy to wrap every invocation"
+        )
+    if recursion == "Allow" and not fn.guarded:
+        notes.append("AWS's loop detection is off and no guard is in place: nothing stops a loop")
+    return notes
+
+
 def info(aws: Aws, name: str, *, last_chain: LastChainHook | None = None) -> FunctionInfo:
     """Everything worth knowing about a deployed function, read fresh from AWS."""
-    from recursectl.aws import translate
-
-    got = _get_function(aws, name)
-    cfg = got["Configuration"]
-    env = cfg.get("Environment", {}).get("Variables", {})
-    tags = dict(got.get("Tags", {}))
-    with translate("lambda:GetFunctionRecursionConfig", name, aws.target):
-        recursion = aws.lambda_.get_function_recursion_config(FunctionName=name).get(
-            "RecursiveLoop"
-        )
-    retries: int | None = None
-    try:
-        with translate("lambda:GetFunctionEventInvokeConfig", name, aws.target):
-            retries = aws.lambda_.get_function_event_invoke_config(FunctionName=name).get(
-                "MaximumRetryAttempts"
-            )
-    except NotFoundError:
-        retries = None  # AWS default: 2 retries
-    raw_cap = env.get("RECURSECTL_MAX_CALLS")
+    fn = _require(aws, name)
+    recursion = aws.lambda_api.recursion(name)
+    retries = aws.lambda_api.async_retries(name)
     result = FunctionInfo(
-        name=cfg["FunctionName"],
-        arn=cfg["FunctionArn"],
-        state=cfg.get("State"),
-        last_update_status=cfg.get("LastUpdateStatus"),
-        managed=is_ours(tags),
-        runtime=cfg.get("Runtime"),
-        handler=cfg.get("Handler"),
-        memory=cfg.get("MemorySize"),
-        timeout=cfg.get("Timeout"),
-        code_size=cfg.get("CodeSize"),
-        code_sha256=cfg.get("CodeSha256"),
-        last_modified=str(cfg["LastModified"]) if cfg.get("LastModified") else None,
-        role=cfg.get("Role"),
-        max_calls=int(raw_cap) if raw_cap and raw_cap.isdigit() else None,
-        self_arn=env.get("RECURSECTL_SELF_ARN"),
-        recursion=recursion,
-        concurrency=_concurrency(aws, name),
-        retries=retries,
-        applied=tags.get(APPLIED_TAG),
+        function=fn, recursion=recursion, retries=retries, notes=_notes(fn, recursion, retries)
     )
-    if result.retries is None or result.retries > 0:
-        result.notes.append("failed async invocations are retried: a failed hop can fork a chain")
-    if result.max_calls is None:
-        result.notes.append("no RECURSECTL_MAX_CALLS: not deployed by recursectl, no cap")
     if last_chain is not None:
         result.last_chain = last_chain(name)
     return result
@@ -230,89 +195,61 @@ class Removal:
         }
 
 
+def _remove_role(aws: Aws, role_name: str) -> list[Removal]:
+    out = []
+    for policy in aws.iam_api.inline_policy_names(role_name):  # ours: its inline policies too
+        aws.iam_api.delete_inline_policy(role_name, policy)
+        out.append(Removal("policy", policy, "deleted"))
+    try:
+        aws.iam_api.delete_role(role_name)
+    except ConflictError as exc:
+        raise ConflictError(
+            f"Role {role_name} still has managed policies attached: {exc.message}",
+            hint=f"detach them (`aws iam list-attached-role-policies --role-name "
+            f"{role_name}`) and run destroy again",
+            code=exc.code,
+        ) from None
+    out.append(Removal("role", role_name, "deleted"))
+    return out
+
+
+def _remove_log_group(aws: Aws, group: str) -> Removal:
+    tags = aws.logs_api.log_group_tags(group)
+    if tags is None:
+        return Removal("log group", group, "absent")
+    if not is_ours(tags):
+        return Removal("log group", group, "kept", "not tagged as recursectl's")
+    deleted = aws.logs_api.delete_log_group(group)
+    return Removal("log group", group, "deleted" if deleted else "absent")
+
+
 def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
     """Delete the function, its role (with inline policies) and log group: only ours.
 
     Refuses (NotOursError) before deleting anything when the function or the role exists but
     is not tagged as recursectl's. Safe to repeat: what is already gone is reported as absent.
     """
-    from recursectl.aws import translate
-
-    t = aws.target
-    out: list[Removal] = []
-    try:
-        got = _get_function(aws, name)
-    except NotFoundError:
-        got = None
-    if got is not None and not is_ours(dict(got.get("Tags", {}))):
+    fn = aws.lambda_api.get_function(name)
+    if fn is not None and not fn.managed:
         raise NotOursError(
             f"Function {name} is not managed by recursectl; not deleting anything.",
             hint="delete it with the tool that created it (e.g. `aws lambda delete-function`)",
         )
     role_name = role_name_for(name)
-    role: dict[str, Any] | None
-    try:
-        with translate("iam:GetRole", role_name, t):
-            role = dict(aws.iam.get_role(RoleName=role_name)["Role"])
-    except NotFoundError:
-        role = None
-    role_tags = {x["Key"]: x["Value"] for x in (role or {}).get("Tags", [])}
-    if role is not None and not is_ours(role_tags):
+    role = aws.iam_api.get_role(role_name, policy_name=POLICY_NAME)
+    if role is not None and not is_ours(role.tags):
         raise NotOursError(
             f"IAM role {role_name} is not managed by recursectl; not deleting anything.",
             hint="delete or rename it yourself, then run destroy again",
         )
-
-    if got is not None:
-        try:
-            with translate("lambda:DeleteFunction", name, t):
-                aws.lambda_.delete_function(FunctionName=name)
-            out.append(Removal("function", name, "deleted"))
-        except NotFoundError:
-            out.append(Removal("function", name, "absent"))
-    else:
-        out.append(Removal("function", name, "absent"))
-
-    if role is not None:
-        with translate("iam:ListRolePolicies", role_name, t):
-            policies = aws.iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-        for policy in policies:  # the role is ours: its inline policies are too
-            with translate("iam:DeleteRolePolicy", f"{role_name}/{policy}", t):
-                aws.iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
-            out.append(Removal("policy", policy, "deleted"))
-        try:
-            with translate("iam:DeleteRole", role_name, t):
-                aws.iam.delete_role(RoleName=role_name)
-        except AwsError as exc:
-            if exc.code == "DeleteConflict":
-                raise AwsError(
-                    f"Role {role_name} still has managed policies attached: {exc.message}",
-                    hint=f"detach them (`aws iam list-attached-role-policies --role-name "
-                    f"{role_name}`) and run destroy again",
-                    code=exc.code,
-                ) from None
-            raise
-        out.append(Removal("role", role_name, "deleted"))
-    else:
-        out.append(Removal("role", role_name, "absent"))
-
+    deleted = fn is not None and aws.lambda_api.delete_function(name)
+    out = [Removal("function", name, "deleted" if deleted else "absent")]
+    out += (
+        _remove_role(aws, role_name) if role is not None else [Removal("role", role_name, "absent")]
+    )
     group = log_group_for(name)
     if keep_logs:
         out.append(Removal("log group", group, "kept", "--keep-logs"))
-        return out
-    try:
-        with translate("logs:ListTagsLogGroup", group, t):
-            group_tags = aws.logs.list_tags_log_group(logGroupName=group).get("tags", {})
-    except NotFoundError:
-        out.append(Removal("log group", group, "absent"))
-        return out
-    if not is_ours(group_tags):
-        out.append(Removal("log group", group, "kept", "not tagged as recursectl's"))
-        return out
-    try:
-        with translate("logs:DeleteLogGroup", group, t):
-            aws.logs.delete_log_group(logGroupName=group)
-        out.append(Removal("log group", group, "deleted"))
-    except NotFoundError:
-        out.append(Removal("log group", group, "absent"))
+    else:
+        out.append(_remove_log_group(aws, group))
     return out

@@ -15,9 +15,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from recursectl import protocol
 from recursectl.errors import UsageError
 
-HELPER = "recursectl_chain.py"
+HELPER = protocol.PYTHON_HELPER_FILE
 DEFAULT_FUNCTION = "handler"
 DEFAULT_FILE = "handler.py"
 # Lambda's limit for a zip uploaded directly (ZipFile) is 50 MB; 250 MB unzipped.
@@ -54,7 +55,10 @@ class Package:
     zip_bytes: bytes
     code_sha256: str
     files: tuple[str, ...]
-    handler: str
+    handler: str  # the user's handler, `module.function`
+    # The packaged helper's entry point (protocol.ENTRY_POINT), None when the helper in this
+    # installation has none: deploy then keeps the user's handler and AWS's loop detection.
+    entry_point: str | None = protocol.ENTRY_POINT
 
     @property
     def size(self) -> int:
@@ -231,4 +235,17 @@ def build(spec: HandlerSpec) -> Package:
         code_sha256=code_sha256(data),
         files=tuple(sorted(contents)),
         handler=spec.handler,
+        entry_point=protocol.ENTRY_POINT if helper_has_entry_point(contents[HELPER]) else None,
+    )
+
+
+def helper_has_entry_point(source: bytes | None = None) -> bool:
+    """Whether the chain helper defines the entry point that handler redirection points at."""
+    if source is None:
+        source = (templates_dir() / "python" / HELPER).read_bytes()
+    function = protocol.ENTRY_POINT.rpartition(".")[2]
+    tree = ast.parse(source)
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function
+        for node in tree.body
     )

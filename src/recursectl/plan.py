@@ -1,129 +1,69 @@
-"""The deploy plan, pure: names, policy documents, desired and observed state, the diff.
+"""The deploy plan, pure: desired state, observed state, the diff.
 
-`plan()` takes what we want (`Desired`) and what exists (`Observed`) and returns the steps
-that `deploy.apply()` runs. No I/O here.
+`plan()` takes what we want (`Desired`) and what exists (`Observed`, the AWS layer's views)
+and returns the steps that `deploy.apply()` runs, one `Op` each. No I/O here; names, tags and
+the role's documents are in `recursectl.names`.
 
-The two Lambda settings that have no cheap read (the event-invoke config and the recursion
-config) are stamped into a function tag (`recursectl:applied`) after they were applied; the
-tag comes back with GetFunction. A deploy that died half-way has no stamp and re-applies them.
+The settings that have no cheap read (the recursion config, and the revision of the role's
+trust policy) are stamped into a function tag (`recursectl:applied`) after they were applied;
+the tag comes back with GetFunction. A deploy that died half-way has no stamp and re-applies.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
+import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl.errors import NotOursError, UsageError
-from recursectl.package import Package
-
-# Chains carry the generation they started in; the chain helper stops any chain whose
-# generation is below the function's (see templates/python/recursectl_chain.py).
-GENERATION_ENV = "RECURSECTL_GENERATION"
+from recursectl import protocol
+from recursectl.aws.view import FunctionView, LogGroupView, RoleView
+from recursectl.errors import NotOursError
+from recursectl.names import (
+    APPLIED_TAG,
+    POLICY_NAME,
+    PROJECT_TAG,
+    RECURSION_ALLOW_FROM,
+    TAG_KEY,
+    TAG_VALUE,
+    TRUST_REVISION,
+    arn_parts,
+    claimed_by_other,
+    guard_covers,
+    is_ours,
+    log_group_for,
+    policy_document,
+    recursion_mode,
+    role_name_for,
+    same_document,
+    tags_for,
+    trust_document,
+)
 
 if TYPE_CHECKING:
+    from recursectl.package import Package
     from recursectl.settings import Settings
 
-TAG_KEY = "managed-by"
-TAG_VALUE = "recursectl"
-APPLIED_TAG = "recursectl:applied"
-POLICY_NAME = "recursectl-self-invoke"
-RECURSION_ALLOW_FROM = 16  # AWS stops a Lambda-to-Lambda loop after about 16 invocations
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+class Op(str, enum.Enum):
+    """What one step does; `deploy.APPLY` has one function per op."""
 
-# naming ----------------------------------------------------------------------------------
-def check_function_name(name: str) -> None:
-    if not _NAME_RE.match(name):
-        raise UsageError(
-            f"Invalid function name {name!r}.",
-            hint="use 1-64 letters, digits, hyphens or underscores (--name)",
-        )
+    CREATE_ROLE = "create_role"
+    TAG_ROLE = "tag_role"
+    UPDATE_TRUST = "update_trust"
+    PUT_POLICY = "put_policy"
+    CREATE_LOG_GROUP = "create_log_group"
+    PUT_RETENTION = "put_retention"
+    CREATE_FUNCTION = "create_function"
+    TAG_FUNCTION = "tag_function"
+    UPDATE_CODE = "update_code"
+    UPDATE_CONFIG = "update_config"
+    PUT_INVOKE_CONFIG = "put_invoke_config"
+    PUT_RECURSION = "put_recursion"
+    PUT_CONCURRENCY = "put_concurrency"
+    STAMP = "stamp"
 
-
-def role_name_for(name: str) -> str:
-    """`NAME-role`, shortened with a hash when that exceeds IAM's 64 characters."""
-    candidate = f"{name}-role"
-    if len(candidate) <= 64:
-        return candidate
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:50]}-{digest}-role"
-
-
-def log_group_for(name: str) -> str:
-    return f"/aws/lambda/{name}"
-
-
-def recursion_mode(max_calls: int) -> str:
-    """Allow AWS's loop detection to be lifted only when our own cap needs more than 16 hops."""
-    return "Allow" if max_calls >= RECURSION_ALLOW_FROM else "Terminate"
-
-
-def _arn_parts(function_arn: str) -> tuple[str, str, str]:
-    """partition, region, account of a function ARN."""
-    parts = function_arn.split(":")
-    return parts[1], parts[3], parts[4]
-
-
-def trust_document() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
-def policy_document(function_arn: str, log_group: str) -> dict[str, Any]:
-    """Least privilege: write to its own log group, invoke itself. Nothing else."""
-    partition, region, account = _arn_parts(function_arn)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "WriteOwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}:*"],
-            },
-            {
-                "Sid": "InvokeSelf",
-                "Effect": "Allow",
-                "Action": ["lambda:InvokeFunction"],
-                "Resource": [function_arn, f"{function_arn}:*"],
-            },
-        ],
-    }
-
-
-def _normalize(doc: Any) -> Any:
-    """A policy document in a canonical form (IAM may return strings where we sent lists)."""
-    if isinstance(doc, str):
-        from urllib.parse import unquote
-
-        try:
-            doc = json.loads(unquote(doc))
-        except ValueError:
-            return doc
-    if isinstance(doc, dict):
-        out = {}
-        for key, value in doc.items():
-            listed = [value] if key in ("Action", "Resource") and isinstance(value, str) else value
-            out[key] = _normalize(listed)
-        return out
-    if isinstance(doc, list):
-        return [_normalize(v) for v in doc]
-    return doc
-
-
-def same_document(a: Any, b: Any) -> bool:
-    return json.dumps(_normalize(a), sort_keys=True) == json.dumps(_normalize(b), sort_keys=True)
+    def __str__(self) -> str:
+        return self.value
 
 
 # desired and observed state ---------------------------------------------------------------
@@ -135,7 +75,7 @@ class Desired:
     role_arn: str
     log_group: str
     runtime: str
-    handler: str
+    handler: str  # the user's handler, `module.function`
     memory: int
     timeout: int
     max_calls: int
@@ -143,40 +83,55 @@ class Desired:
     log_retention_days: int
     code_sha256: str
     code_size: int
+    max_invocations: int = protocol.DEFAULT_MAX_INVOCATIONS
+    guarded: bool = True  # the entry point wraps the handler (runtime covered, helper has it)
+    project: str | None = None
     adopt: bool = False
     generation: int = 0  # raised by `recursectl stop`; deploy carries it over, never lowers it
+
+    @property
+    def lambda_handler(self) -> str:
+        """Lambda's Handler: our entry point when the guard is on (handler redirection)."""
+        return protocol.ENTRY_POINT if self.guarded else self.handler
 
     @property
     def env(self) -> dict[str, str]:
         # We own the environment: these variables and nothing else.
         env = {
-            "RECURSECTL_SELF_ARN": self.function_arn,
-            "RECURSECTL_MAX_CALLS": str(self.max_calls),
+            protocol.SELF_ARN_ENV: self.function_arn,
+            protocol.MAX_CALLS_ENV: str(self.max_calls),
+            protocol.MAX_INVOCATIONS_ENV: str(self.max_invocations),
         }
+        if self.guarded:
+            env[protocol.HANDLER_ENV] = self.handler
         if self.generation:
-            env[GENERATION_ENV] = str(self.generation)
+            env[protocol.GENERATION_ENV] = str(self.generation)
         return env
 
     @property
     def recursion(self) -> str:
-        return recursion_mode(self.max_calls)
+        return recursion_mode(self.max_calls, self.guarded)
 
     @property
     def applied_stamp(self) -> str:
-        # The recursion config has no cheap read, so deploy tags what it applied; a change made
-        # by hand elsewhere is seen by `info`, not by deploy. (The retry setting, which guards
-        # against forked chains, is read live.) Tag values allow letters, digits, _.:/=+-@.
-        return f"recursion:{self.recursion}"
+        # Tag values allow letters, digits, spaces and _.:/=+-@.
+        return f"recursion:{self.recursion}/trust:{TRUST_REVISION}"
+
+    @property
+    def account(self) -> str:
+        return arn_parts(self.function_arn)[2]
+
+    @property
+    def trust(self) -> dict[str, Any]:
+        return trust_document(self.account)
 
     @property
     def policy(self) -> dict[str, Any]:
         return policy_document(self.function_arn, self.log_group)
 
-
-def generation_of(env: dict[str, str]) -> int:
-    """The kill-switch generation in a function's environment (0 when never stopped)."""
-    raw = env.get(GENERATION_ENV, "0")
-    return int(raw) if raw.isdigit() else 0
+    @property
+    def tags(self) -> dict[str, str]:
+        return tags_for(self.project)
 
 
 def desired_state(
@@ -187,7 +142,7 @@ def desired_state(
     adopt: bool = False,
     generation: int = 0,
 ) -> Desired:
-    partition, _, account = _arn_parts(function_arn)
+    partition, _, account = arn_parts(function_arn)
     role_name = role_name_for(settings.name)
     return Desired(
         name=settings.name,
@@ -200,67 +155,39 @@ def desired_state(
         memory=settings.memory,
         timeout=settings.timeout,
         max_calls=settings.max_calls,
+        max_invocations=settings.max_invocations,
         concurrency=settings.concurrency,
         log_retention_days=settings.log_retention_days,
         code_sha256=package.code_sha256,
         code_size=package.size,
+        guarded=guard_covers(settings.runtime) and package.entry_point is not None,
+        project=settings.project_identity,
         adopt=adopt,
         generation=generation,
     )
 
 
 @dataclass(frozen=True)
-class RoleState:
-    name: str
-    arn: str
-    # None: not read. Observe skips GetRole when our own function uses this role and the role
-    # carries our inline policy (only recursectl puts it there): ours, trust not re-checked.
-    tags: dict[str, str] | None
-    trust: Any | None
-    policy: Any | None  # our inline policy document, None when absent
-
-
-@dataclass(frozen=True)
-class FunctionState:
-    name: str
-    arn: str
-    role: str
-    runtime: str
-    handler: str
-    memory: int
-    timeout: int
-    env: dict[str, str]
-    code_sha256: str
-    code_size: int
-    tags: dict[str, str]
-    concurrency: int | None
-    state: str | None = None
-    last_update_status: str | None = None
-    retries: int | None = None  # MaximumRetryAttempts; None: no config (AWS's default, 2)
-
-
-@dataclass(frozen=True)
-class LogGroupState:
-    name: str
-    retention: int | None
-
-
-@dataclass(frozen=True)
 class Observed:
-    function: FunctionState | None = None
-    role: RoleState | None = None
-    log_group: LogGroupState | None = None
+    function: FunctionView | None = None
+    role: RoleView | None = None
+    log_group: LogGroupView | None = None
 
 
-def is_ours(tags: dict[str, str] | None) -> bool:
-    """Tagged managed-by=recursectl; None (tags not read) means established as ours otherwise."""
-    return tags is None or tags.get(TAG_KEY) == TAG_VALUE
+def stamp_parts(stamp: str | None) -> dict[str, str]:
+    """`recursion:Allow/trust:2` -> {"recursion": "Allow", "trust": "2"}."""
+    parts = (p.partition(":") for p in (stamp or "").split("/"))
+    return {k: v for k, _, v in parts if k}
+
+
+def trust_is_current(fn: FunctionView | None) -> bool:
+    return fn is not None and stamp_parts(fn.applied).get("trust") == str(TRUST_REVISION)
 
 
 # plan ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Step:
-    op: str  # what apply() does, e.g. "create_role"
+    op: Op
     resource: str  # role | policy | log group | function
     action: str  # create | update
     name: str
@@ -273,7 +200,7 @@ class Step:
 
     def to_json(self) -> dict[str, str]:
         return {
-            "op": self.op,
+            "op": self.op.value,
             "resource": self.resource,
             "action": self.action,
             "name": self.name,
@@ -291,119 +218,142 @@ class Plan:
         return not self.steps
 
 
-def _config_changes(d: Desired, f: FunctionState, role_arn: str) -> list[str]:
+def _refuse_if_not_ours(d: Desired, kind: str, name: str, tags: dict[str, str] | None) -> None:
+    if d.adopt:
+        return
+    hint = "choose another --name, or pass --adopt to take it over"
+    if not is_ours(tags):
+        raise NotOursError(
+            f"{kind} {name} exists but is not managed by recursectl "
+            f"(no {TAG_KEY}={TAG_VALUE} tag); not touching it.",
+            hint=hint,
+        )
+    other = claimed_by_other(tags, d.project)
+    if other is not None:
+        mine = f"project {d.project!r}" if d.project else "a deploy without a project"
+        raise NotOursError(
+            f"{kind} {name} belongs to recursectl project {other!r}, not to {mine}; "
+            "not touching it.",
+            hint=f"choose another --name, set `project = {other!r}` if it is yours, "
+            "or pass --adopt to take it over",
+        )
+
+
+def _needs_tags(d: Desired, tags: dict[str, str] | None) -> str | None:
+    """Why a resource of ours needs (re)tagging, or None."""
+    if tags is None:
+        return None
+    if not is_ours(tags) or claimed_by_other(tags, d.project) is not None:
+        return "adopt: tag it as ours"
+    if d.project and tags.get(PROJECT_TAG) != d.project:
+        return f"project {d.project}"
+    return None
+
+
+def _role_steps(d: Desired, role: RoleView | None) -> list[Step]:
+    steps = []
+    if role is None:
+        steps.append(
+            Step(Op.CREATE_ROLE, "role", "create", d.role_name, "trust lambda.amazonaws.com")
+        )
+    else:
+        why = _needs_tags(d, role.tags)
+        if why:
+            steps.append(Step(Op.TAG_ROLE, "role", "update", d.role_name, why))
+        if role.trust is not None and not same_document(role.trust, d.trust):
+            steps.append(
+                Step(Op.UPDATE_TRUST, "role", "update", d.role_name, "trust policy, this account")
+            )
+    if role is None or role.policy is None:
+        steps.append(Step(Op.PUT_POLICY, "policy", "create", POLICY_NAME, "least privilege"))
+    elif not same_document(role.policy, d.policy):
+        steps.append(Step(Op.PUT_POLICY, "policy", "update", POLICY_NAME, "least privilege"))
+    return steps
+
+
+def _log_group_steps(d: Desired, group: LogGroupView | None, warnings: list[str]) -> list[Step]:
+    # Created by us up front, so Lambda never creates one without retention.
+    if group is None:
+        detail = f"retention {d.log_retention_days} days"
+        return [Step(Op.CREATE_LOG_GROUP, "log group", "create", d.log_group, detail)]
+    if group.retention == d.log_retention_days:
+        return []
+    before = f"{group.retention} days" if group.retention else "never expire"
+    if not is_ours(group.tags):
+        # On AWS a shorter retention deletes older events: never change a group we do not own.
+        warnings.append(
+            f"log group {d.log_group} exists and is not tagged {TAG_KEY}={TAG_VALUE}: its "
+            f"retention ({before}) is left as it is, not set to {d.log_retention_days} days."
+        )
+        return []
+    detail = f"retention {before} -> {d.log_retention_days} days"
+    return [Step(Op.PUT_RETENTION, "log group", "update", d.log_group, detail)]
+
+
+def _config_changes(d: Desired, f: FunctionView, role_arn: str) -> list[str]:
     changes = []
     pairs: list[tuple[str, Any, Any]] = [
         ("runtime", f.runtime, d.runtime),
         ("handler", f.handler, d.handler),
-        ("memory", f.memory, d.memory),
+        ("guard", "on" if f.guarded else "off", "on" if d.guarded else "off"),
+        ("memory", f.memory_mb, d.memory),
         ("timeout", f.timeout, d.timeout),
         ("role", f.role, role_arn),
     ]
     for label, old, new in pairs:
         if old != new:
             changes.append(f"{label} {old} -> {new}")
+    if f.lambda_handler != d.lambda_handler and not any(
+        c.startswith(("handler", "guard")) for c in changes
+    ):
+        changes.append(f"Handler {f.lambda_handler} -> {d.lambda_handler}")
     if f.env != d.env:
         changed = sorted(k for k in set(f.env) | set(d.env) if f.env.get(k) != d.env.get(k))
         changes.append("environment " + ", ".join(changed))
     return changes
 
 
-def plan(desired: Desired, observed: Observed) -> Plan:
-    """The steps that take `observed` to `desired`. Pure; raises NotOursError."""
-    d, steps, warnings = desired, [], []
-    role, fn, group = observed.role, observed.function, observed.log_group
-
-    if fn is not None and not is_ours(fn.tags) and not d.adopt:
-        raise NotOursError(
-            f"Function {d.name} exists but is not managed by recursectl "
-            f"(no {TAG_KEY}={TAG_VALUE} tag); not touching it.",
-            hint="choose another --name, or pass --adopt to take it over",
-        )
-    if role is not None and not is_ours(role.tags) and not d.adopt:
-        raise NotOursError(
-            f"IAM role {role.name} exists but is not managed by recursectl; not touching it.",
-            hint="choose another --name, or pass --adopt to take it over",
-        )
-
-    # role and its one inline policy
-    role_arn = role.arn if role else d.role_arn
-    if role is None:
-        steps.append(
-            Step("create_role", "role", "create", d.role_name, "trust lambda.amazonaws.com")
-        )
-    else:
-        if not is_ours(role.tags):
-            steps.append(Step("tag_role", "role", "update", d.role_name, "adopt: tag it as ours"))
-        if role.trust is not None and not same_document(role.trust, trust_document()):
-            steps.append(Step("update_trust", "role", "update", d.role_name, "trust policy"))
-    if role is None or role.policy is None:
-        steps.append(Step("put_policy", "policy", "create", POLICY_NAME, "least privilege"))
-    elif not same_document(role.policy, d.policy):
-        steps.append(Step("put_policy", "policy", "update", POLICY_NAME, "least privilege"))
-
-    # log group (created by us, so Lambda never creates one without retention)
-    if group is None:
-        steps.append(
-            Step(
-                "create_log_group",
-                "log group",
-                "create",
-                d.log_group,
-                f"retention {d.log_retention_days} days",
-            )
-        )
-    elif group.retention != d.log_retention_days:
-        steps.append(
-            Step(
-                "put_retention",
-                "log group",
-                "update",
-                d.log_group,
-                f"retention {group.retention or 'never expire'} -> {d.log_retention_days} days",
-            )
-        )
-
-    # the function: code first, then configuration
+def _function_steps(d: Desired, fn: FunctionView | None, role_arn: str) -> list[Step]:
     if fn is None:
-        steps.append(
-            Step(
-                "create_function",
-                "function",
-                "create",
-                d.name,
-                f"{d.runtime}, {d.memory} MB, {d.timeout} s, cap {d.max_calls}",
-            )
+        guard = f"guard {protocol.ENTRY_POINT}" if d.guarded else "no guard"
+        detail = (
+            f"{d.runtime}, {d.memory} MB, {d.timeout} s, handler {d.handler}, {guard}, "
+            f"cap {d.max_calls}, budget {d.max_invocations}"
         )
-    else:
-        if not is_ours(fn.tags):
-            steps.append(Step("tag_function", "function", "update", d.name, "adopt: tag as ours"))
-        if fn.code_sha256 != d.code_sha256:
-            steps.append(
-                Step(
-                    "update_code",
-                    "function",
-                    "update",
-                    d.name,
-                    f"code {fn.code_sha256[:8]} -> {d.code_sha256[:8]}",
-                )
-            )
-        changes = _config_changes(d, fn, role_arn)
-        if changes:
-            steps.append(Step("update_config", "function", "update", d.name, "; ".join(changes)))
+        return [Step(Op.CREATE_FUNCTION, "function", "create", d.name, detail)]
+    steps = []
+    why = _needs_tags(d, fn.tags)
+    if why:
+        steps.append(Step(Op.TAG_FUNCTION, "function", "update", d.name, why))
+    if fn.code_sha256 != d.code_sha256:
+        detail = f"code {fn.code_sha256[:8]} -> {d.code_sha256[:8]}"
+        steps.append(Step(Op.UPDATE_CODE, "function", "update", d.name, detail))
+    changes = _config_changes(d, fn, role_arn)
+    if changes:
+        steps.append(Step(Op.UPDATE_CONFIG, "function", "update", d.name, "; ".join(changes)))
+    return steps
 
+
+def _safety_steps(d: Desired, fn: FunctionView | None, warnings: list[str]) -> list[Step]:
+    steps = []
     if fn is None or fn.retries != 0:
-        steps.append(Step("put_invoke_config", "function", "update", d.name, "async retries 0"))
-    if fn is None or fn.tags.get(APPLIED_TAG) != d.applied_stamp:
-        steps.append(
-            Step("put_recursion", "function", "update", d.name, f"recursive loop {d.recursion}")
-        )
+        steps.append(Step(Op.PUT_INVOKE_CONFIG, "function", "update", d.name, "async retries 0"))
+    applied = stamp_parts(fn.applied if fn else None)
+    if applied.get("recursion") != d.recursion:
+        detail = f"recursive loop {d.recursion}"
+        steps.append(Step(Op.PUT_RECURSION, "function", "update", d.name, detail))
         if d.recursion == "Allow":
             warnings.append(
                 f"max_calls is {d.max_calls} (16 or more): AWS's recursive loop detection is "
-                f"turned off for {d.name}; recursectl's cap of {d.max_calls} is now the guard."
+                f"turned off for {d.name}; recursectl's guard ({protocol.ENTRY_POINT}: cap "
+                f"{d.max_calls}, budget {d.max_invocations}) is now what stops a loop."
             )
-
+    if not d.guarded and d.max_calls >= RECURSION_ALLOW_FROM:
+        warnings.append(
+            f"max_calls {d.max_calls} cannot be honoured: recursectl's guard does not cover "
+            f"{d.runtime}, so AWS's loop detection stays on (Terminate) and stops a chain "
+            "after about 16 invocations."
+        )
     # reserved concurrency: never lift a kill switch on deploy
     current = fn.concurrency if fn else None
     if current == 0:
@@ -411,18 +361,32 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             f"{d.name} is stopped (reserved concurrency 0); run `recursectl resume` to lift it."
         )
     elif d.concurrency is not None and current != d.concurrency:
-        steps.append(
-            Step(
-                "put_concurrency",
-                "function",
-                "update",
-                d.name,
-                f"reserved concurrency {current if current is not None else 'none'} "
-                f"-> {d.concurrency}",
-            )
-        )
+        before = current if current is not None else "none"
+        detail = f"reserved concurrency {before} -> {d.concurrency}"
+        steps.append(Step(Op.PUT_CONCURRENCY, "function", "update", d.name, detail))
+    return steps
 
+
+def plan(desired: Desired, observed: Observed) -> Plan:
+    """The steps that take `observed` to `desired`. Pure; raises NotOursError."""
+    d = desired
+    warnings: list[str] = []
+    role, fn = observed.role, observed.function
+    if fn is not None:
+        _refuse_if_not_ours(d, "Function", d.name, fn.tags)
+    if role is not None:
+        _refuse_if_not_ours(d, "IAM role", role.name, role.tags)
+    role_arn = role.arn if role else d.role_arn
+    steps = [
+        *_role_steps(d, role),
+        *_log_group_steps(d, observed.log_group, warnings),
+        *_function_steps(d, fn, role_arn),
+        *_safety_steps(d, fn, warnings),
+    ]
     # stamp last: a deploy that fails before this point re-applies on the next run
-    if any(s.op == "put_recursion" for s in steps):
-        steps.append(Step("stamp", "function", "update", d.name, "tag what was applied"))
+    if fn is None or fn.applied != d.applied_stamp:
+        steps.append(Step(Op.STAMP, "function", "update", d.name, "tag what was applied"))
     return Plan(steps=steps, warnings=warnings)
+
+
+__all__ = ["APPLIED_TAG", "Desired", "Observed", "Op", "Plan", "Step", "desired_state", "plan"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from recursectl import protocol
 from recursectl.errors import UsageError
 
 if sys.version_info >= (3, 11):
@@ -33,7 +34,8 @@ class Settings:
     runtime: str = DEFAULT_RUNTIME
     memory: int = 128
     timeout: int = 30
-    max_calls: int = 25
+    max_calls: int = protocol.DEFAULT_MAX_CALLS
+    max_invocations: int = protocol.DEFAULT_MAX_INVOCATIONS  # one chain's total budget
     concurrency: int | None = None
     log_retention_days: int = 14
     region: str | None = None
@@ -42,7 +44,26 @@ class Settings:
     local: bool = False
     local_port: int = DEFAULT_LOCAL_PORT
     function_arn: str | None = None  # written back by deploy; informational
+    project: str | None = None  # default: the config file's folder name (see project_identity)
     config_path: Path | None = field(default=None, compare=False)
+
+    @property
+    def project_identity(self) -> str | None:
+        """The `recursectl:project` tag value: `project`, else the config file's folder name.
+
+        None without either (a deploy from flags alone): such a deploy creates resources
+        without a project tag and cannot take over a function another project has tagged.
+        """
+        from recursectl.names import project_label
+
+        if self.project is not None:
+            return project_label(self.project)
+        if self.config_path is None:
+            return None
+        try:
+            return project_label(self.config_path.resolve().parent.name)
+        except UsageError:
+            return None  # a folder name with no usable character: no project identity
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Apply flag values; `None` means "flag not given"."""
@@ -51,7 +72,15 @@ class Settings:
         return dataclasses.replace(self, **given)
 
 
-_INT_KEYS = {"memory", "timeout", "max_calls", "concurrency", "log_retention_days", "local_port"}
+_INT_KEYS = {
+    "memory",
+    "timeout",
+    "max_calls",
+    "max_invocations",
+    "concurrency",
+    "log_retention_days",
+    "local_port",
+}
 _BOOL_KEYS = {"local"}
 _KEYS = {f.name for f in fields(Settings)} - {"config_path"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -62,6 +91,7 @@ _RANGES = {
     "memory": (128, 10240),
     "timeout": (1, 900),
     "max_calls": (0, 100_000),
+    "max_invocations": (1, 10_000_000),
     "concurrency": (0, 100_000),
     "log_retention_days": (1, 3653),
     "local_port": (1, 65535),

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
+from recursectl import package
 from recursectl.cli import cli
 from tests.functional.conftest import _front_door, endpoint  # noqa: F401
 
@@ -19,6 +20,9 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no stray recursectl.toml
+    # These tests never run the function: they see the same deploy whichever chain helper
+    # this checkout bundles (the guard's entry point arrives with the `guard` branch).
+    monkeypatch.setattr(package, "helper_has_entry_point", lambda source=None: True)
 
 
 def run(*args: str, input: str | None = None) -> Result:
@@ -84,6 +88,7 @@ def test_deploy_dry_run_prints_plan_and_creates_nothing(endpoint: str) -> None: 
     result = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "+ create function demo" in result.stdout
+    assert "handler handler.handler, guard recursectl_chain.handler" in result.stdout
     assert "nothing was changed" in result.stdout
     assert boto3.client("iam", endpoint_url=endpoint).list_roles()["Roles"] == []
 
@@ -99,7 +104,10 @@ def test_deploy_user_handler_that_knows_nothing_of_recursectl(
     )
     assert result.exit_code == 0, result.output
     cfg = boto3.client("lambda", endpoint_url=endpoint).get_function(FunctionName="demo")
-    assert cfg["Configuration"]["Handler"] == "app.main"
+    assert cfg["Configuration"]["Handler"] == "recursectl_chain.handler"
+    assert cfg["Configuration"]["Environment"]["Variables"]["RECURSECTL_HANDLER"] == "app.main"
+    assert "handler    app.main" in result.stdout
+    assert "guard      recursectl_chain.handler wraps it" in result.stdout
 
 
 def test_local_note_when_runtime_differs(endpoint: str) -> None:  # noqa: F811
@@ -124,6 +132,9 @@ def test_stop_resume_info_destroy(endpoint: str) -> None:  # noqa: F811
     assert doc["reserved_concurrency"] == 0
     assert doc["max_calls"] == 25
     assert doc["recursion"] == "Allow"
+    assert doc["guard"]["active"] is True
+    assert "recursectl_chain.handler wraps handler.handler" in info.stdout
+    assert "max_invocations 1000" in info.stdout
     resume = run("--endpoint-url", endpoint, "resume", "--name", "demo")
     assert resume.exit_code == 0, resume.output
     assert "0 -> none reserved" in resume.stderr
@@ -150,10 +161,74 @@ def test_stop_and_resume_json(endpoint: str) -> None:  # noqa: F811
         "reserved_concurrency": 0,
         "stopped": True,
         "generation": 1,
+        "guarded": True,
+        "source": None,
     }
     resume = run("--endpoint-url", endpoint, "resume", "--name", "demo", "--json")
     doc = json.loads(resume.stdout)
     assert (doc["reserved_concurrency_before"], doc["stopped"]) == (0, False)
+
+
+def test_resume_restores_the_deployed_concurrency(endpoint: str) -> None:  # noqa: F811
+    deployed = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--concurrency", "5")
+    assert deployed.exit_code == 0, deployed.output
+    assert run("--endpoint-url", endpoint, "stop", "--name", "demo").exit_code == 0
+    resume = run("--endpoint-url", endpoint, "resume", "--name", "demo")
+    assert resume.exit_code == 0, resume.output
+    assert "reserved concurrency 0 -> 5" in resume.stderr
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    assert lam.get_function_concurrency(FunctionName="demo")["ReservedConcurrentExecutions"] == 5
+
+
+def test_invoke_on_a_stopped_function_is_refused(endpoint: str) -> None:  # noqa: F811
+    assert run("--endpoint-url", endpoint, "deploy", "--name", "demo").exit_code == 0
+    assert run("--endpoint-url", endpoint, "stop", "--name", "demo").exit_code == 0
+    for extra in ((), ("--follow", "--timeout", "600")):
+        result = run("--endpoint-url", endpoint, "invoke", "--name", "demo", *extra)
+        assert result.exit_code == 6, result.output
+        assert "demo is stopped (reserved concurrency 0)" in result.stderr
+        assert "recursectl resume --name demo" in result.stderr
+        assert "Traceback" not in result.output
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    assert logs.filter_log_events(logGroupName="/aws/lambda/demo")["events"] == []  # no run
+
+
+def test_a_fanout_tree_larger_than_the_budget_is_refused(endpoint: str) -> None:  # noqa: F811
+    deployed = run(
+        "--endpoint-url", endpoint, "deploy", "--name", "demo", "--max-invocations", "100"
+    )
+    assert deployed.exit_code == 0, deployed.output
+    result = run(
+        "--endpoint-url", endpoint, "invoke", "--name", "demo", "--calls", "6", "--fanout", "2"
+    )
+    assert result.exit_code == 2, result.output
+    assert "a tree of 127 invocations" in result.stderr
+    assert "allows 100 per chain" in result.stderr
+    assert "--max-invocations 127" in result.stderr
+    huge = run(
+        "--endpoint-url", endpoint, "invoke", "--name", "demo", "--calls", "25", "--fanout", "3"
+    )
+    assert huge.exit_code == 2
+    assert "1,270,932,914,164 invocations" in huge.stderr
+
+
+def test_a_function_of_another_project_is_refused(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert run("init", "alpha", "--name", "demo").exit_code == 0
+    assert run("init", "beta", "--name", "demo").exit_code == 0
+    first = run("--endpoint-url", endpoint, "--config", "alpha/recursectl.toml", "deploy")
+    assert first.exit_code == 0, first.output
+    assert "project    alpha" in first.stdout
+    other = run("--endpoint-url", endpoint, "--config", "beta/recursectl.toml", "deploy")
+    assert other.exit_code == 5
+    assert "belongs to recursectl project 'alpha'" in other.stderr
+    assert "--adopt" in other.stderr
+    adopted = run(
+        "--endpoint-url", endpoint, "--config", "beta/recursectl.toml", "deploy", "--adopt"
+    )
+    assert adopted.exit_code == 0, adopted.output
 
 
 # errors ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, needs_guard
 
 pytestmark = pytest.mark.e2e
 
@@ -182,6 +182,7 @@ def test_loop_detection_terminate_stops_at_16(local_cloud: Cli, fn_name: str) ->
     assert dropped[0]["depth"] == 16
 
 
+@needs_guard
 def test_loop_detection_allow_runs_to_the_end(local_cloud: Cli, fn_name: str) -> None:
     out = local_cloud.run("deploy", "--name", fn_name, "--max-calls", "25")
     assert out.returncode == 0

@@ -10,9 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
-from recursectl import deploy, package
+from recursectl import deploy, package, protocol
 from recursectl.aws import Aws, Target
 from recursectl.errors import AwsError, NotOursError
+from recursectl.names import trust_document
 from recursectl.settings import Settings
 
 ACCOUNT = "123456789012"
@@ -28,11 +29,22 @@ def _writes(aws: Aws) -> list[str]:
     return [c for c in aws.calls if c.split(".", 1)[1].startswith(WRITES)]
 
 
+def _pkg(handler: str | None = None, guarded: bool = True) -> package.Package:
+    # The entry point is set explicitly, so these tests do not depend on which helper this
+    # checkout bundles (nothing here runs the function).
+    pkg = package.build(package.parse_handler(handler))
+    return dataclasses.replace(pkg, entry_point=protocol.ENTRY_POINT if guarded else None)
+
+
 def _deploy(
-    endpoint: str, settings: Settings | None = None, handler: Path | None = None, **kw: Any
+    endpoint: str,
+    settings: Settings | None = None,
+    handler: Path | None = None,
+    guarded: bool = True,
+    **kw: Any,
 ) -> tuple[Aws, deploy.DeployResult]:
     settings = settings or Settings(name="demo")
-    pkg = package.build(package.parse_handler(str(handler) if handler else settings.handler))
+    pkg = _pkg(str(handler) if handler else settings.handler, guarded)
     aws = _aws(endpoint)
     return aws, deploy.deploy(aws, settings, pkg, **kw)
 
@@ -52,9 +64,10 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
     iam = boto3.client("iam", endpoint_url=endpoint)
     role = iam.get_role(RoleName="demo-role")["Role"]
     assert {t["Key"]: t["Value"] for t in role["Tags"]} == {"managed-by": "recursectl"}
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": "lambda.amazonaws.com"
-    }
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    # confused-deputy protection: Lambda may assume it on behalf of this account only
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     assert iam.list_role_policies(RoleName="demo-role")["PolicyNames"] == ["recursectl-self-invoke"]
     doc = iam.get_role_policy(RoleName="demo-role", PolicyName="recursectl-self-invoke")[
         "PolicyDocument"
@@ -79,12 +92,16 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
     lam = boto3.client("lambda", endpoint_url=endpoint)
     fn = lam.get_function(FunctionName="demo")
     cfg = fn["Configuration"]
+    # handler redirection: the guard's entry point wraps the user's handler
+    assert cfg["Handler"] == "recursectl_chain.handler"
     assert cfg["Environment"]["Variables"] == {
         "RECURSECTL_SELF_ARN": ARN,
         "RECURSECTL_MAX_CALLS": "25",
+        "RECURSECTL_MAX_INVOCATIONS": "1000",
+        "RECURSECTL_HANDLER": "handler.handler",
     }
     assert cfg["Role"] == role["Arn"]
-    assert cfg["Handler"] == "handler.handler"
+    assert (result.handler, result.guard) == ("handler.handler", "recursectl_chain.handler")
     assert cfg["CodeSha256"] == result.code_sha256
     assert fn["Tags"]["managed-by"] == "recursectl"
     assert lam.get_function_event_invoke_config(FunctionName="demo")["MaximumRetryAttempts"] == 0
@@ -92,7 +109,9 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
     logs = boto3.client("logs", endpoint_url=endpoint)
     (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/demo")["logGroups"]
     assert group["retentionInDays"] == 14
-    assert any("cap of 25" in w for w in result.warnings)
+    assert any(
+        "guard (recursectl_chain.handler: cap 25, budget 1000)" in w for w in result.warnings
+    )
     # the ARN was computed (STS) before the function existed: one deploy is enough
     assert aws.calls.index("sts.GetCallerIdentity") < aws.calls.index("lambda.CreateFunction")
 
@@ -175,8 +194,7 @@ def test_fresh_role_not_yet_assumable_is_retried(endpoint: str) -> None:
 
     aws.lambda_.meta.events.register("before-call.lambda.CreateFunction", not_yet)
     seen: list[str] = []
-    pkg = package.build(package.parse_handler(None))
-    deploy.deploy(aws, Settings(name="demo"), pkg, progress=seen.append)
+    deploy.deploy(aws, Settings(name="demo"), _pkg(), progress=seen.append)
     assert failures["left"] == 0
     assert sum("role to become assumable" in m for m in seen) == 2
     lam = boto3.client("lambda", endpoint_url=endpoint)
@@ -191,9 +209,8 @@ def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
         return (type("R", (), {"status_code": 500, "headers": {}})(), error)
 
     aws.lambda_.meta.events.register("before-call.lambda.PutFunctionRecursionConfig", boom)
-    pkg = package.build(package.parse_handler(None))
     with pytest.raises(AwsError, match="bad day"):
-        deploy.deploy(aws, Settings(name="demo"), pkg)
+        deploy.deploy(aws, Settings(name="demo"), _pkg())
     _, result = _deploy(endpoint)
     assert [s.op for s in result.steps] == ["put_recursion", "stamp"]
     _, again = _deploy(endpoint)
@@ -202,7 +219,7 @@ def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
 
 def test_not_ours_refused_then_adopted(endpoint: str) -> None:
     iam = boto3.client("iam", endpoint_url=endpoint)
-    trust = json.dumps(deploy.trust_document())
+    trust = json.dumps(trust_document(ACCOUNT))
     role = iam.create_role(RoleName="other", AssumeRolePolicyDocument=trust)["Role"]
     lam = boto3.client("lambda", endpoint_url=endpoint)
     zip_bytes = package.build_zip({"h.py": b"def handler(e, c):\n    return 0\n"})
@@ -261,3 +278,121 @@ def test_deploy_keeps_a_stopped_function_stopped(endpoint: str) -> None:
     assert [s.op for s in result.steps] == ["update_config"]
     assert any("stopped" in w for w in result.warnings)
     assert lam.get_function_concurrency(FunctionName="demo")["ReservedConcurrentExecutions"] == 0
+
+
+def test_a_users_handler_is_redirected_and_shown_as_the_users(
+    endpoint: str, tmp_path: Path
+) -> None:
+    handler = tmp_path / "app.py"
+    handler.write_text("def main(event, context):\n    return 1\n")
+    _, result = _deploy(
+        endpoint, Settings(name="demo", max_invocations=300), handler=Path(f"{handler}:main")
+    )
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    cfg = lam.get_function(FunctionName="demo")["Configuration"]
+    assert cfg["Handler"] == protocol.ENTRY_POINT
+    env = cfg["Environment"]["Variables"]
+    assert env[protocol.HANDLER_ENV] == "app.main"
+    assert env[protocol.MAX_INVOCATIONS_ENV] == "300"
+    doc = result.to_json()
+    assert doc["handler"] == "app.main"
+    assert doc["guard"] == {"active": True, "entry_point": "recursectl_chain.handler"}
+    assert "handler app.main" in next(s.detail for s in result.steps if s.op == "create_function")
+    # a redeploy with the guard's settings unchanged converges
+    aws, again = _deploy(
+        endpoint, Settings(name="demo", max_invocations=300), handler=Path(f"{handler}:main")
+    )
+    assert again.unchanged
+    assert _writes(aws) == []
+
+
+@pytest.mark.parametrize(
+    ("guarded", "max_calls", "mode"),
+    [(True, 25, "Allow"), (True, 15, "Terminate"), (False, 25, "Terminate")],
+)
+def test_loop_detection_is_lifted_only_when_the_guard_covers_the_function(
+    endpoint: str, guarded: bool, max_calls: int, mode: str
+) -> None:
+    _, result = _deploy(endpoint, Settings(name="demo", max_calls=max_calls), guarded=guarded)
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    assert lam.get_function_recursion_config(FunctionName="demo")["RecursiveLoop"] == mode
+    cfg = lam.get_function(FunctionName="demo")["Configuration"]
+    assert (cfg["Handler"] == protocol.ENTRY_POINT) is guarded
+    honoured = not any("cannot be honoured" in w for w in result.warnings)
+    assert honoured is (guarded or max_calls < 16)
+
+
+def test_a_log_group_we_do_not_own_keeps_its_retention(endpoint: str) -> None:
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName="/aws/lambda/demo")  # theirs: untagged, never expires
+    _, planned = _deploy(endpoint, dry_run=True)
+    assert any("retention (never expire) is left as it is" in w for w in planned.warnings)
+    assert "put_retention" not in [s.op for s in planned.steps]
+    aws, result = _deploy(endpoint)
+    assert "logs.PutRetentionPolicy" not in aws.calls
+    (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/demo")["logGroups"]
+    assert "retentionInDays" not in group
+    assert logs.list_tags_log_group(logGroupName="/aws/lambda/demo")["tags"] == {}
+    assert any("left as it is" in w for w in result.warnings)
+
+
+def test_our_own_log_group_gets_the_new_retention(endpoint: str) -> None:
+    _deploy(endpoint)
+    _, result = _deploy(endpoint, Settings(name="demo", log_retention_days=30))
+    assert [s.op for s in result.steps] == ["put_retention"]
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/demo")["logGroups"]
+    assert group["retentionInDays"] == 30
+
+
+def test_an_older_role_without_the_trust_condition_is_updated_once(endpoint: str) -> None:
+    _deploy(endpoint)
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    old = trust_document(ACCOUNT)
+    del old["Statement"][0]["Condition"]
+    iam.update_assume_role_policy(RoleName="demo-role", PolicyDocument=json.dumps(old))
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    lam.tag_resource(Resource=ARN, Tags={"recursectl:applied": "recursion:Allow"})  # older stamp
+    _, result = _deploy(endpoint)
+    assert [s.op for s in result.steps] == ["update_trust", "stamp"]
+    (trust,) = iam.get_role(RoleName="demo-role")["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    aws, again = _deploy(endpoint)
+    assert again.unchanged
+    assert "iam.GetRole" not in aws.calls  # the stamp says the trust is current
+
+
+def test_a_function_of_another_project_is_refused_unless_adopted(
+    endpoint: str, tmp_path: Path
+) -> None:
+    alpha, beta = tmp_path / "alpha", tmp_path / "beta"
+    for folder in (alpha, beta):
+        folder.mkdir()
+        (folder / "recursectl.toml").write_text('name = "demo"\n')
+    _deploy(endpoint, Settings(name="demo", config_path=alpha / "recursectl.toml"))
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    assert lam.get_function(FunctionName="demo")["Tags"]["recursectl:project"] == "alpha"
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    role_tags = {t["Key"]: t["Value"] for t in iam.get_role(RoleName="demo-role")["Role"]["Tags"]}
+    assert role_tags["recursectl:project"] == "alpha"
+
+    theirs = Settings(name="demo", config_path=beta / "recursectl.toml", memory=256)
+    aws = _aws(endpoint)
+    with pytest.raises(NotOursError, match="belongs to recursectl project 'alpha'") as info:
+        deploy.deploy(aws, theirs, _pkg())
+    assert info.value.exit_code == 5
+    assert _writes(aws) == []
+    assert lam.get_function(FunctionName="demo")["Configuration"]["MemorySize"] == 128
+
+    _, result = _deploy(endpoint, theirs, adopt=True)
+    assert result.project == "beta"
+    fn = lam.get_function(FunctionName="demo")
+    assert fn["Tags"]["recursectl:project"] == "beta"
+    assert fn["Configuration"]["MemorySize"] == 256
+
+
+def test_an_explicit_project_setting_wins_over_the_folder(tmp_path: Path) -> None:
+    cfg = tmp_path / "recursectl.toml"
+    assert Settings(config_path=cfg).project_identity == tmp_path.name
+    assert Settings(config_path=cfg, project="shop").project_identity == "shop"
+    assert Settings().project_identity is None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import boto3
 import pytest
 
-from recursectl import deploy, ops, package
+from recursectl import ops, package, protocol
 from recursectl.aws import Aws, Target
 from recursectl.errors import NotFoundError, NotOursError
+from recursectl.names import CONCURRENCY_TAG, trust_document
 from recursectl.settings import Settings
 
 
@@ -17,9 +19,23 @@ def _aws(endpoint: str) -> Aws:
     return Aws(Target(endpoint_url=endpoint, region="us-east-1", local=True), sleep=lambda s: None)
 
 
-def _deploy(endpoint: str, **kw: object) -> None:
+def _pkg(guarded: bool = True) -> package.Package:
+    # The entry point is set explicitly, so these tests do not depend on which helper this
+    # checkout bundles (nothing here runs the function).
     pkg = package.build(package.parse_handler(None))
-    deploy.deploy(_aws(endpoint), Settings(name="demo", **kw), pkg)  # type: ignore[arg-type]
+    return dataclasses.replace(pkg, entry_point=protocol.ENTRY_POINT if guarded else None)
+
+
+def _deploy(endpoint: str, guarded: bool = True, **kw: object) -> None:
+    from recursectl import deploy
+
+    settings = Settings(name="demo", **kw)  # type: ignore[arg-type]
+    deploy.deploy(_aws(endpoint), settings, _pkg(guarded))
+
+
+def _tags(endpoint: str) -> dict[str, str]:
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    return dict(lam.get_function(FunctionName="demo")["Tags"])
 
 
 def _reserved(endpoint: str) -> int | None:
@@ -51,19 +67,49 @@ def test_stop_raises_the_generation_and_deploy_keeps_it(endpoint: str) -> None:
     ops.resume(_aws(endpoint), "demo")
     assert _env(endpoint)["RECURSECTL_GENERATION"] == "2"  # resume does not revive old chains
 
-    aws = _aws(endpoint)
-    pkg = package.build(package.parse_handler(None))
-    result = deploy.deploy(aws, Settings(name="demo"), pkg)
+    from recursectl import deploy
+
+    result = deploy.deploy(_aws(endpoint), Settings(name="demo"), _pkg())
     assert result.steps == []  # unchanged: the generation is carried over, not reset
     assert _env(endpoint)["RECURSECTL_GENERATION"] == "2"
 
 
-def test_resume_restores_configured_concurrency(endpoint: str) -> None:
-    _deploy(endpoint, concurrency=4)
+def test_resume_restores_the_concurrency_in_effect_before_stop(endpoint: str) -> None:
+    _deploy(endpoint, concurrency=5)
+    change = ops.stop(_aws(endpoint), "demo")
+    assert (change.before, change.after) == (5, 0)
+    assert _tags(endpoint)[CONCURRENCY_TAG] == "5"
+    ops.stop(_aws(endpoint), "demo")  # a second stop keeps what the first remembered
+    assert _tags(endpoint)[CONCURRENCY_TAG] == "5"
+    change = ops.resume(_aws(endpoint), "demo")
+    assert (change.before, change.after, change.source) == (0, 5, "remembered")
+    assert _reserved(endpoint) == 5
+    assert CONCURRENCY_TAG not in _tags(endpoint)  # forgotten once restored
+
+
+def test_resume_flag_overrides_what_stop_remembered(endpoint: str) -> None:
+    _deploy(endpoint, concurrency=5)
     ops.stop(_aws(endpoint), "demo")
-    change = ops.resume(_aws(endpoint), "demo", concurrency=4)
-    assert (change.before, change.after) == (0, 4)
+    change = ops.resume(_aws(endpoint), "demo", concurrency=2)
+    assert (change.before, change.after, change.source) == (0, 2, "flag")
+    assert _reserved(endpoint) == 2
+
+
+def test_resume_of_a_function_stopped_by_hand_uses_the_configured_value(endpoint: str) -> None:
+    _deploy(endpoint)
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    lam.put_function_concurrency(FunctionName="demo", ReservedConcurrentExecutions=0)
+    change = ops.resume(_aws(endpoint), "demo", configured=4)
+    assert (change.after, change.source) == (4, "config")
     assert _reserved(endpoint) == 4
+
+
+def test_resume_of_a_running_function_changes_nothing(endpoint: str) -> None:
+    _deploy(endpoint, concurrency=3)
+    aws = _aws(endpoint)
+    change = ops.resume(aws, "demo")
+    assert (change.before, change.after) == (3, 3)
+    assert [c for c in aws.calls if not c.split(".")[1].startswith("Get")] == []
 
 
 def test_stop_unknown_function_says_deploy_first(endpoint: str) -> None:
@@ -76,18 +122,44 @@ def test_info_reports_the_deployed_state(endpoint: str) -> None:
     _deploy(endpoint, max_calls=10)
     ops.stop(_aws(endpoint), "demo")
     result = ops.info(_aws(endpoint), "demo", last_chain=lambda name: {"chain": f"c-{name}"})
-    assert result.arn == "arn:aws:lambda:us-east-1:123456789012:function:demo"
-    assert result.max_calls == 10
+    f = result.function
+    assert f.arn == "arn:aws:lambda:us-east-1:123456789012:function:demo"
+    assert (f.max_calls, f.max_invocations) == (10, 1000)
     assert result.recursion == "Terminate"
-    assert result.concurrency == 0
-    assert result.stopped
+    assert f.concurrency == 0
+    assert f.stopped
     assert result.retries == 0
-    assert result.managed
-    assert (result.runtime, result.memory, result.timeout) == ("python3.13", 128, 30)
-    assert result.last_modified
+    assert f.managed
+    assert (f.runtime, f.memory_mb, f.timeout) == ("python3.13", 128, 30)
+    assert f.last_modified
     assert result.last_chain == {"chain": "c-demo"}
     assert result.notes == []
-    assert json.loads(json.dumps(result.to_json()))["reserved_concurrency"] == 0
+    doc = json.loads(json.dumps(result.to_json()))
+    assert doc["reserved_concurrency"] == 0
+    assert doc["handler"] == "handler.handler"  # the user's, not the entry point
+    assert doc["lambda_handler"] == "recursectl_chain.handler"
+    assert doc["guard"] == {
+        "active": True,
+        "entry_point": "recursectl_chain.handler",
+        "handler": "handler.handler",
+    }
+    assert doc["max_invocations"] == 1000
+
+
+def test_info_of_a_function_without_the_guard_says_so(endpoint: str) -> None:
+    _deploy(endpoint, guarded=False)
+    result = ops.info(_aws(endpoint), "demo")
+    assert result.guard is None
+    assert result.function.handler == "handler.handler"
+    assert result.recursion == "Terminate"  # cap 25, but no guard: loop detection stays on
+    assert any("no guard" in n for n in result.notes)
+
+
+def test_stop_says_whether_the_guard_binds_every_handler(endpoint: str) -> None:
+    _deploy(endpoint, guarded=False)
+    assert ops.stop(_aws(endpoint), "demo").guarded is False
+    _deploy(endpoint)
+    assert ops.stop(_aws(endpoint), "demo").guarded is True
 
 
 def test_destroy_removes_everything_of_ours(endpoint: str) -> None:
@@ -119,7 +191,7 @@ def test_destroy_keep_logs(endpoint: str) -> None:
 
 def test_destroy_refuses_what_is_not_ours(endpoint: str) -> None:
     iam = boto3.client("iam", endpoint_url=endpoint)
-    trust = json.dumps(deploy.trust_document())
+    trust = json.dumps(trust_document("123456789012"))
     role = iam.create_role(RoleName="theirs", AssumeRolePolicyDocument=trust)["Role"]
     lam = boto3.client("lambda", endpoint_url=endpoint)
     lam.create_function(

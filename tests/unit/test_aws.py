@@ -3,8 +3,18 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from recursectl.aws import Aws, Target, call, translate
-from recursectl.errors import EXIT_AWS, EXIT_NOT_FOUND, AwsError, NotFoundError
+from recursectl.aws import Aws, Target
+from recursectl.aws.errors import call, translate
+from recursectl.errors import (
+    EXIT_AWS,
+    EXIT_NOT_FOUND,
+    AccessDeniedError,
+    AlreadyExistsError,
+    AwsError,
+    ConflictError,
+    NotFoundError,
+    ThrottledError,
+)
 
 
 def _client_error(code: str, message: str = "nope") -> ClientError:
@@ -31,6 +41,26 @@ def test_client_errors_are_translated(code: str, fragment: str, exit_code: int) 
     assert info.value.exit_code == exit_code
     assert info.value.code == code
     assert info.value.hint or code in {"ResourceNotFoundException", "ServiceException"}
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("ResourceNotFoundException", NotFoundError),
+        ("NoSuchEntity", NotFoundError),
+        ("ResourceAlreadyExistsException", AlreadyExistsError),
+        ("EntityAlreadyExists", AlreadyExistsError),
+        ("ResourceConflictException", ConflictError),
+        ("DeleteConflict", ConflictError),
+        ("ThrottlingException", ThrottledError),
+        ("TooManyRequestsException", ThrottledError),
+        ("AccessDeniedException", AccessDeniedError),
+    ],
+)
+def test_client_errors_become_domain_errors(code: str, kind: type[AwsError]) -> None:
+    with pytest.raises(kind) as info:
+        call("logs:FilterLogEvents", "/aws/lambda/x", lambda: _raise(_client_error(code)))
+    assert info.value.code == code  # kept for messages (and the poller's checks)
 
 
 def test_access_denied_hint_names_the_permission() -> None:
@@ -107,3 +137,24 @@ def test_invoke_client_never_retries_and_others_do() -> None:
     assert aws.lambda_once.meta.config.retries["total_max_attempts"] == 1
     assert aws.lambda_.meta.config.retries["total_max_attempts"] == 6  # 5 retries
     assert aws.lambda_once is not aws.lambda_
+
+
+def test_only_the_aws_package_talks_to_boto3() -> None:
+    """No boto3/botocore import, client call or error translation outside recursectl.aws
+    (the local cloud is standalone and speaks moto, not boto3 clients)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "recursectl"
+    forbidden = re.compile(
+        r"import boto3|from boto3|import botocore|from botocore|translate\(|"
+        r"\.lambda_(once)?\.|aws\.(iam|logs|sts)\."
+    )
+    offenders = [
+        f"{path.relative_to(src)}:{n}: {line.strip()}"
+        for path in sorted(src.rglob("*.py"))
+        if path.parent.name not in ("aws", "local")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if forbidden.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert offenders == []

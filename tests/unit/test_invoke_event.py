@@ -4,22 +4,28 @@ from pathlib import Path
 
 import pytest
 
-from recursectl.errors import UsageError
+from recursectl import protocol
+from recursectl.aws import FunctionView
+from recursectl.errors import EXIT_STOPPED, StoppedError, UsageError
 from recursectl.invoke import (
     MAX_ASYNC_PAYLOAD,
-    Deployed,
     build_event,
     check_calls,
+    check_running,
     encode,
 )
 
-DEPLOYED = Deployed(
-    name="f",
-    arn="arn:aws:lambda:us-east-1:1:function:f",
-    max_calls=25,
-    memory_mb=128,
-    log_group="/aws/lambda/f",
-)
+
+def view(name: str = "f", concurrency: int | None = None, **env: str) -> FunctionView:
+    cfg = {
+        "FunctionName": name,
+        "FunctionArn": f"arn:aws:lambda:us-east-1:1:function:{name}",
+        "Environment": {"Variables": env},
+    }
+    return FunctionView.from_configuration(cfg, concurrency=concurrency)
+
+
+DEPLOYED = view(RECURSECTL_MAX_CALLS="25")
 
 
 def test_template_event_defaults_to_five_calls() -> None:
@@ -28,7 +34,12 @@ def test_template_event_defaults_to_five_calls() -> None:
 
 def test_calls_and_fanout_are_added_to_a_given_event() -> None:
     event = build_event(calls=3, fanout=2, path=None, data='{"x": 1}')
-    assert event == {"x": 1, "numberOfCalls": 3, "fanout": 2}
+    # --fanout also tells the guard how to share the budget (protocol: split at the root)
+    assert event == {"x": 1, "numberOfCalls": 3, "fanout": 2, "_recursectl": {"split": 2}}
+
+
+def test_no_context_without_fanout() -> None:
+    assert protocol.CONTEXT_KEY not in build_event(calls=3, fanout=None, path=None, data=None)
 
 
 def test_a_given_event_is_not_given_a_default_call_count() -> None:
@@ -74,8 +85,33 @@ def test_calls_must_be_within_the_deployed_cap(calls: object) -> None:
 
 def test_calls_at_the_cap_and_unknown_caps_pass() -> None:
     check_calls({"numberOfCalls": 25}, DEPLOYED)
-    foreign = Deployed("g", "arn", max_calls=None, memory_mb=128, log_group="/aws/lambda/g")
-    check_calls({"numberOfCalls": 10_000}, foreign)
+    foreign = view("g")
+    check_calls({"numberOfCalls": 10_000, "fanout": 3}, foreign)
+
+
+def test_a_tree_larger_than_the_budget_is_refused_with_its_size() -> None:
+    fn = view(RECURSECTL_MAX_CALLS="25", RECURSECTL_MAX_INVOCATIONS="1000")
+    check_calls({"numberOfCalls": 8, "fanout": 2}, fn)  # 511 invocations
+    with pytest.raises(UsageError, match="1,023 invocations") as info:
+        check_calls({"numberOfCalls": 9, "fanout": 2}, fn)
+    assert "allows 1,000" in info.value.message
+    with pytest.raises(UsageError, match="1,270,932,914,164 invocations"):
+        check_calls({"numberOfCalls": 25, "fanout": 3}, fn)
+
+
+def test_the_default_budget_applies_to_older_recursectl_functions() -> None:
+    assert DEPLOYED.max_invocations == protocol.DEFAULT_MAX_INVOCATIONS
+    with pytest.raises(UsageError, match="allows 1,000"):
+        check_calls({"numberOfCalls": 10, "fanout": 2}, DEPLOYED)
+
+
+def test_a_stopped_function_is_refused_with_the_resume_hint() -> None:
+    check_running(view(concurrency=None))
+    check_running(view(concurrency=5))
+    with pytest.raises(StoppedError) as info:
+        check_running(view(concurrency=0))
+    assert info.value.exit_code == EXIT_STOPPED == 6
+    assert "recursectl resume" in (info.value.hint or "")
 
 
 def test_payload_limits() -> None:

@@ -6,9 +6,12 @@ import dataclasses
 
 import pytest
 
+from recursectl import deploy, protocol
 from recursectl import plan as planner
+from recursectl.aws.view import FunctionView, LogGroupView, RoleView
 from recursectl.errors import NotOursError
-from recursectl.plan import Desired, FunctionState, LogGroupState, Observed, RoleState
+from recursectl.names import APPLIED_TAG, PROJECT_TAG, trust_document
+from recursectl.plan import Desired, Observed, Op
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
 ROLE_ARN = "arn:aws:iam::123456789012:role/demo-role"
@@ -38,31 +41,32 @@ def desired(**kw: object) -> Desired:
 def converged(d: Desired) -> Observed:
     """What exists after a successful deploy of `d`."""
     return Observed(
-        function=FunctionState(
+        function=FunctionView(
             name=d.name,
             arn=d.function_arn,
             role=d.role_arn,
             runtime=d.runtime,
-            handler=d.handler,
-            memory=d.memory,
+            lambda_handler=d.lambda_handler,
+            memory_mb=d.memory,
             timeout=d.timeout,
             env=d.env,
             code_sha256=d.code_sha256,
             code_size=d.code_size,
-            tags={**OURS, planner.APPLIED_TAG: d.applied_stamp},
+            log_group=d.log_group,
+            tags={**d.tags, APPLIED_TAG: d.applied_stamp},
             concurrency=d.concurrency,
             state="Active",
             last_update_status="Successful",
             retries=0,
         ),
-        role=RoleState(
+        role=RoleView(
             name=d.role_name,
             arn=d.role_arn,
-            tags=dict(OURS),
-            trust=planner.trust_document(),
+            tags=dict(d.tags),
+            trust=d.trust,
             policy=d.policy,
         ),
-        log_group=LogGroupState(name=d.log_group, retention=d.log_retention_days),
+        log_group=LogGroupView(name=d.log_group, retention=d.log_retention_days, tags=d.tags),
     )
 
 
@@ -133,7 +137,7 @@ def test_recursion_config_threshold(max_calls: int, mode: str) -> None:
     p = planner.plan(desired(max_calls=max_calls), Observed())
     step = next(s for s in p.steps if s.op == "put_recursion")
     assert step.detail == f"recursive loop {mode}"
-    warned = any("cap of" in w for w in p.warnings)
+    warned = any("is now what stops a loop" in w for w in p.warnings)
     assert warned is (mode == "Allow")
 
 
@@ -196,6 +200,18 @@ def test_retention_change() -> None:
     assert ops(p) == ["put_retention"]
 
 
+@pytest.mark.parametrize("retention", [None, 7])
+def test_a_log_group_we_do_not_own_keeps_its_retention(retention: int | None) -> None:
+    d = desired()
+    obs = converged(d)
+    foreign = LogGroupView(name=d.log_group, retention=retention, tags={})
+    p = planner.plan(d, dataclasses.replace(obs, log_group=foreign))
+    assert ops(p) == []
+    (warning,) = p.warnings
+    before = "never expire" if retention is None else "7 days"
+    assert f"retention ({before}) is left as it is" in warning
+
+
 def test_stopped_function_stays_stopped() -> None:
     d = desired(concurrency=5)
     obs = converged(d)
@@ -212,27 +228,96 @@ def test_concurrency_is_set_when_configured() -> None:
     assert ops(p) == ["put_concurrency"]
 
 
-def test_least_privilege_policy_document() -> None:
-    doc = planner.policy_document(ARN, "/aws/lambda/demo")
-    resources = [r for s in doc["Statement"] for r in s["Resource"]]
-    assert resources == [
-        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/demo:*",
-        ARN,
-        f"{ARN}:*",
-    ]
-    actions = sorted(a for s in doc["Statement"] for a in s["Action"])
-    assert actions == ["lambda:InvokeFunction", "logs:CreateLogStream", "logs:PutLogEvents"]
+def test_the_guard_redirects_the_handler_and_names_the_users_in_the_env() -> None:
+    d = desired(handler="app.main", max_invocations=500, generation=3)
+    assert d.lambda_handler == protocol.ENTRY_POINT == "recursectl_chain.handler"
+    assert d.env == {
+        protocol.SELF_ARN_ENV: ARN,
+        protocol.MAX_CALLS_ENV: "25",
+        protocol.MAX_INVOCATIONS_ENV: "500",
+        protocol.HANDLER_ENV: "app.main",
+        protocol.GENERATION_ENV: "3",
+    }
+    (create,) = [s for s in planner.plan(d, Observed()).steps if s.op == Op.CREATE_FUNCTION]
+    assert "handler app.main" in create.detail
+    assert "guard recursectl_chain.handler" in create.detail
+    assert "budget 500" in create.detail
 
 
-def test_same_document_ignores_string_vs_list() -> None:
-    a = {"Statement": [{"Action": "x:Y", "Resource": "r"}]}
-    b = {"Statement": [{"Action": ["x:Y"], "Resource": ["r"]}]}
-    assert planner.same_document(a, b)
-    assert not planner.same_document(a, {"Statement": [{"Action": ["x:Z"], "Resource": ["r"]}]})
+def test_without_the_guard_the_handler_is_the_users_and_loop_detection_stays_on() -> None:
+    d = desired(guarded=False, max_calls=25)
+    assert d.lambda_handler == "handler.handler"
+    assert protocol.HANDLER_ENV not in d.env
+    p = planner.plan(d, Observed())
+    assert next(s for s in p.steps if s.op == Op.PUT_RECURSION).detail == (
+        "recursive loop Terminate"
+    )
+    (warning,) = p.warnings
+    assert "max_calls 25 cannot be honoured" in warning
+    assert "16" in warning
 
 
-def test_role_name_fits_iam_limit() -> None:
-    assert planner.role_name_for("demo") == "demo-role"
-    long = planner.role_name_for("f" * 64)
-    assert len(long) <= 64
-    assert long != planner.role_name_for("f" * 63 + "g")
+def test_switching_the_guard_on_is_a_config_change_that_names_it() -> None:
+    old = desired(guarded=False, max_calls=10)
+    new = dataclasses.replace(old, guarded=True)
+    p = planner.plan(new, converged(old))
+    assert ops(p) == ["update_config"]  # 10 < 16: Terminate either way, same stamp
+    assert "guard off -> on" in p.steps[0].detail
+    assert "handler" not in p.steps[0].detail.split(";")[0].split()[0:1]
+
+
+def test_a_function_of_another_project_is_refused_and_adopt_takes_it() -> None:
+    mine = desired(project="alpha")
+    theirs = converged(desired(project="beta"))
+    with pytest.raises(NotOursError, match="belongs to recursectl project 'beta'") as info:
+        planner.plan(mine, theirs)
+    assert "--adopt" in (info.value.hint or "")
+    p = planner.plan(dataclasses.replace(mine, adopt=True), theirs)
+    assert "tag_function" in ops(p)
+    assert "tag_role" in ops(p)
+
+
+def test_a_deploy_without_a_project_cannot_take_a_projects_function() -> None:
+    with pytest.raises(NotOursError, match="not to a deploy without a project"):
+        planner.plan(desired(project=None), converged(desired(project="beta")))
+
+
+def test_an_unclaimed_function_of_ours_is_claimed_for_the_project() -> None:
+    p = planner.plan(desired(project="alpha"), converged(desired(project=None)))
+    assert ops(p) == ["tag_role", "tag_function"]
+    assert all(s.detail == "project alpha" for s in p.steps)
+    assert desired(project="alpha").tags == {**OURS, PROJECT_TAG: "alpha"}
+
+
+def test_an_older_trust_policy_gets_the_source_account_condition() -> None:
+    d = desired()
+    obs = converged(d)
+    assert obs.role is not None
+    assert obs.function is not None
+    old_trust = trust_document("123456789012")
+    del old_trust["Statement"][0]["Condition"]
+    stale = dataclasses.replace(
+        obs,
+        role=dataclasses.replace(obs.role, trust=old_trust),
+        function=dataclasses.replace(obs.function, tags={**OURS, APPLIED_TAG: "recursion:Allow"}),
+    )
+    assert ops(planner.plan(d, stale)) == ["update_trust", "stamp"]
+    assert planner.trust_is_current(converged(d).function)
+    assert not planner.trust_is_current(stale.function)
+
+
+def test_the_stamp_records_recursion_and_trust_revision() -> None:
+    assert desired().applied_stamp == "recursion:Allow/trust:2"
+    assert planner.stamp_parts("recursion:Allow/trust:2") == {"recursion": "Allow", "trust": "2"}
+    assert planner.stamp_parts(None) == {}
+
+
+def test_every_op_has_exactly_one_apply_function() -> None:
+    assert set(deploy.APPLY) == set(Op)
+    assert len(set(deploy.APPLY.values())) == len(Op)
+
+
+def test_steps_serialise_their_op_by_name() -> None:
+    step = planner.plan(desired(), Observed()).steps[0]
+    assert step.to_json()["op"] == "create_role"
+    assert step.op == "create_role"  # a str enum: comparable to its name

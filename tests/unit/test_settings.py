@@ -56,3 +56,25 @@ def test_bad_env_value(tmp_path: Path) -> None:
         load(environ={"RECURSECTL_MEMORY": "big"}, cwd=tmp_path)
     with pytest.raises(UsageError, match="RECURSECTL_LOCAL"):
         load(environ={"RECURSECTL_LOCAL": "maybe"}, cwd=tmp_path)
+
+
+def test_max_invocations_from_file_env_and_flag(tmp_path: Path) -> None:
+    assert load(environ={}, cwd=tmp_path).max_invocations == 1000
+    (tmp_path / "recursectl.toml").write_text("max_invocations = 200\n")
+    assert load(environ={}, cwd=tmp_path).max_invocations == 200
+    s = load(environ={"RECURSECTL_MAX_INVOCATIONS": "300"}, cwd=tmp_path)
+    assert s.max_invocations == 300
+    assert s.with_overrides(max_invocations=400).max_invocations == 400
+    with pytest.raises(UsageError, match="max-invocations must be a whole number from 1"):
+        s.with_overrides(max_invocations=0)
+
+
+def test_project_identity_from_setting_or_config_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "my shop"
+    folder.mkdir()
+    (folder / "recursectl.toml").write_text('name = "x"\n')
+    assert load(environ={}, cwd=folder).project_identity == "my shop"
+    (folder / "recursectl.toml").write_text('name = "x"\nproject = "orders"\n')
+    assert load(environ={}, cwd=folder).project_identity == "orders"
+    assert load(environ={"RECURSECTL_PROJECT": "ops"}, cwd=folder).project_identity == "ops"
+    assert load(environ={}, cwd=tmp_path / "nowhere").project_identity is None

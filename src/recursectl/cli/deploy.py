@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from recursectl.app import App
 from recursectl.cli.options import json_option
+
+if TYPE_CHECKING:
+    from recursectl.deploy import DeployResult
 
 
 def _size(n: int) -> str:
@@ -26,9 +30,22 @@ def _size(n: int) -> str:
 @click.option("--memory", type=int, help="Memory in MB (128-10240).")
 @click.option("--timeout", type=int, help="Timeout in seconds (1-900).")
 @click.option("--max-calls", type=int, help="Recursion cap: the deepest hop allowed (default 25).")
+@click.option(
+    "--max-invocations",
+    type=int,
+    help="Budget: invocations one chain may make in total, across any fan-out (default 1000).",
+)
 @click.option("--concurrency", type=int, help="Reserved concurrency (default: none reserved).")
 @click.option("--log-retention-days", type=int, help="Log retention in days (default 14).")
-@click.option("--adopt", is_flag=True, help="Take over a function or role not created by us.")
+@click.option(
+    "--project",
+    help="Project identity tagged on every resource (default: the config file's folder name).",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over a function or role not created by us (or by another project).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @json_option
 @click.pass_obj
@@ -40,8 +57,10 @@ def deploy_command(
     memory: int | None,
     timeout: int | None,
     max_calls: int | None,
+    max_invocations: int | None,
     concurrency: int | None,
     log_retention_days: int | None,
+    project: str | None,
     adopt: bool,
     dry_run: bool,
     as_json: bool,
@@ -51,13 +70,14 @@ def deploy_command(
     \b
     Creates or updates: an IAM role whose only permissions are writing the
     function's own log group and invoking the function itself; the log group
-    with retention; the function with RECURSECTL_SELF_ARN and RECURSECTL_MAX_CALLS
-    in its environment; async retries 0; and the recursion config.
+    with retention; the function, whose Handler is recursectl's guard
+    (recursectl_chain.handler, which wraps your handler and caps every chain);
+    async retries 0; and the recursion config.
     """
     from recursectl import deploy as deploy_mod
     from recursectl import package
     from recursectl.errors import UsageError
-    from recursectl.plan import check_function_name
+    from recursectl.names import check_function_name
 
     settings = app.configure(
         name=name,
@@ -66,8 +86,10 @@ def deploy_command(
         memory=memory,
         timeout=timeout,
         max_calls=max_calls,
+        max_invocations=max_invocations,
         concurrency=concurrency,
         log_retention_days=log_retention_days,
+        project=project,
     )
     ui = app.ui
     if not settings.runtime.startswith("python"):
@@ -107,6 +129,13 @@ def deploy_command(
     if as_json:
         ui.emit_json(result.to_json())
         return
+    _report(app, result)
+
+
+def _report(app: App, result: DeployResult) -> None:
+    """The human-readable outcome: the plan or what changed, then what is deployed."""
+    ui = app.ui
+    dry_run = result.dry_run
     if dry_run:
         if result.unchanged:
             ui.data("plan: nothing to change (unchanged)")
@@ -121,6 +150,16 @@ def deploy_command(
         updated = len(result.steps) - created
         ui.success(f"deployed {result.function_name}: {created} created, {updated} updated")
     ui.data(f"function   {result.function_arn}")
+    ui.data(f"handler    {result.handler}")
+    if result.guard:
+        ui.data(
+            f"guard      {result.guard} wraps it: cap {result.max_calls}, "
+            f"budget {result.max_invocations} per chain, recursive loop {result.recursion}"
+        )
+    else:
+        ui.data(f"guard      none (recursive loop {result.recursion}: AWS's loop detection)")
+    if result.project:
+        ui.data(f"project    {result.project}")
     ui.data(f"role       {result.role_arn}")
     ui.data(f"log group  {result.log_group}")
     ui.data(f"code       {_size(result.code_size)}, sha256 {result.code_sha256}")

@@ -30,8 +30,8 @@ def _function_name(directory: Path) -> str:
 def init_command(app: App, directory: Path, name: str | None, force: bool) -> None:
     """Write recursectl.toml and handler.py into DIRECTORY (default: here)."""
     from recursectl.errors import UsageError
+    from recursectl.names import check_function_name
     from recursectl.package import templates_dir
-    from recursectl.plan import check_function_name
     from recursectl.settings import CONFIG_FILE
 
     name = name or _function_name(directory)

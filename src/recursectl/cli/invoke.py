@@ -21,7 +21,7 @@ from recursectl.errors import ChainFailedError
 @click.option(
     "--fanout",
     type=click.IntRange(min=1),
-    help="Children per call: each invocation invokes K more.",
+    help="Children per call: each invocation invokes K more (the tree must fit the budget).",
 )
 @click.option(
     "-p",
@@ -64,6 +64,7 @@ def invoke(
     event = inv.build_event(calls=calls, fanout=fanout, path=path, data=data)
     aws = app.aws()
     deployed = inv.describe(aws, settings.name)
+    inv.check_running(deployed)  # before --follow: a stopped function never starts the chain
     inv.check_calls(event, deployed)
     started_ms = int(time.time() * 1000)
     result = inv.invoke(aws, deployed, event, sync=sync)

@@ -22,6 +22,8 @@ def _change_json(change: Any) -> dict[str, Any]:
         "reserved_concurrency": change.after,
         "stopped": change.after == 0,
         "generation": change.generation,
+        "guarded": change.guarded,
+        "source": change.source or None,
     }
 
 
@@ -34,8 +36,9 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
 
     No new invocation starts while stopped. Invocations already running finish their hop;
     AWS keeps throttled async events (up to the maximum event age) and runs them after
-    `resume`, but the chain helper then refuses to invoke further: chains started before
-    `stop` never continue. Chains started after `resume` run normally.
+    `resume`, but recursectl's guard then refuses to invoke further: chains started before
+    `stop` never continue. Chains started after `resume` run normally. The reserved
+    concurrency in effect before is remembered (a tag) and restored by `resume`.
     """
     from recursectl import ops
 
@@ -50,10 +53,17 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
         app.ui.success(
             f"stopped {change.name}: reserved concurrency {_concurrency(change.before)} -> 0"
         )
-    if change.generation is not None:
+    if change.generation is not None and change.guarded:
         app.ui.info(
             "chains started before now will not go deeper, even after resume "
             f"(generation {change.generation})"
+        )
+    elif change.generation is not None:
+        app.ui.warn(
+            f"{change.name} has no guard (deployed by an older recursectl): only handlers that "
+            "call recursectl_chain.invoke_self end their old chains; other queued hops run "
+            f"again after resume. Redeploy to put the guard in place (generation "
+            f"{change.generation})."
         )
     else:
         app.ui.warn(
@@ -66,16 +76,18 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
 @click.command("resume")
 @name_option
 @click.option(
-    "--concurrency", type=int, help="Reserved concurrency to restore (default: the configured)."
+    "--concurrency",
+    type=int,
+    help="Reserved concurrency to set (default: what was in effect before `stop`).",
 )
 @json_option
 @click.pass_obj
 def resume_command(app: App, name: str | None, concurrency: int | None, as_json: bool) -> None:
-    """Lift the kill switch: restore the configured reserved concurrency, or remove it."""
+    """Lift the kill switch: restore the reserved concurrency in effect before `stop`."""
     from recursectl import ops
 
     settings = app.configure(name=name, concurrency=concurrency)
-    change = ops.resume(app.aws(), settings.name, settings.concurrency)
+    change = ops.resume(app.aws(), settings.name, concurrency, configured=settings.concurrency)
     if as_json:
         app.ui.emit_json(_change_json(change))
         return
@@ -122,32 +134,37 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     if as_json:
         app.ui.emit_json(result.to_json())
         return
-    state = result.state or "unknown"
-    if result.stopped:
+    f = result.function
+    state = f.state or "unknown"
+    if f.stopped:
         state += "  [bold red]STOPPED[/bold red] (reserved concurrency 0; `recursectl resume`)"
     rows = [
-        ("function", escape(result.arn)),
+        ("function", escape(f.arn)),
         ("state", state),
-        ("managed", "recursectl" if result.managed else "[yellow]not by recursectl[/yellow]"),
-        ("cap", f"max_calls {result.max_calls}" if result.max_calls is not None else "none"),
+        ("managed", _managed(f.managed, f.project)),
+        ("handler", escape(f.handler)),
+        ("guard", _guard(result)),
+        ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
+        ("budget", f"max_invocations {f.max_invocations}" if f.max_invocations else "none"),
         (
             "recursion",
-            f"{result.recursion} (AWS loop detection off: the cap is the guard)"
+            f"{result.recursion} (AWS loop detection off: the guard stops a loop)"
             if result.recursion == "Allow"
             else f"{result.recursion} (AWS stops a loop after about 16 invocations)",
         ),
-        ("concurrency", _concurrency(result.concurrency)),
+        ("concurrency", _concurrency(f.concurrency)),
         (
             "retries",
             "async retries 0"
             if result.retries == 0
             else f"async retries {2 if result.retries is None else result.retries}",
         ),
-        ("runtime", f"{result.runtime}, handler {escape(result.handler or '?')}"),
-        ("memory", f"{result.memory} MB, timeout {result.timeout} s"),
-        ("code", f"{result.code_size} bytes, sha256 {result.code_sha256}"),
-        ("modified", str(result.last_modified)),
-        ("role", escape(result.role or "?")),
+        ("runtime", f"{f.runtime}, Handler {escape(f.lambda_handler)}"),
+        ("memory", f"{f.memory_mb} MB, timeout {f.timeout} s"),
+        ("code", f"{f.code_size} bytes, sha256 {f.code_sha256}"),
+        ("modified", str(f.last_modified)),
+        ("role", escape(f.role or "?")),
+        ("log group", escape(f.log_group)),
     ]
     if result.last_chain is not None:
         c = result.last_chain
@@ -165,6 +182,18 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         app.ui.data(f"{key:<12}{value}")
     for note in result.notes:
         app.ui.warn(note)
+
+
+def _managed(managed: bool, project: str | None) -> str:
+    if not managed:
+        return "[yellow]not by recursectl[/yellow]"
+    return f"recursectl, project {escape(project)}" if project else "recursectl"
+
+
+def _guard(result: Any) -> str:
+    if result.guard:
+        return f"{result.guard} wraps {escape(result.function.handler)} (every invocation)"
+    return "[yellow]none[/yellow] (only explicit recursectl_chain.invoke_self calls are capped)"
 
 
 @click.command("destroy")

@@ -1,15 +1,15 @@
-"""The only module that imports boto3: clients, error translation, retries.
+"""The session, the target, the clients and the retry loop of the AWS layer.
 
-Everything else gets clients from `Aws` and wraps calls in `aws.call(...)` (or the
-`translate` context manager) so botocore's exceptions never leak to the user.
+Commands use the job-named services (`aws.lambda_api`, `aws.iam_api`, `aws.logs_api`,
+`aws.sts_api`); the raw boto3 clients (`aws.lambda_`, ...) are for those services, and for
+tests and benchmarks that hook botocore's events.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +17,7 @@ import boto3
 import botocore.exceptions as bex
 from botocore.config import Config
 
-from recursectl.errors import EXIT_USAGE, AwsError, NotFoundError, RecursectlError
+from recursectl.errors import EXIT_USAGE, AwsError
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -25,21 +25,15 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sts import STSClient
 
+    from recursectl.aws.iam import IamApi
+    from recursectl.aws.lambda_ import LambdaApi
+    from recursectl.aws.logs import LogsApi
+    from recursectl.aws.sts import StsApi
+
 T = TypeVar("T")
 
 # Credentials handed to the embedded local cloud; it accepts anything, AWS accepts none of these.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-
-_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
-_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-}
-_NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +74,7 @@ class Aws:
         self.clock = clock
         self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
+        self._services: dict[str, Any] = {}
         self._identity: Identity | None = None
         self.calls: list[str] = []  # every API call made, "service.Operation"; see count_calls
 
@@ -185,11 +180,40 @@ class Aws:
     def sts(self) -> STSClient:
         return self.client("sts")  # type: ignore[no-any-return]
 
+    # the services -----------------------------------------------------------------------
+    @property
+    def lambda_api(self) -> LambdaApi:
+        from recursectl.aws.lambda_ import LambdaApi
+
+        return self._service("lambda_api", LambdaApi)
+
+    @property
+    def iam_api(self) -> IamApi:
+        from recursectl.aws.iam import IamApi
+
+        return self._service("iam_api", IamApi)
+
+    @property
+    def logs_api(self) -> LogsApi:
+        from recursectl.aws.logs import LogsApi
+
+        return self._service("logs_api", LogsApi)
+
+    @property
+    def sts_api(self) -> StsApi:
+        from recursectl.aws.sts import StsApi
+
+        return self._service("sts_api", StsApi)
+
+    def _service(self, key: str, cls: Callable[[Aws], T]) -> T:
+        if key not in self._services:
+            self._services[key] = cls(self)
+        return self._services[key]  # type: ignore[no-any-return]
+
     def identity(self) -> Identity:
         """Account, partition and region (one STS call, cached)."""
         if self._identity is None:
-            with translate("sts:GetCallerIdentity", "*", target=self.target):
-                arn = self.sts.get_caller_identity()["Arn"]
+            arn = self.sts_api.caller_arn()
             parts = arn.split(":")
             self._identity = Identity(
                 account=parts[4], partition=parts[1], region=self.region, arn=arn
@@ -231,72 +255,3 @@ class Aws:
                     on_retry(exc, elapsed)
                 self.sleep(delay)
                 attempt += 1
-
-
-def _endpoint_hint(target: Target | None) -> str:
-    if target is not None and target.local:
-        return "start the local cloud with `recursectl local start` (or check `local status`)"
-    return "check --endpoint-url / AWS_ENDPOINT_URL and your network"
-
-
-@contextmanager
-def translate(action: str, resource: str, target: Target | None = None) -> Iterator[None]:
-    """Turn botocore exceptions raised inside the block into AwsError with a hint.
-
-    `action` (e.g. "lambda:CreateFunction") and `resource` name what was attempted, so an
-    access-denied error says exactly which permission is missing.
-    """
-    try:
-        yield
-    except RecursectlError:
-        raise
-    except bex.NoCredentialsError:
-        raise AwsError(
-            "No AWS credentials found.",
-            hint="run `aws configure`, pass --profile, or use --local for the embedded local cloud",
-        ) from None
-    except (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError):
-        raise AwsError(
-            "Your AWS SSO session has expired or is missing.",
-            hint="run `aws sso login` (with --profile if you use one)",
-        ) from None
-    except bex.ProfileNotFound as exc:
-        raise AwsError(str(exc), hint="list profiles with `aws configure list-profiles`") from None
-    except (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ConnectTimeoutError) as e:
-        url = getattr(e, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
-        raise AwsError(f"Cannot reach {url}.", hint=_endpoint_hint(target)) from None
-    except bex.ReadTimeoutError:
-        raise AwsError("AWS did not answer in time.", hint=_endpoint_hint(target)) from None
-    except bex.ClientError as exc:
-        raise from_client_error(exc, action, resource) from None
-    except bex.ParamValidationError as exc:
-        raise AwsError(f"Invalid request to {action}: {exc}", exit_code=EXIT_USAGE) from None
-    except bex.BotoCoreError as exc:
-        raise AwsError(f"{action} failed: {exc}") from None
-
-
-def from_client_error(exc: bex.ClientError, action: str, resource: str) -> AwsError:
-    err = exc.response.get("Error", {})
-    code = str(err.get("Code", "Unknown"))
-    message = str(err.get("Message", "")).strip() or code
-    if code in _EXPIRED:
-        return AwsError(
-            "Your AWS credentials have expired.",
-            hint="refresh them (`aws sso login`, or new session credentials) and run again",
-            code=code,
-        )
-    if code in _DENIED:
-        return AwsError(
-            f"Access denied: {action} on {resource}.",
-            hint=f"grant {action} on {resource} to your identity, or use another --profile",
-            code=code,
-        )
-    if code in _NOT_FOUND:
-        return NotFoundError(f"Not found: {resource} ({message}).", code=code)
-    return AwsError(f"{action} failed: {code}: {message}", code=code)
-
-
-def call(action: str, resource: str, fn: Callable[[], T], target: Target | None = None) -> T:
-    """`fn()` with errors translated; shorthand for a one-call `translate` block."""
-    with translate(action, resource, target):
-        return fn()

@@ -1,0 +1,115 @@
+"""IAM, by job: the function's role and its one inline policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from recursectl.aws.errors import translate
+from recursectl.aws.view import RoleView
+from recursectl.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+    from recursectl.aws.session import Aws
+
+
+def _tag_list(tags: dict[str, str]) -> list[Any]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class IamApi:
+    def __init__(self, aws: Aws) -> None:
+        self._aws = aws
+
+    @property
+    def _client(self) -> IAMClient:
+        return self._aws.iam
+
+    def _do(self, action: str, resource: str, fn: Callable[[], Any]) -> Any:
+        with translate(f"iam:{action}", resource, self._aws.target):
+            return fn()
+
+    def get_role(self, name: str, *, policy_name: str) -> RoleView | None:
+        """The role with its tags, trust policy and the inline policy `policy_name`."""
+        try:
+            role = self._do("GetRole", name, lambda: self._client.get_role(RoleName=name))["Role"]
+        except NotFoundError:
+            return None
+        return RoleView(
+            name=name,
+            arn=str(role["Arn"]),
+            tags={t["Key"]: t["Value"] for t in role.get("Tags", [])},
+            trust=role.get("AssumeRolePolicyDocument"),
+            policy=self.inline_policy(name, policy_name),
+        )
+
+    def inline_policy(self, role: str, policy: str) -> Any | None:
+        """The inline policy's document, or None when the role or the policy is absent."""
+        try:
+            got = self._do(
+                "GetRolePolicy",
+                f"{role}/{policy}",
+                lambda: self._client.get_role_policy(RoleName=role, PolicyName=policy),
+            )
+        except NotFoundError:
+            return None
+        return got["PolicyDocument"]
+
+    def create_role(
+        self, name: str, trust: dict[str, Any], description: str, tags: dict[str, str]
+    ) -> str:
+        """Create the role; returns its ARN."""
+        got = self._do(
+            "CreateRole",
+            name,
+            lambda: self._client.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description=description,
+                Tags=_tag_list(tags),
+            ),
+        )
+        return str(got["Role"]["Arn"])
+
+    def tag_role(self, name: str, tags: dict[str, str]) -> None:
+        self._do(
+            "TagRole", name, lambda: self._client.tag_role(RoleName=name, Tags=_tag_list(tags))
+        )
+
+    def set_trust(self, name: str, trust: dict[str, Any]) -> None:
+        self._do(
+            "UpdateAssumeRolePolicy",
+            name,
+            lambda: self._client.update_assume_role_policy(
+                RoleName=name, PolicyDocument=json.dumps(trust)
+            ),
+        )
+
+    def put_inline_policy(self, role: str, policy: str, document: dict[str, Any]) -> None:
+        self._do(
+            "PutRolePolicy",
+            f"{role}/{policy}",
+            lambda: self._client.put_role_policy(
+                RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document)
+            ),
+        )
+
+    def inline_policy_names(self, role: str) -> list[str]:
+        got = self._do(
+            "ListRolePolicies", role, lambda: self._client.list_role_policies(RoleName=role)
+        )
+        return [str(p) for p in got["PolicyNames"]]
+
+    def delete_inline_policy(self, role: str, policy: str) -> None:
+        self._do(
+            "DeleteRolePolicy",
+            f"{role}/{policy}",
+            lambda: self._client.delete_role_policy(RoleName=role, PolicyName=policy),
+        )
+
+    def delete_role(self, name: str) -> None:
+        """Raises ConflictError while managed policies are still attached."""
+        self._do("DeleteRole", name, lambda: self._client.delete_role(RoleName=name))

@@ -1,0 +1,169 @@
+"""What recursectl calls things and how it marks them: names, tags, the role's documents.
+
+Pure (no I/O): the planner, the AWS layer's views, `init` and `ops` all read these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from recursectl.errors import UsageError
+
+TAG_KEY = "managed-by"
+TAG_VALUE = "recursectl"
+# Which project deployed a resource, so two projects that pick the same function name do not
+# take over each other's function (see `project_label`).
+PROJECT_TAG = "recursectl:project"
+APPLIED_TAG = "recursectl:applied"
+# Stop remembers the reserved concurrency it replaced by 0 here (a number, or "none").
+CONCURRENCY_TAG = "recursectl:concurrency-before-stop"
+POLICY_NAME = "recursectl-self-invoke"
+# The trust policy's revision; `deploy` stamps it into APPLIED_TAG so an older role (without
+# the aws:SourceAccount condition) is read and updated once, then never read again.
+TRUST_REVISION = 2
+RECURSION_ALLOW_FROM = 16  # AWS stops a Lambda-to-Lambda loop after about 16 invocations
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Tag values on Lambda, IAM and CloudWatch Logs: letters, digits, spaces and _.:/=+-@, <= 256.
+_TAG_BAD = re.compile(r"[^A-Za-z0-9 _.:/=+@-]+")
+
+
+def check_function_name(name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise UsageError(
+            f"Invalid function name {name!r}.",
+            hint="use 1-64 letters, digits, hyphens or underscores (--name)",
+        )
+
+
+def role_name_for(name: str) -> str:
+    """`NAME-role`, shortened with a hash when that exceeds IAM's 64 characters."""
+    candidate = f"{name}-role"
+    if len(candidate) <= 64:
+        return candidate
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:50]}-{digest}-role"
+
+
+def log_group_for(name: str) -> str:
+    return f"/aws/lambda/{name}"
+
+
+def project_label(raw: str) -> str:
+    """A project name made fit for a tag value (invalid characters become '-')."""
+    label = _TAG_BAD.sub("-", raw.strip()).strip("-")[:256]
+    if not label:
+        raise UsageError(
+            f"Project name {raw!r} has no usable characters.",
+            hint="set `project` in recursectl.toml to letters, digits, - or _",
+        )
+    return label
+
+
+def tags_for(project: str | None) -> dict[str, str]:
+    """The tags every resource deploy creates carries."""
+    tags = {TAG_KEY: TAG_VALUE}
+    if project:
+        tags[PROJECT_TAG] = project
+    return tags
+
+
+def is_ours(tags: dict[str, str] | None) -> bool:
+    """Tagged managed-by=recursectl; None (tags not read) means established as ours otherwise."""
+    return tags is None or tags.get(TAG_KEY) == TAG_VALUE
+
+
+def claimed_by_other(tags: dict[str, str] | None, project: str | None) -> str | None:
+    """The other project that claims a resource, or None when `project` may manage it.
+
+    A resource without a project tag (deployed before projects existed, or without a config
+    file) is unclaimed: any project may take it and tags it. One with a project tag belongs
+    to that project alone; a deploy without a project identity cannot take it either.
+    """
+    if tags is None:
+        return None
+    theirs = tags.get(PROJECT_TAG)
+    if theirs is None or theirs == project:
+        return None
+    return theirs
+
+
+# the guard --------------------------------------------------------------------------------
+def guard_covers(runtime: str) -> bool:
+    """Whether the packaged entry point can wrap handlers of `runtime` (Python only, so far)."""
+    return runtime.startswith("python")
+
+
+def recursion_mode(max_calls: int, guarded: bool) -> str:
+    """AWS's loop detection is lifted only when our guard is in place and the cap needs it."""
+    return "Allow" if guarded and max_calls >= RECURSION_ALLOW_FROM else "Terminate"
+
+
+# the role's documents --------------------------------------------------------------------------
+def arn_parts(function_arn: str) -> tuple[str, str, str]:
+    """partition, region, account of a function ARN."""
+    parts = function_arn.split(":")
+    return parts[1], parts[3], parts[4]
+
+
+def trust_document(account: str) -> dict[str, Any]:
+    """Lambda may assume the role, on behalf of this account only (confused-deputy guard)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            }
+        ],
+    }
+
+
+def policy_document(function_arn: str, log_group: str) -> dict[str, Any]:
+    """Least privilege: write to its own log group, invoke itself. Nothing else."""
+    partition, region, account = arn_parts(function_arn)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}:*"],
+            },
+            {
+                "Sid": "InvokeSelf",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [function_arn, f"{function_arn}:*"],
+            },
+        ],
+    }
+
+
+def _normalize(doc: Any) -> Any:
+    """A policy document in a canonical form (IAM may return strings where we sent lists)."""
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(unquote(doc))
+        except ValueError:
+            return doc
+    if isinstance(doc, dict):
+        out = {}
+        for key, value in doc.items():
+            listed = [value] if key in ("Action", "Resource") and isinstance(value, str) else value
+            out[key] = _normalize(listed)
+        return out
+    if isinstance(doc, list):
+        return [_normalize(v) for v in doc]
+    return doc
+
+
+def same_document(a: Any, b: Any) -> bool:
+    return json.dumps(_normalize(a), sort_keys=True) == json.dumps(_normalize(b), sort_keys=True)
