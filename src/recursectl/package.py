@@ -235,17 +235,5 @@ def build(spec: HandlerSpec) -> Package:
         code_sha256=code_sha256(data),
         files=tuple(sorted(contents)),
         handler=spec.handler,
-        entry_point=protocol.ENTRY_POINT if helper_has_entry_point(contents[HELPER]) else None,
-    )
-
-
-def helper_has_entry_point(source: bytes | None = None) -> bool:
-    """Whether the chain helper defines the entry point that handler redirection points at."""
-    if source is None:
-        source = (templates_dir() / "python" / HELPER).read_bytes()
-    function = protocol.ENTRY_POINT.rpartition(".")[2]
-    tree = ast.parse(source)
-    return any(
-        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function
-        for node in tree.body
+        entry_point=protocol.ENTRY_POINT,
     )

@@ -10,7 +10,6 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from recursectl import package
 from recursectl.cli import cli
 from tests.functional.conftest import _front_door, endpoint  # noqa: F401
 
@@ -20,9 +19,6 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no stray recursectl.toml
-    # These tests never run the function: they see the same deploy whichever chain helper
-    # this checkout bundles (the guard's entry point arrives with the `guard` branch).
-    monkeypatch.setattr(package, "helper_has_entry_point", lambda source=None: True)
 
 
 def run(*args: str, input: str | None = None) -> Result:

@@ -15,19 +15,7 @@ from typing import Any
 
 import pytest
 
-from recursectl import package
-
 BIN = Path(sys.executable).parent
-
-# Tests that need chains longer than 16 hops under `RecursiveLoop=Allow`, which deploy sets only
-# when the guard's entry point (recursectl_chain.handler, branch `guard`) is bundled; before
-# that merge AWS's loop detection stays on and stops them at 16. Not strict: a chain that happens
-# to end in time shows as XPASS, never as a silent pass.
-needs_guard = pytest.mark.xfail(
-    not package.helper_has_entry_point(),
-    reason="needs recursectl_chain.handler (the guard's entry point) from branch `guard`",
-    strict=False,
-)
 
 
 def free_port() -> int:

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from recursectl import package
 from tests.e2e.conftest import Cli
 
 pytestmark = [
     pytest.mark.e2e,
-    # Deploy points the Handler at the entry point only when the bundled helper has one; the
-    # helper that does arrives with the `guard` branch. Until it is merged these runaway
-    # handlers are stopped by AWS's loop detection (16 invocations), not at our cap: expected
-    # to fail, visibly (strict), never a silent pass.
-    pytest.mark.xfail(
-        not package.helper_has_entry_point(),
-        reason="needs recursectl_chain.handler (the guard's entry point) from branch `guard`",
-        strict=True,
-    ),
 ]
 
 # Knows nothing of recursectl: invokes itself `fanout` times, forever.

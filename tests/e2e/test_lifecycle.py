@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.conftest import BIN, Cli, free_port, needs_guard
+from tests.e2e.conftest import BIN, Cli, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +71,6 @@ def test_port_in_use_is_a_clear_error(own_cloud: Cli) -> None:
     assert "--port" in proc.stderr
 
 
-@needs_guard
 def test_ctrl_c_during_follow_prints_the_tree_so_far(
     local_cloud: Cli, fn_name: str, tmp_path: Path
 ) -> None:

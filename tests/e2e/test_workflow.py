@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cli, needs_guard
+from tests.e2e.conftest import Cli
 
 pytestmark = pytest.mark.e2e
 
@@ -182,7 +182,6 @@ def test_loop_detection_terminate_stops_at_16(local_cloud: Cli, fn_name: str) ->
     assert dropped[0]["depth"] == 16
 
 
-@needs_guard
 def test_loop_detection_allow_runs_to_the_end(local_cloud: Cli, fn_name: str) -> None:
     out = local_cloud.run("deploy", "--name", fn_name, "--max-calls", "25")
     assert out.returncode == 0
@@ -269,8 +268,12 @@ def test_a_handler_that_knows_nothing_of_recursectl(
     assert result["function_error"] is None
     time.sleep(1.0)  # the local cloud batches log writes
     doc = local_cloud.json("logs", "--name", fn_name, "--lines")
-    assert doc["linked"] is False  # no markers: time order, and the output says so
+    # The guard's entry point writes the hop marker for it: linked, with no change to its code.
+    assert doc["linked"] is True
     (only,) = doc["invocations"]
+    assert only["depth"] == 0
     assert only["request_id"] == result["request_id"]
     assert only["status"] == "ok"
     assert any("hello" in line["text"] for line in only["lines"])
+    # Its event arrives without the chain context.
+    assert any("{'x': 1}" in line["text"] for line in only["lines"])
