@@ -17,9 +17,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-Event = dict[str, Any]
+from recursectl.protocol import DEFAULT_MAX_INVOCATIONS, MARKER
 
-MARKER = "RECURSECTL_CHAIN"
+Event = dict[str, Any]
 
 
 def request_id(rng: random.Random) -> str:
@@ -284,6 +284,7 @@ def _invocation(
                     "parent": node.parent,
                     "depth": node.depth,
                     "max": spec.max_calls,
+                    "budget": DEFAULT_MAX_INVOCATIONS - node.depth,
                 }
             ),
         )

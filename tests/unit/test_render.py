@@ -9,8 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from recursectl.chain import ChainCollector
-from recursectl.chain.model import Chain
+from recursectl.chain import Chain, ChainCollector
 from recursectl.render import RenderOptions, chain_json, fmt_ms, render_chain
 from tests.unit.chain_factory import fanout_spec, linear_spec
 

@@ -90,35 +90,21 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
         )
 
 
-def last_chain_summary(app: App, name: str) -> dict[str, Any] | None:
-    """The summary of `name`'s most recent chain in the last hour, or None (no logs yet)."""
-    import time
-
-    from recursectl import invoke as inv
-    from recursectl.cli.logs import read_chain
-
-    deployed = inv.describe(app.aws(), name)
-    start_ms = int(time.time() * 1000) - 3_600_000
-    chain, _ = read_chain(app, deployed, chain_id=None, start_ms=start_ms, show_lines=False)
-    if chain is None:
-        return None
-    return {
-        "chain_id": chain.chain_id,
-        "complete": chain.complete(),
-        **chain.summary().to_dict(),
-    }
-
-
 @click.command("info")
 @name_option
 @json_option
 @click.pass_obj
 def info_command(app: App, name: str | None, as_json: bool) -> None:
     """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
-    from recursectl import ops
+    from recursectl import invoke as inv
+    from recursectl import ops, watch
+    from recursectl.render import visible
 
     settings = app.configure(name=name)
-    result = ops.info(app.aws(), settings.name, last_chain=lambda n: last_chain_summary(app, n))
+    aws = app.aws()
+    deployed = inv.describe(aws, settings.name)
+    summary = watch.last_chain_summary(aws, deployed.log_group)
+    result = ops.info(aws, settings.name, last_chain=summary)
     if as_json:
         app.ui.emit_json(result.to_json())
         return
@@ -126,7 +112,7 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     if result.stopped:
         state += "  [bold red]STOPPED[/bold red] (reserved concurrency 0; `recursectl resume`)"
     rows = [
-        ("function", escape(result.arn)),
+        ("function", escape(visible(result.arn))),
         ("state", state),
         ("managed", "recursectl" if result.managed else "[yellow]not by recursectl[/yellow]"),
         ("cap", f"max_calls {result.max_calls}" if result.max_calls is not None else "none"),
@@ -143,11 +129,11 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
             if result.retries == 0
             else f"async retries {2 if result.retries is None else result.retries}",
         ),
-        ("runtime", f"{result.runtime}, handler {escape(result.handler or '?')}"),
+        ("runtime", f"{result.runtime}, handler {escape(visible(result.handler or '?'))}"),
         ("memory", f"{result.memory} MB, timeout {result.timeout} s"),
         ("code", f"{result.code_size} bytes, sha256 {result.code_sha256}"),
         ("modified", str(result.last_modified)),
-        ("role", escape(result.role or "?")),
+        ("role", escape(visible(result.role or "?"))),
     ]
     if result.last_chain is not None:
         c = result.last_chain
@@ -155,7 +141,8 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         rows.append(
             (
                 "last chain",
-                f"{c['chain_id']} ({'complete' if c['complete'] else 'in progress'}): "
+                f"{visible(c['chain_id'])} ({'complete' if c['complete'] else 'in progress'}"
+                f"{', failed' if c['failed'] else ''}): "
                 f"{c['count']} invocations, {c['errors'] + c['timeouts']} failed, "
                 f"{c['dropped'] + c['missing']} dropped/missing, {c['cold_starts']} cold, "
                 f"wall {wall}, ≈ ${c['estimated_cost_usd']:.7f}",
