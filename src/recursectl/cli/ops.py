@@ -96,15 +96,18 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
 @click.pass_obj
 def info_command(app: App, name: str | None, as_json: bool) -> None:
     """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
+    import dataclasses
+
     from recursectl import invoke as inv
     from recursectl import ops, watch
     from recursectl.render import visible
 
     settings = app.configure(name=name)
     aws = app.aws()
+    result = ops.info(aws, settings.name)  # the function first: its errors come first
     deployed = inv.describe(aws, settings.name)
     summary = watch.last_chain_summary(aws, deployed.log_group)
-    result = ops.info(aws, settings.name, last_chain=summary)
+    result = dataclasses.replace(result, last_chain=summary)
     if as_json:
         app.ui.emit_json(result.to_json())
         return
