@@ -17,7 +17,6 @@ from recursectl.chain import AmbiguousChainId, Chain, ChainCollector
 from recursectl.chain.snapshot import (
     CUT_BUDGET,
     CUT_DEPTH,
-    CUT_INVOKE_FAILED,
     CUT_LOOP,
     CUT_MISSING,
     CUT_STOPPED,
@@ -122,8 +121,6 @@ def _plural(n: int, word: str) -> str:
 def failure_text(chain: Chain) -> str:
     """'2 errors, 1 capped invocation' for a chain that failed; '' for one that did not."""
     s = chain.summary()
-    cuts = chain.cuts()
-    invoke_failed = sum(1 for inv in cuts if inv.cut == CUT_INVOKE_FAILED)
     parts = [
         _plural(n, word)
         for n, word in (
@@ -133,7 +130,7 @@ def failure_text(chain: Chain) -> str:
             (s.missing, "missing invocation"),
             (s.capped, "capped invocation"),
             (s.stopped, "stopped invocation"),
-            (invoke_failed, "failed child invoke"),
+            (s.child_failed, "failed child invoke"),
         )
         if n
     ]

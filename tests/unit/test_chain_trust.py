@@ -231,3 +231,19 @@ def test_a_healthy_chain_is_not_failed() -> None:
     (chain,) = chains(linear_spec(4).events()).values()
     assert not chain.failed
     assert watch.failure(chain, "fn") is None
+
+
+def test_error_messages_show_log_text_escaped() -> None:
+    # The chain id comes from the logs: the one-line error must not carry its escapes.
+    spec = linear_spec(2, outcomes={1: "error"})
+    hostile = "\x1b]0;title\x07"
+    events = spec.events()
+    for e in events:
+        e["message"] = e["message"].replace(spec.chain_id, spec.chain_id + hostile)
+    (chain,) = chains(events).values()
+    error = watch.failure(chain, "fn")
+    assert error is not None
+    assert "\x1b" not in error.message
+    assert "\\x1b]0;title\\x07" in error.message
+    assert error.hint is not None
+    assert "\x1b" not in error.hint

@@ -175,19 +175,19 @@ class Chain:
     @property
     def failed(self) -> bool:
         """An invocation errored or timed out, or the chain was cut somewhere."""
-        s = self.summary()
-        return bool(s.errors or s.timeouts or s.dropped or s.missing or self.cuts())
+        return self.summary().failed
 
     def summary(self) -> Summary:
         return summarize(self.invocations)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of `recursectl logs --json`."""
+        summary = self.summary()
         return {
             "chain_id": self.chain_id,
             "complete": self.is_complete,
-            "failed": self.failed,
+            "failed": summary.failed,
             "linked": self.linked,
             "invocations": [inv.to_dict() for inv in self.invocations],
-            "summary": self.summary().to_dict(),
+            "summary": summary.to_dict(),
         }

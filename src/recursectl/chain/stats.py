@@ -48,6 +48,20 @@ class Summary:
     estimated_cost_usd: float
     capped: int = 0  # invocations where the guard refused a child (depth cap or budget)
     stopped: int = 0  # invocations where the guard ended a chain begun before `stop`
+    child_failed: int = 0  # invocations whose Invoke of a child failed
+
+    @property
+    def failed(self) -> bool:
+        """An invocation errored or timed out, or the chain was cut somewhere."""
+        return bool(
+            self.errors
+            or self.timeouts
+            or self.dropped
+            or self.missing
+            or self.capped
+            or self.stopped
+            or self.child_failed
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,7 +88,7 @@ class Summary:
 def summarize(invocations: Iterable[Invocation]) -> Summary:
     """Aggregate a chain's invocations (one pass)."""
     count = ok = errors = timeouts = dropped = missing = running = 0
-    cold = retries = requests = capped = stopped = 0
+    cold = retries = requests = capped = stopped = child_failed = 0
     billed = gbs = 0.0
     first: int | None = None
     last: int | None = None
@@ -103,6 +117,8 @@ def summarize(invocations: Iterable[Invocation]) -> Summary:
             capped += 1
         if inv.stopped:
             stopped += 1
+        if inv.child_failed:
+            child_failed += 1
         if inv.start is not None and (first is None or inv.start < first):
             first = inv.start
         if inv.end is not None and (last is None or inv.end > last):
@@ -125,4 +141,5 @@ def summarize(invocations: Iterable[Invocation]) -> Summary:
         estimated_cost_usd=estimated_cost_usd(gbs, requests),
         capped=capped,
         stopped=stopped,
+        child_failed=child_failed,
     )
