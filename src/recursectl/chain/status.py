@@ -61,7 +61,6 @@ DEFAULT_TIMING = Timing()
 
 def status_of(
     report_status: str | None,
-    *,
     started: bool,
     restarted: bool,
     dropped: bool,
@@ -76,6 +75,7 @@ def status_of(
     `report_status` is the latest REPORT's ("ok"/"error"/"timeout") or None; `restarted`: a
     START came after that REPORT (a retry in flight); `failure_status`: an error or timeout
     line of the latest attempt; `announced_at`: when the parent that announced it reported.
+    Called positionally: it runs once per invocation per snapshot, and keywords cost more.
     """
     if report_status is None:
         if started:

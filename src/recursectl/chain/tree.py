@@ -87,14 +87,14 @@ def snapshot(
     r = report
     status = status_of(
         r.status if r else None,
-        started=bool(starts),
-        restarted=r is not None and latest_start is not None and latest_start > r.ts,
-        dropped=inv.dropped_reason is not None,
-        announced_at=announced_at,
-        announced=inv.announced_ts is not None,
-        failure_status=failure_status,
-        now_ms=clock.now_ms,
-        grace_ms=clock.timing.grace_ms,
+        bool(starts),  # started
+        r is not None and latest_start is not None and latest_start > r.ts,  # restarted
+        inv.dropped_reason is not None,  # dropped
+        announced_at,
+        inv.announced_ts is not None,  # announced
+        failure_status,
+        clock.now_ms,
+        clock.timing.grace_ms,
     )
     if r is not None and status is not Status.RUNNING:
         if r.error_type and (error is None or error.type != r.error_type):
