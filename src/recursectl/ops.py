@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,9 @@ def resume(aws: Aws, name: str, concurrency: int | None = None) -> ConcurrencyCh
 
 
 # info ------------------------------------------------------------------------------------------
+# The last chain's summary is added by the logs feature: pass `last_chain=` a function that takes
+# the function name and returns a JSON-able summary (or None when there is no chain yet).
+LastChainHook = Callable[[str], "dict[str, Any] | None"]
 
 
 @dataclass
@@ -158,11 +162,8 @@ class FunctionInfo:
         }
 
 
-def info(aws: Aws, name: str, *, last_chain: dict[str, Any] | None = None) -> FunctionInfo:
-    """Everything worth knowing about a deployed function, read fresh from AWS.
-
-    `last_chain`: the last chain's summary (recursectl.watch.last_chain_summary), shown as is.
-    """
+def info(aws: Aws, name: str, *, last_chain: LastChainHook | None = None) -> FunctionInfo:
+    """Everything worth knowing about a deployed function, read fresh from AWS."""
     from recursectl.aws import translate
 
     got = _get_function(aws, name)
@@ -207,7 +208,8 @@ def info(aws: Aws, name: str, *, last_chain: dict[str, Any] | None = None) -> Fu
         result.notes.append("failed async invocations are retried: a failed hop can fork a chain")
     if result.max_calls is None:
         result.notes.append("no RECURSECTL_MAX_CALLS: not deployed by recursectl, no cap")
-    result.last_chain = last_chain
+    if last_chain is not None:
+        result.last_chain = last_chain(name)
     return result
 
 
