@@ -284,7 +284,9 @@ def _invocation(
                     "parent": node.parent,
                     "depth": node.depth,
                     "max": spec.max_calls,
-                    "budget": DEFAULT_MAX_INVOCATIONS - node.depth,
+                    # What a linear chain's guard hands down (the bench's chains are far
+                    # longer than any budget: never below 1 here).
+                    "budget": max(1, DEFAULT_MAX_INVOCATIONS - node.depth),
                 }
             ),
         )

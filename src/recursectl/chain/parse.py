@@ -81,11 +81,15 @@ def _json_num(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
+# One decoder: json.loads(..., strict=False) would build a new one per call (~35 us).
+_DECODE = json.JSONDecoder(strict=False).decode
+
+
 def _loads(text: str) -> Any:
     """json.loads that never raises; control characters inside strings are accepted (strict
     mode refuses them, the hot loop's `[^"]+` does not: both paths must agree)."""
     try:
-        return json.loads(text, strict=False)
+        return _DECODE(text)
     except (ValueError, RecursionError):
         return None
 

@@ -93,14 +93,21 @@ class Invocation(NamedTuple):
 
     @property
     def healthy(self) -> bool:
-        return self.status == Status.OK and self.cut is None
+        # `cut is None`, spelled out: the renderer asks every invocation of a big tree.
+        return (
+            self.status == "ok"
+            and self.capped is None
+            and self.capped_reason is None
+            and not self.stopped
+            and not self.child_failed
+        )
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "request_id": self.request_id,
             "parent_id": self.parent_id,
             "depth": self.depth,
-            "status": self.status.value,
+            "status": self.status,  # a str: json.dumps writes its value
             "start": self.start,
             "end": self.end,
             "duration_ms": self.duration_ms,
