@@ -5,9 +5,10 @@ the guard write, and captures their fields; the loop folds them straight into th
 (chain/state.py) without building a record. Anything that does not match (other layouts,
 app lines, errors, garbled text) goes through the tolerant parser (chain/parse.py), which
 must give the same result for any line the regex takes (tests/unit/test_chain_fuzz.py).
-Hence the regex only takes what is valid as a whole: JSON numbers and ids in JSON's own
-grammar, JSON objects up to their closing brace and the end of the line, REPORT numbers
-that are plain decimals (no overflow, no "3.0.1").
+Hence the regex only takes what is valid as a whole: JSON objects up to their closing brace
+and the end of the line, JSON numbers without leading zeros or stray dots, numbers short
+enough that int() and float() neither refuse nor overflow; what float() still refuses
+("3.0.1") is handed to the tolerant path.
 
 Written for the regex engine's speed (a third of the pipeline's time is spent in here):
 - every alternative ends in an empty named group, the last group to close, so that

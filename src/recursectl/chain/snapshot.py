@@ -79,13 +79,22 @@ class Invocation(NamedTuple):
     @property
     def cut(self) -> str | None:
         """Why the chain was cut here (a CUT_* value), or None."""
+        status = self.status
+        if (
+            status == "ok"
+            and self.capped is None
+            and self.capped_reason is None
+            and not self.stopped
+            and not self.child_failed
+        ):
+            return None  # the common case, first: asked of every invocation of a big tree
         if self.capped is not None or self.capped_reason is not None:
             return CUT_BUDGET if self.capped_reason == REASON_BUDGET else CUT_DEPTH
         if self.stopped:
             return CUT_STOPPED
-        if self.status == Status.DROPPED:
+        if status == "dropped":
             return CUT_LOOP if self.dropped_reason == LOOP_DETECTED else CUT_DROPPED
-        if self.status == Status.MISSING:
+        if status == "missing":
             return CUT_MISSING
         if self.child_failed:
             return CUT_INVOKE_FAILED

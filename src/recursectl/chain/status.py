@@ -34,9 +34,9 @@ class Status(str, Enum):
         # Python 3.12 formats mixed-in enums by name; keep the value everywhere.
         return format(self.value, spec)
 
-    def __hash__(self) -> int:
-        # Enum hashes its name: keep a member and its value interchangeable as dict keys.
-        return str.__hash__(self)
+    # Enum hashes its name: hash the value, so that a member and its value are the same dict
+    # key (the C slot of str, not a Python method: it runs for every set and dict lookup).
+    __hash__ = str.__hash__
 
 
 FINAL = frozenset({Status.OK, Status.ERROR, Status.TIMEOUT, Status.DROPPED, Status.MISSING})
