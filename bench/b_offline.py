@@ -53,7 +53,7 @@ def make_events(target: int, seed: int = 0) -> tuple[list[Event], int]:
 
 def pipeline(events: list[Event]) -> list[Any]:
     """What `recursectl logs` does with the events: parse, link, summarize every chain."""
-    from recursectl.chain.model import ChainCollector
+    from recursectl.chain import ChainCollector
 
     collector = ChainCollector()
     collector.add_events(events)
@@ -138,7 +138,7 @@ def render_bench(ctx: Context) -> list[Row]:
     from rich.console import Console
 
     from recursectl import render
-    from recursectl.chain.model import ChainCollector
+    from recursectl.chain import ChainCollector
 
     factory = _factory()
     rows: list[Row] = []

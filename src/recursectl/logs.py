@@ -205,10 +205,17 @@ class Poller:
             except AwsError as exc:
                 if exc.code not in _THROTTLED:
                     raise
+                if deadline_s is not None and self.clock() - started >= deadline_s:
+                    return  # steady throttling must not outlast --timeout
                 self._throttle_s = min(THROTTLE_MAX_S, max(1.0, self._throttle_s * 2))
                 if on_throttle:
                     on_throttle(self._throttle_s)
-                self.sleep(self._throttle_s)
+                if deadline_s is not None:
+                    # Never sleep past the deadline.
+                    left = deadline_s - (self.clock() - started)
+                    self.sleep(max(0.0, min(self._throttle_s, left)))
+                else:
+                    self.sleep(self._throttle_s)
                 continue
             self._throttle_s = 0.0
             yield batch

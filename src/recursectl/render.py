@@ -7,10 +7,17 @@ Readability rules for big chains:
   as do the first and last few hops;
 - a fan-out renders as a tree; a chain of more than `max_rows` invocations expands only the
   paths to notable invocations and shows every healthy subtree as one row.
+
+Every text that comes from the logs (ids, error messages, handler lines, reasons) goes through
+`visible()`: a handler can print terminal escape sequences (screen clear, window title, OSC 52
+clipboard writes), and rich passes ESC through even without colour. The JSON document keeps
+the exact text (json.dumps escapes it).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
@@ -19,8 +26,29 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
-from recursectl.chain.model import Chain, Invocation
+from recursectl.chain.snapshot import (
+    CUT_BUDGET,
+    CUT_DEPTH,
+    CUT_LOOP,
+    Chain,
+    Invocation,
+)
 from recursectl.chain.stats import Summary
+
+# C0 controls but tab and newline, DEL and C1 controls, and the bidirectional overrides that
+# can make a line read differently from what it holds.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with control characters shown as escapes (ESC -> `\\x1b`), never interpreted."""
+    return _CONTROL.sub(_escape_char, text) if _CONTROL.search(text) else text
+
 
 STATUS_STYLE = {
     "ok": "green",
@@ -65,7 +93,7 @@ def _mb(value: float | None) -> str:
 def invocation_label(inv: Invocation) -> Text:
     """One row: short id, depth, status, duration, billed, memory, cold start, error, notes."""
     text = Text(no_wrap=False)
-    text.append(inv.short_id, style="bold")
+    text.append(visible(inv.short_id), style="bold")
     depth = "d-" if inv.depth is None else f"d{inv.depth}"
     text.append(f" {depth:>3} ")
     text.append(f"{inv.status:<7}", style=STATUS_STYLE.get(inv.status, ""))
@@ -79,23 +107,29 @@ def invocation_label(inv: Invocation) -> Text:
         shown = inv.error.type or "error"
         if inv.error.message:
             shown += f": {inv.error.message}"
-        text.append(f"  {shown[:160]}", style="red")
+        text.append(f"  {visible(shown[:160])}", style="red")
     if inv.dropped_reason and inv.status == "dropped":
-        text.append(f"  dropped: {inv.dropped_reason}", style="red")
+        loop = " (AWS's recursive loop detection)" if inv.cut == CUT_LOOP else ""
+        text.append(f"  dropped: {visible(inv.dropped_reason)}{loop}", style="red")
     if inv.status == "missing":
         text.append("  announced, never started", style="yellow")
     if inv.attempts > 1:
         text.append(f"  {inv.attempts} attempts (retried)", style="yellow")
     if inv.stopped:
         text.append("  stopped: `recursectl stop` ended the chain here", style="yellow")
-    if inv.capped is not None:
-        text.append(f"  capped: RECURSECTL_MAX_CALLS={inv.capped} reached", style="yellow")
+    if inv.cut == CUT_DEPTH:
+        cap = "" if inv.capped is None else f" max_calls={inv.capped}"
+        text.append(f"  capped: the depth cap{cap} refused a child", style="yellow")
+    elif inv.cut == CUT_BUDGET:
+        text.append(
+            "  capped: the chain's invocation budget (max_invocations) is used up", style="yellow"
+        )
     for err in inv.child_failed[:3]:
-        text.append(f"  child invoke failed: {err[:120]}", style="red")
+        text.append(f"  child invoke failed: {visible(err[:120])}", style="red")
     return text
 
 
-def _collapsed_label(run: list[Invocation]) -> Text:
+def _collapsed_label(run: Sequence[Invocation]) -> Text:
     durations = [inv.duration_ms for inv in run if inv.duration_ms is not None]
     depths = [inv.depth for inv in run if inv.depth is not None]
     parts = [f"… {len(run)} more ok hops"]
@@ -124,13 +158,13 @@ def _add_row(parent: Tree, inv: Invocation, options: RenderOptions) -> Tree:
     node = parent.add(invocation_label(inv))
     if options.lines:
         for line in inv.lines:
-            node.add(Text(line.text, style="dim"))
+            node.add(Text(visible(line.text), style="dim"))
         if inv.lines_dropped:
             node.add(Text(f"… {inv.lines_dropped} more lines not kept", style="dim"))
     return node
 
 
-def _add_run(parent: Tree, run: list[Invocation], options: RenderOptions) -> Tree | None:
+def _add_run(parent: Tree, run: Sequence[Invocation], options: RenderOptions) -> Tree | None:
     """Add a flat run of invocations, collapsing healthy stretches; returns the last node."""
     n = len(run)
     last: Tree | None = None
@@ -240,6 +274,8 @@ def summary_text(summary: Summary) -> Text:
         (summary.missing, "missing", "yellow"),
         (summary.running, "running", "cyan"),
         (summary.retries, "retries", "yellow"),
+        (summary.capped, "capped", "yellow"),
+        (summary.stopped, "stopped", "yellow"),
     ]
     text.append(" · ")
     text.append(_plural(summary.errors, "error"), style="red" if summary.errors else "green")
@@ -257,7 +293,7 @@ def summary_text(summary: Summary) -> Text:
 def chain_title(chain: Chain) -> Text:
     title = Text()
     title.append("chain ", style="bold")
-    title.append(chain.chain_id, style="bold cyan")
+    title.append(visible(chain.chain_id), style="bold cyan")
     state = "complete" if chain.complete() else "in progress"
     title.append(f"  {state}", style="green" if state == "complete" else "yellow")
     if not chain.linked:

@@ -158,6 +158,27 @@ def test_throttling_backs_off_then_recovers() -> None:
     assert fake.sleeps[2] == pytest.approx(FAST_INTERVAL_S)  # then back to the normal pace
 
 
+def test_steady_throttling_still_ends_at_the_deadline() -> None:
+    # Before: the throttling branch skipped the deadline check, and `--timeout 30` was still
+    # polling after 931 s of fake time.
+    fake = _FakeClock()
+
+    def always_throttled(**_: Any) -> dict[str, Any]:
+        raise AwsError("slow down", code="ThrottlingException")
+
+    poller = Poller(
+        filter_events=always_throttled,
+        log_group=GROUP,
+        start_ms=0,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+    batches = list(poller.follow(done=lambda: False, deadline_s=30))
+    assert batches == []
+    assert fake.now <= 30.0 + FAST_INTERVAL_S  # no sleep reaches past the deadline
+    assert poller.calls >= 3  # it did keep trying, with backoff, until then
+
+
 def test_other_errors_propagate() -> None:
     def broken(**_: Any) -> dict[str, Any]:
         raise AwsError("denied", code="AccessDeniedException")

@@ -17,9 +17,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-Event = dict[str, Any]
+from recursectl.protocol import DEFAULT_MAX_INVOCATIONS, MARKER
 
-MARKER = "RECURSECTL_CHAIN"
+Event = dict[str, Any]
 
 
 def request_id(rng: random.Random) -> str:
@@ -284,6 +284,9 @@ def _invocation(
                     "parent": node.parent,
                     "depth": node.depth,
                     "max": spec.max_calls,
+                    # What a linear chain's guard hands down (the bench's chains are far
+                    # longer than any budget: never below 1 here).
+                    "budget": max(1, DEFAULT_MAX_INVOCATIONS - node.depth),
                 }
             ),
         )

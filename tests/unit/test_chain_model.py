@@ -11,9 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recursectl.chain import ChainCollector, estimated_cost_usd, gb_seconds
-from recursectl.chain.model import Chain
-from recursectl.errors import UsageError
+from recursectl.chain import (
+    AmbiguousChainId,
+    Chain,
+    ChainCollector,
+    estimated_cost_usd,
+    gb_seconds,
+)
 from tests.unit.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
 
 SEED_FILE = Path("/work/shared/seed/recursive-lambda-example.txt")
@@ -79,6 +83,12 @@ def latest(events: list[dict[str, Any]], now: int | None = NOW_LATE, **kw: Any) 
     return chain
 
 
+def stream_of(events: list[dict[str, Any]], rid: str) -> str:
+    """The log stream (execution environment) that ran `rid`."""
+    starts = (f"START RequestId: {rid}", f'"platform.start","record":{{"requestId":"{rid}"')
+    return next(e["logStreamName"] for e in events if any(s in e["message"] for s in starts))
+
+
 def shape(chain: Chain) -> list[tuple[str, str | None, int | None, str, tuple[str, ...]]]:
     return [(i.request_id, i.parent_id, i.depth, i.status, i.children) for i in chain.invocations]
 
@@ -125,8 +135,10 @@ def test_seed_example_without_markers_falls_back_to_time_order() -> None:
     assert summary.count == 6
     assert summary.billed_ms == 900.0
     assert summary.gb_seconds == pytest.approx(0.9)  # 900 ms at 1 GB
-    assert chain.complete(now_ms=2_000_000, grace_ms=30_000) is True
-    assert chain.complete(now_ms=1_000_300, grace_ms=30_000) is False  # could still grow
+    assert chain.complete() is True
+    early = collect(seed_events()).latest(now_ms=1_000_300)
+    assert early is not None
+    assert early.complete() is False  # could still grow: quiet for less than the quiet time
 
 
 # Linear chain with markers ---------------------------------------------------------------------
@@ -261,8 +273,8 @@ def test_missing_child_after_grace_period() -> None:
     assert late.complete()
     assert late.summary().missing == 1
     assert len(late) == 3  # the missing child never ran, so it announced nobody
-    # The clock can also be given to complete() directly.
-    assert early.complete(now_ms=parent_end + 30_000, grace_ms=30_000)
+    # The snapshot is judged at the clock it was taken at, and does not change afterwards.
+    assert early.get(spec.nodes[2].request_id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_dropped_child() -> None:
@@ -343,10 +355,19 @@ def test_capped_and_child_failed_are_shown_on_the_parent() -> None:
         "depth": 1,
         "error": "TooManyRequestsException: Rate exceeded",
     }
+    at_last, at_root = stream_of(events, last), stream_of(events, chain_id)
+    root_ts = (
+        next(
+            e["timestamp"]
+            for e in events
+            if e["logStreamName"] == at_root and "START RequestId" in e["message"]
+        )
+        + 1
+    )
     events += [
-        ev("RECURSECTL_CHAIN " + json.dumps(capped), ts - 1, "x"),
-        ev("RECURSECTL_CHAIN " + json.dumps(failed), ts - 1, "x", "cf1"),
-        ev("RECURSECTL_CHAIN " + json.dumps(failed), ts - 1, "x", "cf1"),  # duplicate
+        ev("RECURSECTL_CHAIN " + json.dumps(capped), ts - 1, at_last),
+        ev("RECURSECTL_CHAIN " + json.dumps(failed), root_ts, at_root, "cf1"),
+        ev("RECURSECTL_CHAIN " + json.dumps(failed), root_ts, at_root, "cf1"),  # duplicate
     ]
     chain = latest(events)
     assert chain.get(last).capped == 1  # type: ignore[union-attr]
@@ -360,7 +381,8 @@ def test_a_chain_ended_by_recursectl_stop_is_shown_and_complete() -> None:
     events = spec.events()
     last = spec.nodes[2].request_id
     stopped = {"v": 1, "ev": "stopped", "chain": spec.chain_id, "req": last, "depth": 2, "gen": 0}
-    events.append(ev("RECURSECTL_CHAIN " + json.dumps(stopped), events[-1]["timestamp"] - 1, "x"))
+    marker = "RECURSECTL_CHAIN " + json.dumps(stopped)
+    events.append(ev(marker, events[-1]["timestamp"] - 1, stream_of(events, last)))
     chain = latest(events)
     inv = chain.get(last)
     assert inv is not None
@@ -441,7 +463,7 @@ def test_get_with_an_ambiguous_prefix_is_a_usage_error() -> None:
     c = ChainCollector()
     c.add_events(ChainSpec([nodes[0]]).events())
     c.add_events(ChainSpec([nodes[1]], start_ms=2_000_000_000_000).events())
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(AmbiguousChainId) as info:
         c.get("abc")
     assert "ambiguous" in info.value.message
     assert c.get("abc2").chain_id == "abc2-root"  # type: ignore[union-attr]

@@ -425,7 +425,11 @@ def test_capped_child_failed_dropped_markers() -> None:
 
 
 def test_unknown_ev_and_fields_are_ignored() -> None:
-    assert parse(marker({"v": 2, "ev": "teleport", "req": "r"})) is None
+    # An unknown event is no marker: the handler's own line when lines are shown.
+    assert parse(marker({"v": 2, "ev": "teleport", "req": "r"}), lines=False) is None
+    line = parse(marker({"v": 2, "ev": "teleport", "req": "r"}))
+    assert isinstance(line, AppLine)
+    assert line.text == 'RECURSECTL_CHAIN {"v":2,"ev":"teleport","req":"r"}'
     rec = parse(marker({**HOP, "v": 2, "new_field": [1, 2], "depth": 4}))
     assert isinstance(rec, Marker)
     assert rec.depth == 4
@@ -435,10 +439,18 @@ def test_unknown_ev_and_fields_are_ignored() -> None:
     assert rec2.req == "r"
 
 
-def test_malformed_markers_are_ignored() -> None:
-    assert parse("RECURSECTL_CHAIN {broken") is None
-    assert parse('RECURSECTL_CHAIN ["hop"]') is None
-    assert parse('RECURSECTL_CHAIN {"v":1,"ev":"hop"}') is None  # no req
+def test_malformed_markers_are_handler_lines() -> None:
+    for text in (
+        "RECURSECTL_CHAIN {broken",
+        'RECURSECTL_CHAIN ["hop"]',
+        'RECURSECTL_CHAIN {"v":1,"ev":"hop"}',  # no req
+        'RECURSECTL_CHAIN {"v":1,"ev":"hop","req":"r","depth":1e999}',  # was OverflowError
+        'RECURSECTL_CHAIN {"v":1,"ev":"hop","req":{"a":1}}',
+    ):
+        assert parse(text, lines=False) is None, text
+        rec = parse(text)
+        assert isinstance(rec, AppLine), text
+        assert rec.text == text
 
 
 def test_marker_inside_a_logging_record() -> None:

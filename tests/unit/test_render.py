@@ -9,8 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from recursectl.chain import ChainCollector
-from recursectl.chain.model import Chain
+from recursectl.chain import Chain, ChainCollector
 from recursectl.render import RenderOptions, chain_json, fmt_ms, render_chain
 from tests.unit.chain_factory import fanout_spec, linear_spec
 
@@ -186,3 +185,39 @@ def test_wide_tree_renders_collapsed() -> None:
     assert "157 invocations" in out
     assert "… 2 more ok subtrees (26 invocations) not shown …" in out
     assert len(out.splitlines()) < 30
+
+
+def test_control_characters_from_the_logs_are_shown_not_interpreted() -> None:
+    # A handler prints a screen clear, a window title and an OSC 52 clipboard write; its
+    # error message and the ids carry escapes too. Nothing reaches the terminal raw, with or
+    # without colour; the JSON document keeps the exact text.
+    hostile = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\u202eevil"
+    spec = linear_spec(2, app_lines=0, outcomes={1: "error"})
+    events = spec.events()
+    last = spec.nodes[1].request_id
+    start = next(e for e in events if e["message"].startswith(f"START RequestId: {last}"))
+    events.append(
+        {
+            "message": f"print {hostile}\n",
+            "timestamp": start["timestamp"] + 1,
+            "logStreamName": start["logStreamName"],
+            "eventId": "hostile",
+        }
+    )
+    for e in events:
+        e["message"] = e["message"].replace("ValueError: boom", f"ValueError: {hostile}")
+    chain = chain_of(events, keep_lines=True)
+    for no_color in (False, True):
+        console = Console(file=io.StringIO(), width=300, no_color=no_color, color_system=None)
+        console.print(render_chain(chain, lines=True))
+        out = console.file.getvalue()  # type: ignore[attr-defined]
+        assert "\x1b" not in out
+        assert "\x07" not in out
+        assert "\u202e" not in out
+        assert "\\x1b]52;c;ZWNobyBoaQ==\\x07" in out  # the handler's line, made visible
+        assert "ValueError: \\x1b[2J" in out  # the error message too
+    doc = chain_json(chain)
+    lines = [ln["text"] for inv in doc["invocations"] for ln in inv.get("lines", [])]
+    assert f"print {hostile}" in lines  # exact
+    assert "\\u001b" in json.dumps(doc)  # and JSON-escaped
+    assert doc["invocations"][1]["error"]["message"] == hostile

@@ -1,23 +1,23 @@
-"""The core domain, pure (no I/O): parse log events, link invocations into chains, stats.
+"""The core domain, pure (no I/O, no clock): parse log events, link invocations into chains.
 
 collector = ChainCollector()
 collector.add_events(events)          # FilterLogEvents event dicts, any order, duplicates ok
-chain = collector.latest(now_ms=...)  # or .get(id_or_prefix), .chains()
-chain.complete(), chain.summary()
+chain = collector.latest(now_ms=...)  # or .get(id_or_prefix), .chains(): immutable snapshots
+chain.complete(), chain.failed, chain.cuts(), chain.summary()
+
+Modules, one job each: records (parsed record types), parse (the tolerant parser), fold (the
+hot loop and its regex), state (per-request and per-stream state, which markers to trust),
+status (the status and completion rules, the timing), tree (linking into snapshots),
+snapshot (Chain, Invocation), stats (Summary), collector (the API), errors.
 """
 
 from __future__ import annotations
 
-from recursectl.chain.model import (
-    DEFAULT_GRACE_MS,
-    STATUSES,
-    Chain,
-    ChainCollector,
-    ErrorInfo,
-    Invocation,
-    Line,
-)
-from recursectl.chain.parse import MARKER, Record, parse_event, parse_message
+from recursectl.chain.collector import ChainCollector
+from recursectl.chain.errors import AmbiguousChainId, ChainError
+from recursectl.chain.parse import parse_event, parse_message
+from recursectl.chain.records import Record
+from recursectl.chain.snapshot import Chain, ErrorInfo, Invocation, Line
 from recursectl.chain.stats import (
     PRICE_PER_GB_SECOND_USD,
     PRICE_PER_MILLION_REQUESTS_USD,
@@ -25,20 +25,23 @@ from recursectl.chain.stats import (
     estimated_cost_usd,
     gb_seconds,
 )
+from recursectl.chain.status import DEFAULT_TIMING, Status, Timing
 
 __all__ = [
-    "DEFAULT_GRACE_MS",
-    "MARKER",
+    "DEFAULT_TIMING",
     "PRICE_PER_GB_SECOND_USD",
     "PRICE_PER_MILLION_REQUESTS_USD",
-    "STATUSES",
+    "AmbiguousChainId",
     "Chain",
     "ChainCollector",
+    "ChainError",
     "ErrorInfo",
     "Invocation",
     "Line",
     "Record",
+    "Status",
     "Summary",
+    "Timing",
     "estimated_cost_usd",
     "gb_seconds",
     "parse_event",

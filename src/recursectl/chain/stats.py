@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recursectl.chain.model import Invocation
+    from recursectl.chain.snapshot import Invocation
 
 # Public AWS Lambda on-demand prices for x86 in us-east-1 (first pricing tier). An *estimate*:
 # arm64 is cheaper, other regions differ, free tier and Savings Plans are ignored.
@@ -46,8 +46,22 @@ class Summary:
     gb_seconds: float
     requests: int  # attempts that ran (each is a billed request)
     estimated_cost_usd: float
-    first_start: int | None
-    last_end: int | None
+    capped: int = 0  # invocations where the guard refused a child (depth cap or budget)
+    stopped: int = 0  # invocations where the guard ended a chain begun before `stop`
+    child_failed: int = 0  # invocations whose Invoke of a child failed
+
+    @property
+    def failed(self) -> bool:
+        """An invocation errored or timed out, or the chain was cut somewhere."""
+        return bool(
+            self.errors
+            or self.timeouts
+            or self.dropped
+            or self.missing
+            or self.capped
+            or self.stopped
+            or self.child_failed
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +79,8 @@ class Summary:
             "gb_seconds": round(self.gb_seconds, 6),
             "requests": self.requests,
             "estimated_cost_usd": round(self.estimated_cost_usd, 10),
+            "capped": self.capped,
+            "stopped": self.stopped,
             "cost_is_estimate": True,
         }
 
@@ -72,7 +88,7 @@ class Summary:
 def summarize(invocations: Iterable[Invocation]) -> Summary:
     """Aggregate a chain's invocations (one pass)."""
     count = ok = errors = timeouts = dropped = missing = running = 0
-    cold = retries = requests = 0
+    cold = retries = requests = capped = stopped = child_failed = 0
     billed = gbs = 0.0
     first: int | None = None
     last: int | None = None
@@ -97,6 +113,12 @@ def summarize(invocations: Iterable[Invocation]) -> Summary:
         requests += inv.reported_attempts
         billed += inv.billed_total_ms
         gbs += inv.gb_seconds
+        if inv.capped is not None or inv.capped_reason is not None:
+            capped += 1
+        if inv.stopped:
+            stopped += 1
+        if inv.child_failed:
+            child_failed += 1
         if inv.start is not None and (first is None or inv.start < first):
             first = inv.start
         if inv.end is not None and (last is None or inv.end > last):
@@ -117,6 +139,7 @@ def summarize(invocations: Iterable[Invocation]) -> Summary:
         gb_seconds=gbs,
         requests=requests,
         estimated_cost_usd=estimated_cost_usd(gbs, requests),
-        first_start=first,
-        last_end=last,
+        capped=capped,
+        stopped=stopped,
+        child_failed=child_failed,
     )

@@ -70,15 +70,24 @@ def invoke(
     result = inv.invoke(aws, deployed, event, sync=sync)
 
     if follow:
-        from recursectl.cli.logs import follow_chain
+        from rich.markup import escape
+
+        from recursectl import watch
+        from recursectl.cli.show import follow_and_show
+        from recursectl.render import visible
 
         if not as_json:
-            app.ui.info(f"Invoked {deployed.name}: chain [bold]{result.request_id}[/bold]")
-        follow_chain(
+            shown = escape(visible(result.request_id))  # AWS's text: no markup, no escapes
+            app.ui.info(f"Invoked {deployed.name}: chain [bold]{shown}[/bold]")
+        reader = watch.open_reader(
+            aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
+            lines=False,
+        )  # fmt: skip
+        follow_and_show(
             app,
-            deployed,
-            chain_id=result.request_id,
-            start_ms=started_ms - 1000,
+            reader,
+            name=deployed.name,
+            log_group=deployed.log_group,
             timeout=timeout,
             as_json=as_json,
             show_lines=False,

@@ -102,35 +102,24 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
         )
 
 
-def last_chain_summary(app: App, name: str) -> dict[str, Any] | None:
-    """The summary of `name`'s most recent chain in the last hour, or None (no logs yet)."""
-    import time
-
-    from recursectl import invoke as inv
-    from recursectl.cli.logs import read_chain
-
-    deployed = inv.describe(app.aws(), name)
-    start_ms = int(time.time() * 1000) - 3_600_000
-    chain, _ = read_chain(app, deployed, chain_id=None, start_ms=start_ms, show_lines=False)
-    if chain is None:
-        return None
-    return {
-        "chain_id": chain.chain_id,
-        "complete": chain.complete(),
-        **chain.summary().to_dict(),
-    }
-
-
 @click.command("info")
 @name_option
 @json_option
 @click.pass_obj
 def info_command(app: App, name: str | None, as_json: bool) -> None:
     """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
-    from recursectl import ops
+    import dataclasses
+
+    from recursectl import invoke as inv
+    from recursectl import ops, watch
+    from recursectl.render import visible
 
     settings = app.configure(name=name)
-    result = ops.info(app.aws(), settings.name, last_chain=lambda n: last_chain_summary(app, n))
+    aws = app.aws()
+    result = ops.info(aws, settings.name)  # the function first: its errors come first
+    deployed = inv.describe(aws, settings.name)
+    summary = watch.last_chain_summary(aws, deployed.log_group)
+    result = dataclasses.replace(result, last_chain=summary)
     if as_json:
         app.ui.emit_json(result.to_json())
         return
@@ -139,10 +128,10 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     if f.stopped:
         state += "  [bold red]STOPPED[/bold red] (reserved concurrency 0; `recursectl resume`)"
     rows = [
-        ("function", escape(f.arn)),
+        ("function", escape(visible(f.arn))),
         ("state", state),
         ("managed", _managed(f.managed, f.project)),
-        ("handler", escape(f.handler)),
+        ("handler", escape(visible(f.handler))),
         ("guard", _guard(result)),
         ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
         ("budget", f"max_invocations {f.max_invocations}" if f.max_invocations else "none"),
@@ -159,12 +148,12 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
             if result.retries == 0
             else f"async retries {2 if result.retries is None else result.retries}",
         ),
-        ("runtime", f"{f.runtime}, Handler {escape(f.lambda_handler)}"),
+        ("runtime", f"{f.runtime}, Handler {escape(visible(f.lambda_handler))}"),
         ("memory", f"{f.memory_mb} MB, timeout {f.timeout} s"),
         ("code", f"{f.code_size} bytes, sha256 {f.code_sha256}"),
         ("modified", str(f.last_modified)),
-        ("role", escape(f.role or "?")),
-        ("log group", escape(f.log_group)),
+        ("role", escape(visible(f.role or "?"))),
+        ("log group", escape(visible(f.log_group))),
     ]
     if result.last_chain is not None:
         c = result.last_chain
@@ -172,7 +161,8 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         rows.append(
             (
                 "last chain",
-                f"{c['chain_id']} ({'complete' if c['complete'] else 'in progress'}): "
+                f"{visible(c['chain_id'])} ({'complete' if c['complete'] else 'in progress'}"
+                f"{', failed' if c['failed'] else ''}): "
                 f"{c['count']} invocations, {c['errors'] + c['timeouts']} failed, "
                 f"{c['dropped'] + c['missing']} dropped/missing, {c['cold_starts']} cold, "
                 f"wall {wall}, ≈ ${c['estimated_cost_usd']:.7f}",
