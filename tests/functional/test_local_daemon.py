@@ -8,6 +8,8 @@ import signal
 import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,21 @@ def test_start_reuse_status_and_stop_leave_no_process_behind(port: int) -> None:
     assert _wait_gone([daemon_pid, worker])
     assert daemon.probe(port) is None
     assert _run("local", "stop", "--port", str(port)).exit_code == 0  # idempotent
+
+
+def test_the_control_token_is_only_the_users_and_is_what_the_cli_uses(port: int) -> None:
+    endpoint, started, _ = daemon.start(port)
+    assert started
+    token_path = daemon.token_file(port)
+    assert token_path.stat().st_mode & 0o777 == 0o600
+    assert daemon.state_dir().stat().st_mode & 0o077 == 0  # the folder too (created here)
+    request = urllib.request.Request(f"{endpoint}/_recursectl/status")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 403
+    assert daemon.status(port) is not None  # daemon.py reads the token file
+    daemon.stop(port)
+    assert not token_path.exists()
 
 
 def test_workers_die_when_the_local_cloud_is_killed(port: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import re
 import secrets
 import sys
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from recursectl.local import logsink
+from recursectl.local import errors, logsink
+from recursectl.local.errors import ServiceError
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.workers import (
@@ -34,6 +36,8 @@ from recursectl.local.workers import (
     Spawner,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_CHAIN = 16  # Lambda drops the 17th invocation of a function in one request chain
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, RequestResponse
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB, Event (raised from 256 KB in 2025)
@@ -42,24 +46,6 @@ DEFAULT_MAX_EVENT_AGE = 21600  # seconds (6 hours)
 CONTEXT_KEY = "_recursectl"
 
 _LINEAGE = re.compile(r"^(?:\d+:)?(?P<hash>[0-9a-f]{8}):(?P<count>\d+)$")
-
-
-class ServiceError(Exception):
-    """An error answered to the caller with AWS's exception name (boto3 models catch it)."""
-
-    def __init__(self, status: int, kind: str, message: str, **extra: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.message = message
-        self.extra = extra
-
-    def response(self, request_id: str | None = None) -> Response:
-        headers = {"Content-Type": "application/json", "X-Amzn-ErrorType": self.kind}
-        if request_id:
-            headers["x-amzn-RequestId"] = request_id
-        body = {"Type": "User", "message": self.message, **self.extra}
-        return self.status, headers, json.dumps(body).encode()
 
 
 def function_name(raw: str) -> str:
@@ -206,7 +192,7 @@ class Engine:
             arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
             if qualifier:
                 arn += f":{qualifier}"
-            raise ServiceError(404, "ResourceNotFoundException", f"Function not found: {arn}")
+            raise errors.ResourceNotFound(f"Function not found: {arn}")
         _, conc = self.moto.aws(
             "lambda",
             "GET",
@@ -249,7 +235,7 @@ class Engine:
         note = runtime_note(spec.runtime)
         if note and spec.name not in self._warned_runtimes:
             self._warned_runtimes.add(spec.name)
-            print(f"recursectl local: {spec.name}: {note}", file=sys.stderr, flush=True)
+            log.warning(f"{spec.name}: {note}")
 
     def _state(self, name: str) -> FunctionState:
         # caller holds self._lock
@@ -301,16 +287,10 @@ class Engine:
         log_type: str | None,
     ) -> Response:
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
-            raise ServiceError(
-                400,
-                "InvalidParameterValueException",
-                f"Unsupported InvocationType: {invocation_type}",
-            )
+            raise errors.InvalidParameterValue(f"Unsupported InvocationType: {invocation_type}")
         limit = ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else SYNC_PAYLOAD_LIMIT
         if len(payload) > limit:
-            raise ServiceError(
-                413,
-                "RequestTooLargeException",
+            raise errors.RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
             )
         name = function_name(raw_name)
@@ -321,9 +301,7 @@ class Engine:
             try:
                 json.loads(payload)
             except ValueError as exc:
-                raise ServiceError(
-                    400,
-                    "InvalidRequestContentException",
+                raise errors.InvalidRequestContent(
                     f"Could not parse request body into json: Could not parse payload into "
                     f"json: {exc}",
                 ) from None
@@ -337,9 +315,7 @@ class Engine:
             if invocation_type == "Event":
                 # Lambda accepts the event, then stops it (it never runs).
                 return 202, headers, b""
-            raise ServiceError(
-                400,
-                "RecursiveInvocationException",
+            raise errors.RecursiveInvocation(
                 f"Lambda detected that this function ({cfg.spec.arn}) is part of a recursive "
                 f"loop and stopped the invocation (more than {MAX_CHAIN} calls in one chain).",
             )
@@ -370,7 +346,7 @@ class Engine:
                 state.active += 1
                 self._active += 1
         if reason:
-            raise ServiceError(429, "TooManyRequestsException", "Rate Exceeded.", Reason=reason)
+            raise errors.TooManyRequests("Rate Exceeded.", Reason=reason)
         try:
             outcome = self._execute(cfg, request_id, payload, trace)
         finally:
@@ -439,9 +415,7 @@ class Engine:
         if env is not None:
             return env
         if cfg.spec.code_sha not in self.code:
-            raise ServiceError(
-                502,
-                "ServiceException",
+            raise errors.NoCode(
                 f"The local cloud has no code for {cfg.spec.name} (CodeSha256 "
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
@@ -451,7 +425,7 @@ class Engine:
         try:
             env.start()
         except OSError as exc:
-            raise ServiceError(500, "ServiceException", f"Could not start a worker: {exc}") from exc
+            raise errors.ServiceException(f"Could not start a worker: {exc}") from exc
         with self._lock:
             self._state(cfg.spec.name).envs.add(env)
         return env
@@ -508,9 +482,9 @@ class Engine:
                 timer.daemon = True
                 timer.start()
         except ServiceError as exc:
-            print(f"recursectl local: event {event.request_id}: {exc.message}", file=sys.stderr)
+            log.warning(f"event {event.request_id}: {exc.message}")
         except Exception as exc:  # keep the queue alive; say what happened
-            print(f"recursectl local: event {event.request_id} failed: {exc!r}", file=sys.stderr)
+            log.warning(f"event {event.request_id} failed: {exc!r}")
         finally:
             self._release(event.name)
 
@@ -552,7 +526,7 @@ class Engine:
             try:
                 self.reap()
             except Exception as exc:
-                print(f"recursectl local: reaper: {exc!r}", file=sys.stderr)
+                log.warning(f"reaper: {exc!r}")
 
     def reap(self) -> None:
         """Kill environments idle too long; drop queued events older than their max age."""

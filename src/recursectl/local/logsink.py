@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import secrets
 import threading
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from recursectl.local.motowire import Moto
+
+log = logging.getLogger(__name__)
 
 DROPS_STREAM = "recursectl-local/drops"
 MARKER = "RECURSECTL_CHAIN"
@@ -189,9 +192,7 @@ class LogSink:
                     for i in range(0, len(events), _MAX_BATCH):
                         self._write(group, stream, events[i : i + _MAX_BATCH], generation)
             except Exception as exc:  # never let the writer die; say why on stderr
-                import sys
-
-                print(f"recursectl local: log write failed: {exc!r}", file=sys.stderr)
+                log.warning(f"log write failed: {exc!r}")
             finally:
                 cost = _DUTY * (time.thread_time() - cpu)
                 self._window = min(_MAX_DELAY, max(_BATCH_DELAY, cost))

@@ -13,6 +13,7 @@ import ctypes
 import hashlib
 import io
 import json
+import logging
 import os
 import queue
 import select
@@ -30,6 +31,8 @@ from typing import Any
 from recursectl.local import logsink
 from recursectl.local.logsink import LogSink
 from recursectl.local.runtime_api import RuntimeApi
+
+log = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
 _FRAME_HEADER = 16  # type (4) + length (4) + timestamp in microseconds (8), big-endian
@@ -220,7 +223,7 @@ class PipeReader:
                 try:
                     eof = env.pipe_readable(fd)
                 except Exception as exc:  # keep reading the other workers; say why
-                    print(f"recursectl local: worker output: {exc!r}", file=sys.stderr)
+                    log.warning(f"worker output: {exc!r}")
                     eof = True
                 if eof:
                     # Unregister before the close: the number may be reused at once.
