@@ -240,8 +240,9 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the local cloud in this process until SIGTERM, SIGINT or /_recursectl/shutdown."""
-    from recursectl.local.engine import Limits
+    from recursectl.local.config import Limits
     from recursectl.local.server import make_server
+    from recursectl.local.spawn import become_subreaper
 
     limits = Limits()
     if function_concurrency is not None:
@@ -256,7 +257,8 @@ def serve(
             hint="`recursectl local stop` stops it",
         )
     try:
-        server = make_server(port, limits=limits)
+        # Orphans of a handler's processes come to this process, which kills them.
+        server = make_server(port, limits=limits, reap_orphans=become_subreaper())
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise _port_taken(port, "the address is already in use") from None

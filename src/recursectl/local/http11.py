@@ -203,7 +203,7 @@ def parse_head(head: str) -> _Head:
     if len(parts) != 3 or not parts[1]:
         raise ProtocolError(400, "bad request line")
     method, target, version = parts
-    if version != "HTTP/1.1" and version != "HTTP/1.0":
+    if version not in {"HTTP/1.1", "HTTP/1.0"}:
         raise ProtocolError(505 if version.startswith("HTTP/") else 400, "bad HTTP version")
     headers: dict[str, str] = {}
     del lines[0]
@@ -215,7 +215,7 @@ def parse_head(head: str) -> _Head:
             raise ProtocolError(400, "bad header field")
         name = name.lower()
         if name in headers:
-            if name == "content-length" or name == "host":
+            if name in {"content-length", "host"}:
                 raise ProtocolError(400, f"more than one {name}")
             headers[name] += ", " + value.strip(" \t")
         else:

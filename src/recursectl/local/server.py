@@ -21,12 +21,12 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from recursectl.local import errors, guard
+from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
-from recursectl.local.workers import CodeStore
 
 SERVICE_ID = "recursectl-local"
 CONTROL = "/_recursectl/"
@@ -61,6 +61,7 @@ class FrontDoor:
         limits: Limits | None = None,
         work_dir: Path | None = None,
         token: str | None = None,
+        reap_orphans: bool = False,
     ) -> None:
         self.moto = Moto()
         self.sink = LogSink(self.moto, region)
@@ -69,7 +70,9 @@ class FrontDoor:
             self._tmp = tempfile.TemporaryDirectory(prefix="recursectl-local-")
             work_dir = Path(self._tmp.name)
         self.code = CodeStore(work_dir / "code")
-        self.engine = Engine(self.moto, self.sink, self.code, region=region, limits=limits)
+        self.engine = Engine(
+            self.moto, self.sink, self.code, region=region, limits=limits, reap_orphans=reap_orphans
+        )
         self.token = token or guard.new_token()
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
         self.on_shutdown: Callable[[], None] | None = None
@@ -277,11 +280,14 @@ class FrontDoorServer(LoopbackServer):
 
 
 def make_server(
-    port: int = 0, door: FrontDoor | None = None, limits: Limits | None = None
+    port: int = 0,
+    door: FrontDoor | None = None,
+    limits: Limits | None = None,
+    reap_orphans: bool = False,
 ) -> FrontDoorServer:
     """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one."""
     server = FrontDoorServer(("127.0.0.1", port), _Handler)
-    server.door = door or FrontDoor(limits=limits)
+    server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans)
     server.door.bound(server.port)
     server.door.connections = server.open_connections
     return server
