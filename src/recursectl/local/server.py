@@ -284,22 +284,31 @@ def make_server(
     door: FrontDoor | None = None,
     limits: Limits | None = None,
     reap_orphans: bool = False,
+    timeouts: tuple[float, float] | None = None,
 ) -> FrontDoorServer:
-    """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one."""
-    server = FrontDoorServer(("127.0.0.1", port), _Handler)
+    """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one.
+
+    `timeouts`: (idle, request) seconds instead of the defaults (tests)."""
+    handler: type[_Handler] = _Handler
+    if timeouts is not None:
+        attrs = {"idle_timeout": timeouts[0], "request_timeout": timeouts[1]}
+        handler = type("_TimedHandler", (_Handler,), attrs)
+    server = FrontDoorServer(("127.0.0.1", port), handler)
     server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans)
     server.door.bound(server.port)
     server.door.connections = server.open_connections
     return server
 
 
-def serve_in_thread(port: int = 0, limits: Limits | None = None) -> tuple[str, FrontDoorServer]:
+def serve_in_thread(
+    port: int = 0, limits: Limits | None = None, timeouts: tuple[float, float] | None = None
+) -> tuple[str, FrontDoorServer]:
     """Start a server in a daemon thread; returns its endpoint URL and the server.
 
     Stop it with `stop_server(server)` (kills every worker). Control requests need
     `server.door.token` (header X-Recursectl-Token).
     """
-    server = make_server(port, limits=limits)
+    server = make_server(port, limits=limits, timeouts=timeouts)
     thread = threading.Thread(target=server.serve_forever, name="front-door", daemon=True)
     thread.start()
     return server.endpoint, server
