@@ -102,8 +102,41 @@ def _parents() -> dict[int, int]:
     return out
 
 
+def _children(pid: int) -> list[int] | None:
+    """Children of `pid` from /proc/PID/task/*/children (None where the kernel lacks it)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as children:
+                out += [int(child) for child in children.read().split()]
+        except FileNotFoundError:
+            if os.path.exists(f"/proc/{pid}/task/{task}"):
+                return None  # no CONFIG_PROC_CHILDREN: scan every process instead
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def descendants(pid: int) -> set[int]:
     """Every live descendant of `pid` (not `pid` itself)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        children = _children(todo.pop())
+        if children is None:
+            return _descendants_by_scan(pid)
+        for child in children:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _descendants_by_scan(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for child, parent in _parents().items():
         children.setdefault(parent, []).append(child)
@@ -145,8 +178,11 @@ def kill_tree(pid: int) -> None:
 def reap_orphans(keep: set[int]) -> int:
     """Kill and reap this process's children that are not in `keep` (orphans handed to a
     subreaper); how many there were."""
-    me = os.getpid()
-    orphans = {pid for pid, parent in _parents().items() if parent == me} - keep
+    mine = _children(os.getpid())
+    if mine is None:
+        me = os.getpid()
+        mine = [pid for pid, parent in _parents().items() if parent == me]
+    orphans = set(mine) - keep
     for pid in orphans:
         kill_tree(pid)
         with contextlib.suppress(ChildProcessError, OSError):
