@@ -3,19 +3,7 @@
 Function configuration is read from moto over the wire protocol (and cached until the front
 door sees a Lambda control-plane write); code comes from the CodeStore the front door fills.
 
-Threads of the local cloud (one process):
-- front door: one thread per client connection (`netserver`, at most 512), running
-  `FrontDoor.handle`; a sync Invoke runs on its connection's thread, waiting for the result.
-- async pool (`async-*`, up to 256): one per running Event invocation (`asyncq`).
-- Runtime API servers: one accept thread per environment, plus one connection thread for its
-  awslambdaric client (which long-polls /next there).
-- spawner: forks every worker, from one long-lived thread (PDEATHSIG is per thread).
-- pipe reader: one epoll thread for every worker's stdout and telemetry pipes.
-- log writer: one thread batching PutLogEvents into moto (`logsink`).
-- reaper: once a second, retires idle environments, expires old events and (in the
-  daemon, a subreaper) kills and reaps orphaned handler processes.
-- retry timers: one short-lived `threading.Timer` per async retry.
-State shared between them is behind `EngineCore._lock`; moto behind `Moto._lock`.
+The thread model is in the package docstring (`recursectl.local`).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class PipeReader:
                 try:
                     eof = env.pipe_readable(fd)
                 except Exception as exc:  # keep reading the other workers; say why
-                    log.warning(f"worker output: {exc!r}")
+                    log.warning("worker output: %r", exc)
                     eof = True
                 if eof:
                     # Unregister before the close: the number may be reused at once.
