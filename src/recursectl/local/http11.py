@@ -119,10 +119,16 @@ class RequestParser:
             if head is None:
                 return None
         if head.length >= 0:
-            if len(self._buf) < head.length:
+            buf, start = self._buf, self._pos
+            stop = start + head.length
+            if len(buf) < stop:
                 return None
-            body = bytes(self._buf[: head.length])
-            del self._buf[: head.length]
+            body = bytes(buf[start:stop])
+            if stop == len(buf):
+                buf.clear()  # the common case: one request per read
+            else:
+                del buf[:stop]
+            self._pos = 0
         else:
             chunked = self._read_chunks(head)
             if chunked is None:
@@ -134,7 +140,7 @@ class RequestParser:
 
     def _read_head(self) -> _Head | None:
         buf = self._buf
-        while buf[:2] == b"\r\n":  # RFC 9112 2.2: ignore empty lines before a request
+        while buf.startswith(b"\r\n"):  # RFC 9112 2.2: ignore empty lines before a request
             del buf[:2]
         end = buf.find(b"\r\n\r\n")
         if end < 0 or end > self.max_head:
@@ -142,7 +148,7 @@ class RequestParser:
                 raise ProtocolError(431, "request header block too large")
             return None
         head = parse_head(buf[:end].decode("latin-1"))
-        del buf[: end + 4]
+        self._pos = end + 4  # the body (or the first chunk-size line) starts here
         limit = self._limit(head.method, head.target)
         if head.length > limit:
             raise ProtocolError(413, f"request body larger than {limit} bytes")
@@ -213,13 +219,9 @@ def parse_head(head: str) -> _Head:
         # both are ways to smuggle a second reading of the request, so both are refused.
         if not sep or not name or " " in name or "\t" in name:
             raise ProtocolError(400, "bad header field")
-        name = name.lower()
-        if name in headers:
-            if name in {"content-length", "host"}:
-                raise ProtocolError(400, f"more than one {name}")
-            headers[name] += ", " + value.strip(" \t")
-        else:
-            headers[name] = value.strip(" \t")
+        headers[name.lower()] = value.strip(" \t")
+    if len(headers) != len(lines):  # a name came twice (rare): read them again, joined
+        headers = _joined(lines)
     conn = headers.get("connection")
     if version == "HTTP/1.1":
         keep_alive = conn is None or "close" not in conn.lower()
@@ -240,6 +242,20 @@ def parse_head(head: str) -> _Head:
         keep_alive,
         expect is not None and expect.lower() == "100-continue",
     )
+
+
+def _joined(lines: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        name, value = name.lower(), value.strip(" \t")
+        if name in headers:
+            if name in {"content-length", "host"}:
+                raise ProtocolError(400, f"more than one {name}")
+            headers[name] += ", " + value
+        else:
+            headers[name] = value
+    return headers
 
 
 def _body_length(headers: dict[str, str]) -> int:
