@@ -228,7 +228,7 @@ class Engine(EnvironmentPool, AsyncQueue):
         self.reap_idle()
         self.expire_events()
         if self._reap_orphans:
-            killed = spawn.reap_orphans(set(self._spawner.pids))
+            killed = spawn.reap_orphans(self._spawner)
             if killed:
                 log.info("killed %d process(es) a handler left behind", killed)
         self._pump()

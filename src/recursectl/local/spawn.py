@@ -64,6 +64,9 @@ class Spawner:
         self._jobs: queue.SimpleQueue[tuple[dict[str, Any], Future[subprocess.Popen[bytes]]]]
         self._jobs = queue.SimpleQueue()
         self.pids: set[int] = set()  # spawned and not yet reaped
+        # Held from fork to `pids.add`: `reap_orphans` takes it too, or a worker being
+        # spawned (a child not yet in `pids`) would look like an orphan and be killed.
+        self.lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="spawner", daemon=True)
         self._thread.start()
 
@@ -78,12 +81,13 @@ class Spawner:
     def _run(self) -> None:
         while True:
             args, future = self._jobs.get()
-            try:
-                proc = subprocess.Popen(preexec_fn=_child_setup, **args)  # noqa: PLW1509
-            except BaseException as exc:
-                future.set_exception(exc)
-                continue
-            self.pids.add(proc.pid)
+            with self.lock:
+                try:
+                    proc = subprocess.Popen(preexec_fn=_child_setup, **args)  # noqa: PLW1509
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    continue
+                self.pids.add(proc.pid)
             future.set_result(proc)
 
 
@@ -175,9 +179,14 @@ def kill_tree(pid: int) -> None:
     _signal(frozen, signal.SIGKILL)
 
 
-def reap_orphans(keep: set[int]) -> int:
-    """Kill and reap this process's children that are not in `keep` (orphans handed to a
-    subreaper); how many there were."""
+def reap_orphans(spawner: Spawner) -> int:
+    """Kill and reap this process's children that the spawner did not start (orphans handed
+    to a subreaper); how many there were."""
+    with spawner.lock:
+        return _reap_orphans(set(spawner.pids))
+
+
+def _reap_orphans(keep: set[int]) -> int:
     mine = _children(os.getpid())
     if mine is None:
         me = os.getpid()
