@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e bench bench-smoke clean
+.PHONY: demo test lint typecheck unit e2e bench bench-smoke stress clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
+
+## stress: the reliability suite at full size (200 parallel invokes, 20 x 50-hop chains, ...);
+## `make test` runs it small. Figures: the RELIABILITY lines (docs/reliability.md).
+stress: $(STAMP)
+	RECURSECTL_STRESS=1 $(BIN)/pytest tests/reliability -s -q -p no:randomly
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from typing import Any
 from bench.cloud import FUNCTION, LocalCloud
 from bench.context import Context
 from bench.harness import Row, median, verdict
+from recursectl.local.http11 import Request
 
 _READ_PREFIXES = ("Get", "List", "Describe")
 
@@ -128,11 +129,10 @@ class CallLog:
         door = cloud.server.door
         inner = door.handle
 
-        def handle(method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Any:
-            target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
-            if target.endswith(".FilterLogEvents"):
+        def handle(request: Request) -> Any:
+            if request.headers.get("x-amz-target", "").endswith(".FilterLogEvents"):
                 self.times.append(time.time())
-            return inner(method, path, query, headers, body)
+            return inner(request)
 
         door.handle = handle  # type: ignore[method-assign]
 

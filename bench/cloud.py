@@ -88,7 +88,10 @@ class LocalCloud:
 
     def flush(self) -> None:
         request = urllib.request.Request(
-            f"{self.endpoint}/_recursectl/flush", method="POST", data=b""
+            f"{self.endpoint}/_recursectl/flush",
+            method="POST",
+            data=b"",
+            headers={"X-Recursectl-Token": self.server.door.token},
         )
         with urllib.request.urlopen(request, timeout=30):
             pass

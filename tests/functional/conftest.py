@@ -20,6 +20,8 @@ from recursectl.local.engine import Limits
 from recursectl.local.server import serve_in_thread, stop_server
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "python"
+# The control token of each front door these tests started, by endpoint.
+TOKENS: dict[str, str] = {}
 # No client-side retries: a throttle or error must reach the test as it was answered.
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
@@ -28,6 +30,7 @@ NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=
 def _front_door() -> Iterator[str]:
     # Short retry delays keep async-retry tests fast (AWS waits minutes).
     url, server = serve_in_thread(limits=Limits(retry_delays=(0.05, 0.05), idle_timeout=60))
+    TOKENS[url] = server.door.token
     yield url
     stop_server(server)
 
@@ -40,9 +43,7 @@ def endpoint(_front_door: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     yield _front_door
-    request = urllib.request.Request(f"{_front_door}/moto-api/reset", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    control(_front_door, "/moto-api/reset", method="POST")
 
 
 def make_zip(files: dict[str, str]) -> bytes:
@@ -108,16 +109,25 @@ def deploy(endpoint: str, lam: Any) -> Deploy:
     return _deploy
 
 
+def control(endpoint: str, path: str, method: str = "GET") -> Any:
+    """A request to a control endpoint, with the front door's token; the decoded JSON."""
+    request = urllib.request.Request(
+        f"{endpoint}{path}",
+        method=method,
+        data=b"" if method == "POST" else None,
+        headers={"X-Recursectl-Token": TOKENS[endpoint]},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
 def flush(endpoint: str) -> None:
-    request = urllib.request.Request(f"{endpoint}/_recursectl/flush", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    control(endpoint, "/_recursectl/flush", method="POST")
 
 
 def local_status(endpoint: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{endpoint}/_recursectl/status", timeout=10) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
+    result: dict[str, Any] = control(endpoint, "/_recursectl/status")
+    return result
 
 
 def wait_for_events(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +117,71 @@ def test_start_reuse_status_and_stop_leave_no_process_behind(port: int) -> None:
     assert _wait_gone([daemon_pid, worker])
     assert daemon.probe(port) is None
     assert _run("local", "stop", "--port", str(port)).exit_code == 0  # idempotent
+
+
+def test_the_control_token_is_only_the_users_and_is_what_the_cli_uses(port: int) -> None:
+    endpoint, started, _ = daemon.start(port)
+    assert started
+    token_path = daemon.token_file(port)
+    assert token_path.stat().st_mode & 0o777 == 0o600
+    assert daemon.state_dir().stat().st_mode & 0o077 == 0  # the folder too (created here)
+    request = urllib.request.Request(f"{endpoint}/_recursectl/status")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 403
+    assert daemon.status(port) is not None  # daemon.py reads the token file
+    daemon.stop(port)
+    assert not token_path.exists()
+
+
+ESCAPE_AND_MAYBE_EXIT = """
+import os, subprocess
+def handler(event, context):
+    leader = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    if event.get("crash"):
+        print(leader.pid, flush=True)
+        os._exit(3)  # the worker dies: its orphan goes to the daemon (a subreaper)
+    return leader.pid
+"""
+
+
+def _deploy_escaper(endpoint: str) -> Any:
+    kw: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
+    role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    lam = boto3.client("lambda", config=NO_RETRY, **kw)
+    lam.create_function(
+        FunctionName="esc",
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip({"handler.py": ESCAPE_AND_MAYBE_EXIT})},
+    )
+    return lam
+
+
+def test_local_stop_kills_a_session_leader_a_handler_started(port: int) -> None:
+    endpoint, _, daemon_pid = daemon.start(port)
+    lam = _deploy_escaper(endpoint)
+    leader = int(json.loads(lam.invoke(FunctionName="esc")["Payload"].read()))
+    assert psutil.pid_exists(leader)
+    daemon.stop(port)
+    assert _wait_gone([daemon_pid, leader])
+
+
+def test_orphans_of_a_crashed_worker_are_killed_by_the_daemon(port: int) -> None:
+    endpoint, _, daemon_pid = daemon.start(port)
+    lam = _deploy_escaper(endpoint)
+    response = lam.invoke(FunctionName="esc", Payload=b'{"crash": true}', LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    tail = base64.b64decode(response["LogResult"]).decode()
+    leader = int(next(line for line in tail.splitlines() if line.strip().isdigit()))
+    assert _wait_gone([leader])  # the daemon's reaper, within a second or two
+    assert psutil.pid_exists(daemon_pid)
 
 
 def test_workers_die_when_the_local_cloud_is_killed(port: int) -> None:

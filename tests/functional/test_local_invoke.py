@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
+import time
 from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Deploy, local_status, wait_for_events
+from recursectl.local.engine import Limits
+from recursectl.local.frames import MAX_EVENT_BYTES
+from recursectl.local.server import serve_in_thread, stop_server
+from tests.functional.conftest import (
+    NO_RETRY,
+    Deploy,
+    control,
+    local_status,
+    make_zip,
+    wait_for_events,
+)
 
 ECHO = """
 import logging
@@ -251,3 +263,104 @@ def test_updated_code_runs_in_a_new_environment(lam: Any, deploy: Deploy) -> Non
         FunctionName="v", ZipFile=make_zip({"handler.py": "def handler(e, c):\n    return 2\n"})
     )
     assert json.loads(lam.invoke(FunctionName="v")["Payload"].read()) == 2
+
+
+# containment and limits (issue 12, items 7 and 11) ----------------------------------------
+ESCAPER = """
+import os
+import subprocess
+
+def handler(event, context):
+    # A session leader of its own (escapes a process-group kill) ...
+    leader = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    # ... and a classic double-fork daemon, whose parent exits at once.
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(write, str(os.getpid()).encode())
+            os.execvp("sleep", ["sleep", "300"])
+        os._exit(0)
+    os.close(write)
+    daemon = int(os.read(read, 32))
+    return {"pids": [leader.pid, daemon], "worker": os.getpid()}
+"""
+
+
+def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """The pids still alive (not zombies) after waiting up to `timeout` seconds."""
+    import psutil
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [pid for pid in pids if alive(pid)]
+        if not left:
+            return []
+        time.sleep(0.05)
+    return left
+
+
+def test_processes_a_handler_starts_die_with_its_environment(
+    endpoint: str, lam: Any, deploy: Deploy
+) -> None:
+    deploy("escaper", {"handler.py": ESCAPER})
+    result = json.loads(lam.invoke(FunctionName="escaper")["Payload"].read())
+    pids = [*result["pids"], result["worker"]]
+    assert _wait_gone(pids, timeout=0.5) == pids  # running while the environment is warm
+    control(endpoint, "/moto-api/reset", method="POST")  # kills every environment
+    assert _wait_gone(pids) == []
+
+
+def test_workers_of_a_deleted_function_are_retired_at_once(lam: Any, deploy: Deploy) -> None:
+    deploy("doomed", {"handler.py": "import os\ndef handler(e, c):\n    return os.getpid()\n"})
+    worker = int(lam.invoke(FunctionName="doomed")["Payload"].read())
+    lam.delete_function(FunctionName="doomed")
+    assert _wait_gone([worker]) == []
+
+
+def test_idle_workers_count_towards_the_total_cap(endpoint: str) -> None:
+    # `endpoint` only for its credentials and region; this test has a front door of its own.
+    url, server = serve_in_thread(limits=Limits(total_concurrency=2))
+    try:
+        import boto3
+
+        lam = boto3.client("lambda", endpoint_url=url, config=NO_RETRY)  # the cap is 2
+        iam = boto3.client("iam", endpoint_url=url)
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        code = make_zip({"handler.py": "import os\ndef handler(e, c):\n    return os.getpid()\n"})
+        for name in ("a", "b", "c", "a"):
+            with contextlib.suppress(lam.exceptions.ResourceConflictException):
+                lam.create_function(
+                    FunctionName=name,
+                    Runtime="python3.11",
+                    Role=role,
+                    Handler="handler.handler",
+                    Code={"ZipFile": code},
+                )
+            response = lam.invoke(FunctionName=name)
+            assert "FunctionError" not in response
+            status = server.door.engine.status()
+            assert status["totals"]["environments"] <= 2
+            assert len(status["worker_pids"]) <= 2
+    finally:
+        stop_server(server)
+
+
+def test_a_long_line_is_stored_whole_as_256_kb_events(
+    endpoint: str, lam: Any, logs: Any, deploy: Deploy
+) -> None:
+    size = 3 * MAX_EVENT_BYTES + 1000
+    handler = f"def handler(e, c):\n    print('L' * {size})\n    return 1\n"
+    deploy("longline", {"handler.py": handler})
+    assert "FunctionError" not in lam.invoke(FunctionName="longline")
+    events = wait_for_events(
+        endpoint, logs, "/aws/lambda/longline", lambda es: any("REPORT" in e["message"] for e in es)
+    )
+    pieces = [e["message"] for e in events if e["message"].startswith("L")]
+    assert [len(p) for p in pieces] == [MAX_EVENT_BYTES] * 3 + [1000]

@@ -1,98 +1,215 @@
-"""The local cloud's lean HTTP/1.1 loop, over a real loopback socket."""
+"""The local cloud's HTTP/1.1 code: the pure parser over buffers, then the socket loop."""
 
 from __future__ import annotations
 
 import socket
-import socketserver
 import threading
 from collections.abc import Iterator
 
 import pytest
 
-from recursectl.local.http11 import Connection, Reply
+from recursectl.local.http11 import (
+    ProtocolError,
+    Reply,
+    Request,
+    RequestParser,
+    encode_reply,
+)
+from recursectl.local.netserver import Connection, LoopbackServer
 
 
-class _Echo(Connection):
-    def respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
-        names = ",".join(headers)
-        return 200, {"X-Method": method, "X-Target": target, "X-Names": names}, body
+def _parse_all(raw: bytes, step: int | None = None, limit: int = 1 << 20) -> list[Request]:
+    """Every request in `raw`, fed whole or `step` bytes at a time."""
+    parser = RequestParser(body_limit=limit)
+    out: list[Request] = []
+    pieces = [raw] if step is None else [raw[i : i + step] for i in range(0, len(raw), step)]
+    for piece in pieces:
+        parser.feed(piece)
+        while (request := parser.next()) is not None:
+            out.append(request)
+    assert not parser.pending
+    return out
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
+PIPELINED = (
+    b"POST /a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+    b"\r\nGET /b HTTP/1.1\r\nHost: h\r\nX-Amz-Target: T\r\nX-Two: 1\r\nx-two: 2\r\n\r\n"
+)
 
 
-@pytest.fixture
-def conn() -> Iterator[socket.socket]:
-    server = _Server(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sock = socket.create_connection(server.server_address, timeout=5)
-    try:
-        yield sock
-    finally:
-        sock.close()
-        server.shutdown()
-        server.server_close()
+@pytest.mark.parametrize("step", [None, 1, 7])
+def test_pipelined_requests_parse_the_same_however_the_bytes_arrive(step: int | None) -> None:
+    first, second = _parse_all(PIPELINED, step)
+    assert (first.method, first.target, first.body) == ("POST", "/a?x=1", b"hello")
+    assert first.headers == {"host": "h", "content-length": "5"}  # names lowercased once
+    assert (second.method, second.target, second.body) == ("GET", "/b", b"")
+    assert second.headers["x-amz-target"] == "T"
+    assert second.headers["x-two"] == "1, 2"  # repeated fields are joined
+    assert first.keep_alive
+    assert second.keep_alive
 
 
-def _read_reply(sock: socket.socket, buf: bytearray) -> tuple[str, dict[str, str], bytes]:
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    end = buf.index(b"\r\n\r\n")
-    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
-    del buf[: end + 4]
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    length = int(headers.get("Content-Length", "0"))
-    while len(buf) < length:
-        buf += sock.recv(65536)
-    body = bytes(buf[:length])
-    del buf[:length]
-    return lines[0], headers, body
+CHUNKED = (
+    b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"
+    b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+)
 
 
-def test_pipelined_keep_alive_requests_are_answered_in_order(conn: socket.socket) -> None:
-    conn.sendall(
-        b"POST /a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
-        b"GET /b HTTP/1.1\r\nX-Amz-Target: T\r\n\r\n"
+@pytest.mark.parametrize("step", [None, 1, 3])
+def test_chunked_bodies_are_decoded_and_the_next_request_follows(step: int | None) -> None:
+    chunked, after = _parse_all(CHUNKED, step)
+    assert chunked.body == b"hello 0123456789"
+    assert after.target == "/next"
+
+
+def test_http10_closes_unless_keep_alive_and_connection_close_is_read() -> None:
+    old, kept, closed = _parse_all(
+        b"GET / HTTP/1.0\r\n\r\n"
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
     )
-    buf = bytearray()
-    status, headers, body = _read_reply(conn, buf)
-    assert status == "HTTP/1.1 200 OK"
-    assert (headers["X-Method"], headers["X-Target"], body) == ("POST", "/a?x=1", b"hello")
-    assert headers["X-Names"] == "Host,Content-Length"  # names keep the client's spelling
-    status, headers, body = _read_reply(conn, buf)
-    assert (headers["X-Method"], headers["X-Target"], body) == ("GET", "/b", b"")
-
-
-def test_expect_100_continue_gets_an_interim_reply(conn: socket.socket) -> None:
-    conn.sendall(b"PUT /o HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-    buf = bytearray()
-    status, _, _ = _read_reply(conn, buf)
-    assert status == "HTTP/1.1 100 Continue"
-    conn.sendall(b"abc")
-    status, _, body = _read_reply(conn, buf)
-    assert (status, body) == ("HTTP/1.1 200 OK", b"abc")
-
-
-def test_connection_close_is_honoured(conn: socket.socket) -> None:
-    conn.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
-    buf = bytearray()
-    _, headers, _ = _read_reply(conn, buf)
-    assert headers["Connection"] == "close"
-    assert conn.recv(10) == b""
+    assert (old.keep_alive, kept.keep_alive, closed.keep_alive) == (False, True, False)
 
 
 @pytest.mark.parametrize(
-    "raw",
-    [b"NONSENSE\r\n\r\n", b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
-     b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"],
+    ("raw", "status"),
+    [
+        (b"NONSENSE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nno colon here\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nName : x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\n folded\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+         b"Transfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n", 413),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 70000, 431),
+    ],
 )  # fmt: skip
-def test_malformed_requests_get_400_and_close(conn: socket.socket, raw: bytes) -> None:
-    conn.sendall(raw)
-    buf = bytearray()
-    status, _, _ = _read_reply(conn, buf)
-    assert status == "HTTP/1.1 400 Bad Request"
-    assert conn.recv(10) == b""
+def test_ambiguous_or_oversized_requests_are_refused(raw: bytes, status: int) -> None:
+    parser = RequestParser(body_limit=1 << 20)
+    parser.feed(raw)
+    with pytest.raises(ProtocolError) as caught:
+        parser.next()
+    assert caught.value.status == status
+
+
+def test_the_body_limit_can_depend_on_the_request() -> None:
+    parser = RequestParser(body_limit=lambda method, target: 10 if target == "/small" else 100)
+    parser.feed(b"PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 50\r\n\r\n" + b"x" * 50)
+    request = parser.next()
+    assert request is not None
+    assert len(request.body) == 50
+    parser.feed(b"PUT /small HTTP/1.1\r\nHost: h\r\nContent-Length: 50\r\n\r\n")
+    with pytest.raises(ProtocolError):
+        parser.next()
+
+
+def test_expect_100_continue_is_asked_for_once() -> None:
+    parser = RequestParser()
+    parser.feed(b"PUT /o HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    assert parser.next() is None
+    assert parser.wants_continue()
+    assert not parser.wants_continue()
+    parser.feed(b"abc")
+    request = parser.next()
+    assert request is not None
+    assert request.body == b"abc"
+
+
+def test_encode_reply_frames_the_body() -> None:
+    raw = encode_reply(404, {"X-A": "b"}, b"gone", close=True)
+    assert raw == (
+        b"HTTP/1.1 404 Not Found\r\nX-A: b\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"
+    )
+
+
+# the socket loop -------------------------------------------------------------------------------
+class _Echo(Connection):
+    request_timeout = 0.2
+    idle_timeout = 0.3
+
+    def respond(self, request: Request) -> Reply:
+        return 200, {"X-Target": request.target}, request.body
+
+
+class _Server(LoopbackServer):
+    max_connections = 3
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    srv = _Server(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def _connect(server: _Server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
+def test_the_loop_answers_keep_alive_and_100_continue(server: _Server) -> None:
+    with _connect(server) as sock:
+        sock.sendall(
+            b"PUT /o HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"abc")
+        sock.sendall(b"GET /two HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        replies = _read_all(sock)
+    assert replies.count(b"HTTP/1.1 200 OK") == 2
+    assert replies.endswith(b"X-Target: /two\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def test_a_bad_request_gets_its_status_and_the_connection_closes(server: _Server) -> None:
+    with _connect(server) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+        )
+        assert _read_all(sock).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+def test_slow_and_idle_connections_are_closed(server: _Server) -> None:
+    with _connect(server) as slow, _connect(server) as idle:
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # ... and never the rest
+        assert _read_all(slow).startswith(b"HTTP/1.1 408 ")
+        assert _read_all(idle) == b""  # closed, without a reply
+
+
+def test_connections_past_the_limit_get_503(server: _Server) -> None:
+    held = [_connect(server) for _ in range(3)]
+    try:
+        for sock in held:  # each is being served (a request answered) before the next
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
+        with _connect(server) as extra:
+            assert _read_all(extra).startswith(b"HTTP/1.1 503 ")
+        assert server.open_connections() == 3
+    finally:
+        for sock in held:
+            sock.close()

@@ -160,6 +160,7 @@ def serve(
         app.ui.success(f"Local cloud listening on {endpoint}. {daemon.MEMORY_NOTE}")
         app.ui.info("Press Ctrl-C to stop.")
 
+    daemon.configure_logging()
     daemon.serve(
         port,
         function_concurrency=concurrency,

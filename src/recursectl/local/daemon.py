@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import errno
 import json
+import logging
 import os
 import signal
 import socket
@@ -46,7 +47,7 @@ def state_dir() -> Path:
     else:
         base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         path = Path(base) / "recursectl"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
@@ -62,11 +63,39 @@ def log_file(port: int) -> Path:
     return state_dir() / f"local-{port}.log"
 
 
+def token_file(port: int) -> Path:
+    """The control token of the local cloud on `port` (mode 0600: only this user reads it)."""
+    return state_dir() / f"local-{port}.token"
+
+
+def write_token(port: int, token: str) -> None:
+    path = token_file(port)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a new file, so the mode below is the one it gets
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(token + "\n")
+
+
+def read_token(port: int) -> str:
+    """The token, or "" when there is none (requests then get 403)."""
+    try:
+        return token_file(port).read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def control_headers(port: int) -> dict[str, str]:
+    """Headers for a request to the control endpoints (/_recursectl/, /moto-api/)."""
+    return {"X-Recursectl-Token": read_token(port)}
+
+
 def _request(port: int, path: str, method: str = "GET", timeout: float = 2.0) -> Any:
     request = urllib.request.Request(
         f"{endpoint_for(port)}/_recursectl/{path}",
         method=method,
         data=b"" if method == "POST" else None,
+        headers=control_headers(port) if path != "health" else {},
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read() or b"null")
@@ -189,6 +218,8 @@ def stop(port: int) -> int | None:
             os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
         pid_file(port).unlink()
+    with contextlib.suppress(OSError):
+        token_file(port).unlink()
     return pid
 
 
@@ -209,8 +240,9 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the local cloud in this process until SIGTERM, SIGINT or /_recursectl/shutdown."""
-    from recursectl.local.engine import Limits
+    from recursectl.local.config import Limits
     from recursectl.local.server import make_server
+    from recursectl.local.spawn import become_subreaper
 
     limits = Limits()
     if function_concurrency is not None:
@@ -225,11 +257,13 @@ def serve(
             hint="`recursectl local stop` stops it",
         )
     try:
-        server = make_server(port, limits=limits)
+        # Orphans of a handler's processes come to this process, which kills them.
+        server = make_server(port, limits=limits, reap_orphans=become_subreaper())
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise _port_taken(port, "the address is already in use") from None
         raise
+    write_token(port, server.door.token)
     stopping = threading.Event()
 
     def shutdown() -> None:
@@ -245,13 +279,24 @@ def serve(
     try:
         if on_ready is not None:
             on_ready(server.endpoint)
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever()
     finally:
         server.server_close()
         server.door.close()
         with contextlib.suppress(OSError):
             if pid_file(port).read_text(encoding="ascii").strip() == str(os.getpid()):
                 pid_file(port).unlink()
+                if read_token(port) == server.door.token:
+                    token_file(port).unlink()
+
+
+def configure_logging() -> None:
+    """The local cloud's own messages, timestamped, on stderr (the daemon's log file)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -261,16 +306,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--total-concurrency", type=int)
     parser.add_argument("--idle-timeout", type=float)
     args = parser.parse_args(argv)
+    configure_logging()
+    log = logging.getLogger("recursectl.local.daemon")
     try:
         serve(
             args.port,
             function_concurrency=args.concurrency,
             total_concurrency=args.total_concurrency,
             idle_timeout=args.idle_timeout,
-            on_ready=lambda url: print(f"recursectl local cloud listening on {url}", flush=True),
+            on_ready=lambda url: log.info("recursectl local cloud listening on %s", url),
         )
     except RecursectlError as exc:
-        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr, flush=True)
+        log.error("%s (hint: %s)", exc.message, exc.hint)
         sys.exit(exc.exit_code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import secrets
 import threading
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from recursectl.local.motowire import Moto
+
+log = logging.getLogger(__name__)
 
 DROPS_STREAM = "recursectl-local/drops"
 MARKER = "RECURSECTL_CHAIN"
@@ -168,7 +171,7 @@ class LogSink:
                     self._cond.wait()
                 if self._stopped:
                     return
-                # Gather a batch: one PutLogEvents per stream per ~20 ms, not per line. A
+                # Gather a batch: one PutLogEvents per stream per 0.1-0.3 s window, not per line. A
                 # plain wait(_BATCH_DELAY) would return at the next put()'s notify: under load
                 # that meant one moto call per line, holding the GIL invocations wait for.
                 deadline = time.monotonic() + self._window
@@ -189,9 +192,7 @@ class LogSink:
                     for i in range(0, len(events), _MAX_BATCH):
                         self._write(group, stream, events[i : i + _MAX_BATCH], generation)
             except Exception as exc:  # never let the writer die; say why on stderr
-                import sys
-
-                print(f"recursectl local: log write failed: {exc!r}", file=sys.stderr)
+                log.warning("log write failed: %r", exc)
             finally:
                 cost = _DUTY * (time.thread_time() - cpu)
                 self._window = min(_MAX_DELAY, max(_BATCH_DELAY, cost))

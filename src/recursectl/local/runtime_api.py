@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import ThreadingHTTPServer
 from typing import Protocol
 
-from recursectl.local.http11 import Connection, Reply
+from recursectl.local import guard
+from recursectl.local.http11 import Reply, Request
+from recursectl.local.netserver import Connection, LoopbackServer
 
 PREFIX = "/2018-06-01/runtime"
 _NEXT = f"{PREFIX}/invocation/next"
@@ -46,12 +47,20 @@ _JSON = {"Content-Type": "application/json"}
 
 
 class _Handler(Connection):
-    """The runtime client keeps its connection open: one loop per worker."""
+    """The runtime client keeps its connection open: one loop per worker.
+
+    No idle timeout: the connection is quiet while the handler runs (up to its timeout).
+    """
 
     server: RuntimeApiServer
+    idle_timeout = None
 
-    def respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+    def respond(self, request: Request) -> Reply:
         backend = self.server.backend
+        method, target, headers = request.method, request.target, request.headers
+        refused = guard.refusal(headers, self.server.hosts)
+        if refused is not None:
+            return 403, {}, json.dumps({"errorType": "Forbidden", "errorMessage": refused}).encode()
         if method == "GET":
             if target != _NEXT:
                 return 404, {}, _NOT_FOUND
@@ -62,15 +71,16 @@ class _Handler(Connection):
             return 200, {**_JSON, **nxt.runtime_headers()}, nxt.payload
         if method != "POST":
             return 404, {}, _NOT_FOUND
-        error_type = _header(headers, "lambda-runtime-function-error-type")
+        error_type = headers.get("lambda-runtime-function-error-type")
         if target == _INIT_ERROR:
-            backend.init_error(body, error_type)
+            backend.init_error(request.body, error_type)
             return 202, {}, _ACCEPTED
         match = _RESULT.match(target)
         if not match:
             return 404, {}, _NOT_FOUND
         # Hand the result over before answering: the waiting caller is the latency that counts.
-        if backend.invocation_result(match["id"], body, error_type, match["kind"] == "error"):
+        is_error = match["kind"] == "error"
+        if backend.invocation_result(match["id"], request.body, error_type, is_error):
             return 202, {}, _ACCEPTED
         return (
             400,
@@ -81,19 +91,10 @@ class _Handler(Connection):
         )
 
 
-def _header(headers: dict[str, str], lower: str) -> str | None:
-    value = headers.get(lower)  # fast path; names arrive as the client spelled them
-    if value is not None:
-        return value
-    for name, value in headers.items():
-        if name.lower() == lower:
-            return value
-    return None
-
-
-class RuntimeApiServer(ThreadingHTTPServer):
-    daemon_threads = True
+class RuntimeApiServer(LoopbackServer):
     backend: Backend
+    hosts: frozenset[str]
+    max_connections = 16  # one runtime client per environment
 
 
 class RuntimeApi:
@@ -102,10 +103,10 @@ class RuntimeApi:
     def __init__(self, backend: Backend) -> None:
         self.server = RuntimeApiServer(("127.0.0.1", 0), _Handler)
         self.server.backend = backend
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.server.hosts = guard.loopback_hosts(self.server.port)
+        self.address = f"127.0.0.1:{self.server.port}"
         self._thread = threading.Thread(
             target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.5},
             name=f"runtime-api-{self.address}",
             daemon=True,
         )

@@ -1,9 +1,10 @@
 """The front door: one HTTP server on 127.0.0.1 for every AWS service of the local cloud.
 
-Lambda's data plane (Invoke) and what moto lacks (recursion config) are answered here by the
-engine; everything else is handed to moto's WSGI application in the same process. Code zips
-are captured on their way to moto (CreateFunction / UpdateFunctionCode), and any Lambda
-control-plane write tells the engine to re-read the function's configuration.
+Every request first passes `guard` (loopback Host, no browser headers, SigV4 or the control
+token). Lambda's data plane (Invoke) and what moto lacks (recursion config) are answered
+here by the engine; everything else is handed to moto's WSGI application in the same
+process. Code zips are captured on their way to moto (CreateFunction / UpdateFunctionCode),
+and any Lambda control-plane write tells the engine to re-read the function's configuration.
 """
 
 from __future__ import annotations
@@ -16,29 +17,39 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from recursectl.local.engine import Engine, Limits, ServiceError, function_name
-from recursectl.local.http11 import Connection, Reply
+from recursectl.local import errors, guard
+from recursectl.local.codestore import CodeStore
+from recursectl.local.engine import Engine, Limits, function_name
+from recursectl.local.http11 import MAX_BODY, Reply, Request
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import Moto, Response
-from recursectl.local.workers import CodeStore
+from recursectl.local.netserver import Connection, LoopbackServer
 
 SERVICE_ID = "recursectl-local"
-_RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
-_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
-_CREATE = re.compile(r"^/2015-03-31/functions/?$")
-_CODE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/code/?$")
-_EVENT_INVOKE_CONFIG = re.compile(r"^/2019-09-25/functions/[^/]+/event-invoke-config/?$")
-_LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/(functions|event-source-mappings)")
+CONTROL = "/_recursectl/"
+MOTO_API = "/moto-api/"
+# CreateFunction / UpdateFunctionCode carry a base64 zip: Lambda takes 50 MB zipped
+# (~67 MB as base64 in JSON); every other request stays under the 6 MB limit.
+MAX_CODE_BODY = 70 * 1024 * 1024
+_CODE_PATH = re.compile(r"^/2015-03-31/functions(?:/[^/?]+/code)?/?(?:\?|$)")
 _JSON = {"Content-Type": "application/json"}
 
+Handler = Callable[["FrontDoor", re.Match[str], Request, str, str], Response]
 
-def _is_lambda(headers: dict[str, str]) -> bool:
-    auth = headers.get("authorization", "")
-    return "/lambda/aws4_request" in auth or headers.get("host", "").startswith("lambda.")
+
+def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _LAMBDA_ROUTES.append((method, re.compile(pattern), handler))
+        return handler
+
+    return register
+
+
+# (method, path pattern, handler) for Lambda requests, first match wins; "*" is any method.
+_LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 
 
 class FrontDoor:
@@ -49,6 +60,8 @@ class FrontDoor:
         region: str = "us-east-1",
         limits: Limits | None = None,
         work_dir: Path | None = None,
+        token: str | None = None,
+        reap_orphans: bool = False,
     ) -> None:
         self.moto = Moto()
         self.sink = LogSink(self.moto, region)
@@ -57,8 +70,17 @@ class FrontDoor:
             self._tmp = tempfile.TemporaryDirectory(prefix="recursectl-local-")
             work_dir = Path(self._tmp.name)
         self.code = CodeStore(work_dir / "code")
-        self.engine = Engine(self.moto, self.sink, self.code, region=region, limits=limits)
+        self.engine = Engine(
+            self.moto, self.sink, self.code, region=region, limits=limits, reap_orphans=reap_orphans
+        )
+        self.token = token or guard.new_token()
+        self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
         self.on_shutdown: Callable[[], None] | None = None
+        self.connections: Callable[[], int] = lambda: 0
+
+    def bound(self, port: int) -> None:
+        self.hosts = guard.loopback_hosts(port)
+        self.engine.endpoint = f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
         self.engine.close()
@@ -66,51 +88,112 @@ class FrontDoor:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def handle(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> Response:
-        lower = {k.lower(): v for k, v in headers.items()}
-        if path.startswith("/_recursectl/"):
-            return self._internal(method, path)
-        match = _INVOKE.match(path)
-        if match and method == "POST" and _is_lambda(lower):
-            qualifiers = parse_qs(query).get("Qualifier")
-            qualifier = qualifiers[0] if qualifiers else None
-            return self.engine.invoke(
-                match["name"],
-                qualifier,
-                lower.get("x-amz-invocation-type", "RequestResponse"),
-                body,
-                lower.get("x-amzn-trace-id"),
-                lower.get("x-amz-log-type"),
-            )
-        match = _RECURSION.match(path)
-        if match:
-            return self._recursion_config(method, function_name(match["name"]), body)
-        if path.rstrip("/") == "/moto-api/reset":
-            self.engine.reset()
-            return self.moto.call(method, path, query, headers, body)
-        lambda_write = method != "GET" and bool(_LAMBDA_PATH.match(path)) and _is_lambda(lower)
-        if lambda_write:
-            self._capture_code(method, path, body)
-            if method == "PUT" and _EVENT_INVOKE_CONFIG.match(path):
-                # PutFunctionEventInvokeConfig replaces the configuration; moto appends a
-                # second one and keeps answering the first. Delete it first (404 if none).
-                self.moto.call("DELETE", path, query, headers, b"")
-        response = self.moto.call(method, path, query, headers, body)
-        if lambda_write and response[0] < 300:
+    def handle(self, request: Request) -> Response:
+        path, _, query = request.target.partition("?")
+        headers = request.headers
+        refused = guard.refusal(headers, self.hosts)
+        if refused is not None:
+            return errors.AccessDenied(refused).response()
+        if path.startswith((CONTROL, MOTO_API)):
+            if not guard.token_ok(headers, self.token):
+                return errors.AccessDenied(
+                    "control endpoints need the local cloud's token (X-Recursectl-Token, "
+                    "from the local-PORT.token file in recursectl's state folder)"
+                ).response()
+            if path.startswith(CONTROL):
+                return self._control(request.method, path[len(CONTROL) :].rstrip("/"))
+            if path.rstrip("/") == "/moto-api/reset":
+                self.engine.reset()
+            return self._moto(request, path, query)
+        service = guard.signed_service(headers, query)
+        if service is None:
+            return _unsigned(request, query)
+        if service == "lambda":
+            method = request.method
+            for want, pattern, handler in _LAMBDA_ROUTES:
+                if want in (method, "*"):
+                    match = pattern.match(path)
+                    if match:
+                        return handler(self, match, request, path, query)
+        return self._moto(request, path, query)
+
+    def _moto(self, request: Request, path: str, query: str) -> Response:
+        return self.moto.call(request.method, path, query, request.headers, request.body)
+
+    def _lambda_write(self, request: Request, path: str, query: str) -> Response:
+        response = self._moto(request, path, query)
+        if response[0] < 300:
             self.engine.invalidate()
         return response
 
-    # code capture -------------------------------------------------------------------------
-    def _capture_code(self, method: str, path: str, body: bytes) -> None:
+    # Lambda routes ------------------------------------------------------------------------
+    @_route("POST", r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+    def _invoke(self, match: re.Match[str], request: Request, path: str, query: str) -> Response:
+        qualifiers = parse_qs(query).get("Qualifier") if query else None
+        headers = request.headers
+        return self.engine.invoke(
+            match["name"],
+            qualifiers[0] if qualifiers else None,
+            headers.get("x-amz-invocation-type", "RequestResponse"),
+            request.body,
+            headers.get("x-amzn-trace-id"),
+            headers.get("x-amz-log-type"),
+        )
+
+    @_route("*", r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
+    def _recursion_config(
+        self, match: re.Match[str], request: Request, path: str, query: str
+    ) -> Response:
+        name = function_name(match["name"])
+        if request.method == "PUT":
+            try:
+                value = json.loads(request.body or b"{}").get("RecursiveLoop")
+            except (ValueError, AttributeError):
+                value = None
+            if value not in ("Allow", "Terminate"):
+                return errors.InvalidParameterValue(
+                    "RecursiveLoop must be Allow or Terminate"
+                ).response()
+            self.engine.put_recursion(name, value)
+        value = self.engine.get_recursion(name)
+        return 200, dict(_JSON), json.dumps({"RecursiveLoop": value}).encode()
+
+    @_route("POST", r"^/2015-03-31/functions/?$")
+    def _create_function(
+        self, match: re.Match[str], request: Request, path: str, query: str
+    ) -> Response:
+        self._capture_code(request.body, create=True)
+        return self._lambda_write(request, path, query)
+
+    @_route("PUT", r"^/2015-03-31/functions/(?P<name>[^/]+)/code/?$")
+    def _update_code(
+        self, match: re.Match[str], request: Request, path: str, query: str
+    ) -> Response:
+        self._capture_code(request.body, create=False)
+        return self._lambda_write(request, path, query)
+
+    @_route("PUT", r"^/2019-09-25/functions/[^/]+/event-invoke-config/?$")
+    def _put_event_invoke_config(
+        self, match: re.Match[str], request: Request, path: str, query: str
+    ) -> Response:
+        # PutFunctionEventInvokeConfig replaces the configuration; moto appends a second
+        # one and keeps answering the first. Delete it first (404 if none).
+        self.moto.call("DELETE", path, query, request.headers, b"")
+        return self._lambda_write(request, path, query)
+
+    @_route("*", r"^/20\d\d-\d\d-\d\d/(functions|event-source-mappings)")
+    def _other_lambda(
+        self, match: re.Match[str], request: Request, path: str, query: str
+    ) -> Response:
+        if request.method == "GET":
+            return self._moto(request, path, query)
+        return self._lambda_write(request, path, query)
+
+    def _capture_code(self, body: bytes, create: bool) -> None:
         """Keep the zip of CreateFunction / UpdateFunctionCode (moto keeps only its hash)."""
-        zipped = None
         try:
-            if method == "POST" and _CREATE.match(path):
-                zipped = (json.loads(body).get("Code") or {}).get("ZipFile")
-            elif method == "PUT" and _CODE.match(path):
-                zipped = json.loads(body).get("ZipFile")
+            doc = json.loads(body)
+            zipped = (doc.get("Code") or {}).get("ZipFile") if create else doc.get("ZipFile")
         except (ValueError, AttributeError):
             return
         if isinstance(zipped, str) and zipped:
@@ -119,84 +202,113 @@ class FrontDoor:
             except (binascii.Error, ValueError):
                 return
 
-    # recursion config (moto has none) -----------------------------------------------------
-    def _recursion_config(self, method: str, name: str, body: bytes) -> Response:
-        if method == "PUT":
-            try:
-                value = json.loads(body or b"{}").get("RecursiveLoop")
-            except (ValueError, AttributeError):
-                value = None
-            if value not in ("Allow", "Terminate"):
-                return ServiceError(
-                    400,
-                    "InvalidParameterValueException",
-                    "RecursiveLoop must be Allow or Terminate",
-                ).response()
-            self.engine.put_recursion(name, value)
-        value = self.engine.get_recursion(name)
-        return 200, dict(_JSON), json.dumps({"RecursiveLoop": value}).encode()
-
     # /_recursectl/ ------------------------------------------------------------------------
-    def _internal(self, method: str, path: str) -> Response:
-        route = path[len("/_recursectl/") :].rstrip("/")
+    def _control(self, method: str, route: str) -> Response:
         if route == "health":
             info = {"service": SERVICE_ID, "pid": os.getpid(), "endpoint": self.engine.endpoint}
             return 200, dict(_JSON), json.dumps(info).encode()
         if route == "status":
             self.sink.flush(timeout=2.0)
-            status = {"service": SERVICE_ID, "pid": os.getpid(), **self.engine.status()}
+            status = {
+                "service": SERVICE_ID,
+                "pid": os.getpid(),
+                **self.engine.status(),
+                "connections": self.connections(),
+            }
             return 200, dict(_JSON), json.dumps(status).encode()
         if route == "flush" and method == "POST":
             self.sink.flush()
             return 200, dict(_JSON), b'{"flushed":true}'
         if route == "shutdown" and method == "POST":
             if self.on_shutdown is None:
-                return 409, dict(_JSON), b'{"message":"this server cannot be shut down remotely"}'
+                return errors.Conflict("this server cannot be shut down remotely").response()
             threading.Thread(target=self.on_shutdown, name="shutdown", daemon=True).start()
             return 202, dict(_JSON), b'{"stopping":true}'
-        return 404, dict(_JSON), b'{"message":"unknown internal endpoint"}'
+        return errors.NotFound("unknown internal endpoint").response()
+
+
+def _unsigned(request: Request, query: str) -> Response:
+    """403 MissingAuthenticationToken, in XML for query-protocol calls (IAM, STS) as AWS does."""
+    form = request.headers.get("content-type", "").startswith("application/x-www-form")
+    if not (form or "Action=" in query):
+        return errors.MissingAuthenticationToken("Missing Authentication Token").response()
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code>"
+        "<Message>Request is missing Authentication Token</Message></Error></ErrorResponse>"
+    )
+    return 403, {"Content-Type": "text/xml"}, body.encode()
+
+
+def health_response() -> Response:
+    """/_recursectl/health without the token: only who answers (for `probe`)."""
+    info = {"service": SERVICE_ID, "pid": os.getpid()}
+    return 200, dict(_JSON), json.dumps(info).encode()
 
 
 class _Handler(Connection):
-    """Keep-alive connections (botocore reuses them), parsed by the lean HTTP/1.1 loop."""
+    """Keep-alive connections (botocore reuses them)."""
 
     server: FrontDoorServer
 
-    def respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
-        path, _, query = target.partition("?")
+    def body_limit(self, method: str, target: str) -> int:
+        if method in ("POST", "PUT") and _CODE_PATH.match(target):
+            return MAX_CODE_BODY
+        return MAX_BODY
+
+    def respond(self, request: Request) -> Reply:
+        door = self.server.door
         try:
-            return self.server.door.handle(method, path, query, headers, body)
-        except ServiceError as exc:
+            if (
+                request.target == "/_recursectl/health"
+                and request.method == "GET"
+                and guard.refusal(request.headers, door.hosts) is None
+            ):
+                return health_response()
+            return door.handle(request)
+        except errors.ServiceError as exc:
             return exc.response()
         except Exception as exc:  # answer like AWS would, keep serving
-            return ServiceError(500, "ServiceException", f"local cloud error: {exc!r}").response()
+            return errors.ServiceException(f"local cloud error: {exc!r}").response()
 
 
-class FrontDoorServer(ThreadingHTTPServer):
-    daemon_threads = True
+class FrontDoorServer(LoopbackServer):
     door: FrontDoor
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
 
 def make_server(
-    port: int = 0, door: FrontDoor | None = None, limits: Limits | None = None
+    port: int = 0,
+    door: FrontDoor | None = None,
+    limits: Limits | None = None,
+    reap_orphans: bool = False,
+    timeouts: tuple[float, float] | None = None,
 ) -> FrontDoorServer:
-    """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one."""
-    server = FrontDoorServer(("127.0.0.1", port), _Handler)
-    server.door = door or FrontDoor(limits=limits)
-    server.door.engine.endpoint = server.endpoint
+    """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one.
+
+    `timeouts`: (idle, request) seconds instead of the defaults (tests)."""
+    handler: type[_Handler] = _Handler
+    if timeouts is not None:
+        attrs = {"idle_timeout": timeouts[0], "request_timeout": timeouts[1]}
+        handler = type("_TimedHandler", (_Handler,), attrs)
+    server = FrontDoorServer(("127.0.0.1", port), handler)
+    server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans)
+    server.door.bound(server.port)
+    server.door.connections = server.open_connections
     return server
 
 
-def serve_in_thread(port: int = 0, limits: Limits | None = None) -> tuple[str, FrontDoorServer]:
+def serve_in_thread(
+    port: int = 0, limits: Limits | None = None, timeouts: tuple[float, float] | None = None
+) -> tuple[str, FrontDoorServer]:
     """Start a server in a daemon thread; returns its endpoint URL and the server.
 
-    Stop it with `stop_server(server)` (kills every worker).
+    Stop it with `stop_server(server)` (kills every worker). Control requests need
+    `server.door.token` (header X-Recursectl-Token).
     """
-    server = make_server(port, limits=limits)
+    server = make_server(port, limits=limits, timeouts=timeouts)
     thread = threading.Thread(target=server.serve_forever, name="front-door", daemon=True)
     thread.start()
     return server.endpoint, server

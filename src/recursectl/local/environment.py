@@ -1,249 +1,34 @@
-"""Execution environments: one `python -m awslambdaric` worker process each, kept warm.
+"""An execution environment: one `python -m awslambdaric` worker process, kept warm.
 
 An environment owns its worker, its Runtime API server, the pipes that carry the worker's
 stdout (every printed line) and awslambdaric's telemetry log frames (logging records, one
-event per record even when multi-line), and its own log stream.
+event per record even when multi-line), and its own log stream. It serves one attempt at a
+time; `kill` ends the worker and every process it started (`spawn.kill_tree`).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import ctypes
-import hashlib
-import io
 import json
 import os
 import queue
-import select
-import signal
 import subprocess
 import sys
 import threading
 import time
-import zipfile
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from recursectl.local import logsink
+from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
+from recursectl.local.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.logsink import LogSink
+from recursectl.local.pipes import pipe_reader
 from recursectl.local.runtime_api import RuntimeApi
+from recursectl.local.spawn import Spawner, kill_tree
 
 INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
-_FRAME_HEADER = 16  # type (4) + length (4) + timestamp in microseconds (8), big-endian
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What an environment is built from; environments are reused only for an equal spec."""
-
-    name: str
-    arn: str
-    handler: str
-    runtime: str
-    memory: int
-    timeout: int
-    variables: tuple[tuple[str, str], ...]
-    code_sha: str
-    version: str
-    log_group: str
-    region: str
-    endpoint: str
-
-
-@dataclass
-class Invocation:
-    """One execution attempt of one request."""
-
-    request_id: str
-    payload: bytes
-    trace_id: str
-    arn: str
-    deadline_ms: int = 0
-    done: threading.Event = field(default_factory=threading.Event)
-    body: bytes = b""
-    error_type: str | None = None
-    is_error: bool = False
-    crashed: bool = False
-    dispatched: float = 0.0
-    finished: float = 0.0
-    lines: list[str] = field(default_factory=list)
-
-    def runtime_headers(self) -> dict[str, str]:
-        return {
-            "Lambda-Runtime-Aws-Request-Id": self.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(self.deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": self.arn,
-            # The runtime copies this into _X_AMZN_TRACE_ID; botocore forwards it on every
-            # call the handler makes: that is how a recursive loop is recognised.
-            "Lambda-Runtime-Trace-Id": self.trace_id,
-        }
-
-
-@dataclass
-class Outcome:
-    """How an invocation ended. status: success | error | timeout | init_error | crash."""
-
-    status: str
-    body: bytes
-    error_type: str | None
-    duration_ms: float
-    init_ms: float | None
-    log_text: str  # START .. REPORT of this invocation (for LogType=Tail)
-
-    @property
-    def failed(self) -> bool:
-        return self.status != "success"
-
-
-# process spawning --------------------------------------------------------------------------
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()  # resolved once, in the parent: the child must not do lookups
-
-
-def _child_setup() -> None:
-    # SIGKILL the worker the moment its parent dies: no orphan can outlive the local cloud.
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-class Spawner:
-    """Starts worker processes from one long-lived thread.
-
-    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process;
-    spawning from short-lived request threads would kill workers when a connection closes.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[dict[str, Any], Future[subprocess.Popen[bytes]]]]
-        self._jobs = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="spawner", daemon=True)
-        self._thread.start()
-
-    def spawn(self, **popen_args: Any) -> subprocess.Popen[bytes]:
-        future: Future[subprocess.Popen[bytes]] = Future()
-        self._jobs.put((popen_args, future))
-        return future.result(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            args, future = self._jobs.get()
-            try:
-                future.set_result(subprocess.Popen(preexec_fn=_child_setup, **args))  # noqa: PLW1509
-            except BaseException as exc:
-                future.set_exception(exc)
-
-
-# code ----------------------------------------------------------------------------------------
-def code_sha256(zip_bytes: bytes) -> str:
-    """CodeSha256 as Lambda reports it: base64 of the SHA-256 digest of the zip."""
-    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
-
-
-class CodeStore:
-    """Deployment packages captured from CreateFunction / UpdateFunctionCode, by CodeSha256;
-    each is unpacked once, into a directory of its own (one per code version)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._zips: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-
-    def add(self, zip_bytes: bytes) -> str:
-        sha = code_sha256(zip_bytes)
-        with self._lock:
-            self._zips[sha] = zip_bytes
-        return sha
-
-    def __contains__(self, sha: str) -> bool:
-        return sha in self._zips
-
-    def task_root(self, sha: str) -> Path:
-        """The unpacked code for `sha` (KeyError if it never passed through the front door)."""
-        target = self.root / hashlib.sha256(sha.encode()).hexdigest()[:32]
-        with self._lock:
-            if not (target / ".complete").exists():
-                data = self._zips[sha]
-                target.mkdir(parents=True, exist_ok=True)
-                with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                    archive.extractall(target)
-                (target / ".complete").touch()
-        return target
-
-
-# worker output -------------------------------------------------------------------------------
-_COALESCE = 0.002  # seconds the reader sleeps after a pass, so one wake-up takes many lines
-
-
-class PipeReader:
-    """One thread reads every worker's stdout and telemetry pipes.
-
-    A thread per environment woke up (and took the GIL) for every flushed print: ~4 times
-    per invocation. This one sleeps briefly after each pass, so a wake-up collects the lines
-    of many workers. Nothing waits for it: an invocation drains its own pipes when its
-    result arrives, so END still follows the last line.
-    """
-
-    def __init__(self) -> None:
-        self._poll = select.epoll()
-        self._owners: dict[int, Environment] = {}
-        self._thread = threading.Thread(target=self._run, name="pipe-reader", daemon=True)
-        self._thread.start()
-
-    def add(self, fd: int, env: Environment) -> None:
-        self._owners[fd] = env
-        self._poll.register(fd, select.EPOLLIN)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                events = self._poll.poll()
-            except InterruptedError:
-                continue
-            for fd, _ in events:
-                env = self._owners.get(fd)
-                if env is None:
-                    continue
-                try:
-                    eof = env.pipe_readable(fd)
-                except Exception as exc:  # keep reading the other workers; say why
-                    print(f"recursectl local: worker output: {exc!r}", file=sys.stderr)
-                    eof = True
-                if eof:
-                    # Unregister before the close: the number may be reused at once.
-                    self._owners.pop(fd, None)
-                    with contextlib.suppress(OSError, ValueError):
-                        self._poll.unregister(fd)
-                    env.pipe_closed(fd)
-            time.sleep(_COALESCE)
-
-
-_reader: PipeReader | None = None
-_reader_lock = threading.Lock()
-
-
-def pipe_reader() -> PipeReader:
-    global _reader
-    with _reader_lock:
-        if _reader is None:
-            _reader = PipeReader()
-        return _reader
-
-
-# environments --------------------------------------------------------------------------------
 def _peak_rss_mb(pid: int) -> int:
     """The worker's peak resident memory (VmHWM), in MB rounded up; 0 if unknown."""
     try:
@@ -276,14 +61,14 @@ class Environment:
         self.init_ms: float | None = None
         self._spawner = spawner
         self._python = python
-        self._slot: queue.SimpleQueue[Invocation | None] = queue.SimpleQueue()
+        self._slot: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._exited = threading.Event()
         self._init_error: tuple[bytes, str | None] | None = None
-        self._current: Invocation | None = None
+        self._current: Attempt | None = None
         self._io_lock = threading.Lock()
-        self._partial = b""
-        self._frames = b""
+        self._lines = LineDecoder()
+        self._frames = FrameDecoder()
         self._killed = False
         self._started = 0.0
         self.api = RuntimeApi(self)
@@ -376,16 +161,16 @@ class Environment:
         if self.proc is not None:
             # Read the peak before the process (and its /proc entry) is gone.
             self._last_memory = max(self._last_memory, _peak_rss_mb(self.proc.pid))
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            kill_tree(self.proc.pid)
             with contextlib.suppress(Exception):
                 self.proc.wait(timeout=5)
+            self._spawner.reaped(self.proc.pid)
         self._slot.put(None)
         self._ready.set()
         threading.Thread(target=self.api.close, daemon=True).start()
 
     # Runtime API backend ------------------------------------------------------------------
-    def next_invocation(self) -> Invocation | None:
+    def next_invocation(self) -> Attempt | None:
         if not self._ready.is_set():
             self.init_ms = (time.perf_counter() - self._started) * 1000
             self._ready.set()
@@ -465,37 +250,28 @@ class Environment:
                     self._read_fd(fd)
             self._flush_partial()
 
-    def _emit(self, message: str, ts_ms: int | None = None) -> None:
+    def _emit(self, data: bytes, ts_ms: int | None = None) -> None:
         inv = self._current
-        if inv is not None:  # drain() reads after the result arrived: still this invocation's
-            inv.lines.append(message)
-        self.sink.put(self.spec.log_group, self.stream, message, ts_ms)
+        for message in split_event(data):
+            if inv is not None:  # drain() reads after the result: still this invocation's
+                inv.lines.append(message)
+            self.sink.put(self.spec.log_group, self.stream, message, ts_ms)
 
     def _on_stdout(self, chunk: bytes) -> None:
-        data = self._partial + chunk
-        *lines, self._partial = data.split(b"\n")
-        for line in lines:
-            self._emit(line.decode("utf-8", "replace"))
+        for line in self._lines.feed(chunk):
+            self._emit(line)
 
     def _flush_partial(self) -> None:
-        if self._partial:
-            self._emit(self._partial.decode("utf-8", "replace"))
-            self._partial = b""
+        rest = self._lines.flush()
+        if rest is not None:
+            self._emit(rest)
 
     def _on_telemetry(self, chunk: bytes) -> None:
-        data = self._frames + chunk
-        while len(data) >= _FRAME_HEADER:
-            length = int.from_bytes(data[4:8], "big")
-            if len(data) < _FRAME_HEADER + length:
-                break
-            ts_us = int.from_bytes(data[8:16], "big")
-            message = data[_FRAME_HEADER : _FRAME_HEADER + length].decode("utf-8", "replace")
-            self._emit(message.removesuffix("\n"), ts_us // 1000)
-            data = data[_FRAME_HEADER + length :]
-        self._frames = data
+        for message, ts_ms in self._frames.feed(chunk):
+            self._emit(message, ts_ms)
 
     # invoking -----------------------------------------------------------------------------
-    def invoke(self, inv: Invocation, timeout: float) -> Outcome:
+    def invoke(self, inv: Attempt, timeout: float) -> Outcome:
         """Run one invocation; the environment is killed if it times out or crashes."""
         spec = self.spec
         cold = not self.used
@@ -546,7 +322,7 @@ class Environment:
             return self._finish(inv, "error", inv.body, duration, init_ms, None)
         return self._finish(inv, "success", inv.body, duration, init_ms, None)
 
-    def _init_failed(self, inv: Invocation) -> Outcome:
+    def _init_failed(self, inv: Attempt) -> Outcome:
         body, error_type = self._init_error or (b"", None)
         with contextlib.suppress(ValueError, AttributeError):
             error_type = str(json.loads(body).get("errorType") or error_type)
@@ -568,7 +344,7 @@ class Environment:
 
     def _finish(
         self,
-        inv: Invocation,
+        inv: Attempt,
         status: str,
         body: bytes | None,
         duration_ms: float,

@@ -1,0 +1,108 @@
+"""The async event queue: Event invokes queued per function, run as capacity frees up,
+retried on failure (AWS: twice, after ~1 and ~2 minutes; here `Limits.retry_delays`) and
+dropped (with a `dropped` marker) when older than the function's maximum event age."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from recursectl.local.config import FunctionConfig
+from recursectl.local.core import EngineCore
+from recursectl.local.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AsyncEvent:
+    name: str
+    qualifier: str | None
+    request_id: str
+    payload: bytes
+    trace: str
+    enqueued: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+
+
+class AsyncQueue(EngineCore):
+    def _enqueue(self, event: AsyncEvent) -> None:
+        with self._lock:
+            self._state(event.name).queue.append(event)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start queued events while their function and the total cap have room."""
+        with self._lock:
+            names = [s.name for s in self._states.values() if s.queue]
+        configs: dict[str, FunctionConfig] = {}
+        for name in names:
+            try:
+                configs[name] = self.config(name)
+            except ServiceError:
+                self._discard_queue(name, "ResourceNotFoundException")
+        starts: list[AsyncEvent] = []
+        with self._lock:
+            for name, cfg in configs.items():
+                state = self._state(name)
+                while (
+                    state.queue
+                    and state.active < self._limit(cfg)
+                    and self._active < self.limits.total_concurrency
+                ):
+                    starts.append(state.queue.popleft())
+                    state.active += 1
+                    self._active += 1
+        for event in starts:
+            self._pool.submit(self._run_event, event)
+
+    def _run_event(self, event: AsyncEvent) -> None:
+        try:
+            cfg = self.config(event.name, event.qualifier)
+            if time.monotonic() - event.enqueued > cfg.max_age:
+                self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
+                return
+            outcome = self._execute(cfg, event.request_id, event.payload, event.trace)
+            if outcome.failed and event.attempts < cfg.max_retries:
+                delays = self.limits.retry_delays or (0.0,)
+                delay = delays[min(event.attempts, len(delays) - 1)]
+                event.attempts += 1
+                with self._lock:
+                    self._state(event.name).counters["retries"] += 1
+                timer = threading.Timer(delay, self._requeue, args=(event,))
+                timer.daemon = True
+                timer.start()
+        except ServiceError as exc:
+            log.warning("event %s: %s", event.request_id, exc.message)
+        except Exception as exc:  # keep the queue alive; say what happened
+            log.warning("event %s failed: %r", event.request_id, exc)
+        finally:
+            self._release(event.name)
+
+    def _requeue(self, event: AsyncEvent) -> None:
+        if self._closed.is_set():
+            return
+        self._enqueue(event)  # the same request id, as AWS retries
+
+    def _discard_queue(self, name: str, reason: str) -> None:
+        with self._lock:
+            state = self._state(name)
+            events, state.queue = list(state.queue), deque()
+            state.drops[reason] = state.drops.get(reason, 0) + len(events)
+
+    def expire_events(self, now: float | None = None) -> None:
+        """Drop queued events older than their function's maximum age."""
+        now = time.monotonic() if now is None else now
+        expired: list[tuple[FunctionConfig, AsyncEvent]] = []
+        with self._lock:
+            for state in self._states.values():
+                cfg = state.config
+                if cfg is not None and state.queue:
+                    fresh = deque(e for e in state.queue if now - e.enqueued <= cfg.max_age)
+                    expired += [(cfg, e) for e in state.queue if now - e.enqueued > cfg.max_age]
+                    state.queue = fresh
+        for cfg, event in expired:
+            self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)

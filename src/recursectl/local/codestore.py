@@ -1,0 +1,46 @@
+"""Deployment packages the front door captured, by CodeSha256, unpacked once each."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+
+def code_sha256(zip_bytes: bytes) -> str:
+    """CodeSha256 as Lambda reports it: base64 of the SHA-256 digest of the zip."""
+    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
+
+
+class CodeStore:
+    """Deployment packages captured from CreateFunction / UpdateFunctionCode, by CodeSha256;
+    each is unpacked once, into a directory of its own (one per code version)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._zips: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def add(self, zip_bytes: bytes) -> str:
+        sha = code_sha256(zip_bytes)
+        with self._lock:
+            self._zips[sha] = zip_bytes
+        return sha
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self._zips
+
+    def task_root(self, sha: str) -> Path:
+        """The unpacked code for `sha` (KeyError if it never passed through the front door)."""
+        target = self.root / hashlib.sha256(sha.encode()).hexdigest()[:32]
+        with self._lock:
+            if not (target / ".complete").exists():
+                data = self._zips[sha]
+                target.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    archive.extractall(target)
+                (target / ".complete").touch()
+        return target

@@ -1,0 +1,124 @@
+"""Function configuration as the engine uses it, read from moto and cached per generation."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from recursectl.local import errors
+from recursectl.local.attempt import FunctionSpec
+from recursectl.local.motowire import ACCOUNT_ID, Moto
+
+DEFAULT_MAX_RETRIES = 2  # AWS's default for async invocations
+DEFAULT_MAX_EVENT_AGE = 21600  # seconds (6 hours)
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    spec: FunctionSpec
+    reserved: int | None
+    max_retries: int
+    max_age: int
+
+
+@dataclass
+class Limits:
+    """Concurrency and lifetime knobs (`recursectl local serve` options)."""
+
+    function_concurrency: int = 10  # per function, unless reserved concurrency says otherwise
+    total_concurrency: int = 32  # every function together (each slot is a worker process)
+    idle_timeout: float = 300.0  # seconds before an idle environment is reaped
+    retry_delays: tuple[float, ...] = (1.0, 2.0)  # AWS waits ~1 and ~2 minutes; locally seconds
+
+
+def read_config(
+    moto: Moto, region: str, endpoint: str, name: str, qualifier: str | None
+) -> FunctionConfig:
+    """A function's configuration, read from moto over the wire (ResourceNotFound if none)."""
+    base = f"/2015-03-31/functions/{quote(name, safe='')}"
+    query = f"Qualifier={quote(qualifier)}" if qualifier else ""
+    code, conf = moto.aws("lambda", "GET", f"{base}/configuration", region=region, query=query)
+    if code == 404 or not isinstance(conf, dict):
+        arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+        if qualifier:
+            arn += f":{qualifier}"
+        raise errors.ResourceNotFound(f"Function not found: {arn}")
+    _, conc = moto.aws(
+        "lambda",
+        "GET",
+        f"/2019-09-30/functions/{quote(name, safe='')}/concurrency",
+        region=region,
+    )
+    reserved = (conc or {}).get("ReservedConcurrentExecutions")
+    code, eic = moto.aws(
+        "lambda",
+        "GET",
+        f"/2019-09-25/functions/{quote(name, safe='')}/event-invoke-config",
+        region=region,
+    )
+    eic = eic if code == 200 and isinstance(eic, dict) else {}
+    variables = ((conf.get("Environment") or {}).get("Variables")) or {}
+    logging_config = conf.get("LoggingConfig") or {}
+    spec = FunctionSpec(
+        name=str(conf["FunctionName"]),
+        arn=str(conf["FunctionArn"]),
+        handler=str(conf.get("Handler") or "handler.handler"),
+        runtime=str(conf.get("Runtime") or ""),
+        memory=int(conf.get("MemorySize") or 128),
+        timeout=int(conf.get("Timeout") or 3),
+        variables=tuple(sorted((str(k), str(v)) for k, v in variables.items())),
+        code_sha=str(conf.get("CodeSha256") or ""),
+        version=str(conf.get("Version") or "$LATEST"),
+        log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{conf['FunctionName']}"),
+        region=region,
+        endpoint=endpoint,
+    )
+    return FunctionConfig(
+        spec=spec,
+        reserved=int(reserved) if reserved is not None else None,
+        max_retries=int(eic.get("MaximumRetryAttempts", DEFAULT_MAX_RETRIES)),
+        max_age=int(eic.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE)),
+    )
+
+
+class ConfigCache:
+    """Configurations by (name, qualifier), valid until the next control-plane write."""
+
+    def __init__(self, moto: Moto, region: str) -> None:
+        self.moto = moto
+        self.region = region
+        self.endpoint = ""
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._configs: dict[tuple[str, str | None], tuple[int, FunctionConfig]] = {}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._configs.clear()
+
+    def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        key = (name, qualifier)
+        with self._lock:
+            generation = self.generation
+            cached = self._configs.get(key)
+        if cached and cached[0] == generation:
+            return cached[1]
+        cfg = read_config(self.moto, self.region, self.endpoint, name, qualifier)
+        with self._lock:
+            self._configs[key] = (generation, cfg)
+        return cfg
+
+
+def runtime_note(declared: str) -> str | None:
+    """Say so when the function's declared runtime is not the interpreter that runs it."""
+    local = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if not declared or declared == local:
+        return None
+    return f"declared runtime {declared}; the local cloud runs it with {local} ({sys.executable})"

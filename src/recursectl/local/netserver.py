@@ -1,0 +1,190 @@
+"""The socket side of the local cloud's HTTP servers: accept, read, write, time out.
+
+One thread per connection (`ThreadingMixIn`), bounded: past `max_connections` a new
+connection gets `503` and is closed. The listen queue holds 1,024 connections (socketserver's
+default of 5 reset 43 of 200 simultaneous clients; Invoke is never retried, so a reset is a
+lost invocation). A connection idle between requests is closed after `idle_timeout`; a
+request must arrive whole within `request_timeout` of its first byte (slowloris).
+`serve_forever` wakes on a pipe when stopped, so `shutdown()` returns at once instead of
+after socketserver's poll interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import socketserver
+import threading
+import time
+from typing import Any
+
+from recursectl.local.http11 import (
+    CONTINUE,
+    MAX_BODY,
+    ProtocolError,
+    Reply,
+    Request,
+    RequestParser,
+    encode_reply,
+)
+
+_RECV = 65536
+
+
+class Connection(socketserver.BaseRequestHandler):
+    """One client connection: requests are read and answered in order until it closes.
+
+    Subclasses implement `respond`; setting `self.close_connection` closes the connection
+    after the current response.
+    """
+
+    request: socket.socket
+    server: LoopbackServer
+    close_connection = False
+    idle_timeout: float | None = 60.0  # between requests
+    request_timeout: float | None = 30.0  # first byte of a request to its last
+
+    def respond(self, request: Request) -> Reply:
+        raise NotImplementedError
+
+    def body_limit(self, method: str, target: str) -> int:
+        return MAX_BODY
+
+    def handle(self) -> None:
+        sock = self.request
+        # Without this every response waits for the peer's delayed ACK (~40 ms on loopback).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(ConnectionError, TimeoutError, OSError):
+            self._serve(sock, RequestParser(body_limit=self.body_limit))
+
+    def _serve(self, sock: socket.socket, parser: RequestParser) -> None:
+        timeout: float | None = self.idle_timeout
+        sock.settimeout(timeout)
+        deadline = 0.0
+        while True:
+            try:
+                request = parser.next()
+            except ProtocolError as exc:
+                body = f'{{"message":"{exc.message}"}}'.encode()
+                sock.sendall(encode_reply(exc.status, {}, body, close=True))
+                return
+            if request is not None:
+                reply = self.respond(request)
+                close = self.close_connection or not request.keep_alive
+                sock.sendall(encode_reply(*reply, close=close))
+                if close:
+                    return
+                deadline = 0.0
+                continue
+            if parser.wants_continue():
+                sock.sendall(CONTINUE)
+            if parser.pending and self.request_timeout is not None:
+                # A request has begun: it must be whole by its deadline.
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self.request_timeout
+                elif now >= deadline:
+                    sock.sendall(encode_reply(408, {}, b"", close=True))
+                    return
+                timeout = deadline - now
+                sock.settimeout(timeout)
+            elif timeout != self.idle_timeout:
+                timeout = self.idle_timeout
+                sock.settimeout(timeout)
+            try:
+                data = sock.recv(_RECV)
+            except TimeoutError:
+                if parser.pending:
+                    sock.sendall(encode_reply(408, {}, b"", close=True))
+                return
+            if not data:
+                return
+            parser.feed(data)
+
+
+class LoopbackServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """A threaded TCP server with a bounded number of connections and a prompt shutdown."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+    max_connections = 512
+
+    def __init__(self, address: tuple[str, int], handler: Any) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._open = 0  # connections being served now
+        self._open_lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._stopping = threading.Event()
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._running.set()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select():
+                        if key.fileobj is self and not self._stopping.is_set():
+                            self._accept()
+        finally:
+            self._stopped.set()
+
+    def _accept(self) -> None:
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if self._running.is_set():
+            self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(encode_reply(503, {}, b'{"message":"too many connections"}', True))
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open += 1
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open -= 1
+            self._slots.release()
+
+    def open_connections(self) -> int:
+        """Connections being served now (for status and tests)."""
+        return self._open
