@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,16 +63,7 @@ def build_event(
         raise UsageError("Give either --data or -p/--path, not both.", hint="pick one source")
     event: Any
     if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(
-                f"Event file {path} does not exist.", hint="check the path given to -p/--path"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(
-                f"Cannot read event file {path}: {exc}", hint="check the file"
-            ) from None
+        text = _read_event_file(path)
         event = _parse_json(text, f"event file {path}")
     elif data is not None:
         event = _parse_json(data, "--data")
@@ -99,13 +92,67 @@ def build_event(
     return event
 
 
+def _read_event_file(path: Path) -> str:
+    """The text of an event file: a regular file no larger than a sync payload may be.
+
+    A FIFO or a device (`-p /dev/zero`) would block or never end: refused before reading.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(
+            f"Event file {path} does not exist.", hint="check the path given to -p/--path"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot read event file {path}: {exc.strerror}.", hint="check the file"
+        ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UsageError(
+            f"Event file {path} is not a regular file.",
+            hint="write the event to a file and pass that file to -p/--path",
+        )
+    if info.st_size > MAX_SYNC_PAYLOAD:
+        os.close(fd)
+        raise UsageError(
+            f"Event file {path} is {info.st_size:,} bytes; Lambda accepts at most "
+            f"{MAX_SYNC_PAYLOAD:,}.",
+            hint="pass a reference (an S3 key, say) instead of the data itself",
+        )
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(MAX_SYNC_PAYLOAD + 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"Event file {path} is not UTF-8 text (byte {exc.start}).",
+            hint="save the event as UTF-8 JSON",
+        ) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # Lambda accepts strict JSON only: NaN and Infinity are Python's extension.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _parse_json(text: str, source: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
             hint='pass a JSON object, e.g. {"numberOfCalls": 5}',
+        ) from None
+    except ValueError as exc:
+        raise UsageError(
+            f"{source} is not valid JSON: {exc}.", hint="Lambda accepts strict JSON only"
+        ) from None
+    except RecursionError:
+        raise UsageError(
+            f"{source} is nested too deeply to be an event.",
+            hint="flatten the event",
         ) from None
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,3 +121,44 @@ def test_payload_limits() -> None:
     with pytest.raises(UsageError, match="asynchronous"):
         encode(big, sync=False)
     assert len(encode(big, sync=True)) > MAX_ASYNC_PAYLOAD
+
+
+def _write(folder: Path, text: str) -> Path:
+    return _write_bytes(folder, text.encode())
+
+
+def _write_bytes(folder: Path, data: bytes) -> Path:
+    path = folder / "event.json"
+    path.write_bytes(data)
+    return path
+
+
+def _fifo(folder: Path) -> Path:
+    path = folder / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: _write(d, "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+        (lambda d: _write(d, '{"a": NaN}'), "NaN is not valid JSON"),
+        (lambda d: _write(d, '{"a": Infinity}'), "Infinity is not valid JSON"),
+        (_fifo, "not a regular file"),
+        (lambda d: Path("/dev/zero"), "not a regular file"),
+        (lambda d: d, "not a regular file"),  # a folder
+        (lambda d: _write(d, " " * (6 * 1024 * 1024 + 1)), "Lambda accepts at most"),
+        (lambda d: _write_bytes(d, b'{"a": "\xff"}'), "not UTF-8"),
+    ],
+)
+def test_bad_event_files_are_usage_errors_never_a_hang_or_a_crash(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        build_event(calls=None, fanout=None, path=make(tmp_path), data=None)
+
+
+def test_nan_in_data_is_refused_as_lambda_accepts_strict_json_only() -> None:
+    with pytest.raises(UsageError, match="NaN"):
+        build_event(calls=None, fanout=None, path=None, data='{"x": NaN}')
