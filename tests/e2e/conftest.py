@@ -7,8 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,15 @@ class Cli:
     def json(self, *args: str, timeout: float = 120) -> Any:
         return json.loads(self.ok(*args, "--json", timeout=timeout))
 
+    def invocations(self, name: str, chain: str | None = None) -> list[dict[str, Any]]:
+        """The invocations `recursectl logs --json` shows now (the latest chain, or `chain`)."""
+        args = ["logs", "--name", name, "--json", *(["--chain", chain] if chain else [])]
+        proc = self.run(*args, timeout=60)
+        if not proc.stdout.strip():
+            return []
+        doc = json.loads(proc.stdout)
+        return list(doc.get("invocations", []))
+
     def aws(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "aws"), "--endpoint-url", self.endpoint, "--region", "us-east-1", *args],
@@ -69,6 +79,15 @@ class Cli:
             timeout=60,
             check=False,
         )
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll `condition` (bounded) instead of sleeping a fixed time; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

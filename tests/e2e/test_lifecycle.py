@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.conftest import BIN, Cli, free_port
+from tests.e2e.conftest import BIN, Cli, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +93,8 @@ def test_ctrl_c_during_follow_prints_the_tree_so_far(
         text=True,
     )
     try:
-        time.sleep(4)
+        # Interrupt mid-chain: once the second hop has reported, with many to go.
+        wait_until("two invocations", lambda: len(local_cloud.invocations(fn_name)) >= 2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -130,28 +130,34 @@ def test_kill_switch_halts_a_running_chain(local_cloud: Cli, fn_name: str, tmp_p
     handler = _handler(tmp_path, "    time.sleep(0.3)\n")
     local_cloud.ok("deploy", "--name", fn_name, "--handler", str(handler), "--max-calls", "60")
     chain = local_cloud.json("invoke", "--name", fn_name, "--calls", "60")["chain_id"]
-    time.sleep(2.0)
+    wait_until("three hops", lambda: len(local_cloud.invocations(fn_name, chain)) >= 3)
     local_cloud.ok("stop", "--name", fn_name)
-    time.sleep(2.0)  # let anything in flight finish
-    first = local_cloud.run("logs", "--name", fn_name, "--chain", chain, "--json")
-    count = len(json.loads(first.stdout)["invocations"])
+    # Anything in flight finishes: wait until two reads a second apart agree.
+    counts = [-1]
+
+    def settled() -> bool:
+        counts.append(len(local_cloud.invocations(fn_name, chain)))
+        time.sleep(1.0)
+        return counts[-1] == counts[-2]
+
+    wait_until("the chain to settle", settled)
+    count = counts[-1]
     assert 1 < count < 61
-    time.sleep(2.0)
-    second = local_cloud.run("logs", "--name", fn_name, "--chain", chain, "--json")
-    assert len(json.loads(second.stdout)["invocations"]) == count  # halted: nothing new
+    time.sleep(2.0)  # an absence: nothing new may appear while stopped
+    assert len(local_cloud.invocations(fn_name, chain)) == count  # halted: nothing new
     info = local_cloud.json("info", "--name", fn_name)
     assert info["reserved_concurrency"] == 0
 
     local_cloud.ok("resume", "--name", fn_name)
     # The queued hop runs after resume but refuses to go deeper: the old chain stays dead.
-    time.sleep(3.0)
-    after = json.loads(
-        local_cloud.run("logs", "--name", fn_name, "--chain", chain, "--json").stdout
+    wait_until(
+        "the queued hop to end the chain",
+        lambda: any(i["stopped"] for i in local_cloud.invocations(fn_name, chain)),
     )
-    assert count <= len(after["invocations"]) <= count + 1
-    assert [i["depth"] for i in after["invocations"] if i["stopped"]] == [
-        max(i["depth"] for i in after["invocations"])
-    ]
+    time.sleep(1.0)  # an absence: it must not have gone deeper
+    after = local_cloud.invocations(fn_name, chain)
+    assert count <= len(after) <= count + 1
+    assert [i["depth"] for i in after if i["stopped"]] == [max(i["depth"] for i in after)]
 
     doc = local_cloud.json(
         "invoke", "--name", fn_name, "--calls", "1", "--follow", "--timeout", "60"
