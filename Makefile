@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e bench bench-smoke stress clean
+.PHONY: demo test lint typecheck unit fast e2e bench bench-smoke stress clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+## fast: the unit and CLI tiers only (no local cloud processes, no browser)
+fast: $(STAMP)
+	$(BIN)/pytest tests/unit tests/cli
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
