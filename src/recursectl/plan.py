@@ -12,10 +12,11 @@ the tag comes back with GetFunction. A deploy that died half-way has no stamp an
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl import protocol
+from recursectl import envvars, protocol
 from recursectl.aws.view import FunctionView, LogGroupView, RoleView
 from recursectl.errors import NotOursError
 from recursectl.names import (
@@ -51,6 +52,7 @@ class Op(str, enum.Enum):
     TAG_ROLE = "tag_role"
     UPDATE_TRUST = "update_trust"
     PUT_POLICY = "put_policy"
+    ATTACH_POLICY = "attach_policy"
     CREATE_LOG_GROUP = "create_log_group"
     PUT_RETENTION = "put_retention"
     CREATE_FUNCTION = "create_function"
@@ -88,6 +90,13 @@ class Desired:
     project: str | None = None
     adopt: bool = False
     generation: int = 0  # raised by `recursectl stop`; deploy carries it over, never lowers it
+    environment: Mapping[str, str] = field(default_factory=dict)  # the user's variables
+    kept_env: Mapping[str, str] = field(default_factory=dict)  # set outside recursectl: kept
+    pruned_env: tuple[str, ...] = ()  # set outside recursectl: removed (--prune-env)
+    architecture: str = "x86_64"
+    layers: tuple[str, ...] = ()
+    extra_statements: tuple[dict[str, Any], ...] = ()
+    managed_policies: tuple[str, ...] = ()
 
     @property
     def lambda_handler(self) -> str:
@@ -96,8 +105,11 @@ class Desired:
 
     @property
     def env(self) -> dict[str, str]:
-        # We own the environment: these variables and nothing else.
-        env = {
+        # Variables set outside recursectl first, so ours and the user's win over them.
+        env = {**self.kept_env, **self.environment}
+        if self.environment:  # which ones recursectl set (envvars: never removed silently)
+            env[envvars.NAMES_ENV] = envvars.names_value(self.environment)
+        env |= {
             protocol.SELF_ARN_ENV: self.function_arn,
             protocol.MAX_CALLS_ENV: str(self.max_calls),
             protocol.MAX_INVOCATIONS_ENV: str(self.max_invocations),
@@ -127,7 +139,7 @@ class Desired:
 
     @property
     def policy(self) -> dict[str, Any]:
-        return policy_document(self.function_arn, self.log_group)
+        return policy_document(self.function_arn, self.log_group, self.extra_statements)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -141,6 +153,9 @@ def desired_state(
     *,
     adopt: bool = False,
     generation: int = 0,
+    kept_env: Mapping[str, str] | None = None,
+    pruned_env: tuple[str, ...] = (),
+    extra_statements: tuple[dict[str, Any], ...] = (),
 ) -> Desired:
     partition, _, account = arn_parts(function_arn)
     role_name = role_name_for(settings.name)
@@ -164,6 +179,13 @@ def desired_state(
         project=settings.project_identity,
         adopt=adopt,
         generation=generation,
+        environment=dict(settings.environment),
+        kept_env=dict(kept_env or {}),
+        pruned_env=pruned_env,
+        architecture=settings.architecture,
+        layers=tuple(settings.layers),
+        extra_statements=extra_statements or tuple(dict(s) for s in settings.iam_statements),
+        managed_policies=tuple(settings.managed_policies),
     )
 
 
@@ -264,11 +286,40 @@ def _role_steps(d: Desired, role: RoleView | None) -> list[Step]:
             steps.append(
                 Step(Op.UPDATE_TRUST, "role", "update", d.role_name, "trust policy, this account")
             )
+    detail = "least privilege" + (
+        f" + {len(d.extra_statements)} statement(s) from the settings: "
+        + "; ".join(_statement_label(st) for st in d.extra_statements)
+        if d.extra_statements
+        else ""
+    )
     if role is None or role.policy is None:
-        steps.append(Step(Op.PUT_POLICY, "policy", "create", POLICY_NAME, "least privilege"))
+        steps.append(Step(Op.PUT_POLICY, "policy", "create", POLICY_NAME, detail))
     elif not same_document(role.policy, d.policy):
-        steps.append(Step(Op.PUT_POLICY, "policy", "update", POLICY_NAME, "least privilege"))
+        steps.append(Step(Op.PUT_POLICY, "policy", "update", POLICY_NAME, detail))
+    attached = set(role.attached or ()) if role is not None else set()
+    missing = [arn for arn in d.managed_policies if arn not in attached]
+    if missing:
+        detail = "attach " + ", ".join(missing)
+        steps.append(Step(Op.ATTACH_POLICY, "role", "update", d.role_name, detail))
     return steps
+
+
+def _statement_label(st: Mapping[str, Any]) -> str:
+    def items(key: str) -> str:
+        value = st.get(key, st.get(f"Not{key}", []))
+        return ",".join([value] if isinstance(value, str) else value)
+
+    return f"{st['Effect']} {items('Action')} on {items('Resource')}"
+
+
+def _env_warnings(d: Desired) -> list[str]:
+    if d.kept_env:
+        names = ", ".join(sorted(d.kept_env))
+        return [
+            f"environment variable(s) set outside recursectl are kept: {names} "
+            "(--prune-env removes them)"
+        ]
+    return []
 
 
 def _log_group_steps(d: Desired, group: LogGroupView | None, warnings: list[str]) -> list[Step]:
@@ -309,7 +360,10 @@ def _config_changes(d: Desired, f: FunctionView, role_arn: str) -> list[str]:
         changes.append(f"Handler {f.lambda_handler} -> {d.lambda_handler}")
     if f.env != d.env:
         changed = sorted(k for k in set(f.env) | set(d.env) if f.env.get(k) != d.env.get(k))
-        changes.append("environment " + ", ".join(changed))
+        pruned = f" (removes {', '.join(d.pruned_env)}: --prune-env)" if d.pruned_env else ""
+        changes.append("environment " + ", ".join(changed) + pruned)
+    if f.layers != d.layers:
+        changes.append(f"layers {len(f.layers)} -> {len(d.layers)}")
     return changes
 
 
@@ -317,7 +371,8 @@ def _function_steps(d: Desired, fn: FunctionView | None, role_arn: str) -> list[
     if fn is None:
         guard = f"guard {protocol.ENTRY_POINT}" if d.guarded else "no guard"
         detail = (
-            f"{d.runtime}, {d.memory} MB, {d.timeout} s, handler {d.handler}, {guard}, "
+            f"{d.runtime} {d.architecture}, {d.memory} MB, {d.timeout} s, handler {d.handler}, "
+            f"{guard}, "
             f"cap {d.max_calls}, budget {d.max_invocations}"
         )
         return [Step(Op.CREATE_FUNCTION, "function", "create", d.name, detail)]
@@ -325,8 +380,10 @@ def _function_steps(d: Desired, fn: FunctionView | None, role_arn: str) -> list[
     why = _needs_tags(d, fn.tags)
     if why:
         steps.append(Step(Op.TAG_FUNCTION, "function", "update", d.name, why))
-    if fn.code_sha256 != d.code_sha256:
+    if fn.code_sha256 != d.code_sha256 or fn.architecture != d.architecture:
         detail = f"code {fn.code_sha256[:8]} -> {d.code_sha256[:8]}"
+        if fn.architecture != d.architecture:
+            detail += f", architecture {fn.architecture} -> {d.architecture}"
         steps.append(Step(Op.UPDATE_CODE, "function", "update", d.name, detail))
     changes = _config_changes(d, fn, role_arn)
     if changes:
@@ -370,7 +427,7 @@ def _safety_steps(d: Desired, fn: FunctionView | None, warnings: list[str]) -> l
 def plan(desired: Desired, observed: Observed) -> Plan:
     """The steps that take `observed` to `desired`. Pure; raises NotOursError."""
     d = desired
-    warnings: list[str] = []
+    warnings: list[str] = _env_warnings(d)
     role, fn = observed.role, observed.function
     if fn is not None:
         _refuse_if_not_ours(d, "Function", d.name, fn.tags)
