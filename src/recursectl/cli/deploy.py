@@ -240,8 +240,10 @@ def _build(app: App, settings: Settings, spec: HandlerSpec, as_json: bool) -> Pa
     if as_json:
         return pkg
     origin = "the bundled template" if spec.bundled else spec.origin
+    n = len(pkg.dependencies)
     deps = (
-        f", {len(pkg.dependencies)} dependencies ({'installed' if pkg.installed else 'cached'})"
+        f", {n} {'dependency' if n == 1 else 'dependencies'} "
+        f"({'installed' if pkg.installed else 'cached'})"
         if pkg.deps_target
         else ""
     )
