@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursectl import protocol
+from recursectl import envvars
 from recursectl.aws.lambda_ import FunctionConfig
 from recursectl.aws.view import LogGroupView, RoleView
+from recursectl.deploy_result import DeployResult
 from recursectl.names import (
     APPLIED_TAG,
     POLICY_NAME,
@@ -43,7 +44,12 @@ def _quiet(_: str) -> None:
 
 # observe --------------------------------------------------------------------------------------
 def observe(
-    aws: Aws, name: str, *, want_concurrency: bool = False, retention: int | None = None
+    aws: Aws,
+    name: str,
+    *,
+    want_concurrency: bool = False,
+    retention: int | None = None,
+    want_attached: bool = False,
 ) -> Observed:
     """Read what exists: the function, its role and policy, its log group.
 
@@ -68,6 +74,8 @@ def observe(
             role = RoleView(name=role_name, arn=fn.role, tags=None, trust=None, policy=policy)
     if role is None:
         role = aws.iam_api.get_role(role_name, policy_name=POLICY_NAME)
+    if role is not None and want_attached:  # read only when managed_policies are configured
+        role = replace(role, attached=aws.iam_api.attached_policies(role_name))
     group = aws.logs_api.log_group(log_group_for(name))
     if group is not None and retention is not None and group.retention != retention:
         group = LogGroupView(group.name, group.retention, aws.logs_api.log_group_tags(group.name))
@@ -95,6 +103,8 @@ class _Run:
             timeout=d.timeout,
             memory=d.memory,
             env=d.env,
+            layers=d.layers,
+            architecture=d.architecture,
         )
 
 
@@ -114,6 +124,12 @@ def _update_trust(r: _Run) -> None:
 
 def _put_policy(r: _Run) -> None:
     r.aws.iam_api.put_inline_policy(r.desired.role_name, POLICY_NAME, r.desired.policy)
+
+
+def _attach_policies(r: _Run) -> None:
+    # One step per missing policy; attaching one that is attached already is a no-op in IAM.
+    for arn in r.desired.managed_policies:
+        r.aws.iam_api.attach_policy(r.desired.role_name, arn)
 
 
 def _create_log_group(r: _Run) -> None:
@@ -139,7 +155,7 @@ def _tag_function(r: _Run) -> None:
 
 
 def _update_code(r: _Run) -> None:
-    r.aws.lambda_api.update_code(r.desired.name, r.package.zip_bytes)
+    r.aws.lambda_api.update_code(r.desired.name, r.package.zip_bytes, r.desired.architecture)
 
 
 def _update_config(r: _Run) -> None:
@@ -168,6 +184,7 @@ APPLY: dict[Op, Callable[[_Run], None]] = {
     Op.TAG_ROLE: _tag_role,
     Op.UPDATE_TRUST: _update_trust,
     Op.PUT_POLICY: _put_policy,
+    Op.ATTACH_POLICY: _attach_policies,
     Op.CREATE_LOG_GROUP: _create_log_group,
     Op.PUT_RETENTION: _put_retention,
     Op.CREATE_FUNCTION: _create_function,
@@ -226,58 +243,20 @@ def write_function_arn(path: Path, function_arn: str) -> bool:
     return True
 
 
+def remove_function_arn(path: Path, name: str) -> bool:
+    """Remove `function_arn` from a recursectl.toml when it names function `name`; True if so."""
+    import tomlkit
+
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    arn = doc.get("function_arn")
+    if not isinstance(arn, str) or not arn.endswith(f":function:{name}"):
+        return False
+    del doc["function_arn"]
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return True
+
+
 # the whole command ---------------------------------------------------------------------------
-@dataclass
-class DeployResult:
-    function_name: str
-    function_arn: str
-    role_arn: str
-    log_group: str
-    code_sha256: str
-    code_size: int
-    files: tuple[str, ...]
-    handler: str  # the user's handler (the function's Handler is the entry point when guarded)
-    guarded: bool
-    max_calls: int
-    max_invocations: int
-    recursion: str
-    project: str | None
-    steps: list[Step]
-    warnings: list[str]
-    dry_run: bool
-    config_written: Path | None = None
-
-    @property
-    def unchanged(self) -> bool:
-        return not self.steps
-
-    @property
-    def guard(self) -> str | None:
-        """The entry point that wraps the handler, None when no guard is in place."""
-        return protocol.ENTRY_POINT if self.guarded else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "function_name": self.function_name,
-            "function_arn": self.function_arn,
-            "role_arn": self.role_arn,
-            "log_group": self.log_group,
-            "code_sha256": self.code_sha256,
-            "code_size": self.code_size,
-            "handler": self.handler,
-            "guard": {"active": self.guarded, "entry_point": self.guard},
-            "max_calls": self.max_calls,
-            "max_invocations": self.max_invocations,
-            "recursion": self.recursion,
-            "project": self.project,
-            "changes": [s.to_json() for s in self.steps],
-            "unchanged": self.unchanged,
-            "warnings": self.warnings,
-            "dry_run": self.dry_run,
-            "config_written": str(self.config_written) if self.config_written else None,
-        }
-
-
 def deploy(
     aws: Aws,
     settings: Settings,
@@ -285,21 +264,35 @@ def deploy(
     *,
     adopt: bool = False,
     dry_run: bool = False,
+    prune_env: bool = False,
+    extra_statements: tuple[dict[str, Any], ...] = (),
     progress: Progress = _quiet,
 ) -> DeployResult:
     """Observe, plan and (unless dry_run) apply; then write function_arn into recursectl.toml."""
     check_function_name(settings.name)
+    envvars.check(settings.environment)
     observed = observe(
         aws,
         settings.name,
         want_concurrency=settings.concurrency is not None,
         retention=settings.log_retention_days,
+        want_attached=bool(settings.managed_policies),
     )
     fn = observed.function
+    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
     # The ARN is computed (one STS call) before anything exists: one deploy is enough.
     function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
     generation = fn.generation if fn is not None else 0
-    desired = desired_state(settings, package, function_arn, adopt=adopt, generation=generation)
+    desired = desired_state(
+        settings,
+        package,
+        function_arn,
+        adopt=adopt,
+        generation=generation,
+        kept_env={} if prune_env else outside,
+        pruned_env=tuple(sorted(outside)) if prune_env else (),
+        extra_statements=extra_statements,
+    )
     the_plan = plan(desired, observed)
     role_arn = observed.role.arn if observed.role else desired.role_arn
     if not dry_run and the_plan.steps:
@@ -315,13 +308,12 @@ def deploy(
     ):
         written = cfg
     return DeployResult(
+        package=package,
+        desired=desired,
         function_name=settings.name,
         function_arn=function_arn,
         role_arn=role_arn,
         log_group=desired.log_group,
-        code_sha256=package.code_sha256,
-        code_size=package.size,
-        files=package.files,
         handler=package.handler,
         guarded=desired.guarded,
         max_calls=desired.max_calls,

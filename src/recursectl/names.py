@@ -125,8 +125,48 @@ def trust_document(account: str) -> dict[str, Any]:
     }
 
 
-def policy_document(function_arn: str, log_group: str) -> dict[str, Any]:
-    """Least privilege: write to its own log group, invoke itself. Nothing else."""
+OWN_SIDS = ("WriteOwnLogs", "InvokeSelf")
+_EFFECTS = ("Allow", "Deny")
+
+
+def check_statements(statements: Any, source: str) -> tuple[dict[str, Any], ...]:
+    """IAM statements for the role's inline policy: a list of statements, or a policy document
+    (`{"Statement": [...]}`), or one statement; each with Effect, (Not)Action, (Not)Resource."""
+    if isinstance(statements, dict):
+        statements = statements.get("Statement", [statements])
+        statements = [statements] if isinstance(statements, dict) else statements
+    hint = 'each statement needs "Effect", "Action" and "Resource" (IAM policy grammar)'
+    if not isinstance(statements, (list, tuple)):
+        raise UsageError(f"IAM statements in {source} must be a list of statements.", hint=hint)
+    out = []
+    for i, st in enumerate(statements, 1):
+        where = f"IAM statement {i} in {source}"
+        if not isinstance(st, dict):
+            raise UsageError(f"{where} is not an object.", hint=hint)
+        if st.get("Effect") not in _EFFECTS:
+            raise UsageError(f"{where} has no Effect Allow or Deny.", hint=hint)
+        if not ({"Action", "NotAction"} & set(st)) or not ({"Resource", "NotResource"} & set(st)):
+            raise UsageError(f"{where} needs an Action and a Resource.", hint=hint)
+        if st.get("Sid") in OWN_SIDS:
+            raise UsageError(
+                f"{where} uses the Sid {st['Sid']!r}, which recursectl's own statements use.",
+                hint="give it another Sid, or none",
+            )
+        out.append(dict(st))
+    return tuple(out)
+
+
+def policy_document(
+    function_arn: str, log_group: str, extra: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    """Least privilege: write to its own log group, invoke itself; plus the user's `extra`
+    statements for the handler's own AWS calls (the `iam_statements` setting)."""
+    doc = _own_policy(function_arn, log_group)
+    doc["Statement"].extend(dict(s) for s in extra)
+    return doc
+
+
+def _own_policy(function_arn: str, log_group: str) -> dict[str, Any]:
     partition, region, account = arn_parts(function_arn)
     return {
         "Version": "2012-10-17",

@@ -200,6 +200,9 @@ def _remove_role(aws: Aws, role_name: str) -> list[Removal]:
     for policy in aws.iam_api.inline_policy_names(role_name):  # ours: its inline policies too
         aws.iam_api.delete_inline_policy(role_name, policy)
         out.append(Removal("policy", policy, "deleted"))
+    for arn in aws.iam_api.attached_policies(role_name):  # attached by deploy (managed_policies)
+        aws.iam_api.detach_policy(role_name, arn)
+        out.append(Removal("managed policy", arn, "detached"))
     try:
         aws.iam_api.delete_role(role_name)
     except ConflictError as exc:

@@ -1,7 +1,14 @@
-"""The deployment package: a deterministic zip of the handler's folder plus the chain helper.
+"""The deployment package: a deterministic zip of the source root, its dependencies and the
+chain helper.
 
-Deterministic (fixed timestamps, sorted entries, fixed permissions) so that the same source
-always gives the same CodeSha256, which is how `deploy` knows the code is unchanged.
+- The source root is the `source` setting, else the handler file's folder; the handler is
+  named relative to it (`app/handler.py:main` or `app.handler.main`), so package imports work.
+  Which files of it go in is `recursectl.sources`' job (excludes, secrets, symlinks, limits).
+- A `requirements.txt` in the source root (or the `requirements` setting) is installed by
+  `recursectl.pydeps` for the function's runtime and architecture (cached) and goes at the
+  root of the zip, as Lambda expects; the source root's own files win over a dependency's.
+- Deterministic (fixed timestamps, sorted entries, fixed permissions): the same inputs always
+  give the same CodeSha256, which is how `deploy` knows the code is unchanged.
 """
 
 from __future__ import annotations
@@ -10,44 +17,66 @@ import ast
 import base64
 import hashlib
 import io
-import os
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from recursectl import protocol
+from recursectl import protocol, sources
 from recursectl.errors import UsageError
+
+if TYPE_CHECKING:  # pip machinery is imported only when there is something to install
+    from recursectl.pydeps import Deps
+    from recursectl.pytarget import Target
 
 HELPER = protocol.PYTHON_HELPER_FILE
 DEFAULT_FUNCTION = "handler"
 DEFAULT_FILE = "handler.py"
-# Lambda's limit for a zip uploaded directly (ZipFile) is 50 MB; 250 MB unzipped.
-MAX_ZIP_BYTES = 50 * 1024 * 1024
-MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+REQUIREMENTS_FILE = "requirements.txt"
+BUNDLED = "the bundled template"
+MAX_ZIP_BYTES = sources.MAX_ZIP_BYTES
+MAX_UNZIPPED_BYTES = sources.MAX_UNZIPPED_BYTES
 
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 _FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda needs world-readable files
-_SKIP_DIRS = {"__pycache__", "node_modules"}
-_SKIP_FILES = {"recursectl.toml"}  # deploy writes function_arn into it: it must not change the code
 
 
 @dataclass(frozen=True)
 class HandlerSpec:
-    """Where the handler lives: the folder that is packaged, the file, the function."""
+    """Where the handler lives: the source root that is packaged, the file, the function."""
 
     root: Path
     file: Path
     function: str
+    origin: str = ""  # how the user named it (a path, or BUNDLED): for the output
 
     @property
     def module(self) -> str:
         rel = self.file.relative_to(self.root).with_suffix("")
-        return ".".join(rel.parts)
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        return ".".join(parts)
 
     @property
     def handler(self) -> str:
-        """The value of Lambda's Handler setting, e.g. `handler.handler`."""
+        """The user's handler as Lambda names it, e.g. `app.handler.main`."""
         return f"{self.module}.{self.function}"
+
+    @property
+    def bundled(self) -> bool:
+        return self.origin == BUNDLED
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """One entry of the zip, for listings: its name, size, and where it came from."""
+
+    path: str
+    size: int
+    origin: str  # "source", "dependency", or "recursectl" (the chain helper)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "from": self.origin}
 
 
 @dataclass(frozen=True)
@@ -59,10 +88,24 @@ class Package:
     # The packaged helper's entry point (protocol.ENTRY_POINT), None when the helper in this
     # installation has none: deploy then keeps the user's handler and AWS's loop detection.
     entry_point: str | None = protocol.ENTRY_POINT
+    listing: tuple[PackagedFile, ...] = ()
+    dependencies: tuple[str, ...] = ()  # "name==version" of what was installed into the zip
+    installed: bool = False  # pip ran for this build (False: nothing to install, or cached)
+    deps_target: str | None = None  # what the dependency wheels were chosen for
+    source_root: Path | None = None
+    origin: str = ""  # how the handler was named (HandlerSpec.origin)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def size(self) -> int:
         return len(self.zip_bytes)
+
+    @property
+    def unzipped_size(self) -> int:
+        return sum(f.size for f in self.listing)
+
+    def largest_first(self) -> list[PackagedFile]:
+        return sorted(self.listing, key=lambda f: (-f.size, f.path))
 
 
 def templates_dir() -> Path:
@@ -76,37 +119,98 @@ def templates_dir() -> Path:
     )
 
 
-def parse_handler(spec: str | None, cwd: Path | None = None) -> HandlerSpec:
-    """`PATH[:FUNCTION]` -> HandlerSpec. PATH is a .py file or a folder holding handler.py.
+def helper_dir() -> Path:
+    """The folder holding the Python chain helper (init's conftest puts it on sys.path)."""
+    return templates_dir() / "python"
 
-    The file's folder is what gets packaged (so a handler can import its sibling modules).
+
+_HINT = "pass --handler PATH[:FUNCTION] or MODULE.FUNCTION, or run `recursectl init`"
+
+
+def parse_handler(
+    spec: str | None,
+    cwd: Path | None = None,
+    *,
+    source: str | Path | None = None,
+    discover: bool = False,
+) -> HandlerSpec:
+    """The handler: `PATH[:FUNCTION]` (a .py file, or a folder holding handler.py) or
+    `MODULE.FUNCTION` (`app.handler.main`), relative to the source root when `source` is given.
+
+    Without `source`, a PATH is relative to `cwd` and its folder is the source root, and a
+    MODULE.FUNCTION is relative to `cwd`. No spec: `source`/handler.py, else (`discover`) a
+    handler.py in `cwd`, else the bundled template.
     """
+    base = (cwd or Path.cwd()).resolve()
+    root = _source_root(source, base) if source is not None else None
     if not spec:
-        root = templates_dir() / "python"
-        return HandlerSpec(root=root, file=root / DEFAULT_FILE, function=DEFAULT_FUNCTION)
+        if root is not None:
+            return _from_path(DEFAULT_FILE, DEFAULT_FUNCTION, root, root, DEFAULT_FILE)
+        if discover and (base / DEFAULT_FILE).is_file():
+            return _from_path(DEFAULT_FILE, DEFAULT_FUNCTION, base, None, DEFAULT_FILE)
+        here = helper_dir()
+        return HandlerSpec(here, here / DEFAULT_FILE, DEFAULT_FUNCTION, BUNDLED)
+    if _is_dotted(spec) and not (root or base).joinpath(spec).exists():
+        module, _, function = spec.rpartition(".")
+        top = root or base
+        rel = Path(*module.split("."))
+        candidates = [top / rel.with_suffix(".py"), top / rel / "__init__.py"]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise UsageError(
+                f"Handler module {module} not found (looked for {candidates[0]}).", hint=_HINT
+            )
+        _check_function_name(function)
+        return _checked(HandlerSpec(top, found.resolve(), function, spec))
     path_part, function = spec, DEFAULT_FUNCTION
     head, sep, tail = spec.rpartition(":")
     if sep and head and tail and "/" not in tail and "\\" not in tail:
         path_part, function = head, tail
     elif sep and head and not tail:
         path_part = head
+    _check_function_name(function)
+    return _from_path(path_part, function, root or base, root, spec)
+
+
+def _is_dotted(spec: str) -> bool:
+    """`app.handler.main`: dots, no path separator, no `:`, not a .py file name."""
+    if any(c in spec for c in "/\\:") or "." not in spec:
+        return False
+    if Path(spec).suffix in {".py", ".js", ".mjs", ".cjs", ".ts"}:
+        return False
+    return all(part.isidentifier() for part in spec.split("."))
+
+
+def _check_function_name(function: str) -> None:
     if not function.isidentifier():
         raise UsageError(
             f"{function!r} is not a valid Python function name.",
             hint="use --handler PATH[:FUNCTION], e.g. --handler app.py:main",
         )
+
+
+def _source_root(source: str | Path, base: Path) -> Path:
+    root = Path(source)
+    root = (root if root.is_absolute() else base / root).resolve()
+    if not root.is_dir():
+        raise UsageError(
+            f"Source folder {source} does not exist (looked for {root}).",
+            hint="fix --source (or `source` in recursectl.toml): the folder that holds your code",
+        )
+    return root
+
+
+def _from_path(
+    path_part: str, function: str, base: Path, root: Path | None, origin: str
+) -> HandlerSpec:
     path = Path(path_part)
     if not path.is_absolute():
-        path = (cwd or Path.cwd()) / path
+        path = base / path
     if path.is_dir():
         path = path / DEFAULT_FILE
     if not path.is_file():
-        raise UsageError(
-            f"Handler file {path_part} does not exist"
-            + (f" (looked for {path})" if str(path) != path_part else "")
-            + ".",
-            hint="pass --handler PATH[:FUNCTION], or run `recursectl init` to create handler.py",
-        )
+        shown = f" (looked for {path})" if str(path) != path_part else ""
+        raise UsageError(f"Handler file {path_part} does not exist{shown}.", hint=_HINT)
     if path.suffix != ".py":
         raise UsageError(
             f"Handler file {path_part} is not a Python file (.py).",
@@ -118,7 +222,25 @@ def parse_handler(spec: str | None, cwd: Path | None = None) -> HandlerSpec:
             hint="point --handler at your own handler file",
         )
     path = path.resolve()
-    return HandlerSpec(root=path.parent, file=path, function=function)
+    return _checked(HandlerSpec(root or path.parent, path, function, origin))
+
+
+def _checked(spec: HandlerSpec) -> HandlerSpec:
+    """The file is inside the source root and its module path is importable."""
+    if spec.root not in spec.file.parents:
+        raise UsageError(
+            f"Handler {spec.file} is outside the source root {spec.root}.",
+            hint="name the handler relative to the source root (--source)",
+        )
+    rel = spec.file.relative_to(spec.root).with_suffix("")
+    if not all(part.isidentifier() for part in rel.parts):
+        raise UsageError(
+            f"Handler {rel.as_posix()}.py cannot be imported as a module "
+            f"({'.'.join(rel.parts)!r} is not a Python module name).",
+            hint="use folder and file names made of letters, digits and underscores, "
+            "or set --source to the folder that holds the handler's top package",
+        )
+    return spec
 
 
 def validate(spec: HandlerSpec) -> None:
@@ -167,33 +289,6 @@ def top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def collect(root: Path) -> dict[str, Path]:
-    """The files under `root` that go into the zip (archive name -> path).
-
-    Skipped: hidden files and folders (.git, .venv, ...), virtual environments, __pycache__,
-    compiled files, recursectl.toml, and a stale copy of the chain helper (ours replaces it).
-    """
-    out: dict[str, Path] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if not d.startswith(".")
-            and d not in _SKIP_DIRS
-            and not (here / d / "pyvenv.cfg").exists()
-        )
-        for name in sorted(filenames):
-            if name.startswith(".") or name.endswith((".pyc", ".pyo")) or name in _SKIP_FILES:
-                continue
-            path = here / name
-            arcname = path.relative_to(root).as_posix()
-            if arcname == HELPER or not path.is_file():
-                continue
-            out[arcname] = path
-    return out
-
-
 def build_zip(files: dict[str, bytes]) -> bytes:
     """A zip whose bytes depend only on the names and contents of `files`."""
     buf = io.BytesIO()
@@ -212,23 +307,87 @@ def code_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
-def build(spec: HandlerSpec) -> Package:
-    """Validate the handler and package its folder with the chain helper."""
+@dataclass(frozen=True)
+class Options:
+    """What else shapes the package besides the handler: the settings, resolved."""
+
+    exclude: Sequence[str] = ()
+    include: Sequence[str] = ()
+    requirements: Path | None = None  # None: requirements.txt in the source root, if any
+    runtime: str = "python3.13"
+    architecture: str = "x86_64"
+    local: bool = False  # for the local cloud: wheels for this interpreter if Lambda's cannot run
+    cache_dir: Path | None = None
+    find_links: Path | None = None  # tests: install from this folder only
+    on_install: Callable[[str], None] | None = None  # called before pip runs (a cache miss)
+
+
+def requirements_file(spec: HandlerSpec, options: Options) -> Path | None:
+    if options.requirements is not None:
+        return options.requirements
+    candidate = spec.root / REQUIREMENTS_FILE
+    return candidate if candidate.is_file() and not spec.bundled else None
+
+
+def deps_target(options: Options) -> Target:
+    from recursectl import pytarget
+
+    if options.local:
+        return pytarget.target_for_local_cloud(options.runtime, options.architecture)
+    return pytarget.lambda_target(options.runtime, options.architecture)
+
+
+def install_deps(spec: HandlerSpec, options: Options) -> Deps | None:
+    """The installed (or cached) dependencies, None when there is no requirements file."""
+    req = requirements_file(spec, options)
+    if req is None:
+        return None
+    from recursectl import pydeps
+
+    target = deps_target(options)
+    on_install = options.on_install
+    return pydeps.install(
+        req,
+        target,
+        cache_dir=options.cache_dir,
+        find_links=options.find_links,
+        on_install=(lambda t: on_install(t.describe())) if on_install else None,
+    )
+
+
+def build(spec: HandlerSpec, options: Options | None = None) -> Package:
+    """Validate the handler, install its dependencies and package the source root."""
+    options = options or Options()
     validate(spec)
-    paths = collect(spec.root)
-    contents = {name: path.read_bytes() for name, path in paths.items()}
-    contents[HELPER] = (templates_dir() / "python" / HELPER).read_bytes()
-    unzipped = sum(len(c) for c in contents.values())
-    if unzipped > MAX_UNZIPPED_BYTES:
-        raise UsageError(
-            f"The folder {spec.root} holds {unzipped / 2**20:.0f} MB; Lambda allows 250 MB.",
-            hint="put the handler in its own folder and point --handler at it",
+    deps = install_deps(spec, options)
+    dep_files = deps.files() if deps else {}
+    helper = (helper_dir() / HELPER).read_bytes()
+    dep_sizes = {name: path.stat().st_size for name, path in dep_files.items()}
+    selected = sources.select(
+        spec.root,
+        exclude=options.exclude,
+        include=options.include,
+        skip={HELPER},
+        extra_bytes=sum(dep_sizes.values()) + len(helper),
+    )
+    if spec.bundled:  # the template's folder also holds the helper: only the handler goes in
+        selected = sources.Sources(
+            selected.root, tuple(f for f in selected.files if f.arcname == DEFAULT_FILE)
         )
+    listing = {n: PackagedFile(n, size, "dependency") for n, size in dep_sizes.items()}
+    contents = {n: path.read_bytes() for n, path in dep_files.items() if n != HELPER}
+    for f in selected.files:  # the project's own files win over a dependency's
+        listing[f.arcname] = PackagedFile(f.arcname, f.size, "source")
+    contents.update(selected.read())
+    contents[HELPER] = helper
+    listing[HELPER] = PackagedFile(HELPER, len(helper), "recursectl")
     data = build_zip(contents)
     if len(data) > MAX_ZIP_BYTES:
         raise UsageError(
-            f"The package is {len(data) / 2**20:.0f} MB zipped; direct upload allows 50 MB.",
-            hint="put the handler in its own folder and point --handler at it",
+            f"The package is {sources.format_size(len(data))} zipped; a direct upload allows "
+            f"{sources.format_size(MAX_ZIP_BYTES)}.",
+            hint='exclude what the function does not need (exclude = ["..."]), '
+            "or move large dependencies into a layer (layers = [...])",
         )
     return Package(
         zip_bytes=data,
@@ -236,4 +395,10 @@ def build(spec: HandlerSpec) -> Package:
         files=tuple(sorted(contents)),
         handler=spec.handler,
         entry_point=protocol.ENTRY_POINT,
+        listing=tuple(listing[n] for n in sorted(listing)),
+        dependencies=deps.distributions if deps else (),
+        installed=deps.installed if deps else False,
+        deps_target=deps.target.describe() if deps else None,
+        source_root=spec.root,
+        origin=spec.origin,
     )

@@ -12,11 +12,13 @@ the tag comes back with GetFunction. A deploy that died half-way has no stamp an
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recursectl import protocol
 from recursectl.aws.view import FunctionView, LogGroupView, RoleView
+from recursectl.desired import Desired, desired_state
 from recursectl.errors import NotOursError
 from recursectl.names import (
     APPLIED_TAG,
@@ -26,22 +28,13 @@ from recursectl.names import (
     TAG_KEY,
     TAG_VALUE,
     TRUST_REVISION,
-    arn_parts,
     claimed_by_other,
-    guard_covers,
     is_ours,
-    log_group_for,
-    policy_document,
-    recursion_mode,
-    role_name_for,
     same_document,
-    tags_for,
-    trust_document,
 )
 
 if TYPE_CHECKING:
-    from recursectl.package import Package
-    from recursectl.settings import Settings
+    pass
 
 
 class Op(str, enum.Enum):
@@ -51,6 +44,7 @@ class Op(str, enum.Enum):
     TAG_ROLE = "tag_role"
     UPDATE_TRUST = "update_trust"
     PUT_POLICY = "put_policy"
+    ATTACH_POLICY = "attach_policy"
     CREATE_LOG_GROUP = "create_log_group"
     PUT_RETENTION = "put_retention"
     CREATE_FUNCTION = "create_function"
@@ -66,107 +60,7 @@ class Op(str, enum.Enum):
         return self.value
 
 
-# desired and observed state ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Desired:
-    name: str
-    function_arn: str
-    role_name: str
-    role_arn: str
-    log_group: str
-    runtime: str
-    handler: str  # the user's handler, `module.function`
-    memory: int
-    timeout: int
-    max_calls: int
-    concurrency: int | None
-    log_retention_days: int
-    code_sha256: str
-    code_size: int
-    max_invocations: int = protocol.DEFAULT_MAX_INVOCATIONS
-    guarded: bool = True  # the entry point wraps the handler (runtime covered, helper has it)
-    project: str | None = None
-    adopt: bool = False
-    generation: int = 0  # raised by `recursectl stop`; deploy carries it over, never lowers it
-
-    @property
-    def lambda_handler(self) -> str:
-        """Lambda's Handler: our entry point when the guard is on (handler redirection)."""
-        return protocol.ENTRY_POINT if self.guarded else self.handler
-
-    @property
-    def env(self) -> dict[str, str]:
-        # We own the environment: these variables and nothing else.
-        env = {
-            protocol.SELF_ARN_ENV: self.function_arn,
-            protocol.MAX_CALLS_ENV: str(self.max_calls),
-            protocol.MAX_INVOCATIONS_ENV: str(self.max_invocations),
-        }
-        if self.guarded:
-            env[protocol.HANDLER_ENV] = self.handler
-        if self.generation:
-            env[protocol.GENERATION_ENV] = str(self.generation)
-        return env
-
-    @property
-    def recursion(self) -> str:
-        return recursion_mode(self.max_calls, self.guarded)
-
-    @property
-    def applied_stamp(self) -> str:
-        # Tag values allow letters, digits, spaces and _.:/=+-@.
-        return f"recursion:{self.recursion}/trust:{TRUST_REVISION}"
-
-    @property
-    def account(self) -> str:
-        return arn_parts(self.function_arn)[2]
-
-    @property
-    def trust(self) -> dict[str, Any]:
-        return trust_document(self.account)
-
-    @property
-    def policy(self) -> dict[str, Any]:
-        return policy_document(self.function_arn, self.log_group)
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return tags_for(self.project)
-
-
-def desired_state(
-    settings: Settings,
-    package: Package,
-    function_arn: str,
-    *,
-    adopt: bool = False,
-    generation: int = 0,
-) -> Desired:
-    partition, _, account = arn_parts(function_arn)
-    role_name = role_name_for(settings.name)
-    return Desired(
-        name=settings.name,
-        function_arn=function_arn,
-        role_name=role_name,
-        role_arn=f"arn:{partition}:iam::{account}:role/{role_name}",
-        log_group=log_group_for(settings.name),
-        runtime=settings.runtime,
-        handler=package.handler,
-        memory=settings.memory,
-        timeout=settings.timeout,
-        max_calls=settings.max_calls,
-        max_invocations=settings.max_invocations,
-        concurrency=settings.concurrency,
-        log_retention_days=settings.log_retention_days,
-        code_sha256=package.code_sha256,
-        code_size=package.size,
-        guarded=guard_covers(settings.runtime) and package.entry_point is not None,
-        project=settings.project_identity,
-        adopt=adopt,
-        generation=generation,
-    )
-
-
+# observed state ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Observed:
     function: FunctionView | None = None
@@ -264,11 +158,40 @@ def _role_steps(d: Desired, role: RoleView | None) -> list[Step]:
             steps.append(
                 Step(Op.UPDATE_TRUST, "role", "update", d.role_name, "trust policy, this account")
             )
+    detail = "least privilege" + (
+        f" + {len(d.extra_statements)} statement(s) from the settings: "
+        + "; ".join(_statement_label(st) for st in d.extra_statements)
+        if d.extra_statements
+        else ""
+    )
     if role is None or role.policy is None:
-        steps.append(Step(Op.PUT_POLICY, "policy", "create", POLICY_NAME, "least privilege"))
+        steps.append(Step(Op.PUT_POLICY, "policy", "create", POLICY_NAME, detail))
     elif not same_document(role.policy, d.policy):
-        steps.append(Step(Op.PUT_POLICY, "policy", "update", POLICY_NAME, "least privilege"))
+        steps.append(Step(Op.PUT_POLICY, "policy", "update", POLICY_NAME, detail))
+    attached = set(role.attached or ()) if role is not None else set()
+    missing = [arn for arn in d.managed_policies if arn not in attached]
+    if missing:
+        detail = "attach " + ", ".join(missing)
+        steps.append(Step(Op.ATTACH_POLICY, "role", "update", d.role_name, detail))
     return steps
+
+
+def _statement_label(st: Mapping[str, Any]) -> str:
+    def items(key: str) -> str:
+        value = st.get(key, st.get(f"Not{key}", []))
+        return ",".join([value] if isinstance(value, str) else value)
+
+    return f"{st['Effect']} {items('Action')} on {items('Resource')}"
+
+
+def _env_warnings(d: Desired) -> list[str]:
+    if d.kept_env:
+        names = ", ".join(sorted(d.kept_env))
+        return [
+            f"environment variable(s) set outside recursectl are kept: {names} "
+            "(--prune-env removes them)"
+        ]
+    return []
 
 
 def _log_group_steps(d: Desired, group: LogGroupView | None, warnings: list[str]) -> list[Step]:
@@ -309,7 +232,10 @@ def _config_changes(d: Desired, f: FunctionView, role_arn: str) -> list[str]:
         changes.append(f"Handler {f.lambda_handler} -> {d.lambda_handler}")
     if f.env != d.env:
         changed = sorted(k for k in set(f.env) | set(d.env) if f.env.get(k) != d.env.get(k))
-        changes.append("environment " + ", ".join(changed))
+        pruned = f" (removes {', '.join(d.pruned_env)}: --prune-env)" if d.pruned_env else ""
+        changes.append("environment " + ", ".join(changed) + pruned)
+    if f.layers != d.layers:
+        changes.append(f"layers {len(f.layers)} -> {len(d.layers)}")
     return changes
 
 
@@ -317,7 +243,8 @@ def _function_steps(d: Desired, fn: FunctionView | None, role_arn: str) -> list[
     if fn is None:
         guard = f"guard {protocol.ENTRY_POINT}" if d.guarded else "no guard"
         detail = (
-            f"{d.runtime}, {d.memory} MB, {d.timeout} s, handler {d.handler}, {guard}, "
+            f"{d.runtime} {d.architecture}, {d.memory} MB, {d.timeout} s, handler {d.handler}, "
+            f"{guard}, "
             f"cap {d.max_calls}, budget {d.max_invocations}"
         )
         return [Step(Op.CREATE_FUNCTION, "function", "create", d.name, detail)]
@@ -325,8 +252,10 @@ def _function_steps(d: Desired, fn: FunctionView | None, role_arn: str) -> list[
     why = _needs_tags(d, fn.tags)
     if why:
         steps.append(Step(Op.TAG_FUNCTION, "function", "update", d.name, why))
-    if fn.code_sha256 != d.code_sha256:
+    if fn.code_sha256 != d.code_sha256 or fn.architecture != d.architecture:
         detail = f"code {fn.code_sha256[:8]} -> {d.code_sha256[:8]}"
+        if fn.architecture != d.architecture:
+            detail += f", architecture {fn.architecture} -> {d.architecture}"
         steps.append(Step(Op.UPDATE_CODE, "function", "update", d.name, detail))
     changes = _config_changes(d, fn, role_arn)
     if changes:
@@ -370,7 +299,7 @@ def _safety_steps(d: Desired, fn: FunctionView | None, warnings: list[str]) -> l
 def plan(desired: Desired, observed: Observed) -> Plan:
     """The steps that take `observed` to `desired`. Pure; raises NotOursError."""
     d = desired
-    warnings: list[str] = []
+    warnings: list[str] = _env_warnings(d)
     role, fn = observed.role, observed.function
     if fn is not None:
         _refuse_if_not_ours(d, "Function", d.name, fn.tags)

@@ -1,15 +1,17 @@
 """Lambda runtimes: which ones exist, which are still supported, and what they run.
 
-The list of runtimes comes from botocore's Lambda service model (the `Runtime` enum), which
-still lists every runtime Lambda ever had (`python2.7`, `nodejs4.3`, ...). What is supported
+The list of runtimes comes from the SDK's bundled Lambda service model (the `Runtime` enum),
+which still lists every runtime Lambda ever had (`python2.7`, `nodejs4.3`, ...). What is supported
 *today* is that list minus AWS's deprecation table below. A runtime the model lists that the
-table does not know is new, hence supported: a botocore upgrade brings new runtimes in
+table does not know is new, hence supported: an SDK upgrade brings new runtimes in
 without a change here.
+
+Pure: the list is an argument (`known`); `recursectl.aws.model.lambda_runtimes()` reads it
+from the SDK's model.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
@@ -58,20 +60,6 @@ _LANGUAGE_NAME = {PYTHON: "Python", NODE: "Node.js"}
 _PYTHON_RUNTIME = re.compile(r"python(\d+)\.(\d+)")
 
 
-@functools.lru_cache(maxsize=1)
-def model_runtimes() -> tuple[str, ...]:
-    """Every runtime identifier in botocore's Lambda model (data access, no AWS call).
-
-    This is the one place outside the AWS layer that touches botocore: it reads a JSON file
-    that ships with botocore through botocore's own loader. It belongs in the `aws` package
-    (e.g. `aws/model.py`) once that exists; everything else here takes the list as an argument.
-    """
-    from botocore.loaders import Loader
-
-    model = Loader().load_service_model("lambda", "service-2")
-    return tuple(str(name) for name in model["shapes"]["Runtime"]["enum"])
-
-
 def _today() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -110,11 +98,9 @@ def _version_key(runtime: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", runtime))
 
 
-def supported(
-    language: str, *, known: Iterable[str] | None = None, today: date | None = None
-) -> tuple[str, ...]:
-    """The runtimes Lambda supports today for `language`, newest first."""
-    names = model_runtimes() if known is None else tuple(known)
+def supported(language: str, *, known: Iterable[str], today: date | None = None) -> tuple[str, ...]:
+    """The runtimes Lambda supports today for `language`, newest first (of `known`)."""
+    names = tuple(known)
     day = today or _today()
     found = {r for r in names if language_of(r) == language and deprecated_on(r, day) is None}
     return tuple(sorted(found, key=_version_key, reverse=True))
@@ -124,11 +110,11 @@ def check(
     runtime: str,
     language: str = PYTHON,
     *,
-    known: Iterable[str] | None = None,
+    known: Iterable[str],
     today: date | None = None,
 ) -> str:
     """`runtime` if Lambda supports it today for `language`; else a UsageError listing those."""
-    names = model_runtimes() if known is None else tuple(known)
+    names = tuple(known)
     day = today or _today()
     choices = supported(language, known=names, today=day)
     if runtime in choices:

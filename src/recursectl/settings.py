@@ -21,6 +21,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILE = "recursectl.toml"
 DEFAULT_NAME = "recursectl-demo"
 DEFAULT_RUNTIME = "python3.13"
+DEFAULT_ARCHITECTURE = "x86_64"
+ARCHITECTURES = ("x86_64", "arm64")
 DEFAULT_LOCAL_PORT = 4599
 LOCAL_REGION = "us-east-1"
 
@@ -45,6 +47,17 @@ class Settings:
     local_port: int = DEFAULT_LOCAL_PORT
     function_arn: str | None = None  # written back by deploy; informational
     project: str | None = None  # default: the config file's folder name (see project_identity)
+    # the project's code (issue 9) -------------------------------------------------------
+    source: str | None = None  # the code root; None: the handler file's folder
+    requirements: str | None = None  # None: requirements.txt in the source root, if any
+    exclude: tuple[str, ...] = ()  # gitignore-style, on top of recursectl.sources' defaults
+    include: tuple[str, ...] = ()  # wins over excludes; names secret-looking files to allow
+    environment: Mapping[str, str] = field(default_factory=dict)
+    architecture: str = DEFAULT_ARCHITECTURE
+    layers: tuple[str, ...] = ()  # layer version ARNs
+    iam_statements: tuple[Mapping[str, Any], ...] = ()  # added to the role's inline policy
+    iam_policy_file: str | None = None  # a JSON policy document (or a list of statements)
+    managed_policies: tuple[str, ...] = ()  # managed policy ARNs attached to the role
     config_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -82,6 +95,10 @@ _INT_KEYS = {
     "local_port",
 }
 _BOOL_KEYS = {"local"}
+_LIST_KEYS = {"exclude", "include", "layers", "managed_policies"}
+_TABLE_KEYS = {"environment"}
+_STATEMENT_KEYS = {"iam_statements"}
+_NO_ENV_KEYS = _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS  # not settable by RECURSECTL_*
 _KEYS = {f.name for f in fields(Settings)} - {"config_path"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -99,6 +116,12 @@ _RANGES = {
 
 
 def _validate(values: Mapping[str, Any], source: str) -> None:
+    arch = values.get("architecture")
+    if arch is not None and arch not in ARCHITECTURES:
+        raise UsageError(
+            f"architecture must be x86_64 or arm64 (got {arch!r} from {source}).",
+            hint="Lambda offers x86_64 and arm64 (--architecture, or `architecture`)",
+        )
     for key, value in values.items():
         if key in _RANGES and value is not None:
             lo, hi = _RANGES[key]
@@ -112,7 +135,7 @@ def _validate(values: Mapping[str, Any], source: str) -> None:
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in _KEYS:
+    for key in _KEYS - _NO_ENV_KEYS:
         raw = environ.get(f"RECURSECTL_{key.upper()}")
         if raw is None:
             continue
@@ -177,7 +200,10 @@ def read_config(path: Path) -> dict[str, Any]:
             f"Unknown key(s) in {path}: {', '.join(unknown)}.",
             hint=f"valid keys: {', '.join(sorted(_KEYS))}",
         )
-    for key, value in table.items():
+    for key, value in list(table.items()):
+        if key in _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS:
+            table[key] = _structured(key, value, path)
+            continue
         expected: type | tuple[type, ...] = (
             int if key in _INT_KEYS else bool if key in _BOOL_KEYS else str
         )
@@ -188,6 +214,40 @@ def read_config(path: Path) -> dict[str, Any]:
             )
     _validate(table, source=str(path))
     return table
+
+
+def _structured(key: str, value: Any, path: Path) -> Any:
+    """A list of strings, the environment table, or the list of IAM statements."""
+    if key in _LIST_KEYS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(
+                f"`{key}` in {path} must be a list of strings.", hint=f'e.g. {key} = ["..."]'
+            )
+        return tuple(value)
+    if key in _TABLE_KEYS:
+        if not isinstance(value, dict):
+            raise UsageError(
+                f"`[{key}]` in {path} must be a table of NAME = value.",
+                hint=f'e.g. [{key}] then LOG_LEVEL = "debug" on its own line',
+            )
+        out: dict[str, str] = {}
+        for name, v in value.items():
+            if isinstance(v, bool):
+                out[name] = "true" if v else "false"
+            elif isinstance(v, (str, int, float)):
+                out[name] = str(v)
+            else:
+                raise UsageError(
+                    f"[{key}] {name} in {path} must be a string, number or boolean.",
+                    hint="Lambda's environment variables are strings",
+                )
+        return out
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise UsageError(
+            f"`{key}` in {path} must be a list of IAM policy statements.",
+            hint=f"write each one as [[{key}]] with Effect, Action and Resource",
+        )
+    return tuple(value)
 
 
 def load(

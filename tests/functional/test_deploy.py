@@ -243,7 +243,9 @@ def test_not_ours_refused_then_adopted(endpoint: str) -> None:
     fn = lam.get_function(FunctionName="demo")
     assert fn["Tags"]["managed-by"] == "recursectl"
     assert fn["Configuration"]["Role"].endswith(":role/demo-role")
-    assert "THEIRS" not in fn["Configuration"]["Environment"]["Variables"]
+    # a variable set outside recursectl is never removed silently: kept, and named
+    assert fn["Configuration"]["Environment"]["Variables"]["THEIRS"] == "1"
+    assert any("THEIRS" in w and "--prune-env" in w for w in result.warnings)
 
 
 def test_toml_write_back_keeps_comments(endpoint: str, tmp_path: Path) -> None:

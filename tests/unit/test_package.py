@@ -137,3 +137,35 @@ def test_not_python_and_bad_function_name(tmp_path: Path) -> None:
     _write(tmp_path / "h.py", HANDLER)
     with pytest.raises(UsageError, match="not a valid Python function name"):
         package.parse_handler("h.py:1abc", cwd=tmp_path)
+
+
+def test_a_dotted_handler_under_a_source_root(tmp_path: Path) -> None:
+    app = tmp_path / "src" / "app"
+    app.mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "handler.py").write_text("from app import util\n\ndef main(e, c):\n    return 1\n")
+    (app / "util.py").write_text("X = 1\n")
+    for spec in ("app.handler.main", "app/handler.py:main"):
+        parsed = package.parse_handler(spec, cwd=tmp_path, source="src")
+        assert parsed.root == (tmp_path / "src").resolve()
+        assert parsed.handler == "app.handler.main"
+    pkg = package.build(package.parse_handler("app.handler.main", cwd=tmp_path, source="src"))
+    assert set(pkg.files) == {"app/__init__.py", "app/handler.py", "app/util.py", package.HELPER}
+    assert pkg.deps_target is None
+
+
+def test_handler_py_in_the_current_folder_is_found(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    found = package.parse_handler(None, cwd=tmp_path, discover=True)
+    assert found.file == (tmp_path / "handler.py").resolve()
+    assert not found.bundled
+    assert package.parse_handler(None, cwd=tmp_path).bundled  # without discover: the template
+
+
+def test_unimportable_paths_and_missing_modules(tmp_path: Path) -> None:
+    (tmp_path / "my-app").mkdir()
+    (tmp_path / "my-app" / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    with pytest.raises(UsageError, match="cannot be imported"):
+        package.parse_handler("my-app/handler.py", cwd=tmp_path, source=".")
+    with pytest.raises(UsageError, match=r"Handler module app\.nope not found"):
+        package.parse_handler("app.nope.main", cwd=tmp_path)

@@ -58,6 +58,8 @@ def converged(d: Desired) -> Observed:
             state="Active",
             last_update_status="Successful",
             retries=0,
+            architecture=d.architecture,
+            layers=d.layers,
         ),
         role=RoleView(
             name=d.role_name,
@@ -321,3 +323,51 @@ def test_steps_serialise_their_op_by_name() -> None:
     step = planner.plan(desired(), Observed()).steps[0]
     assert step.to_json()["op"] == "create_role"
     assert step.op == "create_role"  # a str enum: comparable to its name
+
+
+# issue 9: environment, architecture, layers, IAM additions -------------------------------------
+def test_converged_with_environment_layers_arm64_and_iam_is_unchanged() -> None:
+    d = desired(
+        environment={"LOG_LEVEL": "info"},
+        architecture="arm64",
+        layers=("arn:aws:lambda:us-east-1:123456789012:layer:x:1",),
+        extra_statements=({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},),
+    )
+    assert planner.plan(d, converged(d)).steps == []
+    assert d.env["LOG_LEVEL"] == "info"
+    assert d.env["RECURSECTL_ENV_NAMES"] == "LOG_LEVEL"
+    assert d.policy["Statement"][-1]["Action"] == "s3:GetObject"
+
+
+def test_variables_set_outside_are_kept_and_named_or_pruned() -> None:
+    before = desired()
+    kept = desired(kept_env={"THEIRS": "x"})
+    p = planner.plan(kept, converged(before))
+    assert kept.env["THEIRS"] == "x"
+    assert any("THEIRS" in w and "--prune-env" in w for w in p.warnings)
+    pruned = desired(pruned_env=("THEIRS",))
+    observed = converged(kept)
+    (step,) = [s for s in planner.plan(pruned, observed).steps if s.op == "update_config"]
+    assert "removes THEIRS" in step.detail
+
+
+def test_architecture_changes_with_the_code_and_layers_with_the_config() -> None:
+    d = desired()
+    arm = desired(architecture="arm64")
+    (step,) = planner.plan(arm, converged(d)).steps
+    assert step.op == "update_code"
+    assert "architecture x86_64 -> arm64" in step.detail
+    layered = desired(layers=("arn:aws:lambda:us-east-1:123456789012:layer:x:1",))
+    (step,) = planner.plan(layered, converged(d)).steps
+    assert (step.op, step.detail) == ("update_config", "layers 0 -> 1")
+
+
+def test_managed_policies_are_attached_when_missing() -> None:
+    arn = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    d = desired(managed_policies=(arn,))
+    observed = converged(d)
+    role = dataclasses.replace(observed.role, attached=())  # type: ignore[arg-type]
+    steps = planner.plan(d, dataclasses.replace(observed, role=role)).steps
+    assert [(s.op, s.detail) for s in steps] == [("attach_policy", f"attach {arn}")]
+    role = dataclasses.replace(role, attached=(arn,))
+    assert planner.plan(d, dataclasses.replace(observed, role=role)).steps == []

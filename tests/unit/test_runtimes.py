@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from recursectl import runtimes
+from recursectl.aws.model import lambda_runtimes
 from recursectl.errors import EXIT_USAGE, UsageError
 
 TODAY = date(2026, 12, 1)
@@ -15,7 +16,7 @@ KNOWN += ("nodejs18.x", "nodejs22.x", "nodejs24.x", "java21", "provided.al2023")
 
 
 def test_the_model_lists_runtimes_of_both_languages() -> None:
-    names = runtimes.model_runtimes()
+    names = lambda_runtimes()
     assert "python3.12" in names
     assert "nodejs20.x" in names
     assert "python2.7" in names  # the model keeps deprecated runtimes: hence the table
@@ -41,7 +42,7 @@ def test_a_runtime_the_table_does_not_know_is_supported() -> None:
 
 
 def test_the_real_model_supports_the_default_runtime() -> None:
-    assert runtimes.check("python3.13") == "python3.13"
+    assert runtimes.check("python3.13", known=lambda_runtimes()) == "python3.13"
 
 
 @pytest.mark.parametrize(

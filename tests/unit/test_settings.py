@@ -78,3 +78,38 @@ def test_project_identity_from_setting_or_config_folder(tmp_path: Path) -> None:
     assert load(environ={}, cwd=folder).project_identity == "orders"
     assert load(environ={"RECURSECTL_PROJECT": "ops"}, cwd=folder).project_identity == "ops"
     assert load(environ={}, cwd=tmp_path / "nowhere").project_identity is None
+
+
+def test_project_keys_from_the_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "recursectl.toml"
+    cfg.write_text(
+        'source = "src"\nexclude = ["*.csv"]\nlayers = ["arn:l:1"]\narchitecture = "arm64"\n'
+        '[environment]\nA = 1\nB = true\nC = "c"\n'
+        '[[iam_statements]]\nEffect = "Allow"\nAction = "s3:GetObject"\nResource = "*"\n'
+    )
+    s = load(config_path=cfg, environ={})
+    assert (s.source, s.exclude, s.layers, s.architecture) == (
+        "src",
+        ("*.csv",),
+        ("arn:l:1",),
+        "arm64",
+    )
+    assert s.environment == {"A": "1", "B": "true", "C": "c"}
+    assert s.iam_statements == ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('architecture = "x86"', "x86_64 or arm64"),
+        ('exclude = "*.csv"', "list of strings"),
+        ("environment = 3", "table"),
+        ("[environment]\nA = [1]", "string, number or boolean"),
+        ('iam_statements = ["x"]', "IAM policy statements"),
+    ],
+)
+def test_bad_project_keys(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "recursectl.toml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(UsageError, match=message):
+        load(config_path=cfg, environ={})

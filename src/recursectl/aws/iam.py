@@ -110,6 +110,31 @@ class IamApi:
             lambda: self._client.delete_role_policy(RoleName=role, PolicyName=policy),
         )
 
+    def attached_policies(self, role: str) -> tuple[str, ...]:
+        """The managed policy ARNs attached to the role (all pages)."""
+        arns: list[str] = []
+        paginator = self._client.get_paginator("list_attached_role_policies")
+        pages = self._do(
+            "ListAttachedRolePolicies", role, lambda: list(paginator.paginate(RoleName=role))
+        )
+        for page in pages:
+            arns += [str(p["PolicyArn"]) for p in page["AttachedPolicies"]]
+        return tuple(arns)
+
+    def attach_policy(self, role: str, policy_arn: str) -> None:
+        self._do(
+            "AttachRolePolicy",
+            f"{role} {policy_arn}",
+            lambda: self._client.attach_role_policy(RoleName=role, PolicyArn=policy_arn),
+        )
+
+    def detach_policy(self, role: str, policy_arn: str) -> None:
+        self._do(
+            "DetachRolePolicy",
+            f"{role} {policy_arn}",
+            lambda: self._client.detach_role_policy(RoleName=role, PolicyArn=policy_arn),
+        )
+
     def delete_role(self, name: str) -> None:
         """Raises ConflictError while managed policies are still attached."""
         self._do("DeleteRole", name, lambda: self._client.delete_role(RoleName=name))

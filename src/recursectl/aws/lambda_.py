@@ -36,9 +36,12 @@ class FunctionConfig:
     timeout: int
     memory: int
     env: dict[str, str]
+    layers: tuple[str, ...] = ()
+    architecture: str = "x86_64"  # set with the code (CreateFunction, UpdateFunctionCode)
 
     def to_api(self) -> dict[str, Any]:
         return {
+            "Layers": list(self.layers),
             "FunctionName": self.name,
             "Runtime": self.runtime,
             "Role": self.role,
@@ -155,6 +158,7 @@ class LambdaApi:
             lambda: self._client.create_function(
                 **config.to_api(),
                 Code={"ZipFile": zip_bytes},
+                Architectures=[config.architecture],  # type: ignore[list-item]
                 Description="Recursive Lambda function managed by recursectl",
                 Tags=tags,
                 Publish=False,
@@ -182,11 +186,16 @@ class LambdaApi:
         )
         self.wait(name, "function_updated_v2")
 
-    def update_code(self, name: str, zip_bytes: bytes) -> None:
+    def update_code(self, name: str, zip_bytes: bytes, architecture: str = "x86_64") -> None:
+        """New code; the architecture can only change together with the code."""
         self._do(
             "UpdateFunctionCode",
             name,
-            lambda: self._client.update_function_code(FunctionName=name, ZipFile=zip_bytes),
+            lambda: self._client.update_function_code(
+                FunctionName=name,
+                ZipFile=zip_bytes,
+                Architectures=[architecture],  # type: ignore[list-item]
+            ),
         )
         self.wait(name, "function_updated_v2")
 

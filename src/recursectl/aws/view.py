@@ -42,6 +42,8 @@ class FunctionView:
     last_update_status: str | None = None
     last_modified: str | None = None
     retries: int | None = None  # MaximumRetryAttempts; None: no config (AWS's default, 2)
+    architecture: str = "x86_64"
+    layers: tuple[str, ...] = ()  # layer version ARNs, in order
 
     @classmethod
     def from_configuration(
@@ -69,6 +71,8 @@ class FunctionView:
             state=cfg.get("State"),
             last_update_status=cfg.get("LastUpdateStatus"),
             last_modified=str(cfg["LastModified"]) if cfg.get("LastModified") else None,
+            architecture=str((cfg.get("Architectures") or ["x86_64"])[0]),
+            layers=tuple(str(layer["Arn"]) for layer in cfg.get("Layers") or ()),
         )
 
     @classmethod
@@ -148,6 +152,7 @@ class RoleView:
     tags: dict[str, str] | None
     trust: Any | None
     policy: Any | None  # our inline policy document, None when absent
+    attached: tuple[str, ...] | None = None  # managed policy ARNs; None: not read
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,22 +13,71 @@ from recursectl.app import App
 from recursectl.cli.options import json_option
 
 if TYPE_CHECKING:
-    from recursectl.deploy import DeployResult
+    from recursectl.deploy_result import DeployResult
+    from recursectl.package import HandlerSpec, Options, Package
+    from recursectl.settings import Settings
+
+DRY_RUN_FILES = 15  # the largest files --dry-run lists (--json lists all)
 
 
 def _size(n: int) -> str:
-    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 2**20 else f"{n / 2**20:.1f} MiB"
+    from recursectl.sources import format_size
+
+    return format_size(n)
 
 
 @click.command("deploy")
 @click.option("--name", help="Function name (config key `name`).")
 @click.option(
     "--handler",
-    metavar="PATH[:FUNCTION]",
-    help="Handler file (its folder is packaged) or folder holding handler.py; "
-    "FUNCTION defaults to `handler`. Default: the bundled template.",
+    metavar="PATH[:FUNCTION]|MODULE.FUNCTION",
+    help="The handler, relative to the source root (app/handler.py:main or app.handler.main); "
+    "FUNCTION defaults to `handler`. Default: handler.py in the source root or here, "
+    "else the bundled template.",
+)
+@click.option(
+    "--source",
+    metavar="DIR",
+    help="The folder that becomes the code root (default: the handler file's folder).",
+)
+@click.option(
+    "--requirements",
+    metavar="FILE",
+    help="Requirements to install into the package (default: requirements.txt in the source).",
 )
 @click.option("--runtime", help="Lambda runtime, e.g. python3.13.")
+@click.option(
+    "--architecture",
+    type=click.Choice(["x86_64", "arm64"]),
+    help="Instruction set (default x86_64); dependency wheels follow it.",
+)
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An environment variable for the function (repeatable; over [environment]).",
+)
+@click.option(
+    "--prune-env",
+    is_flag=True,
+    help="Remove environment variables set on the function outside recursectl (kept otherwise).",
+)
+@click.option("--layer", "layers", multiple=True, metavar="ARN", help="A layer (repeatable).")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave files out (repeatable).")
+@click.option("--include", multiple=True, metavar="PATTERN", help="Put files in (repeatable).")
+@click.option(
+    "--iam-policy-file",
+    metavar="FILE",
+    help="JSON policy (or list of statements) added to the role for the handler's own calls.",
+)
+@click.option(
+    "--managed-policy",
+    "managed_policies",
+    multiple=True,
+    metavar="ARN",
+    help="A managed policy attached to the role (repeatable).",
+)
 @click.option("--memory", type=int, help="Memory in MB (128-10240).")
 @click.option("--timeout", type=int, help="Timeout in seconds (1-900).")
 @click.option("--max-calls", type=int, help="Recursion cap: the deepest hop allowed (default 25).")
@@ -46,82 +97,61 @@ def _size(n: int) -> str:
     is_flag=True,
     help="Take over a function or role not created by us (or by another project).",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and the package's files; change nothing."
+)
 @json_option
 @click.pass_obj
 def deploy_command(
     app: App,
-    name: str | None,
-    handler: str | None,
-    runtime: str | None,
-    memory: int | None,
-    timeout: int | None,
-    max_calls: int | None,
-    max_invocations: int | None,
-    concurrency: int | None,
-    log_retention_days: int | None,
-    project: str | None,
+    /,
+    env_pairs: tuple[str, ...],
+    prune_env: bool,
     adopt: bool,
     dry_run: bool,
     as_json: bool,
+    **flags: Any,
 ) -> None:
     """Deploy a recursive function in one step (re-running converges).
 
     \b
     Creates or updates: an IAM role whose only permissions are writing the
-    function's own log group and invoking the function itself; the log group
-    with retention; the function, whose Handler is recursectl's guard
-    (recursectl_chain.handler, which wraps your handler and caps every chain);
-    async retries 0; and the recursion config.
+    function's own log group and invoking the function itself (plus what
+    iam_statements / managed_policies add); the log group with retention; the
+    function, whose Handler is recursectl's guard (recursectl_chain.handler,
+    which wraps your handler and caps every chain); async retries 0; and the
+    recursion config. requirements.txt is installed for the function's runtime
+    and architecture (cached).
     """
     from recursectl import deploy as deploy_mod
-    from recursectl import package
-    from recursectl.errors import UsageError
+    from recursectl import envvars
     from recursectl.names import check_function_name
 
-    settings = app.configure(
-        name=name,
-        handler=handler,
-        runtime=runtime,
-        memory=memory,
-        timeout=timeout,
-        max_calls=max_calls,
-        max_invocations=max_invocations,
-        concurrency=concurrency,
-        log_retention_days=log_retention_days,
-        project=project,
-    )
+    multi = {k: tuple(v) or None for k, v in flags.items() if isinstance(v, tuple)}
+    single = {k: v for k, v in flags.items() if not isinstance(v, tuple)}
+    settings = app.configure(**single, **multi)
+    if env_pairs:
+        env = {**settings.environment, **envvars.parse_assignments(env_pairs)}
+        settings = app.configure(environment=env)
     ui = app.ui
-    if not settings.runtime.startswith("python"):
-        raise UsageError(
-            f"Runtime {settings.runtime!r} is not a Python runtime.",
-            hint="recursectl packages Python handlers: use e.g. --runtime python3.13",
-        )
     check_function_name(settings.name)
-    # Everything about the handler is checked before any AWS call.
-    # A handler path from the config file is relative to that file, not to the cwd.
-    base = settings.config_path.parent if handler is None and settings.config_path else None
-    spec = package.parse_handler(settings.handler, cwd=base)
-    pkg = package.build(spec)
-    if settings.local:
-        here = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        if settings.runtime != here:
-            ui.info(
-                f"note: the local cloud runs handlers with this interpreter ({here}), "
-                f"not {settings.runtime}"
-            )
+    envvars.check(settings.environment)
+    # Everything about the handler and its package is checked before any AWS call.
+    spec = _handler_spec(settings, flags.get("handler") is not None)
+    _check_runtime(settings, spec)
+    statements = _statements(settings)
+    pkg = _build(app, settings, spec, as_json)
     aws = app.aws()
     if not as_json:
-        ui.info(
-            f"{'Planning' if dry_run else 'Deploying'} {settings.name} "
-            f"({pkg.handler}, {len(pkg.files)} files, {_size(pkg.size)}) to {aws.region}"
-        )
+        ui.info(f"{'Planning' if dry_run else 'Deploying'} {settings.name} to {aws.region}")
     result = deploy_mod.deploy(
         aws,
         settings,
         pkg,
         adopt=adopt,
         dry_run=dry_run,
+        prune_env=prune_env,
+        extra_statements=statements,
         progress=(lambda _: None) if as_json else (lambda m: ui.info(f"  {m}")),
     )
     for warning in result.warnings:
@@ -130,6 +160,109 @@ def deploy_command(
         ui.emit_json(result.to_json())
         return
     _report(app, result)
+
+
+def _base(settings: Settings) -> Path:
+    """Paths from the config file are relative to it; from flags, to the current folder."""
+    return settings.config_path.parent if settings.config_path else Path.cwd()
+
+
+def _path(settings: Settings, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else _base(settings) / path
+
+
+def _handler_spec(settings: Settings, from_flag: bool) -> HandlerSpec:
+    from recursectl import package
+
+    cwd = Path.cwd() if from_flag else _base(settings)
+    source = settings.source
+    return package.parse_handler(settings.handler, cwd=cwd, source=source, discover=True)
+
+
+def _check_runtime(settings: Settings, spec: HandlerSpec) -> None:
+    from recursectl import runtimes
+    from recursectl.aws.model import lambda_runtimes
+
+    language = runtimes.language_of_file(spec.file) or runtimes.PYTHON
+    runtimes.check(settings.runtime, language, known=lambda_runtimes())
+    runtimes.check_handler(settings.runtime, spec.file)
+
+
+def _statements(settings: Settings) -> tuple[dict[str, Any], ...]:
+    """The extra IAM statements: `iam_statements` plus the `iam_policy_file`'s."""
+    from recursectl.errors import UsageError
+    from recursectl.names import check_statements
+
+    out = check_statements(list(settings.iam_statements), "iam_statements")
+    path = _path(settings, settings.iam_policy_file)
+    if path is not None:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(
+                f"IAM policy file {settings.iam_policy_file} does not exist.",
+                hint="fix --iam-policy-file (or `iam_policy_file` in recursectl.toml)",
+            ) from None
+        except (ValueError, OSError) as exc:
+            raise UsageError(
+                f"IAM policy file {settings.iam_policy_file} is not valid JSON: {exc}.",
+                hint="write a policy document or a list of statements",
+            ) from None
+        out += check_statements(doc, str(settings.iam_policy_file))
+    return out
+
+
+def _options(app: App, settings: Settings, as_json: bool) -> Options:
+    from recursectl.package import Options
+
+    def on_install(target: str) -> None:
+        if not as_json:
+            app.ui.info(f"installing dependencies for {target} (cached afterwards)...")
+
+    return Options(
+        exclude=settings.exclude,
+        include=settings.include,
+        requirements=_path(settings, settings.requirements),
+        runtime=settings.runtime,
+        architecture=settings.architecture,
+        local=settings.local,
+        on_install=on_install,
+    )
+
+
+def _build(app: App, settings: Settings, spec: HandlerSpec, as_json: bool) -> Package:
+    from recursectl import package
+
+    pkg = package.build(spec, _options(app, settings, as_json))
+    if as_json:
+        return pkg
+    origin = "the bundled template" if spec.bundled else spec.origin
+    n = len(pkg.dependencies)
+    deps = (
+        f", {n} {'dependency' if n == 1 else 'dependencies'} "
+        f"({'installed' if pkg.installed else 'cached'})"
+        if pkg.deps_target
+        else ""
+    )
+    app.ui.info(
+        f"Packaged handler {pkg.handler} (from {origin}): {len(pkg.listing)} files, "
+        f"{_size(pkg.unzipped_size)} unzipped, {_size(pkg.size)} zipped{deps}"
+    )
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if settings.local and settings.runtime != here:
+        app.ui.info(
+            f"note: the local cloud runs handlers with this interpreter ({here}), "
+            f"not {settings.runtime}"
+        )
+    if settings.local and pkg.deps_target and "this machine" in pkg.deps_target:
+        app.ui.info(
+            f"note: the local cloud cannot load Lambda's wheels here, so the dependencies are "
+            f"installed for {pkg.deps_target}; on AWS the zip differs only in the wheels' platform"
+        )
+    return pkg
 
 
 def _report(app: App, result: DeployResult) -> None:
@@ -143,6 +276,7 @@ def _report(app: App, result: DeployResult) -> None:
             ui.data("plan (nothing was changed, --dry-run):")
             for step in result.steps:
                 ui.data(f"  {'+' if step.action == 'create' else '~'} {step.describe()}")
+        _report_package(app, result)
     elif result.unchanged:
         ui.success(f"{result.function_name} is unchanged")
     else:
@@ -150,7 +284,7 @@ def _report(app: App, result: DeployResult) -> None:
         updated = len(result.steps) - created
         ui.success(f"deployed {result.function_name}: {created} created, {updated} updated")
     ui.data(f"function   {result.function_arn}")
-    ui.data(f"handler    {result.handler}")
+    ui.data(f"handler    {result.handler} (from {result.package.origin or 'the bundled template'})")
     if result.guard:
         ui.data(
             f"guard      {result.guard} wraps it: cap {result.max_calls}, "
@@ -162,8 +296,40 @@ def _report(app: App, result: DeployResult) -> None:
         ui.data(f"project    {result.project}")
     ui.data(f"role       {result.role_arn}")
     ui.data(f"log group  {result.log_group}")
-    ui.data(f"code       {_size(result.code_size)}, sha256 {result.code_sha256}")
+    ui.data(
+        f"code       {len(result.package.listing)} files, {_size(result.code_size)} zipped, "
+        f"{result.desired.architecture}, sha256 {result.code_sha256}"
+    )
     if result.config_written:
         ui.info(f"wrote function_arn into {result.config_written}")
     if not dry_run:
         ui.info(f"next: recursectl invoke --name {result.function_name} --calls 5 --follow")
+
+
+def _report_package(app: App, result: DeployResult) -> None:
+    """--dry-run: the files (largest first), the dependencies, the environment, IAM additions."""
+    ui, pkg, d = app.ui, result.package, result.desired
+    files = pkg.largest_first()
+    ui.data(f"files ({len(files)}, {_size(pkg.unzipped_size)} unzipped, largest first):")
+    for f in files[:DRY_RUN_FILES]:
+        ui.data(
+            f"  {_size(f.size):>10}  {f.path}" + ("" if f.origin == "source" else f"  ({f.origin})")
+        )
+    if len(files) > DRY_RUN_FILES:
+        ui.data(f"  ... {len(files) - DRY_RUN_FILES} more (--json lists all)")
+    if pkg.deps_target:
+        ui.data(f"dependencies ({len(pkg.dependencies)}, for {pkg.deps_target}):")
+        for dist in pkg.dependencies:
+            ui.data(f"  {dist}")
+    if d.environment or d.kept_env or d.pruned_env:
+        ui.data(f"environment: {', '.join(sorted(d.environment)) or 'none'} set by recursectl")
+        if d.kept_env:
+            ui.data(f"  kept (set outside recursectl): {', '.join(sorted(d.kept_env))}")
+        if d.pruned_env:
+            ui.data(f"  removed (--prune-env): {', '.join(d.pruned_env)}")
+    if d.extra_statements or d.managed_policies:
+        ui.data("IAM additions to the role:")
+        for st in d.extra_statements:
+            ui.data(f"  statement {json.dumps(st, sort_keys=True)}")
+        for arn in d.managed_policies:
+            ui.data(f"  managed policy {arn}")

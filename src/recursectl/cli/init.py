@@ -28,7 +28,7 @@ def _function_name(directory: Path) -> str:
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.pass_obj
 def init_command(app: App, directory: Path, name: str | None, force: bool) -> None:
-    """Write recursectl.toml and handler.py into DIRECTORY (default: here)."""
+    """Write recursectl.toml, handler.py and its tests (conftest.py, tests/) into DIRECTORY."""
     from recursectl.errors import UsageError
     from recursectl.names import check_function_name
     from recursectl.package import templates_dir
@@ -42,6 +42,11 @@ def init_command(app: App, directory: Path, name: str | None, force: bool) -> No
         .read_text(encoding="utf-8")
         .replace("{name}", name),
         "handler.py": (templates / "python" / "handler.py").read_text(encoding="utf-8"),
+        # its own tests pass out of the box: the helper importable, a sample test
+        "conftest.py": (templates / "init" / "conftest.py").read_text(encoding="utf-8"),
+        "tests/test_handler.py": (templates / "init" / "test_handler.py").read_text(
+            encoding="utf-8"
+        ),
     }
     existing = [f for f in files if (directory / f).exists()]
     if existing and not force:
@@ -51,7 +56,8 @@ def init_command(app: App, directory: Path, name: str | None, force: bool) -> No
         )
     directory.mkdir(parents=True, exist_ok=True)
     for filename, text in files.items():
+        (directory / filename).parent.mkdir(parents=True, exist_ok=True)
         (directory / filename).write_text(text, encoding="utf-8")
         app.ui.success(f"wrote {directory / filename}")
     where = "" if directory == Path(".") else f"cd {directory} && "
-    app.ui.info(f"next: {where}recursectl deploy   (add --local to try it without AWS)")
+    app.ui.info(f"next: {where}pytest, then recursectl deploy   (--local: without AWS)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -211,6 +212,9 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
             app.ui.info("nothing deleted")
             return
     removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+    cleaned = _forget_function_arn(app)
+    if cleaned is not None:
+        app.ui.info(f"removed function_arn from {cleaned}")
     if as_json:
         app.ui.emit_json(
             {"function_name": settings.name, "removed": [r.to_json() for r in removals]}
@@ -219,9 +223,19 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
     for r in removals:
         reason = f" ({r.reason})" if r.reason else ""
         line = f"{r.outcome:<8}{r.resource} {escape(r.name)}{reason}"
-        if r.outcome == "deleted":
+        if r.outcome in ("deleted", "detached"):
             app.ui.success(line)
         else:
             app.ui.info(f"  {line}")
     if all(r.outcome in ("absent", "kept") for r in removals):
         app.ui.info(f"nothing to destroy for {settings.name}")
+
+
+def _forget_function_arn(app: App) -> Path | None:
+    """Drop the (now stale) `function_arn` of this function from recursectl.toml."""
+    from recursectl.deploy import remove_function_arn
+
+    cfg = app.settings.config_path
+    if cfg is None or cfg.name != "recursectl.toml" or not cfg.is_file():
+        return None
+    return cfg if remove_function_arn(cfg, app.settings.name) else None
