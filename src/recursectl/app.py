@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from recursectl.errors import UsageError
 from recursectl.settings import LOCAL_REGION, Settings
 from recursectl.ui import UI
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws, Target
+
+
+def check_endpoint_url(url: str) -> None:
+    """An endpoint is an http(s) URL with a host; botocore would fail later, less clearly."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"The endpoint URL {url!r} is not an http(s) URL.",
+            hint="give --endpoint-url (or AWS_ENDPOINT_URL, `endpoint_url`) as "
+            "http://HOST[:PORT], e.g. http://127.0.0.1:4599",
+        )
+    del port
 
 
 @dataclass
@@ -29,6 +47,8 @@ class App:
         from recursectl.aws import Target
 
         s = self.settings
+        if s.endpoint_url:
+            check_endpoint_url(s.endpoint_url)
         if s.local:
             return Target(
                 region=s.region or LOCAL_REGION,

@@ -193,6 +193,11 @@ def read_config(path: Path) -> dict[str, Any]:
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
         data = tool.get("recursectl", {}) if isinstance(tool, dict) else {}
+        if not isinstance(data, dict):
+            raise UsageError(
+                f"[tool.recursectl] in {path} must be a table, not {type(data).__name__}.",
+                hint='write it as a table: [tool.recursectl] with keys such as name = "my-fn"',
+            )
     table: dict[str, Any] = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(table) - _KEYS)
     if unknown:

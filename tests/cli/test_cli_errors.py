@@ -85,3 +85,60 @@ def test_negative_calls_are_refused_before_any_aws_call() -> None:
     code, out = _run("invoke", "--calls", "-1")  # no region, no credentials: never reached
     assert code == EXIT_USAGE
     assert "-1" in out
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({"pyproject.toml": "[tool]\nrecursectl = 5\n"}, ["info"], "must be a table"),
+        ({}, ["--endpoint-url", "ht!tp://::::", "info"], "is not an http(s) URL"),
+        ({}, ["--endpoint-url", "http://127.0.0.1:abc", "info"], "is not an http(s) URL"),
+        ({"recursectl.toml": 'endpoint_url = "ftp://x"\n'}, ["info"], "is not an http(s) URL"),
+    ],
+)
+def test_bad_settings_are_usage_errors(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    code, out = _run(*args)
+    assert code == EXIT_USAGE, out
+    assert message in out
+    assert "hint:" in out
+
+
+def test_a_state_folder_that_cannot_be_made_is_an_environment_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RECURSECTL_STATE_DIR", str(blocker / "state"))
+    code, out = _run("--local", "info")
+    assert code == EXIT_AWS, out
+    assert str(blocker / "state") in out
+    assert "RECURSECTL_STATE_DIR" in out
+
+
+def test_an_unexpected_error_exits_70_with_and_without_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The one seam a real bug cannot be summoned through: make `info` itself raise.
+    from recursectl import ops
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ops, "info", boom)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    for debug in ([], ["--debug"]):
+        result = CliRunner().invoke(cli, [*debug, "--endpoint-url", "http://127.0.0.1:9", "info"])
+        assert result.exit_code == 70, result.output
+        assert "unexpected RuntimeError: boom" in result.output

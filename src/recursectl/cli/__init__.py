@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from recursectl import __version__
 from recursectl.app import App
-from recursectl.errors import EXIT_INTERRUPTED, RecursectlError
+from recursectl.errors import EXIT_AWS, EXIT_INTERRUPTED, RecursectlError
 from recursectl.ui import UI
 
 EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (a bug in recursectl)
@@ -79,16 +79,32 @@ class Group(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:
+        except OSError as exc:
             app = ctx.obj if isinstance(ctx.obj, App) else None
+            if exc.filename is None:  # not about a path: no better message than the bug's
+                _bug(app, exc, ctx)
             if app and app.debug:
-                raise
-            ui = app.ui if app else UI()
-            ui.error(
-                f"unexpected {type(exc).__name__}: {exc}",
-                "this is a bug in recursectl; rerun with --debug and report the traceback",
+                traceback.print_exc()
+            (app.ui if app else UI()).error(
+                f"{exc.strerror or exc}: {exc.filename}",
+                "check that the folder exists and that you may write to it (the local cloud's "
+                "state folder is RECURSECTL_STATE_DIR, else ~/.local/state/recursectl)",
             )
-            ctx.exit(EXIT_BUG)
+            ctx.exit(EXIT_AWS)
+        except Exception as exc:
+            _bug(ctx.obj if isinstance(ctx.obj, App) else None, exc, ctx)
+
+
+def _bug(app: App | None, exc: BaseException, ctx: click.Context) -> NoReturn:
+    """An unexpected exception: exit 70, with the traceback under --debug."""
+    if app and app.debug:
+        traceback.print_exc()
+    ui = app.ui if app else UI()
+    ui.error(
+        f"unexpected {type(exc).__name__}: {exc}",
+        "this is a bug in recursectl; rerun with --debug and report the traceback",
+    )
+    ctx.exit(EXIT_BUG)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
