@@ -57,14 +57,15 @@ FAST = re.compile(
     # {"time":..,"type":"platform.start","record":{"requestId":..
     # {"time":..,"type":"platform.report","record":{"requestId":.., then status, errorType and
     #   metrics in any order; metrics in AWS's order, initDurationMs only on a cold start.
-    # {"time":..,"type":"platform.<anything else>": nothing a chain needs (initStart, ...).
+    # {"time":..,"type":"platform.<anything else>": nothing a chain needs (initStart, ...);
+    #   initReport goes to the tolerant path (it names an init failure).
     r'|\{"time":"[^"]*","type":"platform\.'
     r'(?:start","record":\{"requestId":"([^"]+)"[,}](?P<jstart>)'
     r'|report","record":\{"requestId":"([^"]+)"'
     r'(?:,"status":"(\w+)"|,"errorType":"([^"]*)"'
     rf'|,"metrics":\{{"durationMs":{_JNUM},"billedDurationMs":{_JNUM},"memorySizeMB":{_JNUM},'
     rf'"maxMemoryUsedMB":{_JNUM}(?:,"initDurationMs":{_JNUM})?\}})*\}}\}}\s*\Z(?P<jreport>)'
-    r'|(?!start"|report")(?P<skip_platform>))'
+    r'|(?!start"|report"|initReport")(?P<skip_platform>))'
     # END carries nothing REPORT does not.
     r"|END RequestId: \S(?P<end>)"
     # INIT_START: the cold start shows as REPORT's Init Duration.
@@ -176,6 +177,12 @@ def fold(
                 elif kind == END:
                     pass  # counted, nothing else: END carries nothing REPORT does not
                 elif kind in (SKIP, SKIP_PLATFORM):
+                    # INIT_START / platform.initStart (once per execution environment): what
+                    # the stream logs before its first START is that request's init phase.
+                    if kind == SKIP or '"type":"platform.initStart"' in message:
+                        ts = event.get("timestamp") or 0
+                        state.env_start(event.get("logStreamName") or "", ts)
+                        n += 1
                     continue
                 elif "\\" in message:
                     # A JSON escape: the regex's `[^"]+` would keep it; decode properly.
