@@ -11,6 +11,7 @@ from recursectl.chain.parse import (
     End,
     Failure,
     InitReport,
+    InitStart,
     Marker,
     Report,
     Start,
@@ -30,12 +31,14 @@ def parse(message: str, *, lines: bool = True) -> object:
 # Text format ---------------------------------------------------------------------------------
 
 
-def test_init_start_is_not_needed() -> None:
+def test_init_start_marks_where_init_began() -> None:
     line = (
         "INIT_START Runtime Version: python:3.12.v27\t"
         "Runtime Version ARN: arn:aws:lambda:us-east-1::runtime:0f5c3b2a\n"
     )
-    assert parse(line) is None
+    rec = parse(line)
+    assert isinstance(rec, InitStart)
+    assert (rec.ts, rec.stream) == (TS, STREAM)
 
 
 def test_start() -> None:
@@ -227,7 +230,9 @@ def test_json_init_start() -> None:
         },
         separators=(",", ":"),
     )
-    assert parse(line) is None
+    rec = parse(line)
+    assert isinstance(rec, InitStart)  # where the environment's init phase began
+    assert rec.stream == STREAM
 
 
 @pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])

@@ -17,6 +17,7 @@ from recursectl.chain.records import (
     End,
     Failure,
     InitReport,
+    InitStart,
     Marker,
     Record,
     Report,
@@ -55,6 +56,7 @@ class ChainCollector:
             AppLine: s.add_line,
             Failure: s.failure,
             InitReport: s.init_report,
+            InitStart: lambda rec: s.env_start(rec.stream, rec.ts),
             End: lambda rec: None,  # END carries nothing REPORT does not
         }
 

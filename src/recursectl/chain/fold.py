@@ -57,14 +57,15 @@ FAST = re.compile(
     # {"time":..,"type":"platform.start","record":{"requestId":..
     # {"time":..,"type":"platform.report","record":{"requestId":.., then status, errorType and
     #   metrics in any order; metrics in AWS's order, initDurationMs only on a cold start.
-    # {"time":..,"type":"platform.<anything else>": nothing a chain needs (initStart, ...).
+    # {"time":..,"type":"platform.<anything else>": nothing a chain needs (initStart, ...);
+    #   initReport goes to the tolerant path (it names an init failure).
     r'|\{"time":"[^"]*","type":"platform\.'
     r'(?:start","record":\{"requestId":"([^"]+)"[,}](?P<jstart>)'
     r'|report","record":\{"requestId":"([^"]+)"'
     r'(?:,"status":"(\w+)"|,"errorType":"([^"]*)"'
     rf'|,"metrics":\{{"durationMs":{_JNUM},"billedDurationMs":{_JNUM},"memorySizeMB":{_JNUM},'
     rf'"maxMemoryUsedMB":{_JNUM}(?:,"initDurationMs":{_JNUM})?\}})*\}}\}}\s*\Z(?P<jreport>)'
-    r'|(?!start"|report")(?P<skip_platform>))'
+    r'|(?!start"|report"|initReport")(?P<skip_platform>))'
     # END carries nothing REPORT does not.
     r"|END RequestId: \S(?P<end>)"
     # INIT_START: the cold start shows as REPORT's Init Duration.
@@ -83,7 +84,6 @@ SKIP_PLATFORM = FAST.groupindex["skip_platform"]
 START_RID = START - 1
 HOP_FIELDS = tuple(HOP - k for k in (5, 6, 4, 3, 1))  # req, chain, parent, depth, budget
 CHILD_FIELDS = tuple(CHILD - k for k in (4, 5, 3, 2))  # req, chain, child, depth
-HOP_REQ, CHILD_REQ = HOP_FIELDS[0], CHILD_FIELDS[0]
 # rid, duration, billed, memory, max memory, the tab after MB, the rest of the line
 REPORT_FIELDS = tuple(range(REPORT - 7, REPORT))
 JSTART_RID = JSTART - 1
@@ -141,7 +141,35 @@ def fold(
             m = fast(message)
             if m is not None:
                 kind = m.lastindex
-                if kind == START:
+                # Markers first: 2 of the ~6.5 events of an invocation.
+                if kind in (HOP, CHILD):
+                    if "\\" in message:
+                        m = None  # a JSON escape: the regex's `[^"]+` kept it; decode properly
+                    else:
+                        state.markers_seen = True
+                        ts = event.get("timestamp") or 0
+                        stream = event.get("logStreamName") or ""
+                        # One group() call per marker, its fields unpacked once.
+                        if kind == HOP:
+                            req, chain, parent, depth, budget = m.group(*HOP_FIELDS)
+                        else:
+                            req, chain, child_id, depth = m.group(*CHILD_FIELDS)
+                        # state.trusted(), its common case inlined: the marker follows its
+                        # START.
+                        starts = stream_starts.get(stream)
+                        last = starts[-1] if starts else None
+                        if (last is not None and last[1] == req and last[0] <= ts) or trusted(
+                            req, stream, ts
+                        ):
+                            if kind == HOP:
+                                hop(req, chain, parent, int(depth), int(budget) if budget else None)
+                            else:
+                                child(
+                                    req, chain, child_id, int(depth), ts, event.get("eventId") or ""
+                                )
+                        else:
+                            _park(state, message, event)
+                elif kind == START:
                     ts = event.get("timestamp") or 0
                     stream = event.get("logStreamName") or ""
                     eid = event.get("eventId")
@@ -176,28 +204,16 @@ def fold(
                 elif kind == END:
                     pass  # counted, nothing else: END carries nothing REPORT does not
                 elif kind in (SKIP, SKIP_PLATFORM):
+                    # INIT_START / platform.initStart (once per execution environment): what
+                    # the stream logs before its first START is that request's init phase.
+                    if kind == SKIP or '"type":"platform.initStart"' in message:
+                        ts = event.get("timestamp") or 0
+                        state.env_start(event.get("logStreamName") or "", ts)
+                        n += 1
                     continue
                 elif "\\" in message:
                     # A JSON escape: the regex's `[^"]+` would keep it; decode properly.
                     m = None
-                elif kind in (HOP, CHILD):
-                    state.markers_seen = True
-                    ts = event.get("timestamp") or 0
-                    stream = event.get("logStreamName") or ""
-                    req = m[HOP_REQ] if kind == HOP else m[CHILD_REQ]
-                    # state.trusted(), its common case inlined: the marker follows its START.
-                    starts = stream_starts.get(stream)
-                    last = starts[-1] if starts else None
-                    if not (last is not None and last[1] == req and last[0] <= ts) and not trusted(
-                        req, stream, ts
-                    ):
-                        _park(state, message, event)
-                    elif kind == HOP:
-                        _, chain, parent, depth, budget = m.group(*HOP_FIELDS)
-                        hop(req, chain, parent, int(depth), int(budget) if budget else None)
-                    else:
-                        _, chain, child_id, depth = m.group(*CHILD_FIELDS)
-                        child(req, chain, child_id, int(depth), ts, event.get("eventId") or "")
                 elif kind == JSTART:
                     ts = event.get("timestamp") or 0
                     stream = event.get("logStreamName") or ""

@@ -28,6 +28,7 @@ from recursectl.chain.records import (
     End,
     Failure,
     InitReport,
+    InitStart,
     Marker,
     Record,
     Report,
@@ -220,6 +221,7 @@ def _text_init_report(message: str, ts: int, stream: str, event_id: str | None) 
         fields.get("Phase"),
         JSON_STATUS.get(status, REPORT_ERROR) if status else None,
         fields.get("Error Type"),
+        message.rstrip("\n"),
     )
 
 
@@ -231,7 +233,9 @@ def _error_line(
     message = match.group(2) if match else None
     if message is not None:
         message = message.split("\n", 1)[0].strip() or None
-    return Failure(request_id, ts, stream, event_id, REPORT_ERROR, error_type, message)
+    return Failure(
+        request_id, ts, stream, event_id, REPORT_ERROR, error_type, message, text.rstrip("\n")
+    )
 
 
 def _logging_line(
@@ -279,9 +283,12 @@ def _json_record(
         elif (
             message.startswith('{"time":')
             and '"type":"platform.report"' not in message
+            and '"type":"platform.initReport"' not in message
             and '"type":"platform.' in message
         ):
-            return None  # initStart, runtimeDone, extension, ...: nothing a chain needs
+            if '"type":"platform.initStart"' in message:
+                return InitStart(ts, stream, event_id)
+            return None  # runtimeDone, extension, ...: nothing a chain needs
     elif not lines and MARKER not in message and '"errorType"' not in message:
         return None  # fast path: an application record nobody asked for
     data = _loads(message)
@@ -297,6 +304,10 @@ def _json_record(
             return Start(request_id, ts, stream, event_id) if request_id else None
         if rtype == "platform.report":
             return _json_report(record, ts, stream, event_id)
+        if rtype == "platform.initStart":
+            return InitStart(ts, stream, event_id)
+        if rtype == "platform.initReport":
+            return _json_init_report(record, ts, stream, event_id, message.rstrip("\n"))
         return None  # initStart, runtimeDone, extension, telemetrySubscription, ...
     # An application record (awslambdaric's JSON formatter or the uncaught-error record).
     request_id = _opt_str(data.get("requestId"))
@@ -305,20 +316,36 @@ def _json_record(
         return _marker_or_line(text, ts, stream, event_id, request_id, lines)
     error_type = _opt_str(data.get("errorType"))
     if error_type:
+        error_message = _opt_str(data.get("errorMessage"))
+        shown = (
+            f"[ERROR] {error_type}: {error_message}" if error_message else f"[ERROR] {error_type}"
+        )
         return Failure(
-            request_id,
-            ts,
-            stream,
-            event_id,
-            REPORT_ERROR,
-            error_type,
-            _opt_str(data.get("errorMessage")),
+            request_id, ts, stream, event_id, REPORT_ERROR, error_type, error_message, shown
         )
     if not lines:
         return None
     level = data.get("level") or data.get("log_level")
     shown = text if isinstance(text, str) else message.rstrip("\n")
     return AppLine(request_id, ts, stream, event_id, shown, _opt_str(level))
+
+
+def _json_init_report(
+    record: dict[str, Any], ts: int, stream: str, event_id: str | None, text: str
+) -> InitReport:
+    """platform.initReport (JSON format): the init phase ended; a failed one names its error."""
+    metrics = record.get("metrics")
+    status = record.get("status")
+    return InitReport(
+        ts,
+        stream,
+        event_id,
+        _json_num(metrics.get("durationMs")) if isinstance(metrics, dict) else None,
+        _opt_str(record.get("phase")),
+        JSON_STATUS.get(str(status), REPORT_ERROR) if status else None,
+        _opt_str(record.get("errorType")),
+        text,
+    )
 
 
 def _json_report(
@@ -378,7 +405,8 @@ def parse_message(
             return End(request_id, ts, stream, event_id) if request_id else None
     elif c == "I":
         if message.startswith("INIT_START"):
-            return None  # nothing a chain needs: the cold start shows as REPORT's Init Duration
+            # The cold start shows as REPORT's Init Duration; this says where init began.
+            return InitStart(ts, stream, event_id)
         if message.startswith("INIT_REPORT "):
             return _text_init_report(message, ts, stream, event_id)
     elif c == "[":

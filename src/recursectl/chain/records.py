@@ -63,6 +63,19 @@ class Report:
 
 
 @dataclass(slots=True)
+class InitStart:
+    """INIT_START (Text) or platform.initStart (JSON): an execution environment began.
+
+    What its stream logs before its first START is that request's init phase.
+    """
+
+    ts: int
+    stream: str
+    event_id: str | None
+    kind: ClassVar[str] = "init_start"
+
+
+@dataclass(slots=True)
 class InitReport:
     """INIT_REPORT (Text): the init phase failed or timed out; no request id on the line."""
 
@@ -73,6 +86,7 @@ class InitReport:
     phase: str | None
     status: str | None
     error_type: str | None
+    text: str = ""  # the line as logged: shown with the invocation's lines
     kind: ClassVar[str] = "init_report"
 
 
@@ -82,7 +96,8 @@ class Failure:
 
     `status` is "error" (uncaught exception) or "timeout" (old "Task timed out" line).
     `request_id` is None when the line carries none (Text `[ERROR]` lines): the collector
-    attributes it to the request open in the same log stream at `ts`.
+    attributes it to the request open in the same log stream at `ts`, or, logged before
+    the stream's first START (an init failure: an import error), to that first request.
     """
 
     request_id: str | None
@@ -92,6 +107,7 @@ class Failure:
     status: str
     error_type: str | None
     message: str | None
+    text: str = ""  # the line as logged (an uncaught error's traceback): shown with the lines
     kind: ClassVar[str] = "failure"
 
 
@@ -135,4 +151,4 @@ class Marker:
     kind: ClassVar[str] = "marker"
 
 
-Record: TypeAlias = Start | End | Report | InitReport | Failure | AppLine | Marker
+Record: TypeAlias = Start | End | Report | InitStart | InitReport | Failure | AppLine | Marker

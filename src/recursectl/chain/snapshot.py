@@ -112,31 +112,47 @@ class Invocation(NamedTuple):
         )
 
     def to_dict(self) -> dict[str, Any]:
+        # One unpacking instead of 27 attribute reads (and the `cut` property inlined for
+        # the common case): the --json document of a 9,841-invocation tree calls this for
+        # every invocation.
+        (
+            request_id, parent_id, depth, status, start, end, duration_ms, billed_ms,
+            memory_mb, max_memory_mb, init_ms, error, children, attempts, _reported,
+            _billed_total, _gbs, _cold, capped, capped_reason, stopped, child_failed,
+            dropped_reason, budget, _announced, lines, _dropped,
+        ) = self  # fmt: skip
+        healthy = (
+            status == "ok"
+            and capped is None
+            and capped_reason is None
+            and not stopped
+            and not child_failed
+        )
         doc: dict[str, Any] = {
-            "request_id": self.request_id,
-            "parent_id": self.parent_id,
-            "depth": self.depth,
-            "status": self.status,  # a str: json.dumps writes its value
-            "start": self.start,
-            "end": self.end,
-            "duration_ms": self.duration_ms,
-            "billed_ms": self.billed_ms,
-            "memory_mb": self.memory_mb,
-            "max_memory_mb": self.max_memory_mb,
-            "init_ms": self.init_ms,
-            "error": self.error.to_dict() if self.error else None,
-            "children": list(self.children),
-            "attempts": self.attempts,
-            "budget": self.budget,
-            "capped": self.capped,
-            "capped_reason": self.capped_reason,
-            "stopped": self.stopped,
-            "child_failed": list(self.child_failed),
-            "dropped_reason": self.dropped_reason,
-            "cut": self.cut,
+            "request_id": request_id,
+            "parent_id": parent_id,
+            "depth": depth,
+            "status": status,  # a str: json.dumps writes its value
+            "start": start,
+            "end": end,
+            "duration_ms": duration_ms,
+            "billed_ms": billed_ms,
+            "memory_mb": memory_mb,
+            "max_memory_mb": max_memory_mb,
+            "init_ms": init_ms,
+            "error": error.to_dict() if error else None,
+            "children": list(children),
+            "attempts": attempts,
+            "budget": budget,
+            "capped": capped,
+            "capped_reason": capped_reason,
+            "stopped": stopped,
+            "child_failed": list(child_failed),
+            "dropped_reason": dropped_reason,
+            "cut": None if healthy else self.cut,
         }
-        if self.lines:
-            doc["lines"] = [{"ts": ln.ts, "level": ln.level, "text": ln.text} for ln in self.lines]
+        if lines:
+            doc["lines"] = [{"ts": ln.ts, "level": ln.level, "text": ln.text} for ln in lines]
         return doc
 
 

@@ -86,6 +86,7 @@ class State:
         self.pending_lines: dict[str, deque[AppLine]] = {}
         self.parked: dict[str, dict[Key, Marker]] = {}  # markers not trusted (yet), per stream
         self.markers_seen = False
+        self.env_starts: dict[str, int] = {}  # stream -> its (earliest) INIT_START's time
 
     def inv(self, request_id: str) -> RequestState:
         inv = self.invs.get(request_id)
@@ -97,6 +98,11 @@ class State:
         if chain_id and inv.chain_id is None:
             inv.chain_id = chain_id
             self.members.setdefault(chain_id, []).append(inv.request_id)
+
+    def env_start(self, stream: str, ts: int) -> None:
+        known = self.env_starts.get(stream)
+        if known is None or ts < known:
+            self.env_starts[stream] = ts
 
     # trust ---------------------------------------------------------------------------------
     def trusted(self, req: str, stream: str, ts: int) -> bool:
@@ -273,6 +279,11 @@ class State:
             self.join(inv, chain)
 
     def failure(self, rec: Failure) -> None:
+        if self.keep_lines and rec.text:
+            # The error line itself (for an import error: which module is missing).
+            self.add_line(
+                AppLine(rec.request_id, rec.ts, rec.stream, rec.event_id, rec.text, "ERROR")
+            )
         if rec.request_id is not None:
             inv = self.inv(rec.request_id)
             if inv.failures is None:
@@ -283,16 +294,28 @@ class State:
             self.stream_failures.setdefault(rec.stream, {})[key_of("failure", rec)] = rec
 
     def init_report(self, rec: InitReport) -> None:
+        if self.keep_lines and rec.text:
+            self.add_line(AppLine(None, rec.ts, rec.stream, rec.event_id, rec.text))
         if rec.status is not None and rec.status != "ok":
             self.stream_failures.setdefault(rec.stream, {})[key_of("init", rec)] = rec
 
     def owner(self, stream: str, ts: int) -> str | None:
-        """The request open in `stream` at `ts` (the last START at or before ts)."""
+        """The request a line without request id at `ts` in `stream` belongs to.
+
+        The last START at or before ts; before the stream's first START, that first request:
+        an execution environment initialises once, before its first request, so its init
+        lines (an import error, INIT_REPORT) belong to the request that waited for them.
+        Only when the stream's INIT_START was seen at or before ts: otherwise the line may be
+        the tail of a request that started before the window read.
+        """
         starts = self.stream_starts.get(stream)
         if not starts:
             return None
         i = bisect_right(starts, (ts, "\uffff")) - 1
-        return starts[i][1] if i >= 0 else None
+        if i >= 0:
+            return starts[i][1]
+        init = self.env_starts.get(stream)
+        return starts[0][1] if init is not None and init <= ts else None
 
     def add_line(self, rec: AppLine) -> None:
         if not self.keep_lines:
@@ -344,7 +367,7 @@ class State:
                     i = bisect_right(starts, (rec.ts - 1, "\uffff"))
                     rid = starts[i][1] if i < len(starts) else None
                 else:
-                    rid = self.owner(stream, rec.ts)
+                    rid = self.owner(stream, rec.ts)  # before the first START: that one
                 if rid is not None:
                     out.setdefault(rid, []).append(rec)
         return out

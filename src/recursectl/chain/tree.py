@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from recursectl.chain.records import REPORT_TIMEOUT, AppLine, Failure, InitReport, Report
 from recursectl.chain.snapshot import Chain, ErrorInfo, Invocation, Line
 from recursectl.chain.state import RequestState, State
-from recursectl.chain.status import Status, Timing, chain_complete, status_of
+from recursectl.chain.status import REPORT_STATUS, Status, Timing, chain_complete, status_of
 
 Failures = dict[str, list[Failure | InitReport]]
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class Clock:
 
 
 def _failure_of(
-    inv: RequestState, stream_failures: list[Failure | InitReport] | None, latest_start: int | None
+    inv: RequestState,
+    stream_failures: list[Failure | InitReport] | None,
+    first_start: int | None,
+    latest_start: int | None,
 ) -> tuple[str | None, ErrorInfo | None]:
     """(failure status, error) from the error and timeout lines of the latest attempt."""
     failures: list[Failure | InitReport] = list(inv.failures.values()) if inv.failures else []
@@ -30,8 +34,13 @@ def _failure_of(
     status: str | None = None
     error: ErrorInfo | None = None
     for fail in failures:
-        # Only failures of the latest attempt count towards its status.
-        if latest_start is not None and fail.ts < latest_start:
+        # Only failures of the latest attempt count towards its status; what was logged
+        # before the first START (the init phase) belongs to the first attempt.
+        if (
+            latest_start is not None
+            and fail.ts < latest_start
+            and not (first_start == latest_start and fail.ts < first_start)
+        ):
             continue
         if fail.status == REPORT_TIMEOUT or status is None:
             status = fail.status
@@ -83,19 +92,25 @@ def snapshot(
             cold += 1
     failure_status = error = None
     if inv.failures or stream_failures:  # usually neither
-        failure_status, error = _failure_of(inv, stream_failures, latest_start)
+        failure_status, error = _failure_of(inv, stream_failures, start, latest_start)
     r = report
-    status = status_of(
-        r.status if r else None,
-        bool(starts),  # started
-        r is not None and latest_start is not None and latest_start > r.ts,  # restarted
-        inv.dropped_reason is not None,  # dropped
-        announced_at,
-        inv.announced_ts is not None,  # announced
-        failure_status,
-        clock.now_ms,
-        clock.timing.grace_ms,
-    )
+    if r is not None and failure_status is None and (latest_start is None or latest_start <= r.ts):
+        # status_of()'s common case (reported, no retry in flight, no failure line), inlined:
+        # a snapshot runs this once per invocation; the call cost 6% of a 9,841-invocation
+        # tree's snapshot.
+        status = REPORT_STATUS.get(r.status, Status.ERROR)
+    else:
+        status = status_of(
+            r.status if r else None,
+            bool(starts),  # started
+            r is not None and latest_start is not None and latest_start > r.ts,  # restarted
+            inv.dropped_reason is not None,  # dropped
+            announced_at,
+            inv.announced_ts is not None,  # announced
+            failure_status,
+            clock.now_ms,
+            clock.timing.grace_ms,
+        )
     if r is not None and status is not Status.RUNNING:
         if r.error_type and (error is None or error.type != r.error_type):
             error = ErrorInfo(r.error_type, error.message if error else None)
@@ -104,9 +119,10 @@ def snapshot(
     if status is Status.TIMEOUT and error is None:
         error = ErrorInfo("Task timed out", None)
     n_reports = len(inv.reports)
-    # Positional, in Invocation's field order: keywords cost several times as much, and a
-    # snapshot of a big tree makes one per invocation.
-    return Invocation(
+    # tuple.__new__ with the fields in Invocation's order: the NamedTuple's own __new__ (a
+    # Python function of 27 arguments) cost 0.9 us per call against 0.18 us, and a snapshot
+    # of a big tree makes one per invocation.
+    return _new_tuple(Invocation, (
         inv.request_id, inv.parent_id, depth, status, start,
         r.ts if r else None, r.duration_ms if r else None, r.billed_ms if r else None,
         r.memory_mb if r else None, r.max_memory_mb if r else None, r.init_ms if r else None,
@@ -115,7 +131,7 @@ def snapshot(
         tuple(inv.child_failed.values()) if inv.child_failed else (),
         inv.dropped_reason, inv.budget, announced_at,
         _lines(inv, extra_lines) if inv.lines or extra_lines else (), inv.lines_dropped,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _start_key(inv: RequestState) -> tuple[int, str]:
