@@ -10,8 +10,9 @@ deleted or changed are retired as soon as the control-plane write is seen.
 from __future__ import annotations
 
 import time
+import uuid
 
-from recursectl.local import errors
+from recursectl.local import errors, sandbox
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.environment import Environment
@@ -41,8 +42,14 @@ class EnvironmentPool(EngineCore):
                 f"The local cloud has no code for {cfg.spec.name} (CodeSha256 "
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
+        work = self.code.root.parent
         env = Environment(
-            cfg.spec, self.code.task_root(cfg.spec.code_sha), self.sink, self._spawner
+            cfg.spec,
+            self.code.task_root(cfg.spec.code_sha),
+            self.sink,
+            self._spawner,
+            runtime_dir=sandbox.runtime_site(work / "runtime"),
+            tmp_dir=sandbox.private_tmp(work / "tmp", uuid.uuid4().hex),
         )
         with self._lock:  # counted before it starts, so two spawns cannot both pass the cap
             self._state(cfg.spec.name).envs.add(env)
