@@ -7,7 +7,10 @@ import base64
 import json
 from typing import Any
 
-from tests.functional.conftest import Deploy, local_status
+import pytest
+
+from recursectl.local import environment
+from tests.functional.conftest import Deploy, local_status, wait_for_events
 
 PROBE = """
 import importlib
@@ -126,3 +129,26 @@ def test_cold_start_billed_duration_includes_init(lam: Any, deploy: Deploy) -> N
     report = _report(lam.invoke(FunctionName="billed-fn", LogType="Tail")["LogResult"])
     duration, init = _field(report, "Duration"), _field(report, "Init Duration")
     assert _field(report, "Billed Duration") >= duration + init
+
+
+def test_an_init_over_the_limit_is_retried_within_the_invoke(
+    endpoint: str, deploy: Deploy, lam: Any, logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AWS's limit is 10 s; 1 s here keeps the test short (the rule is the same).
+    monkeypatch.setattr(environment, "INIT_TIMEOUT", 1.0)
+    slow = "import time\ntime.sleep(2)\n\ndef handler(e, c):\n    return 'ready'\n"
+    deploy("slow-init", {"handler.py": slow}, timeout=10)
+    response = lam.invoke(FunctionName="slow-init", Payload=b"{}", LogType="Tail")
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read()) == "ready"
+    assert "Init Duration" in _report(response["LogResult"])
+    events = wait_for_events(
+        endpoint,
+        logs,
+        "/aws/lambda/slow-init",
+        lambda ev: any("REPORT" in e["message"] for e in ev),
+    )
+    init_reports = [e["message"] for e in events if e["message"].startswith("INIT_REPORT")]
+    assert len(init_reports) == 1
+    assert init_reports[0].endswith("Phase: init\tStatus: timeout")
+    assert len({e["logStreamName"] for e in events}) == 1  # the same environment's stream

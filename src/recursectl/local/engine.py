@@ -223,6 +223,12 @@ class Engine(EnvironmentPool, AsyncQueue):
             outcome = env.invoke(inv, float(cfg.spec.timeout))
         finally:
             self._give_back(env)
+        if outcome.status == "init_timeout":  # init over 10 s: retried within the invoke
+            env = self._take_env(cfg, init_retry_of=env)
+            try:
+                outcome = env.invoke(inv, float(cfg.spec.timeout))
+            finally:
+                self._give_back(env)
         with self._lock:
             counters = self._state(cfg.spec.name).counters
             counters["invocations"] += 1

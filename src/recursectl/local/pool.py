@@ -19,12 +19,16 @@ from recursectl.local.environment import Environment
 
 
 class EnvironmentPool(EngineCore):
-    def _take_env(self, cfg: FunctionConfig) -> Environment:
+    def _take_env(
+        self, cfg: FunctionConfig, init_retry_of: Environment | None = None
+    ) -> Environment:
+        """A warm environment of `cfg`, or a new one (`init_retry_of`: always new, the
+        second init try of that environment)."""
         stale: list[Environment] = []
         with self._lock:
             state = self._state(cfg.spec.name)
             env = None
-            while state.idle:
+            while state.idle and init_retry_of is None:
                 candidate = state.idle.pop()
                 if candidate.alive and candidate.spec == cfg.spec:
                     env = candidate
@@ -50,6 +54,7 @@ class EnvironmentPool(EngineCore):
             self._spawner,
             runtime_dir=sandbox.runtime_site(work / "runtime"),
             tmp_dir=sandbox.private_tmp(work / "tmp", uuid.uuid4().hex),
+            init_retry_of=init_retry_of,
         )
         with self._lock:  # counted before it starts, so two spawns cannot both pass the cap
             self._state(cfg.spec.name).envs.add(env)
