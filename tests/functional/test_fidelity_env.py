@@ -4,12 +4,16 @@ plain boto3 against a real local cloud, functions made by plain CreateFunction."
 from __future__ import annotations
 
 import base64
+import glob
 import json
+import os
+import shutil
+import sys
 from typing import Any
 
 import pytest
 
-from recursectl.local import environment
+from recursectl.local import environment, interpreters
 from tests.functional.conftest import Deploy, local_status, wait_for_events
 
 PROBE = """
@@ -152,3 +156,28 @@ def test_an_init_over_the_limit_is_retried_within_the_invoke(
     assert len(init_reports) == 1
     assert init_reports[0].endswith("Phase: init\tStatus: timeout")
     assert len({e["logStreamName"] for e in events}) == 1  # the same environment's stream
+
+
+def _a_python(version: str) -> str | None:
+    """An installed interpreter of `version` that is not this one (pyenv's included)."""
+    candidates = [shutil.which(f"python{version}") or ""]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python3")))
+    for path in candidates:
+        if path and interpreters._probe(path, f"python{version}"):
+            return path
+    return None
+
+
+def test_the_declared_runtime_runs_with_its_interpreter(
+    deploy: Deploy, lam: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
+    python = _a_python(version)
+    if python is None:
+        pytest.skip(f"no python{version} on this machine")
+    monkeypatch.setenv(interpreters.SETTING, f"python{version}={python}")
+    monkeypatch.setattr(interpreters, "_found", {})
+    deploy("rt-fn", {"handler.py": PROBE}, runtime=f"python{version}")
+    body = _call(lam, "rt-fn", {"modules": ["boto3", "requests"]})
+    assert body["version"] == [int(part) for part in version.split(".")]
+    assert body["found"] == {"boto3": True, "requests": False}

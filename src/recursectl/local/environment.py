@@ -133,7 +133,7 @@ class Environment:
         self.sink.put(
             self.spec.log_group,
             self.stream,
-            logsink.init_start_line(f"python:{sys.version_info[0]}.{sys.version_info[1]}.local"),
+            logsink.init_start_line(self._runtime_version()),
         )
         # -S: no site-packages (nor .pth files, the editable recursectl among them).
         try:
@@ -168,6 +168,11 @@ class Environment:
         self._fds = {out_r: "out", tel_r: "tel"}
         for fd in (out_r, tel_r):
             pipe_reader().add(fd, self)
+
+    def _runtime_version(self) -> str:
+        if self._python != sys.executable and self.spec.runtime.startswith("python"):
+            return f"python:{self.spec.runtime[6:]}.local"  # the declared runtime's own
+        return f"python:{sys.version_info[0]}.{sys.version_info[1]}.local"
 
     def kill(self) -> None:
         """SIGKILL the worker (and anything it started) and release the environment."""

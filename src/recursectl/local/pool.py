@@ -9,10 +9,11 @@ deleted or changed are retired as soon as the control-plane write is seen.
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 
-from recursectl.local import errors, sandbox
+from recursectl.local import errors, interpreters, sandbox
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.environment import Environment
@@ -47,12 +48,18 @@ class EnvironmentPool(EngineCore):
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
         work = self.code.root.parent
+        # The declared runtime's interpreter when this machine has one, else this one.
+        python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
+            sys.executable,
+            sandbox.runtime_site(work / "runtime"),
+        )
         env = Environment(
             cfg.spec,
             self.code.task_root(cfg.spec.code_sha),
             self.sink,
             self._spawner,
-            runtime_dir=sandbox.runtime_site(work / "runtime"),
+            python=python,
+            runtime_dir=runtime_dir,
             tmp_dir=sandbox.private_tmp(work / "tmp", uuid.uuid4().hex),
             init_retry_of=init_retry_of,
         )

@@ -60,7 +60,7 @@ def notes() -> list[str]:
         return list(_notes)
 
 
-def _origin(name: str) -> Path | None:
+def origin(name: str) -> Path | None:
     """The file or package folder `name` is imported from in this process."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.origin:
@@ -75,17 +75,17 @@ def runtime_site(base: Path, tag: str = "") -> Path:
     with _lock:
         if key in _sites:
             return _sites[key]
-        origins = {name: _origin(name) for name in RUNTIME_MODULES}
+        origins = {name: origin(name) for name in RUNTIME_MODULES}
         digest = hashlib.sha256(repr(sorted(origins.items())).encode()).hexdigest()[:16]
         site = base / f"runtime-{digest}"
         if not (site / ".complete").exists():
             site.mkdir(parents=True, exist_ok=True)
-            for origin in origins.values():
-                if origin is None:
+            for found in origins.values():
+                if found is None:
                     continue
-                link = site / origin.name
+                link = site / found.name
                 if not link.exists():
-                    link.symlink_to(origin, target_is_directory=origin.is_dir())
+                    link.symlink_to(found, target_is_directory=found.is_dir())
             (site / ".complete").touch()
         _sites[key] = site
         return site
