@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import threading
 from dataclasses import dataclass, field
 
@@ -42,9 +44,10 @@ class Attempt:
     dispatched: float = 0.0
     finished: float = 0.0
     lines: list[str] = field(default_factory=list)
+    client_context: str | None = None  # base64 JSON, as the Invoke request's header had it
 
     def runtime_headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "Lambda-Runtime-Aws-Request-Id": self.request_id,
             "Lambda-Runtime-Deadline-Ms": str(self.deadline_ms),
             "Lambda-Runtime-Invoked-Function-Arn": self.arn,
@@ -52,6 +55,12 @@ class Attempt:
             # call the handler makes: that is how a recursive loop is recognised.
             "Lambda-Runtime-Trace-Id": self.trace_id,
         }
+        if self.client_context:
+            # The Runtime API hands the runtime the decoded JSON (context.client_context).
+            with contextlib.suppress(ValueError):
+                decoded = base64.b64decode(self.client_context, validate=True).decode()
+                headers["Lambda-Runtime-Client-Context"] = decoded
+        return headers
 
 
 @dataclass

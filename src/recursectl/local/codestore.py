@@ -9,6 +9,8 @@ import threading
 import zipfile
 from pathlib import Path
 
+from recursectl.local import sandbox
+
 
 def code_sha256(zip_bytes: bytes) -> str:
     """CodeSha256 as Lambda reports it: base64 of the SHA-256 digest of the zip."""
@@ -43,4 +45,5 @@ class CodeStore:
                 with zipfile.ZipFile(io.BytesIO(data)) as archive:
                     archive.extractall(target)
                 (target / ".complete").touch()
+                sandbox.make_read_only(target)
         return target

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from recursectl.local import errors
+from recursectl.local import errors, interpreters
 from recursectl.local.attempt import FunctionSpec
 from recursectl.local.motowire import ACCOUNT_ID, Moto
 
@@ -119,6 +119,6 @@ class ConfigCache:
 def runtime_note(declared: str) -> str | None:
     """Say so when the function's declared runtime is not the interpreter that runs it."""
     local = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    if not declared or declared == local:
+    if not declared or declared == local or interpreters.for_runtime(declared):
         return None
     return f"declared runtime {declared}; the local cloud runs it with {local} ({sys.executable})"

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from recursectl.local import errors, spawn
+from recursectl.local import errors, sandbox, spawn
 from recursectl.local.asyncq import AsyncEvent, AsyncQueue
 from recursectl.local.attempt import Attempt, Outcome
 from recursectl.local.codestore import CodeStore
@@ -96,11 +96,19 @@ class Engine(EnvironmentPool, AsyncQueue):
         payload: bytes,
         trace_header: str | None,
         log_type: str | None = None,
+        client_context: str | None = None,
     ) -> Response:
         request_id = str(uuid.uuid4())
         try:
             return self._invoke(
-                request_id, raw_name, qualifier, invocation_type, payload, trace_header, log_type
+                request_id,
+                raw_name,
+                qualifier,
+                invocation_type,
+                payload,
+                trace_header,
+                log_type,
+                client_context,
             )
         except ServiceError as exc:
             return exc.response(request_id)
@@ -114,6 +122,7 @@ class Engine(EnvironmentPool, AsyncQueue):
         payload: bytes,
         trace_header: str | None,
         log_type: str | None,
+        client_context: str | None = None,
     ) -> Response:
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise errors.InvalidParameterValue(f"Unsupported InvocationType: {invocation_type}")
@@ -151,7 +160,9 @@ class Engine(EnvironmentPool, AsyncQueue):
         if invocation_type == "Event":
             self._enqueue(AsyncEvent(name, qualifier, request_id, payload, trace))
             return 202, headers, b""
-        return self._invoke_sync(cfg, request_id, payload, trace, log_type == "Tail", headers)
+        return self._invoke_sync(
+            cfg, request_id, payload, trace, log_type == "Tail", headers, client_context
+        )
 
     def _invoke_sync(
         self,
@@ -161,6 +172,7 @@ class Engine(EnvironmentPool, AsyncQueue):
         trace: str,
         tail: bool,
         headers: dict[str, str],
+        client_context: str | None = None,
     ) -> Response:
         name = cfg.spec.name
         with self._lock:
@@ -174,7 +186,7 @@ class Engine(EnvironmentPool, AsyncQueue):
         if reason:
             raise errors.TooManyRequests("Rate Exceeded.", Reason=reason)
         try:
-            outcome = self._execute(cfg, request_id, payload, trace)
+            outcome = self._execute(cfg, request_id, payload, trace, client_context)
         finally:
             self._release(name)
         headers["X-Amz-Executed-Version"] = cfg.spec.version
@@ -196,13 +208,27 @@ class Engine(EnvironmentPool, AsyncQueue):
             return "ConcurrentInvocationLimitExceeded"
         return None
 
-    def _execute(self, cfg: FunctionConfig, request_id: str, payload: bytes, trace: str) -> Outcome:
+    def _execute(
+        self,
+        cfg: FunctionConfig,
+        request_id: str,
+        payload: bytes,
+        trace: str,
+        client_context: str | None = None,
+    ) -> Outcome:
         env = self._take_env(cfg)
         inv = Attempt(request_id, payload, trace, cfg.spec.arn)
+        inv.client_context = client_context
         try:
             outcome = env.invoke(inv, float(cfg.spec.timeout))
         finally:
             self._give_back(env)
+        if outcome.status == "init_timeout":  # init over 10 s: retried within the invoke
+            env = self._take_env(cfg, init_retry_of=env)
+            try:
+                outcome = env.invoke(inv, float(cfg.spec.timeout))
+            finally:
+                self._give_back(env)
         with self._lock:
             counters = self._state(cfg.spec.name).counters
             counters["invocations"] += 1
@@ -272,6 +298,7 @@ class Engine(EnvironmentPool, AsyncQueue):
                 "idle_timeout_s": self.limits.idle_timeout,
             },
             "totals": totals,
+            "isolation_notes": sandbox.notes(),
             "functions": functions,
             "worker_pids": pids,
         }

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from recursectl.local import logsink
+from recursectl.local import logsink, memory, sandbox
 from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
 from recursectl.local.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.logsink import LogSink
@@ -29,16 +29,8 @@ from recursectl.local.spawn import Spawner, kill_tree
 INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
 
 
-def _peak_rss_mb(pid: int) -> int:
-    """The worker's peak resident memory (VmHWM), in MB rounded up; 0 if unknown."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return -(-int(line.split()[1]) // 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
 class Environment:
@@ -51,16 +43,23 @@ class Environment:
         sink: LogSink,
         spawner: Spawner,
         python: str = sys.executable,
+        runtime_dir: Path | None = None,
+        tmp_dir: Path | None = None,
+        init_retry_of: Environment | None = None,
     ) -> None:
         self.spec = spec
         self.task_root = task_root
         self.sink = sink
-        self.stream = logsink.stream_name()
+        # The second init try of an environment whose init passed 10 s: same stream.
+        self.init_retry = init_retry_of is not None
+        self.stream: str = init_retry_of.stream if init_retry_of else logsink.stream_name()
         self.used = False
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
         self._spawner = spawner
         self._python = python
+        self.runtime_dir = runtime_dir  # None: the worker sees this interpreter's site-packages
+        self.tmp_dir = tmp_dir
         self._slot: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._exited = threading.Event()
@@ -86,6 +85,13 @@ class Environment:
     def environ(self, telemetry_fd: int) -> dict[str, str]:
         spec = self.spec
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
+        if self.runtime_dir is not None:
+            # With `python -S`: the task root (sys.path[0], the cwd) then the runtime folder,
+            # /var/task then /var/runtime as on AWS; nothing of recursectl's environment.
+            env["PYTHONPATH"] = f"{self.task_root}{os.pathsep}{self.runtime_dir}"
+            env["PYTHONNOUSERSITE"] = "1"
+        if self.tmp_dir is not None:
+            env["TMPDIR"] = str(self.tmp_dir)
         env.update(dict(spec.variables))  # the function's own variables, below Lambda's
         env.update(
             {
@@ -107,14 +113,16 @@ class Environment:
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                 "LAMBDA_TASK_ROOT": str(self.task_root),
-                "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+                "LAMBDA_RUNTIME_DIR": str(self.runtime_dir or Path(sys.executable).parent),
                 "_HANDLER": spec.handler,
                 "TZ": ":UTC",
                 "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_fd),
-                # AWS_EXECUTION_ENV is left unset on purpose: for python3.12+ values
-                # awslambdaric polls /next from a fresh thread pool per invocation.
             }
         )
+        if spec.runtime.startswith("python"):
+            # As AWS sets it. For python3.12+ awslambdaric then polls /next from a fresh
+            # one-thread pool per invocation (measured: no change in hop latency, bench row 1).
+            env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
         return env
 
     def start(self) -> None:
@@ -125,11 +133,18 @@ class Environment:
         self.sink.put(
             self.spec.log_group,
             self.stream,
-            logsink.init_start_line(f"python:{sys.version_info[0]}.{sys.version_info[1]}.local"),
+            logsink.init_start_line(self._runtime_version()),
         )
+        # -S: no site-packages (nor .pth files, the editable recursectl among them).
         try:
             self.proc = self._spawner.spawn(
-                args=[self._python, "-m", "awslambdaric", self.spec.handler],
+                args=[
+                    self._python,
+                    *(["-S"] if self.runtime_dir else []),
+                    "-m",
+                    "awslambdaric",
+                    self.spec.handler,
+                ],
                 cwd=str(self.task_root),
                 env=self.environ(tel_w),
                 stdin=subprocess.DEVNULL,
@@ -138,6 +153,7 @@ class Environment:
                 pass_fds=(tel_w,),
                 close_fds=True,
                 start_new_session=True,
+                **sandbox.run_as(self._python, self.task_root.parent.parent),
             )
         except BaseException:
             for fd in (out_r, tel_r):
@@ -153,6 +169,11 @@ class Environment:
         for fd in (out_r, tel_r):
             pipe_reader().add(fd, self)
 
+    def _runtime_version(self) -> str:
+        if self._python != sys.executable and self.spec.runtime.startswith("python"):
+            return f"python:{self.spec.runtime[6:]}.local"  # the declared runtime's own
+        return f"python:{sys.version_info[0]}.{sys.version_info[1]}.local"
+
     def kill(self) -> None:
         """SIGKILL the worker (and anything it started) and release the environment."""
         if self._killed:
@@ -160,7 +181,7 @@ class Environment:
         self._killed = True
         if self.proc is not None:
             # Read the peak before the process (and its /proc entry) is gone.
-            self._last_memory = max(self._last_memory, _peak_rss_mb(self.proc.pid))
+            self._last_memory = max(self._last_memory, memory.peak_rss_mb(self.proc.pid))
             kill_tree(self.proc.pid)
             with contextlib.suppress(Exception):
                 self.proc.wait(timeout=5)
@@ -168,6 +189,8 @@ class Environment:
         self._slot.put(None)
         self._ready.set()
         threading.Thread(target=self.api.close, daemon=True).start()
+        if self.tmp_dir is not None:
+            sandbox.remove_tmp(self.tmp_dir)
 
     # Runtime API backend ------------------------------------------------------------------
     def next_invocation(self) -> Attempt | None:
@@ -278,18 +301,25 @@ class Environment:
         self.used = True
         init_ms: float | None = None
         if cold:
-            if not self._ready.wait(INIT_TIMEOUT):
-                self.kill()
-                return self._finish(inv, "timeout", None, 0.0, None, "Sandbox.Timedout")
+            # Init gets 10 s; past that AWS retries it within the invoke phase, where init
+            # and handler share the function's timeout (`init_retry`: that second try).
+            if not self._ready.wait(timeout if self.init_retry else INIT_TIMEOUT):
+                return self._init_timed_out(inv, timeout)
             init_ms = self.init_ms
             if self._init_error is not None or not self.alive:
                 return self._init_failed(inv)
+            if self.init_retry:
+                timeout = max(0.0, timeout - (init_ms or 0.0) / 1000)
         self._current = inv
         inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
         self.sink.put(spec.log_group, self.stream, logsink.start_line(inv.request_id))
         queued = time.perf_counter()
         self._slot.put(inv)
-        finished = inv.done.wait(timeout)
+        pid = self.proc.pid if self.proc else None
+        finished, out_of_memory = memory.wait_within(inv.done, pid, spec.memory, queued + timeout)
+        if out_of_memory:
+            inv.finished = time.perf_counter()
+            self.kill()
         if not finished:
             inv.finished = time.perf_counter()
             self.kill()
@@ -297,30 +327,42 @@ class Environment:
         self._current = None
         self.last_used = time.monotonic()
         duration = ((inv.finished or time.perf_counter()) - (inv.dispatched or queued)) * 1000
+        rid = inv.request_id
+        if out_of_memory:
+            self._last_memory = spec.memory  # AWS reports Max Memory Used = MemorySize
+            message = f"RequestId: {rid} Error: Runtime exited with error: signal: killed"
+            body = _error("Runtime.OutOfMemory", message)
+            return self._finish(inv, "crash", body, duration, init_ms, "Runtime.OutOfMemory")
         if not finished:
             # Lambda's own answer to a timed-out request, and its log line (older runtimes).
-            message = (
-                f"RequestId: {inv.request_id} Error: Task timed out after {timeout:.2f} seconds"
-            )
+            text = f"Task timed out after {timeout:.2f} seconds"
             self.sink.put(
-                spec.log_group,
-                self.stream,
-                f"{logsink.iso_ms(time.time())} {inv.request_id} "
-                f"Task timed out after {timeout:.2f} seconds",
+                spec.log_group, self.stream, f"{logsink.iso_ms(time.time())} {rid} {text}"
             )
-            body = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
+            body = _error("Sandbox.Timedout", f"RequestId: {rid} Error: {text}")
             return self._finish(inv, "timeout", body, duration, init_ms, None)
         if inv.crashed:
             self.kill()
             code = self.proc.returncode if self.proc else None
-            message = (
-                f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status {code}"
-            )
-            body = json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode()
+            message = f"RequestId: {rid} Error: Runtime exited with error: exit status {code}"
+            body = _error("Runtime.ExitError", message)
             return self._finish(inv, "crash", body, duration, init_ms, "Runtime.ExitError")
-        if inv.is_error:
-            return self._finish(inv, "error", inv.body, duration, init_ms, None)
-        return self._finish(inv, "success", inv.body, duration, init_ms, None)
+        status = "error" if inv.is_error else "success"
+        return self._finish(inv, status, inv.body, duration, init_ms, None)
+
+    def _init_timed_out(self, inv: Attempt, timeout: float) -> Outcome:
+        self.kill()
+        elapsed_ms = (time.perf_counter() - self._started) * 1000
+        if not self.init_retry:
+            self.sink.put(
+                self.spec.log_group,
+                self.stream,
+                f"INIT_REPORT Init Duration: {elapsed_ms:.2f} ms\tPhase: init\tStatus: timeout",
+            )
+            return Outcome("init_timeout", b"", None, 0.0, None, "")  # the engine retries
+        message = f"RequestId: {inv.request_id} Error: Task timed out after {timeout:.2f} seconds"
+        body = _error("Sandbox.Timedout", message)
+        return self._finish(inv, "timeout", body, elapsed_ms, None, None)
 
     def _init_failed(self, inv: Attempt) -> Outcome:
         body, error_type = self._init_error or (b"", None)
@@ -352,16 +394,16 @@ class Environment:
         error_type: str | None,
     ) -> Outcome:
         spec = self.spec
-        memory = _peak_rss_mb(self.proc.pid) if self.proc and self.alive else 0
-        if not memory:
-            memory = self._last_memory
-        self._last_memory = memory
+        used = memory.peak_rss_mb(self.proc.pid) if self.proc and self.alive else 0
+        if not used:
+            used = self._last_memory
+        self._last_memory = used
         report_status = {"timeout": "timeout", "crash": "error", "init_error": "error"}.get(status)
         report = logsink.report_line(
             inv.request_id,
             duration_ms,
             spec.memory,
-            memory,
+            used,
             init_ms=init_ms,
             status=report_status,
             error_type=error_type if report_status == "error" else None,

@@ -68,7 +68,9 @@ def report_line(
     error_type: str | None = None,
 ) -> str:
     """The REPORT line: tab-separated, billed per 1 ms rounded up, a trailing tab as AWS."""
-    billed = max(1, math.ceil(duration_ms))
+    # Since 1 August 2025 the init phase of a managed runtime is billed: a cold start's
+    # Billed Duration is Duration + Init Duration, rounded up to 1 ms.
+    billed = max(1, math.ceil(duration_ms + (init_ms or 0.0)))
     parts = [
         f"REPORT RequestId: {request_id}",
         f"Duration: {duration_ms:.2f} ms",

@@ -9,21 +9,27 @@ deleted or changed are retired as soon as the control-plane write is seen.
 
 from __future__ import annotations
 
+import sys
 import time
+import uuid
 
-from recursectl.local import errors
+from recursectl.local import errors, interpreters, sandbox
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.environment import Environment
 
 
 class EnvironmentPool(EngineCore):
-    def _take_env(self, cfg: FunctionConfig) -> Environment:
+    def _take_env(
+        self, cfg: FunctionConfig, init_retry_of: Environment | None = None
+    ) -> Environment:
+        """A warm environment of `cfg`, or a new one (`init_retry_of`: always new, the
+        second init try of that environment)."""
         stale: list[Environment] = []
         with self._lock:
             state = self._state(cfg.spec.name)
             env = None
-            while state.idle:
+            while state.idle and init_retry_of is None:
                 candidate = state.idle.pop()
                 if candidate.alive and candidate.spec == cfg.spec:
                     env = candidate
@@ -41,8 +47,21 @@ class EnvironmentPool(EngineCore):
                 f"The local cloud has no code for {cfg.spec.name} (CodeSha256 "
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
+        work = self.code.root.parent
+        # The declared runtime's interpreter when this machine has one, else this one.
+        python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
+            sys.executable,
+            sandbox.runtime_site(work / "runtime"),
+        )
         env = Environment(
-            cfg.spec, self.code.task_root(cfg.spec.code_sha), self.sink, self._spawner
+            cfg.spec,
+            self.code.task_root(cfg.spec.code_sha),
+            self.sink,
+            self._spawner,
+            python=python,
+            runtime_dir=runtime_dir,
+            tmp_dir=sandbox.private_tmp(work / "tmp", uuid.uuid4().hex),
+            init_retry_of=init_retry_of,
         )
         with self._lock:  # counted before it starts, so two spawns cannot both pass the cap
             self._state(cfg.spec.name).envs.add(env)

@@ -138,6 +138,7 @@ class FrontDoor:
             request.body,
             headers.get("x-amzn-trace-id"),
             headers.get("x-amz-log-type"),
+            client_context=headers.get("x-amz-client-context"),
         )
 
     @_route("*", r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
