@@ -128,7 +128,6 @@ def test_dependencies_run_on_the_local_cloud_and_an_unchanged_redeploy_installs_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs local-cloud import isolation (issue 11/9 item 2)")
 def test_removing_the_requirement_fails_locally_as_on_aws(
     endpoint: str,  # noqa: F811
     tmp_path: Path,
