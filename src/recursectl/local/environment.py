@@ -55,7 +55,7 @@ class Environment:
         self.spec = spec
         self.task_root = task_root
         self.sink = sink
-        self.stream = logsink.stream_name()
+        self.stream = logsink.stream_name(version=spec.version)
         self.used = False
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
@@ -286,7 +286,9 @@ class Environment:
                 return self._init_failed(inv)
         self._current = inv
         inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
-        self.sink.put(spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        self.sink.put(
+            spec.log_group, self.stream, logsink.start_line(inv.request_id, self.spec.version)
+        )
         queued = time.perf_counter()
         self._slot.put(inv)
         finished = inv.done.wait(timeout)
@@ -329,7 +331,9 @@ class Environment:
         error_type = error_type or "Runtime.Unknown"
         init_ms = self.init_ms or 0.0
         self.drain()
-        self.sink.put(self.spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        self.sink.put(
+            self.spec.log_group, self.stream, logsink.start_line(inv.request_id, self.spec.version)
+        )
         self.sink.put(
             self.spec.log_group,
             self.stream,
@@ -369,7 +373,12 @@ class Environment:
         end = logsink.end_line(inv.request_id)
         self.sink.put(spec.log_group, self.stream, end)
         self.sink.put(spec.log_group, self.stream, report)
-        text = "\n".join([logsink.start_line(inv.request_id), *inv.lines, end, report]) + "\n"
+        text = (
+            "\n".join(
+                [logsink.start_line(inv.request_id, self.spec.version), *inv.lines, end, report]
+            )
+            + "\n"
+        )
         return Outcome(status, body or b"", error_type, duration_ms, init_ms, text)
 
     _last_memory = 0
