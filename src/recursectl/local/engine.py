@@ -47,6 +47,11 @@ def unqualified(arn: str) -> str:
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, RequestResponse
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB, Event (raised from 256 KB in 2025)
+RESPONSE_LIMIT = 6291556  # bytes: the number in AWS's own ResponseSizeTooLarge message
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class Engine(EnvironmentPool, AsyncQueue, Slots):
@@ -147,7 +152,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             payload = b"{}"  # Lambda hands an empty payload to the handler as {}
         else:
             try:
-                json.loads(payload)
+                json.loads(payload, parse_constant=_no_constant)  # strict: no NaN / Infinity
             except ValueError as exc:
                 raise errors.InvalidRequestContent(
                     f"Could not parse request body into json: Could not parse payload into "
@@ -190,12 +195,21 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             self._release(name)
         headers["X-Amz-Executed-Version"] = cfg.spec.version
         headers["Content-Type"] = "application/json"
-        if outcome.failed:
+        body = outcome.body
+        if len(body) > RESPONSE_LIMIT:  # AWS: 200, Unhandled, this error object
+            body = json.dumps(
+                {
+                    "errorMessage": "Response payload size exceeded maximum allowed payload "
+                    f"size ({RESPONSE_LIMIT} bytes).",
+                    "errorType": "Function.ResponseSizeTooLarge",
+                }
+            ).encode()
+        if outcome.failed or body is not outcome.body:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if tail:
             tail_bytes = outcome.log_text.encode()[-4096:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail_bytes).decode()
-        return 200, headers, outcome.body
+        return 200, headers, body
 
     def invoked_arn(self, name: str, qualifier: str | None) -> str:
         """The ARN as invoked (context.invoked_function_arn): with the alias or version named."""

@@ -138,7 +138,6 @@ class FrontDoor:
         self, match: re.Match[str], request: Request, path: str, query: str
     ) -> Response:
         name = function_name(match["name"])
-        self.engine.config(name)  # ResourceNotFoundException for a function that does not exist
         if request.method == "PUT":
             try:
                 value = json.loads(request.body or b"{}").get("RecursiveLoop")
@@ -148,7 +147,10 @@ class FrontDoor:
                 return errors.InvalidParameterValue(
                     "RecursiveLoop must be Allow or Terminate"
                 ).response()
+            self.engine.config(name)  # ResourceNotFoundException: no such function
             self.engine.put_recursion(name, value)
+        else:
+            self.engine.config(name)
         value = self.engine.get_recursion(name)
         return 200, dict(_JSON), json.dumps({"RecursiveLoop": value}).encode()
 
