@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from recursectl.local import controlplane, errors, guard, routes
+from recursectl.local import controlplane, errors, guard, logsapi, routes
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request
@@ -98,6 +98,8 @@ class FrontDoor:
         service = guard.signed_service(headers, query)
         if service is None:
             return _unsigned(request, query)
+        if service == "logs" and headers.get("x-amz-target") == logsapi.TARGET:
+            return logsapi.filter_log_events(self, request)
         if service == "lambda":
             method = request.method
             for want, pattern, handler in routes.LAMBDA_ROUTES:
