@@ -142,7 +142,11 @@ def _render(app: App, doc: dict[str, Any]) -> None:
 
 @local.command()
 @_PORT
-@click.option("--concurrency", type=click.IntRange(1, 1000), help="A per-function cap AWS does not have (default: none).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    help="A per-function cap AWS does not have (default: none).",
+)
 @click.option("--total-concurrency", type=click.IntRange(1, 1000), help="Cap on all workers.")
 @click.option("--idle-timeout", type=click.FloatRange(1, 86400), help="Seconds before reaping.")
 @click.pass_obj
