@@ -146,7 +146,9 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
                 "qualifier."
             )
         qualifier = qualifier or written
-        cfg = self.config(name, qualifier)
+        # `$LATEST` is the unqualified function: the same configuration and environments
+        lookup = None if qualifier == "$LATEST" else qualifier
+        cfg = self.config(name, lookup)
         invoked = self.invoked_arn(name, qualifier)
         if not payload.strip():
             payload = b"{}"  # Lambda hands an empty payload to the handler as {}
@@ -173,7 +175,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
                 f"loop and stopped the invocation (more than {MAX_CHAIN} calls in one chain).",
             )
         if invocation_type == "Event":
-            self._enqueue(AsyncEvent(name, qualifier, request_id, payload, trace, invoked))
+            self._enqueue(AsyncEvent(name, lookup, request_id, payload, trace, invoked))
             return 202, headers, b""
         inv = Attempt(request_id, payload, trace, invoked)
         return self._invoke_sync(cfg, inv, log_type == "Tail", headers)
