@@ -307,6 +307,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             self._states.clear()
             self.recursion.clear()
             self.reserved.clear()
+            self.logging.clear()
             self._sync_roots.clear()
             self._active = 0
             self._slot_free.notify_all()
