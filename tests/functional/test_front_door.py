@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 from tests.functional.conftest import TOKENS, Deploy, local_status
 
 
-def test_recursion_config_roundtrip(endpoint: str) -> None:
+def test_recursion_config_roundtrip(endpoint: str, deploy: Deploy) -> None:
+    deploy("f", {"handler.py": "def handler(e, c):\n    return 1\n"})
     lam = boto3.client("lambda", endpoint_url=endpoint)
     assert lam.get_function_recursion_config(FunctionName="f")["RecursiveLoop"] == "Terminate"
     lam.put_function_recursion_config(FunctionName="f", RecursiveLoop="Allow")
@@ -210,4 +211,4 @@ def test_a_payload_over_6_mb_is_lambdas_own_error(endpoint: str, deploy: Deploy)
     lam = boto3.client("lambda", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}))
     with pytest.raises(ClientError) as info:
         lam.invoke(FunctionName="big", Payload=b'"' + b"x" * (6 * 1024 * 1024) + b'"')
-    assert info.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert info.value.response["Error"]["Code"] == "RequestEntityTooLargeException"

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from recursectl.cli import cli
 from recursectl.local import daemon
-from tests.functional.conftest import NO_RETRY, make_zip
+from tests.functional.conftest import NO_RETRY, make_zip, wait_active
 
 
 def _free_port() -> int:
@@ -65,6 +65,7 @@ def _start_worker(endpoint: str) -> int:
             )
         },
     )
+    wait_active(lam, "f")
     return int(json.loads(lam.invoke(FunctionName="f")["Payload"].read()))
 
 
@@ -161,6 +162,7 @@ def _deploy_escaper(endpoint: str) -> Any:
         Handler="handler.handler",
         Code={"ZipFile": make_zip({"handler.py": ESCAPE_AND_MAYBE_EXIT})},
     )
+    wait_active(lam, "esc")
     return lam
 
 

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from recursectl.local.engine import Limits
 from recursectl.local.frames import MAX_EVENT_BYTES
@@ -21,6 +22,7 @@ from tests.functional.conftest import (
     control,
     local_status,
     make_zip,
+    wait_active,
     wait_for_events,
 )
 
@@ -234,11 +236,15 @@ def test_missing_function_is_resource_not_found(lam: Any) -> None:
 def test_oversized_payloads_are_request_too_large(lam: Any, deploy: Deploy) -> None:
     deploy("echo", {"handler.py": ECHO})
     big = json.dumps({"x": "a" * (1024 * 1024)}).encode()  # > 1 MB: too large for Event only
-    with pytest.raises(lam.exceptions.RequestTooLargeException):
+    # AWS answers RequestEntityTooLargeException (413), a name botocore's model lacks.
+    with pytest.raises(ClientError) as info:
         lam.invoke(FunctionName="echo", InvocationType="Event", Payload=big)
+    assert info.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     huge = json.dumps({"x": "a" * (6 * 1024 * 1024)}).encode()
-    with pytest.raises(lam.exceptions.RequestTooLargeException):
+    with pytest.raises(ClientError) as info:
         lam.invoke(FunctionName="echo", Payload=huge)
+    assert info.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
 
 
 def test_invalid_json_payload_is_invalid_request_content(lam: Any, deploy: Deploy) -> None:
@@ -343,6 +349,7 @@ def test_idle_workers_count_towards_the_total_cap(endpoint: str) -> None:
                     Handler="handler.handler",
                     Code={"ZipFile": code},
                 )
+                wait_active(lam, name)
             response = lam.invoke(FunctionName=name)
             assert "FunctionError" not in response
             status = server.door.engine.status()

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from recursectl.local.engine import Limits
 from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
-from tests.functional.conftest import make_zip
+from tests.functional.conftest import make_zip, wait_active
 
 STRESS = os.environ.get("RECURSECTL_STRESS") == "1"  # read at import: fixtures clear RECURSECTL_*
 PARALLEL = 200 if STRESS else 40
@@ -88,6 +88,7 @@ def _deploy(url: str, name: str, code: str, timeout: int = 30) -> Any:
         Code={"ZipFile": make_zip({"handler.py": code})},
         Timeout=timeout,
     )
+    wait_active(lam, name)
     return lam
 
 

@@ -93,8 +93,10 @@ def _render(app: App, doc: dict[str, Any]) -> None:
         f"up {doc.get('uptime_s')} s, handlers run with {doc.get('interpreter')})"
     )
     app.ui.data(
-        f"Concurrency: {limits.get('function_concurrency')} per function, "
-        f"{limits.get('total_concurrency')} in total; idle environments reaped after "
+        f"Concurrency: account {limits.get('account_concurrency')} "
+        f"({limits.get('unreserved_concurrency')} unreserved); this machine holds "
+        f"{limits.get('total_concurrency')} workers (over that, invocations wait; "
+        f"{limits.get('waiting_for_worker', 0)} waiting); idle environments reaped after "
         f"{limits.get('idle_timeout_s')} s"
     )
     app.ui.data(
@@ -140,7 +142,11 @@ def _render(app: App, doc: dict[str, Any]) -> None:
 
 @local.command()
 @_PORT
-@click.option("--concurrency", type=click.IntRange(1, 1000), help="Default per-function limit.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    help="A per-function cap AWS does not have (default: none).",
+)
 @click.option("--total-concurrency", type=click.IntRange(1, 1000), help="Cap on all workers.")
 @click.option("--idle-timeout", type=click.FloatRange(1, 86400), help="Seconds before reaping.")
 @click.pass_obj

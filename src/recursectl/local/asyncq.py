@@ -10,6 +10,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from recursectl.local.attempt import Attempt
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.errors import ServiceError
@@ -24,6 +25,7 @@ class AsyncEvent:
     request_id: str
     payload: bytes
     trace: str
+    invoked_arn: str
     enqueued: float = field(default_factory=time.monotonic)
     attempts: int = 0
 
@@ -65,7 +67,8 @@ class AsyncQueue(EngineCore):
             if time.monotonic() - event.enqueued > cfg.max_age:
                 self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
                 return
-            outcome = self._execute(cfg, event.request_id, event.payload, event.trace)
+            inv = Attempt(event.request_id, event.payload, event.trace, event.invoked_arn)
+            outcome = self._execute(cfg, inv)
             if outcome.failed and event.attempts < cfg.max_retries:
                 delays = self.limits.retry_delays or (0.0,)
                 delay = delays[min(event.attempts, len(delays) - 1)]

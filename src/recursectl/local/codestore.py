@@ -32,6 +32,10 @@ class CodeStore:
             self._zips[sha] = zip_bytes
         return sha
 
+    def total_size(self) -> int:
+        with self._lock:
+            return sum(len(z) for z in self._zips.values())
+
     def __contains__(self, sha: str) -> bool:
         return sha in self._zips
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from recursectl.local import errors, interpreters
@@ -23,18 +25,42 @@ class FunctionConfig:
     max_age: int
 
 
+def _env_number(key: str, default: float) -> float:
+    """A machine-wide setting from the environment of the process running the local cloud."""
+    try:
+        return float(os.environ.get(key, default))
+    except ValueError:
+        return default
+
+
 @dataclass
 class Limits:
-    """Concurrency and lifetime knobs (`recursectl local serve` options)."""
+    """Concurrency and lifetime knobs (`recursectl local serve` options, environment)."""
 
-    function_concurrency: int = 10  # per function, unless reserved concurrency says otherwise
-    total_concurrency: int = 32  # every function together (each slot is a worker process)
+    # A per-function cap AWS does not have; None (the default) leaves only reserved
+    # concurrency and the account limit, as on AWS.
+    function_concurrency: int | None = None
+    total_concurrency: int = 32  # worker processes this machine holds (a local limit)
     idle_timeout: float = 300.0  # seconds before an idle environment is reaped
     retry_delays: tuple[float, ...] = (1.0, 2.0)  # AWS waits ~1 and ~2 minutes; locally seconds
+    # AWS's default account concurrency (1,000) and the 100 it always keeps unreserved.
+    account_concurrency: int = field(
+        default_factory=lambda: int(_env_number("RECURSECTL_LOCAL_ACCOUNT_CONCURRENCY", 1000))
+    )
+    min_unreserved: int = 100
+    # Seconds a new function stays Pending / an update InProgress (AWS: about a second).
+    state_delay: float = field(
+        default_factory=lambda: _env_number("RECURSECTL_LOCAL_STATE_DELAY", 0.3)
+    )
 
 
 def read_config(
-    moto: Moto, region: str, endpoint: str, name: str, qualifier: str | None
+    moto: Moto,
+    region: str,
+    endpoint: str,
+    name: str,
+    qualifier: str | None,
+    logging_configs: dict[str, dict[str, Any]] | None = None,
 ) -> FunctionConfig:
     """A function's configuration, read from moto over the wire (ResourceNotFound if none)."""
     base = f"/2015-03-31/functions/{quote(name, safe='')}"
@@ -60,7 +86,7 @@ def read_config(
     )
     eic = eic if code == 200 and isinstance(eic, dict) else {}
     variables = ((conf.get("Environment") or {}).get("Variables")) or {}
-    logging_config = conf.get("LoggingConfig") or {}
+    logging_config = (logging_configs or {}).get(name) or conf.get("LoggingConfig") or {}
     spec = FunctionSpec(
         name=str(conf["FunctionName"]),
         arn=str(conf["FunctionArn"]),
@@ -86,8 +112,11 @@ def read_config(
 class ConfigCache:
     """Configurations by (name, qualifier), valid until the next control-plane write."""
 
-    def __init__(self, moto: Moto, region: str) -> None:
+    def __init__(
+        self, moto: Moto, region: str, logging_configs: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.moto = moto
+        self.logging = logging_configs
         self.region = region
         self.endpoint = ""
         self.generation = 0
@@ -110,7 +139,7 @@ class ConfigCache:
             cached = self._configs.get(key)
         if cached and cached[0] == generation:
             return cached[1]
-        cfg = read_config(self.moto, self.region, self.endpoint, name, qualifier)
+        cfg = read_config(self.moto, self.region, self.endpoint, name, qualifier, self.logging)
         with self._lock:
             self._configs[key] = (generation, cfg)
         return cfg

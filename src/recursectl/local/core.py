@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recursectl.local import logsink
 from recursectl.local.codestore import CodeStore
@@ -24,7 +24,7 @@ from recursectl.local.spawn import Spawner
 
 if TYPE_CHECKING:
     from recursectl.local.asyncq import AsyncEvent
-    from recursectl.local.attempt import Outcome
+    from recursectl.local.attempt import Attempt, Outcome
     from recursectl.local.environment import Environment
 
 CONTEXT_KEY = "_recursectl"
@@ -57,9 +57,14 @@ class EngineCore:
         self.code = code
         self.region = region
         self.limits = limits or Limits()
-        self.configs = ConfigCache(moto, region)
         self.recursion: dict[str, str] = {}
+        self.reserved: dict[str, int] = {}  # reserved concurrency by function (front door)
+        self.logging: dict[str, dict[str, Any]] = {}  # LoggingConfig by function (moto drops it)
+        self.configs = ConfigCache(moto, region, self.logging)
         self._lock = threading.Lock()
+        self._slot_free = threading.Condition(self._lock)  # a worker slot came free
+        self._sync_roots: dict[str, int] = {}  # running sync invocations by trace Root
+        self._waiting = 0  # sync invokes waiting for a worker of this machine
         self._states: dict[str, FunctionPool] = {}
         self._active = 0
         self._spawner = Spawner()
@@ -84,16 +89,25 @@ class EngineCore:
     def _limit(self, cfg: FunctionConfig) -> int:
         if cfg.reserved is not None:
             return cfg.reserved
-        return self.limits.function_concurrency
+        if self.limits.function_concurrency is not None:
+            return self.limits.function_concurrency
+        return self.limits.account_concurrency
 
     def config(self, name: str, qualifier: str | None = None) -> FunctionConfig:
         raise NotImplementedError
 
-    def _execute(self, cfg: FunctionConfig, request_id: str, payload: bytes, trace: str) -> Outcome:
+    def _execute(self, cfg: FunctionConfig, inv: Attempt) -> Outcome:
         raise NotImplementedError
 
     def _pump(self) -> None:
         raise NotImplementedError
+
+    def forget_function(self, name: str) -> None:
+        """DeleteFunction: what the front door kept for it goes too (AWS resets them)."""
+        with self._lock:
+            self.recursion.pop(name, None)
+            self.reserved.pop(name, None)
+            self.logging.pop(name, None)
 
     def _release(self, name: str) -> None:
         with self._lock:
@@ -101,6 +115,7 @@ class EngineCore:
             state = self._state(name)
             state.active = max(0, state.active - 1)
             self._active = max(0, self._active - 1)
+            self._slot_free.notify()
             waiting = any(s.queue for s in self._states.values())
         if waiting:
             self._pump()

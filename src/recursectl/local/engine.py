@@ -22,22 +22,39 @@ from recursectl.local.asyncq import AsyncEvent, AsyncQueue
 from recursectl.local.attempt import Attempt, Outcome
 from recursectl.local.codestore import CodeStore
 from recursectl.local.config import FunctionConfig, Limits, runtime_note
-from recursectl.local.core import FunctionPool
 from recursectl.local.errors import ServiceError
-from recursectl.local.lineage import MAX_CHAIN, function_name, lineage_key, next_trace
+from recursectl.local.lineage import (
+    MAX_CHAIN,
+    function_name,
+    lineage_key,
+    next_trace,
+    split_qualifier,
+)
 from recursectl.local.logsink import LogSink
-from recursectl.local.motowire import Moto, Response
+from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.pool import EnvironmentPool
+from recursectl.local.slots import Slots
 
 __all__ = ["Engine", "Limits", "function_name", "lineage_key"]
 
 log = logging.getLogger(__name__)
 
+
+def unqualified(arn: str) -> str:
+    """A function's ARN without its version or alias (Lineage counts the function)."""
+    return ":".join(arn.split(":")[:7])
+
+
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, RequestResponse
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB, Event (raised from 256 KB in 2025)
+RESPONSE_LIMIT = 6291556  # bytes: the number in AWS's own ResponseSizeTooLarge message
 
 
-class Engine(EnvironmentPool, AsyncQueue):
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Engine(EnvironmentPool, AsyncQueue, Slots):
     """Invoke, queues, concurrency, recursion detection; owns every worker."""
 
     def __init__(
@@ -131,13 +148,22 @@ class Engine(EnvironmentPool, AsyncQueue):
             raise errors.RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
             )
-        name = function_name(raw_name)
-        cfg = self.config(name, qualifier)
+        name, written = split_qualifier(raw_name)
+        if qualifier and written and qualifier != written:
+            raise errors.InvalidParameterValue(
+                "The derived qualifier from the function name does not match the specified "
+                "qualifier."
+            )
+        qualifier = qualifier or written
+        # `$LATEST` is the unqualified function: the same configuration and environments
+        lookup = None if qualifier == "$LATEST" else qualifier
+        cfg = self.config(name, lookup)
+        invoked = self.invoked_arn(name, qualifier)
         if not payload.strip():
             payload = b"{}"  # Lambda hands an empty payload to the handler as {}
         else:
             try:
-                json.loads(payload)
+                json.loads(payload, parse_constant=_no_constant)  # strict: no NaN / Infinity
             except ValueError as exc:
                 raise errors.InvalidRequestContent(
                     f"Could not parse request body into json: Could not parse payload into "
@@ -146,7 +172,7 @@ class Engine(EnvironmentPool, AsyncQueue):
         headers = {"x-amzn-RequestId": request_id}
         if invocation_type == "DryRun":
             return 204, headers, b""
-        trace, count = next_trace(trace_header, lineage_key(cfg.spec.arn))
+        trace, count = next_trace(trace_header, lineage_key(unqualified(cfg.spec.arn)))
         headers["X-Amzn-Trace-Id"] = trace
         if count > MAX_CHAIN and self.get_recursion(name) != "Allow":
             self._record_drop(cfg, request_id, "RecursiveInvocationException", payload)
@@ -158,67 +184,52 @@ class Engine(EnvironmentPool, AsyncQueue):
                 f"loop and stopped the invocation (more than {MAX_CHAIN} calls in one chain).",
             )
         if invocation_type == "Event":
-            self._enqueue(AsyncEvent(name, qualifier, request_id, payload, trace))
+            self._enqueue(AsyncEvent(name, lookup, request_id, payload, trace, invoked))
             return 202, headers, b""
-        return self._invoke_sync(
-            cfg, request_id, payload, trace, log_type == "Tail", headers, client_context
-        )
+        inv = Attempt(request_id, payload, trace, invoked)
+        inv.client_context = client_context
+        return self._invoke_sync(cfg, inv, log_type == "Tail", headers)
 
     def _invoke_sync(
         self,
         cfg: FunctionConfig,
-        request_id: str,
-        payload: bytes,
-        trace: str,
+        inv: Attempt,
         tail: bool,
         headers: dict[str, str],
-        client_context: str | None = None,
     ) -> Response:
         name = cfg.spec.name
-        with self._lock:
-            state = self._state(name)
-            reason = self._throttle_reason(state, cfg)
-            if reason:
-                state.counters["throttles"] += 1
-            else:
-                state.active += 1
-                self._active += 1
-        if reason:
-            raise errors.TooManyRequests("Rate Exceeded.", Reason=reason)
+        root = inv.trace_id.split(";", 1)[0]
+        self.acquire(cfg, root)
         try:
-            outcome = self._execute(cfg, request_id, payload, trace, client_context)
+            outcome = self._execute(cfg, inv)
         finally:
+            self.release_root(root)
             self._release(name)
         headers["X-Amz-Executed-Version"] = cfg.spec.version
         headers["Content-Type"] = "application/json"
-        if outcome.failed:
+        body = outcome.body
+        if len(body) > RESPONSE_LIMIT:  # AWS: 200, Unhandled, this error object
+            body = json.dumps(
+                {
+                    "errorMessage": "Response payload size exceeded maximum allowed payload "
+                    f"size ({RESPONSE_LIMIT} bytes).",
+                    "errorType": "Function.ResponseSizeTooLarge",
+                }
+            ).encode()
+        if outcome.failed or body is not outcome.body:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if tail:
             tail_bytes = outcome.log_text.encode()[-4096:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail_bytes).decode()
-        return 200, headers, outcome.body
+        return 200, headers, body
 
-    def _throttle_reason(self, state: FunctionPool, cfg: FunctionConfig) -> str | None:
-        # caller holds self._lock
-        if state.active >= self._limit(cfg):
-            if cfg.reserved is not None:
-                return "ReservedFunctionConcurrentInvocationLimitExceeded"
-            return "ConcurrentInvocationLimitExceeded"
-        if self._active >= self.limits.total_concurrency:
-            return "ConcurrentInvocationLimitExceeded"
-        return None
+    def invoked_arn(self, name: str, qualifier: str | None) -> str:
+        """The ARN as invoked (context.invoked_function_arn): with the alias or version named."""
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn
 
-    def _execute(
-        self,
-        cfg: FunctionConfig,
-        request_id: str,
-        payload: bytes,
-        trace: str,
-        client_context: str | None = None,
-    ) -> Outcome:
+    def _execute(self, cfg: FunctionConfig, inv: Attempt) -> Outcome:
         env = self._take_env(cfg)
-        inv = Attempt(request_id, payload, trace, cfg.spec.arn)
-        inv.client_context = client_context
         try:
             outcome = env.invoke(inv, float(cfg.spec.timeout))
         finally:
@@ -295,6 +306,9 @@ class Engine(EnvironmentPool, AsyncQueue):
             "limits": {
                 "function_concurrency": self.limits.function_concurrency,
                 "total_concurrency": self.limits.total_concurrency,
+                "account_concurrency": self.limits.account_concurrency,
+                "unreserved_concurrency": self.unreserved_limit(),
+                "waiting_for_worker": self._waiting,
                 "idle_timeout_s": self.limits.idle_timeout,
             },
             "totals": totals,
@@ -309,7 +323,11 @@ class Engine(EnvironmentPool, AsyncQueue):
             envs = [env for s in self._states.values() for env in s.envs]
             self._states.clear()
             self.recursion.clear()
+            self.reserved.clear()
+            self.logging.clear()
+            self._sync_roots.clear()
             self._active = 0
+            self._slot_free.notify_all()
         self.configs.clear()
         for env in envs:
             env.kill()

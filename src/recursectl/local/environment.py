@@ -52,7 +52,9 @@ class Environment:
         self.sink = sink
         # The second init try of an environment whose init passed 10 s: same stream.
         self.init_retry = init_retry_of is not None
-        self.stream: str = init_retry_of.stream if init_retry_of else logsink.stream_name()
+        self.stream: str = (
+            init_retry_of.stream if init_retry_of else logsink.stream_name(version=spec.version)
+        )
         self.used = False
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
@@ -312,7 +314,9 @@ class Environment:
                 timeout = max(0.0, timeout - (init_ms or 0.0) / 1000)
         self._current = inv
         inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
-        self.sink.put(spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        self.sink.put(
+            spec.log_group, self.stream, logsink.start_line(inv.request_id, self.spec.version)
+        )
         queued = time.perf_counter()
         self._slot.put(inv)
         pid = self.proc.pid if self.proc else None
@@ -371,7 +375,9 @@ class Environment:
         error_type = error_type or "Runtime.Unknown"
         init_ms = self.init_ms or 0.0
         self.drain()
-        self.sink.put(self.spec.log_group, self.stream, logsink.start_line(inv.request_id))
+        self.sink.put(
+            self.spec.log_group, self.stream, logsink.start_line(inv.request_id, self.spec.version)
+        )
         self.sink.put(
             self.spec.log_group,
             self.stream,
@@ -411,7 +417,12 @@ class Environment:
         end = logsink.end_line(inv.request_id)
         self.sink.put(spec.log_group, self.stream, end)
         self.sink.put(spec.log_group, self.stream, report)
-        text = "\n".join([logsink.start_line(inv.request_id), *inv.lines, end, report]) + "\n"
+        text = (
+            "\n".join(
+                [logsink.start_line(inv.request_id, self.spec.version), *inv.lines, end, report]
+            )
+            + "\n"
+        )
         return Outcome(status, body or b"", error_type, duration_ms, init_ms, text)
 
     _last_memory = 0

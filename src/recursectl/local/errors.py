@@ -56,7 +56,12 @@ class InvalidRequestContent(ServiceError):
 
 class RequestTooLarge(ServiceError):
     status = 413
-    kind = "RequestTooLargeException"
+    kind = "RequestEntityTooLargeException"
+
+
+class ResourceConflict(ServiceError):
+    status = 409
+    kind = "ResourceConflictException"
 
 
 class RecursiveInvocation(ServiceError):

@@ -20,7 +20,7 @@ Reply = tuple[int, dict[str, str], bytes]
 
 MAX_HEAD = 64 * 1024  # bytes of request line + headers
 # Lambda takes 6 MB (RequestResponse payload); a little above it the engine still answers
-# AWS's own RequestTooLargeException instead of a bare 413.
+# AWS's own RequestEntityTooLargeException with its message.
 MAX_BODY = 6 * 1024 * 1024 + 256 * 1024
 _MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size and extensions)
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")

@@ -14,10 +14,17 @@ _LINEAGE = re.compile(r"^(?:\d+:)?(?P<hash>[0-9a-f]{8}):(?P<count>\d+)$")
 
 def function_name(raw: str) -> str:
     """A function name from a name, a partial ARN or a full ARN (URL-decoded)."""
+    return split_qualifier(raw)[0]
+
+
+def split_qualifier(raw: str) -> tuple[str, str | None]:
+    """(name, qualifier) from `name`, `name:q`, a partial ARN (`123456789012:function:name:q`)
+    or a full ARN, URL-decoded; the qualifier is None when none is written."""
     raw = unquote(raw)
     if ":function:" in raw:
         raw = raw.split(":function:", 1)[1]
-    return raw.split(":", 1)[0]
+    name, sep, qualifier = raw.partition(":")
+    return name, (qualifier if sep and qualifier else None)
 
 
 def next_trace(header: str | None, function_key: str) -> tuple[str, int]:

@@ -31,10 +31,10 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def stream_name(when: float | None = None) -> str:
-    """One stream per execution environment: `YYYY/MM/DD/[$LATEST]<32 hex>`."""
+def stream_name(when: float | None = None, version: str = "$LATEST") -> str:
+    """One stream per execution environment: `YYYY/MM/DD/[<version>]<32 hex>`."""
     day = datetime.fromtimestamp(when or time.time(), tz=timezone.utc).strftime("%Y/%m/%d")
-    return f"{day}/[$LATEST]{secrets.token_hex(16)}"
+    return f"{day}/[{version}]{secrets.token_hex(16)}"
 
 
 def iso_ms(ts: float) -> str:

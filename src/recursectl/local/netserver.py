@@ -68,7 +68,10 @@ class Connection(socketserver.BaseRequestHandler):
                 request = parser.next()
             except ProtocolError as exc:
                 body = f'{{"message":"{exc.message}"}}'.encode()
-                sock.sendall(encode_reply(exc.status, {}, body, close=True))
+                # A body over the limit is AWS's RequestEntityTooLargeException (413).
+                named = {"X-Amzn-ErrorType": "RequestEntityTooLargeException"}
+                headers = named if exc.status == 413 else {}
+                sock.sendall(encode_reply(exc.status, headers, body, close=True))
                 return
             if request is not None:
                 reply = self.respond(request)

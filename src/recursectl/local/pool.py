@@ -102,16 +102,20 @@ class EnvironmentPool(EngineCore):
         """After a control-plane write: retire the environments of deleted or changed
         functions (idle ones now, busy ones when their invocation ends)."""
         with self._lock:
-            names = [name for name, s in self._states.items() if s.envs]
+            versions = {
+                (e.spec.name, e.spec.version) for s in self._states.values() for e in s.envs
+            }
         doomed: list[Environment] = []
-        for name in names:
-            try:
-                spec = self.config(name).spec
+        for name, version in versions:
+            try:  # each published version is compared with its own configuration
+                spec = self.config(name, None if version == "$LATEST" else version).spec
             except errors.ResourceNotFound:
                 spec = None
             with self._lock:
                 state = self._state(name)
                 for env in list(state.envs):
+                    if env.spec.version != version:
+                        continue
                     if spec is None or env.spec != spec:
                         state.envs.discard(env)  # a busy one is killed when given back
                         if env in state.idle:

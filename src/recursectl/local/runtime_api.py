@@ -55,6 +55,11 @@ class _Handler(Connection):
     server: RuntimeApiServer
     idle_timeout = None
 
+    def body_limit(self, method: str, target: str) -> int:
+        # A response over 6 MB must reach the engine, which answers AWS's
+        # Function.ResponseSizeTooLarge; the runtime client dies on a bare 413.
+        return 64 * 1024 * 1024
+
     def respond(self, request: Request) -> Reply:
         backend = self.server.backend
         method, target, headers = request.method, request.target, request.headers

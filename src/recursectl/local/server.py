@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from recursectl.local import errors, guard
+from recursectl.local import controlplane, errors, guard, logsapi, routes
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request
@@ -37,19 +37,7 @@ MAX_CODE_BODY = 70 * 1024 * 1024
 _CODE_PATH = re.compile(r"^/2015-03-31/functions(?:/[^/?]+/code)?/?(?:\?|$)")
 _JSON = {"Content-Type": "application/json"}
 
-Handler = Callable[["FrontDoor", re.Match[str], Request, str, str], Response]
-
-
-def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        _LAMBDA_ROUTES.append((method, re.compile(pattern), handler))
-        return handler
-
-    return register
-
-
-# (method, path pattern, handler) for Lambda requests, first match wins; "*" is any method.
-_LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+_route = routes.route
 
 
 class FrontDoor:
@@ -73,6 +61,7 @@ class FrontDoor:
         self.engine = Engine(
             self.moto, self.sink, self.code, region=region, limits=limits, reap_orphans=reap_orphans
         )
+        self.states = controlplane.FunctionStates()
         self.token = token or guard.new_token()
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
         self.on_shutdown: Callable[[], None] | None = None
@@ -104,24 +93,27 @@ class FrontDoor:
                 return self._control(request.method, path[len(CONTROL) :].rstrip("/"))
             if path.rstrip("/") == "/moto-api/reset":
                 self.engine.reset()
-            return self._moto(request, path, query)
+                self.states.clear()
+            return self.moto_call(request, path, query)
         service = guard.signed_service(headers, query)
         if service is None:
             return _unsigned(request, query)
+        if service == "logs" and headers.get("x-amz-target") == logsapi.TARGET:
+            return logsapi.filter_log_events(self, request)
         if service == "lambda":
             method = request.method
-            for want, pattern, handler in _LAMBDA_ROUTES:
+            for want, pattern, handler in routes.LAMBDA_ROUTES:
                 if want in (method, "*"):
                     match = pattern.match(path)
                     if match:
                         return handler(self, match, request, path, query)
-        return self._moto(request, path, query)
+        return self.moto_call(request, path, query)
 
-    def _moto(self, request: Request, path: str, query: str) -> Response:
+    def moto_call(self, request: Request, path: str, query: str) -> Response:
         return self.moto.call(request.method, path, query, request.headers, request.body)
 
-    def _lambda_write(self, request: Request, path: str, query: str) -> Response:
-        response = self._moto(request, path, query)
+    def lambda_write(self, request: Request, path: str, query: str) -> Response:
+        response = self.moto_call(request, path, query)
         if response[0] < 300:
             self.engine.invalidate()
         return response
@@ -130,6 +122,9 @@ class FrontDoor:
     @_route("POST", r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
     def _invoke(self, match: re.Match[str], request: Request, path: str, query: str) -> Response:
         qualifiers = parse_qs(query).get("Qualifier") if query else None
+        refused = controlplane.pending_refusal(self, function_name(match["name"]))
+        if refused is not None:
+            return refused
         headers = request.headers
         return self.engine.invoke(
             match["name"],
@@ -155,23 +150,12 @@ class FrontDoor:
                 return errors.InvalidParameterValue(
                     "RecursiveLoop must be Allow or Terminate"
                 ).response()
+            self.engine.config(name)  # ResourceNotFoundException: no such function
             self.engine.put_recursion(name, value)
+        else:
+            self.engine.config(name)
         value = self.engine.get_recursion(name)
         return 200, dict(_JSON), json.dumps({"RecursiveLoop": value}).encode()
-
-    @_route("POST", r"^/2015-03-31/functions/?$")
-    def _create_function(
-        self, match: re.Match[str], request: Request, path: str, query: str
-    ) -> Response:
-        self._capture_code(request.body, create=True)
-        return self._lambda_write(request, path, query)
-
-    @_route("PUT", r"^/2015-03-31/functions/(?P<name>[^/]+)/code/?$")
-    def _update_code(
-        self, match: re.Match[str], request: Request, path: str, query: str
-    ) -> Response:
-        self._capture_code(request.body, create=False)
-        return self._lambda_write(request, path, query)
 
     @_route("PUT", r"^/2019-09-25/functions/[^/]+/event-invoke-config/?$")
     def _put_event_invoke_config(
@@ -180,17 +164,17 @@ class FrontDoor:
         # PutFunctionEventInvokeConfig replaces the configuration; moto appends a second
         # one and keeps answering the first. Delete it first (404 if none).
         self.moto.call("DELETE", path, query, request.headers, b"")
-        return self._lambda_write(request, path, query)
+        return self.lambda_write(request, path, query)
 
     @_route("*", r"^/20\d\d-\d\d-\d\d/(functions|event-source-mappings)")
     def _other_lambda(
         self, match: re.Match[str], request: Request, path: str, query: str
     ) -> Response:
         if request.method == "GET":
-            return self._moto(request, path, query)
-        return self._lambda_write(request, path, query)
+            return self.moto_call(request, path, query)
+        return self.lambda_write(request, path, query)
 
-    def _capture_code(self, body: bytes, create: bool) -> None:
+    def capture_code(self, body: bytes, create: bool) -> None:
         """Keep the zip of CreateFunction / UpdateFunctionCode (moto keeps only its hash)."""
         try:
             doc = json.loads(body)
