@@ -15,6 +15,13 @@ def _concurrency(value: int | None) -> str:
     return "none reserved" if value is None else str(value)
 
 
+def _was(before: int | None, after: int | None) -> str:
+    """'reserved concurrency 0 (was: none reserved)': a value, never 'none reserved -> 0'."""
+    now = "none reserved" if after is None else f"reserved concurrency {after}"
+    was = "none reserved" if before is None else str(before)
+    return f"{now} (was: {was})"
+
+
 def _change_json(change: Any) -> dict[str, Any]:
     return {
         "function_name": change.name,
@@ -50,9 +57,7 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
     if change.before == 0:
         app.ui.success(f"{change.name} was already stopped (reserved concurrency 0)")
     else:
-        app.ui.success(
-            f"stopped {change.name}: reserved concurrency {_concurrency(change.before)} -> 0"
-        )
+        app.ui.success(f"stopped {change.name}: {_was(change.before, 0)}")
     if change.generation is not None and change.guarded:
         app.ui.info(
             "chains started before now will not go deeper, even after resume "
@@ -96,10 +101,7 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
             f"{change.name} is running (reserved concurrency {_concurrency(change.after)})"
         )
     else:
-        app.ui.success(
-            f"resumed {change.name}: reserved concurrency "
-            f"{_concurrency(change.before)} -> {_concurrency(change.after)}"
-        )
+        app.ui.success(f"resumed {change.name}: {_was(change.before, change.after)}")
 
 
 @click.command("info")
@@ -126,7 +128,10 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     f = result.function
     state = f.state or "unknown"
     if f.stopped:
-        state += "  [bold red]STOPPED[/bold red] (reserved concurrency 0; `recursectl resume`)"
+        state += (
+            "  [bold red]STOPPED[/bold red] (reserved concurrency 0; "
+            f"`recursectl resume --name {escape(f.name)}`)"
+        )
     rows = [
         ("function", escape(visible(f.arn))),
         ("state", state),
