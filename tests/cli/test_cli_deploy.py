@@ -134,7 +134,7 @@ def test_stop_resume_info_destroy(endpoint: str) -> None:  # noqa: F811
     assert "max_invocations 1000" in info.stdout
     resume = run("--endpoint-url", endpoint, "resume", "--name", "demo")
     assert resume.exit_code == 0, resume.output
-    assert "0 -> none reserved" in resume.stderr
+    assert "none reserved (was: 0)" in resume.stderr
     no = run("--endpoint-url", endpoint, "destroy", "--name", "demo", input="n\n")
     assert no.exit_code == 0
     assert "nothing deleted" in no.stderr
