@@ -200,7 +200,7 @@ def _guard(result: Any) -> str:
 def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_json: bool) -> None:
     """Delete the function, its role and (unless --keep-logs) its log group: only ours."""
     from recursectl import ops
-    from recursectl.errors import UsageError
+    from recursectl.errors import RecursectlError, UsageError
 
     settings = app.configure(name=name)
     what = "function, role" + ("" if keep_logs else " and log group")
@@ -215,7 +215,12 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
         if not confirmed:
             app.ui.info("nothing deleted")
             return
-    removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+    try:
+        removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+    except RecursectlError as exc:
+        if exc.progress and not as_json:
+            _destroyed_so_far(app, exc.progress, settings.name, keep_logs=keep_logs)
+        raise
     if as_json:
         app.ui.emit_json(
             {"function_name": settings.name, "removed": [r.to_json() for r in removals]}
@@ -230,3 +235,23 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
             app.ui.info(f"  {line}")
     if all(r.outcome in ("absent", "kept") for r in removals):
         app.ui.info(f"nothing to destroy for {settings.name}")
+
+
+def _destroyed_so_far(app: App, done: list[Any], name: str, *, keep_logs: bool) -> None:
+    """A destroy that stopped half-way: what is already gone, and what is left."""
+    from recursectl.names import log_group_for, role_name_for
+
+    for r in done:
+        app.ui.info(f"{r.outcome:<8}{r.resource} {escape(r.name)}")
+    handled = {r.resource for r in done}
+    left = [
+        f"{resource} {escape(rname)}"
+        for resource, rname in (
+            ("function", name),
+            ("role", role_name_for(name)),
+            ("log group", log_group_for(name)),
+        )
+        if resource not in handled and not (keep_logs and resource == "log group")
+    ]
+    if left:
+        app.ui.info(f"left: {', '.join(left)} (run `recursectl destroy --name {name}` again)")
