@@ -199,7 +199,8 @@ def failure_hint(chain: Chain, name: str) -> str:
         return (
             "AWS's recursive loop detection stopped the chain after 16 invocations: deploy "
             "with --max-calls 16 or more to allow longer chains (RecursiveLoop=Allow; "
-            "recursectl's guard limits them instead); `recursectl info` shows the current setting"
+            "recursectl's guard limits them instead); "
+            f"`recursectl info --name {name}` shows the current setting"
         )
     if CUT_DEPTH in cuts:
         cap = next((i.capped for i in invs if i.cut == CUT_DEPTH and i.capped is not None), None)
@@ -229,7 +230,8 @@ def failure_hint(chain: Chain, name: str) -> str:
         return (
             "an announced child never started: on AWS that is how loop detection shows after "
             "16 invocations (deploy with --max-calls 16 or more), or it was throttled or is "
-            "still queued (`recursectl info` shows a stopped function)"
+            "still queued "
+            f"(`recursectl info --name {name}` shows a stopped function)"
         )
     return (
         "the handler's own output says why: "
