@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -46,8 +47,16 @@ class Running:
             ok = self._seen.wait_for(lambda: any(text in line for line in self.err), timeout)
         assert ok, f"never printed {text!r}: {''.join(self.err)}"
 
+    def wait_for_count(self, text: str, n: int, timeout: float = 60) -> None:
+        with self._seen:
+            ok = self._seen.wait_for(lambda: sum(text in ln for ln in self.err) >= n, timeout)
+        assert ok, f"never printed {text!r} {n} times: {''.join(self.err)}"
+
     def finish(self, timeout: float = 120) -> tuple[int, str, str]:
-        out, _ = self.proc.communicate(timeout=timeout)
+        # Not communicate(): it would read stderr too, racing the reader thread for lines.
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.wait(timeout=timeout)
         self._reader.join(timeout=10)
         return self.proc.returncode, out, "".join(self.err)
 
@@ -196,3 +205,39 @@ def test_printed_hints_work_when_pasted(local_cloud: Cli, fn_name: str) -> None:
     paste(refused.stderr)
     assert any(" logs --follow --chain " in s for s in pasted)
     assert any(" resume --name " in s for s in pasted)
+
+
+def test_ctrl_c_prints_the_tree_so_far_and_how_to_stop(local_cloud: Cli, fn_name: str) -> None:
+    handler = local_cloud.cwd / f"{fn_name}.py"
+    handler.write_text(
+        "import time\n"
+        "import recursectl_chain\n\n"
+        "def handler(event, context):\n"
+        "    chain = recursectl_chain.begin(event, context)\n"
+        "    calls = int(event.get('numberOfCalls', 0))\n"
+        "    time.sleep(0.5)\n"
+        "    if calls > 0:\n"
+        "        chain.invoke_self({'numberOfCalls': calls - 1})\n"
+        "    return calls\n"
+    )
+    local_cloud.ok("deploy", "--name", fn_name, "--handler", str(handler), "--max-calls", "60")
+    chain_id = local_cloud.json("invoke", "--name", fn_name, "--calls", "50")["chain_id"]
+    for _ in range(120):  # bounded: until the chain is seen running (about 1 s)
+        proc = local_cloud.run("logs", "--name", fn_name, "--chain", chain_id, "--json")
+        if proc.stdout and len(json.loads(proc.stdout)["invocations"]) >= 2:
+            break
+    # --debug names every AWS call: a read starts after the one before returned the chain.
+    follower = Running(
+        local_cloud, "--debug", "logs", "--name", fn_name, "--follow", "--chain", chain_id,
+        "--timeout", "120",
+    )  # fmt: skip
+    try:
+        follower.wait_for_count("aws: logs.FilterLogEvents", 3)  # the anchor, then 2 reads
+        follower.proc.send_signal(signal.SIGINT)
+        code, out, err = follower.finish()
+    finally:
+        local_cloud.run("stop", "--name", fn_name)  # the chain would run on for 25 s
+    assert code == 130, err
+    assert f"chain {chain_id}" in out, err  # the tree so far
+    assert "may still be running" in err, out
+    assert f"`recursectl --local stop --name {fn_name}` stops it" in err
