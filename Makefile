@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench templates
 	$(BIN)/mypy
 	scripts/ensure-chromium
+	scripts/ensure-tmux
 	$(BIN)/pytest
 
 lint: $(STAMP)

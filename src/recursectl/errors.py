@@ -12,6 +12,8 @@ The AWS layer (`recursectl.aws`) raises the AwsError subclasses below for what A
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_CHAIN_FAILED = 1
 EXIT_USAGE = 2
@@ -31,6 +33,8 @@ class RecursectlError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # What a multi-step command had done when this stopped it (destroy: the removals).
+        self.progress: list[Any] = []
         if exit_code is not None:
             self.exit_code = exit_code
 

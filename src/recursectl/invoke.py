@@ -33,6 +33,7 @@ class InvokeResult:
     sync: bool
     function_error: str | None = None
     payload: Any = None  # decoded JSON, or the raw text when it is not JSON
+    raw_payload: str = ""  # the response body as the function returned it (--sync's stdout)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -214,7 +215,7 @@ def describe(aws: Aws, name: str) -> FunctionView:
     if fn is None:
         raise NotFoundError(
             f"Function {name!r} does not exist in {aws.region}.",
-            hint="deploy it first: `recursectl deploy` (or pass --name)",
+            hint=f"deploy it first: `recursectl deploy --name {name}` (or check --name)",
         )
     return fn
 
@@ -224,6 +225,7 @@ def invoke(aws: Aws, deployed: FunctionView, event: dict[str, Any], *, sync: boo
     body = encode(event, sync=sync)
     response = aws.lambda_api.invoke(deployed.name, body, sync=sync)
     payload: Any = None
+    raw = ""
     if sync:
         raw = response.payload.decode("utf-8", "replace")
         try:
@@ -236,4 +238,5 @@ def invoke(aws: Aws, deployed: FunctionView, event: dict[str, Any], *, sync: boo
         sync=sync,
         function_error=response.function_error,
         payload=payload,
+        raw_payload=raw if sync else "",
     )

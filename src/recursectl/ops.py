@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recursectl import protocol
-from recursectl.errors import ConflictError, NotFoundError, NotOursError
+from recursectl.errors import ConflictError, NotFoundError, NotOursError, RecursectlError
 from recursectl.names import CONCURRENCY_TAG, POLICY_NAME, is_ours, log_group_for, role_name_for
 
 if TYPE_CHECKING:
@@ -245,14 +245,21 @@ def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
             f"IAM role {role_name} is not managed by recursectl; not deleting anything.",
             hint="delete or rename it yourself, then run destroy again",
         )
-    deleted = fn is not None and aws.lambda_api.delete_function(name)
-    out = [Removal("function", name, "deleted" if deleted else "absent")]
-    out += (
-        _remove_role(aws, role_name) if role is not None else [Removal("role", role_name, "absent")]
-    )
-    group = log_group_for(name)
-    if keep_logs:
-        out.append(Removal("log group", group, "kept", "--keep-logs"))
-    else:
-        out.append(_remove_log_group(aws, group))
+    out: list[Removal] = []
+    try:
+        deleted = fn is not None and aws.lambda_api.delete_function(name)
+        out.append(Removal("function", name, "deleted" if deleted else "absent"))
+        out += (
+            _remove_role(aws, role_name)
+            if role is not None
+            else [Removal("role", role_name, "absent")]
+        )
+        group = log_group_for(name)
+        if keep_logs:
+            out.append(Removal("log group", group, "kept", "--keep-logs"))
+        else:
+            out.append(_remove_log_group(aws, group))
+    except RecursectlError as exc:
+        exc.progress = list(out)  # stopped half-way (DeleteConflict): say what is gone
+        raise
     return out

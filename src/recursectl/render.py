@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 from rich.tree import Tree
 
@@ -105,9 +105,12 @@ def invocation_label(inv: Invocation) -> Text:
         text.append(f"  cold {fmt_ms(inv.init_ms)}", style="blue")
     if inv.error is not None and inv.status != "ok":
         shown = inv.error.type or "error"
-        if inv.error.message:
-            shown += f": {inv.error.message}"
-        text.append(f"  {visible(shown[:160])}", style="red")
+        message = inv.error.message
+        if message:
+            # "Task timed out after 3.00 seconds", not "Task timed out: Task timed out after..."
+            shown = message if message.startswith(shown) else f"{shown}: {message}"
+        # Wrapped under the row on a narrow terminal, never cut: it is why the row is shown.
+        text.append(f"  {visible(shown[:1000])}", style="red")
     if inv.dropped_reason and inv.status == "dropped":
         loop = " (AWS's recursive loop detection)" if inv.cut == CUT_LOOP else ""
         text.append(f"  dropped: {visible(inv.dropped_reason)}{loop}", style="red")
@@ -263,31 +266,57 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def summary_text(summary: Summary) -> Text:
+class Fields:
+    """Texts joined by " · " that wrap between fields, never inside one (`0.0540 GB-s`)."""
+
+    SEPARATOR = " · "
+
+    def __init__(self, fields: Sequence[Text]) -> None:
+        self.fields = list(fields)
+
+    @property
+    def plain(self) -> str:
+        return self.SEPARATOR.join(f.plain for f in self.fields)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        line = Text()
+        for field in self.fields:
+            if line.cell_len and line.cell_len + len(self.SEPARATOR) + field.cell_len > width:
+                yield line
+                line = Text()
+            if line.cell_len:
+                line.append(self.SEPARATOR)
+            line.append_text(field)
+        if line.cell_len:
+            yield line  # a single field wider than the terminal wraps as text does
+
+
+def summary_text(summary: Summary) -> Fields:
     """The footer: count, errors, cold starts, wall time, billed ms, GB-s, estimated cost."""
-    text = Text()
-    text.append(_plural(summary.count, "invocation"), style="bold")
-    bad = [
-        (summary.errors, "errors", "red"),
-        (summary.timeouts, "timeouts", "red"),
-        (summary.dropped, "dropped", "red"),
-        (summary.missing, "missing", "yellow"),
-        (summary.running, "running", "cyan"),
-        (summary.retries, "retries", "yellow"),
-        (summary.capped, "capped", "yellow"),
-        (summary.stopped, "stopped", "yellow"),
-    ]
-    text.append(" · ")
-    text.append(_plural(summary.errors, "error"), style="red" if summary.errors else "green")
-    for value, label, style in bad[1:]:
+    fields = [Text(_plural(summary.count, "invocation"), style="bold")]
+    fields.append(
+        Text(_plural(summary.errors, "error"), style="red" if summary.errors else "green")
+    )
+    for value, word, plural, style in (
+        (summary.timeouts, "timeout", "timeouts", "red"),
+        (summary.dropped, "dropped", "dropped", "red"),
+        (summary.missing, "missing", "missing", "yellow"),
+        (summary.running, "running", "running", "cyan"),
+        (summary.retries, "retry", "retries", "yellow"),
+        (summary.capped, "capped", "capped", "yellow"),
+        (summary.stopped, "stopped", "stopped", "yellow"),
+    ):
         if value:
-            text.append(f" · {value} {label}", style=style)
-    text.append(f" · {_plural(summary.cold_starts, 'cold start')}")
-    text.append(f" · wall {fmt_ms(summary.wall_ms)}")
-    text.append(f" · billed {summary.billed_ms:,.0f} ms")
-    text.append(f" · {summary.gb_seconds:.4f} GB-s")
-    text.append(f" · ≈ ${summary.estimated_cost_usd:.7f} (estimate, x86 list price)", style="dim")
-    return text
+            fields.append(Text(f"{value} {word if value == 1 else plural}", style=style))
+    fields += [
+        Text(_plural(summary.cold_starts, "cold start")),
+        Text(f"wall {fmt_ms(summary.wall_ms)}"),
+        Text(f"billed {summary.billed_ms:,.0f} ms"),
+        Text(f"{summary.gb_seconds:.4f} GB-s"),
+        Text(f"≈ ${summary.estimated_cost_usd:.7f} (estimate, x86 list price)", style="dim"),
+    ]
+    return Fields(fields)
 
 
 def chain_title(chain: Chain) -> Text:

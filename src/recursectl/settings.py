@@ -115,6 +115,9 @@ _RANGES = {
 }
 
 
+_TYPE_WORDS: dict[Any, str] = {int: "a whole number", bool: "true or false", str: "a string"}
+
+
 def _validate(values: Mapping[str, Any], source: str) -> None:
     arch = values.get("architecture")
     if arch is not None and arch not in ARCHITECTURES:
@@ -215,7 +218,7 @@ def read_config(path: Path) -> dict[str, Any]:
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise UsageError(
                 f"`{key}` in {path} has the wrong type ({type(value).__name__}).",
-                hint=f"`{key}` takes a {getattr(expected, '__name__', 'value')}",
+                hint=f"`{key}` takes {_TYPE_WORDS.get(expected, 'a value')}",
             )
     _validate(table, source=str(path))
     return table

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
+
+# A command a message tells the user to run: `recursectl deploy ...`, not "recursectl's".
+_COMMAND = re.compile(r"\brecursectl (?=(?:init|deploy|invoke|logs|info|stop|resume|destroy)\b)")
+
+
+def with_context(text: str, flags: Sequence[str]) -> str:
+    """`text` with the global flags the command ran with put into every `recursectl CMD` in it,
+    so that a printed next step works when pasted (`recursectl --local logs ...`)."""
+    if not flags:
+        return text
+    joined = " ".join(shlex.quote(f) for f in flags)
+    return _COMMAND.sub(f"recursectl {joined} ", text)
 
 
 class UI:
@@ -37,6 +51,11 @@ class UI:
             # Piped or redirected: don't crop trees to the 80-column default.
             self.out = Console(no_color=no_color, highlight=False, soft_wrap=True, width=160)
         self.err = err or Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
+        self.context: list[str] = []  # global flags to repeat in printed commands (--local ...)
+
+    def cmd(self, text: str) -> str:
+        """A message or hint, its `recursectl CMD` commands given this run's global flags."""
+        return with_context(text, self.context)
 
     @property
     def interactive(self) -> bool:
@@ -44,7 +63,14 @@ class UI:
 
     # data ---------------------------------------------------------------------------------
     def data(self, renderable: RenderableType) -> None:
-        self.out.print(renderable)
+        # Wrapped by rich at the terminal's width (a tree's continuation lines are indented
+        # under their row); the console's soft_wrap would let the terminal cut them anywhere.
+        self.out.print(renderable, soft_wrap=False)
+
+    def write(self, text: str) -> None:
+        """Exactly `text` (and a newline unless empty) on stdout: no markup, no wrapping."""
+        sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
+        sys.stdout.flush()
 
     def emit_json(self, obj: Any) -> None:
         # Plain write: rich would re-wrap long lines and break the document.
@@ -54,19 +80,19 @@ class UI:
     # status -------------------------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(message)
+            self.err.print(self.cmd(message))
 
     def success(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"[green]✓[/green] {message}")
+            self.err.print(f"[green]✓[/green] {self.cmd(message)}")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        self.err.print(f"[yellow]warning:[/yellow] {escape(self.cmd(message))}")
 
     def error(self, message: str, hint: str | None = None) -> None:
         self.err.print(f"[bold red]error:[/bold red] {escape(message)}")
         if hint:
-            self.err.print(f"[dim]hint:[/dim] {escape(hint)}")
+            self.err.print(f"[dim]hint:[/dim] {escape(self.cmd(hint))}")
 
     @contextmanager
     def status(self, message: str) -> Iterator[None]:

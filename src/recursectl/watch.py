@@ -45,6 +45,7 @@ class Reader:
     poller: Poller
     chain_id: str | None
     clock: Callable[[], int] = now_ms
+    exclude: frozenset[str] = frozenset()  # chains seen before waiting began: not "the next"
 
     def pick(self) -> Chain | None:
         """The chain asked for (id, unique prefix or member request id), else the latest."""
@@ -52,9 +53,22 @@ class Reader:
         try:
             if self.chain_id:
                 return self.collector.get(self.chain_id, now)
-            return self.collector.latest(now)
+            chain = self.collector.latest(now)
         except AmbiguousChainId as exc:
             raise UsageError(exc.message, hint=exc.hint) from None
+        # The latest is by its root's start: a new chain starts after every excluded one.
+        return None if chain is None or chain.chain_id in self.exclude else chain
+
+    def wait_for_next(self) -> Chain | None:
+        """Read once; if the latest chain is still running return it, else exclude it (and
+        everything before it), so that following picks the next chain to start."""
+        self.collector.add_events(self.poller.poll())
+        chain = self.pick()
+        if chain is not None and not chain.complete():
+            self.chain_id = chain.chain_id
+            return chain
+        self.exclude = frozenset(c.chain_id for c in self.collector.chains(self.clock()))
+        return None
 
 
 def open_reader(
@@ -114,6 +128,46 @@ def follow(
     return Followed(state["chain"], interrupted)
 
 
+def tail(
+    reader: Reader,
+    *,
+    timeout: float | None,
+    on_update: Callable[[Chain | None], None],
+    on_complete: Callable[[Chain], None],
+) -> Followed:
+    """Follow every chain that starts from now on, until Ctrl-C (or `timeout`): each one is
+    passed to `on_complete` once, when complete; `on_update` sees the newest one in progress.
+
+    Chains complete before the start are not shown again; one running at the start is.
+    """
+    reader.collector.add_events(reader.poller.poll())
+    now = reader.clock()
+    emitted = {c.chain_id for c in reader.collector.chains(now) if c.complete()}
+    current: Chain | None = None
+    interrupted = False
+
+    def expecting() -> bool:
+        return current is not None and current.summary().running > 0
+
+    try:
+        batches = reader.poller.follow(done=lambda: False, expecting=expecting, deadline_s=timeout)
+        for batch in batches:
+            reader.collector.add_events(batch)
+            current = None
+            for chain in reader.collector.chains(reader.clock()):
+                if chain.chain_id in emitted:
+                    continue
+                if chain.complete():
+                    emitted.add(chain.chain_id)
+                    on_complete(chain)
+                else:
+                    current = chain  # oldest first: the last one left is the newest
+            on_update(current)
+    except KeyboardInterrupt:
+        interrupted = True
+    return Followed(current, interrupted)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -145,7 +199,8 @@ def failure_hint(chain: Chain, name: str) -> str:
         return (
             "AWS's recursive loop detection stopped the chain after 16 invocations: deploy "
             "with --max-calls 16 or more to allow longer chains (RecursiveLoop=Allow; "
-            "recursectl's guard limits them instead); `recursectl info` shows the current setting"
+            "recursectl's guard limits them instead); "
+            f"`recursectl info --name {name}` shows the current setting"
         )
     if CUT_DEPTH in cuts:
         cap = next((i.capped for i in invs if i.cut == CUT_DEPTH and i.capped is not None), None)
@@ -175,7 +230,8 @@ def failure_hint(chain: Chain, name: str) -> str:
         return (
             "an announced child never started: on AWS that is how loop detection shows after "
             "16 invocations (deploy with --max-calls 16 or more), or it was throttled or is "
-            "still queued (`recursectl info` shows a stopped function)"
+            "still queued "
+            f"(`recursectl info --name {name}` shows a stopped function)"
         )
     return (
         "the handler's own output says why: "

@@ -19,8 +19,10 @@ def _run(*args: str) -> tuple[int, str]:
 
 def test_no_region(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out = _run("invoke")
-    assert code == EXIT_USAGE
+    # The environment, as for missing credentials (exit 3): and the way out without AWS.
+    assert code == EXIT_AWS
     assert "No AWS region" in out
+    assert "--local" in out
 
 
 def test_unknown_profile() -> None:
@@ -33,7 +35,7 @@ def test_function_not_found(endpoint: str) -> None:
     code, out = _run("--endpoint-url", endpoint, "invoke", "--name", "ghost")
     assert code == EXIT_NOT_FOUND
     assert "'ghost' does not exist" in out
-    assert "recursectl deploy" in out
+    assert f"`recursectl --endpoint-url {endpoint} deploy --name ghost`" in out
 
 
 def test_malformed_event_file(tmp_path: Path) -> None:

@@ -102,5 +102,5 @@ def test_ctrl_c_during_follow_prints_the_tree_so_far(
         local_cloud.run("stop", "--name", fn_name)  # don't leave the chain running
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert "in progress" in out  # the tree so far, with its summary
+    assert "in progress" in out, err  # the tree so far, with its summary
     assert "invocations" in out

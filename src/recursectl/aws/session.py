@@ -109,8 +109,9 @@ class Aws:
         if not region:
             raise AwsError(
                 "No AWS region is configured.",
-                hint="pass --region, set AWS_REGION, or set a region in your AWS profile",
-                exit_code=EXIT_USAGE,
+                # Exit 3, as for missing credentials: both are the environment, not the input.
+                hint="pass --region, set AWS_REGION or a region in your AWS profile, "
+                "or use --local for the embedded local cloud",
             )
         if self.target.endpoint_url or self.target.local:
             return  # custom endpoints may use any region name

@@ -161,6 +161,34 @@ def cli(
     app.settings = settings.with_overrides(
         region=region, profile=profile, endpoint_url=endpoint_url, local=local
     )
+    ui.context = context_flags(
+        local=bool(app.settings.local),
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        config_path=config_path,
+    )
+
+
+def context_flags(
+    *,
+    local: bool,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    config_path: Path | None,
+) -> list[str]:
+    """The global flags a printed next step must repeat to act on the same target."""
+    flags = ["--local"] if local else []
+    for flag, value in (
+        ("--region", region),
+        ("--profile", profile),
+        ("--endpoint-url", endpoint_url),
+        ("--config", str(config_path) if config_path else None),
+    ):
+        if value:
+            flags += [flag, value]
+    return flags
 
 
 def _register() -> None:

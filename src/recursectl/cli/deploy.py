@@ -280,9 +280,13 @@ def _report(app: App, result: DeployResult) -> None:
     elif result.unchanged:
         ui.success(f"{result.function_name} is unchanged")
     else:
-        created = sum(1 for s in result.steps if s.action == "create")
-        updated = len(result.steps) - created
-        ui.success(f"deployed {result.function_name}: {created} created, {updated} updated")
+        # Resources, not API steps: configuring what this deploy just created is part of
+        # creating it (a first deploy is "created role, policy, log group, function").
+        created = list(dict.fromkeys(s.resource for s in result.steps if s.action == "create"))
+        updated = list(dict.fromkeys(s.resource for s in result.steps if s.resource not in created))
+        done = [f"created {', '.join(created)}"] if created else []
+        done += [f"updated {', '.join(updated)}"] if updated else []
+        ui.success(f"deployed {result.function_name}: {'; '.join(done)}")
     ui.data(f"function   {result.function_arn}")
     ui.data(f"handler    {result.handler} (from {result.package.origin or 'the bundled template'})")
     if result.guard:

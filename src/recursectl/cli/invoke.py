@@ -33,6 +33,9 @@ from recursectl.errors import ChainFailedError
 @click.option("--sync", is_flag=True, help="RequestResponse instead of Event; prints the result.")
 @click.option("--follow", is_flag=True, help="Then follow the chain's logs until it completes.")
 @follow_timeout_option
+@click.option(
+    "--lines", "show_lines", is_flag=True, help="With --follow: each invocation's own log lines."
+)
 @json_option
 @click.pass_obj
 def invoke(
@@ -45,6 +48,7 @@ def invoke(
     sync: bool,
     follow: bool,
     timeout: float,
+    show_lines: bool,
     as_json: bool,
 ) -> None:
     """Start a chain: invoke the function once; it calls itself --calls more times.
@@ -73,7 +77,7 @@ def invoke(
         from rich.markup import escape
 
         from recursectl import watch
-        from recursectl.cli.show import follow_and_show
+        from recursectl.cli.show import Output, follow_and_show
         from recursectl.render import visible
 
         if not as_json:
@@ -81,42 +85,30 @@ def invoke(
             app.ui.info(f"Invoked {deployed.name}: chain [bold]{shown}[/bold]")
         reader = watch.open_reader(
             aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
-            lines=False,
+            lines=show_lines,
         )  # fmt: skip
-        follow_and_show(
-            app,
-            reader,
-            name=deployed.name,
-            log_group=deployed.log_group,
-            timeout=timeout,
-            as_json=as_json,
-            show_lines=False,
-        )
+        out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines)
+        follow_and_show(app, reader, out=out, log_group=deployed.log_group, timeout=timeout)
         return
 
     if as_json:
         app.ui.emit_json(result.to_json())
+    elif sync:
+        # stdout is exactly the function's payload (`| jq` works); the rest goes to stderr.
+        from rich.markup import escape
+
+        status = f"error ({result.function_error})" if result.function_error else "ok"
+        app.ui.info(f"{escape(deployed.name)} returned {status} (request {result.request_id})")
+        app.ui.write(result.raw_payload)
     else:
         app.ui.data(result.request_id)
-        if sync:
-            from rich.markup import escape
-
-            status = f"error ({result.function_error})" if result.function_error else "ok"
-            app.ui.info(f"{deployed.name} returned {status}:")
-            app.ui.out.print(escape(_pretty(result.payload)))
         app.ui.info(
             f"Chain {result.request_id} started. Follow it with:\n"
-            f"  recursectl logs --follow --chain {result.request_id}"
-            + (f" --name {deployed.name}" if name else "")
+            f"  recursectl logs --follow --chain {result.request_id} --name {deployed.name}"
         )
     if sync and result.function_error:
         raise ChainFailedError(
             f"{deployed.name} failed: {result.function_error}.",
-            hint=f"see the logs: recursectl logs --chain {result.request_id}",
+            hint=f"see the logs: `recursectl logs --chain {result.request_id} --name "
+            f"{deployed.name} --lines`",
         )
-
-
-def _pretty(payload: object) -> str:
-    import json
-
-    return payload if isinstance(payload, str) else json.dumps(payload, indent=2)

@@ -109,8 +109,10 @@ def _render(app: App, doc: dict[str, Any]) -> None:
         app.ui.data("No function has been invoked yet.")
         return
     table = Table(show_edge=False)
+    # Names never wrap or shrink to `slow-...`: the counts give way first (their headers wrap).
+    longest = max(len(str(f["name"])) for f in functions)
+    table.add_column("function", no_wrap=True, min_width=min(longest, 64))
     for column in (
-        "function",
         "envs (busy)",
         "queued",
         "invocations",

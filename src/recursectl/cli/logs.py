@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from click.core import ParameterSource
 
 from recursectl.app import App
 from recursectl.cli.options import follow_timeout_option, json_option, name_option
@@ -21,25 +24,68 @@ def parse_since(text: str) -> int:
     return int(number) * units[unit]
 
 
+def resolve_group(app: App, name: str, log_group: str | None) -> tuple[str, str]:
+    """(function name, log group): the function's own group, or without the function (destroyed
+    with --keep-logs, or not readable by this user) /aws/lambda/NAME, or --log-group."""
+    from recursectl import invoke as inv
+    from recursectl.errors import AccessDeniedError, NotFoundError
+    from recursectl.names import log_group_for
+
+    if log_group:
+        return name, log_group
+    aws = app.aws()
+    try:
+        return name, inv.describe(aws, name).log_group
+    except (NotFoundError, AccessDeniedError) as exc:
+        fallback = log_group_for(name)
+        if aws.logs_api.log_group(fallback) is None:
+            raise exc from None
+        return name, fallback
+
+
 @click.command()
 @name_option
 @click.option("--chain", "chain_id", help="Chain id (the root request id, or a unique prefix).")
 @click.option(
     "--since", help="How far back to look: 30s, 10m, 2h, 1d.  [default: 1h; 10m with --follow]"
 )
-@click.option("--follow", "-f", is_flag=True, help="Keep polling until the chain completes.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Live until the chain completes; with no --chain: the running chain, else the next.",
+)
+@click.option(
+    "--tail",
+    "-t",
+    "tail",
+    is_flag=True,
+    help="Every new chain, each shown as it completes, until Ctrl-C.",
+)
 @follow_timeout_option
 @click.option("--lines", "show_lines", is_flag=True, help="Show each invocation's own log lines.")
+@click.option(
+    "--log-group", help="Read this log group (default: the function's, else /aws/lambda/NAME)."
+)
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the chain as a self-contained timeline page to this file.",
+)
 @json_option
-@click.pass_obj
+@click.pass_context
 def logs(
-    app: App,
+    ctx: click.Context,
     name: str | None,
     chain_id: str | None,
     since: str | None,
     follow: bool,
+    tail: bool,
     timeout: float,
     show_lines: bool,
+    log_group: str | None,
+    html: Path | None,
     as_json: bool,
 ) -> None:
     """Show a chain of invocations as a tree (default: the most recent chain).
@@ -47,45 +93,51 @@ def logs(
     \b
     Examples:
       recursectl logs                     # the last chain
-      recursectl logs --follow            # live until it completes
+      recursectl logs --follow            # the running chain, or the next one, live
+      recursectl logs --tail              # every new chain until Ctrl-C
       recursectl logs --chain 3f2a --json # one chain, for scripts
+      recursectl logs --html chain.html   # the last chain as a timeline page
     """
-    from recursectl import invoke as inv
     from recursectl import watch
-    from recursectl.cli.show import follow_and_show, show
+    from recursectl.cli.show import Output, follow_and_show, show, tail_and_show
 
+    app: App = ctx.obj
+    if tail and chain_id:
+        raise UsageError("--tail follows every new chain: it takes no --chain.",
+                         hint="use --follow --chain ID for one chain")  # fmt: skip
+    if html is not None and as_json:
+        raise UsageError("--html and --json are two outputs: pick one.")
     settings = app.configure(name=name)
-    since = since or ("10m" if follow else "1h")
+    since = since or ("10m" if follow or tail else "1h")
     since_ms = parse_since(since)
+    fn_name, group = resolve_group(app, settings.name, log_group)
     aws = app.aws()
-    deployed = inv.describe(aws, settings.name)
+    out = Output(name=fn_name, as_json=as_json, show_lines=show_lines, html=html)
     start_ms = watch.now_ms() - since_ms
-    if follow:
+    if follow or tail:
         reader = watch.open_reader(
-            aws, deployed.log_group, chain_id=chain_id, start_ms=start_ms, lines=show_lines
+            aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines
         )
-        follow_and_show(
-            app,
-            reader,
-            name=deployed.name,
-            log_group=deployed.log_group,
-            timeout=timeout,
-            as_json=as_json,
-            show_lines=show_lines,
-        )
+        if tail:
+            given = ctx.get_parameter_source("timeout") is not ParameterSource.DEFAULT
+            tail_and_show(app, reader, out=out, timeout=timeout if given else None)
+        else:
+            follow_and_show(
+                app, reader, out=out, log_group=group, timeout=timeout, wait=chain_id is None
+            )
         return
     chain, group_exists = watch.read(
-        aws, deployed.log_group, chain_id=chain_id, start_ms=start_ms, lines=show_lines
+        aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines
     )
     if not group_exists:
         raise UsageError(
-            f"{deployed.name} has no logs yet (log group {deployed.log_group} does not exist).",
-            hint="invoke it first: `recursectl invoke`",
+            f"{fn_name} has no logs yet (log group {group} does not exist).",
+            hint=f"invoke it first: `recursectl invoke --name {fn_name}`",
         )
     if chain is None:
         raise UsageError(
             f"No chain {'matching ' + repr(chain_id) + ' ' if chain_id else ''}"
-            f"in the last {since} of {deployed.log_group}.",
-            hint="widen --since, or start one with `recursectl invoke`",
+            f"in the last {since} of {group}.",
+            hint=f"widen --since, or start one with `recursectl invoke --name {fn_name}`",
         )
-    show(app, chain, name=deployed.name, as_json=as_json, show_lines=show_lines, interrupted=False)
+    show(app, chain, out, interrupted=False)

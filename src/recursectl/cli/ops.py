@@ -16,6 +16,13 @@ def _concurrency(value: int | None) -> str:
     return "none reserved" if value is None else str(value)
 
 
+def _was(before: int | None, after: int | None) -> str:
+    """'reserved concurrency 0 (was: none reserved)': a value, never 'none reserved -> 0'."""
+    now = "none reserved" if after is None else f"reserved concurrency {after}"
+    was = "none reserved" if before is None else str(before)
+    return f"{now} (was: {was})"
+
+
 def _change_json(change: Any) -> dict[str, Any]:
     return {
         "function_name": change.name,
@@ -51,9 +58,7 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
     if change.before == 0:
         app.ui.success(f"{change.name} was already stopped (reserved concurrency 0)")
     else:
-        app.ui.success(
-            f"stopped {change.name}: reserved concurrency {_concurrency(change.before)} -> 0"
-        )
+        app.ui.success(f"stopped {change.name}: {_was(change.before, 0)}")
     if change.generation is not None and change.guarded:
         app.ui.info(
             "chains started before now will not go deeper, even after resume "
@@ -97,10 +102,7 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
             f"{change.name} is running (reserved concurrency {_concurrency(change.after)})"
         )
     else:
-        app.ui.success(
-            f"resumed {change.name}: reserved concurrency "
-            f"{_concurrency(change.before)} -> {_concurrency(change.after)}"
-        )
+        app.ui.success(f"resumed {change.name}: {_was(change.before, change.after)}")
 
 
 @click.command("info")
@@ -127,7 +129,10 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     f = result.function
     state = f.state or "unknown"
     if f.stopped:
-        state += "  [bold red]STOPPED[/bold red] (reserved concurrency 0; `recursectl resume`)"
+        state += (
+            "  [bold red]STOPPED[/bold red] (reserved concurrency 0; "
+            f"`recursectl resume --name {escape(f.name)}`)"
+        )
     rows = [
         ("function", escape(visible(f.arn))),
         ("state", state),
@@ -196,7 +201,7 @@ def _guard(result: Any) -> str:
 def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_json: bool) -> None:
     """Delete the function, its role and (unless --keep-logs) its log group: only ours."""
     from recursectl import ops
-    from recursectl.errors import UsageError
+    from recursectl.errors import RecursectlError, UsageError
 
     settings = app.configure(name=name)
     what = "function, role" + ("" if keep_logs else " and log group")
@@ -211,7 +216,12 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
         if not confirmed:
             app.ui.info("nothing deleted")
             return
-    removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+    try:
+        removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+    except RecursectlError as exc:
+        if exc.progress and not as_json:
+            _destroyed_so_far(app, exc.progress, settings.name, keep_logs=keep_logs)
+        raise
     cleaned = _forget_function_arn(app)
     if cleaned is not None:
         app.ui.info(f"removed function_arn from {cleaned}")
@@ -239,3 +249,23 @@ def _forget_function_arn(app: App) -> Path | None:
     if cfg is None or cfg.name != "recursectl.toml" or not cfg.is_file():
         return None
     return cfg if remove_function_arn(cfg, app.settings.name) else None
+
+
+def _destroyed_so_far(app: App, done: list[Any], name: str, *, keep_logs: bool) -> None:
+    """A destroy that stopped half-way: what is already gone, and what is left."""
+    from recursectl.names import log_group_for, role_name_for
+
+    for r in done:
+        app.ui.info(f"{r.outcome:<8}{r.resource} {escape(r.name)}")
+    handled = {r.resource for r in done}
+    left = [
+        f"{resource} {escape(rname)}"
+        for resource, rname in (
+            ("function", name),
+            ("role", role_name_for(name)),
+            ("log group", log_group_for(name)),
+        )
+        if resource not in handled and not (keep_logs and resource == "log group")
+    ]
+    if left:
+        app.ui.info(f"left: {', '.join(left)} (run `recursectl destroy --name {name}` again)")

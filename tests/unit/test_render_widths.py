@@ -1,0 +1,118 @@
+"""Narrow terminals: at 60, 80 and 120 columns nothing a user needs is cut off."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from recursectl.app import App
+from recursectl.chain import Chain, ChainCollector
+from recursectl.cli.local import _render
+from recursectl.live import LiveView
+from recursectl.render import render_chain
+from recursectl.settings import Settings
+from recursectl.ui import UI
+from tests.unit.chain_factory import fanout_spec, linear_spec
+
+WIDTHS = (60, 80, 120)
+NOW_LATE = 10**13
+
+
+def chain_of(events: list[dict[str, Any]]) -> Chain:
+    c = ChainCollector()
+    c.add_events(events)
+    chain = c.latest(now_ms=NOW_LATE)
+    assert chain is not None
+    return chain
+
+
+def printed(renderable: Any, width: int, height: int = 1000) -> str:
+    # As the UI prints data: rich wraps at the terminal's width.
+    console = Console(file=io.StringIO(), width=width, height=height, color_system=None)
+    console.print(renderable, soft_wrap=False)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def flat(out: str) -> str:
+    """The text with tree guides and line breaks gone: what wrapped reads as one line."""
+    return re.sub(r"[\s│├└─•]+", " ", out)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_error_text_wraps_under_its_row_never_cut(width: int) -> None:
+    spec = fanout_spec(8, 1, app_lines=0)  # a root and 8 children, every child failing
+    for node in spec.nodes[1:]:
+        node.outcome = "error"
+    chain = chain_of(spec.events())
+    out = printed(render_chain(chain), width)
+    assert all(len(line) <= width for line in out.splitlines())
+    for node in spec.nodes[1:]:
+        rid = node.request_id[:8]
+        # The row and its whole error message, however it wrapped.
+        assert re.search(rf"{rid} d1 error .*?ValueError: boom", flat(out)), out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_summary_wraps_between_fields(width: int) -> None:
+    chain = chain_of(linear_spec(3, app_lines=0, outcomes={1: "timeout"}).events())
+    out = printed(render_chain(chain), width)
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("3 invocations"))
+    summary = lines[start:]
+    assert all(len(line) <= width for line in summary)
+    fields = [f.strip() for line in summary for f in line.split(" · ")]
+    assert "1 timeout" in fields  # not "1 timeouts"
+    assert any(re.fullmatch(r"\d+\.\d{4} GB-s", f) for f in fields), summary
+    assert any(re.fullmatch(r"≈ \$\d\.\d{7} \(estimate, x86 list price\)", f) for f in fields)
+    assert any(f.startswith("billed ") and f.endswith(" ms") for f in fields)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_live_view_of_a_tall_tree_fits_and_keeps_what_matters(width: int) -> None:
+    spec = fanout_spec(4, 4, app_lines=0)  # 341 invocations
+    failing = [spec.nodes[i] for i in (100, 200, 300)]  # leaves (85 on): nothing below is cut
+    for node, outcome in zip(failing, ("error", "error", "timeout"), strict=True):
+        node.outcome = outcome
+    chain = chain_of(spec.events())
+    out = printed(LiveView(chain), width, height=24)
+    lines = out.splitlines()
+    assert len(lines) <= 23  # one row free: a full-height frame would scroll
+    assert lines[0].startswith("chain ")
+    assert "341 invocations" in lines[-3] + lines[-2] + lines[-1]  # the summary, at the bottom
+    for node in failing:
+        assert node.request_id[:8] in out
+
+
+def test_live_view_that_fits_is_the_whole_tree() -> None:
+    chain = chain_of(linear_spec(6, app_lines=0).events())
+    assert (
+        printed(LiveView(chain), 120, height=24).rstrip()
+        == printed(render_chain(chain), 120).rstrip()
+    )
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_local_status_keeps_function_names_whole(width: int) -> None:
+    names = ["slow-function-with-a-long-name", "fast-one"]
+    doc = {
+        "endpoint": "http://127.0.0.1:4599",
+        "limits": {},
+        "totals": {},
+        "functions": [
+            {"name": n, "environments": 1, "busy": 0, "queued": 0, "invocations": 12,
+             "errors": 0, "timeouts": 0, "throttles": 0, "drops": {}, "recursive_loop": "Allow"}
+            for n in names
+        ],
+    }  # fmt: skip
+    buf = io.StringIO()
+    ui = UI(out=Console(file=buf, width=width, color_system=None))
+    _render(App(settings=Settings(), ui=ui), doc)
+    out = buf.getvalue()
+    for name in names:
+        assert name in out, out
