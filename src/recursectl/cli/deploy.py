@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -12,6 +13,8 @@ from recursectl.cli.options import json_option
 
 if TYPE_CHECKING:
     from recursectl.deploy import DeployResult
+    from recursectl.package import Package
+    from recursectl.settings import Settings
 
 
 def _size(n: int) -> str:
@@ -75,9 +78,6 @@ def deploy_command(
     async retries 0; and the recursion config.
     """
     from recursectl import deploy as deploy_mod
-    from recursectl import package
-    from recursectl.errors import UsageError
-    from recursectl.names import check_function_name
 
     settings = app.configure(
         name=name,
@@ -92,24 +92,13 @@ def deploy_command(
         project=project,
     )
     ui = app.ui
-    if not settings.runtime.startswith("python"):
-        raise UsageError(
-            f"Runtime {settings.runtime!r} is not a Python runtime.",
-            hint="recursectl packages Python handlers: use e.g. --runtime python3.13",
-        )
-    check_function_name(settings.name)
-    # Everything about the handler is checked before any AWS call.
-    # A handler path from the config file is relative to that file, not to the cwd.
     base = settings.config_path.parent if handler is None and settings.config_path else None
-    spec = package.parse_handler(settings.handler, cwd=base)
-    pkg = package.build(spec)
-    if settings.local:
-        here = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        if settings.runtime != here:
-            ui.info(
-                f"note: the local cloud runs handlers with this interpreter ({here}), "
-                f"not {settings.runtime}"
-            )
+    if _is_node(settings.handler, settings.runtime, base):
+        from recursectl.cli.deploy_node import prepare_node
+
+        settings, pkg = prepare_node(app, settings, explicit_runtime=runtime is not None, cwd=base)
+    else:
+        settings, pkg = _prepare_python(app, settings, handler)
     aws = app.aws()
     if not as_json:
         ui.info(
@@ -130,6 +119,42 @@ def deploy_command(
         ui.emit_json(result.to_json())
         return
     _report(app, result)
+
+
+def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:
+    """A Node.js handler file (or Lambda's form of one), or a nodejs* runtime."""
+    from recursectl import package_node, runtimes
+
+    return package_node.is_node_handler(handler, cwd) or (
+        runtimes.language_of(runtime) == runtimes.NODE
+    )
+
+
+def _prepare_python(app: App, settings: Settings, handler: str | None) -> tuple[Settings, Package]:
+    from recursectl import package
+    from recursectl.errors import UsageError
+    from recursectl.names import check_function_name
+
+    ui = app.ui
+    if not settings.runtime.startswith("python"):
+        raise UsageError(
+            f"Runtime {settings.runtime!r} is not a Python runtime.",
+            hint="recursectl packages Python handlers: use e.g. --runtime python3.13",
+        )
+    check_function_name(settings.name)
+    # Everything about the handler is checked before any AWS call.
+    # A handler path from the config file is relative to that file, not to the cwd.
+    base = settings.config_path.parent if handler is None and settings.config_path else None
+    spec = package.parse_handler(settings.handler, cwd=base)
+    pkg = package.build(spec)
+    if settings.local:
+        here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        if settings.runtime != here:
+            ui.info(
+                f"note: the local cloud runs handlers with this interpreter ({here}), "
+                f"not {settings.runtime}"
+            )
+    return settings, pkg
 
 
 def _report(app: App, result: DeployResult) -> None:

@@ -15,6 +15,7 @@ from recursectl.local import errors
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.environment import Environment
+from recursectl.local.node_env import NodeEnvironment, is_node
 
 
 class EnvironmentPool(EngineCore):
@@ -41,9 +42,8 @@ class EnvironmentPool(EngineCore):
                 f"The local cloud has no code for {cfg.spec.name} (CodeSha256 "
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
-        env = Environment(
-            cfg.spec, self.code.task_root(cfg.spec.code_sha), self.sink, self._spawner
-        )
+        env_class = NodeEnvironment if is_node(cfg.spec.runtime) else Environment
+        env = env_class(cfg.spec, self.code.task_root(cfg.spec.code_sha), self.sink, self._spawner)
         with self._lock:  # counted before it starts, so two spawns cannot both pass the cap
             self._state(cfg.spec.name).envs.add(env)
         try:
