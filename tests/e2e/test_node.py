@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from recursectl import nodejs
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +137,52 @@ def test_a_throw_a_timeout_and_an_import_failure_show_at_their_node(
     (root,) = doc["invocations"]
     assert root["status"] == "error"
     assert "Runtime.ImportModuleError" in json.dumps(root["error"])
+
+
+def test_init_writes_a_node_project_that_deploys_and_runs_as_it_is(
+    local_cloud: Cli, fn_name: str, tmp_path: Path, node_ready: None
+) -> None:
+    local_cloud.ok("init", "proj", "--name", fn_name, "--runtime", "nodejs22.x", cwd=tmp_path)
+    project = tmp_path / "proj"
+    assert sorted(p.name for p in project.iterdir()) == [
+        "handler.js", "package.json", "recursectl.toml",
+    ]  # fmt: skip
+    assert json.loads((project / "package.json").read_text())["dependencies"] == {}
+    deployed = json.loads(local_cloud.ok("deploy", "--json", cwd=project))
+    assert deployed["handler"] == "handler.recursiveExample"
+    assert deployed["guard"]["active"] is True
+    proc = local_cloud.run(
+        "invoke", "--calls", "2", "--fanout", "2", "--follow", "--timeout", "90", "--json",
+        cwd=project, timeout=150,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["complete"] is True
+    assert sorted(i["depth"] for i in doc["invocations"]) == [0, 1, 1, 2, 2, 2, 2]
+    assert all(i["status"] == "ok" for i in doc["invocations"])
+
+
+def test_without_node_an_invoke_fails_as_a_broken_runtime_with_the_hint(
+    local_cloud: Cli, tmp_path: Path, node_ready: None
+) -> None:
+    """A second local cloud whose PATH has no node: Runtime.InvalidEntrypoint, and the hint in
+    the function's log, the local cloud's log and `local status`."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    env = {**local_cloud.env, "PATH": str(bare), "RECURSECTL_LOCAL_PORT": str(free_port())}
+    env["RECURSECTL_STATE_DIR"] = str(tmp_path / "state")
+    cli = Cli(env=env, port=int(env["RECURSECTL_LOCAL_PORT"]), cwd=tmp_path)
+    shutil.copy(SEED, tmp_path / "handler.js")
+    cli.ok("local", "start")
+    try:
+        cli.ok("deploy", "--name", "seed", "--handler", "handler.recursiveExample")
+        proc = cli.run("invoke", "--name", "seed", "--calls", "0", "--follow", "--json")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        (root,) = json.loads(proc.stdout)["invocations"]
+        assert root["error"]["type"] == "Runtime.InvalidEntrypoint"
+        status = cli.run("local", "status")
+        assert "node is not on PATH" in status.stdout + status.stderr
+        logs = cli.run("logs", "--name", "seed", "--lines")
+        assert "install Node.js" in logs.stdout, logs.stdout
+    finally:
+        cli.run("local", "stop")
