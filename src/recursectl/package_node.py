@@ -259,12 +259,21 @@ def production_dependencies(root: Path, runtime: str, architecture: str) -> dict
     staged = _stage(root, runtime, architecture)
     out: dict[str, bytes] = {}
     modules = staged / "node_modules"
-    for dirpath, dirnames, filenames in os.walk(modules, followlinks=False):
+    inside = staged.resolve()
+    # Links are followed only inside the staging folder (a `file:` dependency npm linked).
+    for dirpath, dirnames, filenames in os.walk(modules, followlinks=True):
         here = Path(dirpath)
+        if not here.resolve().is_relative_to(inside):
+            dirnames[:] = []
+            continue
         dirnames[:] = sorted(d for d in dirnames if d != ".bin")
         for name in sorted(filenames):
             path = here / name
-            if path.is_symlink() or not path.is_file() or path == modules / ".package-lock.json":
+            if (
+                not path.is_file()
+                or not path.resolve().is_relative_to(inside)
+                or path == modules / ".package-lock.json"
+            ):
                 continue
             out[path.relative_to(staged).as_posix()] = path.read_bytes()
     return out
@@ -290,11 +299,14 @@ def _stage(root: Path, runtime: str, architecture: str) -> Path:
         tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        (tmp / "package.json").write_bytes(manifest)
-        (tmp / "package-lock.json").write_bytes(lock)
+        # The project's files too: a `file:` dependency names a path relative to it.
+        for name, path in collect(root).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, tmp / name)
         args = [tc.npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"]
         env = nodejs._npm_env(tc)
         env["npm_config_arch"] = {"arm64": "arm64"}.get(architecture, "x64")
+        env["npm_config_install_links"] = "true"  # `file:` dependencies copied, not linked
         try:
             done = subprocess.run(
                 args, cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True,
