@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import b_chain, b_cloud, b_guard, b_offline
+from bench import b_chain, b_cloud, b_guard, b_offline, b_peer
 from bench.context import Context, context
 from bench.harness import FAIL, Report, Row
 
@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("6", "deploy cost", b_cloud.deploy_cost),
     ("7", "cold start", b_cloud.cold_start),
     ("8", "guard cost", b_guard.guard_cost),
+    ("9", "peer: serverless-offline", b_peer.peer_side_by_side),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -96,7 +97,7 @@ def kept_changes(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
-    parser.add_argument("--only", nargs="+", metavar="N", help="metric numbers to run (1-8)")
+    parser.add_argument("--only", nargs="+", metavar="N", help="metric numbers to run (1-9)")
     parser.add_argument("--out", type=Path, help="markdown output (default: docs/benchmarks.md)")
     args = parser.parse_args(argv)
     report = run(args.smoke, set(args.only) if args.only else None)
