@@ -246,15 +246,18 @@ def _ours(ctx: Context, hops_n: int, fan: int, depth: int) -> Side:
     )  # fmt: skip
     pkg = package_node.build(package_node.parse_handler("handler.js:hop", folder), "nodejs22.x")
     deploy(cloud.aws, settings, pkg)
-    started = int(time.time() * 1000) - 1000
+    # Each run's events are read from its own start: one FilterLogEvents over every run's
+    # (over 10,000 events) came back short.
+    since = {"ms": 0}
 
     def invoke(event: dict[str, Any]) -> None:
+        since["ms"] = int(time.time() * 1000) - 1000
         if event.get("fanout"):
             event = {**event, "_recursectl": {"split": event["fanout"]}}
         cloud.invoke(NAME, event)
 
     def read(run: str) -> list[dict[str, Any]]:
-        events = cloud.events(f"/aws/lambda/{NAME}", started)
+        events = cloud.events(f"/aws/lambda/{NAME}", since["ms"])
         found = (_HOP.search(e["message"]) for e in events)
         hops = (json.loads(m.group(1)) for m in found if m)
         return [h for h in hops if h.get("run") == run]
