@@ -94,8 +94,8 @@ def claimed_by_other(tags: dict[str, str] | None, project: str | None) -> str | 
 
 # the guard --------------------------------------------------------------------------------
 def guard_covers(runtime: str) -> bool:
-    """Whether the packaged entry point can wrap handlers of `runtime` (Python only, so far)."""
-    return runtime.startswith("python")
+    """Whether the packaged entry point can wrap handlers of `runtime` (Python and Node.js)."""
+    return runtime.startswith(("python", "nodejs"))
 
 
 def recursion_mode(max_calls: int, guarded: bool) -> str:

@@ -288,14 +288,16 @@ def launch(
     runtime: str | None = None,
     handler: str = protocol.ENTRY_POINT,
     cache: Path | None = None,
+    tc: Toolchain | None = None,
 ) -> NodeLaunch:
     """The command line and the environment additions of one Node execution environment.
 
     The environment holds what Lambda's Node runtimes set themselves (NODE_PATH with the
     runtime's SDK and the task root, _HANDLER, AWS_EXECUTION_ENV for `runtime`); the worker
     adds the rest (the Runtime API address, the function's variables and identity).
+    `tc`: a Toolchain found before (toolchain() runs node once to probe it).
     """
-    tc = toolchain()
+    tc = tc or toolchain()
     ric = ensure_ric(tc, cache)
     sdk = ensure_sdk(tc, cache)
     env = {

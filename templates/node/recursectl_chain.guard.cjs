@@ -71,7 +71,7 @@ function envInt(name, fallback) {
 // protocol.child_share, to the letter.
 function childShare(pool, left, split, maxCalls, childDepth) {
   if (left <= 0 || childDepth > maxCalls) return 0;
-  if (split !== null && split >= 1) return Math.min(left, Math.ceil(pool / split));
+  if (split !== null && split >= 1) return Math.min(left, Math.max(1, Math.floor(pool / split)));
   const linear = maxCalls - childDepth + 1;
   return Math.min(left, Math.max(Math.ceil(pool / 2), linear));
 }

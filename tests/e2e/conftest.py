@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from recursectl import nodejs
+
 BIN = Path(sys.executable).parent
 
 
@@ -107,6 +109,8 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         AWS_SECRET_ACCESS_KEY="test",
         AWS_EC2_METADATA_DISABLED="true",
         NO_COLOR="1",
+        # The machine's Node runtime client (built once per machine), not one per HOME.
+        RECURSECTL_NODE_CACHE=str(nodejs.cache_root()),
     )
     cli = Cli(env=env, port=int(env["RECURSECTL_LOCAL_PORT"]), cwd=Path(home))
     cli.ok("local", "start")

@@ -82,9 +82,10 @@ def test_claimed_by_other(tags: dict[str, str] | None, project: str | None, othe
 
 
 @pytest.mark.parametrize(
-    ("runtime", "covered"), [("python3.13", True), ("python3.10", True), ("nodejs22.x", False)]
+    ("runtime", "covered"),
+    [("python3.13", True), ("python3.10", True), ("nodejs22.x", True), ("java21", False)],
 )
-def test_guard_covers_python_runtimes(runtime: str, covered: bool) -> None:
+def test_guard_covers_python_and_node_runtimes(runtime: str, covered: bool) -> None:
     assert names.guard_covers(runtime) is covered
 
 

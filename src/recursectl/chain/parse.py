@@ -19,6 +19,7 @@ import math
 import re
 from typing import Any
 
+from recursectl.chain.node_lines import parse_node_line
 from recursectl.chain.records import (
     JSON_STATUS,
     REPORT_ERROR,
@@ -415,6 +416,10 @@ def parse_message(
         return _json_record(message, ts, stream, event_id, lines)
     elif c == "X" and message.startswith("XRAY TraceId"):
         return None
+    elif "0" <= c <= "9":  # the Node.js runtimes: `timestamp<TAB>request id<TAB>LEVEL<TAB>...`
+        node = parse_node_line(message, ts, stream, event_id, lines)
+        if node is not False:
+            return node  # type: ignore[return-value]
     if "Task timed out after" in message:
         match = _TIMEOUT_RE.search(message)
         if match:

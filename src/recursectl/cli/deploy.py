@@ -137,10 +137,19 @@ def deploy_command(
     check_function_name(settings.name)
     envvars.check(settings.environment)
     # Everything about the handler and its package is checked before any AWS call.
-    spec = _handler_spec(settings, flags.get("handler") is not None)
-    _check_runtime(settings, spec)
     statements = _statements(settings)
-    pkg = _build(app, settings, spec, as_json)
+    from_flag = flags.get("handler") is not None
+    base = settings.config_path.parent if not from_flag and settings.config_path else None
+    pkg: Package
+    if _is_node(settings.handler, settings.runtime, base):
+        from recursectl.cli.deploy_node import prepare_node
+
+        explicit_runtime = flags.get("runtime") is not None
+        settings, pkg = prepare_node(app, settings, explicit_runtime=explicit_runtime, cwd=base)
+    else:
+        spec = _handler_spec(settings, from_flag)
+        _check_runtime(settings, spec)
+        pkg = _build(app, settings, spec, as_json)
     aws = app.aws()
     if not as_json:
         ui.info(f"{'Planning' if dry_run else 'Deploying'} {settings.name} to {aws.region}")
@@ -160,6 +169,15 @@ def deploy_command(
         ui.emit_json(result.to_json())
         return
     _report(app, result)
+
+
+def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:
+    """A Node.js handler file (or Lambda's form of one), or a nodejs* runtime."""
+    from recursectl import package_node, runtimes
+
+    return package_node.is_node_handler(handler, cwd) or (
+        runtimes.language_of(runtime) == runtimes.NODE
+    )
 
 
 def _base(settings: Settings) -> Path:

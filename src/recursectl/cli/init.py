@@ -26,9 +26,14 @@ def _function_name(directory: Path) -> str:
 )
 @click.option("--name", help="Function name to write (default: the folder's name).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option(
+    "--runtime", help="nodejs22.x (etc.) writes a Node.js project: handler.js, package.json."
+)
 @click.pass_obj
-def init_command(app: App, directory: Path, name: str | None, force: bool) -> None:
-    """Write recursectl.toml, handler.py and its tests (conftest.py, tests/) into DIRECTORY."""
+def init_command(
+    app: App, directory: Path, name: str | None, force: bool, runtime: str | None = None
+) -> None:
+    """Write recursectl.toml, handler.py and its tests (or a Node.js project) into DIRECTORY."""
     from recursectl.errors import UsageError
     from recursectl.names import check_function_name
     from recursectl.package import templates_dir
@@ -48,6 +53,10 @@ def init_command(app: App, directory: Path, name: str | None, force: bool) -> No
             encoding="utf-8"
         ),
     }
+    if runtime is not None and not runtime.startswith("python"):
+        from recursectl.cli.init_node import node_files
+
+        files = node_files(name, runtime)
     existing = [f for f in files if (directory / f).exists()]
     if existing and not force:
         raise UsageError(

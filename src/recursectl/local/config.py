@@ -147,6 +147,10 @@ class ConfigCache:
 
 def runtime_note(declared: str) -> str | None:
     """Say so when the function's declared runtime is not the interpreter that runs it."""
+    if declared.startswith("nodejs"):
+        from recursectl.local.node_env import runtime_note as node_note
+
+        return node_note(declared)
     local = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     if not declared or declared == local or interpreters.for_runtime(declared):
         return None

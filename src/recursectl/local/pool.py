@@ -17,6 +17,7 @@ from recursectl.local import errors, interpreters, sandbox
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.environment import Environment
+from recursectl.local.node_env import NodeEnvironment, is_node
 
 
 class EnvironmentPool(EngineCore):
@@ -48,21 +49,32 @@ class EnvironmentPool(EngineCore):
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
         work = self.code.root.parent
-        # The declared runtime's interpreter when this machine has one, else this one.
-        python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
-            sys.executable,
-            sandbox.runtime_site(work / "runtime"),
-        )
-        env = Environment(
-            cfg.spec,
-            self.code.task_root(cfg.spec.code_sha),
-            self.sink,
-            self._spawner,
-            python=python,
-            runtime_dir=runtime_dir,
-            tmp_dir=sandbox.private_tmp(work / "tmp", uuid.uuid4().hex),
-            init_retry_of=init_retry_of,
-        )
+        tmp_dir = sandbox.private_tmp(work / "tmp", uuid.uuid4().hex)
+        if is_node(cfg.spec.runtime):
+            env = NodeEnvironment(
+                cfg.spec,
+                self.code.task_root(cfg.spec.code_sha),
+                self.sink,
+                self._spawner,
+                tmp_dir=tmp_dir,
+                init_retry_of=init_retry_of,
+            )
+        else:
+            # The declared runtime's interpreter when this machine has one, else this one.
+            python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
+                sys.executable,
+                sandbox.runtime_site(work / "runtime"),
+            )
+            env = Environment(
+                cfg.spec,
+                self.code.task_root(cfg.spec.code_sha),
+                self.sink,
+                self._spawner,
+                python=python,
+                runtime_dir=runtime_dir,
+                tmp_dir=tmp_dir,
+                init_retry_of=init_retry_of,
+            )
         with self._lock:  # counted before it starts, so two spawns cannot both pass the cap
             self._state(cfg.spec.name).envs.add(env)
         try:

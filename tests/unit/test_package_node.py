@@ -1,0 +1,132 @@
+"""Packaging a Node.js handler: the handler forms, the guard files, a deterministic zip, the
+bundled-SDK case, and the language checks."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from recursectl import package_node, protocol, runtimes
+from recursectl.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
+GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copy(SEED, tmp_path / "handler.js")
+    (tmp_path / "node_modules" / "junk").mkdir(parents=True)
+    (tmp_path / "node_modules" / "junk" / "index.js").write_text("x")
+    (tmp_path / "recursectl_chain.cjs").write_text("// a stale copy")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["handler.js:recursiveExample", "handler.recursiveExample", "./handler.js:recursiveExample"],
+)
+def test_every_handler_form_names_the_same_handler(project: Path, spec: str) -> None:
+    assert package_node.is_node_handler(spec, project)
+    parsed = package_node.parse_handler(spec, project)
+    assert parsed.file == (project / "handler.js").resolve()
+    assert parsed.handler == "handler.recursiveExample"
+
+
+def test_python_handlers_are_not_node_ones(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    assert not package_node.is_node_handler("handler.py:handler", tmp_path)
+    assert not package_node.is_node_handler("handler.handler", tmp_path)
+    assert not package_node.is_node_handler(None, tmp_path)
+
+
+def test_the_package_holds_the_handler_and_both_guard_files_deterministically(
+    project: Path,
+) -> None:
+    spec = package_node.parse_handler("handler.js:recursiveExample", project)
+    first = package_node.build(spec, "nodejs22.x")
+    second = package_node.build(spec, "nodejs22.x")
+    assert first.code_sha256 == second.code_sha256
+    assert first.zip_bytes == second.zip_bytes
+    assert set(first.files) == {"handler.js", *GUARD}
+    assert first.handler == "handler.recursiveExample"
+    assert first.entry_point == protocol.ENTRY_POINT
+    with zipfile.ZipFile(io.BytesIO(first.zip_bytes)) as zf:
+        guard = zf.read("recursectl_chain.cjs").decode()
+    assert guard == (ROOT / "templates" / "node" / "recursectl_chain.cjs").read_text()
+
+
+def test_a_handler_that_bundles_the_sdk_keeps_its_own_handler(tmp_path: Path) -> None:
+    (tmp_path / "handler.js").write_text(
+        "var se_InvokeCommand = async (input) => input;\n"
+        "exports.main = async () => se_InvokeCommand({});\n"
+    )
+    pkg = package_node.build(package_node.parse_handler("handler.js:main", tmp_path), "nodejs22.x")
+    assert pkg.entry_point is None
+    warning = package_node.bundled_warning(pkg)
+    assert warning is not None
+    assert "Terminate" in warning
+
+
+def test_a_missing_export_or_file_is_a_clear_error(project: Path) -> None:
+    with pytest.raises(UsageError, match="does not export 'nope'"):
+        package_node.build(package_node.parse_handler("handler.js:nope", project), "nodejs22.x")
+    with pytest.raises(UsageError, match="does not exist"):
+        package_node.parse_handler("other.js:main", project)
+    with pytest.raises(UsageError, match="chain guard"):
+        package_node.parse_handler("recursectl_chain.cjs:handler", project)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
+def test_a_syntax_error_is_caught_before_any_aws_call(tmp_path: Path) -> None:
+    (tmp_path / "handler.js").write_text("exports.main = async () => {;\n")
+    with pytest.raises(UsageError, match="invalid JavaScript"):
+        package_node.build(package_node.parse_handler("handler.js:main", tmp_path), "nodejs22.x")
+
+
+def test_the_language_follows_the_file_or_the_runtime() -> None:
+    with pytest.raises(UsageError, match=r"handler\.js is Node\.js but runtime python3\.13"):
+        runtimes.check_handler("python3.13", "handler.js")
+    assert package_node.choose_runtime("python3.13", explicit=False).startswith("nodejs")
+    with pytest.raises(UsageError, match=r"not supported for Node\.js handlers"):
+        package_node.choose_runtime("python3.13", explicit=True)
+    assert package_node.choose_runtime("nodejs22.x", explicit=True) == "nodejs22.x"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
+def test_production_dependencies_are_installed_and_dev_ones_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECURSECTL_NODE_CACHE", str(tmp_path / "cache"))
+    app = tmp_path / "app"
+    (app / "vendor" / "left").mkdir(parents=True)
+    (app / "vendor" / "left" / "package.json").write_text('{"name":"left","version":"1.0.0"}')
+    (app / "vendor" / "left" / "index.js").write_text("module.exports = (s) => '<' + s;\n")
+    (app / "handler.js").write_text(
+        "const left = require('left');\nexports.main = async () => left('x');\n"
+    )
+    (app / "package.json").write_text(
+        json.dumps(
+            {"name": "app", "version": "1.0.0", "dependencies": {"left": "file:./vendor/left"}}
+        )
+    )
+    with pytest.raises(UsageError, match=r"no package-lock\.json"):
+        package_node.build(package_node.parse_handler("handler.js:main", app), "nodejs22.x")
+    subprocess.run(
+        ["npm", "install", "--package-lock-only", "--offline", "--no-audit", "--no-fund",
+         "--install-links=true"],
+        cwd=app, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    pkg = package_node.build(package_node.parse_handler("handler.js:main", app), "nodejs22.x")
+    assert "node_modules/left/index.js" in pkg.files
+    assert not any(name.startswith("node_modules/@aws-sdk/") for name in pkg.files)
+    again = package_node.build(package_node.parse_handler("handler.js:main", app), "nodejs22.x")
+    assert again.code_sha256 == pkg.code_sha256  # the staged install is cached and stable
+    assert len(list((tmp_path / "cache" / "node-deps").iterdir())) == 2  # the folder and its lock
