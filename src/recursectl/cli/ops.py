@@ -232,7 +232,7 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
         return
     for r in removals:
         reason = f" ({r.reason})" if r.reason else ""
-        line = f"{r.outcome:<9}{r.resource} {escape(r.name)}{reason}"
+        line = f"{r.outcome:<7} {r.resource} {escape(r.name)}{reason}"
         if r.outcome in ("deleted", "detached"):
             app.ui.success(line)
         else:
@@ -256,7 +256,7 @@ def _destroyed_so_far(app: App, done: list[Any], name: str, *, keep_logs: bool) 
     from recursectl.names import log_group_for, role_name_for
 
     for r in done:
-        app.ui.info(f"{r.outcome:<9}{r.resource} {escape(r.name)}")
+        app.ui.info(f"{r.outcome:<7} {r.resource} {escape(r.name)}")
     handled = {r.resource for r in done}
     left = [
         f"{resource} {escape(rname)}"
