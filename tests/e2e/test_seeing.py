@@ -208,7 +208,8 @@ def test_printed_hints_work_when_pasted(local_cloud: Cli, fn_name: str) -> None:
 
 
 def test_ctrl_c_prints_the_tree_so_far_and_how_to_stop(local_cloud: Cli, fn_name: str) -> None:
-    handler = local_cloud.cwd / f"{fn_name}.py"
+    # A module name: deploy refuses file names that Python cannot import (e2e-xxxx.py).
+    handler = local_cloud.cwd / f"{fn_name.replace('-', '_')}.py"
     handler.write_text(
         "import time\n"
         "import recursectl_chain\n\n"

@@ -216,7 +216,9 @@ def test_aws_cli_as_a_second_client(local_cloud: Cli, fn_name: str) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["StatusCode"] == 202
-    doc = local_cloud.json("logs", "--name", fn_name, "--follow", "--timeout", "60")
+    # `logs --follow` would wait for the *next* chain once this one is complete: poll instead.
+    wait_until("the 3-invocation chain", lambda: len(local_cloud.invocations(fn_name)) == 3)
+    doc = local_cloud.json("logs", "--name", fn_name)
     assert doc["complete"] is True
     assert len(doc["invocations"]) == 3
     events = local_cloud.aws(
