@@ -119,6 +119,12 @@ class NodeEnvironment(Environment):
         start, and the hint is logged where a user looks."""
         hint = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
         log.warning("%s: the Node.js runtime cannot start: %s", self.spec.name, hint)
+        # Lambda writes INIT_START for every init, a failing one too; without it the hint
+        # (logged before the first START) would belong to no request in `logs`.
+        major = nodejs.runtime_major(self.spec.runtime) or "unknown"
+        self.sink.put(
+            self.spec.log_group, self.stream, logsink.init_start_line(f"nodejs:{major}.local")
+        )
         self.sink.put(self.spec.log_group, self.stream, f"recursectl local cloud: {hint}")
         body = json.dumps(
             {
