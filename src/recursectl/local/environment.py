@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from recursectl.local import logsink, memory, sandbox
 from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
@@ -129,8 +130,6 @@ class Environment:
 
     def start(self) -> None:
         """Spawn the worker; init runs in the background until its first /next."""
-        out_r, out_w = os.pipe()
-        tel_r, tel_w = os.pipe()
         self._started = time.perf_counter()
         self.sink.put(
             self.spec.log_group,
@@ -138,15 +137,20 @@ class Environment:
             logsink.init_start_line(self._runtime_version()),
         )
         # -S: no site-packages (nor .pth files, the editable recursectl among them).
+        flags = ["-S"] if self.runtime_dir else []
+        self._spawn_worker(
+            [self._python, *flags, "-m", "awslambdaric", self.spec.handler],
+            **sandbox.run_as(self._python, self.task_root.parent.parent),
+        )
+
+    def _spawn_worker(self, args: list[str], **extra: Any) -> None:
+        """Start `args` as this environment's worker, its stdout and telemetry fd read by the
+        shared pipe reader (every runtime's worker is wired the same way)."""
+        out_r, out_w = os.pipe()
+        tel_r, tel_w = os.pipe()
         try:
             self.proc = self._spawner.spawn(
-                args=[
-                    self._python,
-                    *(["-S"] if self.runtime_dir else []),
-                    "-m",
-                    "awslambdaric",
-                    self.spec.handler,
-                ],
+                args=args,
                 cwd=str(self.task_root),
                 env=self.environ(tel_w),
                 stdin=subprocess.DEVNULL,
@@ -155,7 +159,7 @@ class Environment:
                 pass_fds=(tel_w,),
                 close_fds=True,
                 start_new_session=True,
-                **sandbox.run_as(self._python, self.task_root.parent.parent),
+                **extra,
             )
         except BaseException:
             for fd in (out_r, tel_r):

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
 import time
 
 from recursectl import nodejs
 from recursectl.local import logsink
 from recursectl.local.environment import Environment
-from recursectl.local.pipes import pipe_reader
 
 log = logging.getLogger(__name__)
 BROKEN_RUNTIME = "Runtime.InvalidEntrypoint"
@@ -86,33 +83,7 @@ class NodeEnvironment(Environment):
         self.sink.put(
             self.spec.log_group, self.stream, logsink.init_start_line(f"nodejs:{major}.local")
         )
-        out_r, out_w = os.pipe()
-        tel_r, tel_w = os.pipe()
-        try:
-            self.proc = self._spawner.spawn(
-                args=list(self._launch.args),
-                cwd=str(self.task_root),
-                env=self.environ(tel_w),
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=subprocess.STDOUT,
-                pass_fds=(tel_w,),
-                close_fds=True,
-                start_new_session=True,
-            )
-        except BaseException:
-            for fd in (out_r, tel_r):
-                os.close(fd)
-            self.api.close()
-            raise
-        finally:
-            os.close(out_w)
-            os.close(tel_w)
-        for fd in (out_r, tel_r):
-            os.set_blocking(fd, False)
-        self._fds = {out_r: "out", tel_r: "tel"}
-        for fd in (out_r, tel_r):
-            pipe_reader().add(fd, self)
+        self._spawn_worker(list(self._launch.args))
 
     def _broken(self, exc: nodejs.NodeError) -> None:
         """No worker: the first invoke answers with Lambda's error for a runtime that cannot
