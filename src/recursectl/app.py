@@ -43,6 +43,11 @@ class App:
         self._aws = None
         return self.settings
 
+    def reset(self, settings: Settings) -> None:
+        """New global settings (the global options were parsed again): new clients too."""
+        self.settings = settings
+        self._aws = None
+
     def target(self) -> Target:
         from recursectl.aws import Target
 

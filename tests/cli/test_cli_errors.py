@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from recursectl.cli import cli, hoist_global_options
+from recursectl.app import App
+from recursectl.cli import _add_late_globals, cli
 from recursectl.errors import EXIT_AWS, EXIT_NOT_FOUND, EXIT_USAGE
 
 
@@ -66,21 +70,67 @@ def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Traceback" in result.output
 
 
+@click.command("probe")
+@click.option("--data")
+@click.pass_obj
+def _probe(app: App, data: str | None) -> None:
+    """What a command sees of the global options."""
+    s = app.settings
+    click.echo(
+        json.dumps(
+            {
+                "local": s.local,
+                "region": s.region,
+                "data": data,
+                "debug": app.debug,
+                "quiet": app.ui.quiet,
+                "context": app.ui.context,
+            }
+        )
+    )
+
+
+_add_late_globals(_probe)
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["deploy", "--local"], ["--local", "deploy"]),
+        (["probe", "--local"], {"local": True, "context": ["--local"]}),
+        (["--local", "probe", "--aws"], {"local": False, "context": []}),
+        (["probe", "--data", "--local"], {"local": False, "data": "--local"}),
+        (["probe", "--data=--debug"], {"data": "--debug", "debug": False}),
         (
-            ["invoke", "--calls", "3", "--region", "eu-west-1"],
-            ["--region", "eu-west-1", "invoke", "--calls", "3"],
+            ["probe", "--region=eu-west-1", "-q", "--debug"],
+            {"region": "eu-west-1", "quiet": True, "debug": True},
         ),
-        (["--debug", "logs", "--region=x", "-q"], ["--debug", "--region=x", "-q", "logs"]),
-        (["--region", "r", "local", "start"], ["--region", "r", "local", "start"]),
-        (["invoke", "--", "--local"], ["invoke", "--", "--local"]),
+        (
+            ["--region", "us-east-1", "probe", "--region", "eu-west-1"],
+            {"region": "eu-west-1", "context": ["--region", "eu-west-1"]},
+        ),
     ],
 )
-def test_global_options_may_follow_the_command(args: list[str], expected: list[str]) -> None:
-    assert hoist_global_options(args) == expected
+def test_global_options_may_follow_the_command(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], expected: dict[str, Any]
+) -> None:
+    """Parsed by click where they stand: after the command they are that command's (hidden)
+    options, so an option's value that looks like a flag stays a value."""
+    monkeypatch.setitem(cli.commands, "probe", _probe)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    seen = json.loads(result.output)
+    assert {k: seen[k] for k in expected} == expected
+
+
+def test_global_options_inside_a_command_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    group = click.Group("grp", commands={"probe": _probe})
+    _add_late_globals(group)
+    monkeypatch.setitem(cli.commands, "grp", group)
+    result = CliRunner().invoke(cli, ["grp", "--local", "probe", "-q"])
+    assert result.exit_code == 0, result.output
+    seen = json.loads(result.output)
+    assert (seen["local"], seen["quiet"]) == (True, True)
+    assert "--local" not in CliRunner().invoke(cli, ["grp", "--help"]).output  # hidden there
 
 
 def test_negative_calls_are_refused_before_any_aws_call() -> None:

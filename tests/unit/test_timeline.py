@@ -251,7 +251,7 @@ def test_forged_cycles_and_duplicates_still_show_each_invocation_once() -> None:
     assert sorted(flatten(row_plan(invs))) == list(range(len(invs)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 30), st.lists(st.integers(0, 30), max_size=4)), max_size=30)
 )

@@ -59,7 +59,9 @@ def _lines(inv: RequestState, extra: list[AppLine] | None) -> tuple[Line, ...]:
     return tuple(Line(ln.ts, ln.text, ln.level) for ln in sorted(recs, key=lambda r: r.ts))
 
 
-def snapshot(
+# C901 (listed in pyproject.toml): one immutable snapshot from the collector's mutable state,
+# field by field.
+def snapshot(  # noqa: C901
     inv: RequestState,
     children: tuple[str, ...],
     depth: int | None,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from recursectl import __version__
 from recursectl.app import App
@@ -16,50 +17,105 @@ from recursectl.ui import UI
 
 EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (a bug in recursectl)
 
-# Global options users often type after the command (`recursectl deploy --local`).
-_GLOBAL_FLAGS = {"--local", "--aws", "--debug", "--no-color", "-q", "--quiet"}
-_GLOBAL_VALUES = {"--region", "--profile", "--endpoint-url", "--config"}
+_GLOBALS = "recursectl.globals"  # ctx.meta key: the global options' values, as parsed so far
+
+# The global options, declared once: on the root group, and hidden on every command below it so
+# that `recursectl deploy --local` works as users type it (click parses them in place, so
+# `invoke --data --local` keeps `--local` as the payload, as click's conventions say).
+_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--region",), {"help": "AWS region (default: AWS_REGION or your profile's)."}),
+    (("--profile",), {"help": "AWS profile from ~/.aws/config."}),
+    (
+        ("--endpoint-url",),
+        {"help": "Custom AWS endpoint (also AWS_ENDPOINT_URL / RECURSECTL_ENDPOINT_URL)."},
+    ),
+    (
+        ("--local/--aws", "local"),
+        {
+            "default": None,
+            "help": "Target the embedded local cloud, starting it if needed "
+            "(also RECURSECTL_LOCAL=1).",
+        },
+    ),
+    (
+        ("--config", "config_path"),
+        {
+            "type": click.Path(path_type=Path, dir_okay=False),
+            "help": "Config file (default: ./recursectl.toml or [tool.recursectl] in "
+            "./pyproject.toml).",
+        },
+    ),
+    (("--no-color",), {"is_flag": True, "help": "Plain output (also NO_COLOR)."}),
+    (("--debug",), {"is_flag": True, "help": "Show tracebacks and AWS call details."}),
+    (("-q", "--quiet"), {"is_flag": True, "help": "Only data and errors, no progress."}),
+]
 
 
-def hoist_global_options(args: list[str]) -> list[str]:
-    """Move global options that follow the command name in front of it."""
-    if not args or args[0].startswith("-"):
-        # Global options first, then the command: find where the command starts.
-        i = 0
-        while i < len(args) and args[i].startswith("-") and args[i] != "--":
-            i += 2 if args[i] in _GLOBAL_VALUES else 1
-        head, tail = args[:i], args[i:]
-    else:
-        head, tail = [], args
-    moved: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(tail):
-        arg = tail[i]
-        if arg == "--":
-            rest.extend(tail[i:])
-            break
-        name = arg.split("=", 1)[0]
-        if arg in _GLOBAL_FLAGS:
-            moved.append(arg)
-        elif name in _GLOBAL_VALUES and (arg != name or i + 1 < len(tail)):
-            moved.append(arg)
-            if arg == name:
-                i += 1
-                moved.append(tail[i])
-        else:
-            rest.append(arg)
-        i += 1
-    return head + moved + rest
+def _global_options(f: Any) -> Any:
+    for decls, kwargs in reversed(_OPTIONS):
+        f = click.option(*decls, **kwargs)(f)
+    return f
+
+
+def _late_global(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A global option given after the command: configure the app again with it."""
+    if param.name is None or ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
+        return value
+    ctx.meta[_GLOBALS][param.name] = value
+    _configure(ctx)
+    return value
+
+
+def _add_late_globals(command: click.Command) -> None:
+    """Every command (and group) below the root accepts the global options, hidden."""
+    if any(getattr(p, "callback", None) is _late_global for p in command.params):
+        return
+    command.params.extend(
+        click.Option(
+            list(decls),
+            hidden=True,
+            expose_value=False,
+            callback=_late_global,
+            **{k: v for k, v in kwargs.items() if k != "help"},
+        )
+        for decls, kwargs in _OPTIONS
+    )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_late_globals(sub)
+
+
+def _configure(ctx: click.Context) -> None:
+    """(Re)build the app's settings and terminal from the global options parsed so far."""
+    from recursectl import settings as settings_mod
+
+    raw = ctx.meta[_GLOBALS]
+    ui = UI(no_color=raw["no_color"], quiet=raw["quiet"])
+    app = ctx.find_object(App)
+    if app is None:
+        app = ctx.find_root().obj = App(settings=settings_mod.Settings(), ui=ui)
+    app.ui, app.debug = ui, raw["debug"]
+    # The app is in place before loading, so a config error is reported through it.
+    settings = settings_mod.load(config_path=raw["config_path"])
+    app.reset(
+        settings.with_overrides(
+            region=raw["region"],
+            profile=raw["profile"],
+            endpoint_url=raw["endpoint_url"],
+            local=raw["local"],
+        )
+    )
+    ui.context = context_flags(
+        local=bool(app.settings.local),
+        region=raw["region"],
+        profile=raw["profile"],
+        endpoint_url=raw["endpoint_url"],
+        config_path=raw["config_path"],
+    )
 
 
 class Group(click.Group):
     """Routes every failure through one path: message, hint, exit code, no traceback."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if ctx.parent is None:
-            args = hoist_global_options(list(args))
-        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # workflow order (init, deploy, invoke, ...), not a-z
@@ -108,26 +164,7 @@ def _bug(app: App | None, exc: BaseException, ctx: click.Context) -> NoReturn:
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--region", help="AWS region (default: AWS_REGION or your profile's).")
-@click.option("--profile", help="AWS profile from ~/.aws/config.")
-@click.option(
-    "--endpoint-url", help="Custom AWS endpoint (also AWS_ENDPOINT_URL / RECURSECTL_ENDPOINT_URL)."
-)
-@click.option(
-    "--local/--aws",
-    "local",
-    default=None,
-    help="Target the embedded local cloud, starting it if needed (also RECURSECTL_LOCAL=1).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Config file (default: ./recursectl.toml or [tool.recursectl] in ./pyproject.toml).",
-)
-@click.option("--no-color", is_flag=True, help="Plain output (also NO_COLOR).")
-@click.option("--debug", is_flag=True, help="Show tracebacks and AWS call details.")
-@click.option("-q", "--quiet", is_flag=True, help="Only data and errors, no progress.")
+@_global_options
 @click.version_option(__version__, prog_name="recursectl")
 @click.pass_context
 def cli(
@@ -151,23 +188,19 @@ def cli(
       recursectl stop                    # kill switch: reserved concurrency 0
 
     Add --local to run everything on the embedded local cloud (no AWS account needed).
+    Global options may also follow the command: recursectl deploy --local.
     """
-    from recursectl import settings as settings_mod
-
-    ui = UI(no_color=no_color, quiet=quiet)
-    app = App(settings=settings_mod.Settings(), ui=ui, debug=debug)
-    ctx.obj = app  # set before loading, so a config error is reported through the app
-    settings = settings_mod.load(config_path=config_path)
-    app.settings = settings.with_overrides(
-        region=region, profile=profile, endpoint_url=endpoint_url, local=local
-    )
-    ui.context = context_flags(
-        local=bool(app.settings.local),
-        region=region,
-        profile=profile,
-        endpoint_url=endpoint_url,
-        config_path=config_path,
-    )
+    ctx.meta[_GLOBALS] = {
+        "region": region,
+        "profile": profile,
+        "endpoint_url": endpoint_url,
+        "local": local,
+        "config_path": config_path,
+        "no_color": no_color,
+        "debug": debug,
+        "quiet": quiet,
+    }
+    _configure(ctx)
 
 
 def context_flags(
@@ -195,6 +228,7 @@ def _register() -> None:
     from recursectl.cli import commands
 
     for command in commands.ALL:
+        _add_late_globals(command)
         cli.add_command(command)
 
 
