@@ -34,7 +34,6 @@ def check_endpoint_url(url: str) -> None:
 class App:
     settings: Settings
     ui: UI
-    debug: bool = False
     _aws: Aws | None = field(default=None, repr=False)
 
     def configure(self, **overrides: Any) -> Settings:
@@ -42,6 +41,10 @@ class App:
         self.settings = self.settings.with_overrides(**overrides)
         self._aws = None
         return self.settings
+
+    @property
+    def debug(self) -> bool:
+        return self.ui.debug
 
     def reset(self, settings: Settings) -> None:
         """New global settings (the global options were parsed again): new clients too."""
@@ -72,8 +75,6 @@ class App:
                 from recursectl.local.daemon import ensure_running
 
                 ensure_running(self.settings.local_port, on_start=self.ui.info)
-            on_call = (
-                (lambda name: self.ui.err.print(f"[dim]aws: {name}[/dim]")) if self.debug else None
-            )
+            on_call = (lambda name: self.ui.trace(f"aws: {name}")) if self.ui.debug else None
             self._aws = Aws(target, on_call=on_call)
         return self._aws

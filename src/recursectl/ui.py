@@ -9,10 +9,14 @@ import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 # A command a message tells the user to run: `recursectl deploy ...`, not "recursectl's".
 _COMMAND = re.compile(r"\brecursectl (?=(?:init|deploy|invoke|logs|info|stop|resume|destroy)\b)")
@@ -27,6 +31,14 @@ def with_context(text: str, flags: Sequence[str]) -> str:
     return _COMMAND.sub(f"recursectl {joined} ", text)
 
 
+class Verbosity(IntEnum):
+    """The one verbosity setting: -q, the default, --debug."""
+
+    QUIET = -1
+    NORMAL = 0
+    DEBUG = 1
+
+
 class UI:
     """Terminal output.
 
@@ -38,13 +50,13 @@ class UI:
         self,
         *,
         no_color: bool = False,
-        quiet: bool = False,
+        verbosity: Verbosity = Verbosity.NORMAL,
         json_mode: bool = False,
         out: Console | None = None,
         err: Console | None = None,
     ):
         no_color = no_color or bool(os.environ.get("NO_COLOR"))
-        self.quiet = quiet
+        self.verbosity = verbosity
         self.json_mode = json_mode
         self.out = out or Console(no_color=no_color, highlight=False, soft_wrap=True)
         if out is None and not self.out.is_terminal and "COLUMNS" not in os.environ:
@@ -56,6 +68,14 @@ class UI:
     def cmd(self, text: str) -> str:
         """A message or hint, its `recursectl CMD` commands given this run's global flags."""
         return with_context(text, self.context)
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity <= Verbosity.QUIET
+
+    @property
+    def debug(self) -> bool:
+        return self.verbosity >= Verbosity.DEBUG
 
     @property
     def interactive(self) -> bool:
@@ -85,6 +105,22 @@ class UI:
     def success(self, message: str) -> None:
         if not self.quiet:
             self.err.print(f"[green]✓[/green] {self.cmd(message)}")
+
+    def trace(self, message: str) -> None:
+        """A detail shown only with --debug (the AWS calls made)."""
+        if self.debug:
+            self.err.print(f"[dim]{escape(message)}[/dim]")
+
+    def live(self) -> Live:
+        """A live display on stderr (the caller starts and stops it); transient: the last frame
+        is erased, so the final view is printed once after it."""
+        from rich.live import Live
+
+        return Live(console=self.err, refresh_per_second=4, transient=True)
+
+    def notice(self, message: str) -> None:
+        """A status line shown even with -q (an interruption, for one)."""
+        self.err.print(escape(self.cmd(message)))
 
     def warn(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/yellow] {escape(self.cmd(message))}")

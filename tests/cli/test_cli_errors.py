@@ -100,10 +100,9 @@ _add_late_globals(_probe)
         (["--local", "probe", "--aws"], {"local": False, "context": []}),
         (["probe", "--data", "--local"], {"local": False, "data": "--local"}),
         (["probe", "--data=--debug"], {"data": "--debug", "debug": False}),
-        (
-            ["probe", "--region=eu-west-1", "-q", "--debug"],
-            {"region": "eu-west-1", "quiet": True, "debug": True},
-        ),
+        (["probe", "--region=eu-west-1", "-q"], {"region": "eu-west-1", "quiet": True}),
+        # One verbosity: --debug wins over -q.
+        (["probe", "-q", "--debug"], {"quiet": False, "debug": True}),
         (
             ["--region", "us-east-1", "probe", "--region", "eu-west-1"],
             {"region": "eu-west-1", "context": ["--region", "eu-west-1"]},

@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from recursectl import __version__
 from recursectl.app import App
 from recursectl.errors import EXIT_AWS, EXIT_INTERRUPTED, RecursectlError
-from recursectl.ui import UI
+from recursectl.ui import UI, Verbosity
 
 EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (a bug in recursectl)
 
@@ -90,11 +90,14 @@ def _configure(ctx: click.Context) -> None:
     from recursectl import settings as settings_mod
 
     raw = ctx.meta[_GLOBALS]
-    ui = UI(no_color=raw["no_color"], quiet=raw["quiet"])
+    verbosity = (
+        Verbosity.DEBUG if raw["debug"] else Verbosity.QUIET if raw["quiet"] else Verbosity.NORMAL
+    )
+    ui = UI(no_color=raw["no_color"], verbosity=verbosity)
     app = ctx.find_object(App)
     if app is None:
         app = ctx.find_root().obj = App(settings=settings_mod.Settings(), ui=ui)
-    app.ui, app.debug = ui, raw["debug"]
+    app.ui = ui
     # The app is in place before loading, so a config error is reported through it.
     settings = settings_mod.load(config_path=raw["config_path"])
     app.reset(
@@ -131,7 +134,7 @@ class Group(click.Group):
             ui.error(exc.message, exc.hint)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("\ninterrupted", err=True)
+            (ctx.obj.ui if isinstance(ctx.obj, App) else UI()).notice("\ninterrupted")
             ctx.exit(EXIT_INTERRUPTED)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise

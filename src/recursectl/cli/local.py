@@ -44,7 +44,7 @@ def start(app: App, port: int | None) -> None:
         app.ui.info(f"The local cloud is already running at {endpoint} (pid {pid}); reusing it.")
     app.ui.info(daemon.MEMORY_NOTE + " `recursectl local stop` stops it and every worker.")
     app.ui.info(f"Use it with --local, or AWS_ENDPOINT_URL={endpoint} for any AWS client.")
-    click.echo(endpoint)
+    app.ui.write(endpoint)
 
 
 @local.command()

@@ -34,10 +34,7 @@ def live_view(app: App, out: Output) -> Iterator[Live | None]:
     if not app.ui.interactive or out.as_json or out.html or app.ui.quiet:
         yield None
         return
-    from rich.live import Live
-
-    # transient: the last frame is erased, and the final tree printed once after it.
-    live = Live(console=app.ui.err, refresh_per_second=4, transient=True)
+    live = app.ui.live()
     live.start()
     try:
         yield live

@@ -67,6 +67,7 @@ def _stage(python: str, runtime: str) -> Path | None:
     version = metadata.version("awslambdaric")
     site = _cache_root() / f"{runtime}-ric{version}"
     if (site / ".complete").exists():
+        _link_sdk(site)
         return site
     work = site.with_name(site.name + f".tmp{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
@@ -82,16 +83,33 @@ def _stage(python: str, runtime: str) -> Path | None:
         return None
     if proc.returncode != 0:
         return None
-    for name in PURE_SDK:
-        origin = sandbox.origin(name)
-        if origin is not None and not (work / origin.name).exists():
-            (work / origin.name).symlink_to(origin, target_is_directory=origin.is_dir())
+    _link_sdk(work)
     (work / ".complete").touch()
     try:
         work.rename(site)
     except OSError:  # another process staged it first
         shutil.rmtree(work, ignore_errors=True)
     return site
+
+
+def _link_sdk(site: Path) -> None:
+    """Point the pure SDK's links at this environment's copies. The cache outlives the
+    environment that staged it (a removed venv left every link dangling: boto3 was then not
+    importable under that runtime), so each local cloud re-points them; os.replace is atomic
+    for a concurrent reader."""
+    for name in PURE_SDK:
+        origin = sandbox.origin(name)
+        if origin is None:
+            continue
+        link = site / origin.name
+        if link.is_symlink() and os.readlink(link) == str(origin):
+            continue
+        if link.exists() and not link.is_symlink():
+            continue  # installed there for real: leave it
+        tmp = site / f".{origin.name}.link{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(origin, target_is_directory=origin.is_dir())
+        os.replace(tmp, link)
 
 
 def for_runtime(runtime: str) -> tuple[str, Path] | None:
