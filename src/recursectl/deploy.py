@@ -105,6 +105,7 @@ class _Run:
             env=d.env,
             layers=d.layers,
             architecture=d.architecture,
+            log_format=d.log_format,
         )
 
 

@@ -55,6 +55,7 @@ class Desired:
     layers: tuple[str, ...] = ()
     extra_statements: tuple[dict[str, Any], ...] = ()
     managed_policies: tuple[str, ...] = ()
+    log_format: str | None = None  # "Text" or "JSON"; None: whatever the function has
 
     @property
     def lambda_handler(self) -> str:
@@ -144,4 +145,12 @@ def desired_state(
         layers=tuple(settings.layers),
         extra_statements=extra_statements or tuple(dict(s) for s in settings.iam_statements),
         managed_policies=tuple(settings.managed_policies),
+        log_format=log_format_name(settings.log_format),
     )
+
+
+def log_format_name(value: str | None) -> str | None:
+    """Lambda's spelling of a LogFormat given in any case (`json` -> `JSON`)."""
+    if value is None:
+        return None
+    return "JSON" if value.lower() == "json" else "Text"

@@ -236,6 +236,8 @@ def _config_changes(d: Desired, f: FunctionView, role_arn: str) -> list[str]:
         changes.append("environment " + ", ".join(changed) + pruned)
     if f.layers != d.layers:
         changes.append(f"layers {len(f.layers)} -> {len(d.layers)}")
+    if d.log_format is not None and f.log_format != d.log_format:
+        changes.append(f"log format {f.log_format} -> {d.log_format}")
     return changes
 
 

@@ -40,6 +40,7 @@ class Settings:
     max_invocations: int = protocol.DEFAULT_MAX_INVOCATIONS  # one chain's total budget
     concurrency: int | None = None
     log_retention_days: int = 14
+    log_format: str | None = None  # LoggingConfig.LogFormat, Text or JSON; None: leave it
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
@@ -119,6 +120,12 @@ _TYPE_WORDS: dict[Any, str] = {int: "a whole number", bool: "true or false", str
 
 
 def _validate(values: Mapping[str, Any], source: str) -> None:
+    fmt = values.get("log_format")
+    if fmt is not None and str(fmt).lower() not in ("text", "json"):
+        raise UsageError(
+            f"log-format must be Text or JSON (got {fmt!r} from {source}).",
+            hint="Lambda writes its logs as plain text or as JSON (--log-format, `log_format`)",
+        )
     arch = values.get("architecture")
     if arch is not None and arch not in ARCHITECTURES:
         raise UsageError(

@@ -9,28 +9,37 @@ from typing import Any
 import pytest
 
 from recursectl.chain import ChainCollector
-from tests.functional.conftest import Deploy, wait_for_events
+from tests.functional.conftest import Deploy, wait_for_events, wait_updated
 
 MODULE = "module_that_does_not_exist"
 
 
-def _reported(events: list[dict[str, Any]]) -> bool:
-    return any(e["message"].startswith("REPORT RequestId: ") for e in events)
+# The platform records of each LogFormat: START, INIT_REPORT, REPORT.
+PLATFORM = {
+    "Text": ("START RequestId: ", "INIT_REPORT", "REPORT RequestId: "),
+    "JSON": ('"type":"platform.start"', '"type":"platform.initReport"', '"type":"platform.report"'),
+}
 
 
 @pytest.mark.parametrize("log_format", ["Text", "JSON"])
 def test_import_error_shows_the_missing_module(
     endpoint: str, lam: Any, logs: Any, deploy: Deploy, log_format: str
 ) -> None:
-    # AWS_LAMBDA_LOG_FORMAT makes awslambdaric write its error record as JSON, as it does on
-    # AWS with LoggingConfig.LogFormat = JSON (the local cloud's platform lines stay Text).
-    env = {"AWS_LAMBDA_LOG_FORMAT": "JSON"} if log_format == "JSON" else {}
-    deploy("broken", {"handler.py": f"import {MODULE}\n"}, env=env)
+    # LogFormat JSON: platform records and awslambdaric's error record are JSON, as on AWS.
+    deploy("broken", {"handler.py": f"import {MODULE}\n"})
+    if log_format == "JSON":
+        lam.update_function_configuration(
+            FunctionName="broken", LoggingConfig={"LogFormat": "JSON"}
+        )
+        wait_updated(lam, "broken")
+    start, init_report, report = PLATFORM[log_format]
     response = lam.invoke(FunctionName="broken", Payload=b"{}")
     request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert response["FunctionError"] == "Unhandled"
-    events = wait_for_events(endpoint, logs, "/aws/lambda/broken", _reported)
-    starts = [e for e in events if e["message"].startswith("START RequestId: ")]
+    events = wait_for_events(
+        endpoint, logs, "/aws/lambda/broken", lambda ev: any(report in e["message"] for e in ev)
+    )
+    starts = [e for e in events if start in e["message"]]
     errors = [e for e in events if MODULE in e["message"]]
     assert errors, "the worker logged no error line"
     assert errors[0]["timestamp"] <= starts[0]["timestamp"]  # logged before START (init)
@@ -47,6 +56,6 @@ def test_import_error_shows_the_missing_module(
     assert inv.error.message is not None
     assert MODULE in inv.error.message
     assert any(MODULE in line.text for line in inv.lines)
-    assert any(line.text.startswith("INIT_REPORT") for line in inv.lines)
+    assert any(init_report in line.text for line in inv.lines)
     doc = json.loads(json.dumps(chain.to_dict()))
     assert MODULE in doc["invocations"][0]["error"]["message"]

@@ -190,7 +190,10 @@ def test_logging_config_is_stored_returned_and_applied(
     assert lam.get_function_configuration(FunctionName="logcfg")["LoggingConfig"] == config
     lam.invoke(FunctionName="logcfg")
     wait_for_events(
-        endpoint, logs, "/custom/logcfg", lambda ev: any("REPORT" in e["message"] for e in ev)
+        endpoint,
+        logs,
+        "/custom/logcfg",
+        lambda ev: any('"type":"platform.report"' in e["message"] for e in ev),
     )
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
         lam.update_function_configuration(

@@ -111,6 +111,23 @@ def test_config_only_change() -> None:
     assert "timeout 30 -> 60" in p.steps[0].detail
 
 
+def test_log_format_is_a_config_change_only_when_asked_for() -> None:
+    d = desired()
+    observed = converged(d)  # a function in Lambda's default format, Text
+    assert planner.plan(d, observed).steps == []  # log_format unset: left as it is
+    p = planner.plan(dataclasses.replace(d, log_format="JSON"), observed)
+    assert ops(p) == ["update_config"]
+    assert "log format Text -> JSON" in p.steps[0].detail
+    assert observed.function is not None
+    json_fn = dataclasses.replace(observed.function, log_format="JSON")
+    now_json = dataclasses.replace(observed, function=json_fn)
+    assert planner.plan(dataclasses.replace(d, log_format="JSON"), now_json).steps == []
+    # Back to Text only when asked: a function switched to JSON outside recursectl stays so.
+    assert planner.plan(d, now_json).steps == []
+    p = planner.plan(dataclasses.replace(d, log_format="Text"), now_json)
+    assert "log format JSON -> Text" in p.steps[0].detail
+
+
 def test_code_then_config_in_that_order() -> None:
     d = desired()
     p = planner.plan(dataclasses.replace(d, code_sha256="SHA-B", memory=512), converged(d))

@@ -113,3 +113,20 @@ def test_bad_project_keys(tmp_path: Path, text: str, message: str) -> None:
     cfg.write_text(text + "\n")
     with pytest.raises(UsageError, match=message):
         load(config_path=cfg, environ={})
+
+
+def test_log_format_from_file_env_and_flag(tmp_path: Path) -> None:
+    from recursectl.desired import log_format_name
+
+    assert load(environ={}, cwd=tmp_path).log_format is None  # left as the function has it
+    (tmp_path / "recursectl.toml").write_text('log_format = "json"\n')
+    s = load(environ={}, cwd=tmp_path)
+    assert log_format_name(s.log_format) == "JSON"
+    s = load(environ={"RECURSECTL_LOG_FORMAT": "Text"}, cwd=tmp_path)
+    assert log_format_name(s.log_format) == "Text"
+    assert s.with_overrides(log_format="JSON").log_format == "JSON"
+    with pytest.raises(UsageError, match="log-format must be Text or JSON"):
+        s.with_overrides(log_format="yaml")
+    (tmp_path / "recursectl.toml").write_text('log_format = "xml"\n')
+    with pytest.raises(UsageError, match="log-format must be Text or JSON"):
+        load(environ={}, cwd=tmp_path)

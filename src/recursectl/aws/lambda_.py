@@ -38,9 +38,10 @@ class FunctionConfig:
     env: dict[str, str]
     layers: tuple[str, ...] = ()
     architecture: str = "x86_64"  # set with the code (CreateFunction, UpdateFunctionCode)
+    log_format: str | None = None  # LoggingConfig.LogFormat; None: not sent (left as it is)
 
     def to_api(self) -> dict[str, Any]:
-        return {
+        api: dict[str, Any] = {
             "Layers": list(self.layers),
             "FunctionName": self.name,
             "Runtime": self.runtime,
@@ -50,6 +51,9 @@ class FunctionConfig:
             "MemorySize": self.memory,
             "Environment": {"Variables": self.env},
         }
+        if self.log_format:
+            api["LoggingConfig"] = {"LogFormat": self.log_format}
+        return api
 
 
 @dataclass(frozen=True)

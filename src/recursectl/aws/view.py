@@ -44,6 +44,7 @@ class FunctionView:
     retries: int | None = None  # MaximumRetryAttempts; None: no config (AWS's default, 2)
     architecture: str = "x86_64"
     layers: tuple[str, ...] = ()  # layer version ARNs, in order
+    log_format: str = "Text"  # LoggingConfig.LogFormat
 
     @classmethod
     def from_configuration(
@@ -73,6 +74,7 @@ class FunctionView:
             last_modified=str(cfg["LastModified"]) if cfg.get("LastModified") else None,
             architecture=str((cfg.get("Architectures") or ["x86_64"])[0]),
             layers=tuple(str(layer["Arn"]) for layer in cfg.get("Layers") or ()),
+            log_format=str(cfg.get("LoggingConfig", {}).get("LogFormat") or "Text"),
         )
 
     @classmethod

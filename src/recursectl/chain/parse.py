@@ -317,9 +317,13 @@ def _json_record(  # noqa: C901
     text = data.get("message")
     if isinstance(text, str) and text.startswith(MARKER_PREFIX):
         return _marker_or_line(text, ts, stream, event_id, request_id, lines)
-    error_type = _opt_str(data.get("errorType"))
+    error = data
+    if isinstance(text, dict) and "errorType" in text:
+        # aws-lambda-ric (Node) in JSON: `console.error(err)`, the error as the message object.
+        error = text
+    error_type = _opt_str(error.get("errorType"))
     if error_type:
-        error_message = _opt_str(data.get("errorMessage"))
+        error_message = _opt_str(error.get("errorMessage"))
         shown = (
             f"[ERROR] {error_type}: {error_message}" if error_message else f"[ERROR] {error_type}"
         )

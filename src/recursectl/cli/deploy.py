@@ -89,6 +89,11 @@ def _size(n: int) -> str:
 @click.option("--concurrency", type=int, help="Reserved concurrency (default: none reserved).")
 @click.option("--log-retention-days", type=int, help="Log retention in days (default 14).")
 @click.option(
+    "--log-format",
+    type=click.Choice(["Text", "JSON"], case_sensitive=False),
+    help="Lambda's log format (LoggingConfig.LogFormat; default: as the function has it, Text).",
+)
+@click.option(
     "--project",
     help="Project identity tagged on every resource (default: the config file's folder name).",
 )

@@ -24,6 +24,10 @@ class FunctionSpec:
     log_group: str
     region: str
     endpoint: str
+    # LoggingConfig (levels only with JSON, as AWS allows them): see local/platform_log.py.
+    log_format: str = "Text"
+    app_log_level: str = ""
+    system_log_level: str = ""
 
 
 @dataclass

@@ -100,6 +100,9 @@ def read_config(
         log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{conf['FunctionName']}"),
         region=region,
         endpoint=endpoint,
+        log_format=str(logging_config.get("LogFormat") or "Text"),
+        app_log_level=str(logging_config.get("ApplicationLogLevel") or ""),
+        system_log_level=str(logging_config.get("SystemLogLevel") or ""),
     )
     return FunctionConfig(
         spec=spec,

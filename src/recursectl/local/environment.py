@@ -24,10 +24,15 @@ from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
 from recursectl.local.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.logsink import LogSink
 from recursectl.local.pipes import pipe_reader
+from recursectl.local.platform_log import PlatformLog
 from recursectl.local.runtime_api import RuntimeApi
 from recursectl.local.spawn import Spawner, kill_tree
 
 INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
+
+
+# Outcome status -> platform.runtimeDone's status (JSON format, DEBUG).
+_DONE_STATUS = {"success": "success", "timeout": "timeout", "crash": "failure"}
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -51,6 +56,8 @@ class Environment:
         self.spec = spec
         self.task_root = task_root
         self.sink = sink
+        self.platform = PlatformLog(spec)  # START/REPORT/... in the LoggingConfig's format
+        self._app_filter = self.platform.json  # ApplicationLogLevel on printed JSON objects
         # The second init try of an environment whose init passed 10 s: same stream.
         self.init_retry = init_retry_of is not None
         self.stream: str = (
@@ -96,6 +103,7 @@ class Environment:
         if self.tmp_dir is not None:
             env["TMPDIR"] = str(self.tmp_dir)
         env.update(dict(spec.variables))  # the function's own variables, below Lambda's
+        env.update(self.platform.app_env())
         env.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,
@@ -131,11 +139,7 @@ class Environment:
     def start(self) -> None:
         """Spawn the worker; init runs in the background until its first /next."""
         self._started = time.perf_counter()
-        self.sink.put(
-            self.spec.log_group,
-            self.stream,
-            logsink.init_start_line(self._runtime_version()),
-        )
+        self.put(self.platform.init_start(self._runtime_version()))
         # -S: no site-packages (nor .pth files, the editable recursectl among them).
         flags = ["-S"] if self.runtime_dir else []
         self._spawn_worker(
@@ -279,8 +283,15 @@ class Environment:
                     self._read_fd(fd)
             self._flush_partial()
 
+    def put(self, message: str | None) -> None:
+        """A platform record into this environment's stream (None: filtered out)."""
+        if message is not None:
+            self.sink.put(self.spec.log_group, self.stream, message)
+
     def _emit(self, data: bytes, ts_ms: int | None = None) -> None:
         inv = self._current
+        if self._app_filter and not self.platform.app_line_kept(data.decode("utf-8", "replace")):
+            return
         for message in split_event(data):
             if inv is not None:  # drain() reads after the result: still this invocation's
                 inv.lines.append(message)
@@ -318,9 +329,7 @@ class Environment:
                 timeout = max(0.0, timeout - (init_ms or 0.0) / 1000)
         self._current = inv
         inv.deadline_ms = int(time.time() * 1000 + timeout * 1000)
-        self.sink.put(
-            spec.log_group, self.stream, logsink.start_line(inv.request_id, self.spec.version)
-        )
+        self.put(self.platform.start(inv.request_id))
         queued = time.perf_counter()
         self._slot.put(inv)
         pid = self.proc.pid if self.proc else None
@@ -344,9 +353,7 @@ class Environment:
         if not finished:
             # Lambda's own answer to a timed-out request, and its log line (older runtimes).
             text = f"Task timed out after {timeout:.2f} seconds"
-            self.sink.put(
-                spec.log_group, self.stream, f"{logsink.iso_ms(time.time())} {rid} {text}"
-            )
+            self.put(self.platform.timed_out(rid, timeout))
             body = _error("Sandbox.Timedout", f"RequestId: {rid} Error: {text}")
             return self._finish(inv, "timeout", body, duration, init_ms, None)
         if inv.crashed:
@@ -362,11 +369,7 @@ class Environment:
         self.kill()
         elapsed_ms = (time.perf_counter() - self._started) * 1000
         if not self.init_retry:
-            self.sink.put(
-                self.spec.log_group,
-                self.stream,
-                f"INIT_REPORT Init Duration: {elapsed_ms:.2f} ms\tPhase: init\tStatus: timeout",
-            )
+            self.put(self.platform.init_report(elapsed_ms, "init", "timeout", None))
             return Outcome("init_timeout", b"", None, 0.0, None, "")  # the engine retries
         message = f"RequestId: {inv.request_id} Error: Task timed out after {timeout:.2f} seconds"
         body = _error("Sandbox.Timedout", message)
@@ -379,14 +382,8 @@ class Environment:
         error_type = error_type or "Runtime.Unknown"
         init_ms = self.init_ms or 0.0
         self.drain()
-        self.sink.put(
-            self.spec.log_group, self.stream, logsink.start_line(inv.request_id, self.spec.version)
-        )
-        self.sink.put(
-            self.spec.log_group,
-            self.stream,
-            logsink.init_report_line(init_ms, "invoke", error_type),
-        )
+        self.put(self.platform.start(inv.request_id))
+        self.put(self.platform.init_report(init_ms, "invoke", "error", error_type))
         self.kill()
         if not body:
             body = json.dumps(
@@ -403,30 +400,26 @@ class Environment:
         init_ms: float | None,
         error_type: str | None,
     ) -> Outcome:
-        spec = self.spec
         used = memory.peak_rss_mb(self.proc.pid) if self.proc and self.alive else 0
         if not used:
             used = self._last_memory
         self._last_memory = used
         report_status = {"timeout": "timeout", "crash": "error", "init_error": "error"}.get(status)
-        report = logsink.report_line(
+        platform = self.platform
+        report = platform.report(
             inv.request_id,
             duration_ms,
-            spec.memory,
             used,
             init_ms=init_ms,
             status=report_status,
             error_type=error_type if report_status == "error" else None,
         )
-        end = logsink.end_line(inv.request_id)
-        self.sink.put(spec.log_group, self.stream, end)
-        self.sink.put(spec.log_group, self.stream, report)
-        text = (
-            "\n".join(
-                [logsink.start_line(inv.request_id, self.spec.version), *inv.lines, end, report]
-            )
-            + "\n"
-        )
+        end = platform.end(inv.request_id, _DONE_STATUS.get(status, "error"), duration_ms)
+        self.put(end)
+        self.put(report)
+        start = platform.start(inv.request_id)
+        parts = [start, *inv.lines, end, report]
+        text = "\n".join(p for p in parts if p is not None) + "\n"
         return Outcome(status, body or b"", error_type, duration_ms, init_ms, text)
 
     _last_memory = 0

@@ -20,7 +20,6 @@ import shutil
 import time
 
 from recursectl import nodejs
-from recursectl.local import logsink
 from recursectl.local.environment import Environment
 
 log = logging.getLogger(__name__)
@@ -80,9 +79,7 @@ class NodeEnvironment(Environment):
             self._broken(exc)
             return
         major = self._launch.node_version.split(".", 1)[0]
-        self.sink.put(
-            self.spec.log_group, self.stream, logsink.init_start_line(f"nodejs:{major}.local")
-        )
+        self.put(self.platform.init_start(f"nodejs:{major}.local"))
         self._spawn_worker(list(self._launch.args))
 
     def _broken(self, exc: nodejs.NodeError) -> None:
@@ -93,9 +90,7 @@ class NodeEnvironment(Environment):
         # Lambda writes INIT_START for every init, a failing one too; without it the hint
         # (logged before the first START) would belong to no request in `logs`.
         major = nodejs.runtime_major(self.spec.runtime) or "unknown"
-        self.sink.put(
-            self.spec.log_group, self.stream, logsink.init_start_line(f"nodejs:{major}.local")
-        )
+        self.put(self.platform.init_start(f"nodejs:{major}.local"))
         self.sink.put(self.spec.log_group, self.stream, f"recursectl local cloud: {hint}")
         body = json.dumps(
             {
