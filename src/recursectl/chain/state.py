@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_right, insort
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from recursectl.chain.records import AppLine, Failure, InitReport, Marker, Report
@@ -41,31 +40,42 @@ def key_of(kind: str, record: Any) -> Key:
     return record.event_id if record.event_id is not None else (kind, record.ts, record.stream)
 
 
-@dataclass(slots=True)
 class RequestState:
-    """Mutable per-request state (containers that most requests never need stay None)."""
+    """Mutable per-request state (containers that most requests never need stay None).
 
-    request_id: str
-    chain_id: str | None = None
-    parent_id: str | None = None
-    depth: int | None = None
-    budget: int | None = None
-    announced_depth: int | None = None
-    announced_ts: int | None = None
-    starts: dict[Key, int] = field(default_factory=dict)
-    reports: dict[Key, Report] = field(default_factory=dict)
-    last_report_ts: int | None = None  # the latest REPORT's time, kept as they come
-    children: list[tuple[int, str, str]] = field(default_factory=list)  # (ts, event id, id)
-    child_set: set[str] | None = None
-    capped: int | None = None
-    capped_reason: str | None = None
-    stopped: bool = False
-    child_failed: dict[Key, str] | None = None
-    dropped_reason: str | None = None
-    failures: dict[Key, Failure] | None = None
-    lines: list[AppLine] | None = None
-    line_keys: set[Key] | None = None
-    lines_dropped: int = 0
+    Hand-written rather than a dataclass: one is built per request in the hot loop, and the
+    generated __init__ (21 parameters, three default factories) cost 0.57 us against 0.44 us.
+    """
+
+    __slots__ = (
+        "announced_depth", "announced_ts", "budget", "capped", "capped_reason", "chain_id",
+        "child_failed", "child_set", "children", "depth", "dropped_reason", "failures",
+        "last_report_ts", "line_keys", "lines", "lines_dropped", "parent_id", "reports",
+        "request_id", "starts", "stopped",
+    )  # fmt: skip
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.chain_id: str | None = None
+        self.parent_id: str | None = None
+        self.depth: int | None = None
+        self.budget: int | None = None
+        self.announced_depth: int | None = None
+        self.announced_ts: int | None = None
+        self.starts: dict[Key, int] = {}
+        self.reports: dict[Key, Report] = {}
+        self.last_report_ts: int | None = None  # the latest REPORT's time, kept as they come
+        self.children: list[tuple[int, str, str]] = []  # (ts, event id, id)
+        self.child_set: set[str] | None = None
+        self.capped: int | None = None
+        self.capped_reason: str | None = None
+        self.stopped = False
+        self.child_failed: dict[Key, str] | None = None
+        self.dropped_reason: str | None = None
+        self.failures: dict[Key, Failure] | None = None
+        self.lines: list[AppLine] | None = None
+        self.line_keys: set[Key] | None = None
+        self.lines_dropped = 0
 
     def first_start(self) -> int | None:
         return min(self.starts.values()) if self.starts else None
