@@ -24,6 +24,7 @@ class FunctionSpec:
     log_group: str
     region: str
     endpoint: str
+    role: str = ""  # the execution role (a new role: new environments, new credentials)
 
 
 @dataclass

@@ -100,6 +100,7 @@ def read_config(
         log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{conf['FunctionName']}"),
         region=region,
         endpoint=endpoint,
+        role=str(conf.get("Role") or ""),
     )
     return FunctionConfig(
         spec=spec,
