@@ -43,6 +43,8 @@ def handler(event, context):
         "token": bool(os.environ.get("AWS_SESSION_TOKEN")),
         "caller": boto3.client("sts").get_caller_identity()["Arn"],
         "s3": _try(lambda: boto3.client("s3").list_buckets()),
+        "read_logs": _try(lambda: boto3.client("logs").filter_log_events(
+            logGroupName=os.environ["AWS_LAMBDA_LOG_GROUP_NAME"], limit=1)),
     }
     if event.get("other"):
         out["other"] = _try(lambda: lam.invoke(FunctionName=event["other"], Payload=b"{}"))
@@ -107,6 +109,9 @@ def test_a_handler_calls_aws_as_its_role_and_the_role_policy_is_enforced(
         "identity-based policy allows the lambda:InvokeFunction action",
     }
     assert out["self"] == "ok"  # InvokeSelf
+    # Its logs are written for it, but reading them is not in its policy.
+    assert out["read_logs"]["code"] == "AccessDeniedException"
+    assert "logs:FilterLogEvents on resource: arn:aws:logs:" in out["read_logs"]["message"]
     # A role that allows only logs: not even its own function.
     alone = _run(lam, "logsonly", {})
     assert alone["self"]["code"] == "AccessDeniedException"

@@ -160,11 +160,24 @@ class Iam:
     def check(
         self, session: Session, headers: dict[str, str], action: str, resource: str
     ) -> Response | None:
-        """None when allowed, else Lambda's 403 (AccessDeniedException / a bad token)."""
+        """None when allowed, else the 403 (AccessDeniedException / a bad token) in the
+        service's shape: Lambda's REST-JSON, or `__type` for a JSON-protocol service."""
+        error = self._refusal(session, headers, action, resource)
+        if error is None:
+            return None
+        if "x-amz-target" in headers:
+            body = json.dumps({"__type": error.kind, "message": error.message}).encode()
+            out = {"Content-Type": "application/x-amz-json-1.1", "X-Amzn-ErrorType": error.kind}
+            return error.status, out, body
+        return error.response()
+
+    def _refusal(
+        self, session: Session, headers: dict[str, str], action: str, resource: str
+    ) -> errors.ServiceError | None:
         if headers.get("x-amz-security-token") != session.token:
             return errors.UnrecognizedClient(
                 "The security token included in the request is invalid."
-            ).response()
+            )
         decision = self.decide(session, action, resource)
         if decision is policy.Decision.ALLOW:
             return None
@@ -176,7 +189,7 @@ class Iam:
         on = f" on resource: {resource}" if resource != "*" else ""
         return errors.AccessDenied(
             f"User: {session.arn} is not authorized to perform: {action}{on} {why}"
-        ).response()
+        )
 
     def _role_documents(self, role: str) -> list[Any]:
         with self._lock:

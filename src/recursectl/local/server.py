@@ -102,6 +102,11 @@ class FrontDoor:
         # An execution role's session (a handler's calls): its policies are checked.
         session = self.iam.session_of(headers)
         if service == "logs" and headers.get("x-amz-target") == logsapi.TARGET:
+            if session is not None:  # served here, not by moto: checked here
+                group = logsapi.group_arn(request.body, self.engine.region, ACCOUNT_ID)
+                denied = self.iam.check(session, headers, "logs:FilterLogEvents", group)
+                if denied is not None:
+                    return denied
             return logsapi.filter_log_events(self, request)
         if service == "lambda":
             if session is not None:
