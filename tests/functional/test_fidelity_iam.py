@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from recursectl import deploy, package, protocol
 from recursectl.aws import Aws, Target
@@ -164,3 +166,37 @@ def test_a_recursectl_deploy_passes_its_chain_and_gets_what_iam_statements_grant
     s3 = {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets"], "Resource": ["*"]}
     deploy.deploy(aws, Settings(name="chained", iam_statements=(s3,)), pkg)
     assert _run(lam, "chained", {})["s3"] == "ok"
+
+
+NODE_PROBE = """
+const { LambdaClient, InvokeCommand } = require("@aws-sdk/client-lambda");
+exports.handler = async (event) => {
+  const out = { key: process.env.AWS_ACCESS_KEY_ID, token: !!process.env.AWS_SESSION_TOKEN };
+  try {
+    await new LambdaClient({}).send(new InvokeCommand({ FunctionName: event.other }));
+    out.other = "ok";
+  } catch (err) {
+    out.other = err.name;
+  }
+  return out;
+};
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
+def test_a_node_handler_gets_its_role_credentials_too(endpoint: str, lam: Any) -> None:
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    role = _role(iam, "node-role", policy_document(f"{FN_ARN}nodeprobe", "/aws/lambda/nodeprobe"))
+    lam.create_function(
+        FunctionName="nodeprobe",
+        Runtime="nodejs22.x",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.js": NODE_PROBE})},
+        Timeout=30,
+    )
+    wait_active(lam, "nodeprobe")
+    out = _run(lam, "nodeprobe", {"other": "someone-else"})
+    assert out["key"].startswith("ASIA")
+    assert out["token"] is True
+    assert out["other"] == "AccessDeniedException"
