@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from recursectl.local import iam, lambda_ops
 from recursectl.local.policy import Decision, evaluate
 from recursectl.names import policy_document
@@ -113,3 +115,16 @@ def test_moto_xml_access_denied_becomes_json_for_json_services() -> None:
     }
     # A query-protocol service (no X-Amz-Target) keeps its XML, as AWS answers it.
     assert iam.json_error({}, (403, {}, xml)) == (403, {}, xml)
+
+
+def test_checks_are_off_with_the_machine_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = iam.parse_credentials(STS_RESPONSE)
+    assert session is not None
+    signed = {"authorization": "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20240101/x/s3/aws4_request"}
+    cli = {"authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/x/s3/aws4_request"}
+    for setting, enforced in (("off", False), ("enforce", True)):
+        monkeypatch.setenv("RECURSECTL_LOCAL_IAM", setting)
+        door_iam = iam.Iam(moto=None, region="us-east-1")  # type: ignore[arg-type]
+        door_iam._sessions[session.access_key] = session
+        assert (door_iam.session_of(signed) is session) is enforced
+        assert door_iam.session_of(cli) is None  # any other key: never checked
