@@ -22,6 +22,19 @@ from recursectl.local.server import serve_in_thread, stop_server
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "python"
 # The control token of each front door these tests started, by endpoint.
 TOKENS: dict[str, str] = {}
+# What the test role of `deploy` may do: invoke any function, write logs.
+INVOKE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "*",
+            }
+        ],
+    }
+)
 # No client-side retries: a throttle or error must reach the test as it was answered.
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
@@ -86,6 +99,9 @@ def deploy(endpoint: str, lam: Any) -> Deploy:
             }
         ),
     )["Role"]["Arn"]
+    # Handlers run with this role's credentials and the local cloud enforces its policy,
+    # as AWS does: these tests' handlers invoke functions (themselves and others).
+    iam.put_role_policy(RoleName="fn-role", PolicyName="invoke", PolicyDocument=INVOKE_POLICY)
 
     def _deploy(
         name: str,

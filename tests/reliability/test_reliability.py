@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from recursectl.local.engine import Limits
 from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
-from tests.functional.conftest import make_zip, wait_active
+from tests.functional.conftest import INVOKE_POLICY, make_zip, wait_active
 
 STRESS = os.environ.get("RECURSECTL_STRESS") == "1"  # read at import: fixtures clear RECURSECTL_*
 PARALLEL = 200 if STRESS else 40
@@ -79,6 +79,8 @@ def _deploy(url: str, name: str, code: str, timeout: int = 30) -> Any:
         role = iam.get_role(RoleName="r")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
         role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        # The handlers invoke functions with this role's credentials (checked, as on AWS).
+        iam.put_role_policy(RoleName="r", PolicyName="invoke", PolicyDocument=INVOKE_POLICY)
     lam = boto3.client("lambda", endpoint_url=url, config=NO_RETRY)
     lam.create_function(
         FunctionName=name,

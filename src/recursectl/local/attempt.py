@@ -28,6 +28,7 @@ class FunctionSpec:
     log_format: str = "Text"
     app_log_level: str = ""
     system_log_level: str = ""
+    role: str = ""  # the execution role (a new role: new environments, new credentials)
 
 
 @dataclass

@@ -103,6 +103,7 @@ def read_config(
         log_format=str(logging_config.get("LogFormat") or "Text"),
         app_log_level=str(logging_config.get("ApplicationLogLevel") or ""),
         system_log_level=str(logging_config.get("SystemLogLevel") or ""),
+        role=str(conf.get("Role") or ""),
     )
     return FunctionConfig(
         spec=spec,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from recursectl.local import logsink
 from recursectl.local.codestore import CodeStore
 from recursectl.local.config import ConfigCache, FunctionConfig, Limits
+from recursectl.local.iam import Iam
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import Moto
 from recursectl.local.spawn import Spawner
@@ -61,6 +62,7 @@ class EngineCore:
         self.reserved: dict[str, int] = {}  # reserved concurrency by function (front door)
         self.logging: dict[str, dict[str, Any]] = {}  # LoggingConfig by function (moto drops it)
         self.configs = ConfigCache(moto, region, self.logging)
+        self.iam = Iam(moto, region)  # execution-role sessions and the checks on their calls
         self._lock = threading.Lock()
         self._slot_free = threading.Condition(self._lock)  # a worker slot came free
         self._sync_roots: dict[str, int] = {}  # running sync invocations by trace Root

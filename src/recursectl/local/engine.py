@@ -329,6 +329,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             self._active = 0
             self._slot_free.notify_all()
         self.configs.clear()
+        self.iam.reset()
         for env in envs:
             env.kill()
         self.sink.reset()

@@ -29,6 +29,12 @@ from recursectl.local.runtime_api import RuntimeApi
 from recursectl.local.spawn import Spawner, kill_tree
 
 INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
+# A function whose role cannot be assumed (no Role): keys nothing checks.
+_NO_ROLE = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_SESSION_TOKEN": "test",
+}
 
 
 # Outcome status -> platform.runtimeDone's status (JSON format, DEBUG).
@@ -82,6 +88,9 @@ class Environment:
         self._started = 0.0
         self.api = RuntimeApi(self)
         self.proc: subprocess.Popen[bytes] | None = None
+        # The execution role's session (iam.Session.env()); None: placeholder keys.
+        self.credentials: dict[str, str] | None = None
+        self.credentials_expire = float("inf")  # epoch seconds
 
     # lifecycle ----------------------------------------------------------------------------
     @property
@@ -115,9 +124,8 @@ class Environment:
                 "AWS_LAMBDA_RUNTIME_API": self.api.address,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_SESSION_TOKEN": "test",
+                # As Lambda sets them: the execution role's temporary credentials.
+                **(self.credentials or _NO_ROLE),
                 # The handler's boto3 calls (its recursive invoke included) stay local.
                 "AWS_ENDPOINT_URL": spec.endpoint,
                 "AWS_EC2_METADATA_DISABLED": "true",

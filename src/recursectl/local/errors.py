@@ -86,6 +86,13 @@ class AccessDenied(ServiceError):
     kind = "AccessDeniedException"
 
 
+class UnrecognizedClient(ServiceError):
+    """A session key with the wrong session token (AWS: 403, this name)."""
+
+    status = 403
+    kind = "UnrecognizedClientException"
+
+
 class NotFound(ServiceError):
     """An unknown control endpoint."""
 

@@ -26,6 +26,18 @@ _JSON = {"Content-Type": "application/x-amz-json-1.1"}
 _REGION = re.compile(r"Credential=[^/]+/\d+/(?P<region>[^/]+)/")
 
 
+def group_arn(body: bytes, region: str, account: str) -> str:
+    """The log group a FilterLogEvents request reads, as IAM names it (`...:log-group:NAME:*`)."""
+    try:
+        doc = json.loads(body or b"{}")
+        name = str(doc.get("logGroupName") or doc.get("logGroupIdentifier") or "")
+    except (ValueError, AttributeError):
+        name = ""
+    if name.startswith("arn:"):
+        return name if name.endswith(":*") else f"{name}:*"
+    return f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+
+
 def _error(kind: str, message: str, status: int = 400) -> Response:
     body = {"__type": kind, "message": message}
     return status, dict(_JSON), json.dumps(body).encode()

@@ -47,15 +47,26 @@ class Moto:
     """moto's WSGI application plus helpers to speak to it like an AWS SDK would."""
 
     def __init__(self) -> None:
+        from moto import settings
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")  # checked only when asked
+        self._settings: Any = settings
         self.app = _dispatcher()
         # moto's backends are plain dicts and lists: one request at a time keeps them sane
         # when handlers, the log writer and the CLI hit moto concurrently.
         self._lock = threading.Lock()
 
     def call(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        enforce: bool = False,
     ) -> Response:
-        """One HTTP request through moto's WSGI app."""
+        """One HTTP request through moto's WSGI app; `enforce`: with moto's IAM access
+        control on for this request only (its signature and the signer's policies)."""
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "SCRIPT_NAME": "",
@@ -85,14 +96,23 @@ class Moto:
             status[:] = [s, h]
             return lambda data: None
 
+        settings = self._settings
         with self._lock:
-            chunks = self.app(environ, start_response)
+            # moto checks access when its request count reaches this setting (inf: never);
+            # set per request, under the lock, so only this request is checked.
+            if enforce:
+                settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
             try:
-                payload = b"".join(chunks)
+                chunks = self.app(environ, start_response)
+                try:
+                    payload = b"".join(chunks)
+                finally:
+                    close = getattr(chunks, "close", None)
+                    if close:
+                        close()
             finally:
-                close = getattr(chunks, "close", None)
-                if close:
-                    close()
+                if enforce:
+                    settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
         code = int(status[0].split(" ", 1)[0])
         out = {
             k: v for k, v in status[1] if k.lower() not in ("content-length", "transfer-encoding")

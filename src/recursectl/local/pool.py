@@ -32,7 +32,9 @@ class EnvironmentPool(EngineCore):
             env = None
             while state.idle and init_retry_of is None:
                 candidate = state.idle.pop()
-                if candidate.alive and candidate.spec == cfg.spec:
+                # Its credentials must outlast this invocation (AWS renews them too).
+                fresh = candidate.credentials_expire > time.time() + cfg.spec.timeout
+                if candidate.alive and candidate.spec == cfg.spec and fresh:
                     env = candidate
                     break
                 stale.append(candidate)
@@ -75,6 +77,9 @@ class EnvironmentPool(EngineCore):
                 tmp_dir=tmp_dir,
                 init_retry_of=init_retry_of,
             )
+        session = self.iam.assume(cfg.spec.role, cfg.spec.name) if cfg.spec.role else None
+        if session is not None:  # a new session per environment, as Lambda gives one
+            env.credentials, env.credentials_expire = session.env(), session.expires
         with self._lock:  # counted before it starts, so two spawns cannot both pass the cap
             self._state(cfg.spec.name).envs.add(env)
         try:

@@ -20,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from recursectl.local import controlplane, errors, guard, logsapi, routes
+from recursectl.local import controlplane, errors, guard, iam, lambda_ops, logsapi, routes
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request
 from recursectl.local.logsink import LogSink
-from recursectl.local.motowire import Moto, Response
+from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
 
 SERVICE_ID = "recursectl-local"
@@ -62,6 +62,7 @@ class FrontDoor:
             self.moto, self.sink, self.code, region=region, limits=limits, reap_orphans=reap_orphans
         )
         self.states = controlplane.FunctionStates()
+        self.iam = self.engine.iam
         self.token = token or guard.new_token()
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
         self.on_shutdown: Callable[[], None] | None = None
@@ -84,30 +85,67 @@ class FrontDoor:
         if refused is not None:
             return errors.AccessDenied(refused).response()
         if path.startswith((CONTROL, MOTO_API)):
-            if not guard.token_ok(headers, self.token):
-                return errors.AccessDenied(
-                    "control endpoints need the local cloud's token (X-Recursectl-Token, "
-                    "from the local-PORT.token file in recursectl's state folder)"
-                ).response()
-            if path.startswith(CONTROL):
-                return self._control(request.method, path[len(CONTROL) :].rstrip("/"))
-            if path.rstrip("/") == "/moto-api/reset":
-                self.engine.reset()
-                self.states.clear()
-            return self.moto_call(request, path, query)
+            return self._local_api(request, path, query)
         service = guard.signed_service(headers, query)
         if service is None:
             return _unsigned(request, query)
+        return self._aws_api(service, request, path, query)
+
+    def _local_api(self, request: Request, path: str, query: str) -> Response:
+        """The control endpoints and moto's own API: the local cloud's token only."""
+        if not guard.token_ok(request.headers, self.token):
+            return errors.AccessDenied(
+                "control endpoints need the local cloud's token (X-Recursectl-Token, "
+                "from the local-PORT.token file in recursectl's state folder)"
+            ).response()
+        if path.startswith(CONTROL):
+            return self._control(request.method, path[len(CONTROL) :].rstrip("/"))
+        if path.rstrip("/") == "/moto-api/reset":
+            self.engine.reset()
+            self.states.clear()
+        return self.moto_call(request, path, query)
+
+    def _aws_api(self, service: str, request: Request, path: str, query: str) -> Response:
+        """A signed AWS call: served here (Lambda, FilterLogEvents) or by moto."""
+        headers = request.headers
+        # An execution role's session (a handler's calls): its policies are checked.
+        session = self.iam.session_of(headers)
         if service == "logs" and headers.get("x-amz-target") == logsapi.TARGET:
+            if session is not None:  # served here, not by moto: checked here
+                group = logsapi.group_arn(request.body, self.engine.region, ACCOUNT_ID)
+                denied = self.iam.check(session, headers, "logs:FilterLogEvents", group)
+                if denied is not None:
+                    return denied
             return logsapi.filter_log_events(self, request)
         if service == "lambda":
+            if session is not None:
+                denied = self._authorize_lambda(session, request, path, query)
+                if denied is not None:
+                    return denied
             method = request.method
             for want, pattern, handler in routes.LAMBDA_ROUTES:
                 if want in (method, "*"):
                     match = pattern.match(path)
                     if match:
                         return handler(self, match, request, path, query)
-        return self.moto_call(request, path, query)
+            return self.moto_call(request, path, query)
+        response = self.moto.call(
+            request.method, path, query, headers, request.body, enforce=session is not None
+        )
+        if session is not None:
+            response = iam.json_error(headers, response)
+        if service in ("iam", "sts"):
+            self.iam.observe(service, request.body, response)
+        return response
+
+    def _authorize_lambda(
+        self, session: iam.Session, request: Request, path: str, query: str
+    ) -> Response | None:
+        """Lambda's own check of a role session's call (moto's cannot do Lambda's)."""
+        found = lambda_ops.action_of(request.method, path, query, self.engine.region, ACCOUNT_ID)
+        if found is None:  # no such operation: moto answers it as AWS would (404)
+            return None
+        return self.iam.check(session, request.headers, *found)
 
     def moto_call(self, request: Request, path: str, query: str) -> Response:
         return self.moto.call(request.method, path, query, request.headers, request.body)
