@@ -270,14 +270,14 @@ def _ours(ctx: Context, hops_n: int, fan: int, depth: int) -> Side:
 
 def peer_side_by_side(ctx: Context) -> list[Row]:
     if ctx.smoke:
-        ctx.notes.append("9 (peer): skipped at smoke sizes (installing serverless takes minutes)")
-        return [Row("9 peer: serverless-offline", float("nan"), "", note="skipped (smoke)")]
+        ctx.notes.append("10 (peer): skipped at smoke sizes (installing serverless takes minutes)")
+        return [Row("10 peer: serverless-offline", float("nan"), "", note="skipped (smoke)")]
     try:
         folder = install_peer()
         sdk = nodejs.ensure_sdk()
     except (RuntimeError, OSError, subprocess.SubprocessError, nodejs.NodeError) as exc:
-        ctx.notes.append(f"9 (peer): skipped: {exc}")
-        return [Row("9 peer: serverless-offline", float("nan"), "", note=f"skipped: {exc}")]
+        ctx.notes.append(f"10 (peer): skipped: {exc}")
+        return [Row("10 peer: serverless-offline", float("nan"), "", note=f"skipped: {exc}")]
     hops_n, fan, depth = ctx.sizes.chain_short, ctx.sizes.fanout, ctx.sizes.fanout_depth
     ours = _ours(ctx, hops_n, fan, depth)
     with peer(folder, sdk) as running:
@@ -286,7 +286,7 @@ def peer_side_by_side(ctx: Context) -> list[Row]:
             hops_n, fan, depth,
         )  # fmt: skip
     ctx.notes.append(
-        f"9 (peer): serverless@3 + serverless-offline@13 from {folder}; the same handler on "
+        f"10 (peer): serverless@3 + serverless-offline@13 from {folder}; the same handler on "
         f"both; {hops_n}-hop chain, fan-out {fan} depth {depth}; RSS of each emulator's whole "
         "process tree (recursectl: the bench process with its workers). Fault: an async hop "
         f"that throws; recursectl survived: {ours.survived}, peer survived: {theirs.survived}."
@@ -294,19 +294,19 @@ def peer_side_by_side(ctx: Context) -> list[Row]:
     med, p95 = median(ours.hops), percentile(ours.hops, 95)
     peer_med, peer_p95 = median(theirs.hops), percentile(theirs.hops, 95)
     return [
-        Row("9 peer: hop median", med, "ms", "<= peer", verdict(med <= peer_med), peer_med),
-        Row("9 peer: hop p95", p95, "ms", "<= peer", verdict(p95 <= peer_p95), peer_p95),
+        Row("10 peer: hop median", med, "ms", "<= peer", verdict(med <= peer_med), peer_med),
+        Row("10 peer: hop p95", p95, "ms", "<= peer", verdict(p95 <= peer_p95), peer_p95),
         Row(
-            "9 peer: fan-out throughput",
+            "10 peer: fan-out throughput",
             ours.rate,
             "inv/s",
             ">= peer",
             verdict(ours.rate >= theirs.rate),
             theirs.rate,
         ),
-        Row("9 peer: emulator RSS", ours.rss_mb, "MB", floor=theirs.rss_mb),
+        Row("10 peer: emulator RSS", ours.rss_mb, "MB", floor=theirs.rss_mb),
         Row(
-            "9 peer: fault (async hop throws), survives",
+            "10 peer: fault (async hop throws), survives",
             float(ours.survived),
             "",
             "survives",

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from recursectl import nodejs, protocol
-from recursectl.chain.parse import Marker, parse_message
+from recursectl.chain.parse import parse_message
+from recursectl.chain.records import Marker
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_TEMPLATES = ROOT / "templates" / "node"  # the entry point and the guard it requires

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from recursectl.chain.parse import (
+from recursectl.chain.parse import parse_event, parse_message
+from recursectl.chain.records import (
     AppLine,
     End,
     Failure,
@@ -15,8 +16,6 @@ from recursectl.chain.parse import (
     Marker,
     Report,
     Start,
-    parse_event,
-    parse_message,
 )
 
 RID = "8f507cfc-4fe0-4697-b07a-ac58fc914c95"

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from recursectl.chain.parse import MARKER_PREFIX, parse_message, report_tail
+from recursectl.chain.markers import MARKER_PREFIX
+from recursectl.chain.parse import parse_message, report_tail
 from recursectl.chain.records import JSON_STATUS, REPORT_ERROR, REPORT_OK, Marker, Report
 from recursectl.chain.state import State
 

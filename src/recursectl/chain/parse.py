@@ -14,12 +14,12 @@ Lines are dispatched on their first character and a prefix test, so most cost on
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
+from recursectl.chain.markers import MARKER_PREFIX, marker_or_line
 from recursectl.chain.node_lines import parse_node_line
+from recursectl.chain.parse_json import json_record
 from recursectl.chain.records import (
     JSON_STATUS,
     REPORT_ERROR,
@@ -30,15 +30,12 @@ from recursectl.chain.records import (
     Failure,
     InitReport,
     InitStart,
-    Marker,
     Record,
     Report,
     Start,
 )
-from recursectl.protocol import EVENTS, MARKER
-
-MARKER_PREFIX = MARKER + " "
-_MARKER_LEN = len(MARKER_PREFIX)
+from recursectl.chain.values import number
+from recursectl.protocol import MARKER
 
 # "Key: value unit" pairs of a REPORT line whose tabs were lost (e.g. `sls logs`, copy/paste).
 # The unit of the previous value ("ms", "MB") must not become part of the next key.
@@ -47,104 +44,6 @@ _KV_RE = re.compile(r"(?:^|\s)(?:(?:ms|MB)\s+)?([A-Z][A-Za-z ]*?): (\S+)")
 _TIMEOUT_RE = re.compile(r"(?:^|\s)(\S+) Task timed out after ([\d.]+) seconds")
 # "[ERROR] Type: message" (first line of an uncaught exception in the Text format).
 _ERROR_RE = re.compile(r"\[ERROR\]\s+([A-Za-z_][\w.]*)(?::\s?(.*))?")
-
-
-def _opt_str(value: Any) -> str | None:
-    if value is None or value == "" or isinstance(value, (dict, list, bool)):
-        return None
-    return str(value)
-
-
-def _opt_int(value: Any) -> int | None:
-    """An int, or an integral finite float; anything else (1e999, "3", true) is None."""
-    if value.__class__ is int:
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return None
-
-
-def number(value: str) -> float | None:
-    """A finite float, or None ("3.0.1", "1e999" and "nan" are no durations)."""
-    try:
-        out = float(value)
-    except ValueError:
-        return None
-    return out if math.isfinite(out) else None
-
-
-def _json_num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        out = float(value)
-    except OverflowError:  # an int of 400 digits
-        return None
-    return out if math.isfinite(out) else None
-
-
-# One decoder: json.loads(..., strict=False) would build a new one per call (~35 us).
-_DECODE = json.JSONDecoder(strict=False).decode
-
-
-def _loads(text: str) -> Any:
-    """json.loads that never raises; control characters inside strings are accepted (strict
-    mode refuses them, the hot loop's `[^"]+` does not: both paths must agree)."""
-    try:
-        return _DECODE(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-def parse_marker(
-    payload: str, ts: int, stream: str, event_id: str | None, owner: str | None = None
-) -> Marker | None:
-    """The JSON after `RECURSECTL_CHAIN ` -> Marker, or None if malformed or of an unknown ev."""
-    data = _loads(payload)
-    if not isinstance(data, dict):
-        return None
-    get = data.get
-    ev = get("ev")
-    if ev.__class__ is not str or ev not in EVENTS:
-        return None
-    req = _opt_str(get("req"))
-    if not req:
-        return None
-    ints = []
-    for name in ("depth", "max", "budget"):
-        raw = get(name)
-        value = _opt_int(raw)
-        if value is None and raw is not None:
-            return None  # "depth": 1e999 or "3": an odd marker, not a number to trust
-        ints.append(value)
-    depth, cap, budget = ints
-    return Marker(
-        ev,
-        ts,
-        stream,
-        event_id,
-        req,
-        _opt_str(get("chain")),
-        _opt_str(get("parent")),
-        _opt_str(get("child")),
-        depth,
-        cap,
-        _opt_str(get("error")),
-        _opt_str(get("reason")),
-        budget,
-        owner,
-        MARKER_PREFIX + payload.rstrip("\n"),
-    )
-
-
-def _marker_or_line(
-    text: str, ts: int, stream: str, event_id: str | None, owner: str | None, lines: bool
-) -> Record | None:
-    """A marker; an odd one (broken JSON, unknown event, no req) is the handler's own line."""
-    rec = parse_marker(text[_MARKER_LEN:], ts, stream, event_id, owner)
-    if rec is not None:
-        return rec
-    return AppLine(owner, ts, stream, event_id, text.rstrip("\n")) if lines else None
 
 
 def _report_fields(body: str, tabs: bool | None = None) -> dict[str, str]:
@@ -251,7 +150,7 @@ def _logging_line(
         request_id = parts[2] or None
         text = parts[3]
         if text.startswith(MARKER_PREFIX):
-            return _marker_or_line(text, ts, stream, event_id, request_id, lines)
+            return marker_or_line(text, ts, stream, event_id, request_id, lines)
         if level == "ERROR" and text.startswith("[ERROR]"):
             return _error_line(text, request_id, ts, stream, event_id)
         if not lines:
@@ -263,122 +162,6 @@ def _logging_line(
     if not lines:
         return None
     return AppLine(None, ts, stream, event_id, message.rstrip("\n"))
-
-
-_START_TYPE = '"type":"platform.start"'
-_REQUEST_ID_KEY = '"requestId":"'
-
-
-# C901 (listed in pyproject.toml): one branch per JSON marker event; a table would cost a dict
-# build per line.
-def _json_record(  # noqa: C901
-    message: str, ts: int, stream: str, event_id: str | None, lines: bool
-) -> Record | None:
-    if '"platform.' in message:
-        # Fast path for AWS's compact platform.start record; anything else is decoded.
-        if _START_TYPE in message:
-            i = message.find(_REQUEST_ID_KEY)
-            if i > 0:
-                i += len(_REQUEST_ID_KEY)
-                j = message.find('"', i)
-                if j > i and "\\" not in message[i:j]:  # an escape: let json decode it
-                    return Start(message[i:j], ts, stream, event_id)
-        elif (
-            message.startswith('{"time":')
-            and '"type":"platform.report"' not in message
-            and '"type":"platform.initReport"' not in message
-            and '"type":"platform.' in message
-        ):
-            if '"type":"platform.initStart"' in message:
-                return InitStart(ts, stream, event_id)
-            return None  # runtimeDone, extension, ...: nothing a chain needs
-    elif not lines and MARKER not in message and '"errorType"' not in message:
-        return None  # fast path: an application record nobody asked for
-    data = _loads(message)
-    if not isinstance(data, dict):
-        return AppLine(None, ts, stream, event_id, message.rstrip("\n")) if lines else None
-    rtype = data.get("type")
-    if isinstance(rtype, str) and rtype.startswith("platform."):
-        record = data.get("record")
-        if not isinstance(record, dict):
-            return None
-        if rtype == "platform.start":
-            request_id = _opt_str(record.get("requestId"))
-            return Start(request_id, ts, stream, event_id) if request_id else None
-        if rtype == "platform.report":
-            return _json_report(record, ts, stream, event_id)
-        if rtype == "platform.initStart":
-            return InitStart(ts, stream, event_id)
-        if rtype == "platform.initReport":
-            return _json_init_report(record, ts, stream, event_id, message.rstrip("\n"))
-        return None  # initStart, runtimeDone, extension, telemetrySubscription, ...
-    # An application record (awslambdaric's JSON formatter or the uncaught-error record).
-    request_id = _opt_str(data.get("requestId"))
-    text = data.get("message")
-    if isinstance(text, str) and text.startswith(MARKER_PREFIX):
-        return _marker_or_line(text, ts, stream, event_id, request_id, lines)
-    error = data
-    if isinstance(text, dict) and "errorType" in text:
-        # aws-lambda-ric (Node) in JSON: `console.error(err)`, the error as the message object.
-        error = text
-    error_type = _opt_str(error.get("errorType"))
-    if error_type:
-        error_message = _opt_str(error.get("errorMessage"))
-        shown = (
-            f"[ERROR] {error_type}: {error_message}" if error_message else f"[ERROR] {error_type}"
-        )
-        return Failure(
-            request_id, ts, stream, event_id, REPORT_ERROR, error_type, error_message, shown
-        )
-    if not lines:
-        return None
-    level = data.get("level") or data.get("log_level")
-    shown = text if isinstance(text, str) else message.rstrip("\n")
-    return AppLine(request_id, ts, stream, event_id, shown, _opt_str(level))
-
-
-def _json_init_report(
-    record: dict[str, Any], ts: int, stream: str, event_id: str | None, text: str
-) -> InitReport:
-    """platform.initReport (JSON format): the init phase ended; a failed one names its error."""
-    metrics = record.get("metrics")
-    status = record.get("status")
-    return InitReport(
-        ts,
-        stream,
-        event_id,
-        _json_num(metrics.get("durationMs")) if isinstance(metrics, dict) else None,
-        _opt_str(record.get("phase")),
-        JSON_STATUS.get(str(status), REPORT_ERROR) if status else None,
-        _opt_str(record.get("errorType")),
-        text,
-    )
-
-
-def _json_report(
-    record: dict[str, Any], ts: int, stream: str, event_id: str | None
-) -> Report | None:
-    request_id = _opt_str(record.get("requestId"))
-    if not request_id:
-        return None
-    metrics = record.get("metrics")
-    if not isinstance(metrics, dict):
-        metrics = {}
-    num = _json_num
-    status = record.get("status")
-    return Report(
-        request_id,
-        ts,
-        stream,
-        event_id,
-        duration_ms=num(metrics.get("durationMs")),
-        billed_ms=num(metrics.get("billedDurationMs")),
-        memory_mb=num(metrics.get("memorySizeMB")),
-        max_memory_mb=num(metrics.get("maxMemoryUsedMB")),
-        init_ms=num(metrics.get("initDurationMs")),
-        status=JSON_STATUS.get(str(status), REPORT_ERROR) if status else REPORT_OK,
-        error_type=_opt_str(record.get("errorType")),
-    )
 
 
 # C901 (listed in pyproject.toml): one branch per platform line type, in the order they are most
@@ -401,7 +184,7 @@ def parse_message(  # noqa: C901
     c = message[0]
     if c == "R":
         if message.startswith(MARKER_PREFIX):
-            return _marker_or_line(message, ts, stream, event_id, None, lines)
+            return marker_or_line(message, ts, stream, event_id, None, lines)
         if message.startswith("REPORT RequestId: "):
             return _text_report(message, ts, stream, event_id)
     elif c == "S":
@@ -421,7 +204,7 @@ def parse_message(  # noqa: C901
     elif c == "[":
         return _logging_line(message, ts, stream, event_id, lines)
     elif c == "{":
-        return _json_record(message, ts, stream, event_id, lines)
+        return json_record(message, ts, stream, event_id, lines)
     elif c == "X" and message.startswith("XRAY TraceId"):
         return None
     elif "0" <= c <= "9":  # the Node.js runtimes: `timestamp<TAB>request id<TAB>LEVEL<TAB>...`

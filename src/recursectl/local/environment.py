@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recursectl.local import logsink, memory, sandbox
+from recursectl.local import logsink, memory, sandbox, worker_env
 from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
 from recursectl.local.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.logsink import LogSink
@@ -29,13 +29,6 @@ from recursectl.local.runtime_api import RuntimeApi
 from recursectl.local.spawn import Spawner, kill_tree
 
 INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
-# A function whose role cannot be assumed (no Role): keys nothing checks.
-_NO_ROLE = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_SESSION_TOKEN": "test",
-}
-
 
 # Outcome status -> platform.runtimeDone's status (JSON format, DEBUG).
 _DONE_STATUS = {"success": "success", "timeout": "timeout", "crash": "failure"}
@@ -102,47 +95,17 @@ class Environment:
         return self.proc.pid if self.proc else None
 
     def environ(self, telemetry_fd: int) -> dict[str, str]:
-        spec = self.spec
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
-        if self.runtime_dir is not None:
-            # With `python -S`: the task root (sys.path[0], the cwd) then the runtime folder,
-            # /var/task then /var/runtime as on AWS; nothing of recursectl's environment.
-            env["PYTHONPATH"] = f"{self.task_root}{os.pathsep}{self.runtime_dir}"
-            env["PYTHONNOUSERSITE"] = "1"
-        if self.tmp_dir is not None:
-            env["TMPDIR"] = str(self.tmp_dir)
-        env.update(dict(spec.variables))  # the function's own variables, below Lambda's
-        env.update(self.platform.app_env())
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
-                "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "AWS_LAMBDA_RUNTIME_API": self.api.address,
-                "AWS_REGION": spec.region,
-                "AWS_DEFAULT_REGION": spec.region,
-                # As Lambda sets them: the execution role's temporary credentials.
-                **(self.credentials or _NO_ROLE),
-                # The handler's boto3 calls (its recursive invoke included) stay local.
-                "AWS_ENDPOINT_URL": spec.endpoint,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "LAMBDA_TASK_ROOT": str(self.task_root),
-                "LAMBDA_RUNTIME_DIR": str(self.runtime_dir or Path(sys.executable).parent),
-                "_HANDLER": spec.handler,
-                "TZ": ":UTC",
-                "_LAMBDA_TELEMETRY_LOG_FD": str(telemetry_fd),
-            }
+        return worker_env.build(
+            self.spec,
+            task_root=self.task_root,
+            runtime_dir=self.runtime_dir,
+            tmp_dir=self.tmp_dir,
+            stream=self.stream,
+            runtime_api=self.api.address,
+            app_env=self.platform.app_env(),
+            credentials=self.credentials,
+            telemetry_fd=telemetry_fd,
         )
-        if spec.runtime.startswith("python"):
-            # As AWS sets it. For python3.12+ awslambdaric then polls /next from a fresh
-            # one-thread pool per invocation (measured: no change in hop latency, bench row 1).
-            env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
-        return env
 
     def start(self) -> None:
         """Spawn the worker; init runs in the background until its first /next."""
