@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +29,9 @@ from tests.functional.conftest import (
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function"
 HANDLER = """
+import time
 def handler(event, context):
+    time.sleep(event.get("sleep", 0))
     if event.get("fail"):
         raise ValueError("boom: " + event["fail"])
     return {"echo": event}
@@ -207,14 +210,15 @@ def test_an_event_past_its_maximum_age_reaches_a_lambda_destination(
     endpoint: str, lam: Any, logs: Any, deploy: Deploy
 ) -> None:
     deploy("catcher", {"handler.py": CATCHER})
-    deploy("stuck", {"handler.py": HANDLER})
-    lam.put_function_concurrency(FunctionName="stuck", ReservedConcurrentExecutions=0)
+    deploy("busy", {"handler.py": HANDLER})
+    lam.put_function_concurrency(FunctionName="busy", ReservedConcurrentExecutions=1)
     lam.put_function_event_invoke_config(
-        FunctionName="stuck",
+        FunctionName="busy",
         MaximumEventAgeInSeconds=60,  # AWS's minimum
         DestinationConfig={"OnFailure": {"Destination": f"{ARN}:catcher"}},
     )
-    request_id = _event(lam, "stuck", {"late": True})  # queued: no concurrency to run it
+    _event(lam, "busy", {"sleep": 5.0})  # takes the one slot (killed at the reset after)
+    request_id = _event(lam, "busy", {"late": True})  # waits in the queue behind it
     # The one injected part: the engine's clock, moved 61 s on (no test waits a minute).
     SERVERS[endpoint].door.engine.expire_events(now=time.monotonic() + 61)
     events = wait_for_events(
@@ -227,11 +231,32 @@ def test_an_event_past_its_maximum_age_reaches_a_lambda_destination(
     record = json.loads(line[len("CAUGHT ") :])
     assert record["requestContext"] == {
         "requestId": request_id,
-        "functionArn": f"{ARN}:stuck:$LATEST",
+        "functionArn": f"{ARN}:busy:$LATEST",
         "condition": "EventAgeExceeded",
         "approximateInvokeCount": 0,
     }
     assert record["requestPayload"] == {"late": True}
+
+
+def test_a_failed_delivery_is_logged_and_invocations_go_on(
+    lam: Any, deploy: Deploy, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="recursectl.local.destinations")
+    deploy("lost", {"handler.py": HANDLER})
+    missing = f"arn:aws:sqs:us-east-1:{ACCOUNT}:no-such-queue"
+    lam.put_function_event_invoke_config(
+        FunctionName="lost", DestinationConfig={"OnSuccess": {"Destination": missing}}
+    )
+    _event(lam, "lost", {"n": 1})
+    deadline = time.monotonic() + 10
+    while not any(missing in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the failed delivery was not logged"
+        time.sleep(0.05)
+    (warning,) = [r for r in caplog.records if missing in r.getMessage()]
+    assert "QueueDoesNotExist" in warning.getMessage()
+    assert json.loads(lam.invoke(FunctionName="lost", Payload=b"{}")["Payload"].read()) == {
+        "echo": {}
+    }
 
 
 def test_code_from_s3_runs_and_code_location_downloads_the_zip(
