@@ -20,6 +20,7 @@ from recursectl.local.engine import lineage_key
 from tests.functional.conftest import (
     SERVERS,
     Deploy,
+    local_status,
     make_zip,
     wait_active,
     wait_for_events,
@@ -239,7 +240,7 @@ def test_an_event_past_its_maximum_age_reaches_a_lambda_destination(
 
 
 def test_a_failed_delivery_is_logged_and_invocations_go_on(
-    lam: Any, deploy: Deploy, caplog: pytest.LogCaptureFixture
+    endpoint: str, lam: Any, deploy: Deploy, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="recursectl.local.destinations")
     deploy("lost", {"handler.py": HANDLER})
@@ -254,6 +255,7 @@ def test_a_failed_delivery_is_logged_and_invocations_go_on(
         time.sleep(0.05)
     (warning,) = [r for r in caplog.records if missing in r.getMessage()]
     assert "QueueDoesNotExist" in warning.getMessage()
+    assert local_status(endpoint)["destinations"]["failed"] >= 1
     assert json.loads(lam.invoke(FunctionName="lost", Payload=b"{}")["Payload"].read()) == {
         "echo": {}
     }

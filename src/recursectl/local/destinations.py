@@ -18,6 +18,7 @@ events:PutEvents on the role; nothing is checked here).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -167,7 +168,15 @@ class Deliveries:
             time.sleep(0.01)
 
     def close(self) -> None:
-        self._queue.put(None)
+        with contextlib.suppress(queue.Full):  # full: the daemon thread ends with the process
+            self._queue.put_nowait(None)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "pending": self._queue.qsize(),
+        }
 
     def _run(self) -> None:
         while True:

@@ -322,6 +322,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             },
             "totals": totals,
             "isolation_notes": sandbox.notes(),
+            "destinations": self.deliveries.counts(),
             "functions": functions,
             "worker_pids": pids,
         }

@@ -5,6 +5,8 @@ token). Lambda's data plane (Invoke) and what moto lacks (recursion config) are 
 here by the engine; everything else is handed to moto's WSGI application in the same
 process. Code zips are captured on their way to moto (CreateFunction / UpdateFunctionCode),
 and any Lambda control-plane write tells the engine to re-read the function's configuration.
+The one request answered without SigV4 or the token is a GetFunction `Code.Location` download,
+whose URL carries its own signature (`codesource`).
 """
 
 from __future__ import annotations
