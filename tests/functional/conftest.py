@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 
 from recursectl.local.engine import Limits
-from recursectl.local.server import serve_in_thread, stop_server
+from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "python"
 # The control token of each front door these tests started, by endpoint.
@@ -35,6 +35,8 @@ INVOKE_POLICY = json.dumps(
         ],
     }
 )
+# The servers themselves, by endpoint: only for a test that must move a clock (event age).
+SERVERS: dict[str, FrontDoorServer] = {}
 # No client-side retries: a throttle or error must reach the test as it was answered.
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
@@ -44,6 +46,7 @@ def _front_door() -> Iterator[str]:
     # Short retry delays keep async-retry tests fast (AWS waits minutes).
     url, server = serve_in_thread(limits=Limits(retry_delays=(0.05, 0.05), idle_timeout=60))
     TOKENS[url] = server.door.token
+    SERVERS[url] = server
     yield url
     stop_server(server)
 

@@ -13,6 +13,7 @@ Threads of the local cloud (one process):
 - spawner: forks every worker, from one long-lived thread (PDEATHSIG is per thread).
 - pipe reader: one epoll thread for every worker's stdout and telemetry pipes.
 - log writer: one thread batching PutLogEvents into moto (`logsink`).
+- destinations: one thread sending invocation records and dead letters (`destinations`).
 - reaper: once a second, retires idle environments, expires old events and (in the
   daemon, a subreaper) kills and reaps orphaned handler processes.
 - retry timers: one short-lived `threading.Timer` per async retry.

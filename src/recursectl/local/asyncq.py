@@ -1,6 +1,9 @@
 """The async event queue: Event invokes queued per function, run as capacity frees up,
 retried on failure (AWS: twice, after ~1 and ~2 minutes; here `Limits.retry_delays`) and
-dropped (with a `dropped` marker) when older than the function's maximum event age."""
+dropped (with a `dropped` marker) when older than the function's maximum event age.
+
+How each event ends (Success, RetriesExhausted, EventAgeExceeded, or stopped by loop
+detection) goes to its destinations and dead-letter queue (`destinations.py`)."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from recursectl.local.attempt import Attempt
+from recursectl.local.attempt import Attempt, Outcome
 from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
+from recursectl.local.destinations import Ending
 from recursectl.local.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,21 @@ class AsyncEvent:
     trace: str
     invoked_arn: str
     enqueued: float = field(default_factory=time.monotonic)
-    attempts: int = 0
+    attempts: int = 0  # retries scheduled so far
+    runs: int = 0  # attempts that ran (requestContext.approximateInvokeCount)
+    last: Outcome | None = None  # how the last attempt ended
+
+
+# The DLQ's ErrorCode and ErrorMessage of an event that was dropped before it ran (AWS does
+# not document these values; the HTTP status and message Invoke would answer are used).
+_DROP_ERRORS = {
+    "RecursiveInvocationException": (
+        400,
+        "Lambda detected that this function is part of a recursive loop and stopped the "
+        "invocation.",
+    ),
+    "EventAgeExceeded": (400, "The event is older than the maximum event age."),
+}
 
 
 class AsyncQueue(EngineCore):
@@ -66,10 +84,17 @@ class AsyncQueue(EngineCore):
             cfg = self.config(event.name, event.qualifier)
             if time.monotonic() - event.enqueued > cfg.max_age:
                 self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
+                self._ended(cfg, event, "EventAgeExceeded")
                 return
             inv = Attempt(event.request_id, event.payload, event.trace, event.invoked_arn)
             outcome = self._execute(cfg, inv)
-            if outcome.failed and event.attempts < cfg.max_retries:
+            event.runs += 1
+            event.last = outcome
+            if not outcome.failed:
+                self._ended(cfg, event, "Success")
+            elif event.attempts >= cfg.max_retries:
+                self._ended(cfg, event, "RetriesExhausted")
+            else:
                 delays = self.limits.retry_delays or (0.0,)
                 delay = delays[min(event.attempts, len(delays) - 1)]
                 event.attempts += 1
@@ -109,3 +134,25 @@ class AsyncQueue(EngineCore):
                     state.queue = fresh
         for cfg, event in expired:
             self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
+            self._ended(cfg, event, "EventAgeExceeded")
+
+    def _ended(self, cfg: FunctionConfig, event: AsyncEvent, condition: str) -> None:
+        """Hand the ending to the destinations thread (returns at once)."""
+        if not (cfg.on_success or cfg.on_failure or cfg.dead_letter):
+            return
+        arn = event.invoked_arn if event.qualifier else f"{event.invoked_arn}:$LATEST"
+        code, message = _DROP_ERRORS.get(condition, (200, ""))
+        last = event.last
+        ending = Ending(
+            condition=condition,
+            request_id=event.request_id,
+            function_arn=arn,
+            payload=event.payload,
+            attempts=event.runs,
+            executed_version=cfg.spec.version if last is not None else None,
+            function_error="Unhandled" if last is not None and last.failed else None,
+            response=last.body if last is not None else b"",
+            error_code=200 if last is not None else code,
+            error_message=message,
+        )
+        self.deliveries.ended(ending, cfg.on_success, cfg.on_failure, cfg.dead_letter)

@@ -36,6 +36,11 @@ class CodeStore:
         with self._lock:
             return sum(len(z) for z in self._zips.values())
 
+    def zip_bytes(self, sha: str) -> bytes:
+        """The zip whose CodeSha256 is `sha` (KeyError if none came through the front door)."""
+        with self._lock:
+            return self._zips[sha]
+
     def __contains__(self, sha: str) -> bool:
         return sha in self._zips
 

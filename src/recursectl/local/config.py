@@ -23,6 +23,10 @@ class FunctionConfig:
     reserved: int | None
     max_retries: int
     max_age: int
+    # Async destinations (DestinationConfig) and the dead-letter queue (DeadLetterConfig).
+    on_success: str | None = None
+    on_failure: str | None = None
+    dead_letter: str | None = None
 
 
 def _env_number(key: str, default: float) -> float:
@@ -61,6 +65,7 @@ def read_config(
     name: str,
     qualifier: str | None,
     logging_configs: dict[str, dict[str, Any]] | None = None,
+    dead_letters: dict[str, str] | None = None,
 ) -> FunctionConfig:
     """A function's configuration, read from moto over the wire (ResourceNotFound if none)."""
     base = f"/2015-03-31/functions/{quote(name, safe='')}"
@@ -105,11 +110,16 @@ def read_config(
         system_log_level=str(logging_config.get("SystemLogLevel") or ""),
         role=str(conf.get("Role") or ""),
     )
+    destinations = eic.get("DestinationConfig") or {}
     return FunctionConfig(
         spec=spec,
         reserved=int(reserved) if reserved is not None else None,
         max_retries=int(eic.get("MaximumRetryAttempts", DEFAULT_MAX_RETRIES)),
         max_age=int(eic.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE)),
+        on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+        on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+        # moto drops DeadLetterConfig: the front door keeps it (by function name)
+        dead_letter=(dead_letters or {}).get(name) or None,
     )
 
 
@@ -117,10 +127,15 @@ class ConfigCache:
     """Configurations by (name, qualifier), valid until the next control-plane write."""
 
     def __init__(
-        self, moto: Moto, region: str, logging_configs: dict[str, dict[str, Any]] | None = None
+        self,
+        moto: Moto,
+        region: str,
+        logging_configs: dict[str, dict[str, Any]] | None = None,
+        dead_letters: dict[str, str] | None = None,
     ) -> None:
         self.moto = moto
         self.logging = logging_configs
+        self.dead_letters = dead_letters
         self.region = region
         self.endpoint = ""
         self.generation = 0
@@ -143,7 +158,15 @@ class ConfigCache:
             cached = self._configs.get(key)
         if cached and cached[0] == generation:
             return cached[1]
-        cfg = read_config(self.moto, self.region, self.endpoint, name, qualifier, self.logging)
+        cfg = read_config(
+            self.moto,
+            self.region,
+            self.endpoint,
+            name,
+            qualifier,
+            self.logging,
+            self.dead_letters,
+        )
         with self._lock:
             self._configs[key] = (generation, cfg)
         return cfg

@@ -7,7 +7,9 @@
 - Reserved environment variable keys are refused at create and update, as on AWS.
 - Reserved concurrency counts against the account limit (at least 100 stay unreserved);
   GetAccountSettings answers; GetFunction shows a reserved concurrency of 0.
-- DeleteFunction forgets what the front door keeps (recursion config, reservation, logging).
+- DeadLetterConfig (moto drops it): stored here, returned by the reads, used by the engine.
+- DeleteFunction forgets what the front door keeps (recursion config, reservation, logging,
+  dead-letter queue).
 """
 
 from __future__ import annotations
@@ -133,6 +135,18 @@ def _check_logging(doc: dict[str, Any]) -> dict[str, Any] | None:
     return config
 
 
+def _keep_dead_letter(door: FrontDoor, name: str, doc: dict[str, Any]) -> None:
+    """Keep DeadLetterConfig.TargetArn (an empty one removes it, as on AWS)."""
+    config = doc.get("DeadLetterConfig")
+    if not isinstance(config, dict):
+        return
+    target = config.get("TargetArn")
+    if isinstance(target, str) and target:
+        door.engine.dead_letters[name] = target
+    else:
+        door.engine.dead_letters.pop(name, None)
+
+
 def _stored_logging(door: FrontDoor, name: str, config: dict[str, Any]) -> dict[str, Any]:
     merged = {**door.engine.logging.get(name, {}), **config}
     full: dict[str, Any] = {
@@ -148,6 +162,9 @@ def _stored_logging(door: FrontDoor, name: str, config: dict[str, Any]) -> dict[
 def _decorate(door: FrontDoor, name: str, conf: dict[str, Any]) -> None:
     """What moto leaves out of a function configuration: state, logging config."""
     conf["LoggingConfig"] = _stored_logging(door, name, {})
+    target = door.engine.dead_letters.get(name)
+    if target:
+        conf["DeadLetterConfig"] = {"TargetArn": target}
     state = door.states.current(name)
     if state == "Pending":
         conf.update(State="Pending", StateReason="The function is being created.")
@@ -168,6 +185,10 @@ def _rewrite(door: FrontDoor, name: str, response: Response, nested: bool) -> Re
     conf = doc.get("Configuration") if nested else doc
     if isinstance(conf, dict):
         _decorate(door, name, conf)
+    if nested and isinstance(conf, dict) and isinstance(doc.get("Code"), dict):
+        where = door.code_location(str(conf.get("CodeSha256") or ""))
+        if where:  # moto's Location is an S3 URL that leads nowhere
+            doc["Code"] = {"RepositoryType": "S3", "Location": where}
     if nested and "Concurrency" not in doc and name in door.engine.reserved:
         doc["Concurrency"] = {"ReservedConcurrentExecutions": door.engine.reserved[name]}
     headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
@@ -196,6 +217,7 @@ def create_function(
     if response[0] < 300 and name:
         name = split_qualifier(name)[0]
         door.engine.logging[name] = _stored_logging(door, name, logging_config)
+        _keep_dead_letter(door, name, doc)
         door.states.start(name, "Pending", door.engine.limits.state_delay)
         door.engine.invalidate()
     return _rewrite(door, name, response, nested=False)
@@ -225,8 +247,10 @@ def update_configuration(
     logging_config = _check_logging(doc)
     response = door.lambda_write(request, path, query)
     if response[0] < 300:
+        _keep_dead_letter(door, name, doc)
         if logging_config is not None:
             door.engine.logging[name] = _stored_logging(door, name, logging_config)
+        if logging_config is not None or "DeadLetterConfig" in doc:
             door.engine.invalidate()
         door.states.start(name, "InProgress", door.engine.limits.state_delay)
     return _rewrite(door, name, response, nested=False)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from recursectl.local import logsink
 from recursectl.local.codestore import CodeStore
 from recursectl.local.config import ConfigCache, FunctionConfig, Limits
+from recursectl.local.destinations import Deliveries
 from recursectl.local.iam import Iam
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import Moto
@@ -61,8 +62,11 @@ class EngineCore:
         self.recursion: dict[str, str] = {}
         self.reserved: dict[str, int] = {}  # reserved concurrency by function (front door)
         self.logging: dict[str, dict[str, Any]] = {}  # LoggingConfig by function (moto drops it)
-        self.configs = ConfigCache(moto, region, self.logging)
+        self.dead_letters: dict[str, str] = {}  # DeadLetterConfig TargetArn (moto drops it)
+        self.configs = ConfigCache(moto, region, self.logging, self.dead_letters)
         self.iam = Iam(moto, region)  # execution-role sessions and the checks on their calls
+        # Destination and dead-letter deliveries: their own thread, never the hop's.
+        self.deliveries = Deliveries(moto, self._invoke_destination)
         self._lock = threading.Lock()
         self._slot_free = threading.Condition(self._lock)  # a worker slot came free
         self._sync_roots: dict[str, int] = {}  # running sync invocations by trace Root
@@ -104,12 +108,16 @@ class EngineCore:
     def _pump(self) -> None:
         raise NotImplementedError
 
+    def _invoke_destination(self, arn: str, payload: bytes) -> None:
+        raise NotImplementedError
+
     def forget_function(self, name: str) -> None:
         """DeleteFunction: what the front door kept for it goes too (AWS resets them)."""
         with self._lock:
             self.recursion.pop(name, None)
             self.reserved.pop(name, None)
             self.logging.pop(name, None)
+            self.dead_letters.pop(name, None)
 
     def _release(self, name: str) -> None:
         with self._lock:

@@ -177,7 +177,10 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
         if count > MAX_CHAIN and self.get_recursion(name) != "Allow":
             self._record_drop(cfg, request_id, "RecursiveInvocationException", payload)
             if invocation_type == "Event":
-                # Lambda accepts the event, then stops it (it never runs).
+                # Lambda accepts the event, then stops it (it never runs) and sends it to
+                # the OnFailure destination / dead-letter queue.
+                event = AsyncEvent(name, lookup, request_id, payload, trace, invoked)
+                self._ended(cfg, event, "RecursiveInvocationException")
                 return 202, headers, b""
             raise errors.RecursiveInvocation(
                 f"Lambda detected that this function ({cfg.spec.arn}) is part of a recursive "
@@ -222,6 +225,12 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             tail_bytes = outcome.log_text.encode()[-4096:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail_bytes).decode()
         return 200, headers, body
+
+    def _invoke_destination(self, arn: str, payload: bytes) -> None:
+        """A Lambda destination: an Event invoke of it, as Lambda sends the record."""
+        status, _, body = self.invoke(arn, None, "Event", payload, None)
+        if status != 202:
+            raise ValueError(f"Invoke answered {status}: {body[:200]!r}")
 
     def invoked_arn(self, name: str, qualifier: str | None) -> str:
         """The ARN as invoked (context.invoked_function_arn): with the alias or version named."""
@@ -313,6 +322,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             },
             "totals": totals,
             "isolation_notes": sandbox.notes(),
+            "destinations": self.deliveries.counts(),
             "functions": functions,
             "worker_pids": pids,
         }
@@ -325,6 +335,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             self.recursion.clear()
             self.reserved.clear()
             self.logging.clear()
+            self.dead_letters.clear()
             self._sync_roots.clear()
             self._active = 0
             self._slot_free.notify_all()
@@ -338,4 +349,5 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
         """Stop: every worker is killed, nothing is left behind."""
         self._closed.set()
         self.reset()
+        self.deliveries.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -5,12 +5,12 @@ token). Lambda's data plane (Invoke) and what moto lacks (recursion config) are 
 here by the engine; everything else is handed to moto's WSGI application in the same
 process. Code zips are captured on their way to moto (CreateFunction / UpdateFunctionCode),
 and any Lambda control-plane write tells the engine to re-read the function's configuration.
+The one request answered without SigV4 or the token is a GetFunction `Code.Location` download,
+whose URL carries its own signature (`codesource`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
@@ -20,7 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from recursectl.local import controlplane, errors, guard, iam, lambda_ops, logsapi, routes
+from recursectl.local import (
+    codesource,
+    controlplane,
+    errors,
+    guard,
+    iam,
+    lambda_ops,
+    logsapi,
+    routes,
+)
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request
@@ -84,6 +93,9 @@ class FrontDoor:
         refused = guard.refusal(headers, self.hosts)
         if refused is not None:
             return errors.AccessDenied(refused).response()
+        if path.startswith(codesource.CODE_PATH) and request.method == "GET":
+            # GetFunction's Code.Location: signed like a presigned URL, no token header
+            return codesource.download(self.code, self.token, path, query)
         if path.startswith((CONTROL, MOTO_API)):
             return self._local_api(request, path, query)
         service = guard.signed_service(headers, query)
@@ -213,17 +225,17 @@ class FrontDoor:
         return self.lambda_write(request, path, query)
 
     def capture_code(self, body: bytes, create: bool) -> None:
-        """Keep the zip of CreateFunction / UpdateFunctionCode (moto keeps only its hash)."""
-        try:
-            doc = json.loads(body)
-            zipped = (doc.get("Code") or {}).get("ZipFile") if create else doc.get("ZipFile")
-        except (ValueError, AttributeError):
-            return
-        if isinstance(zipped, str) and zipped:
-            try:
-                self.code.add(base64.b64decode(zipped))
-            except (binascii.Error, ValueError):
-                return
+        """Keep the zip of CreateFunction / UpdateFunctionCode (moto keeps only its hash),
+        given as `ZipFile` or as an object of this cloud's S3."""
+        zipped = codesource.code_zip(self.moto, self.engine.region, body, create)
+        if zipped:
+            self.code.add(zipped)
+
+    def code_location(self, code_sha: str) -> str | None:
+        """GetFunction's Code.Location: a signed URL on this front door (None: no such zip)."""
+        if code_sha not in self.code:
+            return None
+        return codesource.location(self.engine.endpoint, self.token, code_sha)
 
     # /_recursectl/ ------------------------------------------------------------------------
     def _control(self, method: str, route: str) -> Response:
