@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from recursectl.local import controlplane, errors, guard, logsapi, routes
+from recursectl.local import controlplane, errors, guard, livetail, logsapi, routes
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
-from recursectl.local.http11 import MAX_BODY, Reply, Request
+from recursectl.local.http11 import MAX_BODY, Reply, Request, Streamed
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
@@ -53,6 +53,8 @@ class FrontDoor:
     ) -> None:
         self.moto = Moto()
         self.sink = LogSink(self.moto, region)
+        self.livetail = livetail.Hub(self.moto)
+        self.sink.on_put = self.livetail.publish
         self._tmp = None
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="recursectl-local-")
@@ -72,12 +74,13 @@ class FrontDoor:
         self.engine.endpoint = f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
+        self.livetail.reset()  # ends every Live Tail stream
         self.engine.close()
         self.sink.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request) -> Response | Streamed:
         path, _, query = request.target.partition("?")
         headers = request.headers
         refused = guard.refusal(headers, self.hosts)
@@ -90,16 +93,17 @@ class FrontDoor:
                     "from the local-PORT.token file in recursectl's state folder)"
                 ).response()
             if path.startswith(CONTROL):
-                return self._control(request.method, path[len(CONTROL) :].rstrip("/"))
+                return self._control(request, path[len(CONTROL) :].rstrip("/"))
             if path.rstrip("/") == "/moto-api/reset":
                 self.engine.reset()
                 self.states.clear()
+                self.livetail.reset()
             return self.moto_call(request, path, query)
         service = guard.signed_service(headers, query)
         if service is None:
             return _unsigned(request, query)
-        if service == "logs" and headers.get("x-amz-target") == logsapi.TARGET:
-            return logsapi.filter_log_events(self, request)
+        if service == "logs":
+            return self._logs(request, path, query)
         if service == "lambda":
             method = request.method
             for want, pattern, handler in routes.LAMBDA_ROUTES:
@@ -108,6 +112,17 @@ class FrontDoor:
                     if match:
                         return handler(self, match, request, path, query)
         return self.moto_call(request, path, query)
+
+    def _logs(self, request: Request, path: str, query: str) -> Response | Streamed:
+        target = request.headers.get("x-amz-target")
+        if target == logsapi.TARGET:
+            return logsapi.filter_log_events(self, request)
+        if target == livetail.TARGET:
+            return self.livetail.start(logsapi.region_of(self, request), request.body)
+        response = self.moto_call(request, path, query)
+        if target == livetail.PUT_TARGET and response[0] < 300:
+            self.livetail.publish_put(logsapi.region_of(self, request), request.body)
+        return response
 
     def moto_call(self, request: Request, path: str, query: str) -> Response:
         return self.moto.call(request.method, path, query, request.headers, request.body)
@@ -188,7 +203,10 @@ class FrontDoor:
                 return
 
     # /_recursectl/ ------------------------------------------------------------------------
-    def _control(self, method: str, route: str) -> Response:
+    def _control(self, request: Request, route: str) -> Response:
+        method = request.method
+        if route == "livetail":
+            return self._livetail_settings(request)
         if route == "health":
             info = {"service": SERVICE_ID, "pid": os.getpid(), "endpoint": self.engine.endpoint}
             return 200, dict(_JSON), json.dumps(info).encode()
@@ -210,6 +228,18 @@ class FrontDoor:
             threading.Thread(target=self.on_shutdown, name="shutdown", daemon=True).start()
             return 202, dict(_JSON), b'{"stopping":true}'
         return errors.NotFound("unknown internal endpoint").response()
+
+    def _livetail_settings(self, request: Request) -> Response:
+        """GET: Live Tail's settings; POST {"refuse": ..., "session_s": ...}: change them."""
+        if request.method == "POST":
+            try:
+                doc = json.loads(request.body or b"{}")
+                if not isinstance(doc, dict):
+                    raise ValueError("the body must be a JSON object")
+                self.livetail.settings.update(doc)
+            except ValueError as exc:
+                return errors.InvalidParameterValue(str(exc)).response()
+        return 200, dict(_JSON), json.dumps(livetail.settings_doc(self.livetail)).encode()
 
 
 def _unsigned(request: Request, query: str) -> Response:
@@ -240,7 +270,7 @@ class _Handler(Connection):
             return MAX_CODE_BODY
         return MAX_BODY
 
-    def respond(self, request: Request) -> Reply:
+    def respond(self, request: Request) -> Reply | Streamed:
         door = self.server.door
         try:
             if (
