@@ -100,6 +100,7 @@ class LiveFollower:
     transport: str = "poll"  # what follow() reads with now: "live" or "poll"
     fallbacks: list[str] = field(default_factory=list)
     sampled_updates: int = 0
+    handover_s: float = HANDOVER_S
 
     @property
     def group_exists(self) -> bool | None:
@@ -171,7 +172,7 @@ class LiveFollower:
     ) -> Generator[list[LogEvent], None, bool]:
         """Live Tail's batches, with FilterLogEvents filling in; returns True when finished
         (done or the deadline), False when the session ended (the poller takes over)."""
-        fill_until = self.clock() + HANDOVER_S
+        fill_until = self.clock() + self.handover_s
         last_poll: float | None = None
         try:
             # Everything before the session is only in FilterLogEvents: read it now.

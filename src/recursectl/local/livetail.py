@@ -186,6 +186,7 @@ class Hub:
         self.settings = LiveTailSettings()
         self._lock = threading.Lock()
         self._sessions: set[Session] = set()
+        self.started = 0  # sessions opened since the last reset
 
     def publish(self, region: str, group: str, stream: str, events: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -216,6 +217,7 @@ class Hub:
         self.settings = LiveTailSettings()
         with self._lock:
             sessions, self._sessions = self._sessions, set()
+            self.started = 0
         for session in sessions:
             session.close()
 
@@ -235,6 +237,7 @@ class Hub:
                     f"at most {self.settings.max_sessions} concurrent Live Tail sessions",
                 )
             self._sessions.add(session)  # from here on it sees every new event
+            self.started += 1
         headers = {"Content-Type": eventstream.CONTENT_TYPE}
         return Streamed(200, headers, session.chunks())
 
@@ -306,4 +309,4 @@ class Hub:
 
 
 def settings_doc(hub: Hub) -> dict[str, Any]:
-    return {**asdict(hub.settings), "open_sessions": hub.open_sessions()}
+    return {**asdict(hub.settings), "open_sessions": hub.open_sessions(), "started": hub.started}
