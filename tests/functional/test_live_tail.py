@@ -184,7 +184,8 @@ def test_invoke_follow_over_live_tail_shows_the_complete_chain(
     result = runner.invoke(cli, [*args, "--follow", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["complete"] and not doc["failed"]
+    assert doc["complete"]
+    assert not doc["failed"]
     assert [inv["depth"] for inv in doc["invocations"]] == [0, 1, 2, 3]
     assert all(inv["status"] == "ok" and inv["attempts"] == 1 for inv in doc["invocations"])
     assert live_tail_settings(endpoint)["started"] == 1  # it followed over Live Tail
