@@ -43,7 +43,7 @@ def _measure(ctx: Context, live: bool, calls: CallLog) -> tuple[list[float], flo
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
     if isinstance(feed, LiveFollower):
-        time.sleep(feed.handover_s + 0.5)  # past the session's first FilterLogEvents reads
+        time.sleep(feed.handover_s + 1.5)  # past the session's first FilterLogEvents reads
     put: dict[str, float] = {}
     rng = random.Random(7)
     began = time.time()
@@ -97,7 +97,7 @@ def transport_latency(ctx: Context) -> list[Row]:
         f"then the FilterLogEvents poller alone) of a new log group while "
         f"{ctx.sizes.tail_events} events are written one by one 0.2-0.6 s apart; latency = "
         f"the collector having the event minus its PutLogEvents returning. The Live Tail "
-        f"follower is measured after its session's first FilterLogEvents reads (5 s). "
+        f"follower is measured after its session's first FilterLogEvents reads (5 s; it waits 6.5 s). "
         f"The local cloud sends an update every second, as AWS does; on AWS FilterLogEvents "
         f"also shows events of new streams late, which Live Tail does not. " + "; ".join(notes)
     )
