@@ -97,7 +97,8 @@ def transport_latency(ctx: Context) -> list[Row]:
         f"then the FilterLogEvents poller alone) of a new log group while "
         f"{ctx.sizes.tail_events} events are written one by one 0.2-0.6 s apart; latency = "
         f"the collector having the event minus its PutLogEvents returning. The Live Tail "
-        f"follower is measured after its session's first FilterLogEvents reads (5 s; it waits 6.5 s). "
+        f"follower is measured after its session's first FilterLogEvents reads (5 s; it "
+        f"waits 6.5 s). "
         f"The local cloud sends an update every second, as AWS does; on AWS FilterLogEvents "
         f"also shows events of new streams late, which Live Tail does not. " + "; ".join(notes)
     )
