@@ -24,6 +24,7 @@ class Sizes:
     follow_repeats: int = 3
     follow_chain: int = 1000  # long enough to be still running while the follower polls
     idle_seconds: float = 30.0
+    tail_events: int = 30  # events per transport (follow latency per transport)
     pipeline_events: tuple[int, int] = (100_000, 1_000_000)
     pipeline_repeats: int = 3
     render_sizes: tuple[int, int] = (1000, 10_000)
@@ -44,6 +45,7 @@ SMOKE = Sizes(
     follow_repeats=1,
     follow_chain=3,
     idle_seconds=2.0,
+    tail_events=4,
     pipeline_events=(2_000, 20_000),
     pipeline_repeats=1,
     render_sizes=(50, 200),

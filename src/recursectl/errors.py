@@ -79,6 +79,16 @@ class ThrottledError(AwsError):
     """AWS is rate-limiting us (after the client's own retries)."""
 
 
+class LiveTailUnavailable(AwsError):
+    """StartLiveTail was refused (`code`: AccessDeniedException, LimitExceededException,
+    ResourceNotFoundException, or an endpoint that lacks it): read with FilterLogEvents."""
+
+
+class LiveTailEnded(AwsError):
+    """A Live Tail stream ended (SessionTimeoutException after 3 hours, a streaming error, the
+    connection closed): read on with FilterLogEvents."""
+
+
 class AccessDeniedError(AwsError):
     """Our identity may not do that."""
 

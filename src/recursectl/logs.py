@@ -166,6 +166,11 @@ class Poller:
         fresh.sort(key=lambda e: e["timestamp"])
         return fresh
 
+    def skip_to(self, ts_ms: int) -> None:
+        """Read on from `ts_ms`, looking back the window: the handover from Live Tail, whose
+        events the poller did not see (nothing older than the window is read again)."""
+        self._newest_ms = max(self._newest_ms, ts_ms)
+
     def _forget_old(self, window_start: int) -> None:
         # Memory stays bounded: ids older than the window can never be returned again.
         if len(self._seen) > 20_000:

@@ -3,11 +3,13 @@
 `logs`, `invoke --follow` and `info` all read a chain through here. The timing rules (when an
 announced child counts as missing, when an unmarked chain counts as complete) are the chain
 package's `DEFAULT_TIMING`; what makes a chain failed, and what to tell the user about it,
-is decided here (`failure`). AWS is reached only through the poller (`logs.make_poller`).
+is decided here (`failure`). AWS is reached only through the poller (`logs.make_poller`)
+and, when following, Live Tail (`livefeed`): the transport is chosen here (`open_reader`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from recursectl.chain.snapshot import (
     CUT_STOPPED,
 )
 from recursectl.errors import ChainFailedError, UsageError
+from recursectl.livefeed import LiveFollower, LiveStream
 from recursectl.logs import make_poller
 from recursectl.render import visible
 
@@ -42,7 +45,7 @@ class Reader:
     """One log group read from `start_ms` on, collected into chains."""
 
     collector: ChainCollector
-    poller: Poller
+    poller: Poller | LiveFollower
     chain_id: str | None
     clock: Callable[[], int] = now_ms
     exclude: frozenset[str] = frozenset()  # chains seen before waiting began: not "the next"
@@ -71,20 +74,47 @@ class Reader:
         return None
 
 
+def live_tail_wanted() -> bool:
+    """Follow over Live Tail unless RECURSECTL_LIVE_TAIL=0 (then: FilterLogEvents only)."""
+    return os.environ.get("RECURSECTL_LIVE_TAIL", "1").strip().lower() not in ("0", "off", "no")
+
+
+def live_follower(aws: Aws, log_group: str, poller: Poller) -> LiveFollower:
+    """The poller with Live Tail in front of it, on the group's ARN (one STS call, cached)."""
+
+    def open_live() -> LiveStream:
+        ident = aws.identity()
+        arn = f"arn:{ident.partition}:logs:{ident.region}:{ident.account}:log-group:{log_group}"
+        return aws.logs_api.live_tail([arn])
+
+    return LiveFollower(poller, open_live)
+
+
 def open_reader(
-    aws: Aws, log_group: str, *, chain_id: str | None, start_ms: int, lines: bool
+    aws: Aws,
+    log_group: str,
+    *,
+    chain_id: str | None,
+    start_ms: int,
+    lines: bool,
+    live: bool | None = None,
 ) -> Reader:
+    """A reader of the group; `live` (default: `live_tail_wanted()`) follows over Live Tail."""
     poller = make_poller(aws, log_group, start_ms)
     if chain_id and now_ms() - start_ms > ANCHOR_AFTER_MS:
         poller.anchor(chain_id)  # a wide --since: start reading where the chain starts
-    return Reader(ChainCollector(keep_lines=lines), poller, chain_id)
+    wanted = live_tail_wanted() if live is None else live
+    feed = live_follower(aws, log_group, poller) if wanted else poller
+    return Reader(ChainCollector(keep_lines=lines), feed, chain_id)
 
 
 def read(
     aws: Aws, log_group: str, *, chain_id: str | None, start_ms: int, lines: bool
 ) -> tuple[Chain | None, bool]:
     """One read of the log group: (the chain, or None; whether the log group exists)."""
-    reader = open_reader(aws, log_group, chain_id=chain_id, start_ms=start_ms, lines=lines)
+    reader = open_reader(
+        aws, log_group, chain_id=chain_id, start_ms=start_ms, lines=lines, live=False
+    )
     reader.collector.add_events(reader.poller.poll())
     return reader.pick(), reader.poller.group_exists is not False
 

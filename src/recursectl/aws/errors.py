@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import botocore.exceptions as bex
+import urllib3.exceptions
 
 from recursectl.errors import (
     EXIT_USAGE,
@@ -15,6 +16,8 @@ from recursectl.errors import (
     AlreadyExistsError,
     AwsError,
     ConflictError,
+    LiveTailEnded,
+    LiveTailUnavailable,
     NotFoundError,
     RecursectlError,
     ThrottledError,
@@ -128,3 +131,29 @@ def call(action: str, resource: str, fn: Callable[[], T], target: Target | None 
     """`fn()` with errors translated; shorthand for a one-call `translate` block."""
     with translate(action, resource, target):
         return fn()
+
+
+@contextmanager
+def live_tail_errors(resource: str, target: Target | None = None) -> Iterator[None]:
+    """StartLiveTail refused -> LiveTailUnavailable (AWS's code kept), whatever the reason:
+    the caller reads with FilterLogEvents instead, whose own errors then say what is wrong."""
+    try:
+        with translate("logs:StartLiveTail", resource, target):
+            yield
+    except AwsError as exc:
+        raise LiveTailUnavailable(exc.message, hint=exc.hint, code=exc.code) from None
+
+
+@contextmanager
+def live_stream_errors(resource: str) -> Iterator[None]:
+    """An open Live Tail stream failing or cut -> LiveTailEnded (`code`: the stream's exception
+    type, SessionTimeoutException after 3 hours; "closed" for a lost connection)."""
+    try:
+        yield
+    except bex.ClientError as exc:  # botocore's EventStreamError: an exception message
+        code = str(exc.response.get("Error", {}).get("Code", "SessionStreamingException"))
+        raise LiveTailEnded(f"Live Tail of {resource} ended: {code}", code=code) from None
+    except (bex.BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
+        # The stream is read from urllib3 directly: a cut connection is its ProtocolError,
+        # a silent one its ReadTimeoutError (after the client's 70 s read timeout).
+        raise LiveTailEnded(f"Live Tail of {resource} ended: {exc!r}", code="closed") from None

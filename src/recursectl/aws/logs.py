@@ -1,13 +1,16 @@
-"""CloudWatch Logs, by job: the function's log group, and reading it (the poller's seam)."""
+"""CloudWatch Logs, by job: the function's log group, and reading it (the poller's seam, and
+Live Tail's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from recursectl.aws.errors import translate
+from recursectl.aws.errors import live_stream_errors, live_tail_errors, translate
 from recursectl.aws.view import LogGroupView
-from recursectl.errors import AlreadyExistsError, NotFoundError
+from recursectl.errors import AlreadyExistsError, LiveTailEnded, NotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -89,3 +92,77 @@ class LogsApi:
         return dict(
             self._do("FilterLogEvents", log_group, lambda: self._client.filter_log_events(**kwargs))
         )
+
+    def live_tail(
+        self,
+        log_group_arns: list[str],
+        *,
+        filter_pattern: str | None = None,
+        stream_names: list[str] | None = None,
+        stream_prefixes: list[str] | None = None,
+    ) -> LiveTail:
+        """Start a Live Tail session (one attempt, no retries: a refusal means "poll").
+
+        Raises LiveTailUnavailable when StartLiveTail is refused (AccessDeniedException,
+        LimitExceededException, ResourceNotFoundException, an endpoint without it). Iterating
+        the result yields one LiveBatch per sessionUpdate (about one a second) and raises
+        LiveTailEnded when the stream ends (SessionTimeoutException after 3 hours, or cut).
+        """
+        kwargs: dict[str, Any] = {"logGroupIdentifiers": log_group_arns}
+        if filter_pattern:
+            kwargs["logEventFilterPattern"] = filter_pattern
+        if stream_names:
+            kwargs["logStreamNames"] = stream_names
+        if stream_prefixes:
+            kwargs["logStreamNamePrefixes"] = stream_prefixes
+        resource = ", ".join(log_group_arns)
+        # LimitExceededException is a throttling code to botocore's retry modes: with
+        # retries, a refused session would be retried (with backoff) four more times.
+        client = self._aws.client("logs", retry=False)
+        with live_tail_errors(resource, self._aws.target):
+            response = client.start_live_tail(**kwargs)
+        return LiveTail(response["responseStream"], resource)
+
+
+@dataclass(frozen=True)
+class LiveBatch:
+    """One sessionUpdate: its events (as FilterLogEvents shapes them, minus the eventId
+    Live Tail does not have) and whether AWS sampled them (over 500 events a second)."""
+
+    events: list[dict[str, Any]]
+    sampled: bool
+
+
+class LiveTail:
+    """An open Live Tail stream: iterate for LiveBatch; `close()` ends the session."""
+
+    def __init__(self, stream: Any, resource: str) -> None:
+        self._stream = stream
+        self._resource = resource
+        self.session_id: str | None = None
+
+    def __iter__(self) -> Iterator[LiveBatch]:
+        with live_stream_errors(self._resource):
+            for message in self._stream:
+                if "sessionStart" in message:
+                    self.session_id = message["sessionStart"].get("sessionId")
+                    continue
+                update = message.get("sessionUpdate")
+                if update is None:
+                    continue
+                events = [
+                    {
+                        "timestamp": int(e["timestamp"]),
+                        "message": e.get("message", ""),
+                        "logStreamName": e.get("logStreamName", ""),
+                        "ingestionTime": e.get("ingestionTime"),
+                    }
+                    for e in update.get("sessionResults") or []
+                ]
+                sampled = bool((update.get("sessionMetadata") or {}).get("sampled"))
+                yield LiveBatch(events, sampled)
+        raise LiveTailEnded(f"Live Tail of {self._resource} ended: stream closed", code="closed")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a cut connection may fail again
+            self._stream.close()

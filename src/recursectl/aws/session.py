@@ -143,6 +143,10 @@ class Aws:
                 connect_timeout=5,
                 read_timeout=70,
                 user_agent_extra="recursectl",
+                # StartLiveTail's endpoint has a host prefix ("stream-"; "streaming-" in
+                # botocore before April 2026): at a custom endpoint that would turn
+                # 127.0.0.1:4599 into stream-127.0.0.1:4599, a name that resolves nowhere.
+                inject_host_prefix=self.target.endpoint_url is None,
             )
             client = self.session.client(
                 service,  # type: ignore[call-overload]

@@ -12,11 +12,22 @@ other than `chunked` (501). A body larger than the limit is refused (413) before
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 
 Reply = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Streamed:
+    """A reply whose body is sent as it is produced (`Transfer-Encoding: chunked`), one chunk
+    per item of `chunks`; the connection is closed after it (an event stream, StartLiveTail)."""
+
+    code: int
+    headers: dict[str, str]
+    chunks: Iterator[bytes]
+
 
 MAX_HEAD = 64 * 1024  # bytes of request line + headers
 # Lambda takes 6 MB (RequestResponse payload); a little above it the engine still answers
@@ -71,6 +82,19 @@ def encode_reply(code: int, headers: dict[str, str], body: bytes, close: bool = 
     if close:
         head.append("Connection: close")
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def encode_stream_head(code: int, headers: dict[str, str]) -> bytes:
+    """The head of a chunked reply that ends the connection."""
+    head = [f"HTTP/1.1 {code} {reason(code)}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head += ["Transfer-Encoding: chunked", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk; b"" is the last chunk (the end of the body)."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n" + (b"\r\n" if not data else b"")
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -38,7 +38,7 @@ def group_arn(body: bytes, region: str, account: str) -> str:
     return f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
 
 
-def _error(kind: str, message: str, status: int = 400) -> Response:
+def error(kind: str, message: str, status: int = 400) -> Response:
     body = {"__type": kind, "message": message}
     return status, dict(_JSON), json.dumps(body).encode()
 
@@ -54,25 +54,30 @@ def _all_events(door: FrontDoor, region: str, query: dict[str, Any]) -> Response
         if code != 200 or not isinstance(page, dict):
             message = (page or {}).get("message", "FilterLogEvents failed")
             kind = str((page or {}).get("__type", "ResourceNotFoundException")).split("#")[-1]
-            return _error(kind, str(message), code)
+            return error(kind, str(message), code)
         events += page.get("events") or []
         token = page.get("nextToken")
         if not token or not page.get("events"):
             return events
 
 
-def filter_log_events(door: FrontDoor, request: Request) -> Response:
+def region_of(door: FrontDoor, request: Request) -> str:
+    """The region of a request's SigV4 credential scope (else the local cloud's)."""
     scope = _REGION.search(request.headers.get("authorization", ""))
-    region = scope["region"] if scope else door.engine.region
+    return scope["region"] if scope else door.engine.region
+
+
+def filter_log_events(door: FrontDoor, request: Request) -> Response:
+    region = region_of(door, request)
     try:
         doc = json.loads(request.body or b"{}")
         assert isinstance(doc, dict)
     except (ValueError, AssertionError):
-        return _error("InvalidParameterException", "the request body is not a JSON object")
+        return error("InvalidParameterException", "the request body is not a JSON object")
     try:
         matches = compile_pattern(doc.get("filterPattern"))
     except PatternError as exc:
-        return _error("InvalidParameterException", f"Invalid filter pattern: {exc}")
+        return error("InvalidParameterException", f"Invalid filter pattern: {exc}")
     query = {
         k: doc[k]
         for k in (

@@ -124,6 +124,8 @@ class LogSink:
         self._stopped = False
         self._urgent = False
         self._window = _BATCH_DELAY
+        # Told of every batch moto took: (region, group, stream, events); Live Tail's hub.
+        self.on_put: Callable[[str, str, str, list[dict[str, object]]], None] | None = None
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
@@ -217,6 +219,8 @@ class LogSink:
         self._logs(
             "PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": events}
         )
+        if self.on_put is not None:
+            self.on_put(self._region, group, stream, events)
 
     def _logs(self, action: str, body: dict[str, object]) -> None:
         code, reply = self._moto.aws(

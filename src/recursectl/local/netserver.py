@@ -27,7 +27,10 @@ from recursectl.local.http11 import (
     Reply,
     Request,
     RequestParser,
+    Streamed,
+    encode_chunk,
     encode_reply,
+    encode_stream_head,
 )
 
 _RECV = 65536
@@ -46,7 +49,7 @@ class Connection(socketserver.BaseRequestHandler):
     idle_timeout: float | None = 60.0  # between requests
     request_timeout: float | None = 30.0  # first byte of a request to its last
 
-    def respond(self, request: Request) -> Reply:
+    def respond(self, request: Request) -> Reply | Streamed:
         raise NotImplementedError
 
     def body_limit(self, method: str, target: str) -> int:
@@ -77,6 +80,9 @@ class Connection(socketserver.BaseRequestHandler):
                 return
             if request is not None:
                 reply = self.respond(request)
+                if isinstance(reply, Streamed):
+                    _stream(sock, reply)
+                    return
                 close = self.close_connection or not request.keep_alive
                 sock.sendall(encode_reply(*reply, close=close))
                 if close:
@@ -107,6 +113,21 @@ class Connection(socketserver.BaseRequestHandler):
             if not data:
                 return
             parser.feed(data)
+
+
+def _stream(sock: socket.socket, reply: Streamed) -> None:
+    """Send a streamed reply in this connection's own thread (other connections go on), then
+    close; a client that hangs up ends the producer (its `finally` blocks run)."""
+    try:
+        sock.sendall(encode_stream_head(reply.code, reply.headers))
+        for data in reply.chunks:
+            if data:
+                sock.sendall(encode_chunk(data))
+        sock.sendall(encode_chunk(b""))
+    finally:
+        close = getattr(reply.chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class LoopbackServer(socketserver.ThreadingMixIn, socketserver.TCPServer):

@@ -27,12 +27,13 @@ from recursectl.local import (
     guard,
     iam,
     lambda_ops,
+    livetail,
     logsapi,
     routes,
 )
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
-from recursectl.local.http11 import MAX_BODY, Reply, Request
+from recursectl.local.http11 import MAX_BODY, Reply, Request, Streamed
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
@@ -62,6 +63,8 @@ class FrontDoor:
     ) -> None:
         self.moto = Moto()
         self.sink = LogSink(self.moto, region)
+        self.livetail = livetail.Hub(self.moto)
+        self.sink.on_put = self.livetail.publish
         self._tmp = None
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="recursectl-local-")
@@ -82,12 +85,13 @@ class FrontDoor:
         self.engine.endpoint = f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
+        self.livetail.reset()  # ends every Live Tail stream
         self.engine.close()
         self.sink.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request) -> Response | Streamed:
         path, _, query = request.target.partition("?")
         headers = request.headers
         refused = guard.refusal(headers, self.hosts)
@@ -111,24 +115,22 @@ class FrontDoor:
                 "from the local-PORT.token file in recursectl's state folder)"
             ).response()
         if path.startswith(CONTROL):
-            return self._control(request.method, path[len(CONTROL) :].rstrip("/"))
+            return self._control(request, path[len(CONTROL) :].rstrip("/"))
         if path.rstrip("/") == "/moto-api/reset":
             self.engine.reset()
             self.states.clear()
+            self.livetail.reset()
         return self.moto_call(request, path, query)
 
-    def _aws_api(self, service: str, request: Request, path: str, query: str) -> Response:
+    def _aws_api(
+        self, service: str, request: Request, path: str, query: str
+    ) -> Response | Streamed:
         """A signed AWS call: served here (Lambda, FilterLogEvents) or by moto."""
         headers = request.headers
         # An execution role's session (a handler's calls): its policies are checked.
         session = self.iam.session_of(headers)
-        if service == "logs" and headers.get("x-amz-target") == logsapi.TARGET:
-            if session is not None:  # served here, not by moto: checked here
-                group = logsapi.group_arn(request.body, self.engine.region, ACCOUNT_ID)
-                denied = self.iam.check(session, headers, "logs:FilterLogEvents", group)
-                if denied is not None:
-                    return denied
-            return logsapi.filter_log_events(self, request)
+        if service == "logs":
+            return self._logs(session, request, path, query)
         if service == "lambda":
             if session is not None:
                 denied = self._authorize_lambda(session, request, path, query)
@@ -158,6 +160,37 @@ class FrontDoor:
         if found is None:  # no such operation: moto answers it as AWS would (404)
             return None
         return self.iam.check(session, request.headers, *found)
+
+    def _logs(
+        self, session: iam.Session | None, request: Request, path: str, query: str
+    ) -> Response | Streamed:
+        """CloudWatch Logs: FilterLogEvents and StartLiveTail served here (and checked here for
+        a role session), the rest by moto; every PutLogEvents also feeds Live Tail."""
+        headers = request.headers
+        target = headers.get("x-amz-target")
+        if target in (logsapi.TARGET, livetail.TARGET):
+            if session is not None:
+                if target == logsapi.TARGET:
+                    action = "logs:FilterLogEvents"
+                    groups = [logsapi.group_arn(request.body, self.engine.region, ACCOUNT_ID)]
+                else:
+                    action = "logs:StartLiveTail"
+                    groups = livetail.group_arns(request.body, self.engine.region, ACCOUNT_ID)
+                for group in groups:
+                    denied = self.iam.check(session, headers, action, group)
+                    if denied is not None:
+                        return denied
+            if target == logsapi.TARGET:
+                return logsapi.filter_log_events(self, request)
+            return self.livetail.start(logsapi.region_of(self, request), request.body)
+        response = self.moto.call(
+            request.method, path, query, headers, request.body, enforce=session is not None
+        )
+        if session is not None:
+            response = iam.json_error(headers, response)
+        if target == livetail.PUT_TARGET and response[0] < 300:
+            self.livetail.publish_put(logsapi.region_of(self, request), request.body)
+        return response
 
     def moto_call(self, request: Request, path: str, query: str) -> Response:
         return self.moto.call(request.method, path, query, request.headers, request.body)
@@ -238,7 +271,10 @@ class FrontDoor:
         return codesource.location(self.engine.endpoint, self.token, code_sha)
 
     # /_recursectl/ ------------------------------------------------------------------------
-    def _control(self, method: str, route: str) -> Response:
+    def _control(self, request: Request, route: str) -> Response:
+        method = request.method
+        if route == "livetail":
+            return self._livetail_settings(request)
         if route == "health":
             info = {"service": SERVICE_ID, "pid": os.getpid(), "endpoint": self.engine.endpoint}
             return 200, dict(_JSON), json.dumps(info).encode()
@@ -260,6 +296,18 @@ class FrontDoor:
             threading.Thread(target=self.on_shutdown, name="shutdown", daemon=True).start()
             return 202, dict(_JSON), b'{"stopping":true}'
         return errors.NotFound("unknown internal endpoint").response()
+
+    def _livetail_settings(self, request: Request) -> Response:
+        """GET: Live Tail's settings; POST {"refuse": ..., "session_s": ...}: change them."""
+        if request.method == "POST":
+            try:
+                doc = json.loads(request.body or b"{}")
+                if not isinstance(doc, dict):
+                    raise ValueError("the body must be a JSON object")
+                self.livetail.settings.update(doc)
+            except ValueError as exc:
+                return errors.InvalidParameterValue(str(exc)).response()
+        return 200, dict(_JSON), json.dumps(livetail.settings_doc(self.livetail)).encode()
 
 
 def _unsigned(request: Request, query: str) -> Response:
@@ -290,7 +338,7 @@ class _Handler(Connection):
             return MAX_CODE_BODY
         return MAX_BODY
 
-    def respond(self, request: Request) -> Reply:
+    def respond(self, request: Request) -> Reply | Streamed:
         door = self.server.door
         try:
             if (
