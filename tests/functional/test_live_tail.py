@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -107,14 +108,22 @@ def test_refusals_and_the_session_limit_are_aws_errors(endpoint: str, group: Any
     assert ended.value.response["Error"]["Code"] == "SessionTimeoutException"
 
 
-def follow_all(endpoint: str, follower: LiveFollower, group: Any, n: int) -> Counter[str]:
-    """Write `n` events (and one line twice in one call) over ~1.5 s while following; what the
-    follower passed on, counted."""
+def follow_all(
+    endpoint: str,
+    follower: LiveFollower,
+    group: Any,
+    n: int,
+    midway: Callable[[], None] | None = None,
+) -> Counter[str]:
+    """Write `n` events (and one line twice in one call) over ~1.5 s while following, calling
+    `midway` after the first half; what the follower passed on, counted."""
     seen: Counter[str] = Counter()
     want = n + 2
 
     def writer() -> None:
         for i in range(0, n, 5):
+            if midway is not None and i == n // 10 * 5:
+                midway()
             put(group, "ab"[i % 2], *(f"event {j}" for j in range(i, min(n, i + 5))))
             time.sleep(0.05)
         put(group, "a", "twice", "twice")
@@ -159,7 +168,18 @@ def test_a_session_timeout_hands_over_to_polling_and_keeps_every_event_once(
 ) -> None:
     live_tail_settings(endpoint, session_s=0.6, interval_s=0.1)
     follower = _follower(endpoint, handover_s=0)
-    assert follow_all(endpoint, follower, group, 60) == expected(60)
+
+    def session_ended() -> None:
+        # Half the events go to the session, the rest are written after it timed out.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            doc = live_tail_settings(endpoint)
+            if doc["started"] >= 1 and doc["open_sessions"] == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the Live Tail session never timed out: {doc}")
+
+    assert follow_all(endpoint, follower, group, 60, session_ended) == expected(60)
     assert follower.fallbacks == ["SessionTimeoutException"]
 
 
