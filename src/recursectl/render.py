@@ -314,7 +314,7 @@ def summary_text(summary: Summary) -> Fields:
         Text(f"wall {fmt_ms(summary.wall_ms)}"),
         Text(f"billed {summary.billed_ms:,.0f} ms"),
         Text(f"{summary.gb_seconds:.4f} GB-s"),
-        Text(f"≈ ${summary.estimated_cost_usd:.7f} (estimate, x86 list price)", style="dim"),
+        Text(f"≈ ${summary.estimated_cost_usd:.7f} (estimate, {summary.cost_basis})", style="dim"),
     ]
     return Fields(fields)
 

@@ -22,7 +22,7 @@ from importlib import resources
 from statistics import median
 from typing import Any
 
-from recursectl.chain.stats import PRICE_PER_GB_SECOND_USD, PRICE_PER_MILLION_REQUESTS_USD
+from recursectl import pricing
 
 DEFAULT_HEAD = 5  # healthy hops always shown at the start of a run (as in the terminal)
 DEFAULT_TAIL = 5  # ... and at its end
@@ -47,9 +47,13 @@ def timeline_html(doc: Mapping[str, Any], options: PlanOptions | None = None) ->
     """The page for one chain document (the dict `recursectl logs --json` prints)."""
     invs = _invocations(doc)
     plan = row_plan(invs, linked=doc.get("linked") is not False, options=options)
-    config = {
-        "price_gb_s": PRICE_PER_GB_SECOND_USD,
-        "price_request": PRICE_PER_MILLION_REQUESTS_USD / 1_000_000,
+    summary = doc.get("summary")
+    basis = summary.get("cost_basis") if isinstance(summary, Mapping) else None
+    arch = "arm64" if basis == pricing.label("arm64") else None
+    config = {  # per-invocation costs at the price the summary's estimate used
+        "cost_basis": pricing.label(arch),
+        "price_gb_s": pricing.gb_second_price(arch),
+        "price_request": pricing.MILLION_REQUESTS_USD / 1_000_000,
     }
     css = _asset("timeline.css")
     js = _asset("timeline.js")

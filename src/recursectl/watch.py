@@ -98,6 +98,7 @@ def open_reader(
     start_ms: int,
     lines: bool,
     live: bool | None = None,
+    architecture: str | None = None,
 ) -> Reader:
     """A reader of the group; `live` (default: `live_tail_wanted()`) follows over Live Tail."""
     poller = make_poller(aws, log_group, start_ms)
@@ -105,16 +106,24 @@ def open_reader(
         poller.anchor(chain_id)  # a wide --since: start reading where the chain starts
     wanted = live_tail_wanted() if live is None else live
     feed = live_follower(aws, log_group, poller) if wanted else poller
-    return Reader(ChainCollector(keep_lines=lines), feed, chain_id)
+    collector = ChainCollector(keep_lines=lines, architecture=architecture)
+    return Reader(collector, feed, chain_id)
 
 
 def read(
-    aws: Aws, log_group: str, *, chain_id: str | None, start_ms: int, lines: bool
+    aws: Aws,
+    log_group: str,
+    *,
+    chain_id: str | None,
+    start_ms: int,
+    lines: bool,
+    architecture: str | None = None,
 ) -> tuple[Chain | None, bool]:
     """One read of the log group: (the chain, or None; whether the log group exists)."""
     reader = open_reader(
-        aws, log_group, chain_id=chain_id, start_ms=start_ms, lines=lines, live=False
-    )
+        aws, log_group, chain_id=chain_id, start_ms=start_ms, lines=lines, live=False,
+        architecture=architecture,
+    )  # fmt: skip
     reader.collector.add_events(reader.poller.poll())
     return reader.pick(), reader.poller.group_exists is not False
 
@@ -286,10 +295,14 @@ def failure(chain: Chain, name: str) -> ChainFailedError | None:
     return None
 
 
-def last_chain_summary(aws: Aws, log_group: str) -> dict[str, Any] | None:
+def last_chain_summary(
+    aws: Aws, log_group: str, architecture: str | None = None
+) -> dict[str, Any] | None:
     """The summary of the most recent chain in the last hour, or None (no logs yet)."""
     start = now_ms() - LAST_CHAIN_WINDOW_MS
-    chain, _ = read(aws, log_group, chain_id=None, start_ms=start, lines=False)
+    chain, _ = read(
+        aws, log_group, chain_id=None, start_ms=start, lines=False, architecture=architecture
+    )
     if chain is None:
         return None
     return {

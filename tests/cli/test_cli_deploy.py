@@ -292,3 +292,16 @@ def test_destroy_that_stops_half_way_says_what_is_gone_and_left(
     assert "deleted function half" in result.stderr
     assert "left: role half-role, log group /aws/lambda/half" in result.stderr
     assert f"`recursectl --endpoint-url {endpoint} destroy --name half`" in result.stderr
+
+
+def test_an_arm64_functions_chain_is_priced_at_the_arm64_list_price(endpoint: str) -> None:  # noqa: F811
+    deployed = run("--endpoint-url", endpoint, "deploy", "--name", "arm", "--architecture", "arm64")
+    assert deployed.exit_code == 0, deployed.output
+    result = run(
+        "--endpoint-url", endpoint, "invoke", "--name", "arm", "--calls", "1", "--follow",
+        "--timeout", "120", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["cost_basis"] == "arm64 list price"
+    shown = run("--endpoint-url", endpoint, "logs", "--name", "arm")
+    assert "(estimate, arm64 list price)" in " ".join(shown.stdout.split())

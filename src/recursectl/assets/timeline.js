@@ -285,7 +285,7 @@
     if (num(s.wall_ms) !== null) item('wall ' + fmtMs(s.wall_ms));
     if (num(s.billed_ms) !== null) item('billed ' + Math.round(s.billed_ms).toLocaleString('en-US') + ' ms');
     if (num(s.gb_seconds) !== null) item(s.gb_seconds.toFixed(4) + ' GB-s');
-    if (num(s.estimated_cost_usd) !== null) item('\u2248 $' + s.estimated_cost_usd.toFixed(7) + ' (estimate, x86 list price)', 'note');
+    if (num(s.estimated_cost_usd) !== null) item('\u2248 $' + s.estimated_cost_usd.toFixed(7) + ' (estimate, ' + cfg.cost_basis + ')', 'note');
     var legend = $('legend');
     ['ok', 'error', 'timeout', 'dropped', 'missing', 'running', 'capped', 'stopped'].forEach(function (name) {
       var span = el('span');
@@ -317,7 +317,7 @@
     var billed = num(inv.billed_ms);
     if (billed !== null && mem !== null) {
       var gbs = billed * mem / 1024 / 1000;
-      add('cost', '\u2248 $' + (gbs * cfg.price_gb_s + cfg.price_request).toFixed(10) + ' (' + gbs.toFixed(6) + ' GB-s; estimate, x86 list price' + (inv.attempts > 1 ? ', last attempt' : '') + ')');
+      add('cost', '\u2248 $' + (gbs * cfg.price_gb_s + cfg.price_request).toFixed(10) + ' (' + gbs.toFixed(6) + ' GB-s; estimate, ' + cfg.cost_basis + (inv.attempts > 1 ? ', last attempt' : '') + ')');
     }
     if (num(inv.attempts) !== null && inv.attempts !== 1) add('attempts', str(inv.attempts) + (inv.attempts > 1 ? ' (retried)' : ''));
     var err = inv.error && typeof inv.error === 'object' ? inv.error : null;

@@ -19,8 +19,6 @@ from recursectl.chain.parse import parse_event, parse_message
 from recursectl.chain.records import Record
 from recursectl.chain.snapshot import Chain, ErrorInfo, Invocation, Line
 from recursectl.chain.stats import (
-    PRICE_PER_GB_SECOND_USD,
-    PRICE_PER_MILLION_REQUESTS_USD,
     Summary,
     estimated_cost_usd,
     gb_seconds,
@@ -29,8 +27,6 @@ from recursectl.chain.status import DEFAULT_TIMING, Status, Timing
 
 __all__ = [
     "DEFAULT_TIMING",
-    "PRICE_PER_GB_SECOND_USD",
-    "PRICE_PER_MILLION_REQUESTS_USD",
     "AmbiguousChainId",
     "Chain",
     "ChainCollector",

@@ -43,8 +43,10 @@ class ChainCollector:
         keep_lines: bool = False,
         max_lines: int = DEFAULT_MAX_LINES,
         timing: Timing = DEFAULT_TIMING,
+        architecture: str | None = None,
     ) -> None:
         self.keep_lines = keep_lines
+        self.architecture = architecture  # priced at its list price (None: x86_64)
         self.timing = timing
         self.state = State(keep_lines=keep_lines, max_lines=max_lines)
         self.records = 0
@@ -82,7 +84,11 @@ class ChainCollector:
 
     def _inputs(self, now_ms: int | None) -> tuple[Any, Any, Clock]:
         s = self.state
-        return s.resolved_failures(), s.parked_lines(), Clock(now_ms, self.timing)
+        return (
+            s.resolved_failures(),
+            s.parked_lines(),
+            Clock(now_ms, self.timing, self.architecture),
+        )
 
     def chains(self, now_ms: int | None = None) -> list[Chain]:
         """Every chain seen, oldest first (by start). Unmarked invocations form one unlinked

@@ -170,6 +170,7 @@ class Chain:
     invocations: tuple[Invocation, ...]
     now_ms: int | None
     is_complete: bool
+    architecture: str | None = None  # the function's, for the cost estimate (None: x86_64)
     _by_id: dict[str, Invocation] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -210,7 +211,7 @@ class Chain:
         return self.summary().failed
 
     def summary(self) -> Summary:
-        return summarize(self.invocations)
+        return summarize(self.invocations, self.architecture)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of `recursectl logs --json`."""

@@ -6,13 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from recursectl import pricing
+
 if TYPE_CHECKING:
     from recursectl.chain.snapshot import Invocation
-
-# Public AWS Lambda on-demand prices for x86 in us-east-1 (first pricing tier). An *estimate*:
-# arm64 is cheaper, other regions differ, free tier and Savings Plans are ignored.
-PRICE_PER_GB_SECOND_USD = 0.0000166667
-PRICE_PER_MILLION_REQUESTS_USD = 0.20
 
 
 def gb_seconds(billed_ms: float, memory_mb: float) -> float:
@@ -20,12 +17,12 @@ def gb_seconds(billed_ms: float, memory_mb: float) -> float:
     return billed_ms * memory_mb / 1024.0 / 1000.0
 
 
-def estimated_cost_usd(total_gb_seconds: float, requests: int) -> float:
-    """Compute plus request charges at the x86 list price (an estimate, see module doc)."""
-    return (
-        total_gb_seconds * PRICE_PER_GB_SECOND_USD
-        + requests * PRICE_PER_MILLION_REQUESTS_USD / 1_000_000
-    )
+def estimated_cost_usd(
+    total_gb_seconds: float, requests: int, architecture: str | None = None
+) -> float:
+    """Compute plus request charges at the architecture's list price (recursectl.pricing: an
+    estimate; other regions differ, free tier and Savings Plans are ignored)."""
+    return pricing.estimate_usd(total_gb_seconds, requests, architecture)
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,7 @@ class Summary:
     capped: int = 0  # invocations where the guard refused a child (depth cap or budget)
     stopped: int = 0  # invocations where the guard ended a chain begun before `stop`
     child_failed: int = 0  # invocations whose Invoke of a child failed
+    cost_basis: str = "x86 list price"  # which price the estimate is at
 
     @property
     def failed(self) -> bool:
@@ -82,11 +80,14 @@ class Summary:
             "capped": self.capped,
             "stopped": self.stopped,
             "cost_is_estimate": True,
+            "cost_basis": self.cost_basis,
         }
 
 
 # C901 (listed in pyproject.toml): one pass over the invocations, a counter per status.
-def summarize(invocations: Iterable[Invocation]) -> Summary:  # noqa: C901
+def summarize(  # noqa: C901
+    invocations: Iterable[Invocation], architecture: str | None = None
+) -> Summary:
     """Aggregate a chain's invocations (one pass)."""
     count = ok = errors = timeouts = dropped = missing = running = 0
     cold = retries = requests = capped = stopped = child_failed = 0
@@ -139,8 +140,9 @@ def summarize(invocations: Iterable[Invocation]) -> Summary:  # noqa: C901
         billed_ms=billed,
         gb_seconds=gbs,
         requests=requests,
-        estimated_cost_usd=estimated_cost_usd(gbs, requests),
+        estimated_cost_usd=estimated_cost_usd(gbs, requests, architecture),
         capped=capped,
         stopped=stopped,
         child_failed=child_failed,
+        cost_basis=pricing.label(architecture),
     )

@@ -19,6 +19,7 @@ class Clock:
 
     now_ms: int | None
     timing: Timing
+    architecture: str | None = None  # the function's, for the cost estimate (None: x86_64)
 
 
 def _failure_of(
@@ -236,4 +237,4 @@ def _chain(chain_id: str, linked: bool, out: list[Invocation], clock: Clock) -> 
     # Pre-order: a linked chain's root, when seen, comes first.
     root = out[0] if out and (not linked or out[0].request_id == chain_id) else None
     complete = chain_complete(linked, root, out, clock.now_ms, clock.timing)
-    return Chain(chain_id, linked, tuple(out), clock.now_ms, complete)
+    return Chain(chain_id, linked, tuple(out), clock.now_ms, complete, clock.architecture)

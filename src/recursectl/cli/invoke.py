@@ -85,7 +85,7 @@ def invoke(
             app.ui.info(f"Invoked {deployed.name}: chain [bold]{shown}[/bold]")
         reader = watch.open_reader(
             aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
-            lines=show_lines,
+            lines=show_lines, architecture=deployed.architecture,
         )  # fmt: skip
         out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines)
         follow_and_show(app, reader, out=out, log_group=deployed.log_group, timeout=timeout)

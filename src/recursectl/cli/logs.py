@@ -24,23 +24,25 @@ def parse_since(text: str) -> int:
     return int(number) * units[unit]
 
 
-def resolve_group(app: App, name: str, log_group: str | None) -> tuple[str, str]:
-    """(function name, log group): the function's own group, or without the function (destroyed
-    with --keep-logs, or not readable by this user) /aws/lambda/NAME, or --log-group."""
+def resolve_group(app: App, name: str, log_group: str | None) -> tuple[str, str, str | None]:
+    """(function name, log group, architecture): the function's own group, or without the
+    function (destroyed with --keep-logs, or not readable by this user) /aws/lambda/NAME, or
+    --log-group; the architecture prices the estimate (None when the function is not read)."""
     from recursectl import invoke as inv
     from recursectl.errors import AccessDeniedError, NotFoundError
     from recursectl.names import log_group_for
 
     if log_group:
-        return name, log_group
+        return name, log_group, None
     aws = app.aws()
     try:
-        return name, inv.describe(aws, name).log_group
+        fn = inv.describe(aws, name)
+        return name, fn.log_group, fn.architecture
     except (NotFoundError, AccessDeniedError) as exc:
         fallback = log_group_for(name)
         if aws.logs_api.log_group(fallback) is None:
             raise exc from None
-        return name, fallback
+        return name, fallback, None
 
 
 @click.command()
@@ -110,14 +112,15 @@ def logs(
     settings = app.configure(name=name)
     since = since or ("10m" if follow or tail else "1h")
     since_ms = parse_since(since)
-    fn_name, group = resolve_group(app, settings.name, log_group)
+    fn_name, group, architecture = resolve_group(app, settings.name, log_group)
     aws = app.aws()
     out = Output(name=fn_name, as_json=as_json, show_lines=show_lines, html=html)
     start_ms = watch.now_ms() - since_ms
     if follow or tail:
         reader = watch.open_reader(
-            aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines
-        )
+            aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines,
+            architecture=architecture,
+        )  # fmt: skip
         if tail:
             given = ctx.get_parameter_source("timeout") is not ParameterSource.DEFAULT
             tail_and_show(app, reader, out=out, timeout=timeout if given else None)
@@ -127,8 +130,9 @@ def logs(
             )
         return
     chain, group_exists = watch.read(
-        aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines
-    )
+        aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines,
+        architecture=architecture,
+    )  # fmt: skip
     if not group_exists:
         raise UsageError(
             f"{fn_name} has no logs yet (log group {group} does not exist).",

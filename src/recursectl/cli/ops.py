@@ -121,7 +121,7 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     aws = app.aws()
     result = ops.info(aws, settings.name)  # the function first: its errors come first
     deployed = inv.describe(aws, settings.name)
-    summary = watch.last_chain_summary(aws, deployed.log_group)
+    summary = watch.last_chain_summary(aws, deployed.log_group, deployed.architecture)
     result = dataclasses.replace(result, last_chain=summary)
     if as_json:
         app.ui.emit_json(result.to_json())
