@@ -136,8 +136,11 @@ def _events(url: str, server: FrontDoorServer, group: str) -> list[str]:
     server.door.sink.flush()
     logs = boto3.client("logs", endpoint_url=url)
     out: list[str] = []
-    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
-        out += [e["message"] for e in page["events"]]
+    try:
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+            out += [e["message"] for e in page["events"]]
+    except logs.exceptions.ResourceNotFoundException:
+        return []  # no environment has written a line yet: the group comes with the first
     return out
 
 
