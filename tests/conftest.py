@@ -20,3 +20,18 @@ def _isolated_env(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
     # Never fall back to EC2 instance metadata (a network call) when looking for credentials.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def node_ready() -> None:
+    """The Node runtime client and the runtime's SDK, built once per machine into its cache;
+    the test skips where node or npm is missing."""
+    import shutil
+
+    from recursectl import nodejs
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not on PATH")
+    tc = nodejs.toolchain()
+    nodejs.ensure_ric(tc)
+    nodejs.ensure_sdk(tc)

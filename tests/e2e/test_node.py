@@ -10,23 +10,12 @@ from typing import Any
 
 import pytest
 
-from recursectl import nodejs
 from tests.e2e.conftest import Cli, free_port
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
-
-
-@pytest.fixture(scope="session")
-def node_ready() -> None:
-    """The runtime client and the runtime's SDK, built once per machine into its cache."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not on PATH")
-    tc = nodejs.toolchain()
-    nodejs.ensure_ric(tc)
-    nodejs.ensure_sdk(tc)
 
 
 def _seedlike(tmp_path: Path, twist: str) -> Path:

@@ -200,3 +200,41 @@ def test_a_node_handler_gets_its_role_credentials_too(endpoint: str, lam: Any) -
     assert out["key"].startswith("ASIA")
     assert out["token"] is True
     assert out["other"] == "AccessDeniedException"
+
+
+def test_a_role_session_reads_logs_only_where_its_policy_allows(endpoint: str) -> None:
+    """FilterLogEvents and StartLiveTail, served by the front door itself, are checked for a
+    role session as `logs:` actions on the group (the CLI's own calls are not)."""
+    from botocore.config import Config
+
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName="/aws/lambda/readable")
+    logs.create_log_group(logGroupName="/aws/lambda/secret")
+    group = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/readable"
+    reads = {"Effect": "Allow", "Action": ["logs:FilterLogEvents", "logs:StartLiveTail"]}
+    policy = {"Version": "2012-10-17", "Statement": [{**reads, "Resource": f"{group}:*"}]}
+    role = _role(iam, "reader-role", policy)
+    creds = boto3.client("sts", endpoint_url=endpoint).assume_role(
+        RoleArn=role, RoleSessionName="reader"
+    )["Credentials"]
+    session = boto3.client(
+        "logs",
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+    )
+    assert session.filter_log_events(logGroupName="/aws/lambda/readable")["events"] == []
+    stream = session.start_live_tail(logGroupIdentifiers=[group])["responseStream"]
+    assert "sessionStart" in next(iter(stream))
+    stream.close()
+    for call in (
+        lambda: session.filter_log_events(logGroupName="/aws/lambda/secret"),
+        lambda: session.start_live_tail(logGroupIdentifiers=[group.replace("readable", "secret")]),
+    ):
+        with pytest.raises(session.exceptions.ClientError) as denied:
+            call()
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert logs.filter_log_events(logGroupName="/aws/lambda/secret")["events"] == []  # the CLI

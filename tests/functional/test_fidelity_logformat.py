@@ -5,13 +5,10 @@ ApplicationLogLevel / SystemLogLevel filtering (issue 11 row 7, docs/fidelity.md
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import boto3
-import pytest
 
-from recursectl import nodejs
 from tests.functional.conftest import make_zip, wait_active, wait_for_events
 
 ROLE_POLICY = {
@@ -204,16 +201,6 @@ def test_json_init_failure_is_a_platform_init_report(endpoint: str, lam: Any, lo
     (final,) = _of(records, "platform.report")
     assert final["record"]["status"] == "error"
     assert final["record"]["errorType"] == "Runtime.ImportModuleError"
-
-
-@pytest.fixture(scope="module")
-def node_ready() -> None:
-    """The Node runtime client, built once per machine into its cache (as tests/e2e does)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not on PATH")
-    tc = nodejs.toolchain()
-    nodejs.ensure_ric(tc)
-    nodejs.ensure_sdk(tc)
 
 
 NODE = (

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recursectl import pricing
 from recursectl.chain import (
     AmbiguousChainId,
     Chain,
     ChainCollector,
-    estimated_cost_usd,
     gb_seconds,
 )
 from tests.unit.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
@@ -520,7 +520,7 @@ def test_summary_arithmetic() -> None:
 def test_gb_seconds_and_cost_helpers() -> None:
     assert gb_seconds(1000, 1024) == 1.0
     assert gb_seconds(100, 128) == pytest.approx(0.0125)
-    assert estimated_cost_usd(1.0, 1_000_000) == pytest.approx(0.0000166667 + 0.20)
+    assert pricing.estimate_usd(1.0, 1_000_000) == pytest.approx(0.0000166667 + 0.20)
 
 
 # The hot loop's fast path (exact layouts) against the tolerant parser ---------------------

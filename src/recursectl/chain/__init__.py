@@ -20,7 +20,6 @@ from recursectl.chain.records import Record
 from recursectl.chain.snapshot import Chain, ErrorInfo, Invocation, Line
 from recursectl.chain.stats import (
     Summary,
-    estimated_cost_usd,
     gb_seconds,
 )
 from recursectl.chain.status import DEFAULT_TIMING, Status, Timing
@@ -38,7 +37,6 @@ __all__ = [
     "Status",
     "Summary",
     "Timing",
-    "estimated_cost_usd",
     "gb_seconds",
     "parse_event",
     "parse_message",

@@ -17,14 +17,6 @@ def gb_seconds(billed_ms: float, memory_mb: float) -> float:
     return billed_ms * memory_mb / 1024.0 / 1000.0
 
 
-def estimated_cost_usd(
-    total_gb_seconds: float, requests: int, architecture: str | None = None
-) -> float:
-    """Compute plus request charges at the architecture's list price (recursectl.pricing: an
-    estimate; other regions differ, free tier and Savings Plans are ignored)."""
-    return pricing.estimate_usd(total_gb_seconds, requests, architecture)
-
-
 @dataclass(frozen=True)
 class Summary:
     """What a chain cost and how it went. Durations in ms; cost is an estimate in USD."""
@@ -140,7 +132,7 @@ def summarize(  # noqa: C901
         billed_ms=billed,
         gb_seconds=gbs,
         requests=requests,
-        estimated_cost_usd=estimated_cost_usd(gbs, requests, architecture),
+        estimated_cost_usd=pricing.estimate_usd(gbs, requests, architecture),
         capped=capped,
         stopped=stopped,
         child_failed=child_failed,

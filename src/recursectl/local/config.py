@@ -29,7 +29,7 @@ class FunctionConfig:
     dead_letter: str | None = None
 
 
-def _env_number(key: str, default: float) -> float:
+def env_number(key: str, default: float) -> float:
     """A machine-wide setting from the environment of the process running the local cloud."""
     try:
         return float(os.environ.get(key, default))
@@ -49,12 +49,12 @@ class Limits:
     retry_delays: tuple[float, ...] = (1.0, 2.0)  # AWS waits ~1 and ~2 minutes; locally seconds
     # AWS's default account concurrency (1,000) and the 100 it always keeps unreserved.
     account_concurrency: int = field(
-        default_factory=lambda: int(_env_number("RECURSECTL_LOCAL_ACCOUNT_CONCURRENCY", 1000))
+        default_factory=lambda: int(env_number("RECURSECTL_LOCAL_ACCOUNT_CONCURRENCY", 1000))
     )
     min_unreserved: int = 100
     # Seconds a new function stays Pending / an update InProgress (AWS: about a second).
     state_delay: float = field(
-        default_factory=lambda: _env_number("RECURSECTL_LOCAL_STATE_DELAY", 0.3)
+        default_factory=lambda: env_number("RECURSECTL_LOCAL_STATE_DELAY", 0.3)
     )
 
 

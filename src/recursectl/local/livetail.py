@@ -21,7 +21,6 @@ They are set through the control endpoint `/_recursectl/livetail` and reset with
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import secrets
@@ -33,9 +32,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from recursectl.local import eventstream
+from recursectl.local.config import env_number
 from recursectl.local.http11 import Streamed
 from recursectl.local.logfilter import PatternError, Predicate, compile_pattern
 from recursectl.local.logsapi import error as _error
+from recursectl.local.logsapi import iam_group_arn
 from recursectl.local.motowire import Response
 
 if TYPE_CHECKING:
@@ -47,18 +48,11 @@ _ARN = re.compile(r"^arn:[\w-]+:logs:(?P<region>[\w-]+):\d{12}:log-group:(?P<nam
 REFUSALS = ("AccessDeniedException", "LimitExceededException")
 
 
-def _env(key: str, default: float) -> float:
-    try:
-        return float(os.environ.get(key, default))
-    except ValueError:
-        return default
-
-
 @dataclass
 class LiveTailSettings:
     refuse: str | None = None  # one of REFUSALS: every StartLiveTail is answered with it
     session_s: float = field(
-        default_factory=lambda: _env("RECURSECTL_LOCAL_LIVE_TAIL_SESSION_S", 3 * 3600.0)
+        default_factory=lambda: env_number("RECURSECTL_LOCAL_LIVE_TAIL_SESSION_S", 3 * 3600.0)
     )
     interval_s: float = 1.0  # AWS: "every second, a LiveTailSessionUpdate object is sent"
     sample_above: int = 500  # matching events per second before updates are sampled
@@ -321,11 +315,4 @@ def group_arns(body: bytes, region: str, account: str) -> list[str]:
         return []
     if not isinstance(idents, list):
         return []
-    out = []
-    for ident in idents:
-        name = str(ident)
-        if name.startswith("arn:"):
-            out.append(name if name.endswith(":*") else f"{name}:*")
-        else:
-            out.append(f"arn:aws:logs:{region}:{account}:log-group:{name}:*")
-    return out
+    return [iam_group_arn(str(ident), region, account) for ident in idents]

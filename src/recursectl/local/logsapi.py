@@ -33,9 +33,14 @@ def group_arn(body: bytes, region: str, account: str) -> str:
         name = str(doc.get("logGroupName") or doc.get("logGroupIdentifier") or "")
     except (ValueError, AttributeError):
         name = ""
-    if name.startswith("arn:"):
-        return name if name.endswith(":*") else f"{name}:*"
-    return f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+    return iam_group_arn(name, region, account)
+
+
+def iam_group_arn(ident: str, region: str, account: str) -> str:
+    """A log group's name or ARN as IAM's resource for it (`...:log-group:NAME:*`)."""
+    if ident.startswith("arn:"):
+        return ident if ident.endswith(":*") else f"{ident}:*"
+    return f"arn:aws:logs:{region}:{account}:log-group:{ident}:*"
 
 
 def error(kind: str, message: str, status: int = 400) -> Response:
