@@ -81,7 +81,18 @@ class ThrottledError(AwsError):
 
 class LiveTailUnavailable(AwsError):
     """StartLiveTail was refused (`code`: AccessDeniedException, LimitExceededException,
-    ResourceNotFoundException, or an endpoint that lacks it): read with FilterLogEvents."""
+    ResourceNotFoundException, or an endpoint that lacks it): read with FilterLogEvents.
+    `group_missing`: refused because the log group does not exist (yet)."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        code: str | None = None,
+        group_missing: bool = False,
+    ):
+        super().__init__(message, hint, code=code)
+        self.group_missing = group_missing
 
 
 class LiveTailEnded(AwsError):

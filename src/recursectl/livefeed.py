@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from recursectl.errors import AwsError, LiveTailEnded
+from recursectl.errors import AwsError, LiveTailEnded, LiveTailUnavailable
 from recursectl.logs import FAST_INTERVAL_S, LOOKBACK_MAX_MS, LogEvent, Poller
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 HANDOVER_S = 5.0  # read FilterLogEvents this long after a session starts
 FILL_S = 5.0  # and this long after the last sampled update
-_NOT_FOUND = "ResourceNotFoundException"
 
 Key = tuple[str, int, str]
 
@@ -101,6 +100,7 @@ class LiveFollower:
     fallbacks: list[str] = field(default_factory=list)
     sampled_updates: int = 0
     handover_s: float = HANDOVER_S
+    _group_missing: bool = False  # the last refusal: the log group does not exist yet
 
     @property
     def group_exists(self) -> bool | None:
@@ -127,7 +127,7 @@ class LiveFollower:
 
         self.poller.min_gap_s = max(self.poller.min_gap_s, FAST_INTERVAL_S)  # the quota
         session = self._open()
-        if session is None and self.fallbacks[-1:] == [_NOT_FOUND]:
+        if session is None and self._group_missing:
             # Lambda creates the group with the first invocation: poll until it exists.
             def group_or_done() -> bool:
                 return done() or self.poller.group_exists is True
@@ -163,6 +163,7 @@ class LiveFollower:
             session = self.open_live()
         except AwsError as exc:  # LiveTailUnavailable, or the identity for the group's ARN
             self.fallbacks.append(exc.code or "unavailable")
+            self._group_missing = isinstance(exc, LiveTailUnavailable) and exc.group_missing
             return None
         self.transport = "live"
         return session

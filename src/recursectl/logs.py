@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl.errors import AwsError
+from recursectl.errors import NotFoundError, ThrottledError
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
@@ -36,7 +36,6 @@ FAST_INTERVAL_S = 1.0  # while events flow: at most one call per second
 IDLE_INTERVAL_S = 5.0  # when idle: at most one call per five seconds
 PAGE_GAP_S = 0.25  # between two calls of a one-shot read: under the 5 requests/s quota
 THROTTLE_MAX_S = 20.0
-_THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
 
 @dataclass
@@ -100,10 +99,8 @@ class Poller:
                 kwargs["nextToken"] = token
             try:
                 page = self._call(**kwargs)
-            except AwsError as exc:
-                if exc.code == "ResourceNotFoundException":
-                    return None
-                raise
+            except NotFoundError:
+                return None
             events = page.get("events", [])
             if events:
                 first = int(events[0]["timestamp"])
@@ -139,12 +136,10 @@ class Poller:
                 kwargs["nextToken"] = token
             try:
                 page = self._call(**kwargs)
-            except AwsError as exc:
-                if exc.code == "ResourceNotFoundException":
-                    # Lambda creates the group on the first invocation: not yet is not an error.
-                    self.group_exists = False
-                    return fresh
-                raise
+            except NotFoundError:
+                # Lambda creates the group on the first invocation: not yet is not an error.
+                self.group_exists = False
+                return fresh
             self.group_exists = True
             for event in page.get("events", []):
                 event_id = event["eventId"]
@@ -207,9 +202,7 @@ class Poller:
             began = self.clock()
             try:
                 batch = self.poll()
-            except AwsError as exc:
-                if exc.code not in _THROTTLED:
-                    raise
+            except ThrottledError:
                 if deadline_s is not None and self.clock() - started >= deadline_s:
                     return  # steady throttling must not outlast --timeout
                 self._throttle_s = min(THROTTLE_MAX_S, max(1.0, self._throttle_s * 2))

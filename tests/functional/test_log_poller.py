@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from recursectl.aws import Aws, Target
-from recursectl.errors import AwsError
+from recursectl.errors import AwsError, ThrottledError
 from recursectl.logs import (
     FAST_INTERVAL_S,
     IDLE_INTERVAL_S,
@@ -136,8 +136,8 @@ def test_throttling_backs_off_then_recovers() -> None:
     # The seam: CloudWatch's throttling cannot be provoked on loopback, so the filter is faked.
     fake = _FakeClock()
     answers: list[Any] = [
-        AwsError("slow down", code="ThrottlingException"),
-        AwsError("slow down", code="ThrottlingException"),
+        ThrottledError("slow down", code="ThrottlingException"),
+        ThrottledError("slow down", code="ThrottlingException"),
         {"events": [{"eventId": "1", "timestamp": 5, "message": "x"}]},
         {"events": []},
     ]
@@ -164,7 +164,7 @@ def test_steady_throttling_still_ends_at_the_deadline() -> None:
     fake = _FakeClock()
 
     def always_throttled(**_: Any) -> dict[str, Any]:
-        raise AwsError("slow down", code="ThrottlingException")
+        raise ThrottledError("slow down", code="ThrottlingException")
 
     poller = Poller(
         filter_events=always_throttled,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from recursectl.aws.logs import LiveBatch
-from recursectl.errors import LiveTailEnded, LiveTailUnavailable
+from recursectl.errors import LiveTailEnded, LiveTailUnavailable, NotFoundError
 from recursectl.livefeed import HANDOVER_S, LiveFollower, Merger
 from recursectl.logs import Poller
 
@@ -156,3 +156,52 @@ def test_sampled_updates_are_filled_in_from_filter_log_events() -> None:
     assert follower.sampled_updates == 1
     assert follower.fallbacks == []
     assert follower.transport == "live"
+
+
+class LateGroup(Log):
+    """A log group that exists only after `appears_at` (seconds of the fake clock)."""
+
+    def __init__(self, appears_at: float) -> None:
+        super().__init__()
+        self.appears_at = appears_at
+
+    def filter_events(self, **kw: Any) -> dict[str, Any]:
+        if self.now < self.appears_at:
+            self.calls += 1
+            raise NotFoundError("no group", code="ResourceNotFoundException")
+        return super().filter_events(**kw)
+
+
+def test_a_session_refused_for_a_missing_group_polls_until_it_exists_then_tails() -> None:
+    log = LateGroup(appears_at=3.0)
+    opened: list[float] = []
+
+    def open_live() -> Session:
+        opened.append(log.now)
+        if log.now < log.appears_at:
+            raise LiveTailUnavailable("no group", code="ResourceNotFoundException",
+                                      group_missing=True)  # fmt: skip
+        log.add(5, "first")
+        return Session(log, [([(6, "second")], [0], False)], end=None)
+
+    follower = LiveFollower(log.poller(), open_live, clock=lambda: log.now, handover_s=0)
+    assert collect(follower, want=2) == ["first", "second"]
+    assert follower.fallbacks == ["ResourceNotFoundException"]
+    assert len(opened) == 2
+    assert opened[1] >= log.appears_at  # retried once the group existed
+    assert follower.transport == "live"
+
+
+def test_a_session_refused_for_another_reason_does_not_retry_live_tail() -> None:
+    log = Log()
+    log.add(1, "a")
+    opened: list[float] = []
+
+    def refuse() -> Session:
+        opened.append(log.now)
+        raise LiveTailUnavailable("slow down", code="LimitExceededException")
+
+    follower = LiveFollower(log.poller(), refuse, clock=lambda: log.now)
+    assert collect(follower, want=1) == ["a"]
+    assert len(opened) == 1
+    assert follower.transport == "poll"

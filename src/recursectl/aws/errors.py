@@ -141,7 +141,12 @@ def live_tail_errors(resource: str, target: Target | None = None) -> Iterator[No
         with translate("logs:StartLiveTail", resource, target):
             yield
     except AwsError as exc:
-        raise LiveTailUnavailable(exc.message, hint=exc.hint, code=exc.code) from None
+        raise LiveTailUnavailable(
+            exc.message,
+            hint=exc.hint,
+            code=exc.code,
+            group_missing=isinstance(exc, NotFoundError),
+        ) from None
 
 
 @contextmanager
