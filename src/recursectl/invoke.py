@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 # 6 MB for synchronous (RequestResponse) ones.
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-CONTEXT_KEY = protocol.CONTEXT_KEY  # reserved by the chain helper
-
-# What invoke, logs and info need to know about the deployed function: the one parsed view.
-Deployed = FunctionView
 
 
 @dataclass(frozen=True)
@@ -77,9 +73,9 @@ def build_event(
             f"The event must be a JSON object, not {type(event).__name__}.",
             hint='wrap it in an object, e.g. {"numberOfCalls": 5}',
         )
-    if CONTEXT_KEY in event:
+    if protocol.CONTEXT_KEY in event:
         raise UsageError(
-            f"The event key {CONTEXT_KEY!r} is reserved for recursectl's chain context.",
+            f"The event key {protocol.CONTEXT_KEY!r} is reserved for recursectl's chain context.",
             hint="remove it from the event",
         )
     if calls is not None:
@@ -89,7 +85,7 @@ def build_event(
             raise UsageError("--fanout must be 1 or more.", hint="--fanout 2 makes a binary tree")
         event["fanout"] = fanout
         # The guard shares the chain's budget between K children per node (protocol: split).
-        event[CONTEXT_KEY] = {"split": fanout}
+        event[protocol.CONTEXT_KEY] = {"split": fanout}
     return event
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from recursectl.app import App
 from recursectl.cli.options import follow_timeout_option, json_option, name_option
 from recursectl.errors import ChainFailedError
+
+if TYPE_CHECKING:
+    from recursectl.aws import Aws
+    from recursectl.aws.view import FunctionView
+    from recursectl.invoke import InvokeResult
 
 
 @click.command()
@@ -74,23 +80,41 @@ def invoke(
     result = inv.invoke(aws, deployed, event, sync=sync)
 
     if follow:
-        from rich.markup import escape
+        _follow(app, aws, deployed, result, started_ms, timeout, show_lines, as_json)
+    else:
+        _report(app, deployed.name, result, sync=sync, as_json=as_json)
 
-        from recursectl import watch
-        from recursectl.cli.show import Output, follow_and_show
-        from recursectl.render import visible
 
-        if not as_json:
-            shown = escape(visible(result.request_id))  # AWS's text: no markup, no escapes
-            app.ui.info(f"Invoked {deployed.name}: chain [bold]{shown}[/bold]")
-        reader = watch.open_reader(
-            aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
-            lines=show_lines, architecture=deployed.architecture,
-        )  # fmt: skip
-        out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines)
-        follow_and_show(app, reader, out=out, log_group=deployed.log_group, timeout=timeout)
-        return
+def _follow(
+    app: App,
+    aws: Aws,
+    deployed: FunctionView,
+    result: InvokeResult,
+    started_ms: int,
+    timeout: float,
+    show_lines: bool,
+    as_json: bool,
+) -> None:
+    """Follow the chain just started until it completes (or --timeout)."""
+    from rich.markup import escape
 
+    from recursectl import watch
+    from recursectl.cli.show import Output, follow_and_show
+    from recursectl.render import visible
+
+    if not as_json:
+        shown = escape(visible(result.request_id))  # AWS's text: no markup, no escapes
+        app.ui.info(f"Invoked {deployed.name}: chain [bold]{shown}[/bold]")
+    reader = watch.open_reader(
+        aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
+        lines=show_lines, architecture=deployed.architecture,
+    )  # fmt: skip
+    out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines)
+    follow_and_show(app, reader, out=out, log_group=deployed.log_group, timeout=timeout)
+
+
+def _report(app: App, name: str, result: InvokeResult, *, sync: bool, as_json: bool) -> None:
+    """What an invoke without --follow prints; a --sync call that failed exits 1."""
     if as_json:
         app.ui.emit_json(result.to_json())
     elif sync:
@@ -98,17 +122,17 @@ def invoke(
         from rich.markup import escape
 
         status = f"error ({result.function_error})" if result.function_error else "ok"
-        app.ui.info(f"{escape(deployed.name)} returned {status} (request {result.request_id})")
+        app.ui.info(f"{escape(name)} returned {status} (request {result.request_id})")
         app.ui.write(result.raw_payload)
     else:
         app.ui.data(result.request_id)
         app.ui.info(
             f"Chain {result.request_id} started. Follow it with:\n"
-            f"  recursectl logs --follow --chain {result.request_id} --name {deployed.name}"
+            f"  recursectl logs --follow --chain {result.request_id} --name {name}"
         )
     if sync and result.function_error:
         raise ChainFailedError(
-            f"{deployed.name} failed: {result.function_error}.",
+            f"{name} failed: {result.function_error}.",
             hint=f"see the logs: `recursectl logs --chain {result.request_id} --name "
-            f"{deployed.name} --lines`",
+            f"{name} --lines`",
         )

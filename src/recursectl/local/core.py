@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from recursectl import protocol
 from recursectl.local import logsink
 from recursectl.local.codestore import CodeStore
 from recursectl.local.config import ConfigCache, FunctionConfig, Limits
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     from recursectl.local.asyncq import AsyncEvent
     from recursectl.local.attempt import Attempt, Outcome
     from recursectl.local.environment import Environment
-
-CONTEXT_KEY = "_recursectl"
 
 
 @dataclass
@@ -136,7 +135,7 @@ class EngineCore:
         """Count the drop and write a `dropped` marker into the function's log group."""
         chain = parent = None
         with contextlib.suppress(ValueError, AttributeError, TypeError):
-            ctx = json.loads(payload).get(CONTEXT_KEY)
+            ctx = json.loads(payload).get(protocol.CONTEXT_KEY)
             if isinstance(ctx, dict):
                 chain = str(ctx["chain"]) if ctx.get("chain") else None
                 parent = str(ctx["parent"]) if ctx.get("parent") else None

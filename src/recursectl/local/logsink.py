@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from recursectl import protocol
 from recursectl.local.motowire import Moto
 
 log = logging.getLogger(__name__)
 
 DROPS_STREAM = "recursectl-local/drops"
-MARKER = "RECURSECTL_CHAIN"
 _BATCH_DELAY = 0.1  # seconds the writer waits to gather a batch (off the invocation path)
 # Under fan-out a batch holds one PutLogEvents per busy stream (~1 ms of GIL-holding CPU each
 # through moto's Flask stack, whatever the number of events): the window then grows with the
@@ -95,12 +95,17 @@ def init_report_line(init_ms: float, phase: str, error_type: str) -> str:
 
 
 def dropped_line(request_id: str, reason: str, chain: str | None, parent: str | None) -> str:
-    record: dict[str, object] = {"v": 1, "ev": "dropped", "req": request_id, "reason": reason}
+    record: dict[str, object] = {
+        "v": protocol.VERSION,
+        "ev": protocol.EV_DROPPED,
+        "req": request_id,
+        "reason": reason,
+    }
     if chain:
         record["chain"] = chain
     if parent:
         record["parent"] = parent
-    return f"{MARKER} {json.dumps(record, separators=(',', ':'))}"
+    return f"{protocol.MARKER} {json.dumps(record, separators=(',', ':'))}"
 
 
 class LogSink:
