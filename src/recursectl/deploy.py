@@ -257,6 +257,14 @@ def remove_function_arn(path: Path, name: str) -> bool:
     return True
 
 
+def _record_arn(cfg: Path | None, function_arn: str) -> Path | None:
+    """The recursectl.toml that now records function_arn, or None (no such file, or unchanged);
+    a pyproject.toml's [tool.recursectl] is never rewritten."""
+    if cfg is not None and cfg.name == "recursectl.toml" and cfg.is_file():
+        return cfg if write_function_arn(cfg, function_arn) else None
+    return None
+
+
 # the whole command ---------------------------------------------------------------------------
 def deploy(
     aws: Aws,
@@ -298,16 +306,7 @@ def deploy(
     role_arn = observed.role.arn if observed.role else desired.role_arn
     if not dry_run and the_plan.steps:
         role_arn = apply(aws, desired, observed, the_plan.steps, package, progress)
-    written: Path | None = None
-    cfg = settings.config_path
-    if (
-        not dry_run
-        and cfg is not None
-        and cfg.name == "recursectl.toml"
-        and cfg.is_file()
-        and write_function_arn(cfg, function_arn)
-    ):
-        written = cfg
+    written = None if dry_run else _record_arn(settings.config_path, function_arn)
     return DeployResult(
         package=package,
         desired=desired,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,17 +98,12 @@ def resume(
 
 
 # info ------------------------------------------------------------------------------------------
-# The last chain's summary is added by the logs feature: pass `last_chain=` a function that takes
-# the function name and returns a JSON-able summary (or None when there is no chain yet).
-LastChainHook = Callable[[str], "dict[str, Any] | None"]
-
-
 @dataclass
 class FunctionInfo:
     function: FunctionView
     recursion: str | None
     retries: int | None
-    last_chain: dict[str, Any] | None = None
+    last_chain: dict[str, Any] | None = None  # watch.last_chain_summary's, added by the caller
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -165,17 +159,15 @@ def _notes(fn: FunctionView, recursion: str | None, retries: int | None) -> list
     return notes
 
 
-def info(aws: Aws, name: str, *, last_chain: LastChainHook | None = None) -> FunctionInfo:
-    """Everything worth knowing about a deployed function, read fresh from AWS."""
+def info(aws: Aws, name: str) -> FunctionInfo:
+    """Everything worth knowing about a deployed function, read fresh from AWS (the last
+    chain's summary, read from its logs, is the caller's to add)."""
     fn = _require(aws, name)
     recursion = aws.lambda_api.recursion(name)
     retries = aws.lambda_api.async_retries(name)
-    result = FunctionInfo(
+    return FunctionInfo(
         function=fn, recursion=recursion, retries=retries, notes=_notes(fn, recursion, retries)
     )
-    if last_chain is not None:
-        result.last_chain = last_chain(name)
-    return result
 
 
 # destroy ---------------------------------------------------------------------------------------

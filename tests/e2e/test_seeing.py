@@ -238,7 +238,7 @@ def test_ctrl_c_prints_the_tree_so_far_and_how_to_stop(local_cloud: Cli, fn_name
         code, out, err = follower.finish()
     finally:
         local_cloud.run("stop", "--name", fn_name)  # the chain would run on for 25 s
-    assert code == 130, err
+    assert code == 130, f"stdout:\n{out}\nstderr:\n{err}"
     assert f"chain {chain_id}" in out, err  # the tree so far
     assert "may still be running" in err, out
     assert f"`recursectl --local stop --name {fn_name}` stops it" in err

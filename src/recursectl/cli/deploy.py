@@ -129,32 +129,11 @@ def deploy_command(
     and architecture (cached).
     """
     from recursectl import deploy as deploy_mod
-    from recursectl import envvars
-    from recursectl.names import check_function_name
 
-    multi = {k: tuple(v) or None for k, v in flags.items() if isinstance(v, tuple)}
-    single = {k: v for k, v in flags.items() if not isinstance(v, tuple)}
-    settings = app.configure(**single, **multi)
-    if env_pairs:
-        env = {**settings.environment, **envvars.parse_assignments(env_pairs)}
-        settings = app.configure(environment=env)
-    ui = app.ui
-    check_function_name(settings.name)
-    envvars.check(settings.environment)
-    # Everything about the handler and its package is checked before any AWS call.
+    settings = _settings(app, flags, env_pairs)
     statements = _statements(settings)
-    from_flag = flags.get("handler") is not None
-    base = settings.config_path.parent if not from_flag and settings.config_path else None
-    pkg: Package
-    if _is_node(settings.handler, settings.runtime, base):
-        from recursectl.cli.deploy_node import prepare_node
-
-        explicit_runtime = flags.get("runtime") is not None
-        settings, pkg = prepare_node(app, settings, explicit_runtime=explicit_runtime, cwd=base)
-    else:
-        spec = _handler_spec(settings, from_flag)
-        _check_runtime(settings, spec)
-        pkg = _build(app, settings, spec, as_json)
+    settings, pkg = _package(app, settings, flags, as_json)
+    ui = app.ui
     aws = app.aws()
     if not as_json:
         ui.info(f"{'Planning' if dry_run else 'Deploying'} {settings.name} to {aws.region}")
@@ -174,6 +153,39 @@ def deploy_command(
         ui.emit_json(result.to_json())
         return
     _report(app, result)
+
+
+def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Settings:
+    """The flags over the config file; --env on top of its environment; names checked."""
+    from recursectl import envvars
+    from recursectl.names import check_function_name
+
+    multi = {k: tuple(v) or None for k, v in flags.items() if isinstance(v, tuple)}
+    single = {k: v for k, v in flags.items() if not isinstance(v, tuple)}
+    settings = app.configure(**single, **multi)
+    if env_pairs:
+        env = {**settings.environment, **envvars.parse_assignments(env_pairs)}
+        settings = app.configure(environment=env)
+    check_function_name(settings.name)
+    envvars.check(settings.environment)
+    return settings
+
+
+def _package(
+    app: App, settings: Settings, flags: dict[str, Any], as_json: bool
+) -> tuple[Settings, Package]:
+    """The handler checked and its package built, before any AWS call (a Node.js handler
+    can settle the runtime: the settings come back with it)."""
+    from_flag = flags.get("handler") is not None
+    base = settings.config_path.parent if not from_flag and settings.config_path else None
+    if _is_node(settings.handler, settings.runtime, base):
+        from recursectl.cli.deploy_node import prepare_node
+
+        explicit_runtime = flags.get("runtime") is not None
+        return prepare_node(app, settings, explicit_runtime=explicit_runtime, cwd=base)
+    spec = _handler_spec(settings, from_flag)
+    _check_runtime(settings, spec)
+    return settings, _build(app, settings, spec, as_json)
 
 
 def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -10,6 +11,10 @@ from click.core import ParameterSource
 from recursectl.app import App
 from recursectl.cli.options import follow_timeout_option, json_option, name_option
 from recursectl.errors import UsageError
+
+if TYPE_CHECKING:
+    from recursectl.aws import Aws
+    from recursectl.chain import Chain
 
 
 def parse_since(text: str) -> int:
@@ -129,6 +134,23 @@ def logs(
                 app, reader, out=out, log_group=group, timeout=timeout, wait=chain_id is None
             )
         return
+    chain = _read_one(aws, group, fn_name, chain_id, start_ms, since, show_lines, architecture)
+    show(app, chain, out, interrupted=False)
+
+
+def _read_one(
+    aws: Aws,
+    group: str,
+    fn_name: str,
+    chain_id: str | None,
+    start_ms: int,
+    since: str,
+    show_lines: bool,
+    architecture: str | None,
+) -> Chain:
+    """The chain (the most recent, or `chain_id`) read once; no logs or no chain is an error."""
+    from recursectl import watch
+
     chain, group_exists = watch.read(
         aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines,
         architecture=architecture,
@@ -144,4 +166,4 @@ def logs(
             f"in the last {since} of {group}.",
             hint=f"widen --since, or start one with `recursectl invoke --name {fn_name}`",
         )
-    show(app, chain, out, interrupted=False)
+    return chain

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 
 from recursectl.app import App
 from recursectl.cli.options import json_option, name_option
+
+if TYPE_CHECKING:
+    from recursectl.ops import FunctionInfo
 
 
 def _concurrency(value: int | None) -> str:
@@ -113,19 +116,27 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
     import dataclasses
 
-    from recursectl import invoke as inv
     from recursectl import ops, watch
-    from recursectl.render import visible
 
     settings = app.configure(name=name)
     aws = app.aws()
     result = ops.info(aws, settings.name)  # the function first: its errors come first
-    deployed = inv.describe(aws, settings.name)
-    summary = watch.last_chain_summary(aws, deployed.log_group, deployed.architecture)
+    f = result.function
+    summary = watch.last_chain_summary(aws, f.log_group, f.architecture)
     result = dataclasses.replace(result, last_chain=summary)
     if as_json:
         app.ui.emit_json(result.to_json())
         return
+    for key, value in _info_rows(result):
+        app.ui.data(f"{key:<12}{value}")
+    for note in result.notes:
+        app.ui.warn(note)
+
+
+def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
+    """`info`'s table: (key, value with markup), AWS's text made visible and escaped."""
+    from recursectl.render import visible
+
     f = result.function
     state = f.state or "unknown"
     if f.stopped:
@@ -162,22 +173,21 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         ("log group", escape(visible(f.log_group))),
     ]
     if result.last_chain is not None:
-        c = result.last_chain
-        wall = "-" if c["wall_ms"] is None else f"{c['wall_ms']:.0f} ms"
-        rows.append(
-            (
-                "last chain",
-                f"{visible(c['chain_id'])} ({'complete' if c['complete'] else 'in progress'}"
-                f"{', failed' if c['failed'] else ''}): "
-                f"{c['count']} invocations, {c['errors'] + c['timeouts']} failed, "
-                f"{c['dropped'] + c['missing']} dropped/missing, {c['cold_starts']} cold, "
-                f"wall {wall}, ≈ ${c['estimated_cost_usd']:.7f}",
-            )
-        )
-    for key, value in rows:
-        app.ui.data(f"{key:<12}{value}")
-    for note in result.notes:
-        app.ui.warn(note)
+        rows.append(("last chain", _last_chain_row(result.last_chain)))
+    return rows
+
+
+def _last_chain_row(c: dict[str, Any]) -> str:
+    from recursectl.render import visible
+
+    wall = "-" if c["wall_ms"] is None else f"{c['wall_ms']:.0f} ms"
+    return (
+        f"{visible(c['chain_id'])} ({'complete' if c['complete'] else 'in progress'}"
+        f"{', failed' if c['failed'] else ''}): "
+        f"{c['count']} invocations, {c['errors'] + c['timeouts']} failed, "
+        f"{c['dropped'] + c['missing']} dropped/missing, {c['cold_starts']} cold, "
+        f"wall {wall}, ≈ ${c['estimated_cost_usd']:.7f}"
+    )
 
 
 def _managed(managed: bool, project: str | None) -> str:
@@ -186,7 +196,7 @@ def _managed(managed: bool, project: str | None) -> str:
     return f"recursectl, project {escape(project)}" if project else "recursectl"
 
 
-def _guard(result: Any) -> str:
+def _guard(result: FunctionInfo) -> str:
     if result.guard:
         return f"{result.guard} wraps {escape(result.function.handler)} (every invocation)"
     return "[yellow]none[/yellow] (only explicit recursectl_chain.invoke_self calls are capped)"

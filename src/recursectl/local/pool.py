@@ -50,33 +50,7 @@ class EnvironmentPool(EngineCore):
                 f"The local cloud has no code for {cfg.spec.name} (CodeSha256 "
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
-        work = self.code.root.parent
-        tmp_dir = sandbox.private_tmp(work / "tmp", uuid.uuid4().hex)
-        if is_node(cfg.spec.runtime):
-            env = NodeEnvironment(
-                cfg.spec,
-                self.code.task_root(cfg.spec.code_sha),
-                self.sink,
-                self._spawner,
-                tmp_dir=tmp_dir,
-                init_retry_of=init_retry_of,
-            )
-        else:
-            # The declared runtime's interpreter when this machine has one, else this one.
-            python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
-                sys.executable,
-                sandbox.runtime_site(work / "runtime"),
-            )
-            env = Environment(
-                cfg.spec,
-                self.code.task_root(cfg.spec.code_sha),
-                self.sink,
-                self._spawner,
-                python=python,
-                runtime_dir=runtime_dir,
-                tmp_dir=tmp_dir,
-                init_retry_of=init_retry_of,
-            )
+        env = self._new_env(cfg, init_retry_of)
         session = self.iam.assume(cfg.spec.role, cfg.spec.name) if cfg.spec.role else None
         if session is not None:  # a new session per environment, as Lambda gives one
             env.credentials, env.credentials_expire = session.env(), session.expires
@@ -89,6 +63,26 @@ class EnvironmentPool(EngineCore):
                 self._state(cfg.spec.name).envs.discard(env)
             raise errors.ServiceException(f"Could not start a worker: {exc}") from exc
         return env
+
+    def _new_env(self, cfg: FunctionConfig, init_retry_of: Environment | None) -> Environment:
+        """An environment of `cfg`'s runtime, not started yet."""
+        work = self.code.root.parent
+        tmp_dir = sandbox.private_tmp(work / "tmp", uuid.uuid4().hex)
+        task_root = self.code.task_root(cfg.spec.code_sha)
+        if is_node(cfg.spec.runtime):
+            return NodeEnvironment(
+                cfg.spec, task_root, self.sink, self._spawner,
+                tmp_dir=tmp_dir, init_retry_of=init_retry_of,
+            )  # fmt: skip
+        # The declared runtime's interpreter when this machine has one, else this one.
+        python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
+            sys.executable,
+            sandbox.runtime_site(work / "runtime"),
+        )
+        return Environment(
+            cfg.spec, task_root, self.sink, self._spawner, python=python,
+            runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
+        )  # fmt: skip
 
     def _make_room(self) -> list[Environment]:
         """Idle environments to retire so one more fits under the cap (caller holds the lock)."""
