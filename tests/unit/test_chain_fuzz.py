@@ -120,6 +120,19 @@ KNOWN = [
     "Max Memory Used: 36 MB\tInit Duration: 5 ms Status: timeout",
     f"REPORT RequestId: {RID}\tDuration: 3.01 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\t"
     "Max Memory Used: 36 MBInit Duration: 5 ms",
+    # Request ids with whitespace other than the separator in them, or at their end (the hot
+    # loop reads START's id up to a space, REPORT's up to a tab).
+    f"START RequestId: {RID}\t Version: $LATEST\n",
+    f"START RequestId: {RID}\u00a0 Version: $LATEST\n",
+    f"START RequestId: {RID[:8]}\n{RID[8:]} Version: $LATEST\n",
+    f"START RequestId: {RID[:8]}\x0b{RID[8:]} Version: $LATEST\n",
+    *(
+        f"REPORT RequestId: {RID[:8]}{ws}{RID[8:]}\tDuration: 3.01 ms\tBilled Duration: 4 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 36 MB\t\n"
+        for ws in ("\n", "\r", "\x0b", "\u00a0", " ")
+    ),
+    f"REPORT RequestId: {RID} \tDuration: 3.01 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB"
+    "\tMax Memory Used: 36 MB\t\n",
     # A raw control character inside a JSON string.
     f'RECURSECTL_CHAIN {{"v":1,"ev":"hop","chain":"{RID}\t","req":"{RID}","parent":null,'
     '"depth":0,"max":25}',

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from recursectl.chain.records import REPORT_TIMEOUT, AppLine, Failure, InitReport, Report
 from recursectl.chain.snapshot import Chain, ErrorInfo, Invocation, Line
 from recursectl.chain.state import RequestState, State
-from recursectl.chain.status import REPORT_STATUS, Status, Timing, chain_complete, status_of
+from recursectl.chain.status import (
+    ERROR,
+    OK,
+    REPORT_STATUS,
+    RUNNING,
+    TIMEOUT,
+    Timing,
+    chain_complete,
+    status_of,
+)
 
 Failures = dict[str, list[Failure | InitReport]]
 _new_tuple = tuple.__new__
@@ -101,7 +110,7 @@ def snapshot(  # noqa: C901
         # status_of()'s common case (reported, no retry in flight, no failure line), inlined:
         # a snapshot runs this once per invocation; the call cost 6% of a 9,841-invocation
         # tree's snapshot.
-        status = REPORT_STATUS.get(r.status, Status.ERROR)
+        status = REPORT_STATUS.get(r.status, ERROR)
     else:
         status = status_of(
             r.status if r else None,
@@ -114,12 +123,12 @@ def snapshot(  # noqa: C901
             clock.now_ms,
             clock.timing.grace_ms,
         )
-    if r is not None and status is not Status.RUNNING:
+    if r is not None and status is not RUNNING:
         if r.error_type and (error is None or error.type != r.error_type):
             error = ErrorInfo(r.error_type, error.message if error else None)
-        if status is Status.OK:
+        if status is OK:
             error = None
-    if status is Status.TIMEOUT and error is None:
+    if status is TIMEOUT and error is None:
         error = ErrorInfo("Task timed out", None)
     n_reports = len(inv.reports)
     # tuple.__new__ with the fields in Invocation's order: the NamedTuple's own __new__ (a
