@@ -51,7 +51,7 @@ QUICK_PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -p no:hypothesispytest
 # of the tier. `make unit UNIT_TMPDIR=` keeps them in the default place.
 UNIT_TMPDIR ?= $(if $(wildcard /dev/shm/.),/dev/shm)
 
-## unit: the pure-logic tier (no boto3 clients, moto, hypothesis, sockets or processes): ~2.4 s
+## unit: the pure-logic tier (no boto3 clients, moto, hypothesis, sockets or processes): ~2.5 s
 unit: $(STAMP)
 	$(if $(UNIT_TMPDIR),TMPDIR=$(UNIT_TMPDIR)) $(QUICK_PYTEST) tests/unit
 
