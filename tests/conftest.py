@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 
+@pytest.fixture(scope="session")
+def _aws_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One empty folder for every test's AWS config and credentials paths. (A folder per test
+    cost ~0.2 s over the unit tier: pytest numbers each new one by listing the base folder.)"""
+    return tmp_path_factory.mktemp("home")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, _aws_home: Path) -> Iterator[None]:
     """No test may see the developer's AWS config, credentials or recursectl variables."""
     for key in list(os.environ):
         if key.startswith(("AWS_", "RECURSECTL_")) or key == "NO_COLOR":
             monkeypatch.delenv(key, raising=False)
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(_aws_home / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(_aws_home / "credentials"))
     # Never fall back to EC2 instance metadata (a network call) when looking for credentials.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield
+    # The folder is shared, so nothing may be left in it (a test that needs a config sets its own).
+    assert not any(_aws_home.iterdir()), f"a test wrote into the shared AWS home {_aws_home}"
 
 
 @pytest.fixture(scope="session")

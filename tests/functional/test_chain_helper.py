@@ -2,7 +2,8 @@
 
 It runs inside Lambda, so it is tested as Lambda runs it: imported from templates/ with
 Lambda's environment variables, the user's handler a real module on sys.path, and every
-Invoke a real botocore call to a scripted Invoke endpoint on loopback (tests/unit/fake_lambda.py).
+Invoke a real botocore call to a scripted Invoke endpoint on loopback
+(tests/functional/fake_lambda.py).
 The same behaviour on the local cloud, with real workers: tests/functional/test_guard.py.
 """
 
@@ -26,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from tests.unit.fake_lambda import (
+from tests.functional.fake_lambda import (
     DROP,
     HELPER,
     ORIGINAL_MAKE_API_CALL,

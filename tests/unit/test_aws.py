@@ -1,9 +1,11 @@
+"""The AWS layer's error translation, and the boto3 boundary (the session, its retry loop and
+its clients import boto3: tests/functional/test_aws_session.py)."""
+
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 
-from recursectl.aws import Aws, Target
 from recursectl.aws.errors import call, translate
 from recursectl.errors import (
     EXIT_AWS,
@@ -68,75 +70,6 @@ def test_access_denied_hint_names_the_permission() -> None:
         raise _client_error("AccessDenied")
     assert info.value.hint is not None
     assert "iam:CreateRole on role/x" in info.value.hint
-
-
-def test_unreachable_endpoint_hint_depends_on_target() -> None:
-    exc = EndpointConnectionError(endpoint_url="http://127.0.0.1:4599/")
-    with pytest.raises(AwsError) as info, translate("x", "y", Target(local=True)):
-        raise exc
-    assert "recursectl local start" in (info.value.hint or "")
-    with pytest.raises(AwsError) as info, translate("x", "y", Target()):
-        raise exc
-    assert "--endpoint-url" in (info.value.hint or "")
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_retry_until_success_on_a_dense_schedule() -> None:
-    clock = _Clock()
-    aws = Aws(Target(region="us-east-1"), sleep=clock.sleep, clock=clock)
-    attempts = iter(range(100))
-    seen: list[float] = []
-
-    def flaky() -> str:
-        if next(attempts) < 4:
-            raise AwsError("role not ready", code="InvalidParameterValueException")
-        return "done"
-
-    result = aws.retry(
-        flaky,
-        retry_if=lambda e: e.code == "InvalidParameterValueException",
-        deadline_s=120,
-        on_retry=lambda e, t: seen.append(t),
-    )
-    assert result == "done"
-    assert clock.sleeps == [0.5, 1.0, 1.0, 2.0]
-    assert seen == [0.0, 0.5, 1.5, 2.5]
-
-
-def test_retry_gives_up_at_the_deadline_and_on_other_errors() -> None:
-    clock = _Clock()
-    aws = Aws(Target(region="us-east-1"), sleep=clock.sleep, clock=clock)
-
-    def never() -> None:
-        raise AwsError("still not ready", code="InvalidParameterValueException")
-
-    with pytest.raises(AwsError, match="still not ready"):
-        aws.retry(never, retry_if=lambda e: True, deadline_s=10)
-    assert sum(clock.sleeps) == pytest.approx(10)
-
-    clock.sleeps.clear()
-    with pytest.raises(NotFoundError):
-        aws.retry(lambda: _raise(NotFoundError("gone")), retry_if=lambda e: False, deadline_s=10)
-    assert clock.sleeps == []
-
-
-def test_invoke_client_never_retries_and_others_do() -> None:
-    aws = Aws(Target(region="us-east-1", endpoint_url="http://127.0.0.1:9", local=True))
-    assert aws.lambda_once.meta.config.retries["total_max_attempts"] == 1
-    assert aws.lambda_.meta.config.retries["total_max_attempts"] == 6  # 5 retries
-    assert aws.lambda_once is not aws.lambda_
 
 
 def test_only_the_aws_package_talks_to_boto3() -> None:

@@ -1,21 +1,16 @@
-"""The local cloud's HTTP/1.1 code: the pure parser over buffers, then the socket loop."""
+"""The local cloud's HTTP/1.1 code: the pure parser over buffers (the socket loop:
+tests/functional/test_http11_loop.py)."""
 
 from __future__ import annotations
-
-import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 
 from recursectl.local.http11 import (
     ProtocolError,
-    Reply,
     Request,
     RequestParser,
     encode_reply,
 )
-from recursectl.local.netserver import Connection, LoopbackServer
 
 
 def _parse_all(raw: bytes, step: int | None = None, limit: int = 1 << 20) -> list[Request]:
@@ -135,81 +130,3 @@ def test_encode_reply_frames_the_body() -> None:
     assert raw == (
         b"HTTP/1.1 404 Not Found\r\nX-A: b\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"
     )
-
-
-# the socket loop -------------------------------------------------------------------------------
-class _Echo(Connection):
-    request_timeout = 0.2
-    idle_timeout = 0.3
-
-    def respond(self, request: Request) -> Reply:
-        return 200, {"X-Target": request.target}, request.body
-
-
-class _Server(LoopbackServer):
-    max_connections = 3
-
-
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    srv = _Server(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
-    assert not thread.is_alive()
-
-
-def _connect(server: _Server) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    out = b""
-    while chunk := sock.recv(65536):
-        out += chunk
-    return out
-
-
-def test_the_loop_answers_keep_alive_and_100_continue(server: _Server) -> None:
-    with _connect(server) as sock:
-        sock.sendall(
-            b"PUT /o HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
-        )
-        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
-        sock.sendall(b"abc")
-        sock.sendall(b"GET /two HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-        replies = _read_all(sock)
-    assert replies.count(b"HTTP/1.1 200 OK") == 2
-    assert replies.endswith(b"X-Target: /two\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-
-def test_a_bad_request_gets_its_status_and_the_connection_closes(server: _Server) -> None:
-    with _connect(server) as sock:
-        sock.sendall(
-            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
-        )
-        assert _read_all(sock).startswith(b"HTTP/1.1 400 Bad Request\r\n")
-
-
-def test_slow_and_idle_connections_are_closed(server: _Server) -> None:
-    with _connect(server) as slow, _connect(server) as idle:
-        slow.sendall(b"GET / HTTP/1.1\r\n")  # ... and never the rest
-        assert _read_all(slow).startswith(b"HTTP/1.1 408 ")
-        assert _read_all(idle) == b""  # closed, without a reply
-
-
-def test_connections_past_the_limit_get_503(server: _Server) -> None:
-    held = [_connect(server) for _ in range(3)]
-    try:
-        for sock in held:  # each is being served (a request answered) before the next
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-            assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
-        with _connect(server) as extra:
-            assert _read_all(extra).startswith(b"HTTP/1.1 503 ")
-        assert server.open_connections() == 3
-    finally:
-        for sock in held:
-            sock.close()

@@ -1,30 +1,24 @@
 """The packaged helper speaks recursectl's protocol to the letter, and the budget sharing keeps
-its promises (property tests over whole simulated chains)."""
+its promises on whole simulated chains (fixed cases here; the property tests are in
+tests/property/test_protocol_props.py)."""
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from recursectl import protocol
-from tests.unit.fake_lambda import HELPER, unload_helper
+from tests.unit.helper_copy import helper_copy
 
 
 @pytest.fixture(scope="module")
-def helper() -> ModuleType:
+def helper() -> Iterator[ModuleType]:
     # By path, under a name of its own: the protocol check needs only its values.
-    spec = importlib.util.spec_from_file_location("recursectl_chain_protocol", HELPER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    unload_helper("recursectl_chain_protocol")
+    with helper_copy("recursectl_chain_protocol") as module:
+        yield module
 
 
 SHARED = [
@@ -50,21 +44,6 @@ def test_the_helper_writes_only_protocol_events_and_is_the_packaged_file(
     assert f"{Path(helper.__file__).stem}.handler" == protocol.ENTRY_POINT
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    pool=st.integers(-2, 5000),
-    left=st.integers(-2, 5000),
-    split=st.one_of(st.none(), st.integers(-1, 50)),
-    max_calls=st.integers(0, 60),
-    child_depth=st.integers(0, 70),
-)
-def test_the_helpers_child_share_is_the_protocols(
-    helper: ModuleType, pool: int, left: int, split: int | None, max_calls: int, child_depth: int
-) -> None:
-    args = (pool, left, split, max_calls, child_depth)
-    assert helper.child_share(*args) == protocol.child_share(*args)
-
-
 # budget sharing, simulated over whole chains ------------------------------------------------------
 def simulate(
     budget: int, max_calls: int, split: int | None, fanout: list[int], depth: int = 0
@@ -84,45 +63,6 @@ def simulate(
         assert size <= share  # a subtree never outgrows what it was handed
         total, refused = total + size, refused + cut
     return total, refused
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    budget=st.integers(1, 300),
-    max_calls=st.integers(0, 12),
-    split=st.one_of(st.none(), st.integers(1, 6)),
-    fanout=st.lists(st.integers(0, 6), max_size=14),
-)
-def test_no_tree_ever_makes_more_invocations_than_the_budget(
-    budget: int, max_calls: int, split: int | None, fanout: list[int]
-) -> None:
-    total, _ = simulate(budget, max_calls, split, fanout)
-    assert total <= budget
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    calls=st.integers(0, 12),
-    fanout=st.integers(1, 5),
-    max_calls=st.integers(0, 25),
-    slack=st.integers(0, 500),
-)
-def test_a_regular_tree_that_fits_is_never_cut_when_its_split_is_known(
-    calls: int, fanout: int, max_calls: int, slack: int
-) -> None:
-    size = protocol.tree_size(calls, fanout)
-    if calls > max_calls or size > 20_000:
-        return
-    total, refused = simulate(size + slack, max_calls, fanout, [fanout] * calls)
-    assert (total, refused) == (size, 0)
-
-
-@settings(max_examples=100, deadline=None)
-@given(calls=st.integers(0, 60), max_calls=st.integers(0, 60), slack=st.integers(0, 2000))
-def test_a_linear_chain_up_to_the_cap_is_never_cut(calls: int, max_calls: int, slack: int) -> None:
-    calls = min(calls, max_calls)
-    total, refused = simulate(calls + 1 + slack, max_calls, None, [1] * calls)
-    assert (total, refused) == (calls + 1, 0)
 
 
 def test_a_linear_chain_stops_at_the_cap_with_budget_to_spare() -> None:

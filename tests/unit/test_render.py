@@ -1,4 +1,5 @@
-"""Rendering chains: trees, collapsed runs, the summary footer and the JSON document."""
+"""Rendering chains: trees, collapsed runs, the summary footer and the JSON document (chains of
+over a thousand invocations: tests/property/test_render_sizes.py)."""
 
 from __future__ import annotations
 
@@ -61,24 +62,6 @@ def test_linear_chain_is_flat_not_nested() -> None:
     assert len(indents) == 1  # every hop at the same level
 
 
-def test_thousand_hop_chain_collapses_healthy_runs_and_keeps_failures() -> None:
-    spec = linear_spec(1000, outcomes={400: "timeout"}, app_lines=0)
-    spec.nodes[700].retried = True
-    chain = chain_of(spec.events())
-    assert len(chain) == 1000
-    out = text(chain)
-    shown = rows_with_ids(out)
-    ids = [n.request_id[:8] for n in spec.nodes]
-    assert shown == [*ids[:5], ids[400], ids[700], *ids[995:]]
-    assert "… 395 more ok hops, depth 5..399, median" in out
-    assert "… 299 more ok hops, depth 401..699" in out
-    assert "… 294 more ok hops, depth 701..994" in out
-    assert "timeout" in out
-    assert "2 attempts (retried)" in out
-    assert len(out.splitlines()) < 25
-    assert "1000 invocations" in out
-
-
 def test_fanout_renders_as_a_tree() -> None:
     spec = fanout_spec(2, 3)
     chain = chain_of(spec.events())
@@ -94,19 +77,6 @@ def test_fanout_renders_as_a_tree() -> None:
     cols = [next(iter(depth_indent[d])) for d in range(4)]
     assert cols == sorted(cols)
     assert len(set(cols)) == 4
-
-
-def test_big_tree_expands_only_the_path_to_an_error() -> None:
-    spec = fanout_spec(4, 5)  # 1,365 invocations
-    bad = spec.nodes[-1]
-    bad.outcome = "error"
-    chain = chain_of(spec.events())
-    out = text(chain)
-    assert bad.request_id[:8] in out
-    assert "ValueError" in out
-    assert "ok below, collapsed" in out
-    assert len(out.splitlines()) < 40
-    assert "1365 invocations · 1 error" in out
 
 
 def test_handler_lines_on_request() -> None:

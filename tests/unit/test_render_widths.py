@@ -1,4 +1,6 @@
-"""Narrow terminals: at 60, 80 and 120 columns nothing a user needs is cut off."""
+"""Narrow terminals: at 60, 80 and 120 columns nothing a user needs is cut off (the live view of
+a 341-invocation tree: tests/property/test_render_sizes.py; the local status table:
+tests/cli/test_cli_local_status.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from recursectl.app import App
 from recursectl.chain import Chain, ChainCollector
-from recursectl.cli.local import _render
 from recursectl.live import LiveView
 from recursectl.render import render_chain
-from recursectl.settings import Settings
-from recursectl.ui import UI
 from tests.unit.chain_factory import fanout_spec, linear_spec
 
 WIDTHS = (60, 80, 120)
@@ -73,46 +71,9 @@ def test_summary_wraps_between_fields(width: int) -> None:
     assert any(f.startswith("billed ") and f.endswith(" ms") for f in fields)
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_live_view_of_a_tall_tree_fits_and_keeps_what_matters(width: int) -> None:
-    spec = fanout_spec(4, 4, app_lines=0)  # 341 invocations
-    failing = [spec.nodes[i] for i in (100, 200, 300)]  # leaves (85 on): nothing below is cut
-    for node, outcome in zip(failing, ("error", "error", "timeout"), strict=True):
-        node.outcome = outcome
-    chain = chain_of(spec.events())
-    out = printed(LiveView(chain), width, height=24)
-    lines = out.splitlines()
-    assert len(lines) <= 23  # one row free: a full-height frame would scroll
-    assert lines[0].startswith("chain ")
-    assert "341 invocations" in lines[-3] + lines[-2] + lines[-1]  # the summary, at the bottom
-    for node in failing:
-        assert node.request_id[:8] in out
-
-
 def test_live_view_that_fits_is_the_whole_tree() -> None:
     chain = chain_of(linear_spec(6, app_lines=0).events())
     assert (
         printed(LiveView(chain), 120, height=24).rstrip()
         == printed(render_chain(chain), 120).rstrip()
     )
-
-
-@pytest.mark.parametrize("width", [60, 80])
-def test_local_status_keeps_function_names_whole(width: int) -> None:
-    names = ["slow-function-with-a-long-name", "fast-one"]
-    doc = {
-        "endpoint": "http://127.0.0.1:4599",
-        "limits": {},
-        "totals": {},
-        "functions": [
-            {"name": n, "environments": 1, "busy": 0, "queued": 0, "invocations": 12,
-             "errors": 0, "timeouts": 0, "throttles": 0, "drops": {}, "recursive_loop": "Allow"}
-            for n in names
-        ],
-    }  # fmt: skip
-    buf = io.StringIO()
-    ui = UI(out=Console(file=buf, width=width, color_system=None))
-    _render(App(settings=Settings(), ui=ui), doc)
-    out = buf.getvalue()
-    for name in names:
-        assert name in out, out

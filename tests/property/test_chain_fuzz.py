@@ -24,7 +24,7 @@ KID = "2c1b7e20-9f2e-4c1d-8a55-0d3c6e7f8a90"
 STREAM = "2026/05/01/[$LATEST]3893a5b07fac4485b47bb75b671a283c"
 NOW_LATE = 10**13
 
-# A few seconds in the unit tier; RECURSECTL_FUZZ_EXAMPLES=5000 for a long run.
+# A few seconds in the property tier; RECURSECTL_FUZZ_EXAMPLES=5000 for a long run.
 EXAMPLES = int(os.environ.get("RECURSECTL_FUZZ_EXAMPLES", "100"))
 
 # Real lines of every kind, as AWS and the guard write them.
