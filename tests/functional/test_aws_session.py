@@ -10,6 +10,7 @@ from botocore.exceptions import EndpointConnectionError
 from recursectl.aws import Aws, Target
 from recursectl.aws.errors import translate
 from recursectl.errors import AwsError, NotFoundError
+from tests.conftest import FakeClock
 
 
 def _raise(exc: Exception) -> None:
@@ -26,21 +27,8 @@ def test_unreachable_endpoint_hint_depends_on_target() -> None:
     assert "--endpoint-url" in (info.value.hint or "")
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_retry_until_success_on_a_dense_schedule() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     aws = Aws(Target(region="us-east-1"), sleep=clock.sleep, clock=clock)
     attempts = iter(range(100))
     seen: list[float] = []
@@ -62,7 +50,7 @@ def test_retry_until_success_on_a_dense_schedule() -> None:
 
 
 def test_retry_gives_up_at_the_deadline_and_on_other_errors() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     aws = Aws(Target(region="us-east-1"), sleep=clock.sleep, clock=clock)
 
     def never() -> None:

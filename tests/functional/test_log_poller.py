@@ -17,6 +17,7 @@ from recursectl.logs import (
     Poller,
     make_poller,
 )
+from tests.conftest import FakeClock
 
 GROUP = "/aws/lambda/f"
 T0 = int(time.time() * 1000) - 60_000  # CloudWatch rejects events older than 14 days
@@ -110,19 +111,6 @@ def test_pages_are_followed(endpoint: str) -> None:
     assert len(pages) >= 5
 
 
-class _FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.now += s
-
-
 def test_interval_is_fast_while_flowing_and_backs_off_when_idle() -> None:
     poller = Poller(filter_events=lambda **_: {"events": []}, log_group=GROUP, start_ms=0)
     assert poller.next_interval(got_events=True, expecting=False) == FAST_INTERVAL_S
@@ -134,7 +122,7 @@ def test_interval_is_fast_while_flowing_and_backs_off_when_idle() -> None:
 
 def test_throttling_backs_off_then_recovers() -> None:
     # The seam: CloudWatch's throttling cannot be provoked on loopback, so the filter is faked.
-    fake = _FakeClock()
+    fake = FakeClock()
     answers: list[Any] = [
         ThrottledError("slow down", code="ThrottlingException"),
         ThrottledError("slow down", code="ThrottlingException"),
@@ -161,7 +149,7 @@ def test_throttling_backs_off_then_recovers() -> None:
 def test_steady_throttling_still_ends_at_the_deadline() -> None:
     # Before: the throttling branch skipped the deadline check, and `--timeout 30` was still
     # polling after 931 s of fake time.
-    fake = _FakeClock()
+    fake = FakeClock()
 
     def always_throttled(**_: Any) -> dict[str, Any]:
         raise ThrottledError("slow down", code="ThrottlingException")
