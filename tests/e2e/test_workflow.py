@@ -67,6 +67,13 @@ def test_deploy_invoke_follow_linear_chain(local_cloud: Cli, fn_name: str) -> No
     text = local_cloud.ok("logs", "--name", fn_name, "--chain", doc["chain_id"][:8])
     assert doc["chain_id"][:8] in text
 
+    # `info` reads the same chain from the function's own log group as its last one.
+    info = local_cloud.json("info", "--name", fn_name)
+    last = info["last_chain"]
+    assert (last["chain_id"], last["count"], last["complete"]) == (doc["chain_id"], 6, True)
+    table = local_cloud.ok("info", "--name", fn_name)
+    assert f"last chain  {doc['chain_id']} (complete): 6 invocations, 0 failed" in table
+
 
 def test_fanout_is_a_real_tree(local_cloud: Cli, fn_name: str) -> None:
     local_cloud.ok("deploy", "--name", fn_name)
