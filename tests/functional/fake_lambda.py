@@ -4,7 +4,6 @@ handling are the real ones) that answers from a script and records every request
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import sys
@@ -14,13 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import botocore.client
 
-HELPER = Path(__file__).parents[2] / "templates" / "python" / "recursectl_chain.py"
+from tests.unit.helper_copy import exec_helper
+
 # The unpatched method, captured before any copy of the helper is loaded.
 ORIGINAL_MAKE_API_CALL = botocore.client.BaseClient.__dict__["_make_api_call"]
 
@@ -29,17 +28,7 @@ DROP = "drop"  # close the connection after reading the request: an ambiguous fa
 
 def load_helper(name: str = "recursectl_chain") -> ModuleType:
     """A fresh copy of the packaged helper, imported by its own name as the runtime does."""
-    spec = importlib.util.spec_from_file_location(name, HELPER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return exec_helper(name, register=True)
 
 
 def unload_helper(name: str = "recursectl_chain") -> None:

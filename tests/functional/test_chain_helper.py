@@ -29,7 +29,6 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 
 from tests.functional.fake_lambda import (
     DROP,
-    HELPER,
     ORIGINAL_MAKE_API_CALL,
     FakeLambda,
     fake_lambda,
@@ -37,6 +36,7 @@ from tests.functional.fake_lambda import (
     markers,
     unload_helper,
 )
+from tests.unit.helper_copy import HELPER
 
 ACCOUNT = "123456789012"
 SELF_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"
@@ -447,7 +447,12 @@ def test_botocore_is_not_imported_until_the_handler_imports_it(tmp_path: Path) -
         print("ok")
         """
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(HELPER.parent)}
+    # No bytecode next to the template: the wheel takes templates/ whole.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(HELPER.parent),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     out = subprocess.run(
         [sys.executable, "-c", script],
         env=env,

@@ -15,18 +15,31 @@ from types import ModuleType
 HELPER = Path(__file__).parents[2] / "templates" / "python" / "recursectl_chain.py"
 
 
-@contextmanager
-def helper_copy(name: str) -> Iterator[ModuleType]:
+def exec_helper(name: str, *, register: bool) -> ModuleType:
+    """A fresh copy of the helper run as module `name`; `register`: in sys.modules while it
+    runs and after, as the runtime imports it (taken out again if it raises)."""
     spec = importlib.util.spec_from_file_location(name, HELPER)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module
     writes = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # no __pycache__ in templates/: the wheel takes it whole
     try:
         spec.loader.exec_module(module)
+    except BaseException:
+        if register:
+            del sys.modules[name]
+        raise
     finally:
         sys.dont_write_bytecode = writes
+    return module
+
+
+@contextmanager
+def helper_copy(name: str) -> Iterator[ModuleType]:
+    module = exec_helper(name, register=False)
     try:
         yield module
     finally:
