@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from recursectl.aws import Aws, Target
 from recursectl.cli import cli
+from recursectl.errors import LiveTailUnavailable
 from recursectl.livefeed import LiveFollower
 from recursectl.logs import make_poller
 from recursectl.watch import live_follower
@@ -106,6 +107,19 @@ def test_refusals_and_the_session_limit_are_aws_errors(endpoint: str, group: Any
         for _ in stream:
             pass
     assert ended.value.response["Error"]["Code"] == "SessionTimeoutException"
+
+
+def test_the_aws_layer_says_when_live_tail_was_refused_for_a_missing_group(
+    endpoint: str, group: Any
+) -> None:
+    logs = Aws(Target(endpoint_url=endpoint, region="us-east-1", local=True)).logs_api
+    with pytest.raises(LiveTailUnavailable) as missing:
+        logs.live_tail([ARN + "-nope"])
+    assert (missing.value.code, missing.value.group_missing) == ("ResourceNotFoundException", True)
+    live_tail_settings(endpoint, refuse="AccessDeniedException")
+    with pytest.raises(LiveTailUnavailable) as denied:
+        logs.live_tail([ARN])
+    assert (denied.value.code, denied.value.group_missing) == ("AccessDeniedException", False)
 
 
 def follow_all(
