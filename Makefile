@@ -8,13 +8,41 @@ STAMP  := $(VENV)/.installed
 # tree: 18 min serial, 8 min on 2 workers (the tests mostly wait on processes and sockets).
 TEST_JOBS ?= 2
 
-.PHONY: demo test lint typecheck unit fast property e2e bench bench-smoke stress clean
+.PHONY: demo test test-latest lock lint typecheck unit fast property e2e bench bench-smoke stress clean
 
-$(STAMP): pyproject.toml
+# Every package comes from the lock (exact versions and hashes, for Python 3.10-3.13), so a fresh
+# machine gets the set the tests passed with, whatever was released since. pyproject.toml keeps
+# the compatible ranges; `make lock` refreshes the lock on purpose. The project itself is built
+# by the locked hatchling (no build isolation: nothing unpinned is fetched).
+LOCK   := requirements-lock.txt
+# uv resolves one lock for every supported Python (`--universal`); pip-tools resolves for the
+# interpreter it runs on only, which would need a lock per version. uv is needed by `make lock`
+# alone: installing uses pip.
+UV_VERSION ?= 0.13.9
+
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+## lock: resolve pyproject.toml's ranges (with the test extra and the build backend with its editable-install helper) again
+lock:
+	test -x .venv-tools/bin/uv || ($(PYTHON) -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv==$(UV_VERSION))
+	printf 'hatchling>=1.21\neditables>=0.5\n' | .venv-tools/bin/uv pip compile --quiet pyproject.toml - --extra test \
+	  --universal --python-version 3.10 --generate-hashes --no-header --output-file $(LOCK)
+	@echo "$(LOCK) refreshed: review 'git diff $(LOCK)', then run make test."
+
+## test-latest: the suite against the newest releases pyproject.toml allows (not in CI), so a
+## breaking release is seen before users meet it
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager -e '.[test]'
+	touch .venv-latest/.installed
+	.venv-latest/bin/python -m pip list --format=freeze > .venv-latest/versions.txt
+	$(MAKE) test VENV=.venv-latest
 
 ## demo: local cloud + deploy the template + a 5-call chain, followed as a tree
 demo: $(STAMP)
@@ -75,4 +103,4 @@ stress: $(STAMP)
 	RECURSECTL_STRESS=1 $(BIN)/pytest tests/reliability -s -q -p no:randomly
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .venv-tools .pytest_cache .mypy_cache .ruff_cache
