@@ -238,3 +238,69 @@ def test_a_role_session_reads_logs_only_where_its_policy_allows(endpoint: str) -
             call()
         assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     assert logs.filter_log_events(logGroupName="/aws/lambda/secret")["events"] == []  # the CLI
+
+
+# Reads and writes S3 objects as its role: each call's outcome, by name.
+S3_PROBE = """
+import boto3
+from botocore.exceptions import ClientError
+
+s3 = boto3.client("s3")
+
+def _try(call):
+    try:
+        call()
+        return "ok"
+    except ClientError as exc:
+        return exc.response["Error"]["Code"]
+
+def handler(event, context):
+    return {
+        "list": _try(lambda: s3.list_objects_v2(Bucket="data", Prefix="in/")),
+        "get": _try(lambda: s3.get_object(Bucket="data", Key="in/a.json")["Body"].read()),
+        "head": _try(lambda: s3.head_object(Bucket="data", Key="in/a.json")),
+        "get_other": _try(lambda: s3.get_object(Bucket="data", Key="secret/b.json")),
+        "put": _try(lambda: s3.put_object(Bucket="data", Key="out/c.json", Body=b"{}")),
+        "put_in": _try(lambda: s3.put_object(Bucket="data", Key="in/c.json", Body=b"{}")),
+        "buckets": _try(lambda: s3.list_buckets()),
+    }
+"""
+
+
+def test_s3_calls_are_authorized_with_iam_action_names_whatever_moto_version(
+    endpoint: str, lam: Any
+) -> None:
+    """AWS authorizes ListObjectsV2 as s3:ListBucket on the bucket and HeadObject as
+    s3:GetObject; moto 5.2.6's own check used the operation names and refused both."""
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="data")
+    s3.put_object(Bucket="data", Key="in/a.json", Body=b"{}")
+    s3.put_object(Bucket="data", Key="secret/b.json", Body=b"{}")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::data"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/in/*"},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::data/out/*"},
+        ],
+    }
+    lam.create_function(
+        FunctionName="s3probe",
+        Runtime="python3.11",
+        Role=_role(iam, "s3probe-role", policy),
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip({"handler.py": S3_PROBE})},
+        Timeout=30,
+    )
+    wait_active(lam, "s3probe")
+    assert _run(lam, "s3probe", {}) == {
+        "list": "ok",
+        "get": "ok",
+        "head": "ok",
+        "get_other": "AccessDenied",
+        "put": "ok",
+        "put_in": "AccessDenied",
+        "buckets": "AccessDenied",
+    }
+    assert s3.get_object(Bucket="data", Key="out/c.json")["Body"].read() == b"{}"

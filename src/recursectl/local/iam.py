@@ -6,10 +6,12 @@ signed as `arn:aws:sts::ACCOUNT:assumed-role/ROLE/FUNCTION`. Requests signed wit
 issued (to an environment, or to anyone calling AssumeRole through the front door) are
 authorized; every other key (the CLI's, `test`) stays unrestricted, as before.
 
-Two places decide: Lambda calls here (`check`: the role's inline and attached policies read
-from moto's IAM, evaluated by `policy`, the decision cached per role, action and resource
-until the next IAM write), every other service in moto itself (`Moto.call(enforce=True)`:
-moto's access control, which evaluates the same policies with the resources moto knows).
+Two places decide: Lambda, CloudWatch Logs' reads and S3 here (`check`, `check_s3`: the
+role's inline and attached policies read from moto's IAM, evaluated by `policy`, the decision
+cached per role, action and resource until the next IAM write; S3's IAM actions are not its
+operation names, see `s3_actions`), every other service in moto itself
+(`Moto.call(enforce=True)`: moto's access control, which evaluates the same policies with the
+resources moto knows).
 """
 
 from __future__ import annotations
@@ -170,6 +172,26 @@ class Iam:
             out = {"Content-Type": "application/x-amz-json-1.1", "X-Amzn-ErrorType": error.kind}
             return error.status, out, body
         return error.response()
+
+    def check_s3(
+        self, session: Session, headers: dict[str, str], needs: list[tuple[str, str]]
+    ) -> Response | None:
+        """None when every (action, resource) S3 request needs is allowed, else S3's XML 403
+        (`AccessDenied`, or `InvalidToken` for a session key with another token)."""
+        for action, resource in needs:
+            error = self._refusal(session, headers, action, resource)
+            if error is not None:
+                code = (
+                    "InvalidToken"
+                    if error.kind == "UnrecognizedClientException"
+                    else ("AccessDenied")
+                )
+                root = ET.Element("Error")
+                ET.SubElement(root, "Code").text = code
+                ET.SubElement(root, "Message").text = error.message
+                body = b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root)
+                return error.status, {"Content-Type": "application/xml"}, body
+        return None
 
     def _refusal(
         self, session: Session, headers: dict[str, str], action: str, resource: str

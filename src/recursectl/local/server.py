@@ -30,6 +30,7 @@ from recursectl.local import (
     livetail,
     logsapi,
     routes,
+    s3_actions,
 )
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
@@ -143,9 +144,25 @@ class FrontDoor:
                     if match:
                         return handler(self, match, request, path, query)
             return self.moto_call(request, path, query)
-        response = self.moto.call(
-            request.method, path, query, headers, request.body, enforce=session is not None
-        )
+        return self._other_service(service, session, request, path, query)
+
+    def _other_service(
+        self, service: str, session: iam.Session | None, request: Request, path: str, query: str
+    ) -> Response:
+        """Any service but Lambda and Logs: moto answers; a role session's S3 call is
+        authorized here (with IAM's names for S3 actions), the others by moto."""
+        headers = request.headers
+        enforce = session is not None
+        if session is not None and service == "s3":
+            needs = s3_actions.action_of(
+                request.method, headers.get("host", ""), path, query, headers
+            )
+            if needs is not None:
+                denied = self.iam.check_s3(session, headers, needs)
+                if denied is not None:
+                    return denied
+                enforce = False  # decided here, with IAM's action names
+        response = self.moto.call(request.method, path, query, headers, request.body, enforce)
         if session is not None:
             response = iam.json_error(headers, response)
         if service in ("iam", "sts"):
