@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.seed import SEED_HANDLERS
+
 
 @pytest.fixture(scope="session")
 def _aws_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -44,6 +46,16 @@ def node_ready() -> None:
     tc = nodejs.toolchain()
     nodejs.ensure_ric(tc)
     nodejs.ensure_sdk(tc)
+
+
+@pytest.fixture(params=sorted(SEED_HANDLERS))
+def seed_js(request: pytest.FixtureRequest) -> Path:
+    """A seed-style handler.js (export `recursiveExample`, counter `numberOfCalls`): the
+    project's example, and the original seed when ../shared/ is there (skipped otherwise)."""
+    path = SEED_HANDLERS[request.param]
+    if not path.is_file():
+        pytest.skip(f"{path} is not there (../shared/ is not beside the repository)")
+    return path
 
 
 class FakeClock:

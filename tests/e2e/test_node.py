@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Cli, free_port
+from tests.support.seed import SEED_HANDLERS
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
 
 
 def _seedlike(tmp_path: Path, twist: str) -> Path:
@@ -40,6 +40,13 @@ def _seedlike(tmp_path: Path, twist: str) -> Path:
     return path
 
 
+# What each seed-style handler logs besides its event: at the last call, and at a hop.
+LINES = {
+    SEED_HANDLERS["example"]: ("last call of the chain", "calling itself, {} calls to go"),
+    SEED_HANDLERS["shared-seed"]: ("recursive call finished", "recursive call"),
+}
+
+
 def _follow(cli: Cli, name: str, calls: int) -> tuple[int, dict[str, Any]]:
     proc = cli.run(
         "invoke", "--name", name, "--calls", str(calls), "--follow", "--timeout", "90", "--json",
@@ -49,9 +56,9 @@ def _follow(cli: Cli, name: str, calls: int) -> tuple[int, dict[str, Any]]:
 
 
 def test_the_seed_unchanged_runs_as_a_linked_chain(
-    local_cloud: Cli, fn_name: str, tmp_path: Path, node_ready: None
+    local_cloud: Cli, fn_name: str, tmp_path: Path, node_ready: None, seed_js: Path
 ) -> None:
-    shutil.copy(SEED, tmp_path / "handler.js")
+    shutil.copy(seed_js, tmp_path / "handler.js")
     deployed = json.loads(local_cloud.ok(
         "deploy", "--name", fn_name, "--handler", "handler.js:recursiveExample",
         "--runtime", "nodejs22.x", "--json", cwd=tmp_path,
@@ -78,8 +85,8 @@ def test_the_seed_unchanged_runs_as_a_linked_chain(
     for inv in invocations:
         mine = [(ln["level"], ln["text"]) for ln in lines[inv["request_id"]]]
         assert ("INFO", f"received {{ numberOfCalls: {5 - inv['depth']} }}") in mine, mine
-        expected = "recursive call finished" if inv["depth"] == 5 else "recursive call"
-        assert ("INFO", expected) in mine, mine
+        leaf, hop = LINES[seed_js]
+        assert ("INFO", leaf if inv["depth"] == 5 else hop.format(4 - inv["depth"])) in mine, mine
         assert all(not text.startswith("_recursectl") for _, text in mine)
 
 
@@ -161,7 +168,7 @@ def test_without_node_an_invoke_fails_as_a_broken_runtime_with_the_hint(
     env = {**local_cloud.env, "PATH": str(bare), "RECURSECTL_LOCAL_PORT": str(free_port())}
     env["RECURSECTL_STATE_DIR"] = str(tmp_path / "state")
     cli = Cli(env=env, port=int(env["RECURSECTL_LOCAL_PORT"]), cwd=tmp_path)
-    shutil.copy(SEED, tmp_path / "handler.js")
+    shutil.copy(SEED_HANDLERS["example"], tmp_path / "handler.js")
     cli.ok("local", "start")
     try:
         cli.ok("deploy", "--name", "seed", "--handler", "handler.recursiveExample")

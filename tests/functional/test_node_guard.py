@@ -32,7 +32,6 @@ from tests.functional.conftest import Deploy, wait_for_events
 ROOT = Path(__file__).resolve().parents[2]
 # The helper is its entry point (protocol.NODE_HELPER_FILE) and the guard it requires.
 NODE_FILES = {p.name: p.read_text() for p in (ROOT / "templates" / "node").glob("*.cjs")}
-SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
 PREFIX = "/2018-06-01/runtime"
 
 # The child: a plain Python function on the local cloud that logs the event it was given.
@@ -180,10 +179,10 @@ def node_env(node_launch_parts: tuple[Path, Path], tmp_path: Path) -> Iterator[A
 
 
 def test_seed_under_the_ric_adds_context_marks_children_and_stops_at_the_cap(
-    endpoint: str, deploy: Deploy, logs: Any, node_env: Any
+    endpoint: str, deploy: Deploy, logs: Any, node_env: Any, seed_js: Path
 ) -> None:
     arn = deploy("seed", {"handler.py": CHILD}, handler="handler.handler")
-    files = {**NODE_FILES, "handler.js": SEED.read_text()}
+    files = {**NODE_FILES, "handler.js": seed_js.read_text()}
     env = node_env(
         files,
         protocol.ENTRY_POINT,

@@ -25,11 +25,11 @@ import pytest
 from recursectl import nodejs, protocol
 from recursectl.chain.parse import parse_message
 from recursectl.chain.records import Marker
+from tests.support.seed import SEED_HANDLERS
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_TEMPLATES = ROOT / "templates" / "node"  # the entry point and the guard it requires
 PYTHON_HELPER = ROOT / "templates" / "python" / protocol.PYTHON_HELPER_FILE
-SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
 FUNCTION = "seed"
 ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
 REQUEST_IDS = ["req-0", "req-1", "req-2", "req-3"]
@@ -195,7 +195,7 @@ def _run_node(
     for helper in NODE_TEMPLATES.glob("*.cjs"):
         shutil.copy(helper, root / helper.name)
     if handler is None:
-        shutil.copy(SEED, root / "handler.js")
+        shutil.copy(SEED_HANDLERS["example"], root / "handler.js")
     else:
         (root / "handler.js").write_text(handler)
     driver = tmp / "drive.mjs"

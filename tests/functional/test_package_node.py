@@ -16,13 +16,12 @@ from recursectl import package_node, protocol, runtimes
 from recursectl.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
 GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs"}
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copy(SEED, tmp_path / "handler.js")
+def project(tmp_path: Path, seed_js: Path) -> Path:
+    shutil.copy(seed_js, tmp_path / "handler.js")
     (tmp_path / "node_modules" / "junk").mkdir(parents=True)
     (tmp_path / "node_modules" / "junk" / "index.js").write_text("x")
     (tmp_path / "recursectl_chain.cjs").write_text("// a stale copy")
