@@ -43,14 +43,19 @@ def test_terminate_stops_the_chain_at_16_and_records_the_drop(
     _deploy_chain(deploy, lam, "loop")
     root = lam.invoke(FunctionName="loop", InvocationType="Event", Payload=b'{"numberOfCalls": 20}')
     root_id = root["ResponseMetadata"]["RequestId"]
-    # The drop and the hops are written to different streams, each batched on its own:
-    # wait for both (the drop can be visible before the 16th hop's lines are flushed).
-    events = wait_for_events(
-        endpoint,
-        logs,
-        "/aws/lambda/loop",
-        lambda ev: bool(_records(ev, "dropped")) and len(_records(ev, "hop")) >= 16,
-    )
+
+    # The drop and the hops are written to different streams, each batched on its own, and
+    # a hop's child marker can be flushed after its hop marker: wait for everything read below
+    # (the drop, 16 hops, and the deepest hop's child).
+    def complete(ev: list[dict[str, Any]]) -> bool:
+        deepest = {h["req"] for h in _records(ev, "hop") if h["depth"] == 15}
+        return (
+            bool(_records(ev, "dropped"))
+            and len(_records(ev, "hop")) >= 16
+            and any(c["req"] in deepest for c in _records(ev, "child"))
+        )
+
+    events = wait_for_events(endpoint, logs, "/aws/lambda/loop", complete)
     (dropped,) = _records(events, "dropped")
     assert dropped["reason"] == "RecursiveInvocationException"
     assert dropped["chain"] == root_id
