@@ -8,6 +8,12 @@ STAMP  := $(VENV)/.installed
 # tree: 18 min serial, 8 min on 2 workers (the tests mostly wait on processes and sockets).
 TEST_JOBS ?= 2
 
+# Programs some tests need, as COMMAND=DEBIAN_PACKAGE: the browser test (chromium), the live-view
+# test (tmux), the Node.js handlers (node, npm; the runtime interface client is compiled with
+# g++, make and cmake). scripts/ensure-tools installs the missing ones as root with apt-get;
+# elsewhere those tests skip and say why.
+TEST_TOOLS := chromium=chromium tmux=tmux node=nodejs npm=npm g++=g++ cmake=cmake
+
 .PHONY: demo test test-latest lock lint typecheck unit fast property e2e bench bench-smoke stress clean
 
 # Every package comes from the lock (exact versions and hashes, for Python 3.10-3.13), so a fresh
@@ -56,8 +62,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench templates
 	$(BIN)/ruff format --check src tests bench templates
 	$(BIN)/mypy
-	scripts/ensure-chromium
-	scripts/ensure-tmux
+	scripts/ensure-tools $(TEST_TOOLS)
 	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile
 
 lint: $(STAMP)

@@ -20,9 +20,9 @@ def chromium() -> str:
     if binary is None:
         why = "no chromium on PATH"
         if os.geteuid() != 0:
-            why += "; `scripts/ensure-chromium` installs Debian's chromium only as root"
+            why += "; `scripts/ensure-tools` installs Debian's chromium only as root"
         else:
-            why += "; `scripts/ensure-chromium` (run by `make test`) could not install it"
+            why += "; `scripts/ensure-tools` (run by `make test`) could not install it"
         pytest.skip(why)
     return binary
 

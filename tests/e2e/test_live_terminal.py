@@ -30,7 +30,7 @@ def _tmux(*args: str) -> str:
 
 
 @pytest.mark.skipif(
-    TMUX is None, reason="tmux is not installed (scripts/ensure-tmux installs it as root)"
+    TMUX is None, reason="tmux is not installed (scripts/ensure-tools installs it as root)"
 )
 def test_live_view_at_80x24_leaves_one_final_tree(
     local_cloud: Cli, fn_name: str, tmp_path: Path
