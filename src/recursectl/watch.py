@@ -23,7 +23,7 @@ from recursectl.chain.snapshot import (
     CUT_MISSING,
     CUT_STOPPED,
 )
-from recursectl.errors import ChainFailedError, UsageError
+from recursectl.errors import ChainFailedError, RecursectlError, UsageError
 from recursectl.livefeed import LiveFollower, LiveStream
 from recursectl.logs import make_poller
 from recursectl.render import visible
@@ -164,7 +164,19 @@ def follow(
                 on_update(chain)
     except KeyboardInterrupt:
         interrupted = True
+        state["chain"] = _catch_up(reader) or state["chain"]
     return Followed(state["chain"], interrupted)
+
+
+def _catch_up(reader: Reader) -> Chain | None:
+    """After Ctrl-C, one more read: the tree so far is the logs as of the interrupt, not as of
+    the last poll (up to a poll interval older, several seconds while backing off). A second
+    Ctrl-C or a failed read gives up on it."""
+    try:
+        reader.collector.add_events(reader.poller.poll())
+    except (KeyboardInterrupt, RecursectlError):
+        return None
+    return reader.pick()
 
 
 def tail(
