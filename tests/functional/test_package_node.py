@@ -130,3 +130,108 @@ def test_production_dependencies_are_installed_and_dev_ones_are_not(
     again = package_node.build(package_node.parse_handler("handler.js:main", app), "nodejs22.x")
     assert again.code_sha256 == pkg.code_sha256  # the staged install is cached and stable
     assert len(list((tmp_path / "cache" / "node-deps").iterdir())) == 2  # the folder and its lock
+
+
+def _project_with_scripted_dependency(app: Path, proof: Path) -> None:
+    """A handler whose `file:` dependency has install and postinstall scripts that each write
+    a proof file (as a package's scripts would do anything else on the deployer's machine)."""
+    dep = app / "vendor" / "noisy"
+    dep.mkdir(parents=True)
+    write = "require('fs').appendFileSync(process.env.PROOF_FILE, '{hook}\\n')"
+    (dep / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "noisy",
+                "version": "1.0.0",
+                "scripts": {
+                    "install": f'node -e "{write.format(hook="install")}"',
+                    "postinstall": f'node -e "{write.format(hook="postinstall")}"',
+                },
+            }
+        )
+    )
+    (dep / "index.js").write_text("module.exports = () => 'quiet';\n")
+    (app / "handler.js").write_text(
+        "const noisy = require('noisy');\nexports.main = async () => noisy();\n"
+    )
+    (app / "package.json").write_text(
+        json.dumps(
+            {"name": "app", "version": "1.0.0", "dependencies": {"noisy": "file:./vendor/noisy"}}
+        )
+    )
+    subprocess.run(
+        ["npm", "install", "--package-lock-only", "--offline", "--ignore-scripts", "--no-audit",
+         "--no-fund", "--install-links=true"],
+        cwd=app, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert not proof.exists()  # writing the lock file ran nothing
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
+def test_install_scripts_do_not_run_unless_the_project_opts_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECURSECTL_NODE_CACHE", str(tmp_path / "cache"))
+    proof = tmp_path / "proof.txt"
+    monkeypatch.setenv("PROOF_FILE", str(proof))
+    app = tmp_path / "app"
+    _project_with_scripted_dependency(app, proof)
+    spec = package_node.parse_handler("handler.js:main", app)
+
+    pkg = package_node.build(spec, "nodejs22.x")
+    assert not proof.exists()
+    assert "node_modules/noisy/index.js" in pkg.files
+    assert pkg.extra["scripts"] == ["noisy"]
+    warning = package_node.scripts_warning(pkg)
+    assert warning is not None
+    assert "--ignore-scripts" in warning
+    assert "noisy" in warning
+    assert "node.install_scripts = true" in warning
+
+    opted_in = package_node.build(spec, "nodejs22.x", install_scripts=True)
+    assert proof.read_text().split() == ["install", "postinstall"]
+    assert package_node.scripts_warning(opted_in) is None
+    # Two cache entries (and their locks): a tree built with scripts is not reused without.
+    assert len(list((tmp_path / "cache" / "node-deps").iterdir())) == 4
+    proof.unlink()
+    package_node.build(spec, "nodejs22.x")
+    assert not proof.exists()  # the cached tree without scripts, still nothing run
+
+
+def test_install_scripts_are_found_in_the_installed_tree() -> None:
+    files = {
+        "node_modules/plain/package.json": b'{"name": "plain", "scripts": {"test": "x"}}',
+        "node_modules/hooked/package.json": b'{"scripts": {"preinstall": "node x.js"}}',
+        "node_modules/@scope/native/package.json": b'{"name": "@scope/native"}',
+        "node_modules/@scope/native/binding.gyp": b"{}",
+        "node_modules/a/node_modules/deep/package.json": b'{"scripts": {"install": "make"}}',
+        "node_modules/a/package.json": b'{"name": "a"}',
+        "node_modules/a/dist/package.json": b'{"scripts": {"install": "ignored: not a package"}}',
+        "node_modules/broken/package.json": b"{not json",
+    }
+    assert package_node.with_install_scripts(files) == ["@scope/native", "deep", "hooked"]
+
+
+def test_npm_runs_without_scripts_and_without_telemetry_by_default() -> None:
+    args = package_node.npm_ci_args("npm", install_scripts=False)
+    assert args == [
+        "npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund",
+        "--no-update-notifier",
+    ]  # fmt: skip
+    assert "--ignore-scripts" not in package_node.npm_ci_args("npm", install_scripts=True)
+
+
+def test_npm_env_turns_off_update_checks_whatever_the_user_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recursectl import nodejs
+
+    monkeypatch.setenv("NPM_CONFIG_UPDATE_NOTIFIER", "true")
+    monkeypatch.setenv("Npm_Config_Audit", "true")
+    tc = nodejs.Toolchain("node", "npm", "20.0.0", "115", tmp_path, ())
+    env = nodejs._npm_env(tc)
+    notifier = {k: v for k, v in env.items() if k.lower() == "npm_config_update_notifier"}
+    assert set(notifier.values()) == {"false"}
+    assert "NPM_CONFIG_UPDATE_NOTIFIER" in notifier
+    assert {v for k, v in env.items() if k.lower() == "npm_config_audit"} == {"false"}
+    assert env["npm_config_fund"] == "false"
