@@ -40,6 +40,7 @@ from recursectl.package import (
     Package,
     build_zip,
     code_sha256,
+    is_executable,
     templates_dir,
 )
 
@@ -216,15 +217,14 @@ def build(
     that have such scripts, and `extra["scripts_ran"]` says whether they ran.
     """
     validate(spec)
-    contents = {
-        name: path.read_bytes()
-        for name, path in collect(spec.root).items()
-        if name not in GUARD_FILES
-    }
-    deps, with_scripts = production_dependencies(
+    own = {name: path for name, path in collect(spec.root).items() if name not in GUARD_FILES}
+    contents = {name: path.read_bytes() for name, path in own.items()}
+    deps = production_dependencies(
         spec.root, runtime, architecture, install_scripts=install_scripts
     )
-    contents.update(deps)
+    contents.update(deps.files)
+    executable = {name for name, path in own.items() if is_executable(path)}
+    executable.update(deps.executable)
     bundled = bundles_sdk(contents)
     for name in GUARD_FILES:
         contents[name] = (templates_dir() / "node" / name).read_bytes()
@@ -234,7 +234,7 @@ def build(
             f"The folder {spec.root} holds {unzipped / 2**20:.0f} MB; Lambda allows 250 MB.",
             hint="put the handler in its own folder and point --handler at it",
         )
-    data = build_zip(contents)
+    data = build_zip(contents, executable)
     if len(data) > MAX_ZIP_BYTES:
         raise UsageError(
             f"The package is {len(data) / 2**20:.0f} MB zipped; direct upload allows 50 MB.",
@@ -246,13 +246,13 @@ def build(
         files=tuple(sorted(contents)),
         handler=spec.handler,
         entry_point=None if bundled else protocol.ENTRY_POINT,
-        extra={"scripts": with_scripts, "scripts_ran": install_scripts},
+        extra={"scripts": deps.scripts, "scripts_ran": install_scripts},
     )
 
 
 def scripts_warning(package: Package) -> str | None:
     """What deploy says when dependencies' install scripts were skipped (None: none were)."""
-    names: list[str] = package.extra.get("scripts", [])
+    names: tuple[str, ...] = package.extra.get("scripts", ())
     if not names or package.extra.get("scripts_ran"):
         return None
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
@@ -287,13 +287,21 @@ def _production_names(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in (deps or {}).items()}
 
 
+@dataclass(frozen=True)
+class NodeDeps:
+    """The production dependencies as they go into the zip."""
+
+    files: dict[str, bytes]  # node_modules/... -> content
+    executable: frozenset[str] = frozenset()  # those executable on disk (0755 in the zip)
+    scripts: tuple[str, ...] = ()  # packages with install scripts (see with_install_scripts)
+
+
 def production_dependencies(
     root: Path, runtime: str, architecture: str, *, install_scripts: bool = False
-) -> tuple[dict[str, bytes], list[str]]:
-    """node_modules/... -> bytes of the project's production dependencies (none without any),
-    and the names of those that have install scripts (see `with_install_scripts`)."""
+) -> NodeDeps:
+    """The project's production dependencies (none without any), installed by `npm ci`."""
     if not _production_names(root):
-        return {}, []
+        return NodeDeps({})
     lock = root / "package-lock.json"
     if not lock.is_file():
         raise UsageError(
@@ -302,6 +310,7 @@ def production_dependencies(
         )
     staged = _stage(root, runtime, architecture, install_scripts)
     out: dict[str, bytes] = {}
+    executable: set[str] = set()
     modules = staged / "node_modules"
     inside = staged.resolve()
     # Links are followed only inside the staging folder (a `file:` dependency npm linked).
@@ -319,8 +328,12 @@ def production_dependencies(
                 or path == modules / ".package-lock.json"
             ):
                 continue
-            out[path.relative_to(staged).as_posix()] = path.read_bytes()
-    return out, _own_scripts(root) + with_install_scripts(out)
+            arcname = path.relative_to(staged).as_posix()
+            out[arcname] = path.read_bytes()
+            if is_executable(path):
+                executable.add(arcname)
+    scripts = (*_own_scripts(root), *with_install_scripts(out))
+    return NodeDeps(out, frozenset(executable), scripts)
 
 
 def _own_scripts(root: Path) -> list[str]:

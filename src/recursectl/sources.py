@@ -70,11 +70,13 @@ _DATA_SUFFIXES = {"", ".json", ".yaml", ".yml", ".toml", ".txt", ".ini", ".env",
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file of the package: its name in the zip, the file to read, its size in bytes."""
+    """One file of the package: its name in the zip, the file to read, its size in bytes,
+    and whether it is executable on disk (any x bit: 0755 in the zip)."""
 
     arcname: str
     path: Path
     size: int
+    executable: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,13 +161,16 @@ class _Walker:
                 if target.is_dir():
                     self._enter(rel, target)
                 elif target.is_file():
-                    self.files.append(SourceFile(rel, target, target.stat().st_size))
+                    self._add(rel, target, target.stat())
             elif entry.is_dir(follow_symlinks=False):
                 self._enter(rel, path)
             elif entry.is_file(follow_symlinks=False) and not self.spec.match_file(rel):
-                self.files.append(SourceFile(rel, path, entry.stat(follow_symlinks=False).st_size))
+                self._add(rel, path, entry.stat(follow_symlinks=False))
             # anything else (FIFO, socket, device) cannot be packaged and is skipped
         self.active.discard(folder)
+
+    def _add(self, rel: str, path: Path, st: os.stat_result) -> None:
+        self.files.append(SourceFile(rel, path, st.st_size, bool(st.st_mode & 0o111)))
 
     def _enter(self, rel: str, real: Path) -> None:
         # An include pattern naming this folder or a path inside it keeps the folder open.

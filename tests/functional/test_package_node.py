@@ -63,6 +63,20 @@ def test_the_package_holds_the_handler_and_both_guard_files_deterministically(
     assert guard == (ROOT / "templates" / "node" / "recursectl_chain.cjs").read_text()
 
 
+def test_the_handlers_own_executables_keep_their_mode(project: Path) -> None:
+    (project / "bin").mkdir()
+    (project / "bin" / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (project / "bin" / "tool.sh").chmod(0o755)
+    (project / "notes.txt").write_text("n")
+    pkg = package_node.build(
+        package_node.parse_handler("handler.js:recursiveExample", project), "nodejs22.x"
+    )
+    with zipfile.ZipFile(io.BytesIO(pkg.zip_bytes)) as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    assert modes["bin/tool.sh"] == 0o100755
+    assert modes["notes.txt"] == modes["handler.js"] == 0o100644
+
+
 def test_a_handler_that_bundles_the_sdk_keeps_its_own_handler(tmp_path: Path) -> None:
     (tmp_path / "handler.js").write_text(
         "var se_InvokeCommand = async (input) => input;\n"
@@ -143,6 +157,7 @@ def _project_with_scripted_dependency(app: Path, proof: Path) -> None:
             {
                 "name": "noisy",
                 "version": "1.0.0",
+                "bin": {"noisy-tool": "tool.sh"},
                 "scripts": {
                     "install": f'node -e "{write.format(hook="install")}"',
                     "postinstall": f'node -e "{write.format(hook="postinstall")}"',
@@ -151,6 +166,8 @@ def _project_with_scripted_dependency(app: Path, proof: Path) -> None:
         )
     )
     (dep / "index.js").write_text("module.exports = () => 'quiet';\n")
+    (dep / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (dep / "tool.sh").chmod(0o755)
     (app / "handler.js").write_text(
         "const noisy = require('noisy');\nexports.main = async () => noisy();\n"
     )
@@ -181,7 +198,12 @@ def test_install_scripts_do_not_run_unless_the_project_opts_in(
     pkg = package_node.build(spec, "nodejs22.x")
     assert not proof.exists()
     assert "node_modules/noisy/index.js" in pkg.files
-    assert pkg.extra["scripts"] == ["noisy"]
+    with zipfile.ZipFile(io.BytesIO(pkg.zip_bytes)) as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    # A dependency's executable (npm makes a `bin` 0755) stays one; the rest are 0644.
+    assert modes["node_modules/noisy/tool.sh"] == 0o100755
+    assert modes["node_modules/noisy/index.js"] == modes["recursectl_chain.cjs"] == 0o100644
+    assert pkg.extra["scripts"] == ("noisy",)
     warning = package_node.scripts_warning(pkg)
     assert warning is not None
     assert "--ignore-scripts" in warning
