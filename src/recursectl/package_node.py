@@ -28,6 +28,7 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,10 +198,14 @@ def bundles_sdk(files: dict[str, bytes]) -> list[str]:
     )
 
 
-def collect(root: Path) -> dict[str, Path]:
+def collect(
+    root: Path, exclude: Sequence[str] = (), include: Sequence[str] = ()
+) -> dict[str, Path]:
     """The project's own files (the Python packager's rules: excludes, secrets, symlinks,
-    limits; node_modules is left out, the production dependencies come from `npm ci`)."""
-    return {f.arcname: f.path for f in sources.select(root, skip=set(GUARD_FILES)).files}
+    limits, the `exclude`/`include` settings; node_modules is left out, the production
+    dependencies come from `npm ci`)."""
+    selected = sources.select(root, exclude=exclude, include=include, skip=set(GUARD_FILES))
+    return {f.arcname: f.path for f in selected.files}
 
 
 def build(
@@ -209,6 +214,8 @@ def build(
     architecture: str = "x86_64",
     *,
     install_scripts: bool = False,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
 ) -> Package:
     """Validate the handler and package its folder, dependencies and the guard.
 
@@ -217,10 +224,10 @@ def build(
     that have such scripts, and `extra["scripts_ran"]` says whether they ran.
     """
     validate(spec)
-    own = {name: path for name, path in collect(spec.root).items() if name not in GUARD_FILES}
+    own = collect(spec.root, exclude, include)
     contents = {name: path.read_bytes() for name, path in own.items()}
     deps = production_dependencies(
-        spec.root, runtime, architecture, install_scripts=install_scripts
+        spec.root, runtime, architecture, install_scripts=install_scripts, own=own
     )
     contents.update(deps.files)
     executable = {name for name, path in own.items() if is_executable(path)}
@@ -297,9 +304,16 @@ class NodeDeps:
 
 
 def production_dependencies(
-    root: Path, runtime: str, architecture: str, *, install_scripts: bool = False
+    root: Path,
+    runtime: str,
+    architecture: str,
+    *,
+    install_scripts: bool = False,
+    own: dict[str, Path] | None = None,
 ) -> NodeDeps:
-    """The project's production dependencies (none without any), installed by `npm ci`."""
+    """The project's production dependencies (none without any), installed by `npm ci`.
+
+    `own`: the project's files as `collect` chose them (collected here when not given)."""
     if not _production_names(root):
         return NodeDeps({})
     lock = root / "package-lock.json"
@@ -308,7 +322,7 @@ def production_dependencies(
             f"{root / 'package.json'} has dependencies but no package-lock.json next to it.",
             hint="run `npm install` once to write package-lock.json (deploy runs `npm ci`)",
         )
-    staged = _stage(root, runtime, architecture, install_scripts)
+    staged = _stage(root, runtime, architecture, install_scripts, own)
     out: dict[str, bytes] = {}
     executable: set[str] = set()
     modules = staged / "node_modules"
@@ -387,7 +401,13 @@ def npm_ci_args(npm: str, install_scripts: bool) -> list[str]:
     return [npm, "ci", "--omit=dev", *scripts, "--no-audit", "--no-fund", "--no-update-notifier"]
 
 
-def _stage(root: Path, runtime: str, architecture: str, install_scripts: bool) -> Path:
+def _stage(
+    root: Path,
+    runtime: str,
+    architecture: str,
+    install_scripts: bool,
+    own: dict[str, Path] | None = None,
+) -> Path:
     """`npm ci` in a cached staging folder keyed by lockfile, runtime, architecture and
     whether install scripts run (a tree built with them differs from one without)."""
     manifest = (root / "package.json").read_bytes()
@@ -412,7 +432,7 @@ def _stage(root: Path, runtime: str, architecture: str, install_scripts: bool) -
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         # The project's files too: a `file:` dependency names a path relative to it.
-        for name, path in collect(root).items():
+        for name, path in (collect(root) if own is None else own).items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, tmp / name)
         args = npm_ci_args(tc.npm, install_scripts)

@@ -257,3 +257,20 @@ def test_npm_env_turns_off_update_checks_whatever_the_user_set(
     assert "NPM_CONFIG_UPDATE_NOTIFIER" in notifier
     assert {v for k, v in env.items() if k.lower() == "npm_config_audit"} == {"false"}
     assert env["npm_config_fund"] == "false"
+
+
+def test_a_node_project_gets_the_secret_scan_and_the_include_and_exclude_settings(
+    project: Path,
+) -> None:
+    (project / "deploy.vars").write_text(
+        "AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986\n"
+        "AWS_SECRET_ACCESS_KEY=q7Vt0Kd1Rb9Zx3Lm5Np2Wc8Ye4Hj6Gs/Uf+Ta1Qo\n"
+    )
+    spec = package_node.parse_handler("handler.js:recursiveExample", project)
+    with pytest.raises(UsageError, match=r"Refusing to package deploy\.vars") as caught:
+        package_node.build(spec, "nodejs22.x")
+    assert caught.value.exit_code == 2
+    included = package_node.build(spec, "nodejs22.x", include=["deploy.vars"])
+    assert "deploy.vars" in included.files
+    excluded = package_node.build(spec, "nodejs22.x", exclude=["*.vars"])
+    assert "deploy.vars" not in excluded.files
