@@ -210,15 +210,15 @@ def content_finding(data: bytes) -> tuple[Finding, int] | None:
         match = regex.search(data)
         if match:
             found.append((match.start(), finding))
-    # Both key-name rules need "secret" and "access" in the text: two literal searches of a
-    # lower-cased copy (over 1 GB/s) spare most chunks the multi-line regex (170 MB/s).
+    # The key-name rules run only where their key name is: literal searches of a lower-cased
+    # copy (~3 GB/s) spare most chunks the line-anchored, case-blind regex (~110 MB/s on code,
+    # measured on this machine).
     lowered = data.lower()
-    named = b"secret" in lowered and b"access" in lowered
-    for regex, pattern in (
-        (_SECRET_ASSIGNED, "aws_secret_access_key = <40 characters>"),
-        (_SECRET_JSON, '"SecretAccessKey": "<40 characters>"'),
+    for regex, pattern, needed in (
+        (_SECRET_ASSIGNED, "aws_secret_access_key = <40 characters>", b"aws_secret_access_key"),
+        (_SECRET_JSON, '"SecretAccessKey": "<40 characters>"', b"access"),
     ):
-        for match in regex.finditer(data) if named else ():
+        for match in regex.finditer(data) if needed in lowered else ():
             if not _placeholder(match.group(1)):
                 found.append((match.start(), Finding("an AWS secret access key inside", pattern)))
                 break
