@@ -154,6 +154,7 @@ class Finding:
     reason: str
     pattern: str
     line: int = 0  # where in the file the content matched (1-based), 0 for a name rule
+    advice: str = ""  # what else the hint suggests
 
     def describe(self) -> str:
         return f"{self.reason}, line {self.line}" if self.line else self.reason
@@ -394,6 +395,8 @@ def _hard_link(f: SourceFile, names: Counter[tuple[int, int]]) -> Finding | None
         f"a hard link with {elsewhere} other name{'s' if elsewhere > 1 else ''} outside the "
         "packaged files",
         "st_nlink > 1 (a name elsewhere, maybe outside the project)",
+        "; if a package manager linked it from its cache (uv, pnpm), install with copies "
+        "(uv: --link-mode=copy)",
     )
 
 
@@ -429,5 +432,5 @@ def _refuse_secrets(files: Sequence[SourceFile], include: Sequence[str]) -> None
         f"Refusing to package {name}: it looks like a secret ({finding.describe()}){more}.",
         hint=f'{name} matched {finding.pattern}; exclude it (exclude = ["{name}"] '
         f"{SETTING_HINT}), or if the function needs it, include it by name "
-        f'(include = ["{name}"])',
+        f'(include = ["{name}"]){finding.advice}',
     )

@@ -399,6 +399,7 @@ def test_a_hard_link_to_a_file_outside_the_project_is_refused(tmp_path: Path) ->
     assert "a hard link with 1 other name outside the packaged files" in error.message
     assert error.hint is not None
     assert "st_nlink > 1" in error.hint
+    assert "--link-mode=copy" in error.hint
     assert names(root, include=["config.txt"]) == ["config.txt", "handler.py", "inside.txt"]
     # Links whose every name is in the package are fine: nothing lies outside.
     (root / "config.txt").unlink()
