@@ -395,7 +395,7 @@ def _hard_link(f: SourceFile, names: Counter[tuple[int, int]]) -> Finding | None
         f"a hard link with {elsewhere} other name{'s' if elsewhere > 1 else ''} outside the "
         "packaged files",
         "st_nlink > 1 (a name elsewhere, maybe outside the project)",
-        "; if a package manager linked it from its cache (uv, pnpm), install with copies "
+        advice="; if a package manager linked it from its cache (uv, pnpm), install with copies "
         "(uv: --link-mode=copy)",
     )
 
