@@ -166,18 +166,22 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def _npm_env(tc: Toolchain) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "npm_config_nodedir": str(tc.nodedir),  # node-gyp: headers from here, no download
-            "npm_config_update_notifier": "false",
-            "npm_config_fund": "false",
-            "npm_config_audit": "false",
-            "npm_config_loglevel": "error",
-            "NO_UPDATE_NOTIFIER": "1",
-            "DISABLE_OPENCOLLECTIVE": "1",
-        }
-    )
+    """The environment npm runs in: no update check, audit or funding request (nothing but
+    the registry is contacted), headers from the installed Node."""
+    ours = {
+        "npm_config_nodedir": str(tc.nodedir),  # node-gyp: headers from here, no download
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+        "npm_config_loglevel": "error",
+        "NO_UPDATE_NOTIFIER": "1",
+        "DISABLE_OPENCOLLECTIVE": "1",
+    }
+    # npm reads npm_config_* in any case: a user's NPM_CONFIG_UPDATE_NOTIFIER=true must not
+    # compete with ours (which of two wins depends on the environment's order).
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ours}
+    env.update(ours)
+    env["NPM_CONFIG_UPDATE_NOTIFIER"] = "false"
     return env
 
 

@@ -7,8 +7,10 @@ chain helper.
 - A `requirements.txt` in the source root (or the `requirements` setting) is installed by
   `recursectl.pydeps` for the function's runtime and architecture (cached) and goes at the
   root of the zip, as Lambda expects; the source root's own files win over a dependency's.
-- Deterministic (fixed timestamps, sorted entries, fixed permissions): the same inputs always
-  give the same CodeSha256, which is how `deploy` knows the code is unchanged.
+- Deterministic (fixed timestamps, sorted entries, two permissions): the same inputs always
+  give the same CodeSha256, which is how `deploy` knows the code is unchanged. A file that is
+  executable on disk (any x bit) is 0755 in the zip, every other file 0644: Lambda keeps the
+  zip's modes, so a bundled `bin/tool.sh` or binary stays runnable there.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import base64
 import hashlib
 import io
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ MAX_UNZIPPED_BYTES = sources.MAX_UNZIPPED_BYTES
 
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 _FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda needs world-readable files
+_EXEC_MODE = 0o100755  # regular file, rwxr-xr-x: an executable stays one on Lambda
 
 
 @dataclass(frozen=True)
@@ -289,17 +292,24 @@ def top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def build_zip(files: dict[str, bytes]) -> bytes:
-    """A zip whose bytes depend only on the names and contents of `files`."""
+def build_zip(files: dict[str, bytes], executable: Collection[str] = ()) -> bytes:
+    """A zip whose bytes depend only on the names and contents of `files` and on which of
+    them are `executable` (0755; the others 0644)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for arcname in sorted(files):
             info = zipfile.ZipInfo(arcname, date_time=_FIXED_DATE)
             info.create_system = 3  # Unix, so external_attr carries the permissions
-            info.external_attr = _FILE_MODE << 16
+            mode = _EXEC_MODE if arcname in executable else _FILE_MODE
+            info.external_attr = mode << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, files[arcname], compresslevel=9)
     return buf.getvalue()
+
+
+def is_executable(path: Path) -> bool:
+    """Whether a file on disk has an execute bit (the zip then gives it 0755)."""
+    return bool(path.stat().st_mode & 0o111)
 
 
 def code_sha256(data: bytes) -> str:
@@ -376,12 +386,17 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
         )
     listing = {n: PackagedFile(n, size, "dependency") for n, size in dep_sizes.items()}
     contents = {n: path.read_bytes() for n, path in dep_files.items() if n != HELPER}
+    executable = {n for n, path in dep_files.items() if n != HELPER and is_executable(path)}
     for f in selected.files:  # the project's own files win over a dependency's
         listing[f.arcname] = PackagedFile(f.arcname, f.size, "source")
+        if f.executable:
+            executable.add(f.arcname)
+        else:
+            executable.discard(f.arcname)
     contents.update(selected.read())
     contents[HELPER] = helper
     listing[HELPER] = PackagedFile(HELPER, len(helper), "recursectl")
-    data = build_zip(contents)
+    data = build_zip(contents, executable)
     if len(data) > MAX_ZIP_BYTES:
         raise UsageError(
             f"The package is {sources.format_size(len(data))} zipped; a direct upload allows "

@@ -1,8 +1,9 @@
 """The deployment package of a Node.js handler: its folder, its production dependencies, the guard.
 
 The zip holds the handler's folder (minus node_modules, hidden files, recursectl.toml), the
-project's production dependencies (`npm ci --omit=dev` from package-lock.json, in a staging
-folder cached by lockfile, runtime and architecture) and both Node guard files
+project's production dependencies (`npm ci --omit=dev --ignore-scripts` from package-lock.json,
+in a staging folder cached by lockfile, runtime, architecture and the scripts setting) and both
+Node guard files
 (templates/node/*.cjs). The function's Handler is protocol.ENTRY_POINT and the user's handler,
 in Lambda's form (`handler.recursiveExample`), goes into RECURSECTL_HANDLER, as for Python.
 
@@ -11,6 +12,11 @@ project's production dependencies install it (a pinned version). A handler file 
 its own copy of the SDK's Lambda client (a bundle made with esbuild or webpack) sends its
 Invokes past the guard: such a package has no entry point, so deploy keeps the user's handler
 and AWS's loop detection (Terminate), and says so.
+
+Deploy runs nobody's code: npm's lifecycle scripts (preinstall, install, postinstall, and a
+native addon's implicit `node-gyp rebuild`) are skipped unless the project opts in with
+`node.install_scripts = true`. The dependencies that have such scripts are named in a warning
+(`scripts_warning`), since a native addon left unbuilt fails when the handler loads it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +41,7 @@ from recursectl.package import (
     Package,
     build_zip,
     code_sha256,
+    is_executable,
     templates_dir,
 )
 
@@ -190,21 +198,40 @@ def bundles_sdk(files: dict[str, bytes]) -> list[str]:
     )
 
 
-def collect(root: Path) -> dict[str, Path]:
+def collect(
+    root: Path, exclude: Sequence[str] = (), include: Sequence[str] = ()
+) -> dict[str, Path]:
     """The project's own files (the Python packager's rules: excludes, secrets, symlinks,
-    limits; node_modules is left out, the production dependencies come from `npm ci`)."""
-    return {f.arcname: f.path for f in sources.select(root, skip=set(GUARD_FILES)).files}
+    limits, the `exclude`/`include` settings; node_modules is left out, the production
+    dependencies come from `npm ci`)."""
+    selected = sources.select(root, exclude=exclude, include=include, skip=set(GUARD_FILES))
+    return {f.arcname: f.path for f in selected.files}
 
 
-def build(spec: NodeHandler, runtime: str, architecture: str = "x86_64") -> Package:
-    """Validate the handler and package its folder, dependencies and the guard."""
+def build(
+    spec: NodeHandler,
+    runtime: str,
+    architecture: str = "x86_64",
+    *,
+    install_scripts: bool = False,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
+) -> Package:
+    """Validate the handler and package its folder, dependencies and the guard.
+
+    `install_scripts`: run the dependencies' lifecycle scripts in `npm ci` (the
+    `node.install_scripts` setting); the package's `extra["scripts"]` names the dependencies
+    that have such scripts, and `extra["scripts_ran"]` says whether they ran.
+    """
     validate(spec)
-    contents = {
-        name: path.read_bytes()
-        for name, path in collect(spec.root).items()
-        if name not in GUARD_FILES
-    }
-    contents.update(production_dependencies(spec.root, runtime, architecture))
+    own = collect(spec.root, exclude, include)
+    contents = {name: path.read_bytes() for name, path in own.items()}
+    deps = production_dependencies(
+        spec.root, runtime, architecture, install_scripts=install_scripts, own=own
+    )
+    contents.update(deps.files)
+    executable = {name for name, path in own.items() if is_executable(path)}
+    executable.update(deps.executable)
     bundled = bundles_sdk(contents)
     for name in GUARD_FILES:
         contents[name] = (templates_dir() / "node" / name).read_bytes()
@@ -214,7 +241,7 @@ def build(spec: NodeHandler, runtime: str, architecture: str = "x86_64") -> Pack
             f"The folder {spec.root} holds {unzipped / 2**20:.0f} MB; Lambda allows 250 MB.",
             hint="put the handler in its own folder and point --handler at it",
         )
-    data = build_zip(contents)
+    data = build_zip(contents, executable)
     if len(data) > MAX_ZIP_BYTES:
         raise UsageError(
             f"The package is {len(data) / 2**20:.0f} MB zipped; direct upload allows 50 MB.",
@@ -226,6 +253,21 @@ def build(spec: NodeHandler, runtime: str, architecture: str = "x86_64") -> Pack
         files=tuple(sorted(contents)),
         handler=spec.handler,
         entry_point=None if bundled else protocol.ENTRY_POINT,
+        extra={"scripts": deps.scripts, "scripts_ran": install_scripts},
+    )
+
+
+def scripts_warning(package: Package) -> str | None:
+    """What deploy says when dependencies' install scripts were skipped (None: none were)."""
+    names: tuple[str, ...] = package.extra.get("scripts", ())
+    if not names or package.extra.get("scripts_ran"):
+        return None
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return (
+        f"npm ran with --ignore-scripts: the install scripts of {shown} did not run. "
+        "A native addon among them is not built and fails when the handler loads it. "
+        "To run them at deploy, set node.install_scripts = true in recursectl.toml: their "
+        "code then runs on this machine, with your permissions (see the README)"
     )
 
 
@@ -252,18 +294,37 @@ def _production_names(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in (deps or {}).items()}
 
 
-def production_dependencies(root: Path, runtime: str, architecture: str) -> dict[str, bytes]:
-    """node_modules/... -> bytes of the project's production dependencies (none without any)."""
+@dataclass(frozen=True)
+class NodeDeps:
+    """The production dependencies as they go into the zip."""
+
+    files: dict[str, bytes]  # node_modules/... -> content
+    executable: frozenset[str] = frozenset()  # those executable on disk (0755 in the zip)
+    scripts: tuple[str, ...] = ()  # packages with install scripts (see with_install_scripts)
+
+
+def production_dependencies(
+    root: Path,
+    runtime: str,
+    architecture: str,
+    *,
+    install_scripts: bool = False,
+    own: dict[str, Path] | None = None,
+) -> NodeDeps:
+    """The project's production dependencies (none without any), installed by `npm ci`.
+
+    `own`: the project's files as `collect` chose them (collected here when not given)."""
     if not _production_names(root):
-        return {}
+        return NodeDeps({})
     lock = root / "package-lock.json"
     if not lock.is_file():
         raise UsageError(
             f"{root / 'package.json'} has dependencies but no package-lock.json next to it.",
             hint="run `npm install` once to write package-lock.json (deploy runs `npm ci`)",
         )
-    staged = _stage(root, runtime, architecture)
+    staged = _stage(root, runtime, architecture, install_scripts, own)
     out: dict[str, bytes] = {}
+    executable: set[str] = set()
     modules = staged / "node_modules"
     inside = staged.resolve()
     # Links are followed only inside the staging folder (a `file:` dependency npm linked).
@@ -281,15 +342,80 @@ def production_dependencies(root: Path, runtime: str, architecture: str) -> dict
                 or path == modules / ".package-lock.json"
             ):
                 continue
-            out[path.relative_to(staged).as_posix()] = path.read_bytes()
-    return out
+            arcname = path.relative_to(staged).as_posix()
+            out[arcname] = path.read_bytes()
+            if is_executable(path):
+                executable.add(arcname)
+    scripts = (*_own_scripts(root), *with_install_scripts(out))
+    return NodeDeps(out, frozenset(executable), scripts)
 
 
-def _stage(root: Path, runtime: str, architecture: str) -> Path:
-    """`npm ci --omit=dev` in a cached staging folder keyed by lockfile, runtime, architecture."""
+def _own_scripts(root: Path) -> list[str]:
+    """["package.json (this project)"] when the project's own manifest has scripts that
+    `npm ci` runs for the root (install hooks and `prepare`), else []."""
+    try:
+        manifest = json.loads((root / "package.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    scripts = manifest.get("scripts") if isinstance(manifest, dict) else None
+    if isinstance(scripts, dict) and any(scripts.get(h) for h in (*_SCRIPT_HOOKS, "prepare")):
+        return ["package.json (this project)"]
+    return []
+
+
+_SCRIPT_HOOKS = ("preinstall", "install", "postinstall")
+# A package folder's manifest: node_modules/NAME/package.json or node_modules/@SCOPE/NAME/...
+_MANIFEST = re.compile(r"(?:^|/)node_modules/((?:@[^/]+/)?[^/@][^/]*)/package\.json$")
+
+
+def with_install_scripts(files: dict[str, bytes]) -> list[str]:
+    """The installed packages (names, sorted) that npm would run install scripts for.
+
+    npm runs `preinstall`, `install` and `postinstall`, and for a package that ships a
+    binding.gyp without an install or preinstall script, `node-gyp rebuild` (the same rule
+    sets `hasInstallScript` in package-lock.json). Read from the installed tree, which holds
+    only the production dependencies, so a dev-only native addon is not named.
+    """
+    names: set[str] = set()
+    for path, data in files.items():
+        found = _MANIFEST.search(path)
+        if found is None:
+            continue
+        try:
+            manifest = json.loads(data)
+        except ValueError:
+            continue
+        scripts = manifest.get("scripts") if isinstance(manifest, dict) else None
+        scripts = scripts if isinstance(scripts, dict) else {}
+        folder = path[: -len("package.json")]
+        gyp = f"{folder}binding.gyp" in files
+        if any(scripts.get(h) for h in _SCRIPT_HOOKS) or gyp:
+            names.add(found.group(1))
+    return sorted(names)
+
+
+def npm_ci_args(npm: str, install_scripts: bool) -> list[str]:
+    """The npm command deploy runs (the README quotes it): production dependencies only, no
+    lifecycle scripts unless opted in, and no audit, funding or update-check requests."""
+    scripts = [] if install_scripts else ["--ignore-scripts"]
+    return [npm, "ci", "--omit=dev", *scripts, "--no-audit", "--no-fund", "--no-update-notifier"]
+
+
+def _stage(
+    root: Path,
+    runtime: str,
+    architecture: str,
+    install_scripts: bool,
+    own: dict[str, Path] | None = None,
+) -> Path:
+    """`npm ci` in a cached staging folder keyed by lockfile, runtime, architecture and
+    whether install scripts run (a tree built with them differs from one without)."""
     manifest = (root / "package.json").read_bytes()
     lock = (root / "package-lock.json").read_bytes()
-    key = hashlib.sha256(b"\0".join([lock, manifest, runtime.encode(), architecture.encode()]))
+    scripts = b"scripts" if install_scripts else b"ignore-scripts"
+    key = hashlib.sha256(
+        b"\0".join([lock, manifest, runtime.encode(), architecture.encode(), scripts])
+    )
     dest = nodejs.cache_root() / "node-deps" / key.hexdigest()[:24]
     if (dest / "node_modules").is_dir() and (dest / ".recursectl-done").is_file():
         return dest
@@ -306,10 +432,10 @@ def _stage(root: Path, runtime: str, architecture: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         # The project's files too: a `file:` dependency names a path relative to it.
-        for name, path in collect(root).items():
+        for name, path in (collect(root) if own is None else own).items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, tmp / name)
-        args = [tc.npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"]
+        args = npm_ci_args(tc.npm, install_scripts)
         env = nodejs._npm_env(tc)
         env["npm_config_arch"] = {"arm64": "arm64"}.get(architecture, "x64")
         env["npm_config_install_links"] = "true"  # `file:` dependencies copied, not linked
@@ -325,7 +451,7 @@ def _stage(root: Path, runtime: str, architecture: str) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise UsageError(
-                f"npm ci --omit=dev failed for {root}: {' / '.join(tail)}",
+                f"{' '.join(['npm', *args[1:]])} failed for {root}: {' / '.join(tail)}",
                 hint="check package.json and package-lock.json (`npm ci` must pass there)",
             )
         (tmp / ".recursectl-done").write_text(platform.machine() + "\n")

@@ -59,6 +59,9 @@ class Settings:
     iam_statements: tuple[Mapping[str, Any], ...] = ()  # added to the role's inline policy
     iam_policy_file: str | None = None  # a JSON policy document (or a list of statements)
     managed_policies: tuple[str, ...] = ()  # managed policy ARNs attached to the role
+    # `node.install_scripts` in recursectl.toml: let `npm ci` run the dependencies' lifecycle
+    # scripts at deploy (off: `npm ci --ignore-scripts`, nobody's code runs on this machine)
+    node_install_scripts: bool = False
     config_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -95,12 +98,17 @@ _INT_KEYS = {
     "log_retention_days",
     "local_port",
 }
-_BOOL_KEYS = {"local"}
+_BOOL_KEYS = {"local", "node_install_scripts"}
 _LIST_KEYS = {"exclude", "include", "layers", "managed_policies"}
 _TABLE_KEYS = {"environment"}
 _STATEMENT_KEYS = {"iam_statements"}
 _NO_ENV_KEYS = _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS  # not settable by RECURSECTL_*
 _KEYS = {f.name for f in fields(Settings)} - {"config_path"}
+# Keys a config file writes inside a table (`node.install_scripts = true`, or a `[node]`
+# table): table -> {key in the table: the Settings field}.
+_NESTED = {"node": {"install_scripts": "node_install_scripts"}}
+_DOTTED = {field: f"{t}.{k}" for t, keys in _NESTED.items() for k, field in keys.items()}
+_FILE_KEYS = (_KEYS - {f for t in _NESTED.values() for f in t.values()}) | set(_NESTED)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -209,12 +217,15 @@ def read_config(path: Path) -> dict[str, Any]:
                 hint='write it as a table: [tool.recursectl] with keys such as name = "my-fn"',
             )
     table: dict[str, Any] = {k.replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(table) - _KEYS)
+    unknown = sorted(set(table) - _FILE_KEYS)
     if unknown:
         raise UsageError(
             f"Unknown key(s) in {path}: {', '.join(unknown)}.",
-            hint=f"valid keys: {', '.join(sorted(_KEYS))}",
+            hint=f"valid keys: {', '.join(sorted(_FILE_KEYS - set(_NESTED)) + _nested_names())}",
         )
+    for name in _NESTED:
+        if name in table:
+            table.update(_flatten(name, table.pop(name), path))
     for key, value in list(table.items()):
         if key in _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS:
             table[key] = _structured(key, value, path)
@@ -223,12 +234,34 @@ def read_config(path: Path) -> dict[str, Any]:
             int if key in _INT_KEYS else bool if key in _BOOL_KEYS else str
         )
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            shown = _DOTTED.get(key, key)
             raise UsageError(
-                f"`{key}` in {path} has the wrong type ({type(value).__name__}).",
-                hint=f"`{key}` takes {_TYPE_WORDS.get(expected, 'a value')}",
+                f"`{shown}` in {path} has the wrong type ({type(value).__name__}).",
+                hint=f"`{shown}` takes {_TYPE_WORDS.get(expected, 'a value')}",
             )
     _validate(table, source=str(path))
     return table
+
+
+def _nested_names() -> list[str]:
+    return sorted(_DOTTED.values())
+
+
+def _flatten(name: str, value: Any, path: Path) -> dict[str, Any]:
+    """`[node]` / `node.install_scripts = true` -> {"node_install_scripts": True}."""
+    keys = _NESTED[name]
+    if not isinstance(value, dict):
+        raise UsageError(
+            f"`{name}` in {path} must be a table.",
+            hint=f"write e.g. {name}.{next(iter(keys))} = true",
+        )
+    unknown = sorted(k for k in value if k.replace("-", "_") not in keys)
+    if unknown:
+        raise UsageError(
+            f"Unknown key(s) in [{name}] of {path}: {', '.join(unknown)}.",
+            hint=f"valid keys: {', '.join(f'{name}.{k}' for k in keys)}",
+        )
+    return {keys[k.replace("-", "_")]: v for k, v in value.items()}
 
 
 def _structured(key: str, value: Any, path: Path) -> Any:

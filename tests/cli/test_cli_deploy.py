@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -305,3 +306,33 @@ def test_an_arm64_functions_chain_is_priced_at_the_arm64_list_price(endpoint: st
     assert json.loads(result.stdout)["summary"]["cost_basis"] == "arm64 list price"
     shown = run("--endpoint-url", endpoint, "logs", "--name", "arm")
     assert "(estimate, arm64 list price)" in " ".join(shown.stdout.split())
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
+def test_a_node_deploy_names_the_skipped_install_scripts_and_runs_them_only_when_opted_in(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.functional.test_package_node import _project_with_scripted_dependency
+
+    monkeypatch.setenv("RECURSECTL_NODE_CACHE", str(tmp_path / "cache"))
+    proof = tmp_path / "proof.txt"
+    monkeypatch.setenv("PROOF_FILE", str(proof))
+    app = tmp_path / "app"
+    _project_with_scripted_dependency(app, proof)
+    monkeypatch.chdir(app)
+    (app / "recursectl.toml").write_text('name = "scripted"\nhandler = "handler.js:main"\n')
+    skipped = run("--endpoint-url", endpoint, "deploy", "--dry-run")
+    assert skipped.exit_code == 0, skipped.output
+    assert not proof.exists()
+    said = " ".join(skipped.stderr.split())
+    assert "the install scripts of noisy did not run" in said
+    assert "node.install_scripts = true" in said
+
+    with (app / "recursectl.toml").open("a") as cfg:
+        cfg.write("node.install_scripts = true\n")
+    opted_in = run("--endpoint-url", endpoint, "deploy", "--dry-run")
+    assert opted_in.exit_code == 0, opted_in.output
+    assert proof.read_text().split() == ["install", "postinstall"]
+    assert "did not run" not in opted_in.stderr

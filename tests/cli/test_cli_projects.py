@@ -340,6 +340,41 @@ def test_secret_files_and_escaping_symlinks_are_refused(endpoint: str, tmp_path:
     assert nothing_created(endpoint)
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("keys/signing.asc", "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGZ\n"),
+        (
+            "config/aws.txt",
+            "[default]\naws_secret_access_key = q7Vt0Kd1Rb9Zx3Lm5Np2Wc8Ye4Hj6Gs/Uf+Ta1Qo\n",
+        ),
+        (
+            "ci.vars",
+            "AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986\nAWS_SECRET_ACCESS_KEY=q7Vt0Kd1Rb9Zx3Lm5Np2Wc8Ye4Hj6Gs/Uf+Ta1Qo\n",
+        ),
+    ],
+)
+def test_secrets_found_by_content_exit_2_with_the_file_and_pattern(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+    name: str,
+    content: str,
+) -> None:
+    (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text("# padding\n" * 10_000 + content)  # past the first 64 KB
+    result = deploy(endpoint)
+    assert result.exit_code == 2, result.output
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith(f"error: Refusing to package {name}: it looks like a secret (")
+    assert ", line 1000" in error
+    assert hint.startswith(f"hint: {name} matched ")
+    assert f'include = ["{name}"]' in hint
+    assert "Traceback" not in result.output
+    assert nothing_created(endpoint)
+    assert deploy(endpoint, "--include", name, "--dry-run").exit_code == 0
+
+
 @pytest.mark.slow
 def test_a_dependency_with_no_suitable_wheel(endpoint: str, tmp_path: Path) -> None:  # noqa: F811
     (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")

@@ -72,3 +72,26 @@ def test_init_then_pytest(local_cloud: Cli, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_tool_shipped_with_the_handler_runs_on_the_local_cloud(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    (tmp_path / "bin").mkdir()
+    tool = tmp_path / "bin" / "tool.sh"
+    tool.write_text('#!/bin/sh\necho "converted $1"\n')
+    tool.chmod(0o755)
+    (tmp_path / "handler.py").write_text(
+        "import os\nimport subprocess\n\n"
+        "TOOL = os.path.join(os.path.dirname(__file__), 'bin', 'tool.sh')\n\n\n"
+        "def handler(event, context):\n"
+        "    done = subprocess.run([TOOL, event['file']], capture_output=True, text=True,"
+        " check=True)\n"
+        "    return done.stdout.strip()\n"
+    )
+    local_cloud.ok("deploy", "--name", fn_name, "--handler", "handler.py", cwd=tmp_path)
+    result = local_cloud.json(
+        "invoke", "--name", fn_name, "--sync", "--data", '{"file": "photo.png"}'
+    )
+    assert result["payload"] == "converted photo.png", result
+    local_cloud.ok("destroy", "--name", fn_name, "--yes", cwd=tmp_path)

@@ -62,6 +62,20 @@ def test_the_package_holds_the_handler_and_both_guard_files_deterministically(
     assert guard == (ROOT / "templates" / "node" / "recursectl_chain.cjs").read_text()
 
 
+def test_the_handlers_own_executables_keep_their_mode(project: Path) -> None:
+    (project / "bin").mkdir()
+    (project / "bin" / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (project / "bin" / "tool.sh").chmod(0o755)
+    (project / "notes.txt").write_text("n")
+    pkg = package_node.build(
+        package_node.parse_handler("handler.js:recursiveExample", project), "nodejs22.x"
+    )
+    with zipfile.ZipFile(io.BytesIO(pkg.zip_bytes)) as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    assert modes["bin/tool.sh"] == 0o100755
+    assert modes["notes.txt"] == modes["handler.js"] == 0o100644
+
+
 def test_a_handler_that_bundles_the_sdk_keeps_its_own_handler(tmp_path: Path) -> None:
     (tmp_path / "handler.js").write_text(
         "var se_InvokeCommand = async (input) => input;\n"
@@ -129,3 +143,133 @@ def test_production_dependencies_are_installed_and_dev_ones_are_not(
     again = package_node.build(package_node.parse_handler("handler.js:main", app), "nodejs22.x")
     assert again.code_sha256 == pkg.code_sha256  # the staged install is cached and stable
     assert len(list((tmp_path / "cache" / "node-deps").iterdir())) == 2  # the folder and its lock
+
+
+def _project_with_scripted_dependency(app: Path, proof: Path) -> None:
+    """A handler whose `file:` dependency has install and postinstall scripts that each write
+    a proof file (as a package's scripts would do anything else on the deployer's machine)."""
+    dep = app / "vendor" / "noisy"
+    dep.mkdir(parents=True)
+    write = "require('fs').appendFileSync(process.env.PROOF_FILE, '{hook}\\n')"
+    (dep / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "noisy",
+                "version": "1.0.0",
+                "bin": {"noisy-tool": "tool.sh"},
+                "scripts": {
+                    "install": f'node -e "{write.format(hook="install")}"',
+                    "postinstall": f'node -e "{write.format(hook="postinstall")}"',
+                },
+            }
+        )
+    )
+    (dep / "index.js").write_text("module.exports = () => 'quiet';\n")
+    (dep / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (dep / "tool.sh").chmod(0o755)
+    (app / "handler.js").write_text(
+        "const noisy = require('noisy');\nexports.main = async () => noisy();\n"
+    )
+    (app / "package.json").write_text(
+        json.dumps(
+            {"name": "app", "version": "1.0.0", "dependencies": {"noisy": "file:./vendor/noisy"}}
+        )
+    )
+    subprocess.run(
+        ["npm", "install", "--package-lock-only", "--offline", "--ignore-scripts", "--no-audit",
+         "--no-fund", "--install-links=true"],
+        cwd=app, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert not proof.exists()  # writing the lock file ran nothing
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
+def test_install_scripts_do_not_run_unless_the_project_opts_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECURSECTL_NODE_CACHE", str(tmp_path / "cache"))
+    proof = tmp_path / "proof.txt"
+    monkeypatch.setenv("PROOF_FILE", str(proof))
+    app = tmp_path / "app"
+    _project_with_scripted_dependency(app, proof)
+    spec = package_node.parse_handler("handler.js:main", app)
+
+    pkg = package_node.build(spec, "nodejs22.x")
+    assert not proof.exists()
+    assert "node_modules/noisy/index.js" in pkg.files
+    with zipfile.ZipFile(io.BytesIO(pkg.zip_bytes)) as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    # A dependency's executable (npm makes a `bin` 0755) stays one; the rest are 0644.
+    assert modes["node_modules/noisy/tool.sh"] == 0o100755
+    assert modes["node_modules/noisy/index.js"] == modes["recursectl_chain.cjs"] == 0o100644
+    assert pkg.extra["scripts"] == ("noisy",)
+    warning = package_node.scripts_warning(pkg)
+    assert warning is not None
+    assert "--ignore-scripts" in warning
+    assert "noisy" in warning
+    assert "node.install_scripts = true" in warning
+
+    opted_in = package_node.build(spec, "nodejs22.x", install_scripts=True)
+    assert proof.read_text().split() == ["install", "postinstall"]
+    assert package_node.scripts_warning(opted_in) is None
+    # Two cache entries (and their locks): a tree built with scripts is not reused without.
+    assert len(list((tmp_path / "cache" / "node-deps").iterdir())) == 4
+    proof.unlink()
+    package_node.build(spec, "nodejs22.x")
+    assert not proof.exists()  # the cached tree without scripts, still nothing run
+
+
+def test_install_scripts_are_found_in_the_installed_tree() -> None:
+    files = {
+        "node_modules/plain/package.json": b'{"name": "plain", "scripts": {"test": "x"}}',
+        "node_modules/hooked/package.json": b'{"scripts": {"preinstall": "node x.js"}}',
+        "node_modules/@scope/native/package.json": b'{"name": "@scope/native"}',
+        "node_modules/@scope/native/binding.gyp": b"{}",
+        "node_modules/a/node_modules/deep/package.json": b'{"scripts": {"install": "make"}}',
+        "node_modules/a/package.json": b'{"name": "a"}',
+        "node_modules/a/dist/package.json": b'{"scripts": {"install": "ignored: not a package"}}',
+        "node_modules/broken/package.json": b"{not json",
+    }
+    assert package_node.with_install_scripts(files) == ["@scope/native", "deep", "hooked"]
+
+
+def test_npm_runs_without_scripts_and_without_telemetry_by_default() -> None:
+    args = package_node.npm_ci_args("npm", install_scripts=False)
+    assert args == [
+        "npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund",
+        "--no-update-notifier",
+    ]  # fmt: skip
+    assert "--ignore-scripts" not in package_node.npm_ci_args("npm", install_scripts=True)
+
+
+def test_npm_env_turns_off_update_checks_whatever_the_user_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recursectl import nodejs
+
+    monkeypatch.setenv("NPM_CONFIG_UPDATE_NOTIFIER", "true")
+    monkeypatch.setenv("Npm_Config_Audit", "true")
+    tc = nodejs.Toolchain("node", "npm", "20.0.0", "115", tmp_path, ())
+    env = nodejs._npm_env(tc)
+    notifier = {k: v for k, v in env.items() if k.lower() == "npm_config_update_notifier"}
+    assert set(notifier.values()) == {"false"}
+    assert "NPM_CONFIG_UPDATE_NOTIFIER" in notifier
+    assert {v for k, v in env.items() if k.lower() == "npm_config_audit"} == {"false"}
+    assert env["npm_config_fund"] == "false"
+
+
+def test_a_node_project_gets_the_secret_scan_and_the_include_and_exclude_settings(
+    project: Path,
+) -> None:
+    (project / "deploy.vars").write_text(
+        "AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986\n"
+        "AWS_SECRET_ACCESS_KEY=q7Vt0Kd1Rb9Zx3Lm5Np2Wc8Ye4Hj6Gs/Uf+Ta1Qo\n"
+    )
+    spec = package_node.parse_handler("handler.js:recursiveExample", project)
+    with pytest.raises(UsageError, match=r"Refusing to package deploy\.vars") as caught:
+        package_node.build(spec, "nodejs22.x")
+    assert caught.value.exit_code == 2
+    included = package_node.build(spec, "nodejs22.x", include=["deploy.vars"])
+    assert "deploy.vars" in included.files
+    excluded = package_node.build(spec, "nodejs22.x", exclude=["*.vars"])
+    assert "deploy.vars" not in excluded.files

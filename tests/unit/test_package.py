@@ -56,6 +56,46 @@ def test_zip_entries_are_sorted_with_fixed_time_and_mode(tmp_path: Path) -> None
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
 
 
+def _modes(data: bytes) -> dict[str, int]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {i.filename: i.external_attr >> 16 for i in zf.infolist() if i.create_system == 3}
+
+
+def test_executables_on_disk_are_0755_in_the_zip_and_the_rest_0644(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _write(root / "app.py", HANDLER)
+    tool = _write(root / "bin" / "tool.sh", "#!/bin/sh\necho hi\n")
+    tool.chmod(0o755)
+    owner_only = _write(root / "bin" / "mine", "#!/bin/sh\n")
+    owner_only.chmod(0o700)  # any x bit counts; the zip says 0755 (Lambda needs it readable)
+    private = _write(root / "data.txt", "d")
+    private.chmod(0o600)
+    _write(root / "lib" / "link-target.sh", "#!/bin/sh\n").chmod(0o775)
+    (root / "run.sh").symlink_to("lib/link-target.sh")  # a link is packaged as its target
+    pkg = package.build(package.parse_handler(str(root / "app.py")))
+    assert _modes(pkg.zip_bytes) == {
+        "app.py": 0o100644,
+        "bin/mine": 0o100755,
+        "bin/tool.sh": 0o100755,
+        "data.txt": 0o100644,
+        "lib/link-target.sh": 0o100755,
+        "recursectl_chain.py": 0o100644,
+        "run.sh": 0o100755,
+    }
+    again = package.build(package.parse_handler(str(root / "app.py")))
+    assert again.code_sha256 == pkg.code_sha256  # still deterministic
+    tool.chmod(0o644)
+    unexec = package.build(package.parse_handler(str(root / "app.py")))
+    assert _modes(unexec.zip_bytes)["bin/tool.sh"] == 0o100644
+    assert unexec.code_sha256 != pkg.code_sha256  # the mode is part of the code, as on AWS
+
+
+def test_build_zip_marks_only_the_executables_it_is_given() -> None:
+    data = package.build_zip({"a": b"1", "b": b"2"}, executable={"b", "not-in-the-zip"})
+    assert _modes(data) == {"a": 0o100644, "b": 0o100755}
+    assert data == package.build_zip({"b": b"2", "a": b"1"}, executable=("b",))
+
+
 def test_package_holds_the_folder_and_our_helper_but_not_junk(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     f = _write(root / "app.py", HANDLER)

@@ -130,3 +130,49 @@ def test_log_format_from_file_env_and_flag(tmp_path: Path) -> None:
     (tmp_path / "recursectl.toml").write_text('log_format = "xml"\n')
     with pytest.raises(UsageError, match="log-format must be Text or JSON"):
         load(environ={}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "node.install_scripts = true",
+        "[node]\ninstall_scripts = true",
+        "node = {install-scripts = true}",
+    ],
+)
+def test_node_install_scripts_is_an_explicit_opt_in(tmp_path: Path, text: str) -> None:
+    assert load(environ={}, cwd=tmp_path).node_install_scripts is False
+    cfg = tmp_path / "recursectl.toml"
+    cfg.write_text(text + "\n")
+    assert load(config_path=cfg, environ={}).node_install_scripts is True
+    env = {"RECURSECTL_NODE_INSTALL_SCRIPTS": "0"}
+    assert load(config_path=cfg, environ=env).node_install_scripts is False
+    assert load(
+        environ={"RECURSECTL_NODE_INSTALL_SCRIPTS": "1"}, cwd=tmp_path / "x"
+    ).node_install_scripts
+
+
+def test_pyproject_node_table(tmp_path: Path) -> None:
+    cfg = tmp_path / "pyproject.toml"
+    cfg.write_text(
+        '[tool.recursectl]\nname = "f"\n[tool.recursectl.node]\ninstall_scripts = true\n'
+    )
+    assert load(environ={}, cwd=tmp_path).node_install_scripts is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('node.install_scripts = "yes"', r"`node\.install_scripts` .* wrong type"),
+        ("node.scripts = true", r"Unknown key\(s\) in \[node\] of .*: scripts\."),
+        ("node = true", "must be a table"),
+        ("node_install_scripts = true", r"Unknown key\(s\) in .*: node_install_scripts\."),
+    ],
+)
+def test_bad_node_keys(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "recursectl.toml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(UsageError, match=message) as caught:
+        load(config_path=cfg, environ={})
+    if "Unknown" in message:
+        assert "node.install_scripts" in (caught.value.hint or "")

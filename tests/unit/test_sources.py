@@ -270,3 +270,147 @@ def test_special_files_are_skipped(tmp_path: Path) -> None:
     make(tmp_path, {"handler.py": ""})
     os.mkfifo(tmp_path / "pipe")
     assert names(tmp_path) == ["handler.py"]
+
+
+# The content rules: a secret in a file of any name. The keys below are made up, shaped
+# like AWS's (an id of AKIA/ASIA + 16, a secret of 40 base64 characters).
+KEY_ID = "AKIA2E0A8F3B244C9986"
+TEMP_ID = "ASIA2E0A8F3B244C9986"
+SECRET = "q7Vt0Kd1Rb9Zx3Lm5Np2Wc8Ye4Hj6Gs/Uf+Ta1Qo"
+PGP = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGZ...\n-----END PGP PRIVATE KEY BLOCK-----\n"
+
+
+def refused(root: Path, **kwargs: object) -> UsageError:
+    with pytest.raises(UsageError) as caught:
+        sources.select(root, **kwargs)  # type: ignore[arg-type]
+    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.hint is not None
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason", "pattern"),
+    [
+        ("keys/backup.asc", PGP, "an OpenPGP secret key inside, line 1", "BEGIN PGP PRIVATE KEY"),
+        (
+            "config/aws.ini",
+            f"[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n",
+            "AWS access keys inside, line 2",  # the first match in the file is named
+            "access key id",
+        ),
+        (
+            "profile.cfg",  # a shared-credentials file under another name, no key id
+            f"[prod]\naws_secret_access_key={SECRET}\n",
+            "an AWS secret access key inside, line 2",
+            "aws_secret_access_key = <40 characters>",
+        ),
+        (
+            "deploy.vars",  # a dotenv file under another name
+            f"REGION=eu-west-1\nAWS_ACCESS_KEY_ID={TEMP_ID}\nAWS_SECRET_ACCESS_KEY='{SECRET}'\n",
+            "AWS access keys inside, line 2",
+            "access key id",
+        ),
+        (
+            "settings.sh",
+            f'export AWS_SECRET_ACCESS_KEY="{SECRET}"\n',
+            "an AWS secret access key inside, line 1",
+            "aws_secret_access_key",
+        ),
+        (
+            "data/key.json",  # what `aws iam create-access-key` prints
+            f'{{"AccessKey": {{"AccessKeyId": "{KEY_ID}",\n "SecretAccessKey": "{SECRET}"}}}}',
+            "AWS access keys inside, line 1",
+            "access key id",
+        ),
+        (
+            "notes.md",
+            f"staging user\nid: {KEY_ID}\nsecret: {SECRET}\n",
+            "AWS access keys inside, line 2",
+            "with a 40-character secret near it",
+        ),
+    ],
+)
+def test_secrets_are_found_by_content_in_a_file_of_any_name(
+    tmp_path: Path, name: str, content: str, reason: str, pattern: str
+) -> None:
+    make(tmp_path, {"handler.py": "", name: content})
+    error = refused(tmp_path)
+    assert f"Refusing to package {name}: it looks like a secret ({reason})" in error.message
+    assert error.hint is not None
+    assert error.hint.startswith(f"{name} matched ")
+    assert pattern in error.hint
+    assert f'include = ["{name}"]' in error.hint
+    assert names(tmp_path, include=[name]) == sorted(["handler.py", name])
+
+
+def test_code_that_passes_credentials_along_and_aws_doc_examples_are_not_secrets(
+    tmp_path: Path,
+) -> None:
+    make(
+        tmp_path,
+        {
+            "handler.py": (
+                "import os\nimport boto3\n\n"
+                "s3 = boto3.client('s3',\n"
+                "    aws_access_key_id=os.environ['KEY_ID'],\n"
+                "    aws_secret_access_key=os.environ['SECRET'],\n"
+                ")\n"
+            ),
+            "README.md": (
+                "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+                "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+            ),
+            "paths.txt": f"{KEY_ID} src/recursectl/local/handlers/functions/x\n",
+            "hashes.txt": f"{KEY_ID}\nda39a3ee5e6b4b0d3255bfef95601890afd80709\n",
+        },
+    )
+    assert names(tmp_path) == ["README.md", "handler.py", "hashes.txt", "paths.txt"]
+
+
+def test_a_key_after_the_first_64_kb_is_found(tmp_path: Path) -> None:
+    filler = "x = 1  # filler\n" * 20_000  # 320 KB
+    make(tmp_path, {"handler.py": "", "big.py": filler + '"""\n' + PGP + '"""\n'})
+    error = refused(tmp_path)
+    assert "big.py" in error.message
+    assert "line 20002" in error.message
+
+
+@pytest.mark.parametrize("split", [1, 10, 30, 36])
+def test_a_key_across_a_chunk_boundary_is_found(tmp_path: Path, split: int) -> None:
+    # The header starts `split` bytes before the end of the first 1 MB chunk.
+    header = b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    body = b"a" * (sources._CHUNK - split) + header + b"b" * 100
+    make(tmp_path, {"handler.py": "", "blob.bin": body})
+    assert "a private key inside, line 1" in refused(tmp_path).message
+
+
+def test_access_keys_across_a_chunk_boundary_are_found(tmp_path: Path) -> None:
+    body = ("z" * (sources._CHUNK - 30) + f"\nid {KEY_ID}\n" + "." * 200 + f"\n{SECRET}\n").encode()
+    make(tmp_path, {"handler.py": "", "dump.txt": body})
+    assert "AWS access keys inside, line 2" in refused(tmp_path).message
+
+
+def test_a_hard_link_to_a_file_outside_the_project_is_refused(tmp_path: Path) -> None:
+    root = make(tmp_path / "proj", {"handler.py": "", "inside.txt": "i"})
+    outside = make(tmp_path / "home", {"notes": "not a secret by its look"}) / "notes"
+    os.link(outside, root / "config.txt")
+    error = refused(root)
+    assert "Refusing to package config.txt" in error.message
+    assert "a hard link with 1 other name outside the packaged files" in error.message
+    assert error.hint is not None
+    assert "st_nlink > 1" in error.hint
+    assert "--link-mode=copy" in error.hint
+    assert names(root, include=["config.txt"]) == ["config.txt", "handler.py", "inside.txt"]
+    # Links whose every name is in the package are fine: nothing lies outside.
+    (root / "config.txt").unlink()
+    os.link(root / "inside.txt", root / "copy.txt")
+    assert names(root) == ["copy.txt", "handler.py", "inside.txt"]
+
+
+def test_an_include_does_not_follow_a_symlink_out_of_the_project(tmp_path: Path) -> None:
+    root = make(tmp_path / "proj", {"handler.py": ""})
+    make(tmp_path / "home", {"creds": "x"})
+    (root / "settings.cfg").symlink_to(tmp_path / "home" / "creds")
+    error = refused(root, include=["settings.cfg"])
+    assert "settings.cfg is a symlink to" in error.message
+    assert "outside the source root" in error.message

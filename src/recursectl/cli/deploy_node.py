@@ -28,10 +28,17 @@ def prepare_node(
         )
     spec = package_node.parse_handler(settings.handler, cwd=cwd)
     runtimes.check_handler(runtime, spec.file)
-    pkg = package_node.build(spec, runtime)
-    warning = package_node.bundled_warning(pkg)
-    if warning:
-        app.ui.warn(warning)
+    pkg = package_node.build(
+        spec,
+        runtime,
+        settings.architecture,
+        install_scripts=settings.node_install_scripts,
+        exclude=settings.exclude,
+        include=settings.include,
+    )
+    for warning in (package_node.bundled_warning(pkg), package_node.scripts_warning(pkg)):
+        if warning:
+            app.ui.warn(warning)
     if settings.local:
         _local_note(app, runtime)
     return settings, pkg

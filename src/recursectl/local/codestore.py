@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import threading
-import zipfile
 from pathlib import Path
 
-from recursectl.local import sandbox
+from recursectl.local import sandbox, unzip
 
 
 def code_sha256(zip_bytes: bytes) -> str:
@@ -49,10 +47,8 @@ class CodeStore:
         target = self.root / hashlib.sha256(sha.encode()).hexdigest()[:32]
         with self._lock:
             if not (target / ".complete").exists():
-                data = self._zips[sha]
-                target.mkdir(parents=True, exist_ok=True)
-                with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                    archive.extractall(target)
+                # Lambda's way, not extractall's: modes kept (a 0755 tool stays runnable).
+                unzip.extract(self._zips[sha], target)
                 (target / ".complete").touch()
                 sandbox.make_read_only(target)
         return target
