@@ -62,6 +62,9 @@ class Settings:
     # `node.install_scripts` in recursectl.toml: let `npm ci` run the dependencies' lifecycle
     # scripts at deploy (off: `npm ci --ignore-scripts`, nobody's code runs on this machine)
     node_install_scripts: bool = False
+    # `python.build_sdists` in recursectl.toml: let pip build dependencies published only as
+    # source distributions (off: `--only-binary=:all:`, no package's build code runs here)
+    python_build_sdists: bool = False
     config_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -98,7 +101,7 @@ _INT_KEYS = {
     "log_retention_days",
     "local_port",
 }
-_BOOL_KEYS = {"local", "node_install_scripts"}
+_BOOL_KEYS = {"local", "node_install_scripts", "python_build_sdists"}
 _LIST_KEYS = {"exclude", "include", "layers", "managed_policies"}
 _TABLE_KEYS = {"environment"}
 _STATEMENT_KEYS = {"iam_statements"}
@@ -106,7 +109,10 @@ _NO_ENV_KEYS = _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS  # not settable by REC
 _KEYS = {f.name for f in fields(Settings)} - {"config_path"}
 # Keys a config file writes inside a table (`node.install_scripts = true`, or a `[node]`
 # table): table -> {key in the table: the Settings field}.
-_NESTED = {"node": {"install_scripts": "node_install_scripts"}}
+_NESTED = {
+    "node": {"install_scripts": "node_install_scripts"},
+    "python": {"build_sdists": "python_build_sdists"},
+}
 _DOTTED = {field: f"{t}.{k}" for t, keys in _NESTED.items() for k, field in keys.items()}
 _FILE_KEYS = (_KEYS - {f for t in _NESTED.values() for f in t.values()}) | set(_NESTED)
 _TRUE = {"1", "true", "yes", "on"}

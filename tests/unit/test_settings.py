@@ -176,3 +176,49 @@ def test_bad_node_keys(tmp_path: Path, text: str, message: str) -> None:
         load(config_path=cfg, environ={})
     if "Unknown" in message:
         assert "node.install_scripts" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "python.build_sdists = true",
+        "[python]\nbuild_sdists = true",
+        "python = {build-sdists = true}",
+    ],
+)
+def test_python_build_sdists_is_an_explicit_opt_in(tmp_path: Path, text: str) -> None:
+    assert load(environ={}, cwd=tmp_path).python_build_sdists is False
+    cfg = tmp_path / "recursectl.toml"
+    cfg.write_text(text + "\n")
+    assert load(config_path=cfg, environ={}).python_build_sdists is True
+    env = {"RECURSECTL_PYTHON_BUILD_SDISTS": "0"}
+    assert load(config_path=cfg, environ=env).python_build_sdists is False
+    assert load(
+        environ={"RECURSECTL_PYTHON_BUILD_SDISTS": "1"}, cwd=tmp_path / "x"
+    ).python_build_sdists
+    with pytest.raises(UsageError, match="RECURSECTL_PYTHON_BUILD_SDISTS must be 1 or 0"):
+        load(environ={"RECURSECTL_PYTHON_BUILD_SDISTS": "maybe"}, cwd=tmp_path / "x")
+
+
+def test_pyproject_python_table(tmp_path: Path) -> None:
+    cfg = tmp_path / "pyproject.toml"
+    cfg.write_text('[tool.recursectl]\nname = "f"\n[tool.recursectl.python]\nbuild_sdists = true\n')
+    assert load(environ={}, cwd=tmp_path).python_build_sdists is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("python.build_sdists = 1", r"`python\.build_sdists` .* wrong type"),
+        ("python.sdists = true", r"Unknown key\(s\) in \[python\] of .*: sdists\."),
+        ('python = "3.12"', "must be a table"),
+        ("python_build_sdists = true", r"Unknown key\(s\) in .*: python_build_sdists\."),
+    ],
+)
+def test_bad_python_keys(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "recursectl.toml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(UsageError, match=message) as caught:
+        load(config_path=cfg, environ={})
+    if "Unknown" in message:
+        assert "python.build_sdists" in (caught.value.hint or "")
