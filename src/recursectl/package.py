@@ -329,6 +329,7 @@ class Options:
     local: bool = False  # for the local cloud: wheels for this interpreter if Lambda's cannot run
     cache_dir: Path | None = None
     find_links: Path | None = None  # tests: install from this folder only
+    build_sdists: bool = False  # python.build_sdists: build deps that only ship an sdist
     on_install: Callable[[str], None] | None = None  # called before pip runs (a cache miss)
 
 
@@ -361,6 +362,7 @@ def install_deps(spec: HandlerSpec, options: Options) -> Deps | None:
         target,
         cache_dir=options.cache_dir,
         find_links=options.find_links,
+        build_sdists=options.build_sdists,
         on_install=(lambda t: on_install(t.describe())) if on_install else None,
     )
 

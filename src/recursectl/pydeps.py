@@ -3,12 +3,20 @@
 `install(requirements, target)` returns a folder whose contents go at the root of the zip.
 For Lambda the wheels are chosen for the function's runtime and architecture, not for this
 machine: `pip install --target --platform manylinux... --implementation cp --python-version
-3.X --only-binary=:all:`. A dependency that only ships an sdist is built locally with
-`pip wheel --no-deps`: if that gives a pure-Python wheel (`-none-any`) it works anywhere and is
-used; otherwise it is an error that names the package.
+3.X --only-binary=:all:`; for this interpreter (the local cloud, when Lambda's wheels cannot
+run here) `--only-binary=:all:` too. Installing wheels runs no package's code.
+
+A dependency published only as a source distribution (sdist) is refused by default: building
+it runs its own setup.py or build backend on this machine. The error names every such
+requirement that pip reaches (found without building anything: `pip index versions
+--no-binary=:all:` lists the versions that have an sdist). With `build_sdists=True` (the
+`python.build_sdists` setting) it is built as before: for Lambda with `pip wheel --no-deps`,
+used if that gives a pure-Python wheel (`-none-any`), else an error that names the package;
+for this interpreter, pip builds what it needs.
 
 Installs are cached under `$RECURSECTL_CACHE_DIR` (else `$XDG_CACHE_HOME/recursectl`, else
-`~/.cache/recursectl`) by a key of (requirements content, target, pip options), so an unchanged
+`~/.cache/recursectl`) by a key of (requirements content, target, pip options, whether sdists
+are built), so an unchanged
 redeploy runs no pip at all. An unpinned requirement is therefore resolved once per key: pin
 versions, or pass `refresh=True`. A per-key lock makes concurrent installs build once; the
 entry appears by one atomic rename, so a killed install never leaves a half entry behind.
@@ -22,6 +30,7 @@ them, but a requirements file that names them gets them vendored, pinned, as pip
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -63,7 +72,7 @@ if sys.platform != "win32":
     import fcntl
 
 CACHE_ENV = "RECURSECTL_CACHE_DIR"
-_KEY_VERSION = 1  # bump when the layout or the pip options change
+_KEY_VERSION = 2  # bump when the layout or the pip options change (2: binary-only)
 _META = "recursectl-deps.json"
 _PIP_TIMEOUT_S = 900
 _MAX_ROUNDS = 10  # pip runs per install: one, plus one per sdist-only pure-Python package
@@ -76,6 +85,8 @@ _NETWORK = re.compile(
     r"Max retries exceeded|ReadTimeoutError"
 )
 _MISSING = re.compile(r"No matching distribution found for (\S+)")
+_VERSIONS = re.compile(r"^Available versions: (.*)$", re.MULTILINE)
+_PINNED = re.compile(r"^[^\s\[<>=!~;(@]+(?:\[[^\]]*\])?===?\s*([^\s,;]+)$")
 
 PipRunner = Callable[[Sequence[str], Mapping[str, str]], "subprocess.CompletedProcess[str]"]
 
@@ -114,9 +125,15 @@ class Deps:
         return sum(p.stat().st_size for p in self.files().values())
 
 
-def cache_key(requirements: Requirements, target: Target, find_links: Path | None = None) -> str:
+def cache_key(
+    requirements: Requirements,
+    target: Target,
+    find_links: Path | None = None,
+    build_sdists: bool = False,
+) -> str:
     data = {
         "v": _KEY_VERSION,
+        "build_sdists": build_sdists,
         "requirements": requirements.text,
         "constraints": requirements.constraints,
         "target": target.key_data(),
@@ -132,6 +149,7 @@ def install(
     *,
     cache_dir: Path | None = None,
     find_links: Path | None = None,
+    build_sdists: bool = False,
     refresh: bool = False,
     runner: PipRunner | None = None,
     on_install: Callable[[Target], None] | None = None,
@@ -139,12 +157,14 @@ def install(
     """Install `requirements` for `target`, or return the cached install.
 
     `find_links` (tests, air-gapped use): install from that folder only (`--no-index`).
+    `build_sdists`: build dependencies that have no wheel from their sdists (their build code
+    runs here); off, such a dependency is a UsageError that names it.
     `on_install` is called before pip runs (a cache miss), e.g. to show a spinner.
     """
     reqs = (
         requirements if isinstance(requirements, Requirements) else Requirements.read(requirements)
     )
-    key = cache_key(reqs, target, find_links)
+    key = cache_key(reqs, target, find_links, build_sdists)
     base = (cache_dir or cache_root()) / "pydeps"
     entry = base / key
     if not refresh and (entry / _META).is_file():
@@ -165,7 +185,7 @@ def install(
         try:
             if on_install:
                 on_install(target)
-            _build(reqs, target, tmp, find_links, runner or _run_pip)
+            _build(reqs, target, tmp, _Pip(runner or _run_pip, find_links, build_sdists))
             if entry.exists():  # refresh: move the old entry aside first, then swap
                 old = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-old-", dir=base))
                 os.rename(entry, old / "entry")
@@ -190,9 +210,23 @@ def _locked(path: Path) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
-def _build(
-    reqs: Requirements, target: Target, tmp: Path, find_links: Path | None, run: PipRunner
-) -> None:
+@dataclass(frozen=True)
+class _Pip:
+    """How pip runs for one install: the runner, the index, whether sdists may be built."""
+
+    run: PipRunner
+    find_links: Path | None
+    build_sdists: bool
+
+    def install(
+        self, target: Target, site: Path, reqs: Path, cons: Path, wheelhouse: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        index = _index_args(self.find_links, wheelhouse)
+        args = ["install", "--target", str(site), *_target_args(target, self.build_sdists)]
+        return self.run([*args, *index, "-r", str(reqs), "-c", str(cons)], _pip_env())
+
+
+def _build(reqs: Requirements, target: Target, tmp: Path, pip: _Pip) -> None:
     site, wheelhouse = tmp / "site", tmp / "wheelhouse"
     req_file, cons_file = tmp / "requirements.txt", tmp / "constraints.txt"
     req_file.write_text(reqs.text)
@@ -200,18 +234,19 @@ def _build(
     built: set[str] = set()
     site.mkdir()
     for _ in range(0 if reqs.empty else _MAX_ROUNDS):  # nothing to install: an empty tree
-        index = _index_args(find_links, wheelhouse if built else None)
-        args = ["install", "--target", str(site), *_target_args(target), *index]
-        result = run([*args, "-r", str(req_file), "-c", str(cons_file)], _pip_env())
+        result = pip.install(target, site, req_file, cons_file, wheelhouse if built else None)
         if result.returncode == 0:
             break
         missing = _MISSING.search(result.stderr)
-        if missing is None or target.local or _NETWORK.search(result.stderr):
+        if missing is None or _NETWORK.search(result.stderr):
             raise _pip_error(result.stderr, reqs, target)
+        if not pip.build_sdists:
+            raise _refuse_sdists(missing.group(1), result.stderr, reqs, target, tmp, pip)
         name = _dist_name(missing.group(1))
-        if name in built:  # built locally, still not installable (e.g. its Requires-Python)
-            raise _pip_error(result.stderr, reqs, target)
-        wheel = _build_wheel(missing.group(1), wheelhouse, _index_args(find_links, None), run)
+        if target.local or name in built:  # pip built what it could / built here, still not
+            raise _pip_error(result.stderr, reqs, target)  # installable (e.g. Requires-Python)
+        index = _index_args(pip.find_links, None)
+        wheel = _build_wheel(missing.group(1), wheelhouse, index, pip.run)
         if not _is_pure(wheel):
             raise UsageError(
                 f"{name} has no wheel for {target.describe()} and is not pure Python "
@@ -231,14 +266,101 @@ def _build(
     cons_file.unlink()
 
 
-def _target_args(target: Target) -> list[str]:
+def _target_args(target: Target, build_sdists: bool = False) -> list[str]:
+    """Wheels only (no package's code runs), except for this interpreter with the opt-in
+    (pip then builds the sdists it needs). For Lambda, pip needs `--only-binary=:all:` with
+    `--platform` anyway: an sdist is built separately (`_build_wheel`), with the opt-in."""
     common = ["--no-compile", "--no-warn-script-location", "--progress-bar", "off"]
+    binary = [] if target.local and build_sdists else ["--only-binary=:all:"]
+    return [*common, *_python_args(target), *binary]
+
+
+def _python_args(target: Target) -> list[str]:
+    """pip's target-Python options: none for this interpreter."""
     if target.local:
-        return common
+        return []
     major, minor = target.python
     platforms = [f"--platform={p}" for p in target.platforms]
-    return [*common, "--implementation", "cp", "--python-version", f"{major}.{minor}",
-            "--only-binary=:all:", *platforms]  # fmt: skip
+    return ["--implementation", "cp", "--python-version", f"{major}.{minor}", *platforms]
+
+
+def _refuse_sdists(
+    requirement: str, stderr: str, reqs: Requirements, target: Target, tmp: Path, pip: _Pip
+) -> RecursectlError:
+    """The error when `requirement` has no wheel: a refusal that names it and every other
+    sdist-only requirement pip reaches, or pip's own error when it has no sdist either.
+
+    Nothing is built to find out: `pip index versions --no-binary=:all:` lists the versions
+    published as sdists, and each sdist-only line of the requirements is dropped in turn and
+    the rest installed again (wheels only) into a scratch folder, which names the next one.
+    One that only a dependency needs ends the search: pip cannot resolve past it.
+    """
+    found: list[str] = []
+    current: Requirements | None = reqs
+    missing: str | None = requirement
+    while missing and current and len(found) < _MAX_ROUNDS and _has_sdist(missing, target, pip):
+        found.append(missing)
+        current = _without(current, missing)
+        missing = _next_missing(current, target, tmp, pip) if current else None
+    if not found:
+        return _pip_error(stderr, reqs, target)
+    names = ", ".join(found)
+    one = len(found) == 1
+    return UsageError(
+        f"{names} {'has' if one else 'have'} no wheel for {target.describe()}, only a source "
+        "distribution (sdist), and deploy builds none by default: building one runs the "
+        "package's own setup.py or build backend on this machine.",
+        hint=f"pin {'a version' if one else 'versions'} that publish wheels; or, if you trust "
+        f"{'it' if one else 'them'}, set python.build_sdists = true in recursectl.toml (or "
+        f"RECURSECTL_PYTHON_BUILD_SDISTS=1): {'its' if one else 'their'} build code then runs "
+        "at every uncached deploy, with your permissions, files and credentials in reach",
+    )
+
+
+def _has_sdist(requirement: str, target: Target, pip: _Pip) -> bool:
+    """Whether the index has a source distribution of `requirement` for `target`'s Python
+    (of its pinned version, for `name==version`), read from the index: nothing is built."""
+    args = ["index", "versions", _dist_name(requirement), "--pre", "--no-binary=:all:"]
+    result = pip.run([*args, *_python_args(target), *_index_args(pip.find_links, None)], _pip_env())
+    listed = _VERSIONS.search(result.stdout) if result.returncode == 0 else None
+    if listed is None:  # none; or a pip without `pip index` (before 21.2): pip's own error
+        return False
+    versions = {_release(v) for v in listed.group(1).split(",")}
+    pinned = _PINNED.match(requirement)
+    if pinned is None or "*" in pinned.group(1):  # a range: some version has an sdist
+        return True
+    return _release(pinned.group(1)) in versions
+
+
+def _release(version: str) -> str:
+    """`1.0.0` and `1.0` are one version (PEP 440 pads releases with zeros)."""
+    return re.sub(r"(\.0)+$", "", version.strip().lower()) or "0"
+
+
+def _without(reqs: Requirements, requirement: str) -> Requirements | None:
+    """`reqs` without the lines naming `requirement`'s project; None when no line does (a
+    dependency's dependency) or nothing else is left to install."""
+    name = _canonical(_dist_name(requirement))
+    lines = reqs.text.splitlines()
+    kept = [line for line in lines if line.startswith("-") or _canonical(_dist_name(line)) != name]
+    rest = dataclasses.replace(reqs, text="".join(f"{line}\n" for line in kept))
+    return None if len(kept) == len(lines) or rest.empty else rest
+
+
+def _next_missing(reqs: Requirements, target: Target, tmp: Path, pip: _Pip) -> str | None:
+    """The next requirement without a wheel, from a wheels-only install of `reqs` into a
+    scratch folder (removed with the install's temporary folder)."""
+    probe = Path(tempfile.mkdtemp(prefix="probe-", dir=tmp))
+    (probe / "requirements.txt").write_text(reqs.text)
+    (probe / "constraints.txt").write_text(reqs.constraints)
+    site = probe / "site"
+    result = pip.install(target, site, probe / "requirements.txt", probe / "constraints.txt")
+    missing = _MISSING.search(result.stderr) if result.returncode else None
+    return missing.group(1) if missing and not _NETWORK.search(result.stderr) else None
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _index_args(find_links: Path | None, wheelhouse: Path | None) -> list[str]:
@@ -253,11 +375,15 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
+def pip_command(args: Sequence[str]) -> list[str]:
+    """The command line of a pip run: recursectl's interpreter, no version check, no prompt."""
+    return [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
+
+
 def _run_pip(args: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
     try:
         return subprocess.run(
-            command,
+            pip_command(args),
             check=False,
             env=dict(env),
             capture_output=True,

@@ -3,7 +3,9 @@
 The network tests install two small pinned packages (six: pure Python; markupsafe: a C
 extension with manylinux wheels for x86_64 and aarch64) into a cache kept in pytest's cache
 folder, so a rerun makes no pip call. The cache-miss, lock and error tests run offline against
-sdists built here (`--no-index --find-links`).
+sdists and wheels built here (`--no-index --find-links`). An sdist is built only with
+`build_sdists=True` (the `python.build_sdists` opt-in): its build backend writes a proof file
+when it runs, so a test sees whether any of its code ran.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tarfile
 import textwrap
 import threading
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -185,11 +188,16 @@ BACKEND = textwrap.dedent(
 PYPROJECT = '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
 
 
-def make_sdist(folder: Path, name: str, pure: bool) -> None:
-    """`name-1.0.tar.gz`: an sdist with an in-tree build backend (no build dependencies)."""
+def make_sdist(folder: Path, name: str, pure: bool, proof: Path | None = None) -> None:
+    """`name-1.0.tar.gz`: an sdist with an in-tree build backend (no build dependencies).
+
+    With `proof`, the backend appends a line to that file whenever pip runs it (on import:
+    any build hook, metadata included), as a setup.py or any build code could.
+    """
+    ran = f"open({str(proof)!r}, 'a').write({name!r} + ' build code ran\\n')\n" if proof else ""
     members = {
         "pyproject.toml": PYPROJECT,
-        "backend.py": BACKEND.format(name=name, pure=pure),
+        "backend.py": ran + BACKEND.format(name=name, pure=pure),
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
     }
     if not pure:
@@ -203,12 +211,101 @@ def make_sdist(folder: Path, name: str, pure: bool) -> None:
             archive.addfile(info, io.BytesIO(data))
 
 
+def make_wheel(folder: Path, name: str) -> None:
+    """`name-1.0-py3-none-any.whl`: a pure-Python wheel, written directly (nothing built)."""
+    dist, info = f"{name}-1.0", f"{name}-1.0.dist-info/"
+    files = {
+        f"{name}.py": b"VALUE = 7\n",
+        info + "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        info + "WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(f"{member},,\n" for member in files) + f"{info}RECORD,,\n"
+    files[info + "RECORD"] = record.encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / f"{dist}-py3-none-any.whl", "w") as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+
+
 @pytest.fixture
-def index(tmp_path: Path) -> Path:
+def proof(tmp_path: Path) -> Path:
+    """The file the sdists' build code writes when it runs."""
+    return tmp_path / "build-code-ran.txt"
+
+
+@pytest.fixture
+def index(tmp_path: Path, proof: Path) -> Path:
     folder = tmp_path / "index"
-    make_sdist(folder, "purepkg", pure=True)
-    make_sdist(folder, "cextpkg", pure=False)
+    make_sdist(folder, "purepkg", pure=True, proof=proof)
+    make_sdist(folder, "cextpkg", pure=False, proof=proof)
+    make_wheel(folder, "wheelpkg")
     return folder
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["lambda", "this-interpreter"])
+def test_an_sdist_is_not_built_by_default(
+    tmp_path: Path, index: Path, proof: Path, local: bool
+) -> None:
+    req = requirements(tmp_path, "wheelpkg==1.0", "purepkg==1.0")
+    target = pydeps.local_target() if local else pydeps.lambda_target("python3.12", "x86_64")
+    runner = CountingRunner()
+    with pytest.raises(UsageError) as caught:
+        pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=runner)
+    error = caught.value
+    assert error.exit_code == EXIT_USAGE
+    assert error.message.startswith(
+        f"purepkg==1.0 has no wheel for {target.describe()}, only a source distribution (sdist)"
+    )
+    assert "runs the package's own setup.py or build backend on this machine" in error.message
+    assert error.hint is not None
+    assert "python.build_sdists = true" in error.hint
+    assert "RECURSECTL_PYTHON_BUILD_SDISTS=1" in error.hint
+    assert "with your permissions" in error.hint
+    assert "\n" not in error.message + error.hint
+    assert not proof.exists(), proof.read_text()
+    assert not any(call[0] == "wheel" for call in runner.calls)
+    installs = [call for call in runner.calls if call[0] == "install"]
+    assert all("--only-binary=:all:" in call for call in installs)
+    assert [p.name for p in (tmp_path / "c" / "pydeps").iterdir() if "lock" not in p.name] == []
+
+
+def test_every_sdist_only_requirement_is_named(tmp_path: Path, index: Path, proof: Path) -> None:
+    req = requirements(tmp_path, "purepkg", "wheelpkg", "CextPkg>=1.0")
+    with pytest.raises(UsageError) as caught:
+        pydeps.install(
+            req, pydeps.lambda_target("python3.13", "arm64"), cache_dir=tmp_path / "c",
+            find_links=index,
+        )  # fmt: skip
+    assert caught.value.message.startswith("purepkg, CextPkg>=1.0 have no wheel for Python 3.13")
+    assert "if you trust them, set python.build_sdists = true" in (caught.value.hint or "")
+    assert not proof.exists()
+
+
+def test_a_pinned_version_that_does_not_exist_is_not_called_an_sdist(
+    tmp_path: Path, index: Path
+) -> None:
+    req = requirements(tmp_path, "purepkg==9.9")
+    with pytest.raises(UsageError) as caught:
+        pydeps.install(req, pydeps.local_target(), cache_dir=tmp_path / "c", find_links=index)
+    assert caught.value.message.startswith("No version of purepkg==9.9 (from requirements.txt)")
+
+
+def test_with_the_opt_in_the_sdist_is_built(tmp_path: Path, index: Path, proof: Path) -> None:
+    req = requirements(tmp_path, "purepkg==1.0")
+    target = pydeps.lambda_target("python3.12", "x86_64")
+    refused = tmp_path / "refused"
+    with pytest.raises(UsageError):
+        pydeps.install(req, target, cache_dir=refused, find_links=index)
+    deps = pydeps.install(
+        req, target, cache_dir=tmp_path / "c", find_links=index, build_sdists=True
+    )
+    assert deps.distributions == ("purepkg==1.0",)
+    assert "purepkg build code ran" in proof.read_text()
+    assert deps.key != pydeps.cache_key(pydeps.Requirements.read(req), target, index)
+    # The opt-in's tree is not served to a deploy without it (another key): refused again.
+    with pytest.raises(UsageError, match=r"purepkg==1\.0 has no wheel"):
+        pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index)
 
 
 def test_a_pure_python_sdist_is_built_once_then_cached(tmp_path: Path, index: Path) -> None:
@@ -221,6 +318,7 @@ def test_a_pure_python_sdist_is_built_once_then_cached(tmp_path: Path, index: Pa
         target,
         cache_dir=tmp_path / "c",
         find_links=index,
+        build_sdists=True,
         runner=runner,
         on_install=started.append,
     )
@@ -235,7 +333,9 @@ def test_a_pure_python_sdist_is_built_once_then_cached(tmp_path: Path, index: Pa
     assert "--platform=manylinux_2_34_aarch64" in runner.calls[0]
 
     second = CountingRunner()
-    cached = pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=second)
+    cached = pydeps.install(
+        req, target, cache_dir=tmp_path / "c", find_links=index, build_sdists=True, runner=second
+    )
     assert cached.installed is False
     assert second.calls == []
     assert cached.site == deps.site
@@ -251,7 +351,7 @@ def test_a_compiled_package_without_a_lambda_wheel_is_a_clear_error(
     req = requirements(tmp_path, "purepkg", "cextpkg")
     target = pydeps.lambda_target("python3.12", "x86_64")
     with pytest.raises(UsageError) as caught:
-        pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index)
+        pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, build_sdists=True)
     error = caught.value
     assert error.exit_code == EXIT_USAGE
     assert error.message.startswith("cextpkg has no wheel for Python 3.12 on Lambda")
@@ -262,33 +362,51 @@ def test_a_compiled_package_without_a_lambda_wheel_is_a_clear_error(
     assert [p.name for p in (tmp_path / "c" / "pydeps").iterdir() if "lock" not in p.name] == []
 
 
-def test_an_unknown_package_is_a_clear_error(tmp_path: Path, index: Path) -> None:
+@pytest.mark.parametrize(
+    ("build_sdists", "message"),
+    [
+        (False, r"No version of no-such-package-recursectl==9\.9 \(from requirements\.txt\) has"),
+        (True, r"no-such-package-recursectl==9\.9 has no wheel for Lambda, and building it"),
+    ],
+)
+def test_an_unknown_package_is_a_clear_error(
+    tmp_path: Path, index: Path, build_sdists: bool, message: str
+) -> None:
     req = requirements(tmp_path, "no-such-package-recursectl==9.9")
-    with pytest.raises(UsageError, match=r"no-such-package-recursectl==9\.9 has no wheel"):
+    with pytest.raises(UsageError, match=message):
         pydeps.install(
             req,
             pydeps.lambda_target("python3.12", "x86_64"),
             cache_dir=tmp_path / "c",
             find_links=index,
+            build_sdists=build_sdists,
         )
 
 
-def test_the_local_variant_builds_any_sdist_for_this_interpreter(
-    tmp_path: Path, index: Path
+def test_the_local_variant_builds_any_sdist_for_this_interpreter_with_the_opt_in(
+    tmp_path: Path, index: Path, proof: Path
 ) -> None:
     req = requirements(tmp_path, "cextpkg")
     runner = CountingRunner()
     deps = pydeps.install(
-        req, pydeps.local_target(), cache_dir=tmp_path / "c", find_links=index, runner=runner
+        req,
+        pydeps.local_target(),
+        cache_dir=tmp_path / "c",
+        find_links=index,
+        build_sdists=True,
+        runner=runner,
     )
     assert deps.distributions == ("cextpkg==1.0",)
     assert [call[0] for call in runner.calls] == ["install"]
+    assert "--only-binary=:all:" not in runner.calls[0]
+    assert "cextpkg build code ran" in proof.read_text()
 
     fresh = pydeps.install(
         req,
         pydeps.local_target(),
         cache_dir=tmp_path / "c",
         find_links=index,
+        build_sdists=True,
         runner=runner,
         refresh=True,
     )
@@ -320,7 +438,14 @@ def test_concurrent_installs_of_one_key_build_once(tmp_path: Path, index: Path) 
 
     def work() -> None:
         results.append(
-            pydeps.install(req, target, cache_dir=tmp_path / "c", find_links=index, runner=runner)
+            pydeps.install(
+                req,
+                target,
+                cache_dir=tmp_path / "c",
+                find_links=index,
+                build_sdists=True,
+                runner=runner,
+            )
         )
 
     threads = [threading.Thread(target=work) for _ in range(3)]
@@ -346,7 +471,7 @@ def runner(args, env):
     return result
 
 pydeps.install(Path(sys.argv[1]), pydeps.local_target(), cache_dir=Path(sys.argv[2]),
-               find_links=Path(sys.argv[4]), runner=runner)
+               find_links=Path(sys.argv[4]), build_sdists=True, runner=runner)
 """
 
 
@@ -373,8 +498,9 @@ def test_a_killed_install_leaves_no_entry_and_the_next_one_succeeds(
 
     runner = CountingRunner()
     deps = pydeps.install(
-        req, pydeps.local_target(), cache_dir=cache, find_links=index, runner=runner
-    )
+        req, pydeps.local_target(), cache_dir=cache, find_links=index, build_sdists=True,
+        runner=runner,
+    )  # fmt: skip
     assert deps.installed is True
     assert len(runner.calls) == 1
     assert sorted(p.name for p in (cache / "pydeps").iterdir()) == [deps.key, f"{deps.key}.lock"]
@@ -392,8 +518,10 @@ def test_the_key_follows_the_requirements_and_the_target(tmp_path: Path) -> None
         pydeps.cache_key(one, arm),
         pydeps.cache_key(one, py313),
         pydeps.cache_key(one, pydeps.local_target()),
+        pydeps.cache_key(one, x86, build_sdists=True),
+        pydeps.cache_key(one, pydeps.local_target(), build_sdists=True),
     }
-    assert len(keys) == 5
+    assert len(keys) == 7
     assert pydeps.cache_key(one, x86) == pydeps.cache_key(
         pydeps.Requirements.read(requirements(tmp_path, "six==1.17.0")), x86
     )
@@ -412,6 +540,12 @@ def test_pip_sees_no_configuration_that_could_change_the_index(
     assert env["PIP_DISABLE_PIP_VERSION_CHECK"] == "1"
     assert env["PIP_CERT"] == "/etc/ssl/certs/ca.pem"
     assert not {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"} & set(env)
+
+
+def test_pip_makes_no_version_check_and_asks_nothing() -> None:
+    command = pydeps.pip_command(["install", "six"])
+    assert command[:3] == [sys.executable, "-m", "pip"]
+    assert command[3:5] == ["--disable-pip-version-check", "--no-input"]
 
 
 def test_cache_folder_follows_the_environment(

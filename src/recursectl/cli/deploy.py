@@ -264,6 +264,7 @@ def _options(app: App, settings: Settings, as_json: bool) -> Options:
         runtime=settings.runtime,
         architecture=settings.architecture,
         local=settings.local,
+        build_sdists=settings.python_build_sdists,
         on_install=on_install,
     )
 
