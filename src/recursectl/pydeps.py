@@ -310,8 +310,9 @@ def _refuse_sdists(
         f"{names} {'has' if one else 'have'} no wheel for {target.describe()}, only a source "
         "distribution (sdist), and deploy builds none by default: building one runs the "
         "package's own setup.py or build backend on this machine.",
-        hint=f"pin {'a version' if one else 'versions'} that publish wheels; or, if you trust "
-        f"{'it' if one else 'them'}, set python.build_sdists = true in recursectl.toml (or "
+        hint=f"pin {'a version that publishes' if one else 'versions that publish'} wheels; or, "
+        f"if you trust {'it' if one else 'them'}, set python.build_sdists = true in "
+        "recursectl.toml (or "
         f"RECURSECTL_PYTHON_BUILD_SDISTS=1): {'its' if one else 'their'} build code then runs "
         "at every uncached deploy, with your permissions, files and credentials in reach",
     )

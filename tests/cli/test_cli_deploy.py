@@ -336,3 +336,62 @@ def test_a_node_deploy_names_the_skipped_install_scripts_and_runs_them_only_when
     assert opted_in.exit_code == 0, opted_in.output
     assert proof.read_text().split() == ["install", "postinstall"]
     assert "did not run" not in opted_in.stderr
+
+
+def test_a_python_sdist_is_built_only_with_the_opt_in(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user's requirements.txt names a package published only as an sdist, whose build code
+    writes a proof file: deploy refuses it (exit 2, no proof) until python.build_sdists."""
+    import dataclasses
+
+    from recursectl.app import App
+    from recursectl.cli import deploy as deploy_cli
+    from recursectl.package import Options
+    from recursectl.settings import Settings
+    from tests.functional.test_pydeps import make_sdist
+
+    proof = tmp_path / "proof.txt"
+    index = tmp_path / "index"
+    make_sdist(index, "proofpkg", pure=True, proof=proof)
+    options = deploy_cli._options
+
+    def offline(app: App, settings: Settings, as_json: bool) -> Options:
+        # The one seam: PyPI is replaced by a local folder (`--no-index --find-links`).
+        return dataclasses.replace(
+            options(app, settings, as_json), find_links=index, cache_dir=tmp_path / "cache"
+        )
+
+    monkeypatch.setattr(deploy_cli, "_options", offline)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "handler.py").write_text(
+        "import proofpkg\n\n\ndef handler(event, context):\n    return proofpkg.VALUE\n"
+    )
+    (app / "requirements.txt").write_text("proofpkg==1.0\n")
+    (app / "recursectl.toml").write_text('name = "sdist"\n')
+    monkeypatch.chdir(app)
+
+    refused = run("--endpoint-url", endpoint, "deploy", "--dry-run")
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.stderr.split())
+    assert "proofpkg==1.0 has no wheel for Python 3.13 on Lambda" in said
+    assert "only a source distribution (sdist)" in said
+    assert "python.build_sdists = true" in said
+    assert "Traceback" not in refused.output
+    assert not proof.exists()
+
+    monkeypatch.setenv("RECURSECTL_PYTHON_BUILD_SDISTS", "1")
+    built = run("--endpoint-url", endpoint, "deploy", "--dry-run")
+    assert built.exit_code == 0, built.output
+    assert "1 dependency (installed)" in built.stderr
+    assert "proofpkg build code ran" in proof.read_text()
+    monkeypatch.delenv("RECURSECTL_PYTHON_BUILD_SDISTS")
+
+    with (app / "recursectl.toml").open("a") as cfg:
+        cfg.write("python.build_sdists = true\n")
+    cached = run("--endpoint-url", endpoint, "deploy", "--dry-run")
+    assert cached.exit_code == 0, cached.output
+    assert "1 dependency (cached)" in cached.stderr
