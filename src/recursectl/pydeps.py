@@ -15,11 +15,11 @@ used if that gives a pure-Python wheel (`-none-any`), else an error that names t
 for this interpreter, pip builds what it needs.
 
 Installs are cached under `$RECURSECTL_CACHE_DIR` (else `$XDG_CACHE_HOME/recursectl`, else
-`~/.cache/recursectl`) by a key of (requirements content, target, pip options, whether sdists
-are built), so an unchanged
-redeploy runs no pip at all. An unpinned requirement is therefore resolved once per key: pin
-versions, or pass `refresh=True`. A per-key lock makes concurrent installs build once; the
-entry appears by one atomic rename, so a killed install never leaves a half entry behind.
+`~/.cache/recursectl`) by a key of (requirements content, target, pip options, `build_sdists`),
+so an unchanged redeploy runs no pip at all. An unpinned requirement is therefore resolved once
+per key: pin versions, or pass `refresh=True`. A per-key lock makes concurrent installs build
+once; the entry appears by one atomic rename, so a killed install never leaves a half entry
+behind.
 
 pip reaches PyPI only: no configuration file is read (`PIP_CONFIG_FILE=os.devnull`), `PIP_*`
 variables other than TLS, proxy and timeout ones are dropped, and requirements files may not
