@@ -8,8 +8,8 @@ run here) `--only-binary=:all:` too. Installing wheels runs no package's code.
 
 A dependency published only as a source distribution (sdist) is refused by default: building
 it runs its own setup.py or build backend on this machine. The error names every such
-requirement that pip reaches (found without building anything: `pip index versions
---no-binary=:all:` lists the versions that have an sdist). With `build_sdists=True` (the
+requirement that pip reaches (found without building anything: `pip index versions` lists
+the versions the index has for the target; see `_has_sdist`). With `build_sdists=True` (the
 `python.build_sdists` setting) it is built as before: for Lambda with `pip wheel --no-deps`,
 used if that gives a pure-Python wheel (`-none-any`), else an error that names the package;
 for this interpreter, pip builds what it needs.
@@ -320,17 +320,24 @@ def _refuse_sdists(
 
 def _has_sdist(requirement: str, target: Target, pip: _Pip) -> bool:
     """Whether the index has a source distribution of `requirement` for `target`'s Python
-    (of its pinned version, for `name==version`), read from the index: nothing is built."""
+    (of its pinned version, for `name==version`), read from the index: nothing is built.
+
+    Called after a wheels-only install found no wheel for it. `pip index versions` lists the
+    versions that have an sdist or a wheel for the target (pip 23.2 accepts `--no-binary`
+    there but ignores it; it is passed for a pip that honours it). None of those wheels
+    matched, or the install would not have failed, so a listed version it could use has an
+    sdist. Pre-releases are listed too: pip installs one when nothing else fits.
+    """
+    pinned = _PINNED.match(requirement)
+    exact = pinned is not None and "*" not in pinned.group(1)
     args = ["index", "versions", _dist_name(requirement), "--pre", "--no-binary=:all:"]
     result = pip.run([*args, *_python_args(target), *_index_args(pip.find_links, None)], _pip_env())
     listed = _VERSIONS.search(result.stdout) if result.returncode == 0 else None
     if listed is None:  # none; or a pip without `pip index` (before 21.2): pip's own error
         return False
-    versions = {_release(v) for v in listed.group(1).split(",")}
-    pinned = _PINNED.match(requirement)
-    if pinned is None or "*" in pinned.group(1):  # a range: some version has an sdist
+    if pinned is None or not exact:  # a range: some listed version may fit it
         return True
-    return _release(pinned.group(1)) in versions
+    return _release(pinned.group(1)) in {_release(v) for v in listed.group(1).split(",")}
 
 
 def _release(version: str) -> str:

@@ -211,12 +211,12 @@ def make_sdist(folder: Path, name: str, pure: bool, proof: Path | None = None) -
             archive.addfile(info, io.BytesIO(data))
 
 
-def make_wheel(folder: Path, name: str) -> None:
-    """`name-1.0-py3-none-any.whl`: a pure-Python wheel, written directly (nothing built)."""
-    dist, info = f"{name}-1.0", f"{name}-1.0.dist-info/"
+def make_wheel(folder: Path, name: str, version: str = "1.0") -> None:
+    """`name-VERSION-py3-none-any.whl`: a pure-Python wheel, written directly (nothing built)."""
+    dist, info = f"{name}-{version}", f"{name}-{version}.dist-info/"
     files = {
         f"{name}.py": b"VALUE = 7\n",
-        info + "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        info + "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         info + "WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n",
     }
@@ -282,13 +282,17 @@ def test_every_sdist_only_requirement_is_named(tmp_path: Path, index: Path, proo
     assert not proof.exists()
 
 
-def test_a_pinned_version_that_does_not_exist_is_not_called_an_sdist(
-    tmp_path: Path, index: Path
+@pytest.mark.parametrize("requirement", ["purepkg==9.9", "wheelpkg==2.0"])
+def test_a_requirement_with_no_usable_version_is_not_called_an_sdist(
+    tmp_path: Path, index: Path, requirement: str
 ) -> None:
-    req = requirements(tmp_path, "purepkg==9.9")
+    """A pinned version that does not exist (of a package with an sdist; of one with a wheel):
+    pip's own "no version" error, no opt-in offered."""
+    req = requirements(tmp_path, requirement)
     with pytest.raises(UsageError) as caught:
         pydeps.install(req, pydeps.local_target(), cache_dir=tmp_path / "c", find_links=index)
-    assert caught.value.message.startswith("No version of purepkg==9.9 (from requirements.txt)")
+    assert caught.value.message.startswith(f"No version of {requirement} (from requirements.txt)")
+    assert "build_sdists" not in (caught.value.hint or "")
 
 
 def test_with_the_opt_in_the_sdist_is_built(tmp_path: Path, index: Path, proof: Path) -> None:
