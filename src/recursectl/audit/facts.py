@@ -132,7 +132,7 @@ class FunctionFacts:
                 "Throttles": m.throttles,
                 "Duration_ms": m.duration_ms,
             },
-            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "cost_usd": self.cost_usd,
             "cost_basis": pricing.label(self.architecture),
             "unavailable": dict(self.unavailable),
         }
