@@ -304,6 +304,37 @@ def test_a_role_without_getmetricdata_gets_the_rest_and_says_what_is_missing(
     assert "cloudwatch:GetMetricData not read for region us-east-1" in text.stderr
 
 
+def test_a_role_that_cannot_list_functions_gets_one_error_and_the_policy_hint(
+    seeded: Seeded,
+) -> None:
+    iam, sts = seeded.client("iam"), seeded.client("sts")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName="auditor-nothing", AssumeRolePolicyDocument=json.dumps(trust))
+    creds = sts.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="ci")["Credentials"]
+    env = {
+        **{k: v for k, v in seeded.cli.env.items() if k != "RECURSECTL_LOCAL"},
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+    proc = Cli(env=env, port=seeded.cli.port, cwd=seeded.cli.cwd).run(
+        "audit", "--endpoint-url", seeded.cli.endpoint, "--region", REGION
+    )
+    assert proc.returncode == 3
+    assert "Cannot list the functions" in proc.stderr
+    assert "audit --print-policy" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_print_policy_is_the_policy_document() -> None:
     from click.testing import CliRunner
 

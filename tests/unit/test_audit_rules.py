@@ -158,3 +158,53 @@ def test_cost_from_duration_memory_and_architecture() -> None:
     assert f.cost_usd == pytest.approx(7200 * 0.0000166667 + 0.20)
     arm = replace(f, architecture="arm64")
     assert arm.cost_usd == pytest.approx(7200 * 0.0000133334 + 0.20)
+
+
+def test_the_readme_shows_the_policy_the_audit_needs() -> None:
+    import json
+    from pathlib import Path
+
+    from recursectl.audit import needs
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    at = readme.index("The policy the audit needs")
+    start = readme.index("```json\n", at) + len("```json\n")
+    assert json.loads(readme[start : readme.index("```", start)]) == needs.policy()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("14d", 14 * 86400), ("36h", 36 * 3600), ("90m", 5400), ("2", 172800)]
+)
+def test_window(text: str, seconds: float) -> None:
+    from recursectl.cli.audit import parse_window
+
+    assert parse_window(None, None, text).total_seconds() == seconds  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["", "14x", "-1d", "1m", "500d"])
+def test_window_refused(text: str) -> None:
+    import click
+
+    from recursectl.cli.audit import parse_window
+
+    with pytest.raises(click.BadParameter):
+        parse_window(None, None, text)  # type: ignore[arg-type]
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from recursectl.ui import UI
+
+    plain = io.StringIO()
+    with UI(err=Console(file=plain)).progress("auditing") as ticker:
+        ticker.total(10)
+        ticker.advance(10)
+    assert plain.getvalue() == ""
+    tty = io.StringIO()
+    with UI(err=Console(file=tty, force_terminal=True, width=80)).progress("auditing") as t:
+        t.total(4)
+        t.advance(4)
+    assert "auditing" in tty.getvalue()

@@ -93,7 +93,8 @@ def _money(value: float | None) -> str:
 
 def headline(audit: Audit) -> str:
     s = audit.summary()
-    where = ", ".join(r.region for r in audit.regions) or "no region"
+    regions = [r.region for r in audit.regions]
+    where = ", ".join(regions) if len(regions) <= 3 else f"{len(regions)} regions"
     cost = "" if s["cost_usd"] is None else f"; est. {_money(s['cost_usd'])} in the window"
     return (
         f"{s['functions']} functions in {where} over {audit.days:g} days: "
