@@ -262,6 +262,14 @@ def test_a_role_without_getmetricdata_gets_the_rest_and_says_what_is_missing(
     iam, sts = seeded.client("iam"), seeded.client("sts")
     document = needs.policy()
     document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "AuditReadMetrics"]
+    # and one part refused for some functions only: reported for those, per function
+    document["Statement"].append(
+        {
+            "Effect": "Deny",
+            "Action": "lambda:GetFunctionEventInvokeConfig",
+            "Resource": arn("retry-*"),
+        }
+    )
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -288,13 +296,22 @@ def test_a_role_without_getmetricdata_gets_the_rest_and_says_what_is_missing(
     as_role = Cli(env=env, port=seeded.cli.port, cwd=seeded.cli.cwd)
     target = ("--endpoint-url", seeded.cli.endpoint, "--region", REGION)
     doc = as_role.json("audit", *target)
-    # Everything but the metric-based finding is still found
-    expected = {(k, n) for k, n in seeded.expected if k != "chains-cut"}
+    # Everything but what needs the parts not read is still found
+    refused = {f"retry-{i:03d}" for i in range(10)}
+    expected = {
+        (k, n)
+        for k, n in seeded.expected
+        if k != "chains-cut" and not (k == "async-retries" and n in refused)
+    }
     assert {(f["kind"], f["function"]) for f in doc["findings"]} == expected
-    assert [(u["api"], u["function"]) for u in doc["unavailable"]] == [
-        ("cloudwatch:GetMetricData", None)
+    assert ("async-retries", "retry1-000") in expected  # the others' retries are still read
+    gaps = sorted((u["api"], u["function"] or "") for u in doc["unavailable"])
+    assert gaps == [
+        ("cloudwatch:GetMetricData", ""),
+        *sorted(("lambda:GetFunctionEventInvokeConfig", n) for n in refused),
     ]
-    assert "AccessDenied" in doc["unavailable"][0]["why"]
+    assert all("AccessDenied" in u["why"] for u in doc["unavailable"])
+    assert next(f for f in doc["functions"] if f["name"] == "retry-000")["async_retries"] is None
     fn = next(f for f in doc["functions"] if f["name"] == "cut-000")
     assert fn["metrics"] is None
     assert fn["cost_usd"] is None
@@ -302,6 +319,7 @@ def test_a_role_without_getmetricdata_gets_the_rest_and_says_what_is_missing(
     text = as_role.run("audit", *target)
     assert text.returncode == 0
     assert "cloudwatch:GetMetricData not read for region us-east-1" in text.stderr
+    assert "lambda:GetFunctionEventInvokeConfig not read for 10 functions" in text.stderr
 
 
 def test_a_role_that_cannot_list_functions_gets_one_error_and_the_policy_hint(

@@ -208,3 +208,34 @@ def test_progress_bar_only_on_a_terminal() -> None:
         t.total(4)
         t.advance(4)
     assert "auditing" in tty.getvalue()
+
+
+def test_the_table_fits_80_columns_with_long_names_and_several_regions() -> None:
+    import io
+    from datetime import datetime, timedelta, timezone
+
+    from rich.console import Console
+
+    from recursectl.audit import report
+    from recursectl.audit.scan import RegionScan
+
+    long = "a-function-name-of-the-longest-kind-lambda-allows-sixty-four-xx"
+    fs = [
+        facts(name=long, recursion="Allow", grants=STAR),
+        facts(name="short", region="eu-west-1", grants=SELF, retries=None),
+    ]
+    end = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    found = findings(fs, days=14, flags=lambda r: ["--region", r])
+    audit = report.Audit(
+        [RegionScan("us-east-1", fs[:1]), RegionScan("eu-west-1", fs[1:])],
+        end - timedelta(days=14),
+        end,
+        found,
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(report.table(audit))
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert sum(1 for line in lines if line.strip()[:1].isdigit()) == len(found) == 5
+    assert "(eu-west-1)" in out.getvalue()
+    assert len(report.fixes(audit)) == 5

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from recursectl.audit import facts as F
@@ -166,20 +167,21 @@ class Scanner:
         return docs, None
 
     def _read_metrics(self, names: list[str]) -> tuple[dict[str, Metrics], str | None]:
-        from recursectl.aws.cloudwatch import MetricQuery
+        from recursectl.aws.cloudwatch import MetricQuery, batches
 
         queries = [MetricQuery(n, m) for n in names for m in F.METRICS]
+        sums: dict[MetricQuery, float] = {}
+        done = 0
         try:
-            sums = self._retried(
-                lambda: self.aws.metrics_api.lambda_sums(
-                    queries,
-                    start=self.start,
-                    end=self.end,
-                    on_batch=lambda n: self.advance(n // len(F.METRICS)),
+            for batch in batches(queries):  # a throttled call is retried alone
+                read = partial(
+                    self.aws.metrics_api.lambda_sums, batch, start=self.start, end=self.end
                 )
-            )
+                sums.update(self._retried(read))
+                done += len(batch) // len(F.METRICS)
+                self.advance(len(batch) // len(F.METRICS))
         except AwsError as exc:
-            self.advance(len(names))
+            self.advance(len(names) - done)
             return {}, _why(exc)
         per: dict[str, dict[str, float]] = {}
         for query, value in sums.items():
