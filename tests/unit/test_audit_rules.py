@@ -239,3 +239,13 @@ def test_the_table_fits_80_columns_with_long_names_and_several_regions() -> None
     assert sum(1 for line in lines if line.strip()[:1].isdigit()) == len(found) == 5
     assert "(eu-west-1)" in out.getvalue()
     assert len(report.fixes(audit)) == 5
+
+
+def test_a_wildcard_fix_too_long_for_iam_says_so() -> None:
+    users = tuple(f"{ACCT}:function:fn-{i:03d}-{'x' * 40}" for i in range(100))
+    found = findings(
+        [facts(grants=STAR, concurrency=1, role_users=users)], days=14, flags=lambda r: []
+    )
+    assert "give these functions roles of their own" in found[0].reason
+    short = findings([facts(grants=STAR, concurrency=1)], days=14, flags=lambda r: [])
+    assert "roles of their own" not in short[0].reason

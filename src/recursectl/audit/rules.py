@@ -19,6 +19,8 @@ from recursectl.audit.policy import self_only_deny
 from recursectl.names import RECURSION_ALLOW_FROM
 
 SELF_ONLY_POLICY = "recursectl-invoke-only-self"
+# IAM's quota for the inline policies of one role, in characters (whitespace not counted).
+INLINE_POLICY_LIMIT = 10_240
 SUGGESTED_CONCURRENCY = 10  # a ceiling on parallel copies of a runaway chain, not a tuning
 
 
@@ -119,6 +121,12 @@ def wildcard_invoke(f: FunctionFacts, flags: Sequence[str], days: float) -> Find
     sources = ", ".join(sorted({f"{g.source} ({g.resource})" for g in wide}))
     users = f.role_users or (f.arn,)
     document = json.dumps(self_only_deny(users), separators=(",", ":"))
+    too_long = (
+        f" The policy lists {2 * len(users)} ARNs, over IAM's {INLINE_POLICY_LIMIT:,} "
+        "characters for a role's inline policies: give these functions roles of their own."
+        if len(document) > INLINE_POLICY_LIMIT
+        else ""
+    )
     return Finding(
         "wildcard-invoke",
         Severity.HIGH if anything else Severity.MEDIUM,
@@ -128,7 +136,7 @@ def wildcard_invoke(f: FunctionFacts, flags: Sequence[str], days: float) -> Find
         f"Role {role} may invoke functions other than its own ({sources}): a loop can run "
         "through other functions, and a bug can invoke any of them. The fix denies "
         f"InvokeFunction on every function but the {len(users)} using the role (add any "
-        "other function it must call).",
+        "other function it must call)." + too_long,
         _aws(
             [
                 "iam",

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import click
+from rich.text import Text
 
 from recursectl.app import App
 from recursectl.cli.options import json_option
@@ -83,7 +84,8 @@ def _render(app: App, audit: Audit) -> None:
         ui.write("\n".join(ui.cmd(line) for line in report.fixes(audit)))
         if not ui.quiet:
             ui.write("\nWhat the findings mean:")
-            ui.write("\n".join(f"- {line}" for line in report.reasons(audit)))
+            for line in report.reasons(audit):
+                ui.data(Text(f"- {line}"))  # wrapped at the terminal's width
     else:
         ui.success("no unsafe recursion found")
     for line in report.unavailable_lines(audit):
