@@ -353,6 +353,16 @@ def test_a_role_that_cannot_list_functions_gets_one_error_and_the_policy_hint(
     assert "Traceback" not in proc.stderr
 
 
+def test_all_regions_scans_every_enabled_region(seeded: Seeded) -> None:
+    doc = seeded.cli.json("audit", "--all-regions")
+    regions = {r["region"]: r["functions"] for r in doc["regions"]}
+    assert len(regions) > 10
+    assert regions.pop(REGION) == len(seeded.names)
+    assert set(regions.values()) == {0}  # the others are empty, and were read
+    assert {(f["kind"], f["function"]) for f in doc["findings"]} == seeded.expected
+    assert doc["unavailable"] == []
+
+
 def test_print_policy_is_the_policy_document() -> None:
     from click.testing import CliRunner
 

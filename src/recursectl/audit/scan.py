@@ -98,6 +98,8 @@ class Scanner:
         except AwsError as exc:
             result.unavailable["lambda:ListFunctions"] = _why(exc)
             return result
+        if not views:  # most regions of an account: no more clients, no more calls
+            return result
         # Work per function, plus one unit per function for its metrics.
         self.total(2 * len(views))
         # boto3 builds clients lazily and not thread-safely: build them before the pool does.

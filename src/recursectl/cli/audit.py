@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")
 _UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "": 86400.0}
+REGIONS_AT_ONCE = 4
 MAX_WINDOW_DAYS = 455  # CloudWatch keeps hourly datapoints for 455 days
 
 
@@ -47,14 +49,14 @@ def _fix_flags(aws: Aws, region: str) -> list[str]:
 def run_audit(aws: Aws, regions: list[str], window: timedelta, app: App) -> Audit:
     from recursectl.audit import rules
     from recursectl.audit.report import Audit
-    from recursectl.audit.scan import Scanner
+    from recursectl.audit.scan import RegionScan, Scanner
 
     end = datetime.now(timezone.utc).replace(microsecond=0)
     start = end - window
-    scans = []
     managed: dict[str, object] = {}  # managed policies are global: read once for all regions
     with app.ui.progress("auditing") as ticker:
-        for region in regions:
+
+        def scan(region: str) -> RegionScan:
             here = aws if region == aws.region else aws.for_region(region)
             scanner = Scanner(
                 here,
@@ -64,7 +66,12 @@ def run_audit(aws: Aws, regions: list[str], window: timedelta, app: App) -> Audi
                 advance=ticker.advance,
                 managed=managed,
             )
-            scans.append(scanner.run())
+            return scanner.run()
+
+        # A few regions at a time, each with its own clients and worker threads, so that one
+        # region's waits on the network overlap another's.
+        with ThreadPoolExecutor(min(REGIONS_AT_ONCE, len(regions)) or 1) as pool:
+            scans = list(pool.map(scan, regions))
     found = rules.findings(
         [f for s in scans for f in s.functions],
         days=window.total_seconds() / 86400,
