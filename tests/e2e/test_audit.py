@@ -270,6 +270,13 @@ def test_a_role_without_getmetricdata_gets_the_rest_and_says_what_is_missing(
             "Resource": arn("retry-*"),
         }
     )
+    document["Statement"].append(
+        {
+            "Effect": "Deny",
+            "Action": "iam:GetRolePolicy",
+            "Resource": f"arn:aws:iam::{ACCOUNT}:role/audit-family",
+        }
+    )
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -298,18 +305,21 @@ def test_a_role_without_getmetricdata_gets_the_rest_and_says_what_is_missing(
     doc = as_role.json("audit", *target)
     # Everything but what needs the parts not read is still found
     refused = {f"retry-{i:03d}" for i in range(10)}
+    family = {f"fam-{i:03d}" for i in range(20)}  # their role's policies could not be read
     expected = {
         (k, n)
         for k, n in seeded.expected
-        if k != "chains-cut" and not (k == "async-retries" and n in refused)
+        if k != "chains-cut" and not (k == "async-retries" and n in refused) and n not in family
     }
     assert {(f["kind"], f["function"]) for f in doc["findings"]} == expected
     assert ("async-retries", "retry1-000") in expected  # the others' retries are still read
     gaps = sorted((u["api"], u["function"] or "") for u in doc["unavailable"])
     assert gaps == [
         ("cloudwatch:GetMetricData", ""),
+        *sorted(("iam:GetRolePolicy", n) for n in family),
         *sorted(("lambda:GetFunctionEventInvokeConfig", n) for n in refused),
     ]
+    assert next(f for f in doc["functions"] if f["name"] == "fam-000")["self_invoke"] is None
     assert all("AccessDenied" in u["why"] for u in doc["unavailable"])
     assert next(f for f in doc["functions"] if f["name"] == "retry-000")["async_retries"] is None
     fn = next(f for f in doc["functions"] if f["name"] == "cut-000")

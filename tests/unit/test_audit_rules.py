@@ -249,3 +249,11 @@ def test_a_wildcard_fix_too_long_for_iam_says_so() -> None:
     assert "give these functions roles of their own" in found[0].reason
     short = findings([facts(grants=STAR, concurrency=1)], days=14, flags=lambda r: [])
     assert "roles of their own" not in short[0].reason
+
+
+def test_an_unread_role_makes_no_self_invoke_finding() -> None:
+    unread = facts(recursion="Terminate", retries=None, unavailable={"iam:GetRolePolicy": "x"})
+    assert unread.self_invoker is None
+    assert kinds(unread, replace(unread, metrics=Metrics(dropped=3))) == []
+    assert unread.known(F.ROLE) is False
+    assert facts().known(F.ROLE) is True

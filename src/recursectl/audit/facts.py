@@ -16,7 +16,9 @@ DEFAULT_ASYNC_RETRIES = 2  # AWS's default MaximumRetryAttempts when none is con
 RECURSION = "lambda:GetFunctionRecursionConfig"
 CONCURRENCY = "lambda:GetFunctionConcurrency"
 EVENT_INVOKE = "lambda:GetFunctionEventInvokeConfig"
-ROLE = "iam:role-policies"  # ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies, ...
+# The role's policies: ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies, GetPolicy,
+# GetPolicyVersion; the one refused is the key (any `iam:` key: the role was not read).
+ROLE = "iam:"
 METRIC_DATA = "cloudwatch:GetMetricData"
 
 
@@ -67,6 +69,8 @@ class FunctionFacts:
     unavailable: dict[str, str] = field(default_factory=dict)  # part -> why (AWS's message)
 
     def known(self, part: str) -> bool:
+        if part == ROLE:
+            return not any(k.startswith(ROLE) for k in self.unavailable)
         return part not in self.unavailable
 
     @property

@@ -10,6 +10,7 @@ GetPolicyVersion (once per scan), and one GetMetricData per 100 functions (5 met
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from recursectl.aws import Aws, FunctionView
 
 T = TypeVar("T")
+_IAM_ACTION = re.compile(r"\biam:[A-Za-z]+")
 THROTTLE_DEADLINE_S = 120.0  # on top of botocore's own adaptive retries (5 attempts)
 DEFAULT_WORKERS = 8  # concurrent reads; Lambda's control plane allows ~15 GetFunction* a second
 
@@ -123,7 +125,7 @@ class Scanner:
             facts = _facts(view, region, read, metrics.get(view.name))
             unavailable = dict(read.unavailable)
             if role_why is not None:
-                unavailable[F.ROLE] = role_why
+                unavailable[role_why[0]] = role_why[1]
             if metrics_why is not None:
                 unavailable[F.METRIC_DATA] = metrics_why
             result.functions.append(
@@ -157,7 +159,8 @@ class Scanner:
         self.advance(1)
         return reads
 
-    def _read_role(self, role_arn: str) -> tuple[list[tuple[str, Any]], str | None]:
+    def _read_role(self, role_arn: str) -> tuple[list[tuple[str, Any]], tuple[str, str] | None]:
+        """The role's policy documents, or (the IAM action refused, why)."""
         try:
             docs = self._retried(
                 lambda: self.aws.iam_api.role_policy_documents(
@@ -165,7 +168,9 @@ class Scanner:
                 )
             )
         except AwsError as exc:
-            return [], _why(exc)
+            # The AWS layer names the action in its message ("Access denied: iam:X on ...").
+            named = _IAM_ACTION.search(exc.message)
+            return [], (named[0] if named else "iam:GetRolePolicy", _why(exc))
         return docs, None
 
     def _read_metrics(self, names: list[str]) -> tuple[dict[str, Metrics], str | None]:
