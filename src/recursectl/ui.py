@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
@@ -168,10 +169,15 @@ class UI:
             transient=True,
         ) as bar:
             task = bar.add_task(description, total=0)
-            yield Ticker(
-                lambda n: bar.update(task, total=(bar.tasks[0].total or 0) + n),
-                lambda n: bar.advance(task, n),
-            )
+            lock = threading.Lock()
+            work = [0]  # the total so far: added to from several threads
+
+            def add(n: int) -> None:
+                with lock:
+                    work[0] += n
+                    bar.update(task, total=work[0])
+
+            yield Ticker(add, lambda n: bar.advance(task, n))
 
     @contextmanager
     def status(self, message: str) -> Iterator[None]:

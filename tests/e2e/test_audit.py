@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+import shutil
+import subprocess
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,7 +24,10 @@ import pytest
 
 from recursectl import protocol
 from recursectl.audit import needs
-from tests.e2e.conftest import Cli, start_cloud
+from tests.e2e.conftest import BIN, Cli, start_cloud
+
+pytestmark = pytest.mark.e2e
+TMUX = shutil.which("tmux")
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -242,8 +250,15 @@ def test_table_fits_80_columns_and_lists_every_finding_with_its_fix(seeded: Seed
     assert max(len(line) for line in table) <= 80
     rows = [line.split() for line in table if line[:3].strip().isdigit()]
     assert len(rows) == len(seeded.expected)
-    fixes = [line for line in lines[fix_at + 1 :] if line[:3].strip().isdigit()]
-    assert len(fixes) == len(seeded.expected)
+    fixes = [line for line in lines[fix_at + 1 :] if line[:3].strip()[:1].isdigit()]
+    ranks: list[int] = []
+    for line in fixes:  # "  7  aws ...", "2-31  aws iam ..." (one role's command, once)
+        for part in line.strip().split("  ", 1)[0].split(", "):
+            first, _, last = part.partition("-")
+            ranks += range(int(first), int(last or first) + 1)
+    assert sorted(ranks) == list(range(1, len(seeded.expected) + 1))
+    # one command per role for the wildcard findings (30 on audit-star, 20 on audit-family)
+    assert len(fixes) == len(seeded.expected) - 30 - 20 + 2
     assert any(
         "put-function-recursion-config --function-name allowed-000 --recursive-loop Terminate"
         in line
@@ -381,3 +396,44 @@ def test_print_policy_is_the_policy_document() -> None:
     result = CliRunner().invoke(cli, ["audit", "--print-policy"])
     assert result.exit_code == 0
     assert json.loads(result.output) == needs.policy()
+
+
+def _tmux(*args: str) -> str:
+    assert TMUX is not None
+    proc = subprocess.run([TMUX, *args], capture_output=True, text=True, timeout=30, check=True)
+    return proc.stdout
+
+
+@pytest.mark.skipif(
+    TMUX is None, reason="tmux is not installed (scripts/ensure-tools installs it as root)"
+)
+def test_on_a_terminal_a_progress_bar_then_the_table_in_80_columns(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    done = tmp_path / "exit-code"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in seeded.cli.env.items() if k != "NO_COLOR")
+    command = (
+        f"cd {shlex.quote(str(seeded.cli.cwd))} && env -i {env} TERM=xterm-256color "
+        f"{shlex.quote(str(BIN / 'recursectl'))} audit; echo $? > {shlex.quote(str(done))}; "
+        "sleep 600"
+    )
+    session = f"recursectl-{uuid.uuid4().hex[:8]}"
+    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+    seen_bar = False
+    try:
+        for _ in range(600):  # bounded: 120 s
+            if done.exists() and done.read_text().strip():
+                break
+            seen_bar = seen_bar or "auditing" in _tmux("capture-pane", "-p", "-t", session)
+            time.sleep(0.2)
+        history = _tmux("capture-pane", "-p", "-S", "-", "-t", session)
+    finally:
+        _tmux("kill-session", "-t", session)
+    assert done.read_text().strip() == "0", history
+    assert seen_bar, "no progress bar was drawn on the terminal"
+    assert "auditing" not in history  # transient: gone once the table is printed
+    lines = history.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("#")), None)
+    assert at is not None, history[:3000]
+    table = lines[at : lines.index("Fix (one command each, by #):")]
+    assert sum(1 for line in table if line[:3].strip().isdigit()) == len(seeded.expected)

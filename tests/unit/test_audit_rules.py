@@ -257,3 +257,23 @@ def test_an_unread_role_makes_no_self_invoke_finding() -> None:
     assert kinds(unread, replace(unread, metrics=Metrics(dropped=3))) == []
     assert unread.known(F.ROLE) is False
     assert facts().known(F.ROLE) is True
+
+
+def test_a_command_shared_by_findings_is_printed_once_after_their_ranks() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from recursectl.audit import report
+    from recursectl.audit.scan import RegionScan
+
+    users = (ARN, f"{ACCT}:function:other")
+    fs = [
+        facts(name=n, arn=a, grants=STAR, concurrency=1, role_users=users)
+        for n, a in (("loop", ARN), ("other", users[1]))
+    ]
+    end = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    found = findings(fs, days=14, flags=lambda r: [])
+    audit = report.Audit([RegionScan("us-east-1", fs)], end - timedelta(days=14), end, found)
+    lines = report.fixes(audit)
+    assert len(found) == 2
+    assert len(lines) == 1
+    assert lines[0].startswith("1-2  aws iam put-role-policy --role-name loop-role")

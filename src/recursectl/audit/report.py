@@ -118,9 +118,24 @@ def table(audit: Audit) -> Table:
     return t
 
 
+def _ranks(numbers: list[int]) -> str:
+    """[2, 3, 4, 7] -> `2-4, 7`."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
 def fixes(audit: Audit) -> list[str]:
-    """One line per finding: its rank and the command (whole, so it can be pasted)."""
-    return [f"{i:>3}  {f.fix}" for i, f in enumerate(audit.findings, 1)]
+    """One line per command, whole so it can be pasted, after the ranks of the findings it
+    fixes: a role's policy shared by many functions is one command, printed once."""
+    by_fix: dict[str, list[int]] = {}
+    for i, f in enumerate(audit.findings, 1):
+        by_fix.setdefault(f.fix, []).append(i)
+    return [f"{_ranks(ranks):>3}  {fix}" for fix, ranks in by_fix.items()]
 
 
 def reasons(audit: Audit) -> list[str]:

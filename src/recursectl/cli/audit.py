@@ -87,7 +87,7 @@ def _render(app: App, audit: Audit) -> None:
     ui.info(report.headline(audit))
     if audit.findings:
         ui.data(report.table(audit))
-        ui.write("Fix (one command each, by #):")
+        ui.write("Fix (one command each, by #):")  # a command shared by findings: once
         ui.write("\n".join(ui.cmd(line) for line in report.fixes(audit)))
         if not ui.quiet:
             ui.write("\nWhat the findings mean:")
