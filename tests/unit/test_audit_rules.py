@@ -116,6 +116,11 @@ def test_allow_without_guard_is_high_and_guarded_allow_is_not() -> None:
 def test_drops_count_only_for_self_invokers_with_terminate() -> None:
     dropping = Metrics(dropped=7)
     assert kinds(facts(grants=SELF, concurrency=5, metrics=dropping)) == [("chains-cut", "loop")]
+    cut = findings(
+        [facts(grants=SELF, concurrency=5, metrics=dropping)], days=14, flags=lambda r: []
+    )
+    assert cut[0].fix == "recursectl deploy --name loop --max-calls 32 --region us-east-1"
+    assert cut[0].detail == "7 dropped in 14d"
     assert kinds(facts(grants=SELF, concurrency=5, metrics=Metrics())) == []
     assert kinds(facts(concurrency=5, metrics=dropping)) == []  # cannot invoke itself
     # Unread metrics make no finding (reported as unavailable instead)

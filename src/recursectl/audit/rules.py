@@ -106,7 +106,18 @@ def cut_chains(f: FunctionFacts, flags: Sequence[str], days: float) -> Finding |
         f"(RecursiveInvocationsDropped; loop detection is Terminate): chains deeper than "
         f"~{RECURSION_ALLOW_FROM} calls are cut. Raise the cap with recursectl's guard (it "
         "sets Allow behind a cap), or redesign the loop. Run in the function's project.",
-        f"recursectl deploy --name {shlex.quote(f.name)} --max-calls {cap}",
+        shlex.join(
+            [
+                "recursectl",
+                "deploy",
+                "--name",
+                f.name,
+                "--max-calls",
+                str(cap),
+                "--region",
+                f.region,
+            ]
+        ),
         detail=f"{f.metrics.dropped:.0f} dropped in {days:g}d",
     )
 
@@ -116,7 +127,9 @@ def wildcard_invoke(f: FunctionFacts, flags: Sequence[str], days: float) -> Find
     if not wide:
         return None
     # `*`, or a NotResource: any function of the account, not a family of names
-    anything = any(g.resource == "*" or g.resource.startswith("NotResource:") for g in wide)
+    anything = any(
+        "*" in g.resource.split(",") or g.resource.startswith("NotResource:") for g in wide
+    )
     role = f.role.rsplit("/", 1)[-1]
     sources = ", ".join(sorted({f"{g.source} ({g.resource})" for g in wide}))
     users = f.role_users or (f.arn,)
