@@ -148,8 +148,8 @@ def wildcard_invoke(f: FunctionFacts, flags: Sequence[str], days: float) -> Find
         "wildcard lambda:InvokeFunction",
         f"Role {role} may invoke functions other than its own ({sources}): a loop can run "
         "through other functions, and a bug can invoke any of them. The fix denies "
-        f"InvokeFunction on every function but the {len(users)} using the role (add any "
-        "other function it must call)." + too_long,
+        f"InvokeFunction on every function but {_those(len(users))} using the role (add "
+        "any other function it must call)." + too_long,
         _aws(
             [
                 "iam",
@@ -165,6 +165,10 @@ def wildcard_invoke(f: FunctionFacts, flags: Sequence[str], days: float) -> Find
         ),
         detail=", ".join(sorted({g.resource for g in wide})),
     )
+
+
+def _those(count: int) -> str:
+    return "the one" if count == 1 else f"the {count}"
 
 
 def _global(flags: Sequence[str]) -> list[str]:
