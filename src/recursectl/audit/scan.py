@@ -104,8 +104,10 @@ class Scanner:
             return result
         # Work per function, plus one unit per function for its metrics.
         self.total(2 * len(views))
-        # boto3 builds clients lazily and not thread-safely: build them before the pool does.
-        _ = (self.aws.lambda_, self.aws.iam, self.aws.cloudwatch)
+        # boto3 builds clients lazily and not thread-safely, and Aws its services: build
+        # them before the pool does.
+        aws = self.aws
+        _ = (aws.lambda_, aws.iam, aws.cloudwatch, aws.lambda_api, aws.iam_api, aws.metrics_api)
         roles = sorted({v.role for v in views})
         # The metrics (one call per 100 functions) are read beside the per-function reads,
         # on a thread of their own, so their latency overlaps the rest.

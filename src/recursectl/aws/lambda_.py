@@ -101,16 +101,13 @@ class LambdaApi:
             view = replace(view, concurrency=self.reserved_concurrency(name))
         return view
 
-    def list_functions(self, *, on_page: Callable[[int], None] | None = None) -> list[FunctionView]:
+    def list_functions(self) -> list[FunctionView]:
         """Every function of the region (ListFunctions, all pages; no tags, no concurrency)."""
         views: list[FunctionView] = []
         request: dict[str, Any] = {"MaxItems": 50}  # ListFunctions' largest page
         while True:
             page = self._do("ListFunctions", "*", lambda: self._client.list_functions(**request))
-            found = [FunctionView.from_configuration(dict(c)) for c in page.get("Functions", [])]
-            views += found
-            if on_page:
-                on_page(len(found))
+            views += [FunctionView.from_configuration(dict(c)) for c in page.get("Functions", [])]
             marker = page.get("NextMarker")
             if not marker:
                 return views

@@ -187,7 +187,7 @@ class Aws:
         return self.client("sts")  # type: ignore[no-any-return]
 
     @property
-    def cloudwatch(self) -> Any:
+    def cloudwatch(self) -> Any:  # Any: the lock has no mypy-boto3-cloudwatch stubs
         return self.client("cloudwatch")
 
     # the services -----------------------------------------------------------------------
