@@ -7,7 +7,8 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from rich.live import Live
 
 # A command a message tells the user to run: `recursectl deploy ...`, not "recursectl's".
-_COMMAND = re.compile(r"\brecursectl (?=(?:init|deploy|invoke|logs|info|stop|resume|destroy)\b)")
+_COMMAND = re.compile(
+    r"\brecursectl (?=(?:init|deploy|invoke|logs|info|stop|resume|destroy|audit)\b)"
+)
 
 
 def with_context(text: str, flags: Sequence[str]) -> str:
@@ -29,6 +32,25 @@ def with_context(text: str, flags: Sequence[str]) -> str:
         return text
     joined = " ".join(shlex.quote(f) for f in flags)
     return _COMMAND.sub(f"recursectl {joined} ", text)
+
+
+class Ticker:
+    """Progress callbacks: work added, work done (no-ops when no bar is drawn)."""
+
+    def __init__(
+        self,
+        on_total: Callable[[int], object] | None = None,
+        on_advance: Callable[[int], object] | None = None,
+    ) -> None:
+        self._on_total, self._on_advance = on_total, on_advance
+
+    def total(self, n: int) -> None:
+        if self._on_total:
+            self._on_total(n)
+
+    def advance(self, n: int = 1) -> None:
+        if self._on_advance:
+            self._on_advance(n)
 
 
 class Verbosity(IntEnum):
@@ -129,6 +151,33 @@ class UI:
         self.err.print(f"[bold red]error:[/bold red] {escape(message)}")
         if hint:
             self.err.print(f"[dim]hint:[/dim] {escape(self.cmd(hint))}")
+
+    @contextmanager
+    def progress(self, description: str) -> Iterator[Ticker]:
+        """A progress bar on a terminal (stderr, transient); elsewhere nothing is drawn.
+        The ticker's `total(n)` adds work, `advance(n)` marks it done (from any thread)."""
+        if not (self.interactive and not self.quiet):
+            yield Ticker()
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=self.err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(description, total=0)
+            lock = threading.Lock()
+            work = [0]  # the total so far: added to from several threads
+
+            def add(n: int) -> None:
+                with lock:
+                    work[0] += n
+                    bar.update(task, total=work[0])
+
+            yield Ticker(add, lambda n: bar.advance(task, n))
 
     @contextmanager
     def status(self, message: str) -> Iterator[None]:

@@ -92,9 +92,8 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 60.0) 
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
-def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    """One local cloud for the e2e session, on a free port, with its own state directory."""
+def start_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """A local cloud on a free port, with its own state directory, stopped at the end."""
     state = tmp_path_factory.mktemp("state")
     home = tmp_path_factory.mktemp("home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECURSECTL_"))}
@@ -118,6 +117,12 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         yield cli
     finally:
         cli.run("local", "stop")
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """One local cloud for the e2e session, on a free port, with its own state directory."""
+    yield from start_cloud(tmp_path_factory)
 
 
 @pytest.fixture

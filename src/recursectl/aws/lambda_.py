@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from recursectl.aws.errors import translate
-from recursectl.aws.view import FunctionView
+from recursectl.aws.view import EventInvokeView, FunctionView
 from recursectl.errors import AwsError, NotFoundError
 
 if TYPE_CHECKING:
@@ -100,6 +100,30 @@ class LambdaApi:
 
             view = replace(view, concurrency=self.reserved_concurrency(name))
         return view
+
+    def list_functions(self) -> list[FunctionView]:
+        """Every function of the region (ListFunctions, all pages; no tags, no concurrency)."""
+        views: list[FunctionView] = []
+        request: dict[str, Any] = {"MaxItems": 50}  # ListFunctions' largest page
+        while True:
+            page = self._do("ListFunctions", "*", lambda: self._client.list_functions(**request))
+            views += [FunctionView.from_configuration(dict(c)) for c in page.get("Functions", [])]
+            marker = page.get("NextMarker")
+            if not marker:
+                return views
+            request["Marker"] = marker
+
+    def event_invoke_config(self, name: str) -> EventInvokeView | None:
+        """Retries, event age and destinations; None when none is set (AWS: 2 retries)."""
+        try:
+            got = self._do(
+                "GetFunctionEventInvokeConfig",
+                name,
+                lambda: self._client.get_function_event_invoke_config(FunctionName=name),
+            )
+        except NotFoundError:
+            return None
+        return EventInvokeView.from_api(dict(got))
 
     def reserved_concurrency(self, name: str) -> int | None:
         got = self._do(

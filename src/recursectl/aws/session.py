@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sts import STSClient
 
+    from recursectl.aws.cloudwatch import MetricsApi
     from recursectl.aws.iam import IamApi
     from recursectl.aws.lambda_ import LambdaApi
     from recursectl.aws.logs import LogsApi
@@ -185,6 +186,10 @@ class Aws:
     def sts(self) -> STSClient:
         return self.client("sts")  # type: ignore[no-any-return]
 
+    @property
+    def cloudwatch(self) -> Any:  # Any: the lock has no mypy-boto3-cloudwatch stubs
+        return self.client("cloudwatch")
+
     # the services -----------------------------------------------------------------------
     @property
     def lambda_api(self) -> LambdaApi:
@@ -203,6 +208,12 @@ class Aws:
         from recursectl.aws.logs import LogsApi
 
         return self._service("logs_api", LogsApi)
+
+    @property
+    def metrics_api(self) -> MetricsApi:
+        from recursectl.aws.cloudwatch import MetricsApi
+
+        return self._service("metrics_api", MetricsApi)
 
     @property
     def sts_api(self) -> StsApi:
@@ -224,6 +235,30 @@ class Aws:
                 account=parts[4], partition=parts[1], region=self.region, arn=arn
             )
         return self._identity
+
+    def for_region(self, region: str) -> Aws:
+        """Another region of the same target (credentials, endpoint, hooks)."""
+        from dataclasses import replace
+
+        return Aws(
+            replace(self.target, region=region),
+            sleep=self.sleep,
+            clock=self.clock,
+            on_call=self.on_call,
+        )
+
+    def enabled_regions(self) -> list[str]:
+        """The account's enabled regions (ec2:DescribeRegions); without that permission,
+        every region botocore knows for Lambda in the session's partition."""
+        from recursectl.aws.errors import translate
+
+        try:
+            with translate("ec2:DescribeRegions", "*", self.target):
+                got = self.client("ec2").describe_regions()
+            return sorted(str(r["RegionName"]) for r in got.get("Regions", []))
+        except AwsError:
+            partition = self.session.get_partition_for_region(self.region)
+            return sorted(self.session.get_available_regions("lambda", partition_name=partition))
 
     def function_arn(self, name: str) -> str:
         """A function's ARN, computed before the function exists."""

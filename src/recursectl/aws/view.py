@@ -45,6 +45,7 @@ class FunctionView:
     architecture: str = "x86_64"
     layers: tuple[str, ...] = ()  # layer version ARNs, in order
     log_format: str = "Text"  # LoggingConfig.LogFormat
+    dead_letter: str | None = None  # DeadLetterConfig.TargetArn
 
     @classmethod
     def from_configuration(
@@ -75,6 +76,7 @@ class FunctionView:
             architecture=str((cfg.get("Architectures") or ["x86_64"])[0]),
             layers=tuple(str(layer["Arn"]) for layer in cfg.get("Layers") or ()),
             log_format=str(cfg.get("LoggingConfig", {}).get("LogFormat") or "Text"),
+            dead_letter=(cfg.get("DeadLetterConfig") or {}).get("TargetArn") or None,
         )
 
     @classmethod
@@ -143,6 +145,27 @@ class FunctionView:
         if raw is None:
             return False, None
         return (True, None) if raw == "none" else (raw.isdigit(), _int(raw))
+
+
+@dataclass(frozen=True)
+class EventInvokeView:
+    """A function's event-invoke config (GetFunctionEventInvokeConfig)."""
+
+    retries: int | None  # MaximumRetryAttempts; None: not set (AWS retries twice)
+    max_age_s: int | None  # MaximumEventAgeInSeconds
+    on_success: str | None  # DestinationConfig.OnSuccess.Destination
+    on_failure: str | None  # DestinationConfig.OnFailure.Destination
+
+    @classmethod
+    def from_api(cls, got: dict[str, Any]) -> EventInvokeView:
+        dest = got.get("DestinationConfig") or {}
+        retries, age = got.get("MaximumRetryAttempts"), got.get("MaximumEventAgeInSeconds")
+        return cls(
+            retries=int(retries) if retries is not None else None,
+            max_age_s=int(age) if age is not None else None,
+            on_success=(dest.get("OnSuccess") or {}).get("Destination") or None,
+            on_failure=(dest.get("OnFailure") or {}).get("Destination") or None,
+        )
 
 
 @dataclass(frozen=True)

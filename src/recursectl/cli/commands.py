@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from recursectl.cli.audit import audit_command
 from recursectl.cli.deploy import deploy_command
 from recursectl.cli.init import init_command
 from recursectl.cli.invoke import invoke
@@ -20,5 +21,6 @@ ALL: list[click.Command] = [
     stop_command,
     resume_command,
     destroy_command,
+    audit_command,
     local,
 ]
