@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursectl import protocol, sources
+from recursectl import protocol, selfarn, sources
 from recursectl.errors import UsageError
 
 if TYPE_CHECKING:  # pip machinery is imported only when there is something to install
@@ -95,6 +95,9 @@ class Package:
     source_root: Path | None = None
     origin: str = ""  # how the handler was named (HandlerSpec.origin)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Variables the project's code reads its own function name or ARN from: {name: file}
+    self_arn_reads: dict[str, str] = field(default_factory=dict, compare=False)
+    requirements_file: Path | None = None  # the requirements installed, when there were any
 
     @property
     def size(self) -> int:
@@ -378,7 +381,8 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
     contents = {n: path.read_bytes() for n, path in dep_files.items() if n != HELPER}
     for f in selected.files:  # the project's own files win over a dependency's
         listing[f.arcname] = PackagedFile(f.arcname, f.size, "source")
-    contents.update(selected.read())
+    own = selected.read()
+    contents.update(own)
     contents[HELPER] = helper
     listing[HELPER] = PackagedFile(HELPER, len(helper), "recursectl")
     data = build_zip(contents)
@@ -401,4 +405,6 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
         deps_target=deps.target.describe() if deps else None,
         source_root=spec.root,
         origin=spec.origin,
+        self_arn_reads={} if spec.bundled else selfarn.scan(own),
+        requirements_file=requirements_file(spec, options) if deps else None,
     )

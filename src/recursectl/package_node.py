@@ -25,13 +25,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from recursectl import nodejs, protocol, runtimes, sources
+from recursectl import nodejs, protocol, runtimes, selfarn, sources
 from recursectl.aws.model import lambda_runtimes
 from recursectl.errors import UsageError
 from recursectl.package import (
     MAX_UNZIPPED_BYTES,
     MAX_ZIP_BYTES,
     Package,
+    PackagedFile,
     build_zip,
     code_sha256,
     templates_dir,
@@ -55,6 +56,7 @@ class NodeHandler:
     root: Path
     file: Path
     function: str
+    origin: str = ""  # how the user named it (for the output)
 
     @property
     def handler(self) -> str:
@@ -133,7 +135,7 @@ def parse_handler(spec: str, cwd: Path | None = None) -> NodeHandler:
             hint="point --handler at your own handler file",
         )
     path = path.resolve()
-    return NodeHandler(root=path.parent, file=path, function=function)
+    return NodeHandler(root=path.parent, file=path, function=function, origin=spec)
 
 
 def choose_runtime(runtime: str, explicit: bool) -> str:
@@ -204,6 +206,7 @@ def build(spec: NodeHandler, runtime: str, architecture: str = "x86_64") -> Pack
         for name, path in collect(spec.root).items()
         if name not in GUARD_FILES
     }
+    own = dict(contents)
     contents.update(production_dependencies(spec.root, runtime, architecture))
     bundled = bundles_sdk(contents)
     for name in GUARD_FILES:
@@ -226,7 +229,22 @@ def build(spec: NodeHandler, runtime: str, architecture: str = "x86_64") -> Pack
         files=tuple(sorted(contents)),
         handler=spec.handler,
         entry_point=None if bundled else protocol.ENTRY_POINT,
+        listing=listing(contents, own),
+        source_root=spec.root,
+        origin=spec.origin or spec.file.name,
+        self_arn_reads=selfarn.scan(own),
     )
+
+
+def listing(contents: dict[str, bytes], own: dict[str, bytes]) -> tuple[PackagedFile, ...]:
+    """Every zip entry with its size and where it came from, as for a Python package."""
+
+    def origin(name: str) -> str:
+        if name in GUARD_FILES:
+            return "recursectl"
+        return "source" if name in own else "dependency"
+
+    return tuple(PackagedFile(n, len(contents[n]), origin(n)) for n in sorted(contents))
 
 
 def bundled_warning(package: Package) -> str | None:
