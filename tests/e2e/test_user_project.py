@@ -1,0 +1,229 @@
+"""The user's project as it is (issue 21), through the real CLI on the local cloud: a folder
+holding only a seed-style handler.js and event.json deploys with no flag and runs its chain of 6;
+the handler's own variable holds the function's ARN; two folders are two functions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Cli
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL_SEED = ROOT / ".." / "shared" / "seed" / "handler.js"
+
+# The seed's shape: CommonJS, the runtime's SDK v3, one export, async self-invoke by context.
+SEED_STYLE = """'use strict';
+const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+
+const lambda = new LambdaClient({});
+
+module.exports.recursiveExample = async (event, context) => {
+  console.log('received', event);
+  if (event.numberOfCalls > 0) {
+    console.log('recursive call');
+    event.numberOfCalls -= 1;
+    await lambda.send(new InvokeCommand({
+      FunctionName: context.functionName,
+      InvocationType: 'Event',
+      Payload: JSON.stringify(event),
+      Qualifier: context.functionVersion,
+    }));
+    return 'invoked next call';
+  }
+  console.log('recursive call finished');
+  return 'finished';
+};
+"""
+
+# The user's own variable as FunctionName (no recursectl name anywhere in their code).
+NODE_SELF_ARN = """const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+const lambda = new LambdaClient({});
+exports.run = async (event) => {
+  if (event.numberOfCalls > 0) {
+    await lambda.send(new InvokeCommand({
+      FunctionName: process.env.SELF_ARN,
+      InvocationType: 'Event',
+      Payload: JSON.stringify({ numberOfCalls: event.numberOfCalls - 1 }),
+    }));
+  }
+  return event.numberOfCalls;
+};
+"""
+
+PYTHON_SELF_ARN = """import json
+import os
+
+import boto3
+
+lam = boto3.client("lambda")
+
+
+def main(event, context):
+    if event["numberOfCalls"] > 0:
+        lam.invoke(
+            FunctionName=os.environ["SELF_ARN"],
+            InvocationType="Event",
+            Payload=json.dumps({"numberOfCalls": event["numberOfCalls"] - 1}),
+        )
+    return event["numberOfCalls"]
+"""
+
+
+def _folder(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A user's folder with a unique name (the function is named after it)."""
+    folder = tmp_path / f"proj-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    (folder / "event.json").write_text('{\n  "numberOfCalls": 5\n}\n')
+    return folder
+
+
+def _run_event(cli: Cli, folder: Path) -> dict[str, Any]:
+    proc = cli.run(
+        "--local", "invoke", "-p", "event.json", "--follow", "--timeout", "90", "--json",
+        cwd=folder, timeout=150,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    return dict(json.loads(proc.stdout))
+
+
+def _assert_linked_chain_of_6(doc: dict[str, Any]) -> None:
+    assert doc["complete"] is True
+    invocations = doc["invocations"]
+    assert sorted(i["depth"] for i in invocations) == [0, 1, 2, 3, 4, 5]
+    assert all(i["status"] == "ok" for i in invocations)
+    by_id = {i["request_id"]: i for i in invocations}
+    for inv in invocations:
+        if inv["depth"]:
+            assert by_id[inv["parent_id"]]["depth"] == inv["depth"] - 1
+
+
+def _seed_sources() -> list[Any]:
+    real = pytest.param(
+        "real",
+        marks=pytest.mark.skipif(not REAL_SEED.is_file(), reason="../shared/seed is not here"),
+    )
+    return ["project copy", real]
+
+
+@pytest.mark.parametrize("seed", _seed_sources())
+def test_the_seed_folder_deploys_its_own_handler_with_no_flag(
+    local_cloud: Cli, tmp_path: Path, node_ready: None, seed: str
+) -> None:
+    text = REAL_SEED.read_text() if seed == "real" else SEED_STYLE
+    folder = _folder(tmp_path, {"handler.js": text})
+    proc = local_cloud.run("--local", "deploy", cwd=folder, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "handler handler.js:recursiveExample: found in this folder" in proc.stderr
+    assert "bundled" not in (proc.stdout + proc.stderr).lower()
+    assert f"Deploying {folder.name} " in proc.stderr
+    assert "handler    handler.recursiveExample (from handler.js:recursiveExample)" in proc.stdout
+    # Honest about what went in: the user's file, the guard, no "0 files".
+    assert "code       4 files" in proc.stdout  # event.json, handler.js, the two guard files
+    _assert_linked_chain_of_6(_run_event(local_cloud, folder))
+
+
+def test_a_folder_with_two_handlers_names_them_and_the_flag(
+    local_cloud: Cli, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path,
+        {
+            "handler.js": "exports.first = async () => 1;\nexports.second = async () => 2;\n",
+            "worker.py": "def run(event, context):\n    return 1\n",
+        },
+    )
+    proc = local_cloud.run("--local", "deploy", cwd=folder)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == (
+        "error: this folder holds several handlers: handler.js:first, handler.js:second, "
+        "worker.py:run."
+    )
+    assert lines[1].startswith("hint: name one: --handler handler.js:first")
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_empty_folder_deploys_the_bundled_example_and_says_so(
+    local_cloud: Cli, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, {"notes.txt": "nothing to run here\n"})
+    proc = local_cloud.run("--local", "deploy", "--dry-run", cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "deploying recursectl's BUNDLED EXAMPLE handler, not your code" in proc.stderr
+    assert "(from the bundled template)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("files", "runtime"),
+    [({"handler.js": NODE_SELF_ARN}, "nodejs"), ({"app.py": PYTHON_SELF_ARN}, "python")],
+    ids=["node", "python"],
+)
+def test_the_variable_the_code_reads_holds_the_functions_arn(
+    local_cloud: Cli, tmp_path: Path, node_ready: None, files: dict[str, str], runtime: str
+) -> None:
+    folder = _folder(tmp_path, files)
+    deployed = json.loads(local_cloud.ok("--local", "deploy", "--json", cwd=folder, timeout=300))
+    assert {"name": "SELF_ARN", "from": f"read in {next(iter(files))}"} in deployed["self_arn_env"]
+    human = local_cloud.ok("--local", "deploy", cwd=folder)
+    assert f"self ARN   in RECURSECTL_SELF_ARN, SELF_ARN (read in {next(iter(files))})" in human
+    get = local_cloud.aws("lambda", "get-function-configuration", "--function-name", folder.name)
+    config = json.loads(get.stdout)
+    assert config["Runtime"].startswith(runtime)
+    assert config["Environment"]["Variables"]["SELF_ARN"] == deployed["function_arn"]
+    _assert_linked_chain_of_6(_run_event(local_cloud, folder))
+
+
+def test_an_empty_function_name_fails_with_a_hint_naming_the_setting(
+    local_cloud: Cli, tmp_path: Path, node_ready: None
+) -> None:
+    # A name built at run time: no scan can see it, so the variable stays unset.
+    hidden = NODE_SELF_ARN.replace("process.env.SELF_ARN", "process.env[['SELF', 'ARN'].join('_')]")
+    folder = _folder(tmp_path, {"handler.js": hidden})
+    local_cloud.ok("--local", "deploy", cwd=folder, timeout=300)
+    proc = local_cloud.run(
+        "--local", "invoke", "-p", "event.json", "--follow", "--timeout", "60", cwd=folder,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FunctionName" in proc.stdout + proc.stderr
+    hint = next(ln for ln in proc.stderr.splitlines() if ln.startswith("hint: "))
+    assert "empty FunctionName" in hint
+    assert "RECURSECTL_SELF_ARN" in hint
+    assert 'self_arn_env = ["NAME"]' in hint
+
+
+def test_two_folders_are_two_functions_and_one_cannot_replace_the_other(
+    local_cloud: Cli, tmp_path: Path, node_ready: None
+) -> None:
+    python = _folder(tmp_path, {"app.py": PYTHON_SELF_ARN})
+    node = _folder(tmp_path, {"handler.js": SEED_STYLE})
+    (node / "package.json").write_text(json.dumps({"name": f"@me/seed-{python.name}"}))
+    first = json.loads(local_cloud.ok("--local", "deploy", "--json", cwd=python))
+    second = json.loads(local_cloud.ok("--local", "deploy", "--json", cwd=node, timeout=300))
+    assert first["function_name"] == python.name
+    assert second["function_name"] == f"seed-{python.name}"  # package.json's name, sanitized
+    assert first["function_arn"] != second["function_arn"]
+    # The Node folder aimed at the Python function: refused (exit 5), saying what differs.
+    proc = local_cloud.run("--local", "deploy", "--name", python.name, cwd=node)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert f"belongs to recursectl project {python.name!r}" in proc.stderr
+    assert "runtime python3.13 -> nodejs" in proc.stderr
+    assert "--adopt" in proc.stderr
+    unchanged = local_cloud.aws(
+        "lambda", "get-function-configuration", "--function-name", python.name
+    )
+    assert json.loads(unchanged.stdout)["Runtime"] == "python3.13"
+    # Taken over on purpose.
+    adopted = json.loads(
+        local_cloud.ok("--local", "deploy", "--name", python.name, "--adopt", "--json", cwd=node)
+    )
+    assert adopted["project"] == node.name
