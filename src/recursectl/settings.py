@@ -287,7 +287,13 @@ def load(
     cwd = cwd or Path.cwd()
     path = config_path or find_config(cwd)
     values: dict[str, Any] = {}
-    if path is not None:
+    if path is None:  # a Serverless Framework project, read as it is
+        from recursectl import serverless
+
+        path = serverless.find(cwd)
+    if path is not None and path.name in ("serverless.yml", "serverless.yaml"):
+        values.update(_from_serverless(path, environ))
+    elif path is not None:
         values.update(read_config(path))
     env_values = _from_env(environ)
     _validate(env_values, source="the environment")
@@ -296,6 +302,15 @@ def load(
     if "name" not in values:
         values["name"], values["name_origin"] = default_name(folder)
     return Settings(config_path=path, project_dir=folder, **values)
+
+
+def _from_serverless(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    from recursectl import serverless
+    from recursectl.aws.model import lambda_runtimes
+
+    imported = serverless.load(path, known=lambda_runtimes(), environ=environ)
+    _validate(imported.values, source=str(path))
+    return {**imported.values, "notes": tuple(f"{path.name}: {n}" for n in imported.notes)}
 
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_-]+")

@@ -227,3 +227,90 @@ def test_two_folders_are_two_functions_and_one_cannot_replace_the_other(
         local_cloud.ok("--local", "deploy", "--name", python.name, "--adopt", "--json", cwd=node)
     )
     assert adopted["project"] == node.name
+
+
+# The seed's serverless.yml as its README describes it (step 2's placeholder left as it is,
+# step 3's statement uncommented): recursectl does the four manual steps in one deploy.
+SERVERLESS_YML = """service: recursive-invocation-example
+
+frameworkVersion: ">=1.0.0"
+
+custom:
+  functionARN: yourFunctionARN
+
+provider:
+  name: aws
+  runtime: nodejs12.x
+  environment:
+    FUNCTION_ARN: ${self:custom.functionARN}
+  iamRoleStatements:
+    - Effect: "Allow"
+      Action:
+        - "lambda:InvokeFunction"
+      Resource: ${self:custom.functionARN}
+
+functions:
+  recursiveExample:
+    name: ${self:service}-${sls:stage}-recursiveExample-SUFFIX
+    handler: handler.recursiveExample
+    events:
+      - http: GET recursive
+"""
+
+
+def test_a_serverless_project_deploys_as_it_is_and_runs_its_chain(
+    local_cloud: Cli, tmp_path: Path, node_ready: None
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    # The handler reads the ARN serverless.yml passes it (FUNCTION_ARN), as the README's
+    # "needed for the function to recursively call itself" has it.
+    handler = SEED_STYLE.replace(
+        "FunctionName: context.functionName", "FunctionName: process.env.FUNCTION_ARN"
+    )
+    yml = SERVERLESS_YML.replace("SUFFIX", suffix)
+    folder = _folder(tmp_path, {"serverless.yml": yml, "handler.js": handler})
+    name = f"recursive-invocation-example-dev-recursiveExample-{suffix}"
+    proc = local_cloud.run("--local", "deploy", cwd=folder, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    err = proc.stderr
+    assert "note: serverless.yml: custom.functionARN is the function's own ARN" in err
+    assert "runtime nodejs12.x is no longer supported by Lambda" in err
+    assert "not applied by recursectl: functions.recursiveExample.events" in err
+    assert f"Deploying {name} " in err
+    assert "self ARN   in RECURSECTL_SELF_ARN, FUNCTION_ARN (environment)" in proc.stdout
+    config = json.loads(
+        local_cloud.aws("lambda", "get-function-configuration", "--function-name", name).stdout
+    )
+    arn = config["FunctionArn"]
+    assert config["Runtime"] == "nodejs22.x"
+    assert config["Environment"]["Variables"]["FUNCTION_ARN"] == arn
+    policy = json.loads(
+        local_cloud.aws(
+            "iam", "get-role-policy", "--role-name", f"{name}-role",
+            "--policy-name", "recursectl-self-invoke",
+        ).stdout
+    )["PolicyDocument"]  # fmt: skip
+    statement = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": arn}
+    assert statement in policy["Statement"]
+    _assert_linked_chain_of_6(_run_event(local_cloud, folder))
+
+    # `init --from` writes the equivalent recursectl.toml: deploying from it changes nothing.
+    local_cloud.ok("init", "--from", "serverless.yml", cwd=folder)
+    toml = (folder / "recursectl.toml").read_text()
+    assert 'FUNCTION_ARN = "${function_arn}"' in toml
+    assert 'Resource = "${function_arn}"' in toml
+    again = local_cloud.run("--local", "deploy", cwd=folder)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{name} is unchanged" in again.stderr + again.stdout
+
+
+def test_unreadable_serverless_yml_is_one_line_with_its_line_number(
+    local_cloud: Cli, tmp_path: Path
+) -> None:
+    broken = "service: s\nprovider:\n  name: aws\n   runtime: [\n"
+    folder = _folder(tmp_path, {"serverless.yml": broken, "handler.js": SEED_STYLE})
+    proc = local_cloud.run("--local", "deploy", cwd=folder)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("error: serverless.yml line 4: not valid YAML")
+    assert lines[1].startswith("hint: ")

@@ -32,7 +32,7 @@ from recursectl import selfarn
         ),
         # Lambda's own variable is Lambda's to set
         (
-            "lambda.send(new InvokeCommand({ FunctionName: process.env.AWS_LAMBDA_FUNCTION_NAME }))",
+            "lambda.send(new InvokeCommand({FunctionName: process.env.AWS_LAMBDA_FUNCTION_NAME}))",
             [],
         ),
         # no invoke: an ARN variable is somebody else's

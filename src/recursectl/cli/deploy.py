@@ -133,6 +133,9 @@ def deploy_command(
     from recursectl import deploy as deploy_mod
 
     settings = _settings(app, flags, env_pairs)
+    if not as_json:
+        for note in settings.notes:  # what reading serverless.yml noticed
+            app.ui.info(f"note: {note}")
     statements = _statements(settings)
     settings, pkg = _package(app, settings, flags, as_json)
     ui = app.ui
