@@ -290,31 +290,11 @@ def _function(doc: dict[str, Any], path: Path, only: str | None) -> tuple[str, d
     return key, fn
 
 
-def nearest_runtime(runtime: str, known: Iterable[str]) -> str | None:
-    """A supported runtime of the same language: the oldest one at or above `runtime`'s
-    version, else the newest; None for a language recursectl does not package."""
-    language = runtimes.language_of(runtime)
-    if language is None:
-        return None
-    names = tuple(known)
-    choices = runtimes.supported(language, known=names)
-    if not choices:
-        return None
-    if runtime in choices:
-        return runtime
-
-    def version(r: str) -> tuple[int, ...]:
-        return tuple(int(n) for n in re.findall(r"\d+", r))
-
-    above = [r for r in choices if version(r) >= version(runtime)]
-    return above[-1] if above else choices[0]
-
-
 def _runtime(declared: Any, notes: list[str], known: Iterable[str]) -> str | None:
     if not isinstance(declared, str):
         return None
     names = tuple(known)
-    nearest = nearest_runtime(declared, names)
+    nearest = runtimes.nearest(declared, known=names)
     if nearest is None:
         notes.append(f"runtime {declared} is not one recursectl deploys: the handler decides")
         return None

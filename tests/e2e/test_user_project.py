@@ -128,6 +128,13 @@ def test_the_seed_folder_deploys_its_own_handler_with_no_flag(
     assert "handler    handler.recursiveExample (from handler.js:recursiveExample)" in proc.stdout
     # Honest about what went in: the user's file, the guard, no "0 files".
     assert "code       4 files" in proc.stdout  # event.json, handler.js, the two guard files
+    # No --runtime: the machine's Node.js major (what the local cloud runs), or the nearest
+    # runtime Lambda supports, said with its reason.
+    said = next(ln for ln in proc.stderr.splitlines() if ln.startswith("runtime nodejs"))
+    assert said.endswith("(--runtime sets another)")
+    assert "this machine's Node.js" in said
+    config = local_cloud.aws("lambda", "get-function-configuration", "--function-name", folder.name)
+    assert json.loads(config.stdout)["Runtime"] == said.split()[1].rstrip(":")
     _assert_linked_chain_of_6(_run_event(local_cloud, folder))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recursectl import serverless
+from recursectl import runtimes, serverless
 from recursectl.errors import UsageError
 
 KNOWN = ("nodejs12.x", "nodejs20.x", "nodejs22.x", "nodejs24.x", "python3.12", "python3.13")
@@ -152,7 +152,7 @@ def test_unreadable_yaml_names_the_line(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_nearest_runtime(declared: str, expected: str | None) -> None:
     # nodejs20.x is deprecated (2026-04-30) by the time these tests run.
-    assert serverless.nearest_runtime(declared, KNOWN) == expected
+    assert runtimes.nearest(declared, known=KNOWN) == expected
 
 
 def test_logical_id() -> None:

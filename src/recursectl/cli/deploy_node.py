@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from recursectl import nodejs, package_node, runtimes
@@ -15,7 +16,11 @@ def prepare_node(
     app: App, settings: Settings, *, explicit_runtime: bool, cwd: Path | None
 ) -> tuple[Settings, Package]:
     """Check the runtime and the handler, then package it (before any AWS call)."""
-    runtime = package_node.choose_runtime(settings.runtime, explicit_runtime)
+    if not explicit_runtime and runtimes.language_of(settings.runtime) == runtimes.PYTHON:
+        runtime, why = default_runtime()
+        app.ui.info(f"runtime {runtime}: {why} (--runtime sets another)")
+    else:
+        runtime = package_node.choose_runtime(settings.runtime, explicit_runtime)
     if runtime != settings.runtime:
         settings = app.configure(runtime=runtime)
     check_function_name(settings.name)
@@ -34,7 +39,55 @@ def prepare_node(
         app.ui.warn(warning)
     if settings.local:
         _local_note(app, runtime)
+        build_runtime_client(app)
     return settings, pkg
+
+
+def default_runtime() -> tuple[str, str]:
+    """The runtime of a Node handler deployed without one, and why: this machine's Node.js
+    major (what the local cloud runs), else the nearest one Lambda supports."""
+    from recursectl.aws.model import lambda_runtimes
+
+    known = lambda_runtimes()
+    newest = runtimes.supported(runtimes.NODE, known=known)[0]
+    try:
+        version = nodejs.toolchain().version
+    except nodejs.NodeError:
+        return newest, "the newest Node.js runtime (no usable node on this machine)"
+    major = version.split(".", 1)[0]
+    mine = f"nodejs{major}.x"
+    nearest = runtimes.nearest(mine, known=known) or newest
+    if nearest == mine:
+        return mine, f"this machine's Node.js {major}, which the local cloud runs"
+    return nearest, (
+        f"the nearest runtime Lambda supports to this machine's Node.js {version} "
+        f"({mine} is not supported); the local cloud runs it with Node.js {version}"
+    )
+
+
+def build_runtime_client(app: App) -> None:
+    """The local cloud's Node runtime client and SDK, built now (once per machine) with its
+    real duration shown, so no invocation waits for npm or counts it as Init."""
+    try:
+        tc = nodejs.toolchain()
+    except nodejs.NodeError:
+        return  # _local_note said so; the invoke fails as a broken runtime, with the hint
+    todo = nodejs.missing(tc)
+    if not todo:
+        return
+    started = time.monotonic()
+    message = (
+        f"building {' and '.join(todo)} for the local cloud's Node.js workers "
+        f"(once per machine, into {nodejs.cache_root()}; npm compiles the client: minutes)..."
+    )
+    try:
+        with app.ui.status(message):
+            nodejs.ensure_ric(tc)
+            nodejs.ensure_sdk(tc)
+    except nodejs.NodeError as exc:
+        app.ui.warn(f"{exc.message} ({exc.hint})")
+        return
+    app.ui.info(f"built the Node.js runtime client in {time.monotonic() - started:.1f} s")
 
 
 def _local_note(app: App, runtime: str) -> None:
