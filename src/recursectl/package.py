@@ -17,6 +17,7 @@ import ast
 import base64
 import hashlib
 import io
+import sys
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from recursectl.errors import UsageError
 
 if TYPE_CHECKING:  # pip machinery is imported only when there is something to install
     from recursectl.pydeps import Deps
+    from recursectl.pyreqs import Requirements
     from recursectl.pytarget import Target
 
 HELPER = protocol.PYTHON_HELPER_FILE
@@ -322,14 +324,73 @@ class Options:
     local: bool = False  # for the local cloud: wheels for this interpreter if Lambda's cannot run
     cache_dir: Path | None = None
     find_links: Path | None = None  # tests: install from this folder only
+    project_dir: Path | None = None  # where the nearest requirements are looked for, at most
     on_install: Callable[[str], None] | None = None  # called before pip runs (a cache miss)
 
 
 def requirements_file(spec: HandlerSpec, options: Options) -> Path | None:
+    """The `requirements` setting; else requirements.txt in the source root; else, when the
+    source root is a folder of the project (`--source src`), the nearest requirements.txt or
+    pyproject.toml with [project] dependencies between it and the project's folder."""
     if options.requirements is not None:
         return options.requirements
-    candidate = spec.root / REQUIREMENTS_FILE
-    return candidate if candidate.is_file() and not spec.bundled else None
+    if spec.bundled:
+        return None
+    for folder in _up_to_project(spec.root, options.project_dir):
+        candidate = folder / REQUIREMENTS_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if folder != spec.root and pyproject.is_file() and pyproject_dependencies(pyproject):
+            return pyproject
+    return None
+
+
+def _up_to_project(root: Path, project: Path | None) -> list[Path]:
+    """root, its parents up to and including the project's folder (root alone outside it)."""
+    root = root.resolve()
+    top = project.resolve() if project is not None else None
+    if top is None or (top != root and top not in root.parents):
+        return [root]
+    out = [root]
+    while out[-1] != top:
+        out.append(out[-1].parent)
+    return out
+
+
+def pyproject_dependencies(path: Path) -> list[str]:
+    """pyproject.toml's [project] dependencies (PEP 621); a UsageError for a direct reference
+    (pip would fetch it from somewhere other than the index)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"Cannot read {path}: {exc}.", hint="fix the file") from None
+    project = data.get("project")
+    deps = project.get("dependencies") if isinstance(project, dict) else None
+    if not isinstance(deps, list):
+        return []
+    out = [str(d).strip() for d in deps if str(d).strip()]
+    for dep in out:
+        if " @ " in dep or "://" in dep:
+            raise UsageError(
+                f"{path}: dependency {dep!r} is a direct reference (a URL or a path).",
+                hint="name packages from the index, or point --requirements at a file",
+            )
+    return out
+
+
+def read_requirements(path: Path) -> Requirements:
+    """A requirements file, or pyproject.toml's dependencies as requirement lines."""
+    from recursectl.pyreqs import Requirements
+
+    if path.name == "pyproject.toml":
+        return Requirements(source=path, text="\n".join(pyproject_dependencies(path)) + "\n")
+    return Requirements.read(path)
 
 
 def deps_target(options: Options) -> Target:
@@ -350,7 +411,7 @@ def install_deps(spec: HandlerSpec, options: Options) -> Deps | None:
     target = deps_target(options)
     on_install = options.on_install
     return pydeps.install(
-        req,
+        read_requirements(req),
         target,
         cache_dir=options.cache_dir,
         find_links=options.find_links,

@@ -261,6 +261,14 @@ def _shown(folder: Path) -> str:
     return "this folder" if rel == Path(".") else f"{rel.as_posix()}/"
 
 
+def _shown_file(path: Path) -> str:
+    """A file as the user would name it: relative to here when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:
     """A Node.js handler file (or Lambda's form of one), or a nodejs* runtime."""
     from recursectl import package_node, runtimes
@@ -338,6 +346,8 @@ def _options(app: App, settings: Settings, as_json: bool) -> Options:
         architecture=settings.architecture,
         local=settings.local,
         on_install=on_install,
+        # With --source, the project's requirements may sit above the code root (src/ layout).
+        project_dir=settings.project_dir if settings.source else None,
     )
 
 
@@ -349,10 +359,11 @@ def _build(app: App, settings: Settings, spec: HandlerSpec, as_json: bool) -> Pa
         return pkg
     origin = "the bundled template" if spec.bundled else spec.origin
     n = len(pkg.dependencies)
+    req = pkg.requirements_file
     deps = (
         f", {n} {'dependency' if n == 1 else 'dependencies'} "
-        f"({'installed' if pkg.installed else 'cached'})"
-        if pkg.deps_target
+        f"({'installed' if pkg.installed else 'cached'}) from {_shown_file(req)}"
+        if pkg.deps_target and req is not None
         else ""
     )
     app.ui.info(
