@@ -5,6 +5,8 @@ the handler's own variable holds the function's ARN; two folders are two functio
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -321,3 +323,19 @@ def test_unreadable_serverless_yml_is_one_line_with_its_line_number(
     lines = proc.stderr.strip().splitlines()
     assert lines[0].startswith("error: serverless.yml line 4: not valid YAML")
     assert lines[1].startswith("hint: ")
+
+
+def test_a_fresh_init_project_imports_its_handler_outside_pytest(
+    local_cloud: Cli, tmp_path: Path
+) -> None:
+    """`python -c "import handler"` in a new project: recursectl_chain comes from the
+    recursectl installation (the helper deploy packages), not only under the project's pytest."""
+    local_cloud.ok("init", "proj", cwd=tmp_path)
+    env = {k: v for k, v in local_cloud.env.items() if k != "PYTHONPATH"}
+    code = "import handler, recursectl_chain; print(recursectl_chain.__file__)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path / "proj", env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("templates/python/recursectl_chain.py")

@@ -428,7 +428,26 @@ def _report(app: App, result: DeployResult) -> None:
     if result.config_written:
         ui.info(f"wrote function_arn into {result.config_written}")
     if not dry_run:
-        ui.info(f"next: recursectl invoke --name {result.function_name} --calls 5 --follow")
+        ui.info(f"next: recursectl invoke --name {result.function_name} {_next_event(result)}")
+
+
+def _next_event(result: DeployResult) -> str:
+    """The event of the suggested first invoke: the project's event.json, `--calls 5` for a
+    handler that reads numberOfCalls (what --calls sets), else none."""
+    pkg = result.package
+    root = pkg.source_root
+    if (Path.cwd() / "event.json").is_file():
+        return "-p event.json --follow"
+    if root is not None:
+        for f in pkg.listing:
+            if f.origin != "source" or not f.path.endswith((".py", ".js", ".mjs", ".cjs")):
+                continue
+            try:
+                if b"numberOfCalls" in (root / f.path).read_bytes():
+                    return "--calls 5 --follow"
+            except OSError:
+                continue
+    return "--follow"
 
 
 def _report_package(app: App, result: DeployResult) -> None:
