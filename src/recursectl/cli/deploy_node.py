@@ -16,7 +16,8 @@ def prepare_node(
     app: App, settings: Settings, *, explicit_runtime: bool, cwd: Path | None
 ) -> tuple[Settings, Package]:
     """Check the runtime and the handler, then package it (before any AWS call)."""
-    if not explicit_runtime and runtimes.language_of(settings.runtime) == runtimes.PYTHON:
+    defaulted = not explicit_runtime and runtimes.language_of(settings.runtime) == runtimes.PYTHON
+    if defaulted:
         runtime, why = default_runtime()
         app.ui.info(f"runtime {runtime}: {why} (--runtime sets another)")
     else:
@@ -38,7 +39,8 @@ def prepare_node(
     if warning:
         app.ui.warn(warning)
     if settings.local:
-        _local_note(app, runtime)
+        if not defaulted:  # the runtime's line said which Node.js runs it
+            _local_note(app, runtime)
         build_runtime_client(app)
     return settings, pkg
 
