@@ -5,6 +5,7 @@ the handler's own variable holds the function's ARN; two folders are two functio
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -122,6 +123,21 @@ def test_the_seed_folder_deploys_its_own_handler_with_no_flag(
 ) -> None:
     text = REAL_SEED.read_text() if seed == "real" else SEED_STYLE
     folder = _folder(tmp_path, {"handler.js": text})
+    # What would go in, before anything is created: the user's files and the guard.
+    plan = local_cloud.run("--local", "deploy", "--dry-run", cwd=folder, timeout=300)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "files (4, " in plan.stdout
+    for name in ("handler.js", "event.json", "recursectl_chain.cjs"):
+        assert re.search(rf"^\s+[\d.]+ [KM]?B\s+{re.escape(name)}", plan.stdout, re.M), plan.stdout
+    assert (
+        "Packaged handler handler.recursiveExample (from handler.js:recursiveExample): 4 files"
+        in plan.stderr
+    )
+    doc = json.loads(local_cloud.ok("--local", "deploy", "--dry-run", "--json", cwd=folder))
+    files = {f["path"]: f["from"] for f in doc["package"]["files"]}
+    assert files["handler.js"] == "source"
+    assert files["recursectl_chain.cjs"] == "recursectl"
+    assert doc["package"]["file_count"] == 4
     proc = local_cloud.run("--local", "deploy", cwd=folder, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "handler handler.js:recursiveExample: found in this folder" in proc.stderr

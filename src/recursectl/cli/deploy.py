@@ -211,7 +211,9 @@ def _package(
         from recursectl.cli.deploy_node import prepare_node
 
         explicit_runtime = flags.get("runtime") is not None
-        settings, pkg = prepare_node(app, settings, explicit_runtime=explicit_runtime, cwd=base)
+        settings, pkg = prepare_node(
+            app, settings, explicit_runtime=explicit_runtime, cwd=base, quiet=as_json
+        )
     else:
         spec = _handler_spec(settings, from_flag)
         _check_runtime(settings, spec)

@@ -13,7 +13,7 @@ from recursectl.settings import Settings
 
 
 def prepare_node(
-    app: App, settings: Settings, *, explicit_runtime: bool, cwd: Path | None
+    app: App, settings: Settings, *, explicit_runtime: bool, cwd: Path | None, quiet: bool = False
 ) -> tuple[Settings, Package]:
     """Check the runtime and the handler, then package it (before any AWS call)."""
     defaulted = not explicit_runtime and runtimes.language_of(settings.runtime) == runtimes.PYTHON
@@ -35,6 +35,15 @@ def prepare_node(
     spec = package_node.parse_handler(settings.handler, cwd=cwd)
     runtimes.check_handler(runtime, spec.file)
     pkg = package_node.build(spec, runtime)
+    if not quiet:
+        from recursectl.sources import format_size
+
+        deps = sum(1 for f in pkg.listing if f.origin == "dependency")
+        app.ui.info(
+            f"Packaged handler {pkg.handler} (from {pkg.origin}): {len(pkg.listing)} files"
+            + (f" ({deps} from node_modules)" if deps else "")
+            + f", {format_size(pkg.unzipped_size)} unzipped, {format_size(pkg.size)} zipped"
+        )
     warning = package_node.bundled_warning(pkg)
     if warning:
         app.ui.warn(warning)
