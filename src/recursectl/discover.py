@@ -56,6 +56,7 @@ class Candidate:
 
     file: Path
     functions: tuple[str, ...]
+    named: bool = False  # Python: the parameters are named event/context (a helper's are not)
 
     @property
     def language(self) -> str:
@@ -66,8 +67,13 @@ class Candidate:
         return f"{self.file.name}:{function or self.functions[0]}"
 
 
-def python_functions(source: str) -> tuple[str, ...]:
-    """Public top-level functions taking two positional parameters (event, context)."""
+_EVENT_NAMES = {"event", "evt", "_event", "lambda_event"}
+_CONTEXT_NAMES = {"context", "ctx", "_context", "_ctx", "lambda_context"}
+
+
+def python_functions(source: str, *, named_only: bool = False) -> tuple[str, ...]:
+    """Public top-level functions taking two positional parameters (event, context);
+    `named_only`: those whose parameters are named so (`event`, `context`, `ctx`, ...)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -80,8 +86,15 @@ def python_functions(source: str) -> tuple[str, ...]:
             continue
         positional = [*node.args.posonlyargs, *node.args.args]
         required = len(positional) - len(node.args.defaults)
-        if (len(positional) >= 2 or node.args.vararg) and required <= 2:
-            out.append(node.name)
+        if not ((len(positional) >= 2 or node.args.vararg) and required <= 2):
+            continue
+        names = [a.arg for a in positional[:2]]
+        named = (names[:1] and names[0] in _EVENT_NAMES) or (
+            names[1:] and names[1] in _CONTEXT_NAMES
+        )
+        if named_only and not named:
+            continue
+        out.append(node.name)
     return tuple(out)
 
 
@@ -124,9 +137,17 @@ def candidates(folder: Path) -> list[Candidate]:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        functions = python_functions(source) if path.suffix == PY_SUFFIX else node_exports(source)
+        if path.suffix != PY_SUFFIX:
+            exports = node_exports(source)
+            if exports:
+                out.append(Candidate(path, exports))
+            continue
+        named = python_functions(source, named_only=True)
+        functions = named or python_functions(source)
         if functions:
-            out.append(Candidate(path, functions))
+            out.append(Candidate(path, functions, named=bool(named)))
+    if any(c.named for c in out):  # `def main(event, context)` over a helper's `merge(a, b)`
+        out = [c for c in out if c.named or c.language == "node"]
     return out
 
 

@@ -355,3 +355,57 @@ def test_a_fresh_init_project_imports_its_handler_outside_pytest(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("templates/python/recursectl_chain.py")
+
+
+def _at_a_terminal(cli: Cli, args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
+    """Run recursectl on a pseudo-terminal, answer its question, return (exit code, output)."""
+    import os
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "recursectl"), *args],
+        cwd=cwd, env={**cli.env, "COLUMNS": "200"}, stdin=slave, stdout=slave, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the other side closed: the process is done
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"Take it over" in out:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(timeout=60), out.decode(errors="replace")
+
+
+def test_at_a_terminal_deploy_asks_before_taking_another_projects_function(
+    local_cloud: Cli, tmp_path: Path, node_ready: None
+) -> None:
+    python = _folder(tmp_path, {"app.py": PYTHON_SELF_ARN})
+    node = _folder(tmp_path, {"handler.js": SEED_STYLE})
+    local_cloud.ok("--local", "deploy", cwd=python)
+    args = ["--local", "deploy", "--name", python.name]
+    code, out = _at_a_terminal(local_cloud, args, node, "n")
+    assert code == 5, out
+    assert "What differs: project" in out
+    assert "runtime python3.13 -> nodejs" in out
+    get = local_cloud.aws("lambda", "get-function-configuration", "--function-name", python.name)
+    assert json.loads(get.stdout)["Runtime"] == "python3.13"
+    code, out = _at_a_terminal(local_cloud, args, node, "y")
+    assert code == 0, out
+    get = local_cloud.aws("lambda", "get-function-configuration", "--function-name", python.name)
+    assert json.loads(get.stdout)["Runtime"].startswith("nodejs")

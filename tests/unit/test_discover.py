@@ -114,3 +114,15 @@ def test_default_name_prefers_the_project_files(tmp_path: Path) -> None:
     assert default_name(folder) == ("node-app", "package.json name")
     (folder / "package.json").write_text("{not json")
     assert default_name(folder) == ("py-app", "pyproject.toml name")
+
+
+def test_parameters_named_event_and_context_win_over_a_helpers(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "def main(event, context):\n    return merge(event, {})\n"
+        "def merge(a, b):\n    return {**a, **b}\n"
+    )
+    (tmp_path / "utils.py").write_text("def pair(a, b):\n    return a, b\n")
+    assert discover.find(tmp_path).spec == "app.py:main"
+    # Without names to go by, every two-parameter function is a candidate.
+    (tmp_path / "app.py").write_text("def main(e, c):\n    return 1\n")
+    assert discover.find(tmp_path).ambiguous == ("app.py:main", "utils.py:pair")

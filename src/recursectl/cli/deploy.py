@@ -246,6 +246,8 @@ def _discover(app: App, settings: Settings, base: Path) -> tuple[Settings, str |
             f"{_shown(folder)} holds several handlers: {', '.join(found.ambiguous)}.",
             hint=f"name one: --handler {found.ambiguous[0]} (or `handler` in recursectl.toml)",
         )
+    if settings.source:
+        return settings, None  # a code root without a handler: the packager says so
     app.ui.warn(
         f"no handler file in {_shown(folder)} (no .py function taking (event, context), no "
         "exported .js function): deploying recursectl's BUNDLED EXAMPLE handler, not your "
