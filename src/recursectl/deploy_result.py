@@ -97,6 +97,7 @@ class DeployResult:
             "files": [f.to_json() for f in pkg.listing],
             "dependencies": list(pkg.dependencies),
             "dependencies_for": pkg.deps_target,
+            "requirements_from": str(pkg.requirements_file) if pkg.requirements_file else None,
             "installed": pkg.installed,
         }
 

@@ -100,8 +100,8 @@ def invocation_label(inv: Invocation) -> Text:
 
 class Row:
     """An invocation's row that fits its width: the memory column, then the billed one, are
-    left out of a row too wide for the terminal, and what still does not fit wraps between
-    fields, never inside one (`cold 106 ms` stays whole)."""
+    left out of a row whose columns are too wide for the terminal, and what still does not fit
+    wraps between fields, never inside one (`cold 106 ms` stays whole)."""
 
     DROPPED_FIRST = ("memory", "billed")
 
@@ -112,7 +112,8 @@ class Row:
         width = options.max_width
         parts = self.parts
         for kind in self.DROPPED_FIRST:
-            if sum(p.cell_len for _, p in parts) <= width:
+            # The columns, not the notes: an error message wraps under the row anyway.
+            if sum(p.cell_len for k, p in parts if k != "notes") <= width:
                 break
             parts = [(k, p) for k, p in parts if k != kind]
         line = Text(no_wrap=False)

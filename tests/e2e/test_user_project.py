@@ -207,12 +207,24 @@ def test_the_variable_the_code_reads_holds_the_functions_arn(
     _assert_linked_chain_of_6(_run_event(local_cloud, folder))
 
 
+# A variable name built at run time: no scan can see it, so the variable stays unset.
+HIDDEN_NODE = NODE_SELF_ARN.replace(
+    "process.env.SELF_ARN", "process.env[['SELF', 'ARN'].join('_')]"
+)
+HIDDEN_PYTHON = PYTHON_SELF_ARN.replace(
+    'os.environ["SELF_ARN"]', 'os.environ.get("_".join(["SELF", "ARN"]), "")'
+)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [{"handler.js": HIDDEN_NODE}, {"app.py": HIDDEN_PYTHON}],
+    ids=["node", "python"],
+)
 def test_an_empty_function_name_fails_with_a_hint_naming_the_setting(
-    local_cloud: Cli, tmp_path: Path, node_ready: None
+    local_cloud: Cli, tmp_path: Path, node_ready: None, files: dict[str, str]
 ) -> None:
-    # A name built at run time: no scan can see it, so the variable stays unset.
-    hidden = NODE_SELF_ARN.replace("process.env.SELF_ARN", "process.env[['SELF', 'ARN'].join('_')]")
-    folder = _folder(tmp_path, {"handler.js": hidden})
+    folder = _folder(tmp_path, files)
     local_cloud.ok("--local", "deploy", cwd=folder, timeout=300)
     proc = local_cloud.run(
         "--local", "invoke", "-p", "event.json", "--follow", "--timeout", "60", cwd=folder,

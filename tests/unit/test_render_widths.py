@@ -97,3 +97,12 @@ def test_deep_rows_drop_columns_before_splitting_a_field(width: int) -> None:
             assert re.fullmatch(r"cold [\d.]+ (ms|s)", field), (field, out)
     if width >= 120:
         assert "/128 MB" in out  # wide enough: nothing left out
+
+
+def test_a_long_error_keeps_the_rows_columns() -> None:
+    spec = fanout_spec(2, 1, app_lines=0)
+    spec.nodes[1].outcome = "error"
+    out = printed(render_chain(chain_of(spec.events())), 80)
+    row = next(line for line in out.splitlines() if " d1 error " in line)
+    assert "billed" in row  # the message wraps below; the columns stay
+    assert "/128 MB" in row
