@@ -324,6 +324,8 @@ def _unknown(doc: dict[str, Any], key: str) -> list[str]:
                     extra = [f"provider.iam.{r}" for r in v if r != "role"]
                     if isinstance(role, dict):
                         extra += [f"provider.iam.role.{r}" for r in role if r != "statements"]
+                    elif role is not None:  # an existing role's ARN or name
+                        extra.append("provider.iam.role (recursectl makes the function's own role)")
                     out += extra
                     continue
                 out.append(path)

@@ -160,3 +160,15 @@ def test_logical_id() -> None:
         serverless.logical_id("recursive-example_x")
         == "RecursiveDashexampleUnderscorexLambdaFunction"
     )
+
+
+def test_an_existing_role_is_listed_as_not_applied(tmp_path: Path) -> None:
+    text = (
+        "service: s\nprovider:\n  name: aws\n  iam:\n    role: arn:aws:iam::1:role/theirs\n"
+        "functions:\n  f: {handler: h.main}\n"
+    )
+    got = _load(tmp_path, text)
+    assert (
+        "not applied by recursectl: provider.iam.role (recursectl makes the function's own role)"
+        in got.notes
+    )
