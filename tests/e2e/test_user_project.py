@@ -295,14 +295,29 @@ functions:
 """
 
 
+@pytest.mark.parametrize(
+    "handler_from",
+    [
+        "reads FUNCTION_ARN",
+        pytest.param(
+            "the real seed",
+            marks=pytest.mark.skipif(not REAL_SEED.is_file(), reason="../shared/seed is not here"),
+        ),
+    ],
+)
 def test_a_serverless_project_deploys_as_it_is_and_runs_its_chain(
-    local_cloud: Cli, tmp_path: Path, node_ready: None
+    local_cloud: Cli, tmp_path: Path, node_ready: None, handler_from: str
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     # The handler reads the ARN serverless.yml passes it (FUNCTION_ARN), as the README's
-    # "needed for the function to recursively call itself" has it.
-    handler = SEED_STYLE.replace(
-        "FunctionName: context.functionName", "FunctionName: process.env.FUNCTION_ARN"
+    # "needed for the function to recursively call itself" has it; the seed's own handler.js
+    # addresses itself by context.functionName.
+    handler = (
+        REAL_SEED.read_text()
+        if handler_from == "the real seed"
+        else SEED_STYLE.replace(
+            "FunctionName: context.functionName", "FunctionName: process.env.FUNCTION_ARN"
+        )
     )
     yml = SERVERLESS_YML.replace("SUFFIX", suffix)
     folder = _folder(tmp_path, {"serverless.yml": yml, "handler.js": handler})
