@@ -137,7 +137,7 @@ def deploy_command(
         for note in settings.notes:  # what reading serverless.yml noticed
             app.ui.info(f"note: {note}")
     statements = _statements(settings)
-    settings, pkg = _package(app, settings, flags, as_json)
+    settings, pkg = _package(app, settings, flags, as_json, dry_run)
     ui = app.ui
     aws = app.aws()
     if not as_json:
@@ -198,7 +198,7 @@ def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Se
 
 
 def _package(
-    app: App, settings: Settings, flags: dict[str, Any], as_json: bool
+    app: App, settings: Settings, flags: dict[str, Any], as_json: bool, dry_run: bool = False
 ) -> tuple[Settings, Package]:
     """The handler checked and its package built, before any AWS call (a Node.js handler
     can settle the runtime: the settings come back with it)."""
@@ -212,8 +212,9 @@ def _package(
 
         explicit_runtime = flags.get("runtime") is not None
         settings, pkg = prepare_node(
-            app, settings, explicit_runtime=explicit_runtime, cwd=base, quiet=as_json
-        )
+            app, settings, explicit_runtime=explicit_runtime, cwd=base, quiet=as_json,
+            build=not dry_run,
+        )  # fmt: skip
     else:
         spec = _handler_spec(settings, from_flag)
         _check_runtime(settings, spec)

@@ -13,7 +13,13 @@ from recursectl.settings import Settings
 
 
 def prepare_node(
-    app: App, settings: Settings, *, explicit_runtime: bool, cwd: Path | None, quiet: bool = False
+    app: App,
+    settings: Settings,
+    *,
+    explicit_runtime: bool,
+    cwd: Path | None,
+    quiet: bool = False,
+    build: bool = True,
 ) -> tuple[Settings, Package]:
     """Check the runtime and the handler, then package it (before any AWS call)."""
     defaulted = not explicit_runtime and runtimes.language_of(settings.runtime) == runtimes.PYTHON
@@ -50,7 +56,8 @@ def prepare_node(
     if settings.local:
         if not defaulted:  # the runtime's line said which Node.js runs it
             _local_note(app, runtime)
-        build_runtime_client(app)
+        if build:  # not for --dry-run, which changes nothing (and takes no minutes)
+            build_runtime_client(app)
     return settings, pkg
 
 
