@@ -436,3 +436,25 @@ def test_at_a_terminal_deploy_asks_before_taking_another_projects_function(
     assert code == 0, out
     get = local_cloud.aws("lambda", "get-function-configuration", "--function-name", python.name)
     assert json.loads(get.stdout)["Runtime"].startswith("nodejs")
+
+
+def test_local_start_node_builds_the_runtime_client_or_says_it_is_built(
+    local_cloud: Cli, tmp_path: Path, node_ready: None
+) -> None:
+    # node_ready built it for this machine's cache: start --node says so and reuses the cloud.
+    proc = local_cloud.run("local", "start", "--node")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the Node.js runtime client is built already" in proc.stderr
+    assert "already running" in proc.stderr
+    # Without node on PATH: an error that says what is missing, and no cloud started.
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    env = {**local_cloud.env, "PATH": str(bare), "RECURSECTL_LOCAL_PORT": "1"}
+    no_node = subprocess.run(
+        [str(Path(sys.executable).parent / "recursectl"), "local", "start", "--node"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert no_node.returncode == 2, no_node.stdout + no_node.stderr
+    assert no_node.stderr.startswith("error: ")
+    assert "node" in no_node.stderr.splitlines()[0]
+    assert "Traceback" not in no_node.stderr

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from recursectl import nodejs, package_node, runtimes
 from recursectl.app import App
+from recursectl.cli.node_runtime import build_runtime_client
 from recursectl.names import check_function_name
 from recursectl.package import Package
 from recursectl.settings import Settings
@@ -81,31 +81,6 @@ def default_runtime() -> tuple[str, str]:
         f"the nearest runtime Lambda supports to this machine's Node.js {version} "
         f"({mine} is not supported); the local cloud runs it with Node.js {version}"
     )
-
-
-def build_runtime_client(app: App) -> None:
-    """The local cloud's Node runtime client and SDK, built now (once per machine) with its
-    real duration shown, so no invocation waits for npm or counts it as Init."""
-    try:
-        tc = nodejs.toolchain()
-    except nodejs.NodeError:
-        return  # _local_note said so; the invoke fails as a broken runtime, with the hint
-    todo = nodejs.missing(tc)
-    if not todo:
-        return
-    started = time.monotonic()
-    message = (
-        f"building {' and '.join(todo)} for the local cloud's Node.js workers "
-        f"(once per machine, into {nodejs.cache_root()}; npm compiles the client: minutes)..."
-    )
-    try:
-        with app.ui.status(message):
-            nodejs.ensure_ric(tc)
-            nodejs.ensure_sdk(tc)
-    except nodejs.NodeError as exc:
-        app.ui.warn(f"{exc.message} ({exc.hint})")
-        return
-    app.ui.info(f"built the Node.js runtime client in {time.monotonic() - started:.1f} s")
 
 
 def _local_note(app: App, runtime: str) -> None:
