@@ -51,9 +51,11 @@ test-latest:
 	$(MAKE) test VENV=.venv-latest
 
 ## demo: local cloud + deploy the template + a 5-call chain, followed as a tree
+# The template is named (the repository's root holds no handler, and its pyproject.toml would
+# name the function "recursectl").
 demo: $(STAMP)
-	$(BIN)/recursectl --local deploy
-	$(BIN)/recursectl --local invoke --calls 5 --follow
+	$(BIN)/recursectl --local deploy --name recursectl-demo --handler templates/python/handler.py
+	$(BIN)/recursectl --local invoke --name recursectl-demo --calls 5 --follow
 	@echo
 	@echo "The local cloud is still running: '$(BIN)/recursectl local status' shows it, '$(BIN)/recursectl local stop' stops it."
 

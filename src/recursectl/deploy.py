@@ -11,7 +11,7 @@ when the function does not exist yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from recursectl.names import (
 )
 from recursectl.package import Package
 from recursectl.plan import Desired, Observed, Op, Step, desired_state, plan, trust_is_current
+from recursectl.protocol import SELF_ARN_PLACEHOLDER
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
@@ -288,9 +289,14 @@ def deploy(
         want_attached=bool(settings.managed_policies),
     )
     fn = observed.function
-    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
     # The ARN is computed (one STS call) before anything exists: one deploy is enough.
     function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
+    self_env = self_arn_variables(settings, package)
+    settings = replace(
+        settings, environment=with_self_arn(settings.environment, self_env, function_arn)
+    )
+    extra_statements = fill_self_arn(extra_statements, function_arn)
+    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
     generation = fn.generation if fn is not None else 0
     desired = desired_state(
         settings,
@@ -324,4 +330,42 @@ def deploy(
         warnings=the_plan.warnings,
         dry_run=dry_run,
         config_written=written,
+        self_arn_env=self_env,
     )
+
+
+# the function's own ARN where the code reads it ------------------------------------------------
+def self_arn_variables(settings: Settings, package: Package) -> dict[str, str]:
+    """{variable: why} for the variables set to the function's ARN: `self_arn_env`, those the
+    code reads as its own name or ARN (selfarn.py), and those the user's environment sets to
+    the placeholder; a variable the user's environment sets to a value of its own is left."""
+    out = dict.fromkeys(settings.self_arn_env, "self_arn_env")
+    envvars.check(dict.fromkeys(out, ""))
+    for name, file in package.self_arn_reads.items():
+        if name not in settings.environment:
+            out.setdefault(name, f"read in {file}")
+    for name, value in settings.environment.items():
+        if SELF_ARN_PLACEHOLDER in value:
+            out.setdefault(name, "environment")
+    return out
+
+
+def with_self_arn(
+    environment: Mapping[str, str], names: Mapping[str, str], function_arn: str
+) -> dict[str, str]:
+    env = {k: v.replace(SELF_ARN_PLACEHOLDER, function_arn) for k, v in environment.items()}
+    for name in names:
+        if name not in environment or SELF_ARN_PLACEHOLDER in environment[name]:
+            env[name] = function_arn
+    return env
+
+
+def fill_self_arn(value: Any, function_arn: str) -> Any:
+    """`${function_arn}` replaced by the ARN wherever it is in statements (strings, lists, maps)."""
+    if isinstance(value, str):
+        return value.replace(SELF_ARN_PLACEHOLDER, function_arn)
+    if isinstance(value, Mapping):
+        return {k: fill_self_arn(v, function_arn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(fill_self_arn(v, function_arn) for v in value)
+    return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class DeployResult:
     warnings: list[str]
     dry_run: bool
     config_written: Path | None = None
+    self_arn_env: dict[str, str] = field(default_factory=dict)  # variable -> why it holds the ARN
 
     @property
     def code_sha256(self) -> str:
@@ -76,6 +77,10 @@ class DeployResult:
                 "statements": list(self.desired.extra_statements),
                 "managed_policies": list(self.desired.managed_policies),
             },
+            "self_arn_env": [
+                {"name": protocol.SELF_ARN_ENV, "from": "recursectl"},
+                *({"name": n, "from": why} for n, why in sorted(self.self_arn_env.items())),
+            ],
             "architecture": self.desired.architecture,
             "layers": list(self.desired.layers),
         }
@@ -92,6 +97,7 @@ class DeployResult:
             "files": [f.to_json() for f in pkg.listing],
             "dependencies": list(pkg.dependencies),
             "dependencies_for": pkg.deps_target,
+            "requirements_from": str(pkg.requirements_file) if pkg.requirements_file else None,
             "installed": pkg.installed,
         }
 

@@ -279,6 +279,16 @@ def ensure_sdk(tc: Toolchain | None = None, cache: Path | None = None) -> Path:
     return dest / "node_modules"
 
 
+def missing(tc: Toolchain, cache: Path | None = None) -> list[str]:
+    """What the local cloud's Node workers still need built (empty once built)."""
+    out = []
+    if not (ric_dir(tc, cache) / _DONE).is_file():
+        out.append(f"{RIC_PACKAGE}@{RIC_VERSION}")
+    if not (sdk_dir(cache) / _DONE).is_file():
+        out.append(f"the AWS SDK for JavaScript {SDK_VERSION}")
+    return out
+
+
 def runtime_major(runtime: str | None) -> int | None:
     """`nodejs22.x` -> 22; None for anything else."""
     if runtime and runtime.startswith("nodejs") and runtime.endswith(".x"):

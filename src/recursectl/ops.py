@@ -13,17 +13,23 @@ if TYPE_CHECKING:
     from recursectl.aws import Aws, FunctionView
 
 
-def not_found(name: str) -> NotFoundError:
+def not_found(name: str, local: bool = False) -> NotFoundError:
+    # The local cloud has one region and keeps functions only while it runs: no --region.
+    where = (
+        "the local cloud keeps functions while it runs; or check --name"
+        if local
+        else "or check --region / --name"
+    )
     return NotFoundError(
         f"Function {name} does not exist.",
-        hint=f"deploy it first: `recursectl deploy --name {name}` (or check --region / --name)",
+        hint=f"deploy it first: `recursectl deploy --name {name}` ({where})",
     )
 
 
 def _require(aws: Aws, name: str) -> FunctionView:
     fn = aws.lambda_api.get_function(name, exact_concurrency=True)
     if fn is None:
-        raise not_found(name)
+        raise not_found(name, local=aws.target.local)
     return fn
 
 

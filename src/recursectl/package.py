@@ -19,17 +19,19 @@ import ast
 import base64
 import hashlib
 import io
+import sys
 import zipfile
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recursectl import protocol, sources
+from recursectl import protocol, selfarn, sources
 from recursectl.errors import UsageError
 
 if TYPE_CHECKING:  # pip machinery is imported only when there is something to install
     from recursectl.pydeps import Deps
+    from recursectl.pyreqs import Requirements
     from recursectl.pytarget import Target
 
 HELPER = protocol.PYTHON_HELPER_FILE
@@ -98,6 +100,9 @@ class Package:
     source_root: Path | None = None
     origin: str = ""  # how the handler was named (HandlerSpec.origin)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Variables the project's code reads its own function name or ARN from: {name: file}
+    self_arn_reads: dict[str, str] = field(default_factory=dict, compare=False)
+    requirements_file: Path | None = None  # the requirements installed, when there were any
 
     @property
     def size(self) -> int:
@@ -330,14 +335,73 @@ class Options:
     cache_dir: Path | None = None
     find_links: Path | None = None  # tests: install from this folder only
     build_sdists: bool = False  # python.build_sdists: build deps that only ship an sdist
+    project_dir: Path | None = None  # where the nearest requirements are looked for, at most
     on_install: Callable[[str], None] | None = None  # called before pip runs (a cache miss)
 
 
 def requirements_file(spec: HandlerSpec, options: Options) -> Path | None:
+    """The `requirements` setting; else requirements.txt in the source root; else, when the
+    source root is a folder of the project (`--source src`), the nearest requirements.txt or
+    pyproject.toml with [project] dependencies between it and the project's folder."""
     if options.requirements is not None:
         return options.requirements
-    candidate = spec.root / REQUIREMENTS_FILE
-    return candidate if candidate.is_file() and not spec.bundled else None
+    if spec.bundled:
+        return None
+    for folder in _up_to_project(spec.root, options.project_dir):
+        candidate = folder / REQUIREMENTS_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if folder != spec.root and pyproject.is_file() and pyproject_dependencies(pyproject):
+            return pyproject
+    return None
+
+
+def _up_to_project(root: Path, project: Path | None) -> list[Path]:
+    """root, its parents up to and including the project's folder (root alone outside it)."""
+    root = root.resolve()
+    top = project.resolve() if project is not None else None
+    if top is None or (top != root and top not in root.parents):
+        return [root]
+    out = [root]
+    while out[-1] != top:
+        out.append(out[-1].parent)
+    return out
+
+
+def pyproject_dependencies(path: Path) -> list[str]:
+    """pyproject.toml's [project] dependencies (PEP 621); a UsageError for a direct reference
+    (pip would fetch it from somewhere other than the index)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"Cannot read {path}: {exc}.", hint="fix the file") from None
+    project = data.get("project")
+    deps = project.get("dependencies") if isinstance(project, dict) else None
+    if not isinstance(deps, list):
+        return []
+    out = [str(d).strip() for d in deps if str(d).strip()]
+    for dep in out:
+        if " @ " in dep or "://" in dep:
+            raise UsageError(
+                f"{path}: dependency {dep!r} is a direct reference (a URL or a path).",
+                hint="name packages from the index, or point --requirements at a file",
+            )
+    return out
+
+
+def read_requirements(path: Path) -> Requirements:
+    """A requirements file, or pyproject.toml's dependencies as requirement lines."""
+    from recursectl.pyreqs import Requirements
+
+    if path.name == "pyproject.toml":
+        return Requirements(source=path, text="\n".join(pyproject_dependencies(path)) + "\n")
+    return Requirements.read(path)
 
 
 def deps_target(options: Options) -> Target:
@@ -358,7 +422,7 @@ def install_deps(spec: HandlerSpec, options: Options) -> Deps | None:
     target = deps_target(options)
     on_install = options.on_install
     return pydeps.install(
-        req,
+        read_requirements(req),
         target,
         cache_dir=options.cache_dir,
         find_links=options.find_links,
@@ -395,7 +459,8 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
             executable.add(f.arcname)
         else:
             executable.discard(f.arcname)
-    contents.update(selected.read())
+    own = selected.read()
+    contents.update(own)
     contents[HELPER] = helper
     listing[HELPER] = PackagedFile(HELPER, len(helper), "recursectl")
     data = build_zip(contents, executable)
@@ -418,4 +483,6 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
         deps_target=deps.target.describe() if deps else None,
         source_root=spec.root,
         origin=spec.origin,
+        self_arn_reads={} if spec.bundled else selfarn.scan(own),
+        requirements_file=requirements_file(spec, options) if deps else None,
     )

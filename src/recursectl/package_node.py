@@ -32,13 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from recursectl import nodejs, protocol, runtimes, sources
+from recursectl import nodejs, protocol, runtimes, selfarn, sources
 from recursectl.aws.model import lambda_runtimes
 from recursectl.errors import UsageError
 from recursectl.package import (
     MAX_UNZIPPED_BYTES,
     MAX_ZIP_BYTES,
     Package,
+    PackagedFile,
     build_zip,
     code_sha256,
     is_executable,
@@ -63,6 +64,7 @@ class NodeHandler:
     root: Path
     file: Path
     function: str
+    origin: str = ""  # how the user named it (for the output)
 
     @property
     def handler(self) -> str:
@@ -141,7 +143,7 @@ def parse_handler(spec: str, cwd: Path | None = None) -> NodeHandler:
             hint="point --handler at your own handler file",
         )
     path = path.resolve()
-    return NodeHandler(root=path.parent, file=path, function=function)
+    return NodeHandler(root=path.parent, file=path, function=function, origin=spec)
 
 
 def choose_runtime(runtime: str, explicit: bool) -> str:
@@ -224,13 +226,16 @@ def build(
     that have such scripts, and `extra["scripts_ran"]` says whether they ran.
     """
     validate(spec)
-    own = collect(spec.root, exclude, include)
-    contents = {name: path.read_bytes() for name, path in own.items()}
+    own_paths = collect(spec.root, exclude, include)
+    contents = {
+        name: path.read_bytes() for name, path in own_paths.items() if name not in GUARD_FILES
+    }
+    own = dict(contents)
     deps = production_dependencies(
-        spec.root, runtime, architecture, install_scripts=install_scripts, own=own
+        spec.root, runtime, architecture, install_scripts=install_scripts, own=own_paths
     )
     contents.update(deps.files)
-    executable = {name for name, path in own.items() if is_executable(path)}
+    executable = {name for name, path in own_paths.items() if is_executable(path)}
     executable.update(deps.executable)
     bundled = bundles_sdk(contents)
     for name in GUARD_FILES:
@@ -254,6 +259,10 @@ def build(
         handler=spec.handler,
         entry_point=None if bundled else protocol.ENTRY_POINT,
         extra={"scripts": deps.scripts, "scripts_ran": install_scripts},
+        listing=listing(contents, own),
+        source_root=spec.root,
+        origin=spec.origin or spec.file.name,
+        self_arn_reads=selfarn.scan(own),
     )
 
 
@@ -269,6 +278,17 @@ def scripts_warning(package: Package) -> str | None:
         "To run them at deploy, set node.install_scripts = true in recursectl.toml: their "
         "code then runs on this machine, with your permissions (see the README)"
     )
+
+
+def listing(contents: dict[str, bytes], own: dict[str, bytes]) -> tuple[PackagedFile, ...]:
+    """Every zip entry with its size and where it came from, as for a Python package."""
+
+    def origin(name: str) -> str:
+        if name in GUARD_FILES:
+            return "recursectl"
+        return "source" if name in own else "dependency"
+
+    return tuple(PackagedFile(n, len(contents[n]), origin(n)) for n in sorted(contents))
 
 
 def bundled_warning(package: Package) -> str | None:

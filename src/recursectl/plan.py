@@ -32,6 +32,7 @@ from recursectl.names import (
     is_ours,
     same_document,
 )
+from recursectl.runtimes import language_of as runtime_language
 
 if TYPE_CHECKING:
     pass
@@ -112,7 +113,9 @@ class Plan:
         return not self.steps
 
 
-def _refuse_if_not_ours(d: Desired, kind: str, name: str, tags: dict[str, str] | None) -> None:
+def _refuse_if_not_ours(
+    d: Desired, kind: str, name: str, tags: dict[str, str] | None, differs: str = ""
+) -> None:
     if d.adopt:
         return
     hint = "choose another --name, or pass --adopt to take it over"
@@ -127,10 +130,32 @@ def _refuse_if_not_ours(d: Desired, kind: str, name: str, tags: dict[str, str] |
         mine = f"project {d.project!r}" if d.project else "a deploy without a project"
         raise NotOursError(
             f"{kind} {name} belongs to recursectl project {other!r}, not to {mine}; "
-            "not touching it.",
+            f"not touching it.{differs}",
             hint=f"choose another --name, set `project = {other!r}` if it is yours, "
             "or pass --adopt to take it over",
         )
+
+
+def _differences(d: Desired, fn: FunctionView) -> str:
+    """What this deploy would change about an existing function's identity."""
+    pairs = [
+        ("project", (fn.tags or {}).get(PROJECT_TAG, "none"), d.project or "none"),
+        ("runtime", fn.runtime, d.runtime),
+        ("handler", fn.handler, d.handler),
+    ]
+    return ", ".join(f"{label} {old} -> {new}" for label, old, new in pairs if old != new)
+
+
+def _refuse_other_language(d: Desired, fn: FunctionView, differs: str) -> None:
+    """A function written in another language is another program: replacing it is a choice."""
+    old, new = runtime_language(fn.runtime), runtime_language(d.runtime)
+    if d.adopt or old is None or new is None or old == new:
+        return
+    raise NotOursError(
+        f"Function {d.name} runs {fn.runtime}; this deploy would replace it with "
+        f"{d.runtime} code. What differs: {differs}.",
+        hint="choose another --name (or `name` in recursectl.toml), or pass --adopt to replace it",
+    )
 
 
 def _needs_tags(d: Desired, tags: dict[str, str] | None) -> str | None:
@@ -304,7 +329,11 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     warnings: list[str] = _env_warnings(d)
     role, fn = observed.role, observed.function
     if fn is not None:
-        _refuse_if_not_ours(d, "Function", d.name, fn.tags)
+        differs = _differences(d, fn)
+        _refuse_if_not_ours(
+            d, "Function", d.name, fn.tags, f" What differs: {differs}." if differs else ""
+        )
+        _refuse_other_language(d, fn, differs)
     if role is not None:
         _refuse_if_not_ours(d, "IAM role", role.name, role.tags)
     role_arn = role.arn if role else d.role_arn

@@ -71,6 +71,8 @@ REASON_BUDGET = "budget"
 
 # The function's environment, as deploy writes it.
 SELF_ARN_ENV = "RECURSECTL_SELF_ARN"
+# In recursectl.toml's [environment] values and iam_statements: the function's own ARN.
+SELF_ARN_PLACEHOLDER = "${function_arn}"
 MAX_CALLS_ENV = "RECURSECTL_MAX_CALLS"
 MAX_INVOCATIONS_ENV = "RECURSECTL_MAX_INVOCATIONS"
 GENERATION_ENV = "RECURSECTL_GENERATION"

@@ -93,16 +93,59 @@ def _mb(value: float | None) -> str:
 def invocation_label(inv: Invocation) -> Text:
     """One row: short id, depth, status, duration, billed, memory, cold start, error, notes."""
     text = Text(no_wrap=False)
-    text.append(visible(inv.short_id), style="bold")
+    for _, part in _row_parts(inv):
+        text.append_text(part)
+    return text
+
+
+class Row:
+    """An invocation's row that fits its width: the memory column, then the billed one, are
+    left out of a row whose columns are too wide for the terminal, and what still does not fit
+    wraps between fields, never inside one (`cold 106 ms` stays whole)."""
+
+    DROPPED_FIRST = ("memory", "billed")
+
+    def __init__(self, inv: Invocation) -> None:
+        self.parts = _row_parts(inv)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        parts = self.parts
+        for kind in self.DROPPED_FIRST:
+            # The columns, not the notes: an error message wraps under the row anyway.
+            if sum(p.cell_len for k, p in parts if k != "notes") <= width:
+                break
+            parts = [(k, p) for k, p in parts if k != kind]
+        line = Text(no_wrap=False)
+        for _, part in parts:
+            if line.cell_len and line.cell_len + part.cell_len > width:
+                yield line
+                line = Text(no_wrap=False)
+                indent = len(part.plain) - len(part.plain.lstrip())
+                line.append_text(part[indent:])  # a continuation starts at the row's edge
+                continue
+            line.append_text(part)
+        if line.cell_len:
+            yield line  # one field wider than the terminal (an error message) wraps as text
+
+
+def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
+    """The fields of a row, each with its kind (what `Row` may leave out)."""
+    head = Text(no_wrap=False)
+    head.append(visible(inv.short_id), style="bold")
     depth = "d-" if inv.depth is None else f"d{inv.depth}"
-    text.append(f" {depth:>3} ")
-    text.append(f"{inv.status:<7}", style=STATUS_STYLE.get(inv.status, ""))
+    head.append(f" {depth:>3} ")
+    head.append(f"{inv.status:<7}", style=STATUS_STYLE.get(inv.status, ""))
+    parts: list[tuple[str, Text]] = [("head", head)]
     if inv.duration_ms is not None or inv.billed_ms is not None:
-        text.append(f" {fmt_ms(inv.duration_ms):>9}", style="default")
-        text.append(f"  billed {fmt_ms(inv.billed_ms):>8}", style="dim")
-        text.append(f"  {_mb(inv.max_memory_mb)}/{_mb(inv.memory_mb)} MB", style="dim")
+        head.append(f" {fmt_ms(inv.duration_ms):>9}", style="default")
+        parts.append(("billed", Text(f"  billed {fmt_ms(inv.billed_ms):>8}", style="dim")))
+        memory = f"  {_mb(inv.max_memory_mb)}/{_mb(inv.memory_mb)} MB"
+        parts.append(("memory", Text(memory, style="dim")))
     if inv.init_ms is not None:
-        text.append(f"  cold {fmt_ms(inv.init_ms)}", style="blue")
+        parts.append(("cold", Text(f"  cold {fmt_ms(inv.init_ms)}", style="blue")))
+    text = Text(no_wrap=False)
+    parts.append(("notes", text))
     if inv.error is not None and inv.status != "ok":
         shown = inv.error.type or "error"
         message = inv.error.message
@@ -129,7 +172,7 @@ def invocation_label(inv: Invocation) -> Text:
         )
     for err in inv.child_failed[:3]:
         text.append(f"  child invoke failed: {visible(err[:120])}", style="red")
-    return text
+    return [(k, p) for k, p in parts if p.cell_len]
 
 
 def _collapsed_label(run: Sequence[Invocation]) -> Text:
@@ -158,7 +201,7 @@ def _notable(inv: Invocation, options: RenderOptions) -> bool:
 
 
 def _add_row(parent: Tree, inv: Invocation, options: RenderOptions) -> Tree:
-    node = parent.add(invocation_label(inv))
+    node = parent.add(Row(inv))
     if options.lines:
         for line in inv.lines:
             node.add(Text(visible(line.text), style="dim"))

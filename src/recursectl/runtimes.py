@@ -146,3 +146,16 @@ def check_handler(runtime: str, handler_file: str | Path) -> None:
         hint=f"use a {_RUNTIME_PREFIX[file_language]} runtime, or a "
         f"{_LANGUAGE_NAME[runtime_language]} handler file",
     )
+
+
+def nearest(runtime: str, *, known: Iterable[str], today: date | None = None) -> str | None:
+    """A supported runtime of `runtime`'s language: itself, else the oldest supported one at or
+    above its version, else the newest; None for a language recursectl does not package."""
+    language = language_of(runtime)
+    if language is None:
+        return None
+    choices = supported(language, known=known, today=today)
+    if not choices or runtime in choices:
+        return runtime if runtime in choices else None
+    above = [r for r in choices if _version_key(r) >= _version_key(runtime)]
+    return above[-1] if above else choices[0]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -65,7 +67,14 @@ class Settings:
     # `python.build_sdists` in recursectl.toml: let pip build dependencies published only as
     # source distributions (off: `--only-binary=:all:`, no package's build code runs here)
     python_build_sdists: bool = False
+    # self-invoke (issue 21) ------------------------------------------------------------------
+    self_arn_env: tuple[str, ...] = ()  # variables the handler reads its own ARN from
     config_path: Path | None = field(default=None, compare=False)
+    # The folder the project is in (the config file's, else the current one), and where the
+    # function's name came from when no setting gave it ("package.json name", ...).
+    project_dir: Path | None = field(default=None, compare=False)
+    name_origin: str | None = field(default=None, compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what reading the config noticed
 
     @property
     def project_identity(self) -> str | None:
@@ -78,10 +87,11 @@ class Settings:
 
         if self.project is not None:
             return project_label(self.project)
-        if self.config_path is None:
+        folder = self.config_path.parent if self.config_path else self.project_dir
+        if folder is None:
             return None
         try:
-            return project_label(self.config_path.resolve().parent.name)
+            return project_label(folder.resolve().name)
         except UsageError:
             return None  # a folder name with no usable character: no project identity
 
@@ -89,6 +99,8 @@ class Settings:
         """Apply flag values; `None` means "flag not given"."""
         given = {k: v for k, v in overrides.items() if v is not None}
         _validate(given, source="command line")
+        if "name" in given:
+            given["name_origin"] = None
         return dataclasses.replace(self, **given)
 
 
@@ -102,11 +114,11 @@ _INT_KEYS = {
     "local_port",
 }
 _BOOL_KEYS = {"local", "node_install_scripts", "python_build_sdists"}
-_LIST_KEYS = {"exclude", "include", "layers", "managed_policies"}
+_LIST_KEYS = {"exclude", "include", "layers", "managed_policies", "self_arn_env"}
 _TABLE_KEYS = {"environment"}
 _STATEMENT_KEYS = {"iam_statements"}
 _NO_ENV_KEYS = _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS  # not settable by RECURSECTL_*
-_KEYS = {f.name for f in fields(Settings)} - {"config_path"}
+_KEYS = {f.name for f in fields(Settings)} - {"config_path", "project_dir", "name_origin", "notes"}
 # Keys a config file writes inside a table (`node.install_scripts = true`, or a `[node]`
 # table): table -> {key in the table: the Settings field}.
 _NESTED = {
@@ -314,9 +326,70 @@ def load(
     cwd = cwd or Path.cwd()
     path = config_path or find_config(cwd)
     values: dict[str, Any] = {}
-    if path is not None:
+    if path is None:  # a Serverless Framework project, read as it is
+        from recursectl import serverless
+
+        path = serverless.find(cwd)
+    if path is not None and path.name in ("serverless.yml", "serverless.yaml"):
+        values.update(_from_serverless(path, environ))
+    elif path is not None:
         values.update(read_config(path))
     env_values = _from_env(environ)
     _validate(env_values, source="the environment")
     values.update(env_values)
-    return Settings(config_path=path, **values)
+    folder = path.parent if path is not None else cwd
+    if "name" not in values:
+        values["name"], values["name_origin"] = default_name(folder)
+    return Settings(config_path=path, project_dir=folder, **values)
+
+
+def _from_serverless(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    from recursectl import serverless
+    from recursectl.aws.model import lambda_runtimes
+
+    imported = serverless.load(path, known=lambda_runtimes(), environ=environ)
+    _validate(imported.values, source=str(path))
+    return {**imported.values, "notes": tuple(f"{path.name}: {n}" for n in imported.notes)}
+
+
+_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def function_name_from(raw: str) -> str | None:
+    """`raw` made fit for Lambda's function names (letters, digits, - and _; 64 at most)."""
+    name = _NAME_BAD.sub("-", raw.rsplit("/", 1)[-1]).strip("-_")[:64].strip("-_")
+    return name or None
+
+
+def default_name(folder: Path) -> tuple[str, str]:
+    """The function's name when none is set: the project's own name (package.json's `name`,
+    pyproject.toml's [project] name), else the folder's; and where it came from."""
+    for file, read in (("package.json", _package_json_name), ("pyproject.toml", _pyproject_name)):
+        try:
+            raw = read(folder / file)
+        except (OSError, ValueError, tomllib.TOMLDecodeError):
+            raw = None
+        name = function_name_from(raw) if raw else None
+        if name:
+            return name, f"{file} name"
+    name = function_name_from(folder.resolve().name)
+    if name:
+        return name, "folder name"
+    return DEFAULT_NAME, "default"
+
+
+def _package_json_name(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _pyproject_name(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    project = data.get("project")
+    name = project.get("name") if isinstance(project, dict) else None
+    return name if isinstance(name, str) else None

@@ -10,11 +10,13 @@ and, when following, Live Tail (`livefeed`): the transport is chosen here (`open
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from recursectl import protocol
 from recursectl.chain import AmbiguousChainId, Chain, ChainCollector
 from recursectl.chain.snapshot import (
     CUT_BUDGET,
@@ -277,6 +279,9 @@ def failure_hint(chain: Chain, name: str) -> str:
             "an invocation hit the function's timeout: "
             f"`recursectl deploy --name {name} --timeout N` raises it"
         )
+    empty = _empty_function_name(chain)
+    if empty:
+        return empty
     if CUT_MISSING in cuts:
         return (
             "an announced child never started: on AWS that is how loop detection shows after "
@@ -288,6 +293,32 @@ def failure_hint(chain: Chain, name: str) -> str:
         "the handler's own output says why: "
         f"recursectl logs --name {name} --chain {visible(chain.chain_id[:8])} --lines"
     )
+
+
+# What the SDKs say when an Invoke's FunctionName is empty (a variable that is not set):
+# botocore "Invalid length for parameter FunctionName, value: 0" / "Invalid type for parameter
+# FunctionName, value: None", the SDK for JavaScript v3 "No value provided for input HTTP
+# label: FunctionName".
+_EMPTY_NAME = re.compile(
+    r"(?:Invalid (?:length|type) for parameter FunctionName|"
+    r"No value provided for input HTTP label: FunctionName)"
+)
+
+
+def _empty_function_name(chain: Chain) -> str | None:
+    """The hint for a self-invoke whose FunctionName came from a variable that is not set."""
+    for inv in chain.invocations:
+        texts = [inv.error.message or "", inv.error.type or ""] if inv.error else []
+        texts += [ln.text for ln in inv.lines]
+        if any(_EMPTY_NAME.search(t) for t in texts):
+            return (
+                "the handler invoked a function with an empty FunctionName: the environment "
+                f"variable it reads its own ARN from is not set. recursectl sets "
+                f'{protocol.SELF_ARN_ENV}; name yours with `self_arn_env = ["NAME"]` in '
+                "recursectl.toml (deploy also finds os.environ / process.env reads used as "
+                "FunctionName) and deploy again"
+            )
+    return None
 
 
 def failure(chain: Chain, name: str) -> ChainFailedError | None:

@@ -231,6 +231,49 @@ def test_a_function_of_another_project_is_refused(
     assert adopted.exit_code == 0, adopted.output
 
 
+def test_info_at_80_columns_continues_a_wrapped_value_under_itself(
+    endpoint: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = "a-function-whose-name-is-long-enough-to-wrap-at-eighty-columns"
+    assert run("--endpoint-url", endpoint, "deploy", "--name", name).exit_code == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    info = run("--endpoint-url", endpoint, "info", "--name", name)
+    assert info.exit_code == 0, info.output
+    lines = info.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    at = next(i for i, line in enumerate(lines) if line.startswith("function    arn:"))
+    # The ARN's rest is on the next line, under the value: never at column 0, where it
+    # would read as a key.
+    assert lines[at + 1].startswith(" " * 12)
+    assert lines[at + 1].strip()
+    assert (lines[at][12:] + lines[at + 1][12:]).endswith(f":function:{name}")
+    keys = [line[:12].strip() for line in lines if not line.startswith(" ")]
+    assert keys[:3] == ["function", "state", "managed"]
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_the_next_step_offers_calls_only_to_a_handler_that_reads_them(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    plain = run("--endpoint-url", endpoint, "deploy", "--name", "plain")
+    assert plain.exit_code == 0, plain.output
+    assert "invoke --name plain --follow" in plain.stderr
+    assert "--calls" not in plain.stderr
+    (tmp_path / "handler.py").write_text(
+        "def handler(event, context):\n    return event.get('numberOfCalls')\n"
+    )
+    counting = run("--endpoint-url", endpoint, "deploy", "--name", "counting")
+    assert "invoke --name counting --calls 5 --follow" in counting.stderr
+    (tmp_path / "event.json").write_text('{"numberOfCalls": 2}')
+    with_event = run("--endpoint-url", endpoint, "deploy", "--name", "counting")
+    assert "invoke --name counting -p event.json --follow" in with_event.stderr
+
+
 # errors ---------------------------------------------------------------------------------------
 def test_function_not_found(endpoint: str) -> None:  # noqa: F811
     result = run("--endpoint-url", endpoint, "info", "--name", "nope")
@@ -238,6 +281,14 @@ def test_function_not_found(endpoint: str) -> None:  # noqa: F811
     assert "Function nope does not exist" in result.stderr
     assert f"recursectl --endpoint-url {endpoint} deploy --name nope" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_function_not_found_on_the_local_cloud_says_nothing_of_regions(endpoint: str) -> None:  # noqa: F811
+    result = run("--local", "--endpoint-url", endpoint, "info", "--name", "nope")
+    assert result.exit_code == 4
+    hint = next(ln for ln in result.stderr.splitlines() if ln.startswith("hint: "))
+    assert "--region" not in hint  # the local cloud has one region
+    assert "the local cloud keeps functions while it runs" in hint
 
 
 def test_missing_handler_fails_before_anything_is_created(endpoint: str) -> None:  # noqa: F811

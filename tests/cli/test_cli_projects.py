@@ -164,6 +164,34 @@ def test_a_package_style_handler_under_a_source_root(endpoint: str, tmp_path: Pa
     assert invoke(endpoint, {"who": "you"}) == (None, "hello you")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("declared_in", ["requirements.txt", "pyproject.toml"])
+def test_a_src_layout_installs_the_projects_requirements_and_names_the_file(
+    endpoint: str,  # noqa: F811
+    tmp_path: Path,
+    declared_in: str,
+) -> None:
+    """`--source src` with the requirements at the project's root (issue 21): installed, and
+    deploy says from which file; the handler runs with them."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "handler.py").write_text(HANDLER)
+    if declared_in == "requirements.txt":
+        (tmp_path / "requirements.txt").write_text(REQS)
+    else:
+        deps = ", ".join(f'"{line}"' for line in REQS.split())
+        (tmp_path / "pyproject.toml").write_text(
+            f'[project]\nname = "shop"\nversion = "1"\ndependencies = [{deps}]\n'
+        )
+    result = deploy(endpoint, "--source", "src")
+    assert result.exit_code == 0, result.output
+    assert f"2 dependencies (installed) from {declared_in}" in result.stderr.replace(
+        "(cached)", "(installed)"
+    )
+    error, body = invoke(endpoint)
+    assert error is None, body
+    assert body["six"] == "1.17.0"
+
+
 def test_dry_run_lists_files_largest_first_and_json_lists_all(
     endpoint: str,  # noqa: F811
     tmp_path: Path,

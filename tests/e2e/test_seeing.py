@@ -207,9 +207,12 @@ def test_printed_hints_work_when_pasted(local_cloud: Cli, fn_name: str) -> None:
     assert any(" resume --name " in s for s in pasted)
 
 
-def test_ctrl_c_prints_the_tree_so_far_and_how_to_stop(local_cloud: Cli, fn_name: str) -> None:
-    # A module name: deploy refuses file names that Python cannot import (e2e-xxxx.py).
-    handler = local_cloud.cwd / f"{fn_name.replace('-', '_')}.py"
+def test_ctrl_c_prints_the_tree_so_far_and_how_to_stop(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    # A module name: deploy refuses file names that Python cannot import (e2e-xxxx.py). Not in
+    # the session's shared folder: a deploy there with no --handler would find this handler.
+    handler = tmp_path / f"{fn_name.replace('-', '_')}.py"
     handler.write_text(
         "import time\n"
         "import recursectl_chain\n\n"

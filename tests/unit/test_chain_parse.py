@@ -156,6 +156,24 @@ def test_init_report_error() -> None:
     assert rec.error_type == "Runtime.ImportModuleError"
 
 
+def test_a_parameter_validation_error_keeps_the_parameter_it_names() -> None:
+    # botocore's message is two lines: the parameter is on the second (issue 21: an empty
+    # FunctionName must be recognisable without --lines).
+    rec = parse(
+        "[ERROR] ParamValidationError: Parameter validation failed:\n"
+        "Invalid length for parameter FunctionName, value: 0, valid min length: 1\n"
+        'Traceback (most recent call last):\n  File "/var/task/app.py", line 3\n'
+    )
+    assert isinstance(rec, Failure)
+    assert rec.message == (
+        "Parameter validation failed: Invalid length for parameter FunctionName, value: 0, "
+        "valid min length: 1"
+    )
+    one_line = parse("[ERROR] ValueError: boom\nTraceback (most recent call last):\n  x\n")
+    assert isinstance(one_line, Failure)
+    assert one_line.message == "boom"
+
+
 def test_old_task_timed_out_line() -> None:
     rec = parse(f"2024-05-01T12:00:03.123Z {RID} Task timed out after 3.00 seconds\n")
     assert isinstance(rec, Failure)

@@ -77,3 +77,32 @@ def test_live_view_that_fits_is_the_whole_tree() -> None:
         printed(LiveView(chain), 120, height=24).rstrip()
         == printed(render_chain(chain), 120).rstrip()
     )
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_deep_rows_drop_columns_before_splitting_a_field(width: int) -> None:
+    """A row wider than the terminal (deep in a tree) leaves out memory, then billed, and
+    wraps only between fields: never `cold 106` on one line and `ms` on the next (issue 21)."""
+    chain = chain_of(fanout_spec(2, 5, app_lines=0).events())
+    out = printed(render_chain(chain), width)
+    lines = out.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert "cold" in out
+    for line in lines:
+        body = re.sub(r"^[\s│├└─]+", "", line)
+        # a unit never starts a line, and a field never ends one half-written
+        assert not re.match(r"^(ms|s|MB)\b", body), out
+        assert not re.search(r"\b(cold|billed)\s*$", line), out
+        for field in re.findall(r"cold (?!start)\S+(?: \S+)?", line):
+            assert re.fullmatch(r"cold [\d.]+ (ms|s)", field), (field, out)
+    if width >= 120:
+        assert "/128 MB" in out  # wide enough: nothing left out
+
+
+def test_a_long_error_keeps_the_rows_columns() -> None:
+    spec = fanout_spec(2, 1, app_lines=0)
+    spec.nodes[1].outcome = "error"
+    out = printed(render_chain(chain_of(spec.events())), 80)
+    row = next(line for line in out.splitlines() if " d1 error " in line)
+    assert "billed" in row  # the message wraps below; the columns stay
+    assert "/128 MB" in row

@@ -9,8 +9,12 @@ from recursectl.settings import DEFAULT_NAME, load
 
 
 def test_defaults_without_config(tmp_path: Path) -> None:
-    s = load(environ={}, cwd=tmp_path)
-    assert s.name == DEFAULT_NAME
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    s = load(environ={}, cwd=folder)
+    assert (s.name, s.name_origin) == ("orders", "folder name")
+    assert s.with_overrides(name="x").name_origin is None
+    assert load(environ={}, cwd=Path("/")).name == DEFAULT_NAME
     assert s.max_calls == 25
     assert s.config_path is None
 
@@ -77,7 +81,9 @@ def test_project_identity_from_setting_or_config_folder(tmp_path: Path) -> None:
     (folder / "recursectl.toml").write_text('name = "x"\nproject = "orders"\n')
     assert load(environ={}, cwd=folder).project_identity == "orders"
     assert load(environ={"RECURSECTL_PROJECT": "ops"}, cwd=folder).project_identity == "ops"
-    assert load(environ={}, cwd=tmp_path / "nowhere").project_identity is None
+    # Without a config file, the folder deploy runs in is the project (issue 21: two folders
+    # are two projects, and one cannot silently replace the other's function).
+    assert load(environ={}, cwd=tmp_path / "elsewhere").project_identity == "elsewhere"
 
 
 def test_project_keys_from_the_config_file(tmp_path: Path) -> None:

@@ -131,8 +131,14 @@ def _error_line(
     match = _ERROR_RE.match(text)
     error_type = match.group(1) if match else None
     message = match.group(2) if match else None
-    if message is not None:
-        message = message.split("\n", 1)[0].strip() or None
+    if message is not None and match is not None:
+        first, rest = message.split("\n", 1)[0], text[match.end() :].lstrip("\n")
+        if first.rstrip().endswith(":") and rest:
+            # botocore's "Parameter validation failed:" names the parameter on the lines after
+            # it (up to the traceback): "Invalid length for parameter FunctionName, value: 0".
+            detail = rest.split("\nTraceback (most recent call last)", 1)[0]
+            first = f"{first.rstrip()} {' '.join(detail.split())}"[:1000]
+        message = first.strip() or None
     return Failure(
         request_id, ts, stream, event_id, REPORT_ERROR, error_type, message, text.rstrip("\n")
     )

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from recursectl import protocol
 from recursectl.app import App
 from recursectl.cli.options import json_option
+from recursectl.errors import NotOursError
 
 if TYPE_CHECKING:
     from recursectl.deploy_result import DeployResult
@@ -131,28 +133,52 @@ def deploy_command(
     from recursectl import deploy as deploy_mod
 
     settings = _settings(app, flags, env_pairs)
+    if not as_json:
+        for note in settings.notes:  # what reading serverless.yml noticed
+            app.ui.info(f"note: {note}")
     statements = _statements(settings)
-    settings, pkg = _package(app, settings, flags, as_json)
+    settings, pkg = _package(app, settings, flags, as_json, dry_run)
     ui = app.ui
     aws = app.aws()
     if not as_json:
-        ui.info(f"{'Planning' if dry_run else 'Deploying'} {settings.name} to {aws.region}")
-    result = deploy_mod.deploy(
-        aws,
-        settings,
-        pkg,
-        adopt=adopt,
-        dry_run=dry_run,
-        prune_env=prune_env,
-        extra_statements=statements,
-        progress=(lambda _: None) if as_json else (lambda m: ui.info(f"  {m}")),
-    )
+        origin = f" (name from the {settings.name_origin}; --name sets another)"
+        ui.info(
+            f"{'Planning' if dry_run else 'Deploying'} {settings.name} to {aws.region}"
+            + (origin if settings.name_origin else "")
+        )
+
+    def run(adopt: bool) -> DeployResult:
+        return deploy_mod.deploy(
+            aws,
+            settings,
+            pkg,
+            adopt=adopt,
+            dry_run=dry_run,
+            prune_env=prune_env,
+            extra_statements=statements,
+            progress=(lambda _: None) if as_json else (lambda m: ui.info(f"  {m}")),
+        )
+
+    try:
+        result = run(adopt)
+    except NotOursError as exc:
+        if adopt or as_json or not _interactive():
+            raise
+        ui.warn(exc.message)
+        if not click.confirm("Take it over, as --adopt would?", default=False, err=True):
+            raise
+        result = run(True)
     for warning in result.warnings:
         ui.warn(warning)
     if as_json:
         ui.emit_json(result.to_json())
         return
     _report(app, result)
+
+
+def _interactive() -> bool:
+    """A person at a terminal who can answer a question."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Settings:
@@ -172,20 +198,80 @@ def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Se
 
 
 def _package(
-    app: App, settings: Settings, flags: dict[str, Any], as_json: bool
+    app: App, settings: Settings, flags: dict[str, Any], as_json: bool, dry_run: bool = False
 ) -> tuple[Settings, Package]:
     """The handler checked and its package built, before any AWS call (a Node.js handler
     can settle the runtime: the settings come back with it)."""
     from_flag = flags.get("handler") is not None
     base = settings.config_path.parent if not from_flag and settings.config_path else None
+    note = None
+    if settings.handler is None:
+        settings, note = _discover(app, settings, base or Path.cwd())
     if _is_node(settings.handler, settings.runtime, base):
         from recursectl.cli.deploy_node import prepare_node
 
         explicit_runtime = flags.get("runtime") is not None
-        return prepare_node(app, settings, explicit_runtime=explicit_runtime, cwd=base)
-    spec = _handler_spec(settings, from_flag)
-    _check_runtime(settings, spec)
-    return settings, _build(app, settings, spec, as_json)
+        settings, pkg = prepare_node(
+            app, settings, explicit_runtime=explicit_runtime, cwd=base, quiet=as_json,
+            build=not dry_run,
+        )  # fmt: skip
+    else:
+        spec = _handler_spec(settings, from_flag)
+        _check_runtime(settings, spec)
+        pkg = _build(app, settings, spec, as_json)
+    if note and not as_json:
+        app.ui.info(note)
+    return settings, pkg
+
+
+def _discover(app: App, settings: Settings, base: Path) -> tuple[Settings, str | None]:
+    """No handler named anywhere: the folder's one handler file, an error naming the
+    candidates when there are several, or (only where there is none) the bundled template."""
+    from recursectl import discover
+    from recursectl.errors import UsageError
+
+    folder = _path(settings, settings.source) or base
+    if not folder.is_dir():
+        return settings, None  # the packager says what is wrong with --source
+    found = discover.find(folder)
+    if found.spec is not None and found.file is not None:
+        function = found.spec.rpartition(":")[2]
+        # `handler.py`, as a user would write it, when the function has the default name
+        spec = found.file.name if function == "handler" else found.spec
+        if folder != base and not (settings.source and found.language == "python"):
+            spec = f"{found.file}:{function}"  # --source is the Python packager's only
+        note = f"handler {found.spec}: found in {_shown(folder)} (--handler names another)"
+        return app.configure(handler=spec), note
+    if found.ambiguous:
+        raise UsageError(
+            f"{_shown(folder)} holds several handlers: {', '.join(found.ambiguous)}.",
+            hint=f"name one: --handler {found.ambiguous[0]} (or `handler` in recursectl.toml)",
+        )
+    if settings.source:
+        return settings, None  # a code root without a handler: the packager says so
+    app.ui.warn(
+        f"no handler file in {_shown(folder)} (no .py function taking (event, context), no "
+        "exported .js function): deploying recursectl's BUNDLED EXAMPLE handler, not your "
+        "code. Pass --handler FILE[:FUNCTION], or run `recursectl init` to start a project."
+    )
+    return settings, None
+
+
+def _shown(folder: Path) -> str:
+    """A folder as the user would write it: relative to here when inside it."""
+    try:
+        rel = folder.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return str(folder)
+    return "this folder" if rel == Path(".") else f"{rel.as_posix()}/"
+
+
+def _shown_file(path: Path) -> str:
+    """A file as the user would name it: relative to here when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:
@@ -266,6 +352,8 @@ def _options(app: App, settings: Settings, as_json: bool) -> Options:
         local=settings.local,
         build_sdists=settings.python_build_sdists,
         on_install=on_install,
+        # With --source, the project's requirements may sit above the code root (src/ layout).
+        project_dir=settings.project_dir if settings.source else None,
     )
 
 
@@ -277,10 +365,11 @@ def _build(app: App, settings: Settings, spec: HandlerSpec, as_json: bool) -> Pa
         return pkg
     origin = "the bundled template" if spec.bundled else spec.origin
     n = len(pkg.dependencies)
+    req = pkg.requirements_file
     deps = (
         f", {n} {'dependency' if n == 1 else 'dependencies'} "
-        f"({'installed' if pkg.installed else 'cached'})"
-        if pkg.deps_target
+        f"({'installed' if pkg.installed else 'cached'}) from {_shown_file(req)}"
+        if pkg.deps_target and req is not None
         else ""
     )
     app.ui.info(
@@ -332,6 +421,8 @@ def _report(app: App, result: DeployResult) -> None:
         )
     else:
         ui.data(f"guard      none (recursive loop {result.recursion}: AWS's loop detection)")
+    held = ", ".join(f"{n} ({why})" for n, why in sorted(result.self_arn_env.items()))
+    ui.data(f"self ARN   in {protocol.SELF_ARN_ENV}" + (f", {held}" if held else ""))
     if result.project:
         ui.data(f"project    {result.project}")
     ui.data(f"role       {result.role_arn}")
@@ -343,7 +434,26 @@ def _report(app: App, result: DeployResult) -> None:
     if result.config_written:
         ui.info(f"wrote function_arn into {result.config_written}")
     if not dry_run:
-        ui.info(f"next: recursectl invoke --name {result.function_name} --calls 5 --follow")
+        ui.info(f"next: recursectl invoke --name {result.function_name} {_next_event(result)}")
+
+
+def _next_event(result: DeployResult) -> str:
+    """The event of the suggested first invoke: the project's event.json, `--calls 5` for a
+    handler that reads numberOfCalls (what --calls sets), else none."""
+    pkg = result.package
+    root = pkg.source_root
+    if (Path.cwd() / "event.json").is_file():
+        return "-p event.json --follow"
+    if root is not None:
+        for f in pkg.listing:
+            if f.origin != "source" or not f.path.endswith((".py", ".js", ".mjs", ".cjs")):
+                continue
+            try:
+                if b"numberOfCalls" in (root / f.path).read_bytes():
+                    return "--calls 5 --follow"
+            except OSError:
+                continue
+    return "--follow"
 
 
 def _report_package(app: App, result: DeployResult) -> None:

@@ -29,16 +29,44 @@ def _function_name(directory: Path) -> str:
 @click.option(
     "--runtime", help="nodejs22.x (etc.) writes a Node.js project: handler.js, package.json."
 )
+@click.option(
+    "--from",
+    "from_file",
+    metavar="serverless.yml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the recursectl.toml equivalent to a Serverless Framework file (no handler).",
+)
+@click.option(
+    "--function",
+    "function_key",
+    metavar="KEY",
+    help="With --from: which of the file's functions (needed when it declares several).",
+)
 @click.pass_obj
 def init_command(
-    app: App, directory: Path, name: str | None, force: bool, runtime: str | None = None
+    app: App,
+    directory: Path,
+    name: str | None,
+    force: bool,
+    runtime: str | None = None,
+    from_file: Path | None = None,
+    function_key: str | None = None,
 ) -> None:
-    """Write recursectl.toml, handler.py and its tests (or a Node.js project) into DIRECTORY."""
+    """Write recursectl.toml, handler.py and its tests (or a Node.js project) into DIRECTORY.
+
+    With --from serverless.yml: only recursectl.toml, equivalent to that file's function
+    (name, handler, runtime, environment, IAM statements; its own ARN as ${function_arn}).
+    """
     from recursectl.errors import UsageError
     from recursectl.names import check_function_name
     from recursectl.package import templates_dir
     from recursectl.settings import CONFIG_FILE
 
+    if from_file is not None:
+        from recursectl.cli.init_serverless import write_from_serverless
+
+        write_from_serverless(app, from_file, directory, name, function_key, force)
+        return
     name = name or _function_name(directory)
     check_function_name(name)
     templates = templates_dir()

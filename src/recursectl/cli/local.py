@@ -30,11 +30,20 @@ def local() -> None:
 
 @local.command()
 @_PORT
+@click.option(
+    "--node",
+    is_flag=True,
+    help="Also build the Node.js runtime client now (once per machine; minutes with npm).",
+)
 @click.pass_obj
-def start(app: App, port: int | None) -> None:
+def start(app: App, port: int | None, node: bool = False) -> None:
     """Start the local cloud in the background (or reuse the running one); prints its endpoint."""
     from recursectl.local import daemon
 
+    if node:
+        from recursectl.cli.node_runtime import build_runtime_client
+
+        build_runtime_client(app, required=True)
     port = _port(app, port)
     with app.ui.status(f"Starting the local cloud on port {port}..."):
         endpoint, started, pid = daemon.start(port)

@@ -12,6 +12,8 @@ from recursectl.app import App
 from recursectl.cli.options import json_option, name_option
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from recursectl.ops import FunctionInfo
 
 
@@ -127,10 +129,30 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     if as_json:
         app.ui.emit_json(result.to_json())
         return
-    for key, value in _info_rows(result):
-        app.ui.data(f"{key:<12}{value}")
+    app.ui.data(_info_table(app, _info_rows(result)))
     for note in result.notes:
         app.ui.warn(note)
+
+
+KEY_WIDTH = 12
+
+
+def _info_table(app: App, rows: list[tuple[str, str]]) -> Text:
+    """Keys and values; a value that wraps continues under itself, never under the keys (at
+    80 columns an ARN or the last chain's line is longer than the value column)."""
+    from rich.text import Text
+
+    width = max(20, app.ui.out.width - KEY_WIDTH)
+    out = Text()
+    for key, value in rows:
+        lines = Text.from_markup(value).wrap(app.ui.out, width, overflow="fold")
+        for i, line in enumerate(lines):
+            line.rstrip()
+            out.append(f"{key:<{KEY_WIDTH}}" if i == 0 else " " * KEY_WIDTH)
+            out.append_text(line)
+            out.append("\n")
+    out.rstrip()
+    return out
 
 
 def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:

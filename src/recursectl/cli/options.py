@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 name_option = click.option(
-    "--name", help="Function name (default: `name` in recursectl.toml, else recursectl-demo)."
+    "--name",
+    help="Function name (default: `name` in recursectl.toml, else the project's name from "
+    "package.json or pyproject.toml, else this folder's name).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 follow_timeout_option = click.option(

@@ -66,7 +66,6 @@ class NodeEnvironment(Environment):
 
     def start(self) -> None:
         """Spawn the worker, or fail its init as a broken runtime when node cannot run it."""
-        self._started = time.perf_counter()
         try:
             # Under the spawner's lock: in the daemon (a subreaper) the orphan reaper kills
             # any child the spawner did not start, and finding node runs `node` (building the
@@ -76,8 +75,12 @@ class NodeEnvironment(Environment):
                     self.task_root, self.spec.runtime, self.spec.handler, tc=_find_toolchain()
                 )
         except nodejs.NodeError as exc:
+            self._started = time.perf_counter()
             self._broken(exc)
             return
+        # Init starts when the worker is spawned: building the runtime client (npm, minutes,
+        # first use only; deploy builds it first) is not the function's Init Duration.
+        self._started = time.perf_counter()
         major = self._launch.node_version.split(".", 1)[0]
         self.put(self.platform.init_start(f"nodejs:{major}.local"))
         self._spawn_worker(list(self._launch.args))
