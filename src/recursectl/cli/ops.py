@@ -35,7 +35,16 @@ def _change_json(change: Any) -> dict[str, Any]:
         "generation": change.generation,
         "guarded": change.guarded,
         "source": change.source or None,
+        "waited_for_update_s": round(change.waited_s, 1),
     }
+
+
+def _waited(app: App, change: Any) -> None:
+    if change.waited_s:
+        app.ui.info(
+            f"waited {change.waited_s:.0f}s for an update of {change.name} in progress "
+            "(its writes were refused with ResourceConflictException until it ended)"
+        )
 
 
 @click.command("stop")
@@ -54,10 +63,11 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
     from recursectl import ops
 
     settings = app.configure(name=name)
-    change = ops.stop(app.aws(), settings.name)
+    change = ops.stop(app.aws(), settings.name, on_wait=app.ui.info)
     if as_json:
         app.ui.emit_json(_change_json(change))
         return
+    _waited(app, change)
     if change.before == 0:
         app.ui.success(f"{change.name} was already stopped (reserved concurrency 0)")
     else:
@@ -96,10 +106,13 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
     from recursectl import ops
 
     settings = app.configure(name=name, concurrency=concurrency)
-    change = ops.resume(app.aws(), settings.name, concurrency, configured=settings.concurrency)
+    change = ops.resume(
+        app.aws(), settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
+    )
     if as_json:
         app.ui.emit_json(_change_json(change))
         return
+    _waited(app, change)
     if change.before == change.after:
         app.ui.success(
             f"{change.name} is running (reserved concurrency {_concurrency(change.after)})"

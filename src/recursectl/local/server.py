@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from recursectl.local import (
     codesource,
@@ -34,6 +34,7 @@ from recursectl.local import (
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request, Streamed
+from recursectl.local.lineage import split_qualifier
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
@@ -223,7 +224,14 @@ class FrontDoor:
     def _recursion_config(
         self, match: re.Match[str], request: Request, path: str, query: str
     ) -> Response:
-        name = function_name(match["name"])
+        name, qualifier = split_qualifier(match["name"])
+        if qualifier is not None:
+            # The API takes an unqualified name only (its FunctionName pattern has no
+            # qualifier): the setting is the function's, never a version's or an alias's.
+            return errors.InvalidParameterValue(
+                f"The recursion configuration is set on the unqualified function only: "
+                f"{unquote(match['name'])} names the qualifier {qualifier}"
+            ).response()
         if request.method == "PUT":
             try:
                 value = json.loads(request.body or b"{}").get("RecursiveLoop")
