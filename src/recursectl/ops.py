@@ -14,7 +14,14 @@ from recursectl.errors import (
     NotOursError,
     RecursectlError,
 )
-from recursectl.names import CONCURRENCY_TAG, POLICY_NAME, is_ours, log_group_for, role_name_for
+from recursectl.names import (
+    CONCURRENCY_TAG,
+    POLICY_NAME,
+    counter_table_for,
+    is_ours,
+    log_group_for,
+    role_name_for,
+)
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws, FunctionView
@@ -82,7 +89,7 @@ def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> Con
     Works on any function of that name (it is an emergency stop, and `resume` undoes it).
     The reserved concurrency it replaces is remembered in a tag, for `resume`. An update in
     progress (409 ResourceConflictException) is waited out and the write retried, for at most
-    `aws.lambda_.UPDATE_DEADLINE_S`: a stop must land when a deploy has just run.
+    UPDATE_DEADLINE_S (the Lambda service's): a stop must land when a deploy has just run.
     """
     fn = _require(aws, name)
     waits = _Waits(aws, on_wait)
@@ -288,6 +295,17 @@ def _remove_log_group(aws: Aws, group: str) -> Removal:
     return Removal("log group", group, "deleted" if deleted else "absent")
 
 
+def _remove_counter(aws: Aws, name: str) -> Removal:
+    table = counter_table_for(name)
+    tags = aws.counter_api.table_tags(table)
+    if tags is None:
+        return Removal("table", table, "absent")
+    if not is_ours(tags):
+        return Removal("table", table, "kept", "not tagged managed-by=recursectl")
+    aws.counter_api.delete_table(table)
+    return Removal("table", table, "deleted")
+
+
 def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
     """Delete the function, its role (with inline policies) and log group: only ours.
 
@@ -316,6 +334,7 @@ def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
             if role is not None
             else [Removal("role", role_name, "absent")]
         )
+        out.append(_remove_counter(aws, name))
         group = log_group_for(name)
         if keep_logs:
             out.append(Removal("log group", group, "kept", "--keep-logs"))

@@ -68,6 +68,8 @@ EVENTS = frozenset({EV_HOP, EV_CHILD, EV_CAPPED, EV_STOPPED, EV_CHILD_FAILED, EV
 # Why a child was refused (the `reason` of a `capped` marker).
 REASON_DEPTH = "depth"
 REASON_BUDGET = "budget"
+REASON_COST = "cost"  # the chain's recorded spend reached its cost cap (invoke --max-cost)
+REASON_COUNTER = "counter"  # the chain counter could not be reached: refused (fail safe)
 
 # The function's environment, as deploy writes it.
 SELF_ARN_ENV = "RECURSECTL_SELF_ARN"
@@ -75,7 +77,20 @@ MAX_CALLS_ENV = "RECURSECTL_MAX_CALLS"
 MAX_INVOCATIONS_ENV = "RECURSECTL_MAX_INVOCATIONS"
 GENERATION_ENV = "RECURSECTL_GENERATION"
 HANDLER_ENV = "RECURSECTL_HANDLER"
-OWN_ENV = frozenset({SELF_ARN_ENV, MAX_CALLS_ENV, MAX_INVOCATIONS_ENV, GENERATION_ENV, HANDLER_ENV})
+# The chain counter's DynamoDB table (deploy creates it, one per function): with it the budget
+# is exact (one conditional UpdateItem per child); without it the split rule below.
+COUNTER_TABLE_ENV = "RECURSECTL_COUNTER_TABLE"
+COUNTER_TTL_S = 2 * 24 * 3600  # a chain's item expires two days after its last write
+OWN_ENV = frozenset(
+    {
+        SELF_ARN_ENV,
+        MAX_CALLS_ENV,
+        MAX_INVOCATIONS_ENV,
+        GENERATION_ENV,
+        HANDLER_ENV,
+        COUNTER_TABLE_ENV,
+    }
+)
 
 # The helper's file and entry point, per language (the function's Handler after redirection).
 HELPER_MODULE = "recursectl_chain"

@@ -56,6 +56,7 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
         "create_role",
         "put_policy",
         "create_log_group",
+        "ensure_counter",
         "create_function",
         "put_invoke_config",
         "put_recursion",
@@ -87,8 +88,23 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
                 "Action": ["lambda:InvokeFunction"],
                 "Resource": [ARN, f"{ARN}:*"],
             },
+            {
+                # the chain counter: one action, on this function's own table only
+                "Sid": "CountOwnChains",
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/demo-recursectl-chains"],
+            },
         ],
     }
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+    table = ddb.describe_table(TableName="demo-recursectl-chains")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "chain", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = ddb.describe_time_to_live(TableName="demo-recursectl-chains")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires")
+    tags = ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]
+    assert {"Key": "managed-by", "Value": "recursectl"} in tags
     lam = boto3.client("lambda", endpoint_url=endpoint)
     fn = lam.get_function(FunctionName="demo")
     cfg = fn["Configuration"]
@@ -99,6 +115,7 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
         "RECURSECTL_MAX_CALLS": "25",
         "RECURSECTL_MAX_INVOCATIONS": "1000",
         "RECURSECTL_HANDLER": "handler.handler",
+        "RECURSECTL_COUNTER_TABLE": "demo-recursectl-chains",
     }
     assert cfg["Role"] == role["Arn"]
     assert (result.handler, result.guard) == ("handler.handler", "recursectl_chain.handler")
@@ -212,7 +229,7 @@ def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
     with pytest.raises(AwsError, match="bad day"):
         deploy.deploy(aws, Settings(name="demo"), _pkg())
     _, result = _deploy(endpoint)
-    assert [s.op for s in result.steps] == ["put_recursion", "stamp"]
+    assert [s.op for s in result.steps] == ["ensure_counter", "put_recursion", "stamp"]
     _, again = _deploy(endpoint)
     assert again.unchanged
 
@@ -356,7 +373,7 @@ def test_an_older_role_without_the_trust_condition_is_updated_once(endpoint: str
     lam = boto3.client("lambda", endpoint_url=endpoint)
     lam.tag_resource(Resource=ARN, Tags={"recursectl:applied": "recursion:Allow"})  # older stamp
     _, result = _deploy(endpoint)
-    assert [s.op for s in result.steps] == ["update_trust", "stamp"]
+    assert [s.op for s in result.steps] == ["update_trust", "ensure_counter", "stamp"]
     (trust,) = iam.get_role(RoleName="demo-role")["Role"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     aws, again = _deploy(endpoint)

@@ -169,6 +169,7 @@ def test_destroy_removes_everything_of_ours(endpoint: str) -> None:
         ("function", "deleted"),
         ("policy", "deleted"),
         ("role", "deleted"),
+        ("table", "deleted"),
         ("log group", "deleted"),
     ]
     assert boto3.client("lambda", endpoint_url=endpoint).list_functions()["Functions"] == []

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sts import STSClient
 
+    from recursectl.aws.dynamodb import CounterApi
     from recursectl.aws.iam import IamApi
     from recursectl.aws.lambda_ import LambdaApi
     from recursectl.aws.logs import LogsApi
@@ -203,6 +204,12 @@ class Aws:
         from recursectl.aws.logs import LogsApi
 
         return self._service("logs_api", LogsApi)
+
+    @property
+    def counter_api(self) -> CounterApi:
+        from recursectl.aws.dynamodb import CounterApi
+
+        return self._service("counter_api", CounterApi)
 
     @property
     def sts_api(self) -> StsApi:

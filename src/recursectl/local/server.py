@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote
 from recursectl.local import (
     codesource,
     controlplane,
+    dynamodb_ops,
     errors,
     guard,
     iam,
@@ -144,14 +145,32 @@ class FrontDoor:
                     if match:
                         return handler(self, match, request, path, query)
             return self.moto_call(request, path, query)
+        enforce = session is not None
+        if session is not None and service == "dynamodb":
+            denied, enforce = self._authorize_dynamodb(session, request)
+            if denied is not None:
+                return denied
         response = self.moto.call(
-            request.method, path, query, headers, request.body, enforce=session is not None
+            request.method, path, query, headers, request.body, enforce=enforce
         )
         if session is not None:
             response = iam.json_error(headers, response)
         if service in ("iam", "sts"):
             self.iam.observe(service, request.body, response)
         return response
+
+    def _authorize_dynamodb(
+        self, session: iam.Session, request: Request
+    ) -> tuple[Response | None, bool]:
+        """A role session's one-table DynamoDB call, checked here on the table's ARN (moto
+        checks only `*`); (the refusal, whether moto must still check it)."""
+        headers = request.headers
+        found = dynamodb_ops.action_of(
+            headers.get("x-amz-target"), request.body, self.engine.region, ACCOUNT_ID
+        )
+        if found is None:
+            return None, True
+        return self.iam.check(session, headers, *found), False
 
     def _authorize_lambda(
         self, session: iam.Session, request: Request, path: str, query: str

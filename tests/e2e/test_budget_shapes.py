@@ -1,0 +1,176 @@
+"""The exact budget, through the real CLI and the local cloud: plain handlers that decide their
+own fan-out (no `--fanout`), started by plain `recursectl invoke`, counted on the chain counter
+(a DynamoDB table deploy creates; moto's DynamoDB behind the local cloud's front door)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Cli, wait_until
+
+pytestmark = [pytest.mark.e2e]
+
+# A crawler's shape: each page links to `width` more, down to `levels` below the start.
+CRAWLER_PY = """\
+import json
+import time
+
+import boto3
+
+lam = boto3.client("lambda")
+
+
+def handler(event, context):
+    time.sleep(event.get("work_s", 0))
+    level = event.get("level", 0)
+    if event.get("forever") or level < event["levels"]:
+        for _ in range(event["width"]):
+            lam.invoke(
+                FunctionName=context.function_name,
+                InvocationType="Event",
+                Payload=json.dumps({**event, "level": level + 1}),
+            )
+    return level
+"""
+
+CRAWLER_JS = """\
+const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+
+const lambda = new LambdaClient({});
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+exports.handler = async (event, context) => {
+  await sleep((event.work_s || 0) * 1000);
+  const level = event.level || 0;
+  if (event.forever || level < event.levels) {
+    for (let i = 0; i < event.width; i++) {
+      await lambda.send(new InvokeCommand({
+        FunctionName: context.functionName,
+        InvocationType: 'Event',
+        Payload: JSON.stringify({ ...event, level: level + 1 }),
+      }));
+    }
+  }
+  return level;
+};
+"""
+
+
+def _deploy(cli: Cli, name: str, tmp_path: Path, language: str, *flags: str) -> None:
+    if language == "node":
+        handler = tmp_path / "crawler.js"
+        handler.write_text(CRAWLER_JS)
+    else:
+        handler = tmp_path / "crawler.py"
+        handler.write_text(CRAWLER_PY)
+    out = cli.run("deploy", "--name", name, "--handler", str(handler), *flags)
+    assert out.returncode == 0, out.stderr
+    assert "budget     exact" in out.stdout  # deploy says which budget mode runs
+
+
+def _invocations(cli: Cli, name: str) -> int:
+    status = json.loads(cli.ok("local", "status", "--json"))
+    for fn in status.get("functions", []):
+        if fn["name"] == name:
+            return int(fn["invocations"])
+    return 0
+
+
+def _settled(cli: Cli, name: str, timeout: float = 120) -> int:
+    """The function's invocation count once it has stopped growing (and nothing is queued)."""
+    seen: list[int] = []
+
+    def quiet() -> bool:
+        status = json.loads(cli.ok("local", "status", "--json"))
+        fn = next((f for f in status.get("functions", []) if f["name"] == name), None)
+        if fn is None:
+            return False
+        seen.append(int(fn["invocations"]))
+        idle = fn["queued"] == 0 and fn["busy"] == 0
+        return idle and len(seen) >= 8 and len(set(seen[-8:])) == 1
+
+    wait_until(f"{name}'s invocations to settle", quiet, timeout=timeout)
+    return seen[-1]
+
+
+def _follow(cli: Cli, name: str, event: dict[str, Any], *flags: str) -> dict[str, Any]:
+    proc = cli.run(
+        "invoke", "--name", name, "--data", json.dumps(event), *flags,
+        "--follow", "--timeout", "90", "--json",
+        timeout=150,
+    )  # fmt: skip
+    assert proc.stdout.strip(), proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+LANGUAGES = ["python", "node"]
+
+
+def _ready(request: pytest.FixtureRequest, language: str) -> None:
+    if language == "node":
+        request.getfixturevalue("node_ready")  # skips where node or npm is missing
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("width", "total"), [(3, 13), (10, 111)])
+def test_a_fan_out_that_fits_the_budget_runs_whole(
+    local_cloud: Cli,
+    fn_name: str,
+    tmp_path: Path,
+    language: str,
+    width: int,
+    total: int,
+    request: pytest.FixtureRequest,
+) -> None:
+    _ready(request, language)
+    _deploy(local_cloud, fn_name, tmp_path, language)
+    doc = _follow(local_cloud, fn_name, {"width": width, "levels": 2})
+    invocations = doc["invocations"]
+    assert len(invocations) == total
+    assert all(i["status"] == "ok" for i in invocations), [
+        (i["status"], i.get("error")) for i in invocations if i["status"] != "ok"
+    ]
+    assert not [i for i in invocations if i.get("cut")]
+    assert _settled(local_cloud, fn_name) == total
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_fan_out_larger_than_the_budget_stops_at_it(
+    local_cloud: Cli, fn_name: str, tmp_path: Path, language: str, request: pytest.FixtureRequest
+) -> None:
+    _ready(request, language)
+    # Fan-out 4, depth 5 is 1,365 invocations; the budget is 1,000 (the default).
+    _deploy(local_cloud, fn_name, tmp_path, language)
+    proc = local_cloud.run(
+        "invoke", "--name", fn_name, "--data", json.dumps({"width": 4, "levels": 5})
+    )
+    assert proc.returncode == 0, proc.stderr
+    total = _settled(local_cloud, fn_name, timeout=240)
+    assert 950 <= total <= 1000
+    # Exit 1: the chain failed (the refused handlers raised BudgetExhausted, as they should).
+    logs = local_cloud.run("logs", "--name", fn_name, "--json", "--since", "10m", timeout=120)
+    doc = json.loads(logs.stdout)
+    assert doc["summary"]["requests"] == total
+    assert "invocation budget max_invocations (1000)" in logs.stderr
+    cuts = [i["cut"] for i in doc["invocations"] if i.get("cut")]
+    assert cuts
+    assert set(cuts) == {"budget"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_two_way_runaway_makes_its_budget_and_nothing_more(
+    local_cloud: Cli, fn_name: str, tmp_path: Path, language: str, request: pytest.FixtureRequest
+) -> None:
+    _ready(request, language)
+    _deploy(local_cloud, fn_name, tmp_path, language, "--max-invocations", "100")
+    proc = local_cloud.run(
+        "invoke", "--name", fn_name, "--data", json.dumps({"width": 2, "forever": True})
+    )
+    assert proc.returncode == 0, proc.stderr
+    total = _settled(local_cloud, fn_name)
+    assert 95 <= total <= 100
