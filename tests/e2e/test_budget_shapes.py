@@ -174,3 +174,38 @@ def test_a_two_way_runaway_makes_its_budget_and_nothing_more(
     assert proc.returncode == 0, proc.stderr
     total = _settled(local_cloud, fn_name)
     assert 95 <= total <= 100
+
+
+# One hop: 100 ms billed at 1,024 MB (1 GB) on x86_64, plus the request, at list price.
+HOP_USD = 0.1 * 0.0000166667 + 0.20 / 1e6
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_cost_cap_stops_the_chain_within_one_invocation_past_it(
+    local_cloud: Cli, fn_name: str, tmp_path: Path, language: str, request: pytest.FixtureRequest
+) -> None:
+    _ready(request, language)
+    _deploy(local_cloud, fn_name, tmp_path, language, "--memory", "1024", "--max-calls", "200")
+    event = {"width": 1, "forever": True, "work_s": 0.1}
+    proc = local_cloud.run(
+        "invoke", "--name", fn_name, "--data", json.dumps(event), "--max-cost", "0.0001"
+    )
+    assert proc.returncode == 0, proc.stderr
+    # Before it starts: the caps in force and the worst case (1,000 x 30 s x 1,024 MB).
+    assert "cost $0.0001" in proc.stderr
+    assert "worst case $0.5002" in proc.stderr
+    chain = proc.stdout.strip()
+    total = _settled(local_cloud, fn_name)
+    # The guard's own ledger: the chain's item in the counter table.
+    got = local_cloud.aws(
+        "dynamodb", "get-item", "--table-name", f"{fn_name}-recursectl-chains",
+        "--key", json.dumps({"chain": {"S": chain}}), "--consistent-read",
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    spend = float(json.loads(got.stdout)["Item"]["spend"]["N"])
+    assert 0.0001 <= spend <= 0.0001 + 1.5 * HOP_USD  # 1.5: a hop bills a few ms over 100
+    assert 0.0001 / (1.5 * HOP_USD) <= total <= 0.0001 / HOP_USD + 2
+    logs = local_cloud.run("logs", "--name", fn_name, "--json", "--chain", chain, timeout=120)
+    doc = json.loads(logs.stdout)
+    assert [i["cut"] for i in doc["invocations"] if i.get("cut")] == ["cost"]
+    assert "cost cap" in logs.stderr
