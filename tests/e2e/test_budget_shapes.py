@@ -209,3 +209,41 @@ def test_a_cost_cap_stops_the_chain_within_one_invocation_past_it(
     doc = json.loads(logs.stdout)
     assert [i["cut"] for i in doc["invocations"] if i.get("cut")] == ["cost"]
     assert "cost cap" in logs.stderr
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_linear_chain_runs_to_the_default_depth_cap(
+    local_cloud: Cli, fn_name: str, tmp_path: Path, language: str, request: pytest.FixtureRequest
+) -> None:
+    _ready(request, language)
+    _deploy(local_cloud, fn_name, tmp_path, language)
+    doc = _follow(local_cloud, fn_name, {"width": 1, "forever": True})
+    invocations = doc["invocations"]
+    assert sorted(i["depth"] for i in invocations) == list(range(26))  # 0..25, the default cap
+    assert [(i["depth"], i["cut"]) for i in invocations if i.get("cut")] == [(25, "depth")]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_unreachable_counter_refuses_children_and_the_tree_says_why(
+    local_cloud: Cli, fn_name: str, tmp_path: Path, language: str, request: pytest.FixtureRequest
+) -> None:
+    _ready(request, language)
+    _deploy(local_cloud, fn_name, tmp_path, language)
+    # The counter is gone (deleted by hand, say): the guard must fail safe, never open.
+    gone = local_cloud.aws(
+        "dynamodb", "delete-table", "--table-name", f"{fn_name}-recursectl-chains"
+    )
+    assert gone.returncode == 0, gone.stderr
+    proc = local_cloud.run(
+        "invoke", "--name", fn_name, "--data", json.dumps({"width": 3, "levels": 2}),
+        "--follow", "--timeout", "60", "--json", "--lines",
+        timeout=120,
+    )  # fmt: skip
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1  # the chain failed, and says so
+    invocations = doc["invocations"]
+    assert len(invocations) == 1  # the root ran; no child was let through
+    root = invocations[0]
+    assert root["cut"] == "counter"
+    assert "ResourceNotFoundException" in json.dumps(root)  # the log says why
+    assert "chain counter" in proc.stderr

@@ -415,3 +415,57 @@ def test_an_explicit_project_setting_wins_over_the_folder(tmp_path: Path) -> Non
     assert Settings(config_path=cfg).project_identity == tmp_path.name
     assert Settings(config_path=cfg, project="shop").project_identity == "shop"
     assert Settings().project_identity is None
+
+
+PROBE = """\
+import os
+
+import boto3
+import botocore
+
+
+def handler(event, context):
+    ddb = boto3.client("dynamodb")
+    own = os.environ["RECURSECTL_COUNTER_TABLE"]
+    key = {"chain": {"S": "probe"}}
+    tries = {
+        "count on its own table": lambda: ddb.update_item(
+            TableName=own, Key=key, UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        ),
+        "put on its own table": lambda: ddb.put_item(TableName=own, Item=key),
+        "read its own table": lambda: ddb.get_item(TableName=own, Key=key),
+        "count on another table": lambda: ddb.update_item(
+            TableName="other-recursectl-chains", Key=key, UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        ),
+        "delete its own table": lambda: ddb.delete_table(TableName=own),
+    }
+    out = {}
+    for what, call in tries.items():
+        try:
+            call()
+            out[what] = "allowed"
+        except botocore.exceptions.ClientError as exc:
+            out[what] = exc.response["Error"]["Code"]
+    return out
+"""
+
+
+def test_the_role_may_count_on_its_own_table_and_nothing_else(
+    endpoint: str, tmp_path: Path
+) -> None:
+    handler = tmp_path / "probe.py"
+    handler.write_text(PROBE)
+    _deploy(endpoint, Settings(name="demo", handler=str(handler)))
+    _deploy(endpoint, Settings(name="other", handler=str(handler)))  # a second counter table
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    got = lam.invoke(FunctionName="demo", Payload=b"{}")
+    assert "FunctionError" not in got, got["Payload"].read()
+    assert json.loads(got["Payload"].read()) == {
+        "count on its own table": "allowed",
+        "put on its own table": "AccessDeniedException",
+        "read its own table": "AccessDeniedException",
+        "count on another table": "AccessDeniedException",
+        "delete its own table": "AccessDeniedException",
+    }
