@@ -211,6 +211,7 @@ class FunctionInfo:
             "log_group": f.log_group,
             "max_calls": f.max_calls,
             "max_invocations": f.max_invocations,
+            "counter_table": f.env.get(protocol.COUNTER_TABLE_ENV),
             "generation": f.generation,
             "recursion": self.recursion,
             "reserved_concurrency": f.concurrency,

@@ -144,6 +144,7 @@ def test_info_reports_the_deployed_state(endpoint: str) -> None:
         "handler": "handler.handler",
     }
     assert doc["max_invocations"] == 1000
+    assert doc["counter_table"] == "demo-recursectl-chains"  # the exact budget's counter
 
 
 def test_info_of_a_function_without_the_guard_says_so(endpoint: str) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
+from recursectl import protocol
 from recursectl.app import App
 from recursectl.cli.options import json_option, name_option
 
@@ -146,6 +147,18 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
         app.ui.warn(note)
 
 
+def _budget(f: Any) -> str:
+    if not f.max_invocations:
+        return "none"
+    table = f.env.get(protocol.COUNTER_TABLE_ENV)
+    how = (
+        f"exact, counted on DynamoDB table {escape(table)}"
+        if table
+        else "split rule, no counter: redeploy for the exact budget"
+    )
+    return f"max_invocations {f.max_invocations} ({how})"
+
+
 def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
     """`info`'s table: (key, value with markup), AWS's text made visible and escaped."""
     from recursectl.render import visible
@@ -164,7 +177,7 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
         ("handler", escape(visible(f.handler))),
         ("guard", _guard(result)),
         ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
-        ("budget", f"max_invocations {f.max_invocations}" if f.max_invocations else "none"),
+        ("budget", _budget(f)),
         (
             "recursion",
             f"{result.recursion} (AWS loop detection off: the guard stops a loop)"
