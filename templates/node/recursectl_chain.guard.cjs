@@ -68,6 +68,16 @@ const CounterUnreachable = refusal('CounterUnreachable', ChainRefused);
 // ---- the chain counter (one DynamoDB item per chain; the runtime provides the SDK) ----
 let counterClient = null;
 let counterSdk = null;
+// The init phase as the guard sees it (from its load to the first invocation): AWS bills it
+// with that invocation, so the cost cap counts it there (see the Python helper).
+const LOADED = process.hrtime.bigint();
+let initTaken = false;
+
+function takeInitMs(now) {
+  if (initTaken) return 0;
+  initTaken = true;
+  return Number(now - LOADED) / 1e6;
+}
 
 function counterTable() {
   return process.env[COUNTER_TABLE_ENV] || '';
@@ -160,11 +170,13 @@ class Chain {
     const cost = ctx.max_cost;
     this.maxCost = typeof cost === 'number' && cost >= 0 ? cost : null; // USD, the whole chain
     this.started = process.hrtime.bigint();
+    this.initMs = takeInitMs(this.started);
     this.counted = Boolean(counterTable()); // exact budget: the chain's counter item
   }
 
+  /** This invocation's milliseconds so far, its environment's init included. */
   elapsedMs() {
-    return Number(process.hrtime.bigint() - this.started) / 1e6;
+    return Number(process.hrtime.bigint() - this.started) / 1e6 + this.initMs;
   }
 
   capped(reason, extra) {

@@ -78,6 +78,12 @@ _THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException"})
 _THROTTLE_BACKOFF_S = (0.1, 0.3, 0.9)
 
 _client: Any = None  # invoke_self's client: created on first use, reused while warm
+# The init phase, as this module sees it: from its import (the runtime imports it first, and it
+# imports your module) to the first invocation. AWS bills it with that invocation (on-demand,
+# since August 2025), so the cost cap counts it there; a pre-warmed environment's idle wait
+# would count too, which only makes the cap stricter.
+_LOADED = time.monotonic()
+_init_ms: float | None = None  # taken by the first chain of this environment
 _original: Any = None  # botocore's BaseClient._make_api_call, once patched
 _active: Chain | None = None  # the chain of the invocation in progress
 _user_handler: Callable[[Any, Any], Any] | None = None
@@ -171,6 +177,15 @@ def _counter_client() -> Any:
     return _counter
 
 
+def _take_init_ms(now: float) -> float:
+    """The init phase's milliseconds for the first invocation of this environment, else 0."""
+    global _init_ms
+    if _init_ms is None:
+        _init_ms = (now - _LOADED) * 1000
+        return _init_ms
+    return 0.0
+
+
 def _usd(ms: float) -> float:
     """What an invocation of `ms` milliseconds costs at list price (billed per started ms)."""
     import math
@@ -218,6 +233,7 @@ class Chain:
         self._lock = threading.Lock()  # children may be invoked from several threads
         self.max_cost = max_cost  # USD for the whole chain (None: no cost cap)
         self.started = time.monotonic()
+        self.init_ms = _take_init_ms(self.started)
         self.counted = bool(_COUNTER_TABLE)  # exact budget: the chain's counter item
 
     @property
@@ -272,6 +288,10 @@ class Chain:
             f"--max-invocations to raise it)"
         )
 
+    def cost_so_far(self) -> float:
+        """This invocation's cost at list price so far, its environment's init included."""
+        return _usd((time.monotonic() - self.started) * 1000 + self.init_ms)
+
     def _count(self) -> int:
         """Count the next child on the chain's counter item; what the chain may still make.
 
@@ -288,7 +308,7 @@ class Chain:
         names = {"#n": "n", "#e": "expires"}
         condition = "(attribute_not_exists(#n) OR #n < :max)"
         if self.max_cost is not None:
-            room = self.max_cost - _usd((time.monotonic() - self.started) * 1000)
+            room = self.max_cost - self.cost_so_far()
             values[":room"] = {"N": f"{room:.12f}"}
             names["#s"] = "spend"
             condition += " AND (attribute_not_exists(#s) OR #s < :room)"
@@ -350,7 +370,7 @@ class Chain:
         """Add this invocation's cost to the chain's spend (only under a cost cap)."""
         if not self.counted or self.max_cost is None:
             return
-        cost = _usd((time.monotonic() - self.started) * 1000)
+        cost = self.cost_so_far()
         try:
             _counter_client().update_item(
                 TableName=_COUNTER_TABLE,
