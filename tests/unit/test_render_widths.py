@@ -77,3 +77,16 @@ def test_live_view_that_fits_is_the_whole_tree() -> None:
         printed(LiveView(chain), 120, height=24).rstrip()
         == printed(render_chain(chain), 120).rstrip()
     )
+
+
+@pytest.mark.parametrize("height", [8, 24])
+def test_live_view_under_a_cost_cap_shows_the_spend_against_it_and_still_fits(height: int) -> None:
+    chain = chain_of(linear_spec(30, app_lines=0).events())
+    spent = chain.summary().estimated_cost_usd
+    out = printed(LiveView(chain, cost_cap=0.001), 120, height=height).rstrip()
+    lines = out.splitlines()
+    assert len(lines) <= height - 1  # the frame still fits (one row left free)
+    assert lines[-1] == (
+        f"cost cap $0.001: ≈ ${spent:.7f} spent so far ({spent / 0.001:.0%}, from the REPORT lines)"
+    )
+    assert "(estimate, x86 list price)" in lines[-2]  # the summary, right above

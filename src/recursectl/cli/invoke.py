@@ -90,7 +90,9 @@ def invoke(
     result = inv.invoke(aws, deployed, event, sync=sync)
 
     if follow:
-        _follow(app, aws, deployed, result, started_ms, timeout, show_lines, as_json)
+        _follow(
+            app, aws, deployed, result, started_ms, timeout, show_lines, as_json, settings.max_cost
+        )
     else:
         _report(app, deployed.name, result, sync=sync, as_json=as_json)
 
@@ -104,6 +106,7 @@ def _follow(
     timeout: float,
     show_lines: bool,
     as_json: bool,
+    cost_cap: float | None = None,
 ) -> None:
     """Follow the chain just started until it completes (or --timeout)."""
     from rich.markup import escape
@@ -119,7 +122,7 @@ def _follow(
         aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
         lines=show_lines, architecture=deployed.architecture,
     )  # fmt: skip
-    out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines)
+    out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines, cost_cap=cost_cap)
     follow_and_show(app, reader, out=out, log_group=deployed.log_group, timeout=timeout)
 
 
