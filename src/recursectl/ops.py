@@ -115,10 +115,11 @@ def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> Con
             aws.lambda_api.update_environment(
                 name, {**current.env, protocol.GENERATION_ENV: str(generation)}
             )
-        except AwsError:
-            # Read again for the next attempt: the update that was in progress may change the
-            # environment (kept) or the generation (a concurrent stop: go past it).
-            seen.append(_require(aws, name))
+        except AwsError as exc:
+            if exc.code == "ResourceConflictException":
+                # Read again for the next attempt: the update in progress may change the
+                # environment (kept) or the generation (a concurrent stop: go past it).
+                seen.append(_require(aws, name))
             raise
         return generation
 
