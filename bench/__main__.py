@@ -14,7 +14,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import b_audit, b_chain, b_cloud, b_guard, b_offline, b_peer, b_project, b_scan
+from bench import (
+    b_audit,
+    b_chain,
+    b_cloud,
+    b_counter,
+    b_guard,
+    b_offline,
+    b_peer,
+    b_project,
+    b_scan,
+)
 from bench.context import Context, context
 from bench.harness import FAIL, Report, Row
 
@@ -33,6 +43,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("10", "peer: serverless-offline", b_peer.peer_side_by_side),
     ("11", "secret scan", b_scan.secret_scan),
     ("12", "audit", b_audit.audit_scale),
+    ("13", "chain counter", b_counter.counter_cost),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -146,6 +146,10 @@ def _put_retention(r: _Run) -> None:
     r.aws.logs_api.set_retention(r.desired.log_group, r.desired.log_retention_days)
 
 
+def _ensure_counter(r: _Run) -> None:
+    r.aws.counter_api.ensure_table(r.desired.counter_table, r.desired.tags)
+
+
 def _create_function(r: _Run) -> None:
     r.aws.lambda_api.create_function(
         r.config(), r.package.zip_bytes, r.desired.tags, on_wait=r.progress
@@ -189,6 +193,7 @@ APPLY: dict[Op, Callable[[_Run], None]] = {
     Op.ATTACH_POLICY: _attach_policies,
     Op.CREATE_LOG_GROUP: _create_log_group,
     Op.PUT_RETENTION: _put_retention,
+    Op.ENSURE_COUNTER: _ensure_counter,
     Op.CREATE_FUNCTION: _create_function,
     Op.TAG_FUNCTION: _tag_function,
     Op.UPDATE_CODE: _update_code,

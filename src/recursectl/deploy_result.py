@@ -52,6 +52,11 @@ class DeployResult:
         """The entry point that wraps the handler, None when no guard is in place."""
         return protocol.ENTRY_POINT if self.guarded else None
 
+    @property
+    def budget_mode(self) -> str:
+        """`exact` (the chain counter's table counts every child) or `none` (no guard)."""
+        return "exact" if self.guarded else "none"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "function_name": self.function_name,
@@ -64,6 +69,8 @@ class DeployResult:
             "guard": {"active": self.guarded, "entry_point": self.guard},
             "max_calls": self.max_calls,
             "max_invocations": self.max_invocations,
+            "budget_mode": self.budget_mode,
+            "counter_table": self.desired.counter_table if self.guarded else None,
             "recursion": self.recursion,
             "project": self.project,
             "changes": [s.to_json() for s in self.steps],

@@ -13,6 +13,7 @@ from recursectl import envvars, protocol
 from recursectl.names import (
     TRUST_REVISION,
     arn_parts,
+    counter_table_for,
     guard_covers,
     log_group_for,
     policy_document,
@@ -75,9 +76,15 @@ class Desired:
         }
         if self.guarded:
             env[protocol.HANDLER_ENV] = self.handler
+            env[protocol.COUNTER_TABLE_ENV] = self.counter_table
         if self.generation:
             env[protocol.GENERATION_ENV] = str(self.generation)
         return env
+
+    @property
+    def counter_table(self) -> str:
+        """The chain counter's table (the exact budget runs where the guard does)."""
+        return counter_table_for(self.name)
 
     @property
     def recursion(self) -> str:
@@ -86,7 +93,8 @@ class Desired:
     @property
     def applied_stamp(self) -> str:
         # Tag values allow letters, digits, spaces and _.:/=+-@.
-        return f"recursion:{self.recursion}/trust:{TRUST_REVISION}"
+        counter = f"/counter:{self.counter_table}" if self.guarded else ""
+        return f"recursion:{self.recursion}/trust:{TRUST_REVISION}{counter}"
 
     @property
     def account(self) -> str:
@@ -98,7 +106,12 @@ class Desired:
 
     @property
     def policy(self) -> dict[str, Any]:
-        return policy_document(self.function_arn, self.log_group, self.extra_statements)
+        return policy_document(
+            self.function_arn,
+            self.log_group,
+            self.extra_statements,
+            self.counter_table if self.guarded else None,
+        )
 
     @property
     def tags(self) -> dict[str, str]:

@@ -182,6 +182,50 @@ def check_calls(event: dict[str, Any], deployed: FunctionView) -> None:
         )
 
 
+def set_cost_cap(event: dict[str, Any], max_cost: float | None, deployed: FunctionView) -> None:
+    """Put the chain's cost cap (USD) into the root's context; the guard enforces it with the
+    chain counter, so a function deployed without one is refused."""
+    if max_cost is None:
+        return
+    if not deployed.env.get(protocol.COUNTER_TABLE_ENV):
+        raise UsageError(
+            f"{deployed.name} has no chain counter, so a cost cap cannot be enforced.",
+            hint=f"redeploy it with this recursectl (`recursectl deploy --name {deployed.name}`)",
+        )
+    context = dict(event.get(protocol.CONTEXT_KEY) or {})
+    context["max_cost"] = max_cost
+    event[protocol.CONTEXT_KEY] = context
+
+
+def worst_case_usd(deployed: FunctionView) -> float | None:
+    """A chain's worst case: every invocation of its budget running to the timeout."""
+    from recursectl import pricing
+
+    if deployed.max_invocations is None or not deployed.memory_mb or not deployed.timeout:
+        return None
+    n = deployed.max_invocations
+    gb_seconds = n * deployed.timeout * deployed.memory_mb / 1024
+    return pricing.estimate_usd(gb_seconds, n, deployed.architecture)
+
+
+def caps_line(deployed: FunctionView, max_cost: float | None) -> str:
+    """The limits a new chain runs under, and what its worst case would cost."""
+    parts = []
+    if deployed.max_calls is not None:
+        parts.append(f"depth {deployed.max_calls}")
+    if deployed.max_invocations is not None:
+        exact = "exact" if deployed.env.get(protocol.COUNTER_TABLE_ENV) else "split rule"
+        parts.append(f"{deployed.max_invocations:,} invocations ({exact})")
+    parts.append(f"cost ${max_cost:g}" if max_cost is not None else "no cost cap")
+    worst = worst_case_usd(deployed)
+    if worst is not None:
+        parts.append(
+            f"worst case ${worst:.4f} ({deployed.max_invocations:,} x {deployed.timeout} s x "
+            f"{deployed.memory_mb} MB, list price)"
+        )
+    return "caps: " + ", ".join(parts)
+
+
 def check_running(deployed: FunctionView) -> None:
     """Refuse to invoke a stopped function: Lambda would queue the event (up to 6 hours) and
     run it after a later resume, and a follower would wait for nothing."""

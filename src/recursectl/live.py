@@ -60,23 +60,37 @@ def priority_rows(chain: Chain) -> list[Invocation]:
 class LiveView:
     """A chain as a frame no taller than the console (see the module docstring)."""
 
-    def __init__(self, chain: Chain, *, lines: bool = False) -> None:
+    def __init__(self, chain: Chain, *, lines: bool = False, cost_cap: float | None = None) -> None:
         self.chain = chain
         self.lines = lines
+        self.cost_cap = cost_cap  # the chain's --max-cost: spend so far is shown against it
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         # One row is left free: a frame of exactly the screen's height scrolls it by one.
         height = max(MIN_HEIGHT, (options.height or console.size.height) - 1)
         free = options.update(height=None)
+        cap = self._cap_line(console, free)
+        height -= len(cap)
         for opts in (
             RenderOptions(lines=self.lines),
             RenderOptions(lines=False, head=1, tail=2, max_rows=max(1, height - 4)),
         ):
             rendered = _lines(console, render_chain(self.chain, opts), free)
             if len(rendered) <= height:
-                yield from _emit(rendered)
+                yield from _emit(rendered + cap)
                 return
-        yield from _emit(self._flat(console, free, height))
+        yield from _emit(self._flat(console, free, height) + cap)
+
+    def _cap_line(self, console: Console, options: ConsoleOptions) -> list[list[Segment]]:
+        if self.cost_cap is None:
+            return []
+        spent = self.chain.summary().estimated_cost_usd
+        text = Text(
+            f"cost cap ${self.cost_cap:g}: ≈ ${spent:.7f} spent so far "
+            f"({spent / self.cost_cap:.0%}, from the REPORT lines)",
+            style="dim",
+        )
+        return _lines(console, text, options)[:1]
 
     def _flat(self, console: Console, options: ConsoleOptions, height: int) -> list[list[Segment]]:
         title = _lines(console, chain_title(self.chain), options)[:1]

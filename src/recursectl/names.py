@@ -125,7 +125,7 @@ def trust_document(account: str) -> dict[str, Any]:
     }
 
 
-OWN_SIDS = ("WriteOwnLogs", "InvokeSelf")
+OWN_SIDS = ("WriteOwnLogs", "InvokeSelf", "CountOwnChains")
 _EFFECTS = ("Allow", "Deny")
 
 
@@ -156,12 +156,35 @@ def check_statements(statements: Any, source: str) -> tuple[dict[str, Any], ...]
     return tuple(out)
 
 
+def counter_table_for(function_name: str) -> str:
+    """The chain counter's DynamoDB table of a function (one per function: its IAM scope)."""
+    return f"{function_name}-recursectl-chains"
+
+
+def counter_table_arn(function_arn: str, table: str) -> str:
+    partition, region, account = arn_parts(function_arn)
+    return f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"
+
+
 def policy_document(
-    function_arn: str, log_group: str, extra: tuple[dict[str, Any], ...] = ()
+    function_arn: str,
+    log_group: str,
+    extra: tuple[dict[str, Any], ...] = (),
+    counter_table: str | None = None,
 ) -> dict[str, Any]:
-    """Least privilege: write to its own log group, invoke itself; plus the user's `extra`
-    statements for the handler's own AWS calls (the `iam_statements` setting)."""
+    """Least privilege: write to its own log group, invoke itself, count its own chains (one
+    action on one table); plus the user's `extra` statements for the handler's own AWS calls
+    (the `iam_statements` setting)."""
     doc = _own_policy(function_arn, log_group)
+    if counter_table:
+        doc["Statement"].append(
+            {
+                "Sid": "CountOwnChains",
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": [counter_table_arn(function_arn, counter_table)],
+            }
+        )
     doc["Statement"].extend(dict(s) for s in extra)
     return doc
 

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from recursectl import protocol
-from recursectl.errors import ConflictError, NotFoundError, NotOursError, RecursectlError
-from recursectl.names import CONCURRENCY_TAG, POLICY_NAME, is_ours, log_group_for, role_name_for
+from recursectl.errors import (
+    AwsError,
+    ConflictError,
+    NotFoundError,
+    NotOursError,
+    RecursectlError,
+)
+from recursectl.names import (
+    CONCURRENCY_TAG,
+    POLICY_NAME,
+    counter_table_for,
+    is_ours,
+    log_group_for,
+    role_name_for,
+)
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws, FunctionView
+
+T = TypeVar("T")
 
 
 def not_found(name: str, local: bool = False) -> NotFoundError:
@@ -42,45 +58,104 @@ class ConcurrencyChange:
     generation: int | None = None  # stop: the new kill-switch generation (None: not ours)
     guarded: bool = False  # the entry point wraps every invocation: the generation binds all
     source: str = ""  # resume: where `after` came from (flag | remembered | config | none)
+    waited_s: float = 0.0  # time spent waiting out an update in progress (409s retried)
 
 
-def stop(aws: Aws, name: str) -> ConcurrencyChange:
+def _quiet(_: str) -> None:
+    return None
+
+
+class _Waits:
+    """Counts the time stop/resume spend waiting out an update in progress."""
+
+    def __init__(self, aws: Aws, on_wait: Callable[[str], None]) -> None:
+        self.aws = aws
+        self.on_wait = on_wait
+        self.waited = 0.0
+
+    def run(self, name: str, fn: Callable[[], T]) -> T:
+        start = self.aws.clock()
+        waited = False
+
+        def note(message: str) -> None:
+            nonlocal waited
+            waited = True
+            self.on_wait(message)
+
+        try:
+            return self.aws.lambda_api.while_updating(name, fn, on_wait=note)
+        finally:
+            if waited:
+                self.waited += self.aws.clock() - start
+
+
+def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> ConcurrencyChange:
     """The kill switch: reserved concurrency 0, so no new invocation of `name` starts.
 
     Works on any function of that name (it is an emergency stop, and `resume` undoes it).
-    The reserved concurrency it replaces is remembered in a tag, for `resume`.
+    The reserved concurrency it replaces is remembered in a tag, for `resume`. An update in
+    progress (409 ResourceConflictException) is waited out and the write retried, for at most
+    UPDATE_DEADLINE_S (the Lambda service's): a stop must land when a deploy has just run.
     """
     fn = _require(aws, name)
+    waits = _Waits(aws, on_wait)
     before = fn.concurrency
     if before != 0:
         # Remember first: a stop that fails half-way leaves a tag and no stop, never the
         # reverse (a stopped function whose earlier setting is lost).
         remembered = "none" if before is None else str(before)
-        aws.lambda_api.tag(fn.arn, {CONCURRENCY_TAG: remembered})
-        aws.lambda_api.set_reserved_concurrency(name, 0)
+        waits.run(name, lambda: aws.lambda_api.tag(fn.arn, {CONCURRENCY_TAG: remembered}))
+        waits.run(name, lambda: aws.lambda_api.set_reserved_concurrency(name, 0))
     # Concurrency 0 only pauses: AWS keeps throttled async events (up to the maximum event
     # age, 6 h by default) and runs them once concurrency is back, which would revive the
     # runaway chain. Raising the generation makes the guard end every chain that started
     # before this stop, whenever its queued hop finally runs.
     if fn.max_calls is None:
-        return ConcurrencyChange(name=name, before=before, after=0)  # not a recursectl function
-    generation = fn.generation + 1
-    env = {**fn.env, protocol.GENERATION_ENV: str(generation)}
-    aws.lambda_api.update_environment(name, env)
+        return ConcurrencyChange(name=name, before=before, after=0, waited_s=waits.waited)
+    seen = [fn]
+
+    def write_generation() -> int:
+        current = seen[-1]
+        generation = max(f.generation for f in seen) + 1
+        try:
+            aws.lambda_api.update_environment(
+                name, {**current.env, protocol.GENERATION_ENV: str(generation)}
+            )
+        except AwsError as exc:
+            if exc.code == "ResourceConflictException":
+                # Read again for the next attempt: the update in progress may change the
+                # environment (kept) or the generation (a concurrent stop: go past it).
+                seen.append(_require(aws, name))
+            raise
+        return generation
+
+    generation = waits.run(name, write_generation)
     return ConcurrencyChange(
-        name=name, before=before, after=0, generation=generation, guarded=fn.guarded
+        name=name,
+        before=before,
+        after=0,
+        generation=generation,
+        guarded=fn.guarded,
+        waited_s=waits.waited,
     )
 
 
 def resume(
-    aws: Aws, name: str, concurrency: int | None = None, *, configured: int | None = None
+    aws: Aws,
+    name: str,
+    concurrency: int | None = None,
+    *,
+    configured: int | None = None,
+    on_wait: Callable[[str], None] = _quiet,
 ) -> ConcurrencyChange:
     """Lift the kill switch: restore the reserved concurrency in effect before `stop`.
 
     `concurrency` (the --concurrency flag) overrides; without what `stop` remembered (a
-    function stopped by other means), the `configured` value, else none reserved.
+    function stopped by other means), the `configured` value, else none reserved. An update
+    in progress is waited out, as for `stop`.
     """
     fn = _require(aws, name)
+    waits = _Waits(aws, on_wait)
     before = fn.concurrency
     known, remembered = fn.concurrency_before_stop
     after: int | None
@@ -95,12 +170,15 @@ def resume(
     else:
         after, source = None, "none"
     if after is None and before is not None:
-        aws.lambda_api.remove_reserved_concurrency(name)
+        waits.run(name, lambda: aws.lambda_api.remove_reserved_concurrency(name))
     elif after is not None and after != before:
-        aws.lambda_api.set_reserved_concurrency(name, after)
+        value = after
+        waits.run(name, lambda: aws.lambda_api.set_reserved_concurrency(name, value))
     if fn.tags and CONCURRENCY_TAG in fn.tags and after != 0:
-        aws.lambda_api.untag(fn.arn, [CONCURRENCY_TAG])
-    return ConcurrencyChange(name=name, before=before, after=after, source=source)
+        waits.run(name, lambda: aws.lambda_api.untag(fn.arn, [CONCURRENCY_TAG]))
+    return ConcurrencyChange(
+        name=name, before=before, after=after, source=source, waited_s=waits.waited
+    )
 
 
 # info ------------------------------------------------------------------------------------------
@@ -140,6 +218,7 @@ class FunctionInfo:
             "log_group": f.log_group,
             "max_calls": f.max_calls,
             "max_invocations": f.max_invocations,
+            "counter_table": f.env.get(protocol.COUNTER_TABLE_ENV),
             "generation": f.generation,
             "recursion": self.recursion,
             "reserved_concurrency": f.concurrency,
@@ -224,6 +303,17 @@ def _remove_log_group(aws: Aws, group: str) -> Removal:
     return Removal("log group", group, "deleted" if deleted else "absent")
 
 
+def _remove_counter(aws: Aws, name: str) -> Removal:
+    table = counter_table_for(name)
+    tags = aws.counter_api.table_tags(table)
+    if tags is None:
+        return Removal("table", table, "absent")
+    if not is_ours(tags):
+        return Removal("table", table, "kept", "not tagged managed-by=recursectl")
+    aws.counter_api.delete_table(table)
+    return Removal("table", table, "deleted")
+
+
 def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
     """Delete the function, its role (with inline policies) and log group: only ours.
 
@@ -252,6 +342,7 @@ def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
             if role is not None
             else [Removal("role", role_name, "absent")]
         )
+        out.append(_remove_counter(aws, name))
         group = log_group_for(name)
         if keep_logs:
             out.append(Removal("log group", group, "kept", "--keep-logs"))

@@ -47,6 +47,7 @@ class Op(str, enum.Enum):
     PUT_POLICY = "put_policy"
     ATTACH_POLICY = "attach_policy"
     CREATE_LOG_GROUP = "create_log_group"
+    ENSURE_COUNTER = "ensure_counter"
     PUT_RETENTION = "put_retention"
     CREATE_FUNCTION = "create_function"
     TAG_FUNCTION = "tag_function"
@@ -238,6 +239,15 @@ def _log_group_steps(d: Desired, group: LogGroupView | None, warnings: list[str]
     return [Step(Op.PUT_RETENTION, "log group", "update", d.log_group, detail)]
 
 
+def _counter_steps(d: Desired, fn: FunctionView | None) -> list[Step]:
+    # The counter table has no cheap read worth making on every deploy: the stamp says it
+    # was ensured (created with its TTL); a deploy that died before the stamp ensures again.
+    if not d.guarded or stamp_parts(fn.applied if fn else None).get("counter") == d.counter_table:
+        return []
+    detail = "chain counter: exact budget, DynamoDB on-demand, TTL 2 days"
+    return [Step(Op.ENSURE_COUNTER, "table", "create", d.counter_table, detail)]
+
+
 def _config_changes(d: Desired, f: FunctionView, role_arn: str) -> list[str]:
     changes = []
     pairs: list[tuple[str, Any, Any]] = [
@@ -340,6 +350,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     steps = [
         *_role_steps(d, role),
         *_log_group_steps(d, observed.log_group, warnings),
+        *_counter_steps(d, fn),
         *_function_steps(d, fn, role_arn),
         *_safety_steps(d, fn, warnings),
     ]

@@ -25,6 +25,18 @@ Context (`event["_recursectl"]`), every field optional on a root event:
     budget  invocations this subtree may still make, this one included (missing: MAX_INVOCATIONS)
     split   the fan-out the budget is shared by; `recursectl invoke --fanout K` sets it to K
             at the root and every child inherits it (missing: unhinted, see below)
+    max_cost  the chain's cost cap in USD (`recursectl invoke --max-cost`; missing: none)
+
+The exact budget (COUNTER_TABLE_ENV set, as deploy sets it): every child is counted on the
+chain's item of the function's DynamoDB table before its Invoke, with one conditional
+UpdateItem (`n` below MAX_INVOCATIONS - 1, the root not counted), so a chain makes at most
+MAX_INVOCATIONS invocations whatever its shape; `budget` in the markers is then what the whole
+chain could still make. An unreachable counter refuses the child (reason "counter"). With a
+cost cap (`max_cost` in the context, USD for the whole chain, inherited), every invocation adds
+its cost to the item's `spend` at its end, and a child is refused (reason "cost") once that
+spend plus the parent's own cost so far reaches the cap.
+
+Without the counter (a function deployed by an older recursectl), the split rule below.
 
 Budget sharing, with no shared state: a node with budget B has a pool of P = B - 1 for its whole
 subtree, and each child's share comes out of what the pool still holds (`left`), so a chain can
@@ -43,7 +55,7 @@ never make more than MAX_INVOCATIONS invocations in total.
 Markers: one stdout line each, MARKER + " " + compact JSON, always with "v": VERSION.
     hop           chain, req, parent (null at the root), depth, max, budget
     child         chain, req (the parent), child (its request id), depth (the child's), budget
-    capped        chain, req, depth, max, reason ("depth" or "budget"), budget
+    capped        chain, req, depth, max, reason ("depth", "budget", "cost", "counter"), budget
     stopped       chain, req, depth, gen (the chain was started before the last `stop`)
     child_failed  chain, req, depth (the child's), error
     dropped       req, reason, optional chain and parent (written by the local cloud only)
@@ -68,6 +80,8 @@ EVENTS = frozenset({EV_HOP, EV_CHILD, EV_CAPPED, EV_STOPPED, EV_CHILD_FAILED, EV
 # Why a child was refused (the `reason` of a `capped` marker).
 REASON_DEPTH = "depth"
 REASON_BUDGET = "budget"
+REASON_COST = "cost"  # the chain's recorded spend reached its cost cap (invoke --max-cost)
+REASON_COUNTER = "counter"  # the chain counter could not be reached: refused (fail safe)
 
 # The function's environment, as deploy writes it.
 SELF_ARN_ENV = "RECURSECTL_SELF_ARN"
@@ -77,7 +91,20 @@ MAX_CALLS_ENV = "RECURSECTL_MAX_CALLS"
 MAX_INVOCATIONS_ENV = "RECURSECTL_MAX_INVOCATIONS"
 GENERATION_ENV = "RECURSECTL_GENERATION"
 HANDLER_ENV = "RECURSECTL_HANDLER"
-OWN_ENV = frozenset({SELF_ARN_ENV, MAX_CALLS_ENV, MAX_INVOCATIONS_ENV, GENERATION_ENV, HANDLER_ENV})
+# The chain counter's DynamoDB table (deploy creates it, one per function): with it the budget
+# is exact (one conditional UpdateItem per child); without it the split rule below.
+COUNTER_TABLE_ENV = "RECURSECTL_COUNTER_TABLE"
+COUNTER_TTL_S = 2 * 24 * 3600  # a chain's item expires two days after its last write
+OWN_ENV = frozenset(
+    {
+        SELF_ARN_ENV,
+        MAX_CALLS_ENV,
+        MAX_INVOCATIONS_ENV,
+        GENERATION_ENV,
+        HANDLER_ENV,
+        COUNTER_TABLE_ENV,
+    }
+)
 
 # The helper's file and entry point, per language (the function's Handler after redirection).
 HELPER_MODULE = "recursectl_chain"

@@ -28,6 +28,8 @@ from rich.tree import Tree
 
 from recursectl.chain.snapshot import (
     CUT_BUDGET,
+    CUT_COST,
+    CUT_COUNTER,
     CUT_DEPTH,
     CUT_LOOP,
     Chain,
@@ -88,6 +90,21 @@ def fmt_ms(value: float | None) -> str:
 
 def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+def _cut_note(inv: Invocation) -> tuple[str, str] | None:
+    """Why the guard refused a child here, and its style (None: it did not)."""
+    cut = inv.cut
+    if cut == CUT_DEPTH:
+        cap = "" if inv.capped is None else f" max_calls={inv.capped}"
+        return f"  capped: the depth cap{cap} refused a child", "yellow"
+    if cut == CUT_BUDGET:
+        return "  capped: the chain's invocation budget (max_invocations) is used up", "yellow"
+    if cut == CUT_COST:
+        return "  capped: the chain's cost cap (--max-cost) is reached", "yellow"
+    if cut == CUT_COUNTER:
+        return "  refused: the chain counter could not be reached (fail safe; see the log)", "red"
+    return None
 
 
 def invocation_label(inv: Invocation) -> Text:
@@ -163,13 +180,9 @@ def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
         text.append(f"  {inv.attempts} attempts (retried)", style="yellow")
     if inv.stopped:
         text.append("  stopped: `recursectl stop` ended the chain here", style="yellow")
-    if inv.cut == CUT_DEPTH:
-        cap = "" if inv.capped is None else f" max_calls={inv.capped}"
-        text.append(f"  capped: the depth cap{cap} refused a child", style="yellow")
-    elif inv.cut == CUT_BUDGET:
-        text.append(
-            "  capped: the chain's invocation budget (max_invocations) is used up", style="yellow"
-        )
+    note = _cut_note(inv)
+    if note is not None:
+        text.append(note[0], style=note[1])
     for err in inv.child_failed[:3]:
         text.append(f"  child invoke failed: {visible(err[:120])}", style="red")
     return [(k, p) for k, p in parts if p.cell_len]

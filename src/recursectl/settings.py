@@ -41,6 +41,7 @@ class Settings:
     max_calls: int = protocol.DEFAULT_MAX_CALLS
     max_invocations: int = protocol.DEFAULT_MAX_INVOCATIONS  # one chain's total budget
     concurrency: int | None = None
+    max_cost: float | None = None  # USD per chain (invoke --max-cost); None: no cost cap
     log_retention_days: int = 14
     log_format: str | None = None  # LoggingConfig.LogFormat, Text or JSON; None: leave it
     region: str | None = None
@@ -114,6 +115,7 @@ _INT_KEYS = {
     "local_port",
 }
 _BOOL_KEYS = {"local", "node_install_scripts", "python_build_sdists"}
+_FLOAT_KEYS = {"max_cost"}
 _LIST_KEYS = {"exclude", "include", "layers", "managed_policies", "self_arn_env"}
 _TABLE_KEYS = {"environment"}
 _STATEMENT_KEYS = {"iam_statements"}
@@ -158,6 +160,14 @@ def _validate(values: Mapping[str, Any], source: str) -> None:
             f"architecture must be x86_64 or arm64 (got {arch!r} from {source}).",
             hint="Lambda offers x86_64 and arm64 (--architecture, or `architecture`)",
         )
+    cost = values.get("max_cost")
+    if cost is not None and (
+        isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost > 0
+    ):
+        raise UsageError(
+            f"max-cost must be a number of dollars above 0 (got {cost!r} from {source}).",
+            hint="--max-cost 0.05 stops a chain once it has spent about five cents",
+        )
     for key, value in values.items():
         if key in _RANGES and value is not None:
             lo, hi = _RANGES[key]
@@ -182,6 +192,14 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise UsageError(
                     f"RECURSECTL_{key.upper()} must be a whole number (got {raw!r}).",
                     hint=f"unset RECURSECTL_{key.upper()} or give it a number",
+                ) from None
+        elif key in _FLOAT_KEYS:
+            try:
+                out[key] = float(raw)
+            except ValueError:
+                raise UsageError(
+                    f"RECURSECTL_{key.upper()} must be a number (got {raw!r}).",
+                    hint=f"unset RECURSECTL_{key.upper()} or give it a number of dollars",
                 ) from None
         elif key in _BOOL_KEYS:
             if raw.lower() not in _TRUE | _FALSE:
@@ -249,14 +267,24 @@ def read_config(path: Path) -> dict[str, Any]:
             table[key] = _structured(key, value, path)
             continue
         expected: type | tuple[type, ...] = (
-            int if key in _INT_KEYS else bool if key in _BOOL_KEYS else str
+            int
+            if key in _INT_KEYS
+            else (int, float)
+            if key in _FLOAT_KEYS
+            else bool
+            if key in _BOOL_KEYS
+            else str
         )
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        if not isinstance(value, expected) or (
+            expected in (int, (int, float)) and isinstance(value, bool)
+        ):
             shown = _DOTTED.get(key, key)
             raise UsageError(
                 f"`{shown}` in {path} has the wrong type ({type(value).__name__}).",
                 hint=f"`{shown}` takes {_TYPE_WORDS.get(expected, 'a value')}",
             )
+    for key in _FLOAT_KEYS & set(table):
+        table[key] = float(table[key])  # `max_cost = 1` is a whole number in TOML
     _validate(table, source=str(path))
     return table
 

@@ -20,6 +20,8 @@ from recursectl import protocol
 from recursectl.chain import AmbiguousChainId, Chain, ChainCollector
 from recursectl.chain.snapshot import (
     CUT_BUDGET,
+    CUT_COST,
+    CUT_COUNTER,
     CUT_DEPTH,
     CUT_LOOP,
     CUT_MISSING,
@@ -268,6 +270,14 @@ def failure_hint(chain: Chain, name: str) -> str:
         return (
             f"the chain used up its invocation budget max_invocations{total}: "
             f"`recursectl deploy --name {name} --max-invocations N` raises it"
+        )
+    if CUT_COST in cuts:
+        return "the chain reached its cost cap: `recursectl invoke --max-cost USD` sets it"
+    if CUT_COUNTER in cuts:
+        return (
+            "the guard could not reach the chain counter (a DynamoDB table) and refused "
+            "children rather than run unchecked: the invocation's log says why; "
+            f"`recursectl deploy --name {name}` re-creates the table and its permission"
         )
     if CUT_STOPPED in cuts:
         return (

@@ -29,6 +29,11 @@ const MAX_CALLS_ENV = 'RECURSECTL_MAX_CALLS';
 const MAX_INVOCATIONS_ENV = 'RECURSECTL_MAX_INVOCATIONS';
 const GENERATION_ENV = 'RECURSECTL_GENERATION';
 const HANDLER_ENV = 'RECURSECTL_HANDLER';
+// The chain counter's DynamoDB table (deploy creates it): set = exact budget, else the split rule.
+const COUNTER_TABLE_ENV = 'RECURSECTL_COUNTER_TABLE';
+const COUNTER_TTL_S = 2 * 24 * 3600;
+const GB_SECOND_USD = { x86_64: 0.0000166667, arm64: 0.0000133334 };
+const REQUEST_USD = 0.2 / 1e6;
 const DEFAULT_MAX_CALLS = 25;
 const DEFAULT_MAX_INVOCATIONS = 1000;
 const SDK_MODULE = '@aws-sdk/client-lambda';
@@ -57,6 +62,51 @@ const DepthCapReached = refusal('DepthCapReached', ChainRefused);
 const BudgetExhausted = refusal('BudgetExhausted', ChainRefused);
 const ChainStopped = refusal('ChainStopped', ChainRefused);
 const PayloadNotObject = refusal('PayloadNotObject', ChainRefused);
+const CostCapReached = refusal('CostCapReached', ChainRefused);
+const CounterUnreachable = refusal('CounterUnreachable', ChainRefused);
+
+// ---- the chain counter (one DynamoDB item per chain; the runtime provides the SDK) ----
+let counterClient = null;
+let counterSdk = null;
+// The init phase as the guard sees it (from its load to the first invocation): AWS bills it
+// with that invocation, so the cost cap counts it there (see the Python helper).
+const LOADED = process.hrtime.bigint();
+let initTaken = false;
+
+function takeInitMs(now) {
+  if (initTaken) return 0;
+  initTaken = true;
+  return Number(now - LOADED) / 1e6;
+}
+
+function counterTable() {
+  return process.env[COUNTER_TABLE_ENV] || '';
+}
+
+function counter() {
+  if (!counterClient) {
+    counterSdk = require('@aws-sdk/client-dynamodb');
+    // Short timeouts: an unreachable counter refuses the child (fail safe) within seconds.
+    counterClient = new counterSdk.DynamoDBClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 2000, requestTimeout: 3000 } });
+  }
+  return counterClient;
+}
+
+async function counterUpdate(input) {
+  const client = counter();
+  return client.send(new counterSdk.UpdateItemCommand({ TableName: counterTable(), ...input }));
+}
+
+/** What an invocation of `ms` milliseconds costs at list price (billed per started ms). */
+function usd(ms) {
+  const memoryGb = envInt('AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 128) / 1024;
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x86_64';
+  return (Math.ceil(ms) / 1000) * memoryGb * GB_SECOND_USD[arch] + REQUEST_USD;
+}
+
+function ttl() {
+  return { N: String(Math.floor(Date.now() / 1000) + COUNTER_TTL_S) };
+}
 
 function toInt(value, fallback) {
   if (typeof value === 'number' && Number.isInteger(value)) return value;
@@ -117,6 +167,99 @@ class Chain {
     this.split = toInt(ctx.split, 0) || null;
     this.left = this.budget - 1; // what the pool for this subtree still holds
     this.children = [];
+    const cost = ctx.max_cost;
+    this.maxCost = typeof cost === 'number' && cost >= 0 ? cost : null; // USD, the whole chain
+    this.started = process.hrtime.bigint();
+    this.initMs = takeInitMs(this.started);
+    this.counted = Boolean(counterTable()); // exact budget: the chain's counter item
+  }
+
+  /** This invocation's milliseconds so far, its environment's init included. */
+  elapsedMs() {
+    return Number(process.hrtime.bigint() - this.started) / 1e6 + this.initMs;
+  }
+
+  capped(reason, extra) {
+    emit({ v: VERSION, ev: 'capped', chain: this.chain, req: this.req, depth: this.depth, max: this.maxCalls, reason, ...extra });
+  }
+
+  /** Count the next child on the chain's counter item (see the Python helper's _count). */
+  async count() {
+    const names = { '#n': 'n', '#e': 'expires' };
+    const values = { ':one': { N: '1' }, ':max': { N: String(this.maxInvocations - 1) }, ':ttl': ttl() };
+    let condition = '(attribute_not_exists(#n) OR #n < :max)';
+    if (this.maxCost !== null) {
+      names['#s'] = 'spend';
+      values[':room'] = { N: (this.maxCost - usd(this.elapsedMs())).toFixed(12) };
+      condition += ' AND (attribute_not_exists(#s) OR #s < :room)';
+    }
+    let out;
+    try {
+      out = await counterUpdate({
+        Key: { chain: { S: this.chain } },
+        UpdateExpression: 'ADD #n :one SET #e = :ttl',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'UPDATED_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      });
+    } catch (err) {
+      if (!err || err.name !== 'ConditionalCheckFailedException') {
+        const why = `${(err && err.name) || 'Error'}: ${(err && err.message) || err}`.slice(0, 300);
+        this.capped('counter', {});
+        return new CounterUnreachable(
+          `recursectl: not invoking a child: the chain counter (${COUNTER_TABLE_ENV}=${counterTable()}) ` +
+            `could not be reached, so the budget cannot be checked: ${why}`,
+        );
+      }
+      const old = err.Item || {};
+      const used = old.n ? Number(old.n.N) : 0;
+      if (used < this.maxInvocations - 1 && this.maxCost !== null) {
+        const spent = old.spend ? Number(old.spend.N) : 0;
+        this.capped('cost', {});
+        return new CostCapReached(
+          `recursectl: not invoking a child: this chain has spent $${spent.toFixed(6)} of its cost ` +
+            `cap $${this.maxCost} (invoke --max-cost raises it)`,
+        );
+      }
+      this.capped('budget', { budget: 0 });
+      return new BudgetExhausted(
+        `recursectl: not invoking a child at depth ${this.depth + 1}: this chain's budget of ` +
+          `${this.maxInvocations} invocations is spent (${MAX_INVOCATIONS_ENV}; deploy with ` +
+          `--max-invocations to raise it)`,
+      );
+    }
+    return Math.max(1, this.maxInvocations - Number(out.Attributes.n.N));
+  }
+
+  /** Give a refused child's count back (best effort: a miss makes the budget stricter). */
+  async uncount() {
+    try {
+      await counterUpdate({
+        Key: { chain: { S: this.chain } },
+        UpdateExpression: 'ADD #n :minus',
+        ExpressionAttributeNames: { '#n': 'n' },
+        ExpressionAttributeValues: { ':minus': { N: '-1' } },
+      });
+    } catch (err) {
+      writeLine(`recursectl: a refused child's count was not given back: ${err}\n`);
+    }
+  }
+
+  /** Add this invocation's cost to the chain's spend (only under a cost cap). */
+  async spend() {
+    if (!this.counted || this.maxCost === null) return;
+    try {
+      await counterUpdate({
+        Key: { chain: { S: this.chain } },
+        UpdateExpression: 'ADD #s :c SET #e = :ttl',
+        ExpressionAttributeNames: { '#s': 'spend', '#e': 'expires' },
+        ExpressionAttributeValues: { ':c': { N: usd(this.elapsedMs()).toFixed(12) }, ':ttl': ttl() },
+      });
+    } catch (err) {
+      writeLine(`recursectl: this invocation's cost was not added to the chain's spend: ${err}\n`);
+    }
   }
 
   /** How many more levels the cap allows below this invocation. */
@@ -155,7 +298,7 @@ class Chain {
   }
 
   /** The budget of the next child, or a ChainRefused (and its marker) when none may start. */
-  admit() {
+  async admit() {
     if (this.stale()) {
       this.stopped();
       return new ChainStopped(
@@ -164,6 +307,7 @@ class Chain {
       );
     }
     const depth = this.depth + 1;
+    if (this.counted && depth <= this.maxCalls) return this.count();
     const share = childShare(this.budget - 1, this.left, this.split, this.maxCalls, depth);
     this.left -= share;
     if (share > 0) return share;
@@ -194,6 +338,7 @@ class Chain {
   childContext(share) {
     const ctx = { chain: this.chain, parent: this.req, depth: this.depth + 1, gen: this.gen, budget: share };
     if (this.split !== null) ctx.split = this.split;
+    if (this.maxCost !== null) ctx.max_cost = this.maxCost;
     return ctx;
   }
 
@@ -205,7 +350,10 @@ class Chain {
   childFailed(err, share) {
     const status = err && err.$metadata && err.$metadata.httpStatusCode;
     // Refused by Lambda (throttled, denied, not found, too large): no child started.
-    if (typeof status === 'number' && status >= 400 && status < 500) this.left += share;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      if (this.counted) this.uncount(); // not awaited: the handler hears of its failure now
+      else this.left += share;
+    }
     const error = `${(err && err.name) || 'Error'}: ${(err && err.message) || err}`.slice(0, 500);
     emit({ v: VERSION, ev: 'child_failed', chain: this.chain, req: this.req, depth: this.depth + 1, error });
   }
@@ -345,7 +493,7 @@ async function guardedInvoke(client, send, command, key, options) {
   }
   const event = eventOf(input[key]);
   if (event instanceof Error) throw event;
-  const share = chain.admit();
+  const share = await chain.admit();
   if (share instanceof Error) throw share;
   event[CONTEXT_KEY] = chain.childContext(share);
   // A copy that differs only in its input: the caller's command object stays as it was.
@@ -542,7 +690,11 @@ function wrap(user) {
         chain.skip();
         return null;
       }
-      return store.run(chain, () => user.call(this, strip(event), context, callback));
+      try {
+        return await store.run(chain, () => user.call(this, strip(event), context, callback));
+      } finally {
+        await chain.spend();
+      }
     };
   } else if (importedByRuntime && (declaredNodeMajor() || 0) <= 22) {
     // ric 4.x runs callback handlers no more (Node.js 24 semantics); the managed nodejs20.x
@@ -609,7 +761,7 @@ function callbackAdapter(user) {
       }
       if (returned && typeof returned.then === 'function') returned.then((r) => settle(null, r), (e) => settle(e));
       else whenEmpty(() => called || settle(null, null)); // never called back: null
-    });
+    }).finally(() => chain.spend());
   };
 }
 
@@ -653,6 +805,8 @@ const api = {
   BudgetExhausted,
   ChainStopped,
   PayloadNotObject,
+  CostCapReached,
+  CounterUnreachable,
 };
 
 /** Start the guard for its entry module (recursectl_chain.cjs): the user's handler loads now. */

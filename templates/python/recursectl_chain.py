@@ -50,12 +50,19 @@ EV_STOPPED = "stopped"
 EV_CHILD_FAILED = "child_failed"
 REASON_DEPTH = "depth"
 REASON_BUDGET = "budget"
+REASON_COST = "cost"
+REASON_COUNTER = "counter"
 SELF_ARN_ENV = "RECURSECTL_SELF_ARN"
 MAX_CALLS_ENV = "RECURSECTL_MAX_CALLS"
 MAX_INVOCATIONS_ENV = "RECURSECTL_MAX_INVOCATIONS"
 # `recursectl stop` raises it: chains started before never run another hop, even after resume.
 GENERATION_ENV = "RECURSECTL_GENERATION"
 HANDLER_ENV = "RECURSECTL_HANDLER"
+# The chain counter's DynamoDB table (deploy creates it): set = exact budget, else the split rule.
+COUNTER_TABLE_ENV = "RECURSECTL_COUNTER_TABLE"
+COUNTER_TTL_S = 2 * 24 * 3600  # a chain's item expires two days after its last child
+GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+REQUEST_USD = 0.20 / 1e6
 HELPER_MODULE = "recursectl_chain"
 ENTRY_POINT = f"{HELPER_MODULE}.handler"
 DEFAULT_MAX_CALLS = 25
@@ -71,6 +78,12 @@ _THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException"})
 _THROTTLE_BACKOFF_S = (0.1, 0.3, 0.9)
 
 _client: Any = None  # invoke_self's client: created on first use, reused while warm
+# The init phase, as this module sees it: from its import (the runtime imports it first, and it
+# imports your module) to the first invocation. AWS bills it with that invocation (on-demand,
+# since August 2025), so the cost cap counts it there; a pre-warmed environment's idle wait
+# would count too, which only makes the cap stricter.
+_LOADED = time.monotonic()
+_init_ms: float | None = None  # taken by the first chain of this environment
 _original: Any = None  # botocore's BaseClient._make_api_call, once patched
 _active: Chain | None = None  # the chain of the invocation in progress
 _user_handler: Callable[[Any, Any], Any] | None = None
@@ -101,6 +114,14 @@ class BudgetExhausted(ChainRefused):
 
 class ChainStopped(ChainRefused):
     """The chain started before the last `recursectl stop`."""
+
+
+class CostCapReached(ChainRefused):
+    """The chain's recorded spend has reached its cost cap (`recursectl invoke --max-cost`)."""
+
+
+class CounterUnreachable(ChainRefused):
+    """The chain counter could not be reached: the child is refused (fail safe)."""
 
 
 class PayloadNotObject(ChainRefused):
@@ -135,6 +156,44 @@ _MAX_CALLS = _env_int(MAX_CALLS_ENV, DEFAULT_MAX_CALLS)
 _MAX_INVOCATIONS = _env_int(MAX_INVOCATIONS_ENV, DEFAULT_MAX_INVOCATIONS)
 _GENERATION = _env_int(GENERATION_ENV, 0)
 _SELF_ARN = os.environ.get(SELF_ARN_ENV) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+_COUNTER_TABLE = os.environ.get(COUNTER_TABLE_ENV, "")
+_counter: Any = None  # the counter's DynamoDB client: created on first use
+
+
+def _counter_client() -> Any:
+    global _counter
+    if _counter is None:
+        import boto3
+        from botocore.config import Config
+
+        # Short timeouts: an unreachable counter refuses the child (fail safe) within seconds
+        # instead of holding the handler. A retried ADD may count one child twice: the safe way.
+        _counter = boto3.client(
+            "dynamodb",
+            config=Config(
+                connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}
+            ),
+        )
+    return _counter
+
+
+def _take_init_ms(now: float) -> float:
+    """The init phase's milliseconds for the first invocation of this environment, else 0."""
+    global _init_ms
+    if _init_ms is None:
+        _init_ms = (now - _LOADED) * 1000
+        return _init_ms
+    return 0.0
+
+
+def _usd(ms: float) -> float:
+    """What an invocation of `ms` milliseconds costs at list price (billed per started ms)."""
+    import math
+    import platform
+
+    memory_gb = _env_int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 128) / 1024
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    return math.ceil(ms) / 1000 * memory_gb * GB_SECOND_USD[arch] + REQUEST_USD
 
 
 def _error_status(exc: BaseException) -> tuple[Any, Any]:
@@ -157,6 +216,7 @@ class Chain:
         generation: int | None = None,
         budget: int | None = None,
         split: int | None = None,
+        max_cost: float | None = None,
     ):
         self.chain_id = chain_id
         self.request_id = request_id
@@ -171,6 +231,10 @@ class Chain:
         self.self_arn = _SELF_ARN
         self.children: list[str] = []
         self._lock = threading.Lock()  # children may be invoked from several threads
+        self.max_cost = max_cost  # USD for the whole chain (None: no cost cap)
+        self.started = time.monotonic()
+        self.init_ms = _take_init_ms(self.started)
+        self.counted = bool(_COUNTER_TABLE)  # exact budget: the chain's counter item
 
     @property
     def remaining(self) -> int:
@@ -196,6 +260,8 @@ class Chain:
         if stale:
             raise ChainStopped(f"recursectl: not invoking a child: {stale}")
         depth = self.depth + 1
+        if self.counted and depth <= self.max_calls:
+            return self._count()
         with self._lock:
             share = child_share(self.budget - 1, self.left, self.split, self.max_calls, depth)
             self.left -= share
@@ -222,6 +288,104 @@ class Chain:
             f"--max-invocations to raise it)"
         )
 
+    def cost_so_far(self) -> float:
+        """This invocation's cost at list price so far, its environment's init included."""
+        return _usd((time.monotonic() - self.started) * 1000 + self.init_ms)
+
+    def _count(self) -> int:
+        """Count the next child on the chain's counter item; what the chain may still make.
+
+        One conditional UpdateItem: the chain's children so far (`n`, the root not counted)
+        below MAX_INVOCATIONS - 1, and with a cost cap its recorded spend plus this
+        invocation's own so far below the cap. Refused: BudgetExhausted; unreachable:
+        refused too (fail safe), never let through.
+        """
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":max": {"N": str(self.max_invocations - 1)},
+            ":ttl": {"N": str(int(time.time()) + COUNTER_TTL_S)},
+        }
+        names = {"#n": "n", "#e": "expires"}
+        condition = "(attribute_not_exists(#n) OR #n < :max)"
+        if self.max_cost is not None:
+            room = self.max_cost - self.cost_so_far()
+            values[":room"] = {"N": f"{room:.12f}"}
+            names["#s"] = "spend"
+            condition += " AND (attribute_not_exists(#s) OR #s < :room)"
+        try:
+            got = _counter_client().update_item(
+                TableName=_COUNTER_TABLE,
+                Key={"chain": {"S": self.chain_id}},
+                UpdateExpression="ADD #n :one SET #e = :ttl",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            code, _ = _error_status(exc)
+            if code != "ConditionalCheckFailedException":
+                why = f"{type(exc).__name__}: {exc}"[:300]
+                self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COUNTER)
+                raise CounterUnreachable(
+                    f"recursectl: not invoking a child: the chain counter ({COUNTER_TABLE_ENV}="
+                    f"{_COUNTER_TABLE}) could not be reached, so the budget cannot be "
+                    f"checked: {why}"
+                ) from None
+            old = (getattr(exc, "response", None) or {}).get("Item") or {}
+            used = _int((old.get("n") or {}).get("N"), 0)
+            if used < self.max_invocations - 1 and self.max_cost is not None:
+                spent = (old.get("spend") or {}).get("N", "0")
+                self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COST)
+                raise CostCapReached(
+                    f"recursectl: not invoking a child: this chain has spent ${float(spent):.6f}"
+                    f" of its cost cap ${self.max_cost:g} (invoke --max-cost raises it)"
+                ) from None
+            self._mark(
+                EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_BUDGET, budget=0
+            )
+            raise BudgetExhausted(
+                f"recursectl: not invoking a child at depth {self.depth + 1}: this chain's "
+                f"budget of {self.max_invocations} invocations is spent ({MAX_INVOCATIONS_ENV}; "
+                f"deploy with --max-invocations to raise it)"
+            ) from None
+        used = _int(got["Attributes"]["n"]["N"], 0)
+        return max(1, self.max_invocations - used)  # what the chain may still make
+
+    def _uncount(self) -> None:
+        """Give a refused child's count back (best effort: a miss makes the budget stricter)."""
+        try:
+            _counter_client().update_item(
+                TableName=_COUNTER_TABLE,
+                Key={"chain": {"S": self.chain_id}},
+                UpdateExpression="ADD #n :minus",
+                ExpressionAttributeNames={"#n": "n"},
+                ExpressionAttributeValues={":minus": {"N": "-1"}},
+            )
+        except Exception as exc:
+            print(f"recursectl: a refused child's count was not given back: {exc}")
+
+    def spend(self) -> None:
+        """Add this invocation's cost to the chain's spend (only under a cost cap)."""
+        if not self.counted or self.max_cost is None:
+            return
+        cost = self.cost_so_far()
+        try:
+            _counter_client().update_item(
+                TableName=_COUNTER_TABLE,
+                Key={"chain": {"S": self.chain_id}},
+                UpdateExpression="ADD #s :c SET #e = :ttl",
+                ExpressionAttributeNames={"#s": "spend", "#e": "expires"},
+                ExpressionAttributeValues={
+                    ":c": {"N": f"{cost:.12f}"},
+                    ":ttl": {"N": str(int(time.time()) + COUNTER_TTL_S)},
+                },
+            )
+        except Exception as exc:
+            # Not recorded: the chain's later children are checked against less than it spent.
+            print(f"recursectl: this invocation's cost was not added to the chain's spend: {exc}")
+
     def _invoke(self, client: Any, operation: str, key: str, params: dict[str, Any]) -> Any:
         """One guarded self-invoke through botocore: context in, marker out."""
         event = _event_of(params.get(key))
@@ -233,6 +397,7 @@ class Chain:
             "gen": self.generation,
             "budget": share,
             **({"split": self.split} if self.split is not None else {}),
+            **({"max_cost": self.max_cost} if self.max_cost is not None else {}),
         }
         params = {**params, key: _compact(event).encode()}
         _local.self_invoke = True
@@ -259,6 +424,9 @@ class Chain:
         _, status = _error_status(exc)
         if isinstance(status, int) and 400 <= status < 500:
             # Refused by Lambda (throttled, denied, not found, too large): no child started.
+            if self.counted:
+                self._uncount()
+                return
             with self._lock:
                 self.left += share
 
@@ -334,6 +502,12 @@ def _send(client: Any, operation: str, params: dict[str, Any]) -> Any:
 
 
 # the chain context --------------------------------------------------------------------------
+def _cost(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        return None
+    return float(value)
+
+
 def _start(event: Any, context: Any) -> Chain:
     """Continue the event's chain (or start one), log the hop marker, make it the active one."""
     global _active
@@ -345,6 +519,7 @@ def _start(event: Any, context: Any) -> Chain:
     # A crafted context cannot raise the limits: depth >= 0, budget <= the function's own.
     budget = max(1, min(_int(ctx.get("budget"), max_invocations), max_invocations))
     split = _int(ctx.get("split"), 0) or None
+    max_cost = _cost(ctx.get("max_cost"))
     if ctx.get("chain"):
         parent = ctx.get("parent")
         chain = Chain(
@@ -355,10 +530,18 @@ def _start(event: Any, context: Any) -> Chain:
             _int(ctx.get("gen"), 0),
             budget,
             split,
+            max_cost,
         )
     else:  # a root: `gen` may be given by `recursectl invoke`, else the chain starts now
         chain = Chain(
-            request_id, request_id, None, 0, _int(ctx.get("gen"), _GENERATION), budget, split
+            request_id,
+            request_id,
+            None,
+            0,
+            _int(ctx.get("gen"), _GENERATION),
+            budget,
+            split,
+            max_cost,
         )
     chain._mark(
         EV_HOP, parent=chain.parent, depth=chain.depth, max=chain.max_calls, budget=chain.budget
@@ -394,7 +577,10 @@ def handler(event: Any, context: Any) -> Any:
         raise RuntimeError(f"recursectl: {HANDLER_ENV} is not set: redeploy with recursectl")
     if isinstance(event, dict):
         event.pop(CONTEXT_KEY, None)  # the runtime's own fresh copy: no one else holds it
-    return _user_handler(event, context)
+    try:
+        return _user_handler(event, context)
+    finally:
+        chain.spend()
 
 
 # interception -------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_init_then_deploy_converges_and_writes_arn_back(
     first = run("--endpoint-url", endpoint, "deploy")
     assert first.exit_code == 0, first.output
     # A first deploy creates; configuring what it just created is not "updated".
-    assert "deployed demo: created role, policy, log group, function\n" in first.stderr
+    assert "deployed demo: created role, policy, log group, table, function\n" in first.stderr
     assert ARN in first.stdout
     assert "/aws/lambda/demo" in first.stdout
     assert "turned off" in first.stderr  # max_calls 25: the recursion warning
@@ -71,12 +71,14 @@ def test_deploy_json(endpoint: str) -> None:  # noqa: F811
     assert doc["log_group"] == "/aws/lambda/demo"
     assert doc["code_size"] > 0
     assert doc["dry_run"] is False
-    assert [c["op"] for c in doc["changes"]][:4] == [
+    assert [c["op"] for c in doc["changes"]][:5] == [
         "create_role",
         "put_policy",
         "create_log_group",
+        "ensure_counter",
         "create_function",
     ]
+    assert (doc["budget_mode"], doc["counter_table"]) == ("exact", "demo-recursectl-chains")
     again = json.loads(run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--json").stdout)
     assert again["changes"] == []
     assert again["unchanged"] is True
@@ -163,6 +165,7 @@ def test_stop_and_resume_json(endpoint: str) -> None:  # noqa: F811
         "generation": 1,
         "guarded": True,
         "source": None,
+        "waited_for_update_s": 0.0,
     }
     resume = run("--endpoint-url", endpoint, "resume", "--name", "demo", "--json")
     doc = json.loads(resume.stdout)

@@ -138,6 +138,37 @@ def test_negative_calls_are_refused_before_any_aws_call() -> None:
     assert "-1" in out
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_a_cost_cap_that_is_not_a_positive_amount_is_refused_before_any_aws_call(
+    value: str,
+) -> None:
+    code, out = _run("invoke", "--max-cost", value)  # no region, no credentials: never reached
+    assert code == EXIT_USAGE
+    assert "max-cost must be a number of dollars above 0" in out
+    assert "hint:" in out
+
+
+def test_a_cost_cap_on_a_function_without_a_counter_is_refused(endpoint: str) -> None:
+    import boto3
+
+    from tests.functional.conftest import make_zip
+
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    role = iam.create_role(RoleName="bare-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    lam.create_function(
+        FunctionName="bare",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip({"handler.py": "def handler(e, c):\n    return 1\n"})},
+    )  # deployed by other means: no guard, no chain counter
+    code, out = _run("--endpoint-url", endpoint, "invoke", "--name", "bare", "--max-cost", "1")
+    assert code == EXIT_USAGE
+    assert "bare has no chain counter, so a cost cap cannot be enforced" in out
+    assert "deploy --name bare`" in out
+
+
 @pytest.mark.parametrize(
     ("files", "args", "message"),
     [

@@ -56,6 +56,7 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
         "create_role",
         "put_policy",
         "create_log_group",
+        "ensure_counter",
         "create_function",
         "put_invoke_config",
         "put_recursion",
@@ -87,8 +88,23 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
                 "Action": ["lambda:InvokeFunction"],
                 "Resource": [ARN, f"{ARN}:*"],
             },
+            {
+                # the chain counter: one action, on this function's own table only
+                "Sid": "CountOwnChains",
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/demo-recursectl-chains"],
+            },
         ],
     }
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+    table = ddb.describe_table(TableName="demo-recursectl-chains")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "chain", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = ddb.describe_time_to_live(TableName="demo-recursectl-chains")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires")
+    tags = ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]
+    assert {"Key": "managed-by", "Value": "recursectl"} in tags
     lam = boto3.client("lambda", endpoint_url=endpoint)
     fn = lam.get_function(FunctionName="demo")
     cfg = fn["Configuration"]
@@ -99,6 +115,7 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
         "RECURSECTL_MAX_CALLS": "25",
         "RECURSECTL_MAX_INVOCATIONS": "1000",
         "RECURSECTL_HANDLER": "handler.handler",
+        "RECURSECTL_COUNTER_TABLE": "demo-recursectl-chains",
     }
     assert cfg["Role"] == role["Arn"]
     assert (result.handler, result.guard) == ("handler.handler", "recursectl_chain.handler")
@@ -212,7 +229,7 @@ def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
     with pytest.raises(AwsError, match="bad day"):
         deploy.deploy(aws, Settings(name="demo"), _pkg())
     _, result = _deploy(endpoint)
-    assert [s.op for s in result.steps] == ["put_recursion", "stamp"]
+    assert [s.op for s in result.steps] == ["ensure_counter", "put_recursion", "stamp"]
     _, again = _deploy(endpoint)
     assert again.unchanged
 
@@ -356,7 +373,7 @@ def test_an_older_role_without_the_trust_condition_is_updated_once(endpoint: str
     lam = boto3.client("lambda", endpoint_url=endpoint)
     lam.tag_resource(Resource=ARN, Tags={"recursectl:applied": "recursion:Allow"})  # older stamp
     _, result = _deploy(endpoint)
-    assert [s.op for s in result.steps] == ["update_trust", "stamp"]
+    assert [s.op for s in result.steps] == ["update_trust", "ensure_counter", "stamp"]
     (trust,) = iam.get_role(RoleName="demo-role")["Role"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     aws, again = _deploy(endpoint)
@@ -398,3 +415,57 @@ def test_an_explicit_project_setting_wins_over_the_folder(tmp_path: Path) -> Non
     assert Settings(config_path=cfg).project_identity == tmp_path.name
     assert Settings(config_path=cfg, project="shop").project_identity == "shop"
     assert Settings().project_identity is None
+
+
+PROBE = """\
+import os
+
+import boto3
+import botocore
+
+
+def handler(event, context):
+    ddb = boto3.client("dynamodb")
+    own = os.environ["RECURSECTL_COUNTER_TABLE"]
+    key = {"chain": {"S": "probe"}}
+    tries = {
+        "count on its own table": lambda: ddb.update_item(
+            TableName=own, Key=key, UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        ),
+        "put on its own table": lambda: ddb.put_item(TableName=own, Item=key),
+        "read its own table": lambda: ddb.get_item(TableName=own, Key=key),
+        "count on another table": lambda: ddb.update_item(
+            TableName="other-recursectl-chains", Key=key, UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        ),
+        "delete its own table": lambda: ddb.delete_table(TableName=own),
+    }
+    out = {}
+    for what, call in tries.items():
+        try:
+            call()
+            out[what] = "allowed"
+        except botocore.exceptions.ClientError as exc:
+            out[what] = exc.response["Error"]["Code"]
+    return out
+"""
+
+
+def test_the_role_may_count_on_its_own_table_and_nothing_else(
+    endpoint: str, tmp_path: Path
+) -> None:
+    handler = tmp_path / "probe.py"
+    handler.write_text(PROBE)
+    _deploy(endpoint, Settings(name="demo", handler=str(handler)))
+    _deploy(endpoint, Settings(name="other", handler=str(handler)))  # a second counter table
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    got = lam.invoke(FunctionName="demo", Payload=b"{}")
+    assert "FunctionError" not in got, got["Payload"].read()
+    assert json.loads(got["Payload"].read()) == {
+        "count on its own table": "allowed",
+        "put on its own table": "AccessDeniedException",
+        "read its own table": "AccessDeniedException",
+        "count on another table": "AccessDeniedException",
+        "delete its own table": "AccessDeniedException",
+    }

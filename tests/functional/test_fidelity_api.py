@@ -244,6 +244,22 @@ def test_recursion_config_belongs_to_an_existing_function(lam: Any, deploy: Depl
     assert lam.get_function_recursion_config(FunctionName="rec")["RecursiveLoop"] == "Terminate"
 
 
+def test_recursion_config_is_refused_for_a_version_an_alias_or_a_qualified_arn(
+    lam: Any, deploy: Deploy
+) -> None:
+    deploy("recq", {"handler.py": "def handler(e, c):\n    return 1\n"})
+    arn = lam.get_function(FunctionName="recq")["Configuration"]["FunctionArn"]
+    version = lam.publish_version(FunctionName="recq")["Version"]
+    lam.create_alias(FunctionName="recq", Name="live", FunctionVersion=version)
+    for qualified in (f"recq:{version}", "recq:live", f"{arn}:live", "recq:$LATEST"):
+        with pytest.raises(lam.exceptions.InvalidParameterValueException, match="unqualified"):
+            lam.put_function_recursion_config(FunctionName=qualified, RecursiveLoop="Allow")
+    # Nothing was switched off by the refused calls: the function keeps Terminate.
+    assert lam.get_function_recursion_config(FunctionName="recq")["RecursiveLoop"] == "Terminate"
+    lam.put_function_recursion_config(FunctionName=arn, RecursiveLoop="Allow")
+    assert lam.get_function_recursion_config(FunctionName="recq")["RecursiveLoop"] == "Allow"
+
+
 # 10. function states --------------------------------------------------------------------
 def test_a_new_function_is_pending_and_cannot_be_invoked_yet(lam: Any, endpoint: str) -> None:
     role = boto3.client("iam", endpoint_url=endpoint).create_role(

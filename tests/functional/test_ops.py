@@ -144,6 +144,7 @@ def test_info_reports_the_deployed_state(endpoint: str) -> None:
         "handler": "handler.handler",
     }
     assert doc["max_invocations"] == 1000
+    assert doc["counter_table"] == "demo-recursectl-chains"  # the exact budget's counter
 
 
 def test_info_of_a_function_without_the_guard_says_so(endpoint: str) -> None:
@@ -169,6 +170,7 @@ def test_destroy_removes_everything_of_ours(endpoint: str) -> None:
         ("function", "deleted"),
         ("policy", "deleted"),
         ("role", "deleted"),
+        ("table", "deleted"),
         ("log group", "deleted"),
     ]
     assert boto3.client("lambda", endpoint_url=endpoint).list_functions()["Functions"] == []
@@ -213,3 +215,54 @@ def test_destroy_keeps_a_foreign_log_group(endpoint: str) -> None:
     removals = ops.destroy(_aws(endpoint), "demo")
     assert removals[-1].outcome == "kept"
     assert len(logs.describe_log_groups()["logGroups"]) == 1
+
+
+def _updating(endpoint: str, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Start a configuration update that stays InProgress for `seconds` (as a deploy or a
+    pipeline leaves it on AWS), so every other configuration write gets a 409 meanwhile."""
+    from tests.functional.conftest import SERVERS
+
+    monkeypatch.setattr(SERVERS[endpoint].door.engine.limits, "state_delay", seconds)
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    lam.update_function_configuration(FunctionName="demo", Description="a pipeline's update")
+    state = lam.get_function_configuration(FunctionName="demo")["LastUpdateStatus"]
+    assert state == "InProgress"
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.update_function_configuration(FunctionName="demo", Timeout=5)
+
+
+def _real_aws(endpoint: str) -> Aws:
+    return Aws(Target(endpoint_url=endpoint, region="us-east-1", local=True))
+
+
+def test_stop_during_an_update_in_progress_waits_it_out_and_lands(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _deploy(endpoint)
+    _updating(endpoint, monkeypatch, 1.5)
+    heard: list[str] = []
+    change = ops.stop(_real_aws(endpoint), "demo", on_wait=heard.append)
+    assert (change.before, change.after, change.generation) == (None, 0, 1)
+    assert _reserved(endpoint) == 0
+    env = _env(endpoint)
+    assert env["RECURSECTL_GENERATION"] == "1"  # written: older chains end
+    assert env["RECURSECTL_MAX_CALLS"]  # the rest of the environment kept
+    assert change.waited_s > 0.5
+    assert heard
+    assert all("update of demo is in progress" in h for h in heard)
+    lam = boto3.client("lambda", endpoint_url=endpoint)
+    assert lam.get_function_configuration(FunctionName="demo")["Description"] == (
+        "a pipeline's update"  # the update that was in progress is not undone
+    )
+
+
+def test_resume_during_an_update_in_progress_lands(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _deploy(endpoint, concurrency=5)
+    ops.stop(_aws(endpoint), "demo")
+    _updating(endpoint, monkeypatch, 1.0)
+    change = ops.resume(_real_aws(endpoint), "demo")
+    assert (change.before, change.after, change.source) == (0, 5, "remembered")
+    assert _reserved(endpoint) == 5
+    assert CONCURRENCY_TAG not in _tags(endpoint)

@@ -12,9 +12,12 @@ from recursectl.errors import EXIT_STOPPED, StoppedError, UsageError
 from recursectl.invoke import (
     MAX_ASYNC_PAYLOAD,
     build_event,
+    caps_line,
     check_calls,
     check_running,
     encode,
+    set_cost_cap,
+    worst_case_usd,
 )
 
 
@@ -162,3 +165,41 @@ def test_bad_event_files_are_usage_errors_never_a_hang_or_a_crash(
 def test_nan_in_data_is_refused_as_lambda_accepts_strict_json_only() -> None:
     with pytest.raises(UsageError, match="NaN"):
         build_event(calls=None, fanout=None, path=None, data='{"x": NaN}')
+
+
+def _sized(**env: str) -> FunctionView:
+    cfg = {
+        "FunctionName": "f",
+        "FunctionArn": "arn:aws:lambda:us-east-1:1:function:f",
+        "MemorySize": 1024,
+        "Timeout": 30,
+        "Environment": {"Variables": env},
+    }
+    return FunctionView.from_configuration(cfg)
+
+
+def test_the_caps_line_names_every_limit_and_the_worst_case() -> None:
+    fn = _sized(
+        RECURSECTL_MAX_CALLS="25",
+        RECURSECTL_MAX_INVOCATIONS="1000",
+        RECURSECTL_COUNTER_TABLE="f-recursectl-chains",
+    )
+    # 1,000 invocations x 30 s x 1 GB at $0.0000166667 per GB-s, plus 1,000 requests
+    assert worst_case_usd(fn) == pytest.approx(30_000 * 0.0000166667 + 1000 * 0.2e-6)
+    line = caps_line(fn, 0.0001)
+    assert line == (
+        "caps: depth 25, 1,000 invocations (exact), cost $0.0001, "
+        "worst case $0.5002 (1,000 x 30 s x 1024 MB, list price)"
+    )
+    assert "no cost cap" in caps_line(fn, None)
+
+
+def test_a_cost_cap_travels_in_the_roots_context_and_needs_the_counter() -> None:
+    event = build_event(calls=3, fanout=2, path=None, data=None)
+    set_cost_cap(event, 0.5, _sized(RECURSECTL_COUNTER_TABLE="t"))
+    assert event[protocol.CONTEXT_KEY] == {"split": 2, "max_cost": 0.5}
+    with pytest.raises(UsageError, match="no chain counter"):
+        set_cost_cap({}, 0.5, _sized())
+    untouched: dict[str, Any] = {}
+    set_cost_cap(untouched, None, _sized())
+    assert untouched == {}

@@ -43,7 +43,12 @@ def test_role_name_fits_iam_limit() -> None:
     assert long != names.role_name_for("f" * 63 + "g")
 
 
-@pytest.mark.parametrize("name", ["", "a" * 65, "has space", "semi;colon", "ünï"])
+# A qualified name (version, alias, ARN) is refused too: deploy sends the recursion config
+# (which AWS takes for an unqualified function only) under this name.
+@pytest.mark.parametrize(
+    "name",
+    ["", "a" * 65, "has space", "semi;colon", "ünï", "fn:live", "fn:1", "arn:aws:lambda:x"],
+)
 def test_bad_function_names_are_refused(name: str) -> None:
     with pytest.raises(UsageError, match="Invalid function name"):
         names.check_function_name(name)

@@ -82,6 +82,7 @@ def test_create_all() -> None:
         "create_role",
         "put_policy",
         "create_log_group",
+        "ensure_counter",  # before the function: its first invocation finds its counter
         "create_function",
         "put_invoke_config",
         "put_recursion",
@@ -171,7 +172,7 @@ def test_not_ours_function_is_refused_and_adopt_takes_it_over() -> None:
         planner.plan(d, foreign)
     assert "--adopt" in (info.value.hint or "")
     p = planner.plan(dataclasses.replace(d, adopt=True), foreign)
-    assert ops(p)[0] == "tag_function"
+    assert ops(p)[:2] == ["ensure_counter", "tag_function"]
     assert "put_recursion" in ops(p)  # no stamp: re-apply the safety settings
 
 
@@ -255,6 +256,7 @@ def test_the_guard_redirects_the_handler_and_names_the_users_in_the_env() -> Non
         protocol.MAX_CALLS_ENV: "25",
         protocol.MAX_INVOCATIONS_ENV: "500",
         protocol.HANDLER_ENV: "app.main",
+        protocol.COUNTER_TABLE_ENV: "demo-recursectl-chains",
         protocol.GENERATION_ENV: "3",
     }
     (create,) = [s for s in planner.plan(d, Observed()).steps if s.op == Op.CREATE_FUNCTION]
@@ -280,9 +282,11 @@ def test_switching_the_guard_on_is_a_config_change_that_names_it() -> None:
     old = desired(guarded=False, max_calls=10)
     new = dataclasses.replace(old, guarded=True)
     p = planner.plan(new, converged(old))
-    assert ops(p) == ["update_config"]  # 10 < 16: Terminate either way, same stamp
-    assert "guard off -> on" in p.steps[0].detail
-    assert "handler" not in p.steps[0].detail.split(";")[0].split()[0:1]
+    # 10 < 16: Terminate either way; the guard brings its counter (table, permission, stamp)
+    assert ops(p) == ["put_policy", "ensure_counter", "update_config", "stamp"]
+    assert "CountOwnChains" in str(new.policy)
+    assert "guard off -> on" in p.steps[2].detail
+    assert "handler" not in p.steps[2].detail.split(";")[0].split()[0:1]
 
 
 def test_a_function_of_another_project_is_refused_and_adopt_takes_it() -> None:
@@ -320,13 +324,14 @@ def test_an_older_trust_policy_gets_the_source_account_condition() -> None:
         role=dataclasses.replace(obs.role, trust=old_trust),
         function=dataclasses.replace(obs.function, tags={**OURS, APPLIED_TAG: "recursion:Allow"}),
     )
-    assert ops(planner.plan(d, stale)) == ["update_trust", "stamp"]
+    assert ops(planner.plan(d, stale)) == ["update_trust", "ensure_counter", "stamp"]
     assert planner.trust_is_current(converged(d).function)
     assert not planner.trust_is_current(stale.function)
 
 
 def test_the_stamp_records_recursion_and_trust_revision() -> None:
-    assert desired().applied_stamp == "recursion:Allow/trust:2"
+    assert desired().applied_stamp == "recursion:Allow/trust:2/counter:demo-recursectl-chains"
+    assert desired(guarded=False).applied_stamp == "recursion:Terminate/trust:2"
     assert planner.stamp_parts("recursion:Allow/trust:2") == {"recursion": "Allow", "trust": "2"}
     assert planner.stamp_parts(None) == {}
 

@@ -106,3 +106,16 @@ def test_a_long_error_keeps_the_rows_columns() -> None:
     row = next(line for line in out.splitlines() if " d1 error " in line)
     assert "billed" in row  # the message wraps below; the columns stay
     assert "/128 MB" in row
+
+
+@pytest.mark.parametrize("height", [8, 24])
+def test_live_view_under_a_cost_cap_shows_the_spend_against_it_and_still_fits(height: int) -> None:
+    chain = chain_of(linear_spec(30, app_lines=0).events())
+    spent = chain.summary().estimated_cost_usd
+    out = printed(LiveView(chain, cost_cap=0.001), 120, height=height).rstrip()
+    lines = out.splitlines()
+    assert len(lines) <= height - 1  # the frame still fits (one row left free)
+    assert lines[-1] == (
+        f"cost cap $0.001: ≈ ${spent:.7f} spent so far ({spent / 0.001:.0%}, from the REPORT lines)"
+    )
+    assert "(estimate, x86 list price)" in lines[-2]  # the summary, right above

@@ -228,3 +228,22 @@ def test_bad_python_keys(tmp_path: Path, text: str, message: str) -> None:
         load(config_path=cfg, environ={})
     if "Unknown" in message:
         assert "python.build_sdists" in (caught.value.hint or "")
+
+
+def test_max_cost_from_file_env_and_flag(tmp_path: Path) -> None:
+    assert load(environ={}, cwd=tmp_path).max_cost is None  # no cost cap unless asked
+    (tmp_path / "recursectl.toml").write_text("max_cost = 1\n")
+    assert load(environ={}, cwd=tmp_path).max_cost == 1.0
+    s = load(environ={"RECURSECTL_MAX_COST": "0.25"}, cwd=tmp_path)
+    assert s.max_cost == 0.25
+    assert s.with_overrides(max_cost=0.0001).max_cost == 0.0001
+    with pytest.raises(UsageError, match="max-cost must be a number of dollars above 0"):
+        s.with_overrides(max_cost=0.0)
+    with pytest.raises(UsageError, match="RECURSECTL_MAX_COST must be a number"):
+        load(environ={"RECURSECTL_MAX_COST": "a lot"}, cwd=tmp_path)
+    (tmp_path / "recursectl.toml").write_text('max_cost = "5"\n')
+    with pytest.raises(UsageError, match="wrong type"):
+        load(environ={}, cwd=tmp_path)
+    (tmp_path / "recursectl.toml").write_text("max_cost = -2.5\n")
+    with pytest.raises(UsageError, match="above 0"):
+        load(environ={}, cwd=tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from recursectl.aws.errors import translate
 from recursectl.aws.view import EventInvokeView, FunctionView
@@ -17,8 +17,12 @@ if TYPE_CHECKING:
     from recursectl.aws.session import Aws
 
 ROLE_DEADLINE_S = 120.0
+# How long stop/resume wait out an update in progress (AWS: seconds, minutes with a VPC).
+UPDATE_DEADLINE_S = 300.0
+_UPDATE_SCHEDULE = (0.25, 0.5, 1.0, 1.0, 2.0)
 _ROLE_SCHEDULE = (0.5, 0.5, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0)
 OnWait = Callable[[str], None]
+T = TypeVar("T")
 
 
 def _quiet(_: str) -> None:
@@ -62,6 +66,12 @@ class InvokeResponse:
     status_code: int
     function_error: str | None
     payload: bytes  # empty for Event invocations
+
+
+def _update_in_progress(exc: AwsError) -> bool:
+    # AWS answers 409 ResourceConflictException to a configuration write while the function's
+    # LastUpdateStatus is InProgress (a deploy or a pipeline is updating it).
+    return exc.code == "ResourceConflictException"
 
 
 def _role_not_ready(exc: AwsError) -> bool:
@@ -168,6 +178,21 @@ class LambdaApi:
             retry_if=_role_not_ready,
             deadline_s=ROLE_DEADLINE_S,
             schedule=_ROLE_SCHEDULE,
+            on_retry=on_retry,
+        )
+
+    def while_updating(self, name: str, fn: Callable[[], T], *, on_wait: OnWait = _quiet) -> T:
+        """`fn`, retried while `name` answers ResourceConflictException (an update in progress),
+        for at most UPDATE_DEADLINE_S; `on_wait` hears of every wait."""
+
+        def on_retry(exc: AwsError, elapsed: float) -> None:
+            on_wait(f"an update of {name} is in progress: retrying ({elapsed:.0f}s so far)...")
+
+        return self._aws.retry(
+            fn,
+            retry_if=_update_in_progress,
+            deadline_s=UPDATE_DEADLINE_S,
+            schedule=_UPDATE_SCHEDULE,
             on_retry=on_retry,
         )
 

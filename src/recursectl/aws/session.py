@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
     from recursectl.aws.cloudwatch import MetricsApi
+    from recursectl.aws.dynamodb import CounterApi
     from recursectl.aws.iam import IamApi
     from recursectl.aws.lambda_ import LambdaApi
     from recursectl.aws.logs import LogsApi
@@ -214,6 +215,12 @@ class Aws:
         from recursectl.aws.cloudwatch import MetricsApi
 
         return self._service("metrics_api", MetricsApi)
+
+    @property
+    def counter_api(self) -> CounterApi:
+        from recursectl.aws.dynamodb import CounterApi
+
+        return self._service("counter_api", CounterApi)
 
     @property
     def sts_api(self) -> StsApi:

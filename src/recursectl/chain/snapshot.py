@@ -12,11 +12,14 @@ from typing import Any, NamedTuple
 
 from recursectl.chain.stats import Summary, summarize
 from recursectl.chain.status import Status
-from recursectl.protocol import REASON_BUDGET, REASON_DEPTH
+from recursectl.protocol import REASON_BUDGET, REASON_COST, REASON_COUNTER, REASON_DEPTH
 
 # Why a chain was cut at an invocation (Invocation.cut), most telling first.
 CUT_DEPTH = REASON_DEPTH  # the guard refused a child: the depth cap (max_calls)
 CUT_BUDGET = REASON_BUDGET  # the guard refused a child: the chain's invocation budget
+CUT_COST = REASON_COST  # the guard refused a child: the chain's cost cap (invoke --max-cost)
+CUT_COUNTER = REASON_COUNTER  # the guard refused a child: the chain counter was unreachable
+_GUARD_CUTS = {REASON_BUDGET: CUT_BUDGET, REASON_COST: CUT_COST, REASON_COUNTER: CUT_COUNTER}
 CUT_STOPPED = "stopped"  # the guard refused a child: the chain began before `recursectl stop`
 CUT_LOOP = "loop_detection"  # AWS's recursive loop detection dropped this invocation
 CUT_DROPPED = "dropped"  # dropped for another reason (event age, ...)
@@ -89,7 +92,7 @@ class Invocation(NamedTuple):
         ):
             return None  # the common case, first: asked of every invocation of a big tree
         if self.capped is not None or self.capped_reason is not None:
-            return CUT_BUDGET if self.capped_reason == REASON_BUDGET else CUT_DEPTH
+            return _GUARD_CUTS.get(self.capped_reason or "", CUT_DEPTH)
         if self.stopped:
             return CUT_STOPPED
         if status == "dropped":

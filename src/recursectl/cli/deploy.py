@@ -419,6 +419,11 @@ def _report(app: App, result: DeployResult) -> None:
             f"guard      {result.guard} wraps it: cap {result.max_calls}, "
             f"budget {result.max_invocations} per chain, recursive loop {result.recursion}"
         )
+        ui.data(
+            f"budget     exact: every child is counted on the chain counter, DynamoDB table "
+            f"{result.desired.counter_table} (one conditional write per hop; unreachable: "
+            "children refused)"
+        )
     else:
         ui.data(f"guard      none (recursive loop {result.recursion}: AWS's loop detection)")
     held = ", ".join(f"{n} ({why})" for n, why in sorted(result.self_arn_env.items()))

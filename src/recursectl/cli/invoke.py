@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     help="Event JSON file (an object).",
 )
 @click.option("--data", help="Event as inline JSON (an object).")
+@click.option(
+    "--max-cost",
+    type=float,
+    help="Cost cap for this chain in USD (config `max_cost`): children are refused once its "
+    "recorded spend reaches it.",
+)
 @click.option("--sync", is_flag=True, help="RequestResponse instead of Event; prints the result.")
 @click.option("--follow", is_flag=True, help="Then follow the chain's logs until it completes.")
 @follow_timeout_option
@@ -51,6 +57,7 @@ def invoke(
     fanout: int | None,
     path: Path | None,
     data: str | None,
+    max_cost: float | None,
     sync: bool,
     follow: bool,
     timeout: float,
@@ -65,22 +72,27 @@ def invoke(
       recursectl invoke --calls 3 --fanout 2 # a tree of 15
       recursectl invoke --data '{"numberOfCalls": 2}' --sync
       recursectl invoke --calls 5 --follow   # and watch it as a tree
+      recursectl invoke --max-cost 0.01      # children refused once it has spent a cent
     """
     import time
 
     from recursectl import invoke as inv
 
-    settings = app.configure(name=name)
+    settings = app.configure(name=name, max_cost=max_cost)
     event = inv.build_event(calls=calls, fanout=fanout, path=path, data=data)
     aws = app.aws()
     deployed = inv.describe(aws, settings.name)
     inv.check_running(deployed)  # before --follow: a stopped function never starts the chain
     inv.check_calls(event, deployed)
+    inv.set_cost_cap(event, settings.max_cost, deployed)
+    app.ui.info(inv.caps_line(deployed, settings.max_cost))
     started_ms = int(time.time() * 1000)
     result = inv.invoke(aws, deployed, event, sync=sync)
 
     if follow:
-        _follow(app, aws, deployed, result, started_ms, timeout, show_lines, as_json)
+        _follow(
+            app, aws, deployed, result, started_ms, timeout, show_lines, as_json, settings.max_cost
+        )
     else:
         _report(app, deployed.name, result, sync=sync, as_json=as_json)
 
@@ -94,6 +106,7 @@ def _follow(
     timeout: float,
     show_lines: bool,
     as_json: bool,
+    cost_cap: float | None = None,
 ) -> None:
     """Follow the chain just started until it completes (or --timeout)."""
     from rich.markup import escape
@@ -109,7 +122,7 @@ def _follow(
         aws, deployed.log_group, chain_id=result.request_id, start_ms=started_ms - 1000,
         lines=show_lines, architecture=deployed.architecture,
     )  # fmt: skip
-    out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines)
+    out = Output(name=deployed.name, as_json=as_json, show_lines=show_lines, cost_cap=cost_cap)
     follow_and_show(app, reader, out=out, log_group=deployed.log_group, timeout=timeout)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
+from recursectl import protocol
 from recursectl.app import App
 from recursectl.cli.options import json_option, name_option
 
@@ -37,7 +38,16 @@ def _change_json(change: Any) -> dict[str, Any]:
         "generation": change.generation,
         "guarded": change.guarded,
         "source": change.source or None,
+        "waited_for_update_s": round(change.waited_s, 1),
     }
+
+
+def _waited(app: App, change: Any) -> None:
+    if change.waited_s:
+        app.ui.info(
+            f"waited {change.waited_s:.0f}s for an update of {change.name} in progress "
+            "(its writes were refused with ResourceConflictException until it ended)"
+        )
 
 
 @click.command("stop")
@@ -56,10 +66,11 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
     from recursectl import ops
 
     settings = app.configure(name=name)
-    change = ops.stop(app.aws(), settings.name)
+    change = ops.stop(app.aws(), settings.name, on_wait=app.ui.info)
     if as_json:
         app.ui.emit_json(_change_json(change))
         return
+    _waited(app, change)
     if change.before == 0:
         app.ui.success(f"{change.name} was already stopped (reserved concurrency 0)")
     else:
@@ -98,10 +109,13 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
     from recursectl import ops
 
     settings = app.configure(name=name, concurrency=concurrency)
-    change = ops.resume(app.aws(), settings.name, concurrency, configured=settings.concurrency)
+    change = ops.resume(
+        app.aws(), settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
+    )
     if as_json:
         app.ui.emit_json(_change_json(change))
         return
+    _waited(app, change)
     if change.before == change.after:
         app.ui.success(
             f"{change.name} is running (reserved concurrency {_concurrency(change.after)})"
@@ -132,6 +146,18 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     app.ui.data(_info_table(app, _info_rows(result)))
     for note in result.notes:
         app.ui.warn(note)
+
+
+def _budget(f: Any) -> str:
+    if not f.max_invocations:
+        return "none"
+    table = f.env.get(protocol.COUNTER_TABLE_ENV)
+    how = (
+        f"exact, counted on DynamoDB table {escape(table)}"
+        if table
+        else "split rule, no counter: redeploy for the exact budget"
+    )
+    return f"max_invocations {f.max_invocations} ({how})"
 
 
 KEY_WIDTH = 12
@@ -173,7 +199,7 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
         ("handler", escape(visible(f.handler))),
         ("guard", _guard(result)),
         ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
-        ("budget", f"max_invocations {f.max_invocations}" if f.max_invocations else "none"),
+        ("budget", _budget(f)),
         (
             "recursion",
             f"{result.recursion} (AWS loop detection off: the guard stops a loop)"

@@ -26,6 +26,7 @@ class Output:
     as_json: bool = False
     show_lines: bool = False
     html: Path | None = None
+    cost_cap: float | None = None  # invoke --max-cost: the live view shows spend against it
 
 
 @contextmanager
@@ -58,7 +59,7 @@ def follow_and_show(
 
         def update(chain: Chain) -> None:
             if live is not None:
-                live.update(LiveView(chain, lines=out.show_lines))
+                live.update(LiveView(chain, lines=out.show_lines, cost_cap=out.cost_cap))
 
         followed = watch.follow(reader, timeout=timeout, on_update=update)
     chain = followed.chain

@@ -18,11 +18,12 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from recursectl.local import (
     codesource,
     controlplane,
+    dynamodb_ops,
     errors,
     guard,
     iam,
@@ -35,6 +36,7 @@ from recursectl.local import (
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
 from recursectl.local.http11 import MAX_BODY, Reply, Request, Streamed
+from recursectl.local.lineage import split_qualifier
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
@@ -149,8 +151,9 @@ class FrontDoor:
     def _other_service(
         self, service: str, session: iam.Session | None, request: Request, path: str, query: str
     ) -> Response:
-        """Any service but Lambda and Logs: moto answers; a role session's S3 call is
-        authorized here (with IAM's names for S3 actions), the others by moto."""
+        """Any service but Lambda and Logs: moto answers. A role session's S3 calls (IAM's
+        names for S3 actions) and single-table DynamoDB calls (the table's ARN) are authorized
+        here, where moto's own check is wrong; the rest by moto."""
         headers = request.headers
         enforce = session is not None
         if session is not None and service == "s3":
@@ -162,12 +165,29 @@ class FrontDoor:
                 if denied is not None:
                     return denied
                 enforce = False  # decided here, with IAM's action names
+        elif session is not None and service == "dynamodb":
+            denied, enforce = self._authorize_dynamodb(session, request)
+            if denied is not None:
+                return denied
         response = self.moto.call(request.method, path, query, headers, request.body, enforce)
         if session is not None:
             response = iam.json_error(headers, response)
         if service in ("iam", "sts"):
             self.iam.observe(service, request.body, response)
         return response
+
+    def _authorize_dynamodb(
+        self, session: iam.Session, request: Request
+    ) -> tuple[Response | None, bool]:
+        """A role session's one-table DynamoDB call, checked here on the table's ARN (moto
+        checks only `*`); (the refusal, whether moto must still check it)."""
+        headers = request.headers
+        found = dynamodb_ops.action_of(
+            headers.get("x-amz-target"), request.body, self.engine.region, ACCOUNT_ID
+        )
+        if found is None:
+            return None, True
+        return self.iam.check(session, headers, *found), False
 
     def _authorize_lambda(
         self, session: iam.Session, request: Request, path: str, query: str
@@ -240,7 +260,14 @@ class FrontDoor:
     def _recursion_config(
         self, match: re.Match[str], request: Request, path: str, query: str
     ) -> Response:
-        name = function_name(match["name"])
+        name, qualifier = split_qualifier(match["name"])
+        if qualifier is not None:
+            # The API takes an unqualified name only (its FunctionName pattern has no
+            # qualifier): the setting is the function's, never a version's or an alias's.
+            return errors.InvalidParameterValue(
+                f"The recursion configuration is set on the unqualified function only: "
+                f"{unquote(match['name'])} names the qualifier {qualifier}"
+            ).response()
         if request.method == "PUT":
             try:
                 value = json.loads(request.body or b"{}").get("RecursiveLoop")
