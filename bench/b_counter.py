@@ -1,4 +1,4 @@
-"""Metric 11: what the exact budget's chain counter (and the cost cap) cost per hop.
+"""Metric 13: what the exact budget's chain counter (and the cost cap) cost per hop.
 
 Side by side in one run, on the local cloud (moto's DynamoDB behind the front door), the
 template deployed by recursectl's deploy, linear chains alternated between three modes:
@@ -105,16 +105,16 @@ def counter_cost(ctx: Context) -> list[Row]:
         "cost cap 1 more per invocation"
     )
     rows = [
-        Row("11 hop latency, split rule (no counter), median", base, "ms", "", "info"),
-        Row("11 hop latency, with the counter, median", median(modes["counter"]), "ms",
+        Row("13 hop latency, split rule (no counter), median", base, "ms", "", "info"),
+        Row("13 hop latency, with the counter, median", median(modes["counter"]), "ms",
             "", "info", floor=base),
-        Row("11 hop latency, counter + cost cap, median", median(modes["cost"]), "ms",
+        Row("13 hop latency, counter + cost cap, median", median(modes["cost"]), "ms",
             "", "info", floor=base),
-        Row("11 counter UpdateItem round trip (local cloud), median", median(call), "ms",
+        Row("13 counter UpdateItem round trip (local cloud), median", median(call), "ms",
             "", "info"),
-        Row("11 counter on AWS: $ per million hops (1 write)", WRITE_USD_PER_MILLION, "$",
+        Row("13 counter on AWS: $ per million hops (1 write)", WRITE_USD_PER_MILLION, "$",
             "", "info"),
-        Row("11 counter + cost cap on AWS: $ per million hops (2 writes)",
+        Row("13 counter + cost cap on AWS: $ per million hops (2 writes)",
             2 * WRITE_USD_PER_MILLION, "$", "", "info"),
     ]  # fmt: skip
     return rows

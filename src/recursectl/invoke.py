@@ -208,8 +208,9 @@ def worst_case_usd(deployed: FunctionView) -> float | None:
     return pricing.estimate_usd(gb_seconds, n, deployed.architecture)
 
 
-def caps_line(deployed: FunctionView, max_cost: float | None) -> str:
-    """The limits a new chain runs under, and what its worst case would cost."""
+def caps_lines(deployed: FunctionView, max_cost: float | None) -> list[str]:
+    """The limits a new chain runs under, then what its worst case would cost: two lines, each
+    short enough for an 80-column terminal."""
     parts = []
     if deployed.max_calls is not None:
         parts.append(f"depth {deployed.max_calls}")
@@ -217,13 +218,14 @@ def caps_line(deployed: FunctionView, max_cost: float | None) -> str:
         exact = "exact" if deployed.env.get(protocol.COUNTER_TABLE_ENV) else "split rule"
         parts.append(f"{deployed.max_invocations:,} invocations ({exact})")
     parts.append(f"cost ${max_cost:g}" if max_cost is not None else "no cost cap")
+    lines = ["caps: " + ", ".join(parts)]
     worst = worst_case_usd(deployed)
     if worst is not None:
-        parts.append(
+        lines.append(
             f"worst case ${worst:.4f} ({deployed.max_invocations:,} x {deployed.timeout} s x "
             f"{deployed.memory_mb} MB, list price)"
         )
-    return "caps: " + ", ".join(parts)
+    return lines
 
 
 def check_running(deployed: FunctionView) -> None:

@@ -12,7 +12,7 @@ from recursectl.errors import EXIT_STOPPED, StoppedError, UsageError
 from recursectl.invoke import (
     MAX_ASYNC_PAYLOAD,
     build_event,
-    caps_line,
+    caps_lines,
     check_calls,
     check_running,
     encode,
@@ -178,7 +178,7 @@ def _sized(**env: str) -> FunctionView:
     return FunctionView.from_configuration(cfg)
 
 
-def test_the_caps_line_names_every_limit_and_the_worst_case() -> None:
+def test_the_caps_lines_name_every_limit_and_the_worst_case_within_80_columns() -> None:
     fn = _sized(
         RECURSECTL_MAX_CALLS="25",
         RECURSECTL_MAX_INVOCATIONS="1000",
@@ -186,12 +186,12 @@ def test_the_caps_line_names_every_limit_and_the_worst_case() -> None:
     )
     # 1,000 invocations x 30 s x 1 GB at $0.0000166667 per GB-s, plus 1,000 requests
     assert worst_case_usd(fn) == pytest.approx(30_000 * 0.0000166667 + 1000 * 0.2e-6)
-    line = caps_line(fn, 0.0001)
-    assert line == (
-        "caps: depth 25, 1,000 invocations (exact), cost $0.0001, "
-        "worst case $0.5002 (1,000 x 30 s x 1024 MB, list price)"
-    )
-    assert "no cost cap" in caps_line(fn, None)
+    assert caps_lines(fn, 0.0001) == [
+        "caps: depth 25, 1,000 invocations (exact), cost $0.0001",
+        "worst case $0.5002 (1,000 x 30 s x 1024 MB, list price)",
+    ]
+    assert "no cost cap" in caps_lines(fn, None)[0]
+    assert all(len(line) <= 80 for line in caps_lines(fn, None))
 
 
 def test_a_cost_cap_travels_in_the_roots_context_and_needs_the_counter() -> None:

@@ -85,7 +85,8 @@ def invoke(
     inv.check_running(deployed)  # before --follow: a stopped function never starts the chain
     inv.check_calls(event, deployed)
     inv.set_cost_cap(event, settings.max_cost, deployed)
-    app.ui.info(inv.caps_line(deployed, settings.max_cost))
+    for line in inv.caps_lines(deployed, settings.max_cost):
+        app.ui.info(line)
     started_ms = int(time.time() * 1000)
     result = inv.invoke(aws, deployed, event, sync=sync)
 
