@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,12 @@ class DeployResult:
     warnings: list[str]
     dry_run: bool
     config_written: Path | None = None
+    # APIs the endpoint does not implement that deploy went on without: api -> consequence
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def recursion_applied(self) -> bool:
+        return not any(api.endswith("RecursionConfig") for api in self.unsupported)
 
     @property
     def code_sha256(self) -> str:
@@ -64,6 +70,10 @@ class DeployResult:
             "max_calls": self.max_calls,
             "max_invocations": self.max_invocations,
             "recursion": self.recursion,
+            "recursion_applied": self.recursion_applied,
+            "unsupported_apis": [
+                {"api": api, "consequence": what} for api, what in self.unsupported.items()
+            ],
             "project": self.project,
             "changes": [s.to_json() for s in self.steps],
             "unchanged": self.unchanged,

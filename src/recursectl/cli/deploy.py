@@ -324,13 +324,14 @@ def _report(app: App, result: DeployResult) -> None:
         ui.success(f"deployed {result.function_name}: {'; '.join(done)}")
     ui.data(f"function   {result.function_arn}")
     ui.data(f"handler    {result.handler} (from {result.package.origin or 'the bundled template'})")
+    loop = result.recursion if result.recursion_applied else "left at the endpoint's default"
     if result.guard:
         ui.data(
             f"guard      {result.guard} wraps it: cap {result.max_calls}, "
-            f"budget {result.max_invocations} per chain, recursive loop {result.recursion}"
+            f"budget {result.max_invocations} per chain, recursive loop {loop}"
         )
     else:
-        ui.data(f"guard      none (recursive loop {result.recursion}: AWS's loop detection)")
+        ui.data(f"guard      none (recursive loop {loop}: AWS's loop detection)")
     if result.project:
         ui.data(f"project    {result.project}")
     ui.data(f"role       {result.role_arn}")
