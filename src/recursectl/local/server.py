@@ -29,7 +29,9 @@ from recursectl.local import (
     lambda_ops,
     livetail,
     logsapi,
+    revisions,
     routes,
+    versions,
 )
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
@@ -48,6 +50,8 @@ _CODE_PATH = re.compile(r"^/2015-03-31/functions(?:/[^/?]+/code)?/?(?:\?|$)")
 _JSON = {"Content-Type": "application/json"}
 
 _route = routes.route
+# Modules whose Lambda routes register at import (before this module's catch-all).
+ROUTE_MODULES = (controlplane, versions)
 
 
 class FrontDoor:
@@ -74,6 +78,7 @@ class FrontDoor:
             self.moto, self.sink, self.code, region=region, limits=limits, reap_orphans=reap_orphans
         )
         self.states = controlplane.FunctionStates()
+        self.revisions = revisions.Revisions()
         self.iam = self.engine.iam
         self.token = token or guard.new_token()
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
@@ -119,6 +124,7 @@ class FrontDoor:
         if path.rstrip("/") == "/moto-api/reset":
             self.engine.reset()
             self.states.clear()
+            self.revisions.clear()
             self.livetail.reset()
         return self.moto_call(request, path, query)
 
