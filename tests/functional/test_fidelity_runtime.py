@@ -1,0 +1,75 @@
+"""Fails locally, works on AWS (issue 23, items 9-10): Node callback handlers on nodejs20.x and
+22.x, callbackWaitsForEmptyEventLoop, one warm environment per function version. Real boto3
+against a real local cloud, functions made by plain CreateFunction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.functional.conftest import Deploy
+
+CALLBACK = """
+exports.handler = function (event, context, callback) {
+  const waits = context.callbackWaitsForEmptyEventLoop;
+  if (event.fail) return callback(new Error('called back with an error'));
+  if (event.nowait) {
+    context.callbackWaitsForEmptyEventLoop = false;
+    setTimeout(() => {}, 3000);  // not waited for
+    return callback(null, { waits: context.callbackWaitsForEmptyEventLoop });
+  }
+  callback(null, { waits, sum: event.a + event.b });
+};
+"""
+ASYNC = """
+exports.handler = async (event, context) => ({
+  waits: context.callbackWaitsForEmptyEventLoop,
+});
+"""
+AFTER_TIMER = """
+exports.handler = function (event, context, callback) {
+  if (event.nowait) context.callbackWaitsForEmptyEventLoop = false;
+  const result = { timer: 'not yet' };
+  setTimeout(() => { result.timer = 'ran'; }, 200);
+  callback(null, result);
+};
+"""
+
+
+def _call(lam: Any, name: str, event: dict[str, Any]) -> tuple[str | None, Any]:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs22.x"])
+def test_callback_handlers_work_on_nodejs20_and_22(
+    lam: Any, deploy: Deploy, node_ready: None, runtime: str
+) -> None:
+    name = f"cb{runtime[6:8]}"
+    deploy(name, {"index.js": CALLBACK}, handler="index.handler", runtime=runtime)
+    assert _call(lam, name, {"a": 2, "b": 3}) == (None, {"waits": True, "sum": 5})
+    error, payload = _call(lam, name, {"fail": True})
+    assert error == "Unhandled"
+    assert payload["errorMessage"] == "called back with an error"
+    assert _call(lam, name, {"nowait": True}) == (None, {"waits": False})
+
+    deploy(f"{name}a", {"index.js": ASYNC}, handler="index.handler", runtime=runtime)
+    assert _call(lam, f"{name}a", {}) == (None, {"waits": True})
+
+
+def test_the_callbacks_result_waits_for_the_event_loop(
+    lam: Any, deploy: Deploy, node_ready: None
+) -> None:
+    # The result is sent once the event loop is empty: after the timer changed it.
+    deploy("cbloop", {"index.js": AFTER_TIMER}, handler="index.handler", runtime="nodejs20.x")
+    assert _call(lam, "cbloop", {}) == (None, {"timer": "ran"})
+    assert _call(lam, "cbloop", {"nowait": True}) == (None, {"timer": "not yet"})
+
+
+def test_nodejs24_refuses_callback_handlers(lam: Any, deploy: Deploy, node_ready: None) -> None:
+    deploy("cb24", {"index.js": CALLBACK}, handler="index.handler", runtime="nodejs24.x")
+    error, payload = _call(lam, "cb24", {"a": 1, "b": 1})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.CallbackHandlerDeprecated"
