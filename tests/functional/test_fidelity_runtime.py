@@ -73,3 +73,26 @@ def test_nodejs24_refuses_callback_handlers(lam: Any, deploy: Deploy, node_ready
     error, payload = _call(lam, "cb24", {"a": 1, "b": 1})
     assert error == "Unhandled"
     assert payload["errorType"] == "Runtime.CallbackHandlerDeprecated"
+
+
+COLD = """
+import os
+cold = True
+
+def handler(event, context):
+    global cold
+    was, cold = cold, False
+    return {"cold": was, "version": context.function_version, "pid": os.getpid()}
+"""
+
+
+def test_each_version_keeps_its_own_warm_environment(lam: Any, deploy: Deploy) -> None:
+    deploy("warmver", {"handler.py": COLD})
+    lam.publish_version(FunctionName="warmver")
+    calls = ["warmver", "warmver:1"] * 3
+    seen = [_call(lam, name, {})[1] for name in calls]
+    assert [s["cold"] for s in seen] == [True, True, False, False, False, False]
+    assert [s["version"] for s in seen] == ["$LATEST", "1"] * 3
+    assert len({s["pid"] for s in seen[0::2]}) == 1  # $LATEST: one environment
+    assert len({s["pid"] for s in seen[1::2]}) == 1  # version 1: another one
+    assert seen[0]["pid"] != seen[1]["pid"]

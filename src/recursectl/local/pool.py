@@ -30,8 +30,12 @@ class EnvironmentPool(EngineCore):
         with self._lock:
             state = self._state(cfg.spec.name)
             env = None
-            while state.idle and init_retry_of is None:
-                candidate = state.idle.pop()
+            # Newest first; each version keeps its own environments (an idle one of another
+            # version is left alone: alternating $LATEST and version 1 stays warm on both).
+            for candidate in reversed(state.idle if init_retry_of is None else []):
+                if candidate.spec.version != cfg.spec.version:
+                    continue
+                state.idle.remove(candidate)
                 # Its credentials must outlast this invocation (AWS renews them too).
                 fresh = candidate.credentials_expire > time.time() + cfg.spec.timeout
                 if candidate.alive and candidate.spec == cfg.spec and fresh:
