@@ -295,6 +295,7 @@ class FrontDoor:
             return 200, dict(_JSON), json.dumps(status).encode()
         if route == "flush" and method == "POST":
             self.sink.flush()
+            self.engine.metrics.flush()
             return 200, dict(_JSON), b'{"flushed":true}'
         if route == "shutdown" and method == "POST":
             if self.on_shutdown is None:
