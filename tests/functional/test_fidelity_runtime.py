@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Deploy
+from tests.functional.conftest import Deploy, wait_for_events
 
 CALLBACK = """
 exports.handler = function (event, context, callback) {
@@ -96,3 +96,63 @@ def test_each_version_keeps_its_own_warm_environment(lam: Any, deploy: Deploy) -
     assert len({s["pid"] for s in seen[0::2]}) == 1  # $LATEST: one environment
     assert len({s["pid"] for s in seen[1::2]}) == 1  # version 1: another one
     assert seen[0]["pid"] != seen[1]["pid"]
+
+
+ENV_PY = """
+import os
+KEYS = ("LANG", "AWS_XRAY_DAEMON_ADDRESS", "AWS_XRAY_CONTEXT_MISSING", "TZ")
+def handler(event, context):
+    return {k: os.environ.get(k) for k in KEYS}
+"""
+ENV_NODE = """
+const KEYS = ['LANG', 'AWS_XRAY_DAEMON_ADDRESS', 'AWS_XRAY_CONTEXT_MISSING', 'TZ'];
+exports.handler = async () => Object.fromEntries(KEYS.map((k) => [k, process.env[k] ?? null]));
+"""
+LAMBDAS_ENV = {
+    "LANG": "en_US.UTF-8",
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",  # AWS: a link-local address (see fidelity.md)
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "TZ": ":UTC",
+}
+
+
+def test_the_handler_environment_has_lambdas_locale_and_xray_settings(
+    lam: Any, deploy: Deploy, node_ready: None
+) -> None:
+    deploy("envpy", {"handler.py": ENV_PY})
+    assert _call(lam, "envpy", {}) == (None, LAMBDAS_ENV)
+    deploy("envnode", {"index.js": ENV_NODE}, handler="index.handler", runtime="nodejs22.x")
+    assert _call(lam, "envnode", {}) == (None, LAMBDAS_ENV)
+    # not reserved: a function's own value wins, as on AWS
+    deploy("envmine", {"handler.py": ENV_PY}, env={"LANG": "de_DE.UTF-8"})
+    assert _call(lam, "envmine", {})[1]["LANG"] == "de_DE.UTF-8"
+
+
+SLEEPY = """
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return context.log_stream_name
+"""
+
+
+def test_after_a_timeout_the_environment_is_reset_in_its_own_log_stream(
+    endpoint: str, lam: Any, logs: Any, deploy: Deploy
+) -> None:
+    deploy("resets", {"handler.py": SLEEPY}, timeout=1)
+    stream = _call(lam, "resets", {})[1]
+    error, payload = _call(lam, "resets", {"sleep": 5})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert _call(lam, "resets", {}) == (None, stream)  # AWS keeps the stream
+    events = wait_for_events(
+        endpoint,
+        logs,
+        "/aws/lambda/resets",
+        lambda ev: sum(e["message"].startswith("REPORT") for e in ev) >= 3,
+    )
+    assert {e["logStreamName"] for e in events} == {stream}
+    reports = [e["message"] for e in events if e["message"].startswith("REPORT")]
+    # the reset re-ran init: the call after the timeout is a cold start again
+    assert ["Init Duration" in r for r in reports] == [True, False, True]
+    assert "Status: timeout" in reports[1]

@@ -48,6 +48,9 @@ class FunctionPool:
         )
     )
     drops: dict[str, int] = field(default_factory=dict)
+    # Log streams of environments a timeout reset, by version: the next new environment of
+    # that version writes on in it (AWS resets the environment and keeps its stream).
+    reset_streams: dict[str, list[str]] = field(default_factory=dict)
 
 
 class EngineCore:

@@ -51,6 +51,7 @@ class Environment:
         runtime_dir: Path | None = None,
         tmp_dir: Path | None = None,
         init_retry_of: Environment | None = None,
+        stream: str | None = None,
     ) -> None:
         self.spec = spec
         self.task_root = task_root
@@ -59,9 +60,13 @@ class Environment:
         self._app_filter = self.platform.json  # ApplicationLogLevel on printed JSON objects
         # The second init try of an environment whose init passed 10 s: same stream.
         self.init_retry = init_retry_of is not None
+        # `stream`: the environment a timeout reset (AWS keeps its log stream).
         self.stream: str = (
-            init_retry_of.stream if init_retry_of else logsink.stream_name(version=spec.version)
+            init_retry_of.stream
+            if init_retry_of
+            else stream or logsink.stream_name(version=spec.version)
         )
+        self.timed_out = False  # reset by a timeout: its successor keeps the stream
         self.used = False
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
@@ -310,6 +315,7 @@ class Environment:
             self.kill()
         if not finished:
             inv.finished = time.perf_counter()
+            self.timed_out = True
             self.kill()
         self.drain()
         self._current = None
