@@ -44,6 +44,11 @@ def start(app: App, port: int | None) -> None:
         app.ui.info(f"The local cloud is already running at {endpoint} (pid {pid}); reusing it.")
     app.ui.info(daemon.MEMORY_NOTE + " `recursectl local stop` stops it and every worker.")
     app.ui.info(f"Use it with --local, or AWS_ENDPOINT_URL={endpoint} for any AWS client.")
+    app.ui.info(
+        "For `aws logs start-live-tail` (and boto3's start_live_tail) also set "
+        "AWS_DISABLE_HOST_PREFIX_INJECTION=true; the JavaScript SDK takes "
+        "`disableHostPrefix: true` (docs/fidelity.md)."
+    )
     app.ui.write(endpoint)
 
 
