@@ -109,6 +109,14 @@ def _render(app: App, doc: dict[str, Any]) -> None:
         f"timeouts {totals.get('timeouts', 0)} · throttles {totals.get('throttles', 0)} · "
         f"loop/age drops {totals.get('drops', 0)} · queued {totals.get('queued', 0)}"
     )
+    isolation = doc.get("isolation") or {}
+    if isolation:
+        app.ui.data(
+            f"Isolation: handlers run as {isolation.get('user')}; task root "
+            f"{isolation.get('task_root')}; {isolation.get('tmp')}"
+        )
+    for note in doc.get("isolation_notes") or []:
+        app.ui.warn(note)
     functions = doc.get("functions") or []
     if not functions:
         app.ui.data("No function has been invoked yet.")

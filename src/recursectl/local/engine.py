@@ -332,6 +332,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
                 "idle_timeout_s": self.limits.idle_timeout,
             },
             "totals": totals,
+            "isolation": sandbox.summary(),
             "isolation_notes": sandbox.notes(),
             "destinations": self.deliveries.counts(),
             "functions": functions,

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recursectl.local import logsink, memory, sandbox, worker_env
+from recursectl.local import logsink, memory, namespace, sandbox, worker_env
 from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
 from recursectl.local.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.logsink import LogSink
@@ -123,9 +123,32 @@ class Environment:
             **sandbox.run_as(self._python, self.task_root.parent.parent),
         )
 
+    def isolation(self, args: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+        """Popen arguments for the worker's own mount namespace where the machine gives one
+        (read-only task root, its own /tmp); a user to drop to is then dropped to after the
+        mounts. Otherwise `extra` as it is."""
+        if not namespace.available():
+            return extra
+        user = extra.pop("user", None)
+        extra.pop("group", None)
+        extra.pop("extra_groups", None)
+        python = os.path.realpath(args[0])
+        keep = [
+            str(self.task_root.parent.parent),  # the work folder: code, runtime, TMPDIRs
+            os.path.dirname(python),
+            os.path.dirname(os.path.dirname(python)),
+            sys.prefix,
+            sys.base_prefix,
+            *(str(p) for p in (self.runtime_dir, self.tmp_dir) if p is not None),
+            *(os.path.dirname(a) for a in args[1:] if os.path.isabs(a)),
+        ]
+        setup = namespace.setup(str(self.task_root), keep, user if isinstance(user, int) else None)
+        return {**extra, "setup": setup}
+
     def _spawn_worker(self, args: list[str], **extra: Any) -> None:
         """Start `args` as this environment's worker, its stdout and telemetry fd read by the
         shared pipe reader (every runtime's worker is wired the same way)."""
+        extra = self.isolation(args, extra)
         out_r, out_w = os.pipe()
         tel_r, tel_w = os.pipe()
         try:
