@@ -123,7 +123,9 @@ class Environment:
             **sandbox.run_as(self._python, self.task_root.parent.parent),
         )
 
-    def isolation(self, args: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+    def isolation(
+        self, args: list[str], extra: dict[str, Any], env: dict[str, str]
+    ) -> dict[str, Any]:
         """Popen arguments for the worker's own mount namespace where the machine gives one
         (read-only task root, its own /tmp); a user to drop to is then dropped to after the
         mounts. Otherwise `extra` as it is."""
@@ -133,6 +135,8 @@ class Environment:
         extra.pop("group", None)
         extra.pop("extra_groups", None)
         python = os.path.realpath(args[0])
+        # Every folder the worker reads: whichever of them lie under /tmp is bound back in.
+        paths = [a.removeprefix("file://") for a in args[1:]]
         keep = [
             str(self.task_root.parent.parent),  # the work folder: code, runtime, TMPDIRs
             os.path.dirname(python),
@@ -140,7 +144,9 @@ class Environment:
             sys.prefix,
             sys.base_prefix,
             *(str(p) for p in (self.runtime_dir, self.tmp_dir) if p is not None),
-            *(os.path.dirname(a) for a in args[1:] if os.path.isabs(a)),
+            *(os.path.dirname(p) for p in paths if os.path.isabs(p)),
+            *env.get("NODE_PATH", "").split(os.pathsep),
+            env.get("LAMBDA_RUNTIME_DIR", ""),
         ]
         setup = namespace.setup(str(self.task_root), keep, user if isinstance(user, int) else None)
         return {**extra, "setup": setup}
@@ -148,14 +154,15 @@ class Environment:
     def _spawn_worker(self, args: list[str], **extra: Any) -> None:
         """Start `args` as this environment's worker, its stdout and telemetry fd read by the
         shared pipe reader (every runtime's worker is wired the same way)."""
-        extra = self.isolation(args, extra)
         out_r, out_w = os.pipe()
         tel_r, tel_w = os.pipe()
         try:
+            env = self.environ(tel_w)
+            extra = self.isolation(args, extra, env)
             self.proc = self._spawner.spawn(
                 args=args,
                 cwd=str(self.task_root),
-                env=self.environ(tel_w),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=subprocess.STDOUT,

@@ -57,7 +57,7 @@ def _latest(door: FrontDoor, request: Request, name: str) -> dict[str, Any]:
         region=region_of(door, request),
     )
     if code >= 300 or not isinstance(conf, dict):
-        raise errors.ResourceNotFound(f"Function not found: {name}")
+        raise errors.ResourceNotFound(f"Function not found: {door.engine.invoked_arn(name, None)}")
     return conf
 
 
