@@ -156,3 +156,18 @@ def test_after_a_timeout_the_environment_is_reset_in_its_own_log_stream(
     # the reset re-ran init: the call after the timeout is a cold start again
     assert ["Init Duration" in r for r in reports] == [True, False, True]
     assert "Status: timeout" in reports[1]
+
+
+ESM_CALLBACK = """
+export const handler = (event, context, callback) => {
+  callback(null, { waits: context.callbackWaitsForEmptyEventLoop, esm: true });
+};
+export const other = 1;
+"""
+
+
+def test_an_es_module_callback_handler_works_on_nodejs22(
+    lam: Any, deploy: Deploy, node_ready: None
+) -> None:
+    deploy("cbesm", {"index.mjs": ESM_CALLBACK}, handler="index.handler", runtime="nodejs22.x")
+    assert _call(lam, "cbesm", {}) == (None, {"waits": True, "esm": True})
