@@ -143,32 +143,43 @@ const handler = process.env._HANDLER || '';
 const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
 const slash = handler.lastIndexOf('/');
 const dot = handler.indexOf('.', slash + 1);
-if (dot > 0) {
+if (dot > 0 && process.argv[1]) {
   const base = path.resolve(root, handler.slice(0, dot));
   const files = ['', '.js', '.mjs', '.cjs'].map((ext) => pathToFileURL(base + ext).href);
   const name = handler.slice(dot + 1).split('.')[0];
   const adapter = new URL('./callbacks-adapt.mjs', import.meta.url).href;
-  register('./callbacks-load.mjs', import.meta.url, { data: { files, name, adapter } });
+  const ric = pathToFileURL(path.resolve(process.argv[1])).href;
+  register('./callbacks-load.mjs', import.meta.url, { data: { files, name, adapter, ric } });
 }
 """
-_CALLBACKS_LOAD = """const ORIGINAL = 'recursectl-original';
-let want = { files: [], name: '', adapter: '' };
+# Only the runtime client's own import of the handler module is adapted (any other importer
+# gets the module itself); the adapter imports it dynamically, so a failing handler module
+# (a syntax error) rejects that import and reaches the client's init-error path unchanged.
+_CALLBACKS_LOAD = """const ADAPT = 'recursectl-adapt';
+let want = { files: [], name: '', adapter: '', ric: '' };
 
 export function initialize(data) {
   want = data;
 }
 
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  if (context.parentURL === want.ric && want.files.includes(resolved.url)) {
+    return { ...resolved, url: `${resolved.url}?${ADAPT}`, shortCircuit: true };
+  }
+  return resolved;
+}
+
 export async function load(url, context, next) {
-  if (!want.files.includes(url)) return next(url, context);
-  const original = JSON.stringify(`${url}?${ORIGINAL}`);
+  const mark = url.lastIndexOf(`?${ADAPT}`);
+  if (mark < 0) return next(url, context);
   const name = JSON.stringify(want.name);
   const source = [
-    `import * as o from ${original};`,
     `import { adapt } from ${JSON.stringify(want.adapter)};`,
-    `export * from ${original};`,
-    `export default o.default;`,
+    `const o = await import(${JSON.stringify(url.slice(0, mark))});`,
     `const h = adapt(o[${name}] ?? (o.default == null ? undefined : o.default[${name}]));`,
     `export { h as ${name} };`,
+    `export default o.default;`,
   ].join('\\n');
   return { format: 'module', source, shortCircuit: true };
 }
