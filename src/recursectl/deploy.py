@@ -12,7 +12,7 @@ when the function does not exist yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from recursectl import envvars
 from recursectl.aws.lambda_ import FunctionConfig
 from recursectl.aws.view import LogGroupView, RoleView
 from recursectl.deploy_result import DeployResult
+from recursectl.errors import UnsupportedApiError
 from recursectl.names import (
     APPLIED_TAG,
     POLICY_NAME,
@@ -93,6 +94,8 @@ class _Run:
     package: Package
     role_arn: str
     progress: Progress
+    # APIs the endpoint lacks that deploy went on without: api -> what is left undone.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> FunctionConfig:
         d = self.desired
@@ -173,7 +176,16 @@ def _put_invoke_config(r: _Run) -> None:
 
 
 def _put_recursion(r: _Run) -> None:
-    r.aws.lambda_api.set_recursion(r.desired.name, r.desired.recursion)
+    try:
+        r.aws.lambda_api.set_recursion(r.desired.name, r.desired.recursion)
+    except UnsupportedApiError as exc:
+        # moto's server, LocalStack and older partitions lack it: everything else of the
+        # deploy still holds, and the stamp leaves the recursion unapplied (tried again next
+        # time), so say what is left as it was and go on.
+        r.skipped[exc.api] = (
+            f"recursive loop not set to {r.desired.recursion}, loop detection is left at the "
+            "endpoint's default"
+        )
 
 
 def _put_concurrency(r: _Run) -> None:
@@ -182,7 +194,10 @@ def _put_concurrency(r: _Run) -> None:
 
 
 def _stamp(r: _Run) -> None:
-    r.aws.lambda_api.tag(r.desired.function_arn, {APPLIED_TAG: r.desired.applied_stamp})
+    stamp = r.desired.applied_stamp
+    if r.skipped:  # the recursion config was not applied: the next deploy tries again
+        stamp = stamp.replace(f"recursion:{r.desired.recursion}", "recursion:default")
+    r.aws.lambda_api.tag(r.desired.function_arn, {APPLIED_TAG: stamp})
 
 
 APPLY: dict[Op, Callable[[_Run], None]] = {
@@ -212,14 +227,17 @@ def apply(
     steps: list[Step],
     package: Package,
     progress: Progress = _quiet,
+    skipped: dict[str, str] | None = None,
 ) -> str:
-    """Run the steps in order; returns the role ARN. Each step is safe to repeat."""
+    """Run the steps in order; returns the role ARN. Each step is safe to repeat.
+    `skipped` receives the APIs the endpoint lacks that the deploy went on without."""
     run = _Run(
         aws=aws,
         desired=desired,
         package=package,
         role_arn=observed.role.arn if observed.role else desired.role_arn,
         progress=progress,
+        skipped=skipped if skipped is not None else {},
     )
     fn = observed.function
     ops = {s.op for s in steps}
@@ -271,6 +289,16 @@ def _record_arn(cfg: Path | None, function_arn: str) -> Path | None:
     return None
 
 
+def _warnings(planned: list[str], desired: Desired, skipped: dict[str, str]) -> list[str]:
+    """The plan's warnings and what the endpoint could not do; the plan's note that loop
+    detection is now off is dropped when the recursion config could not be applied."""
+    out = list(planned)
+    if skipped and desired.recursion == "Allow":
+        out = [w for w in out if "loop detection is turned off" not in w]
+    out += [f"this endpoint does not implement {api}: {what}" for api, what in skipped.items()]
+    return out
+
+
 # the whole command ---------------------------------------------------------------------------
 def deploy(
     aws: Aws,
@@ -315,8 +343,9 @@ def deploy(
     )
     the_plan = plan(desired, observed)
     role_arn = observed.role.arn if observed.role else desired.role_arn
+    skipped: dict[str, str] = {}
     if not dry_run and the_plan.steps:
-        role_arn = apply(aws, desired, observed, the_plan.steps, package, progress)
+        role_arn = apply(aws, desired, observed, the_plan.steps, package, progress, skipped)
     written = None if dry_run else _record_arn(settings.config_path, function_arn)
     return DeployResult(
         package=package,
@@ -332,7 +361,8 @@ def deploy(
         recursion=desired.recursion,
         project=desired.project,
         steps=the_plan.steps,
-        warnings=the_plan.warnings,
+        warnings=_warnings(the_plan.warnings, desired, skipped),
+        unsupported=skipped,
         dry_run=dry_run,
         config_written=written,
         self_arn_env=self_env,

@@ -30,6 +30,12 @@ class DeployResult:
     dry_run: bool
     config_written: Path | None = None
     self_arn_env: dict[str, str] = field(default_factory=dict)  # variable -> why it holds the ARN
+    # APIs the endpoint does not implement that deploy went on without: api -> consequence
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def recursion_applied(self) -> bool:
+        return not any(api.endswith("RecursionConfig") for api in self.unsupported)
 
     @property
     def code_sha256(self) -> str:
@@ -72,6 +78,10 @@ class DeployResult:
             "budget_mode": self.budget_mode,
             "counter_table": self.desired.counter_table if self.guarded else None,
             "recursion": self.recursion,
+            "recursion_applied": self.recursion_applied,
+            "unsupported_apis": [
+                {"api": api, "consequence": what} for api, what in self.unsupported.items()
+            ],
             "project": self.project,
             "changes": [s.to_json() for s in self.steps],
             "unchanged": self.unchanged,

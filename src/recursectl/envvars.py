@@ -40,7 +40,8 @@ RESERVED = frozenset(
     }
 )
 RESERVED_PREFIX = "AWS_LAMBDA_"  # AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_RUNTIME_API, ...
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Lambda's EnvironmentVariableName pattern (botocore's model): two characters at least.
+_NAME = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 
 
 def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
@@ -72,7 +73,8 @@ def check(env: Mapping[str, str]) -> None:
         if not _NAME.fullmatch(name):
             raise UsageError(
                 f"Environment variable name {name!r} is not valid on Lambda.",
-                hint="use letters, digits and underscores, starting with a letter",
+                hint="Lambda takes [a-zA-Z]([a-zA-Z0-9_])+: a letter, then one or more "
+                "letters, digits or underscores",
             )
 
 

@@ -104,6 +104,20 @@ class AccessDeniedError(AwsError):
     """Our identity may not do that."""
 
 
+class UnsupportedApiError(AwsError):
+    """The endpoint does not implement this API (moto's server, LocalStack, an older
+    partition): `api` names it (e.g. `lambda:PutFunctionRecursionConfig`). Callers that can
+    go on without it say what is left undone instead of failing."""
+
+    def __init__(self, api: str, code: str | None = None):
+        super().__init__(
+            f"This endpoint does not implement {api}.",
+            hint="AWS has it; an emulator or an older partition may not",
+            code=code,
+        )
+        self.api = api
+
+
 class StoppedError(RecursectlError):
     """The function's kill switch is on (reserved concurrency 0): nothing can start."""
 

@@ -128,6 +128,121 @@ export async function resolve(specifier, context, next) {
 }
 """
 
+# nodejs20.x and nodejs22.x keep callback handlers (Lambda runs them with the 3.x runtime
+# client; only nodejs24.x+ answers Runtime.CallbackHandlerDeprecated) and set
+# context.callbackWaitsForEmptyEventLoop to true. The installed 4.x client awaits its handler
+# and refuses three-argument ones, so for those runtimes a load hook replaces the handler
+# module's export with an adapter of the 20/22 contract: the callback's result is sent once
+# the event loop is empty (unless callbackWaitsForEmptyEventLoop is false), a returned promise
+# wins, a handler that never calls back answers null when the loop empties.
+_CALLBACKS_REGISTER = """import { register } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const handler = process.env._HANDLER || '';
+const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
+const slash = handler.lastIndexOf('/');
+const dot = handler.indexOf('.', slash + 1);
+if (dot > 0 && process.argv[1]) {
+  const base = path.resolve(root, handler.slice(0, dot));
+  const files = ['', '.js', '.mjs', '.cjs'].map((ext) => pathToFileURL(base + ext).href);
+  const name = handler.slice(dot + 1).split('.')[0];
+  const adapter = new URL('./callbacks-adapt.mjs', import.meta.url).href;
+  const ric = pathToFileURL(path.resolve(process.argv[1])).href;
+  register('./callbacks-load.mjs', import.meta.url, { data: { files, name, adapter, ric } });
+}
+"""
+# Only the runtime client's own import of the handler module is adapted (any other importer
+# gets the module itself); the adapter imports it dynamically, so a failing handler module
+# (a syntax error) rejects that import and reaches the client's init-error path unchanged.
+_CALLBACKS_LOAD = """const ADAPT = 'recursectl-adapt';
+let want = { files: [], name: '', adapter: '', ric: '' };
+
+export function initialize(data) {
+  want = data;
+}
+
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  if (context.parentURL === want.ric && want.files.includes(resolved.url)) {
+    return { ...resolved, url: `${resolved.url}?${ADAPT}`, shortCircuit: true };
+  }
+  return resolved;
+}
+
+export async function load(url, context, next) {
+  const mark = url.lastIndexOf(`?${ADAPT}`);
+  if (mark < 0) return next(url, context);
+  const name = JSON.stringify(want.name);
+  const source = [
+    `import { adapt } from ${JSON.stringify(want.adapter)};`,
+    `const o = await import(${JSON.stringify(url.slice(0, mark))});`,
+    `const h = adapt(o[${name}] ?? (o.default == null ? undefined : o.default[${name}]));`,
+    `export { h as ${name} };`,
+    `export default o.default;`,
+  ].join('\\n');
+  return { format: 'module', source, shortCircuit: true };
+}
+"""
+_CALLBACKS_ADAPT = """const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+
+export function adapt(user) {
+  if (typeof user !== 'function' || user[STREAMING]) return user;
+  const adapted = user.length >= 3 ? callbacks(user) : waits(user);
+  Object.defineProperty(adapted, 'name', { value: user.name });
+  return adapted;
+}
+
+function defaults(context) {
+  if (context && context.callbackWaitsForEmptyEventLoop === undefined) {
+    context.callbackWaitsForEmptyEventLoop = true;
+  }
+}
+
+function waits(user) {
+  return function handler(event, context) {
+    defaults(context);
+    return user.call(this, event, context);
+  };
+}
+
+function callbacks(user) {
+  return async function handler(event, context) {
+    defaults(context);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (err, result) => {
+        if (settled) return;
+        settled = true;
+        if (err === undefined || err === null) resolve(result);
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      };
+      const whenEmpty = (fn) => process.once('beforeExit', fn);
+      let called = false;
+      const callback = (err, result) => {
+        if (called) return;
+        called = true;
+        if (context && context.callbackWaitsForEmptyEventLoop === false) settle(err, result);
+        else whenEmpty(() => settle(err, result));
+      };
+      let returned;
+      try {
+        returned = user.call(this, event, context, callback);
+      } catch (err) {
+        callback(err);
+        return;
+      }
+      if (returned && typeof returned.then === 'function') {
+        returned.then((r) => settle(null, r), (e) => settle(e));
+      } else {
+        whenEmpty(() => called || settle(null, null));
+      }
+    });
+  };
+}
+"""
+CALLBACK_RUNTIMES = (20, 22)  # the Node runtimes whose handlers may take a callback
+
 
 def toolchain() -> Toolchain:
     """Find node and npm and the Node headers, or say what to install."""
@@ -269,7 +384,14 @@ def ensure_sdk(tc: Toolchain | None = None, cache: Path | None = None) -> Path:
     specs = [f"{name}@{SDK_VERSION}" for name in SDK_PACKAGES]
     dest = _install(tc, sdk_dir(cache), specs, f"the AWS SDK for JavaScript {SDK_VERSION}")
     hooks = dest / "esm"
-    for name, text in (("register.mjs", _HOOK_REGISTER), ("resolve.mjs", _HOOK_RESOLVE)):
+    files = (
+        ("register.mjs", _HOOK_REGISTER),
+        ("resolve.mjs", _HOOK_RESOLVE),
+        ("callbacks.mjs", _CALLBACKS_REGISTER),
+        ("callbacks-load.mjs", _CALLBACKS_LOAD),
+        ("callbacks-adapt.mjs", _CALLBACKS_ADAPT),
+    )
+    for name, text in files:
         path = hooks / name
         if not path.is_file() or path.read_text() != text:
             hooks.mkdir(exist_ok=True)
@@ -324,6 +446,10 @@ def launch(
     }
     if runtime_major(runtime) is not None:
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime}"
-    hooks = ("--import", (sdk.parent / "esm" / "register.mjs").as_uri()) if tc.hooks else ()
+    esm = sdk.parent / "esm"
+    hooks: tuple[str, ...] = ("--import", (esm / "register.mjs").as_uri()) if tc.hooks else ()
+    if tc.hooks and runtime_major(runtime) in CALLBACK_RUNTIMES and handler != protocol.ENTRY_POINT:
+        # (recursectl's guard adapts callback handlers itself)
+        hooks += ("--import", (esm / "callbacks.mjs").as_uri())
     args = (tc.node, *tc.flags, *hooks, str(ric / "index.mjs"), handler)
     return NodeLaunch(args=args, env=env, node_version=tc.version)

@@ -13,6 +13,7 @@ from recursectl.errors import (
     NotFoundError,
     NotOursError,
     RecursectlError,
+    UnsupportedApiError,
 )
 from recursectl.names import (
     CONCURRENCY_TAG,
@@ -189,6 +190,8 @@ class FunctionInfo:
     retries: int | None
     last_chain: dict[str, Any] | None = None  # watch.last_chain_summary's, added by the caller
     notes: list[str] = field(default_factory=list)
+    # APIs the endpoint does not implement that info went on without: api -> consequence
+    unsupported: dict[str, str] = field(default_factory=dict)
 
     @property
     def guard(self) -> str | None:
@@ -225,6 +228,9 @@ class FunctionInfo:
             "async_retries": self.retries,
             "last_chain": self.last_chain,
             "notes": self.notes,
+            "unsupported_apis": [
+                {"api": api, "consequence": what} for api, what in self.unsupported.items()
+            ],
         }
 
 
@@ -248,10 +254,19 @@ def info(aws: Aws, name: str) -> FunctionInfo:
     """Everything worth knowing about a deployed function, read fresh from AWS (the last
     chain's summary, read from its logs, is the caller's to add)."""
     fn = _require(aws, name)
-    recursion = aws.lambda_api.recursion(name)
+    unsupported: dict[str, str] = {}
+    try:
+        recursion = aws.lambda_api.recursion(name)
+    except UnsupportedApiError as exc:  # moto's server, LocalStack, older partitions
+        recursion = None
+        unsupported[exc.api] = "recursive loop unknown: loop detection is the endpoint's default"
     retries = aws.lambda_api.async_retries(name)
+    notes = _notes(fn, recursion, retries)
+    notes += [
+        f"this endpoint does not implement {api}: {what}" for api, what in unsupported.items()
+    ]
     return FunctionInfo(
-        function=fn, recursion=recursion, retries=retries, notes=_notes(fn, recursion, retries)
+        function=fn, recursion=recursion, retries=retries, notes=notes, unsupported=unsupported
     )
 
 

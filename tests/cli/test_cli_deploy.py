@@ -313,6 +313,18 @@ def test_invalid_python_fails_before_anything_is_created(
     assert boto3.client("iam", endpoint_url=endpoint).list_roles()["Roles"] == []
 
 
+def test_an_env_key_lambda_refuses_fails_before_anything_is_created(
+    endpoint: str,  # noqa: F811
+) -> None:
+    result = run("--endpoint-url", endpoint, "deploy", "--env", "A=1")
+    assert result.exit_code == 2
+    assert "error: Environment variable name 'A' is not valid on Lambda." in result.stderr
+    assert "[a-zA-Z]([a-zA-Z0-9_])+" in result.stderr  # the rule, in the hint
+    assert "Traceback" not in result.stderr
+    assert boto3.client("iam", endpoint_url=endpoint).list_roles()["Roles"] == []
+    assert boto3.client("lambda", endpoint_url=endpoint).list_functions()["Functions"] == []
+
+
 def test_not_ours(endpoint: str) -> None:  # noqa: F811
     iam = boto3.client("iam", endpoint_url=endpoint)
     iam.create_role(RoleName="demo-role", AssumeRolePolicyDocument="{}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import BIN, Cli
 
 pytestmark = pytest.mark.e2e
 
@@ -108,3 +109,50 @@ def test_cli_create_function_refuses_reserved_keys_and_starts_pending(
     ran = local_cloud.aws("lambda", "invoke", "--function-name", fn_name, str(tmp_path / "o"))
     assert ran.returncode == 0, ran.stderr
     assert (tmp_path / "o").read_text() == "1"
+
+
+def _livetail_settings(cli: Cli, settings: dict[str, object]) -> dict[str, object]:
+    """POST the local cloud's Live Tail settings (its control endpoint, with its token)."""
+    import urllib.request
+
+    state = Path(cli.env["RECURSECTL_STATE_DIR"])
+    token = (state / f"local-{cli.port}.token").read_text().strip()
+    request = urllib.request.Request(
+        f"{cli.endpoint}/_recursectl/livetail",
+        data=json.dumps(settings).encode(),
+        headers={"X-Recursectl-Token": token, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        doc: dict[str, object] = json.loads(response.read())
+    return doc
+
+
+def test_cli_start_live_tail_needs_host_prefix_injection_off(
+    local_cloud: Cli, fn_name: str
+) -> None:
+    group = f"/aws/lambda/{fn_name}"
+    assert local_cloud.aws("logs", "create-log-group", "--log-group-name", group).returncode == 0
+    arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{group}"
+    tail = ("logs", "start-live-tail", "--log-group-identifiers", arn)
+    # The CLI prepends `stream-` to the endpoint's host: 127.0.0.1 becomes a name.
+    refused = local_cloud.aws(*tail)
+    assert refused.returncode == 255
+    assert "stream-127.0.0.1" in refused.stderr
+    # The one switch: AWS_DISABLE_HOST_PREFIX_INJECTION (botocore's disable_host_prefix_injection)
+    before = _livetail_settings(local_cloud, {})
+    _livetail_settings(local_cloud, {"session_s": 2})  # end the session: the CLI then exits
+    try:
+        env = {**local_cloud.env, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
+        proc = subprocess.run(
+            [str(BIN / "aws"), "--endpoint-url", local_cloud.endpoint, "--region", "us-east-1",
+             *tail],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        _livetail_settings(local_cloud, {"session_s": before["session_s"]})
+    # AWS CLI v1 reads the whole stream and prints how it ended: the session was opened and
+    # read until the local cloud ended it (an unreachable host would be "Could not connect").
+    out = proc.stdout + proc.stderr
+    assert "(SessionTimeoutException) when calling the StartLiveTail operation" in out
+    assert "reached its limit of 2 s" in out

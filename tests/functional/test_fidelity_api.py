@@ -228,8 +228,14 @@ def test_reserved_environment_keys_are_refused(lam: Any, deploy: Deploy) -> None
     deploy("envres", {"handler.py": "def handler(e, c):\n    return 1\n"}, env={"MINE": "1"})
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
         lam.update_function_configuration(
+            FunctionName="envres", Environment={"Variables": {"LAMBDA_TASK_ROOT": "/x"}}
+        )
+    # `_HANDLER` does not match the model's key pattern: the model's check answers first.
+    with pytest.raises(ClientError) as info:
+        lam.update_function_configuration(
             FunctionName="envres", Environment={"Variables": {"_HANDLER": "x.y"}}
         )
+    assert info.value.response["Error"]["Code"] == "ValidationException"
 
 
 def test_recursion_config_belongs_to_an_existing_function(lam: Any, deploy: Deploy) -> None:

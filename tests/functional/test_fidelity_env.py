@@ -83,10 +83,16 @@ def test_task_root_read_only_and_tmp_per_environment(
     b = _call(lam, "iso-tmp-b", {"modules": []})
     assert a["tmpdir"] != b["tmpdir"]
     assert b["tmp"] == ["mine.txt"]  # a's file is not in b's temporary folder
-    notes = " ".join(local_status(endpoint)["isolation_notes"])
-    assert "absolute /tmp paths are shared" in notes
+    status = local_status(endpoint)
+    notes = " ".join(status["isolation_notes"])
+    if status["isolation"]["mount_namespace"] == "yes":
+        assert "absolute /tmp paths are shared" not in notes
+        assert a["task_root_writable"] is False  # a read-only mount holds for root too
+    else:
+        assert "absolute /tmp paths are shared" in notes
     if a["uid"] == 0:  # only where the OS cannot give a user: said once, in local status
         assert "handlers run as root" in notes
+        assert status["isolation"]["user"].startswith("root")
     else:
         assert a["task_root_writable"] is False
 
@@ -108,6 +114,45 @@ def _report(log_result: str) -> str:
 def _field(report: str, key: str) -> float:
     part = next(p for p in report.split("\t") if p.startswith(key + ":"))
     return float(part.split(":")[1].split()[0])
+
+
+SHARED_TMP = """
+import errno, os
+
+def handler(event, context):
+    try:
+        with open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "new.txt"), "w") as f:
+            f.write("x")
+        write = "ok"
+    except OSError as exc:
+        write = errno.errorcode[exc.errno]
+    if event.get("leave"):
+        with open("/tmp/left-by-" + context.function_name, "w") as f:
+            f.write("secret")
+    # the local cloud's own work folder, when it lives under /tmp, is bound back in: not theirs
+    tmp = [n for n in os.listdir("/tmp") if not n.startswith("recursectl-local-")]
+    return {"task_root_write": write, "tmp": sorted(tmp), "uid": os.getuid()}
+"""
+
+
+def test_as_root_the_task_root_is_read_only_and_tmp_is_each_environments_own(
+    endpoint: str, deploy: Deploy, lam: Any
+) -> None:
+    status = local_status(endpoint)
+    if status["isolation"]["mount_namespace"] != "yes":
+        pytest.skip("this machine gives workers no mount namespace (not root, or no CAP_SYS_ADMIN)")
+    deploy("ns-a", {"handler.py": SHARED_TMP})
+    deploy("ns-b", {"handler.py": SHARED_TMP})
+    a = _call(lam, "ns-a", {"leave": True})
+    b = _call(lam, "ns-b", {})
+    assert a["task_root_write"] == "EROFS"  # AWS's errno: a read-only file system
+    assert a["tmp"] == ["left-by-ns-a"]
+    assert b["tmp"] == []  # an absolute /tmp path of a is not b's
+    assert not os.path.exists("/tmp/left-by-ns-a")  # nor the host's
+    assert _call(lam, "ns-a", {})["tmp"] == ["left-by-ns-a"]  # warm: its own /tmp stays
+    isolation = local_status(endpoint)["isolation"]
+    assert isolation["task_root"] == "read-only mount (EROFS)"
+    assert isolation["tmp"].startswith("/tmp of its own")
 
 
 def test_over_memory_size_is_runtime_out_of_memory(lam: Any, deploy: Deploy) -> None:

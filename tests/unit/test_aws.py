@@ -16,6 +16,7 @@ from recursectl.errors import (
     ConflictError,
     NotFoundError,
     ThrottledError,
+    UnsupportedApiError,
 )
 
 
@@ -63,6 +64,57 @@ def test_client_errors_become_domain_errors(code: str, kind: type[AwsError]) -> 
     with pytest.raises(kind) as info:
         call("logs:FilterLogEvents", "/aws/lambda/x", lambda: _raise(_client_error(code)))
     assert info.value.code == code  # kept for messages (and the poller's checks)
+
+
+def _http_error(code: str, message: str, status: int) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "PutFunctionRecursionConfig",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "status"),
+    [
+        # moto's server: Flask's HTML 404 page, botocore makes the status the code
+        ("404", "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>", 404),
+        # LocalStack: an API it does not emulate
+        ("InternalFailure", "The API for service 'lambda' is not yet emulated", 501),
+        ("501", "", 501),
+        ("UnknownOperationException", "", 400),
+    ],
+)
+def test_an_api_the_endpoint_lacks_is_named_in_one_line(
+    code: str, message: str, status: int
+) -> None:
+    with pytest.raises(UnsupportedApiError) as info:
+        call(
+            "lambda:PutFunctionRecursionConfig",
+            "fn",
+            lambda: _raise(_http_error(code, message, status)),
+        )
+    assert info.value.api == "lambda:PutFunctionRecursionConfig"
+    assert (
+        info.value.message == "This endpoint does not implement lambda:PutFunctionRecursionConfig."
+    )
+    assert "<" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "status"),
+    [
+        ("ResourceNotFoundException", "Function not found: fn", 404),
+        ("404", "Not Found", 404),  # a HEAD request's missing object: not a missing API
+        ("InternalFailure", "try again", 500),
+    ],
+)
+def test_a_missing_resource_is_not_a_missing_api(code: str, message: str, status: int) -> None:
+    with pytest.raises(AwsError) as info:
+        call("lambda:GetFunction", "fn", lambda: _raise(_http_error(code, message, status)))
+    assert not isinstance(info.value, UnsupportedApiError)
 
 
 def test_access_denied_hint_names_the_permission() -> None:

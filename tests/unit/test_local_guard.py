@@ -10,7 +10,8 @@ HOSTS = loopback_hosts(4599)
 
 
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1:4599", "localhost:4599", "[::1]:4599", "LOCALHOST:4599"]
+    "host",
+    ["127.0.0.1:4599", "localhost:4599", "[::1]:4599", "LOCALHOST:4599", "stream-localhost:4599"],
 )
 def test_loopback_hosts_with_the_port_pass(host: str) -> None:
     assert refusal({"host": host}, HOSTS) is None
@@ -23,6 +24,7 @@ def test_loopback_hosts_with_the_port_pass(host: str) -> None:
         {"host": "evil.example:4599"},
         {"host": "127.0.0.1"},
         {"host": "127.0.0.1:4600"},
+        {"host": "stream-evil.example:4599"},
         {"host": "lambda.us-east-1.amazonaws.com"},
         {"host": "127.0.0.1:4599", "origin": "null"},
         {"host": "127.0.0.1:4599", "sec-fetch-mode": "cors"},

@@ -38,6 +38,9 @@ def test_lambdas_variables_win_and_the_hosts_stay_out(monkeypatch: pytest.Monkey
     assert env["_LAMBDA_TELEMETRY_LOG_FD"] == "7"
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
     assert env["AWS_ACCESS_KEY_ID"] == "test"  # no role: keys nothing checks
+    assert env["LANG"] == "en_US.UTF-8"  # Lambda's, never the host's
+    assert env["AWS_XRAY_CONTEXT_MISSING"] == "LOG_ERROR"
+    assert env["AWS_XRAY_DAEMON_ADDRESS"].startswith("127.0.0.1:")  # loopback only
 
 
 def test_role_credentials_and_an_isolated_runtime_folder() -> None:

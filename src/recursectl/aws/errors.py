@@ -21,6 +21,7 @@ from recursectl.errors import (
     NotFoundError,
     RecursectlError,
     ThrottledError,
+    UnsupportedApiError,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +47,12 @@ _CONFLICT = {
     "ConcurrentModification",
     "ResourceInUseException",
 }
+# What an endpoint answers for an operation it does not have: AWS's own unknown-operation
+# codes, LocalStack's 501 InternalFailure, and a web framework's bare 404/405/501 (moto's
+# server answers PutFunctionRecursionConfig with Flask's HTML 404 page: botocore then makes
+# the status, "404", the code and the page the message).
+_UNSUPPORTED = {"UnknownOperationException", "UnknownOperation", "NotImplemented", "InvalidAction"}
+_UNSUPPORTED_STATUS = {404, 405, 501}
 _THROTTLED = {
     "ThrottlingException",
     "Throttling",
@@ -96,10 +103,22 @@ def translate(action: str, resource: str, target: Target | None = None) -> Itera
         raise AwsError(f"{action} failed: {exc}") from None
 
 
+def _unsupported(code: str, message: str, status: int) -> bool:
+    if code in _UNSUPPORTED or (status == 501 and code in {"InternalFailure", "501"}):
+        return True
+    # No AWS error code, just the HTTP status and a web page (or nothing): no such route.
+    # (A HEAD request's 404 also has the status as its code, but "Not Found" as its message.)
+    page = message.lstrip().startswith("<") or message == code
+    return status in _UNSUPPORTED_STATUS and code == str(status) and page
+
+
 def from_client_error(exc: bex.ClientError, action: str, resource: str) -> AwsError:
     err = exc.response.get("Error", {})
     code = str(err.get("Code", "Unknown"))
     message = str(err.get("Message", "")).strip() or code
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if _unsupported(code, message, status):
+        return UnsupportedApiError(action, code=code)
     if code in _EXPIRED:
         return AwsError(
             "Your AWS credentials have expired.",

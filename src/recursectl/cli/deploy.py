@@ -414,10 +414,11 @@ def _report(app: App, result: DeployResult) -> None:
         ui.success(f"deployed {result.function_name}: {'; '.join(done)}")
     ui.data(f"function   {result.function_arn}")
     ui.data(f"handler    {result.handler} (from {result.package.origin or 'the bundled template'})")
+    loop = result.recursion if result.recursion_applied else "left at the endpoint's default"
     if result.guard:
         ui.data(
             f"guard      {result.guard} wraps it: cap {result.max_calls}, "
-            f"budget {result.max_invocations} per chain, recursive loop {result.recursion}"
+            f"budget {result.max_invocations} per chain, recursive loop {loop}"
         )
         ui.data(
             f"budget     exact: every child is counted on the chain counter, DynamoDB table "
@@ -425,7 +426,7 @@ def _report(app: App, result: DeployResult) -> None:
             "children refused)"
         )
     else:
-        ui.data(f"guard      none (recursive loop {result.recursion}: AWS's loop detection)")
+        ui.data(f"guard      none (recursive loop {loop}: AWS's loop detection)")
     held = ", ".join(f"{n} ({why})" for n, why in sorted(result.self_arn_env.items()))
     ui.data(f"self ARN   in {protocol.SELF_ARN_ENV}" + (f", {held}" if held else ""))
     if result.project:

@@ -53,6 +53,11 @@ def start(app: App, port: int | None, node: bool = False) -> None:
         app.ui.info(f"The local cloud is already running at {endpoint} (pid {pid}); reusing it.")
     app.ui.info(daemon.MEMORY_NOTE + " `recursectl local stop` stops it and every worker.")
     app.ui.info(f"Use it with --local, or AWS_ENDPOINT_URL={endpoint} for any AWS client.")
+    app.ui.info(
+        "For `aws logs start-live-tail` (and boto3's start_live_tail) also set "
+        "AWS_DISABLE_HOST_PREFIX_INJECTION=true; the JavaScript SDK takes "
+        "`disableHostPrefix: true` (docs/fidelity.md)."
+    )
     app.ui.write(endpoint)
 
 
@@ -113,6 +118,14 @@ def _render(app: App, doc: dict[str, Any]) -> None:
         f"timeouts {totals.get('timeouts', 0)} · throttles {totals.get('throttles', 0)} · "
         f"loop/age drops {totals.get('drops', 0)} · queued {totals.get('queued', 0)}"
     )
+    isolation = doc.get("isolation") or {}
+    if isolation:
+        app.ui.data(
+            f"Isolation: handlers run as {isolation.get('user')}; task root "
+            f"{isolation.get('task_root')}; {isolation.get('tmp')}"
+        )
+    for note in doc.get("isolation_notes") or []:
+        app.ui.warn(note)
     functions = doc.get("functions") or []
     if not functions:
         app.ui.data("No function has been invoked yet.")

@@ -200,12 +200,7 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
         ("guard", _guard(result)),
         ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
         ("budget", _budget(f)),
-        (
-            "recursion",
-            f"{result.recursion} (AWS loop detection off: the guard stops a loop)"
-            if result.recursion == "Allow"
-            else f"{result.recursion} (AWS stops a loop after about 16 invocations)",
-        ),
+        ("recursion", _recursion(result.recursion)),
         ("concurrency", _concurrency(f.concurrency)),
         (
             "retries",
@@ -236,6 +231,14 @@ def _last_chain_row(c: dict[str, Any]) -> str:
         f"{c['dropped'] + c['missing']} dropped/missing, {c['cold_starts']} cold, "
         f"wall {wall}, ≈ ${c['estimated_cost_usd']:.7f}"
     )
+
+
+def _recursion(recursion: str | None) -> str:
+    if recursion is None:
+        return "unknown (this endpoint cannot tell: loop detection at its default)"
+    if recursion == "Allow":
+        return f"{recursion} (AWS loop detection off: the guard stops a loop)"
+    return f"{recursion} (AWS stops a loop after about 16 invocations)"
 
 
 def _managed(managed: bool, project: str | None) -> str:

@@ -9,12 +9,15 @@
   GetAccountSettings answers; GetFunction shows a reserved concurrency of 0.
 - DeadLetterConfig (moto drops it): stored here, returned by the reads, used by the engine.
 - DeleteFunction forgets what the front door keeps (recursion config, reservation, logging,
-  dead-letter queue).
+  dead-letter queue, revisions).
+- Environment variable keys must match the model's `[a-zA-Z]([a-zA-Z0-9_])+`.
+- RevisionId (`revisions`): returned with each configuration, checked on updates.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -22,11 +25,10 @@ from typing import TYPE_CHECKING, Any
 from recursectl.local import errors
 from recursectl.local.lineage import split_qualifier
 from recursectl.local.motowire import Response
+from recursectl.local.revisions import check_revision
 from recursectl.local.routes import route
 
 if TYPE_CHECKING:
-    import re
-
     from recursectl.local.http11 import Request
     from recursectl.local.server import FrontDoor
 
@@ -53,6 +55,8 @@ RESERVED_KEYS = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
+# botocore's EnvironmentVariableName pattern: a letter, then at least one more character.
+_ENV_KEY = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 _JSON = {"Content-Type": "application/json"}
 _FN = r"^/2015-03-31/functions/(?P<name>[^/?]+)"
 
@@ -109,6 +113,13 @@ def _body(request: Request) -> dict[str, Any]:
 
 def _check_env(doc: dict[str, Any]) -> None:
     variables = (doc.get("Environment") or {}).get("Variables") or {}
+    if any(not _ENV_KEY.fullmatch(str(k)) for k in variables):
+        # The values are sensitive in the model: AWS's message names the member, not the value.
+        raise errors.Validation(
+            "1 validation error detected: Value at 'environment.variables' failed to satisfy "
+            "constraint: Map keys must satisfy constraint: [Member must satisfy regular "
+            "expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
+        )
     used = sorted(k for k in variables if k in RESERVED_KEYS)
     if used:
         raise errors.InvalidParameterValue(
@@ -162,6 +173,7 @@ def _stored_logging(door: FrontDoor, name: str, config: dict[str, Any]) -> dict[
 def _decorate(door: FrontDoor, name: str, conf: dict[str, Any]) -> None:
     """What moto leaves out of a function configuration: state, logging config."""
     conf["LoggingConfig"] = _stored_logging(door, name, {})
+    conf["RevisionId"] = door.revisions.current(name, str(conf.get("Version") or "$LATEST"))
     target = door.engine.dead_letters.get(name)
     if target:
         conf["DeadLetterConfig"] = {"TargetArn": target}
@@ -216,6 +228,7 @@ def create_function(
     name = str(doc.get("FunctionName") or "")
     if response[0] < 300 and name:
         name = split_qualifier(name)[0]
+        door.revisions.renew(name)
         door.engine.logging[name] = _stored_logging(door, name, logging_config)
         _keep_dead_letter(door, name, doc)
         door.states.start(name, "Pending", door.engine.limits.state_delay)
@@ -229,9 +242,11 @@ def update_code(
 ) -> Response:
     name = split_qualifier(match["name"])[0]
     _refuse_during_update(door, name)
+    check_revision(door, name, _body(request))
     door.capture_code(request.body, create=False)
     response = door.lambda_write(request, path, query)
     if response[0] < 300:
+        door.revisions.renew(name)
         door.states.start(name, "InProgress", door.engine.limits.state_delay)
     return _rewrite(door, name, response, nested=False)
 
@@ -243,10 +258,12 @@ def update_configuration(
     name = split_qualifier(match["name"])[0]
     doc = _body(request)
     _refuse_during_update(door, name)
+    check_revision(door, name, doc)
     _check_env(doc)
     logging_config = _check_logging(doc)
     response = door.lambda_write(request, path, query)
     if response[0] < 300:
+        door.revisions.renew(name)
         _keep_dead_letter(door, name, doc)
         if logging_config is not None:
             door.engine.logging[name] = _stored_logging(door, name, logging_config)
@@ -280,6 +297,7 @@ def function(
     ):
         door.engine.forget_function(name)
         door.states.forget(name)
+        door.revisions.forget(name)
     return response
 
 

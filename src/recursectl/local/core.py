@@ -22,6 +22,7 @@ from recursectl.local.config import ConfigCache, FunctionConfig, Limits
 from recursectl.local.destinations import Deliveries
 from recursectl.local.iam import Iam
 from recursectl.local.logsink import LogSink
+from recursectl.local.metrics import LambdaMetrics
 from recursectl.local.motowire import Moto
 from recursectl.local.spawn import Spawner
 
@@ -47,6 +48,9 @@ class FunctionPool:
         )
     )
     drops: dict[str, int] = field(default_factory=dict)
+    # Log streams of environments a timeout reset, by version: the next new environment of
+    # that version writes on in it (AWS resets the environment and keeps its stream).
+    reset_streams: dict[str, list[str]] = field(default_factory=dict)
 
 
 class EngineCore:
@@ -66,6 +70,7 @@ class EngineCore:
         self.iam = Iam(moto, region)  # execution-role sessions and the checks on their calls
         # Destination and dead-letter deliveries: their own thread, never the hop's.
         self.deliveries = Deliveries(moto, self._invoke_destination)
+        self.metrics = LambdaMetrics(moto, region)  # AWS/Lambda, off the hot path
         self._lock = threading.Lock()
         self._slot_free = threading.Condition(self._lock)  # a worker slot came free
         self._sync_roots: dict[str, int] = {}  # running sync invocations by trace Root
@@ -142,6 +147,8 @@ class EngineCore:
         with self._lock:
             drops = self._state(cfg.spec.name).drops
             drops[reason] = drops.get(reason, 0) + 1
+        if reason == "RecursiveInvocationException":
+            self.metrics.recursion_dropped(cfg.spec.name)
         self.sink.put(
             cfg.spec.log_group,
             logsink.DROPS_STREAM,

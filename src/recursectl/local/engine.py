@@ -250,7 +250,8 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             finally:
                 self._give_back(env)
         with self._lock:
-            counters = self._state(cfg.spec.name).counters
+            state = self._state(cfg.spec.name)
+            counters = state.counters
             counters["invocations"] += 1
             if outcome.init_ms is not None or outcome.status == "init_error":
                 counters["cold_starts"] += 1
@@ -258,6 +259,16 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
                 counters["timeouts"] += 1
             elif outcome.failed:
                 counters["errors"] += 1
+            concurrent = (state.active, self._active)  # this one still holds its slot
+        qualifier = split_qualifier(inv.arn)[1]
+        self.metrics.invocation(
+            cfg.spec.name,
+            qualifier,
+            cfg.spec.version,
+            outcome.duration_ms,
+            outcome.failed,
+            concurrent,
+        )
         return outcome
 
     # housekeeping -------------------------------------------------------------------------
@@ -321,6 +332,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
                 "idle_timeout_s": self.limits.idle_timeout,
             },
             "totals": totals,
+            "isolation": sandbox.summary(),
             "isolation_notes": sandbox.notes(),
             "destinations": self.deliveries.counts(),
             "functions": functions,
@@ -344,10 +356,12 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
         for env in envs:
             env.kill()
         self.sink.reset()
+        self.metrics.reset()
 
     def close(self) -> None:
         """Stop: every worker is killed, nothing is left behind."""
         self._closed.set()
         self.reset()
         self.deliveries.close()
+        self.metrics.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

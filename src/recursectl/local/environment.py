@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recursectl.local import logsink, memory, sandbox, worker_env
+from recursectl.local import logsink, memory, namespace, sandbox, worker_env
 from recursectl.local.attempt import Attempt, FunctionSpec, Outcome
 from recursectl.local.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.logsink import LogSink
@@ -51,6 +51,7 @@ class Environment:
         runtime_dir: Path | None = None,
         tmp_dir: Path | None = None,
         init_retry_of: Environment | None = None,
+        stream: str | None = None,
     ) -> None:
         self.spec = spec
         self.task_root = task_root
@@ -59,9 +60,13 @@ class Environment:
         self._app_filter = self.platform.json  # ApplicationLogLevel on printed JSON objects
         # The second init try of an environment whose init passed 10 s: same stream.
         self.init_retry = init_retry_of is not None
+        # `stream`: the environment a timeout reset (AWS keeps its log stream).
         self.stream: str = (
-            init_retry_of.stream if init_retry_of else logsink.stream_name(version=spec.version)
+            init_retry_of.stream
+            if init_retry_of
+            else stream or logsink.stream_name(version=spec.version)
         )
+        self.timed_out = False  # reset by a timeout: its successor keeps the stream
         self.used = False
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
@@ -118,16 +123,46 @@ class Environment:
             **sandbox.run_as(self._python, self.task_root.parent.parent),
         )
 
+    def isolation(
+        self, args: list[str], extra: dict[str, Any], env: dict[str, str]
+    ) -> dict[str, Any]:
+        """Popen arguments for the worker's own mount namespace where the machine gives one
+        (read-only task root, its own /tmp); a user to drop to is then dropped to after the
+        mounts. Otherwise `extra` as it is."""
+        if not namespace.available():
+            return extra
+        user = extra.pop("user", None)
+        extra.pop("group", None)
+        extra.pop("extra_groups", None)
+        python = os.path.realpath(args[0])
+        # Every folder the worker reads: whichever of them lie under /tmp is bound back in.
+        paths = [a.removeprefix("file://") for a in args[1:]]
+        keep = [
+            str(self.task_root.parent.parent),  # the work folder: code, runtime, TMPDIRs
+            os.path.dirname(python),
+            os.path.dirname(os.path.dirname(python)),
+            sys.prefix,
+            sys.base_prefix,
+            *(str(p) for p in (self.runtime_dir, self.tmp_dir) if p is not None),
+            *(os.path.dirname(p) for p in paths if os.path.isabs(p)),
+            *env.get("NODE_PATH", "").split(os.pathsep),
+            env.get("LAMBDA_RUNTIME_DIR", ""),
+        ]
+        setup = namespace.setup(str(self.task_root), keep, user if isinstance(user, int) else None)
+        return {**extra, "setup": setup}
+
     def _spawn_worker(self, args: list[str], **extra: Any) -> None:
         """Start `args` as this environment's worker, its stdout and telemetry fd read by the
         shared pipe reader (every runtime's worker is wired the same way)."""
         out_r, out_w = os.pipe()
         tel_r, tel_w = os.pipe()
         try:
+            env = self.environ(tel_w)
+            extra = self.isolation(args, extra, env)
             self.proc = self._spawner.spawn(
                 args=args,
                 cwd=str(self.task_root),
-                env=self.environ(tel_w),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=subprocess.STDOUT,
@@ -310,6 +345,7 @@ class Environment:
             self.kill()
         if not finished:
             inv.finished = time.perf_counter()
+            self.timed_out = True
             self.kill()
         self.drain()
         self._current = None

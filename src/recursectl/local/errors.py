@@ -64,6 +64,20 @@ class ResourceConflict(ServiceError):
     kind = "ResourceConflictException"
 
 
+class PreconditionFailed(ServiceError):
+    """A stale RevisionId."""
+
+    status = 412
+    kind = "PreconditionFailedException"
+
+
+class Validation(ServiceError):
+    """A value outside the API model's constraints (pattern, length)."""
+
+    status = 400
+    kind = "ValidationException"
+
+
 class RecursiveInvocation(ServiceError):
     status = 400
     kind = "RecursiveInvocationException"

@@ -28,7 +28,11 @@ def new_token() -> str:
 
 def loopback_hosts(port: int) -> frozenset[str]:
     """The Host values a client of this server sends (lowercase)."""
-    return frozenset(f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))
+    # `stream-localhost`: StartLiveTail's host prefix on `http://localhost:PORT`; RFC 6761
+    # makes every *.localhost name loopback (systemd's resolver and nss-myhostname resolve
+    # it; plain glibc with /etc/hosts does not, so clients there turn the prefix off).
+    names = ("127.0.0.1", "localhost", "[::1]", "stream-localhost")
+    return frozenset(f"{name}:{port}" for name in names)
 
 
 def refusal(headers: dict[str, str], hosts: frozenset[str]) -> str | None:

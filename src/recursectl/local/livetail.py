@@ -278,10 +278,15 @@ class Hub:
         groups: dict[str, str] = {}
         for ident in idents:
             m = _ARN.match(ident)
-            if m is not None and m["region"] != region:
+            if m is None:  # AWS takes log group ARNs only
+                return _error(
+                    "InvalidParameterException",
+                    f"logGroupIdentifiers take log group ARNs "
+                    f"(arn:aws:logs:REGION:ACCOUNT:log-group:NAME), not {ident!r}",
+                )
+            if m["region"] != region:
                 return _error("InvalidParameterException", f"{ident} is in another region")
-            # AWS asks for ARNs; a plain name is taken too (the local cloud is lenient).
-            name = m["name"] if m is not None else ident
+            name = m["name"]
             if not self._group_exists(region, name):
                 return _error(
                     "ResourceNotFoundException", f"The specified log group does not exist: {ident}"

@@ -30,8 +30,12 @@ class EnvironmentPool(EngineCore):
         with self._lock:
             state = self._state(cfg.spec.name)
             env = None
-            while state.idle and init_retry_of is None:
-                candidate = state.idle.pop()
+            # Newest first; each version keeps its own environments (an idle one of another
+            # version is left alone: alternating $LATEST and version 1 stays warm on both).
+            for candidate in reversed(state.idle if init_retry_of is None else []):
+                if candidate.spec.version != cfg.spec.version:
+                    continue
+                state.idle.remove(candidate)
                 # Its credentials must outlast this invocation (AWS renews them too).
                 fresh = candidate.credentials_expire > time.time() + cfg.spec.timeout
                 if candidate.alive and candidate.spec == cfg.spec and fresh:
@@ -50,7 +54,10 @@ class EnvironmentPool(EngineCore):
                 f"The local cloud has no code for {cfg.spec.name} (CodeSha256 "
                 f"{cfg.spec.code_sha}): deploy it again with a zip file while it runs.",
             )
-        env = self._new_env(cfg, init_retry_of)
+        with self._lock:
+            streams = self._state(cfg.spec.name).reset_streams.get(cfg.spec.version)
+            stream = streams.pop() if streams and init_retry_of is None else None
+        env = self._new_env(cfg, init_retry_of, stream)
         session = self.iam.assume(cfg.spec.role, cfg.spec.name) if cfg.spec.role else None
         if session is not None:  # a new session per environment, as Lambda gives one
             env.credentials, env.credentials_expire = session.env(), session.expires
@@ -64,15 +71,18 @@ class EnvironmentPool(EngineCore):
             raise errors.ServiceException(f"Could not start a worker: {exc}") from exc
         return env
 
-    def _new_env(self, cfg: FunctionConfig, init_retry_of: Environment | None) -> Environment:
-        """An environment of `cfg`'s runtime, not started yet."""
+    def _new_env(
+        self, cfg: FunctionConfig, init_retry_of: Environment | None, stream: str | None = None
+    ) -> Environment:
+        """An environment of `cfg`'s runtime, not started yet (`stream`: the log stream of
+        the environment a timeout reset)."""
         work = self.code.root.parent
         tmp_dir = sandbox.private_tmp(work / "tmp", uuid.uuid4().hex)
         task_root = self.code.task_root(cfg.spec.code_sha)
         if is_node(cfg.spec.runtime):
             return NodeEnvironment(
                 cfg.spec, task_root, self.sink, self._spawner,
-                tmp_dir=tmp_dir, init_retry_of=init_retry_of,
+                tmp_dir=tmp_dir, init_retry_of=init_retry_of, stream=stream,
             )  # fmt: skip
         # The declared runtime's interpreter when this machine has one, else this one.
         python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
@@ -82,6 +92,7 @@ class EnvironmentPool(EngineCore):
         return Environment(
             cfg.spec, task_root, self.sink, self._spawner, python=python,
             runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
+            stream=stream,
         )  # fmt: skip
 
     def _make_room(self) -> list[Environment]:
@@ -106,6 +117,8 @@ class EnvironmentPool(EngineCore):
             if env.alive and not self._closed.is_set() and env in state.envs:
                 state.idle.append(env)
                 return
+            if env.timed_out and env in state.envs:
+                state.reset_streams.setdefault(env.spec.version, []).append(env.stream)
             state.envs.discard(env)
         env.kill()
 

@@ -7,9 +7,12 @@ no .pth files, no user site) and `PYTHONPATH` = task root + a staged runtime fol
 links to just those packages, so `import requests` (or `recursectl`, `click`, `moto`) fails
 with the same Runtime.ImportModuleError as on AWS.
 
+Where the local cloud runs as root and the machine allows it, each worker also gets a mount
+namespace of its own (`namespace`): the task root a read-only mount, /tmp its own tmpfs.
 What the operating system cannot give here is said once (`notes`, `local status`, the daemon
-log): absolute /tmp paths are shared (no mount namespace: TMPDIR is per environment), and
+log): without the namespace absolute /tmp paths are shared (TMPDIR is per environment), and
 a handler of a local cloud that does not run as root runs as the same user as the cloud.
+`summary()` is the isolation in force, for `local status`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
+
+from recursectl.local import namespace
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +105,11 @@ def private_tmp(base: Path, name: str) -> Path:
     if os.geteuid() == 0:
         with contextlib.suppress(OSError):
             os.chown(path, NOBODY, NOBODY)
-    note(
-        "each environment has its own TMPDIR, but absolute /tmp paths are shared between "
-        "environments (no mount namespace for the workers)"
-    )
+    if not namespace.available():
+        note(
+            "each environment has its own TMPDIR, but absolute /tmp paths are shared between "
+            "environments (no mount namespace for the workers)"
+        )
     return path
 
 
@@ -130,18 +137,55 @@ def run_as(python: str, work: Path) -> dict[str, object]:
             "a separate user would need root"
         )
         return {}
-    stdlib = Path(os.__file__).parent
-    if not (_reachable(Path(python), 0o005) and _reachable(stdlib, 0o005)):
-        note(
-            f"the local cloud runs as root and its interpreter ({python}) is not usable by "
-            "an unprivileged user: handlers run as root (on AWS they do not) and can write to "
-            "their read-only task root; run the local cloud as a normal user, or with an "
-            "interpreter outside /root"
-        )
+    if not drops_root(python):
+        if namespace.available():
+            note(
+                f"the local cloud runs as root and its interpreter ({python}) is not usable "
+                "by an unprivileged user: handlers run as root (on AWS they do not); their "
+                "task root is still a read-only mount and /tmp their own (a mount namespace "
+                "per worker); run the local cloud as a normal user, or with an interpreter "
+                "outside /root, for an unprivileged handler user"
+            )
+        else:
+            note(
+                f"the local cloud runs as root and its interpreter ({python}) is not usable "
+                "by an unprivileged user: handlers run as root (on AWS they do not) and can "
+                "write to their read-only task root; run the local cloud as a normal user, or "
+                "with an interpreter outside /root"
+            )
         return {}
     with contextlib.suppress(OSError):
         work.chmod(0o711)  # a TemporaryDirectory is 0700: let the handler's user through
     return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+
+
+def drops_root(python: str) -> bool:
+    """Whether handlers of a root local cloud can run as `nobody` (its interpreter and standard
+    library usable by that user)."""
+    stdlib = Path(os.__file__).parent
+    return _reachable(Path(python), 0o005) and _reachable(stdlib, 0o005)
+
+
+def summary(python: str = sys.executable) -> dict[str, str]:
+    """The isolation in force for Python handlers (`local status`)."""
+    uid = os.geteuid()
+    ns = namespace.available()
+    if uid != 0:
+        user = f"uid {uid} (the local cloud's own user)"
+    elif drops_root(python):
+        user = f"nobody (uid {NOBODY})"
+    else:
+        user = "root (the interpreter is not usable by an unprivileged user)"
+    return {
+        "user": user,
+        "task_root": "read-only mount (EROFS)"
+        if ns
+        else "read-only file modes (EACCES; root ignores them)",
+        "tmp": f"/tmp of its own (tmpfs, {namespace.TMP_SIZE}B) and TMPDIR"
+        if ns
+        else "TMPDIR of its own; /tmp shared",
+        "mount_namespace": "yes" if ns else "no",
+    }
 
 
 def make_read_only(root: Path) -> None:

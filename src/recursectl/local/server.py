@@ -30,8 +30,10 @@ from recursectl.local import (
     lambda_ops,
     livetail,
     logsapi,
+    revisions,
     routes,
     s3_actions,
+    versions,
 )
 from recursectl.local.codestore import CodeStore
 from recursectl.local.engine import Engine, Limits, function_name
@@ -51,6 +53,8 @@ _CODE_PATH = re.compile(r"^/2015-03-31/functions(?:/[^/?]+/code)?/?(?:\?|$)")
 _JSON = {"Content-Type": "application/json"}
 
 _route = routes.route
+# Modules whose Lambda routes register at import (before this module's catch-all).
+ROUTE_MODULES = (controlplane, versions)
 
 
 class FrontDoor:
@@ -77,6 +81,7 @@ class FrontDoor:
             self.moto, self.sink, self.code, region=region, limits=limits, reap_orphans=reap_orphans
         )
         self.states = controlplane.FunctionStates()
+        self.revisions = revisions.Revisions()
         self.iam = self.engine.iam
         self.token = token or guard.new_token()
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
@@ -122,6 +127,7 @@ class FrontDoor:
         if path.rstrip("/") == "/moto-api/reset":
             self.engine.reset()
             self.states.clear()
+            self.revisions.clear()
             self.livetail.reset()
         return self.moto_call(request, path, query)
 
@@ -333,6 +339,7 @@ class FrontDoor:
             return 200, dict(_JSON), json.dumps(status).encode()
         if route == "flush" and method == "POST":
             self.sink.flush()
+            self.engine.metrics.flush()
             return 200, dict(_JSON), b'{"flushed":true}'
         if route == "shutdown" and method == "POST":
             if self.on_shutdown is None:

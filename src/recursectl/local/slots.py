@@ -75,6 +75,7 @@ class Slots(EngineCore):
                 reason = self._aws_throttle(cfg)
                 if reason:
                     self._state(name).counters["throttles"] += 1
+                    self.metrics.throttle(name)
                     raise errors.TooManyRequests("Rate Exceeded.", Reason=reason)
                 nested = self._sync_roots.get(root, 0) > 0
                 if self._active < cap or (nested and self._active < 2 * cap):
@@ -82,6 +83,7 @@ class Slots(EngineCore):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._state(name).counters["throttles"] += 1
+                    self.metrics.throttle(name)
                     raise errors.TooManyRequests(
                         f"Rate Exceeded. ({WAIT_NOTE.format(cap=cap)})",
                         Reason="ConcurrentInvocationLimitExceeded",

@@ -48,6 +48,14 @@ def _child_setup() -> None:
         _PRCTL(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+def _then(setup: Any) -> Any:
+    def both() -> None:
+        _child_setup()
+        setup()
+
+    return both
+
+
 def become_subreaper() -> bool:
     """Make this process the subreaper of its descendants (the daemon); False if unsupported."""
     return _PRCTL is not None and _PRCTL(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
@@ -81,9 +89,11 @@ class Spawner:
     def _run(self) -> None:
         while True:
             args, future = self._jobs.get()
+            setup = args.pop("setup", None)  # more to do between fork and exec (namespace)
             with self.lock:
                 try:
-                    proc = subprocess.Popen(preexec_fn=_child_setup, **args)  # noqa: PLW1509
+                    preexec = _child_setup if setup is None else _then(setup)
+                    proc = subprocess.Popen(preexec_fn=preexec, **args)  # noqa: PLW1509
                 except BaseException as exc:
                     future.set_exception(exc)
                     continue

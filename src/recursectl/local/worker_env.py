@@ -29,9 +29,21 @@ def build(
     credentials: Mapping[str, str] | None,
     telemetry_fd: int,
 ) -> dict[str, str]:
-    """Only what Lambda gives a worker (and PATH, LANG, HOME): nothing else of the local
-    cloud's own environment reaches a handler."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
+    """Only what Lambda gives a worker (and PATH, HOME): nothing else of the local cloud's
+    own environment reaches a handler."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR")}
+    # Set by Lambda, not reserved (a function's own value wins). No X-Ray daemon runs here:
+    # the address is loopback, where a segment sent over UDP is dropped (AWS's is a
+    # link-local address, which from this machine would leave it).
+    env.update(
+        {
+            "LANG": "en_US.UTF-8",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+            "_AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1",
+            "_AWS_XRAY_DAEMON_PORT": "2000",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        }
+    )
     if runtime_dir is not None:
         # With `python -S`: the task root (sys.path[0], the cwd) then the runtime folder,
         # /var/task then /var/runtime as on AWS; nothing of recursectl's environment.
