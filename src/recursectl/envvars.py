@@ -44,6 +44,11 @@ RESERVED_PREFIX = "AWS_LAMBDA_"  # AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_RUNTIME_
 _NAME = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 
 
+def valid_name(name: str) -> bool:
+    """A variable name Lambda accepts."""
+    return _NAME.fullmatch(name) is not None
+
+
 def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
     """`--env KEY=VALUE` values -> {KEY: VALUE}; a UsageError for one without `=`."""
     out: dict[str, str] = {}
@@ -70,7 +75,7 @@ def check(env: Mapping[str, str]) -> None:
                 hint="use the settings instead (max_calls, max_invocations, handler) "
                 "or another name",
             )
-        if not _NAME.fullmatch(name):
+        if not valid_name(name):
             raise UsageError(
                 f"Environment variable name {name!r} is not valid on Lambda.",
                 hint="Lambda takes [a-zA-Z]([a-zA-Z0-9_])+: a letter, then one or more "

@@ -87,8 +87,9 @@ def looks_like_self(name: str) -> bool:
 
 
 def settable(name: str) -> bool:
-    """Deploy may set it: not reserved by Lambda, not one of recursectl's own."""
-    return not (
+    """Deploy may set it: a key Lambda accepts, not reserved by Lambda, not one of
+    recursectl's own."""
+    return envvars.valid_name(name) and not (
         name in envvars.RESERVED
         or name.startswith(envvars.RESERVED_PREFIX)
         or name.startswith(envvars.OWN_PREFIX)

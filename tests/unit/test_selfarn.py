@@ -65,6 +65,11 @@ def test_node(source: str, expected: list[str]) -> None:
         ),
         ("import os\nos.environ['RECURSECTL_SELF_ARN']\nlam.invoke(FunctionName=x)\n", []),
         ("import os\nTABLE = os.environ['TABLE_ARN']\nlam.invoke(FunctionName=t)\n", []),
+        # A name built at run time: the scan reads only "_", which Lambda would refuse as a key.
+        (
+            "import os\nlam.invoke(FunctionName=os.environ.get('_'.join(['SELF', 'ARN'])))\n",
+            [],
+        ),
     ],
 )
 def test_python(source: str, expected: list[str]) -> None:
