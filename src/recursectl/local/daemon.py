@@ -31,6 +31,8 @@ SERVICE_ID = "recursectl-local"  # what /_recursectl/health says (server.SERVICE
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 MEMORY_NOTE = "State is in memory and lasts while the local cloud runs."
+STATE_NOTE = "State is kept in {path} (`recursectl local reset` empties it)."
+PERSIST_ENV = "RECURSECTL_LOCAL_PERSIST"  # 0/off/false: state in memory only
 
 
 class LocalCloudError(RecursectlError):
@@ -66,6 +68,36 @@ def log_file(port: int) -> Path:
 def token_file(port: int) -> Path:
     """The control token of the local cloud on `port` (mode 0600: only this user reads it)."""
     return state_dir() / f"local-{port}.token"
+
+
+def store_file(port: int) -> Path:
+    """The persistent state of the local cloud on `port` (SQLite, WAL)."""
+    return state_dir() / f"local-{port}.sqlite3"
+
+
+def persistent() -> bool:
+    return os.environ.get(PERSIST_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def state_note(port: int) -> str:
+    return STATE_NOTE.format(path=store_file(port)) if persistent() else MEMORY_NOTE
+
+
+def reset_store(port: int) -> list[Path]:
+    """Delete the state file of `port` (with its WAL and shared-memory files); the files
+    removed. The local cloud must not be running."""
+    if probe(port) is not None:
+        raise LocalCloudError(
+            f"The local cloud on port {port} is running: its state cannot be deleted under it.",
+            hint="`recursectl local stop` first, or `recursectl local start --fresh`",
+        )
+    removed = []
+    base = store_file(port)
+    for path in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def write_token(port: int, token: str) -> None:
@@ -132,7 +164,7 @@ def ensure_running(port: int, on_start: Callable[[str], None] | None = None) -> 
     """Return the endpoint of the local cloud on `port`, starting it in the background if needed."""
     endpoint, started, _ = start(port)
     if started and on_start is not None:
-        on_start(f"Started the local cloud at {endpoint}. {MEMORY_NOTE}")
+        on_start(f"Started the local cloud at {endpoint}. {state_note(port)}")
     return endpoint
 
 
@@ -141,6 +173,10 @@ def start(port: int, extra_args: list[str] | None = None) -> tuple[str, bool, in
     info = probe(port)
     if info is not None:
         return endpoint_for(port), False, int(info.get("pid", 0))
+    if persistent():
+        from recursectl.local.store import check
+
+        check(store_file(port))  # a damaged or newer store: said here, not in the daemon's log
     log_path = log_file(port)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -245,6 +281,7 @@ def serve(  # noqa: C901
     from recursectl.local.config import Limits
     from recursectl.local.server import make_server
     from recursectl.local.spawn import become_subreaper
+    from recursectl.local.store import Store
 
     limits = Limits()
     if function_concurrency is not None:
@@ -258,10 +295,13 @@ def serve(  # noqa: C901
             f"The local cloud is already running on port {port}.",
             hint="`recursectl local stop` stops it",
         )
+    store = Store(store_file(port)) if persistent() else None
     try:
         # Orphans of a handler's processes come to this process, which kills them.
-        server = make_server(port, limits=limits, reap_orphans=become_subreaper())
+        server = make_server(port, limits=limits, reap_orphans=become_subreaper(), store=store)
     except OSError as exc:
+        if store is not None:
+            store.close()
         if exc.errno == errno.EADDRINUSE:
             raise _port_taken(port, "the address is already in use") from None
         raise

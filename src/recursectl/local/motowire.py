@@ -10,7 +10,10 @@ import io
 import json
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
+
+from recursectl.local.store import mutates
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -55,6 +58,9 @@ class Moto:
         # moto's backends are plain dicts and lists: one request at a time keeps them sane
         # when handlers, the log writer and the CLI hit moto concurrently.
         self._lock = threading.Lock()
+        # Told of each request moto accepted that may have changed its state, under the
+        # lock (so in moto's order) and before the caller is answered: the store's journal.
+        self.journal: Callable[[str, str, str, dict[str, str], bytes], None] | None = None
 
     def call(
         self,
@@ -113,7 +119,13 @@ class Moto:
             finally:
                 if enforce:
                     settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-        code = int(status[0].split(" ", 1)[0])
+            code = int(status[0].split(" ", 1)[0])
+            if (
+                code < 300
+                and self.journal is not None
+                and mutates(method, path, query, headers, body)
+            ):
+                self.journal(method, path, query, headers, body)
         out = {
             k: v for k, v in status[1] if k.lower() not in ("content-length", "transfer-encoding")
         }

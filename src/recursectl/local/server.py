@@ -29,6 +29,7 @@ from recursectl.local import (
     lambda_ops,
     livetail,
     logsapi,
+    persistence,
     routes,
 )
 from recursectl.local.codestore import CodeStore
@@ -37,6 +38,7 @@ from recursectl.local.http11 import MAX_BODY, Reply, Request, Streamed
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
+from recursectl.local.store import Store
 
 SERVICE_ID = "recursectl-local"
 CONTROL = "/_recursectl/"
@@ -60,6 +62,7 @@ class FrontDoor:
         work_dir: Path | None = None,
         token: str | None = None,
         reap_orphans: bool = False,
+        store: Store | None = None,
     ) -> None:
         self.moto = Moto()
         self.sink = LogSink(self.moto, region)
@@ -79,15 +82,25 @@ class FrontDoor:
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
         self.on_shutdown: Callable[[], None] | None = None
         self.connections: Callable[[], int] = lambda: 0
+        self.store = store
+        self.restored: dict[str, int] = {}
+        if store is not None:
+            self.restored = persistence.restore(self, store)
 
     def bound(self, port: int) -> None:
         self.hosts = guard.loopback_hosts(port)
         self.engine.endpoint = f"http://127.0.0.1:{port}"
+        if self.store is not None:  # queued events run once workers can reach the door
+            self.restored["events"] = self.engine.resume(self.store.events())
 
     def close(self) -> None:
+        if self.store is not None:
+            self.sink.flush(timeout=5.0)  # what ran before the stop is in the logs
         self.livetail.reset()  # ends every Live Tail stream
         self.engine.close()
         self.sink.close()
+        if self.store is not None:
+            self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -120,6 +133,8 @@ class FrontDoor:
             self.engine.reset()
             self.states.clear()
             self.livetail.reset()
+            if self.store is not None:
+                self.store.clear()
         return self.moto_call(request, path, query)
 
     def _aws_api(
@@ -136,13 +151,10 @@ class FrontDoor:
                 denied = self._authorize_lambda(session, request, path, query)
                 if denied is not None:
                     return denied
-            method = request.method
-            for want, pattern, handler in routes.LAMBDA_ROUTES:
-                if want in (method, "*"):
-                    match = pattern.match(path)
-                    if match:
-                        return handler(self, match, request, path, query)
-            return self.moto_call(request, path, query)
+            answer = self._lambda(request, path, query)
+            if self.store is not None and persistence.lambda_write(request.method, path, answer):
+                persistence.save_settings(self.engine, self.store)
+            return answer
         response = self.moto.call(
             request.method, path, query, headers, request.body, enforce=session is not None
         )
@@ -151,6 +163,15 @@ class FrontDoor:
         if service in ("iam", "sts"):
             self.iam.observe(service, request.body, response)
         return response
+
+    def _lambda(self, request: Request, path: str, query: str) -> Response:
+        method = request.method
+        for want, pattern, handler in routes.LAMBDA_ROUTES:
+            if want in (method, "*"):
+                match = pattern.match(path)
+                if match:
+                    return handler(self, match, request, path, query)
+        return self.moto_call(request, path, query)
 
     def _authorize_lambda(
         self, session: iam.Session, request: Request, path: str, query: str
@@ -285,6 +306,10 @@ class FrontDoor:
                 "pid": os.getpid(),
                 **self.engine.status(),
                 "connections": self.connections(),
+                "store": {
+                    "path": str(self.store.path) if self.store else None,
+                    "restored": self.restored,
+                },
             }
             return 200, dict(_JSON), json.dumps(status).encode()
         if route == "flush" and method == "POST":
@@ -368,6 +393,7 @@ def make_server(
     limits: Limits | None = None,
     reap_orphans: bool = False,
     timeouts: tuple[float, float] | None = None,
+    store: Store | None = None,
 ) -> FrontDoorServer:
     """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one.
 
@@ -377,7 +403,7 @@ def make_server(
         attrs = {"idle_timeout": timeouts[0], "request_timeout": timeouts[1]}
         handler = type("_TimedHandler", (_Handler,), attrs)
     server = FrontDoorServer(("127.0.0.1", port), handler)
-    server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans)
+    server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans, store=store)
     server.door.bound(server.port)
     server.door.connections = server.open_connections
     return server
