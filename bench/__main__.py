@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import b_chain, b_cloud, b_guard, b_offline, b_peer, b_project
+from bench import b_chain, b_cloud, b_guard, b_offline, b_peer, b_project, b_store
 from bench.context import Context, context
 from bench.harness import FAIL, Report, Row
 
@@ -31,6 +31,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("8", "guard cost", b_guard.guard_cost),
     ("9", "project deploy", b_project.project_deploy),
     ("10", "peer: serverless-offline", b_peer.peer_side_by_side),
+    ("11", "persistence cost", b_store.persistence_cost),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

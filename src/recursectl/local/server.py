@@ -410,14 +410,17 @@ def make_server(
 
 
 def serve_in_thread(
-    port: int = 0, limits: Limits | None = None, timeouts: tuple[float, float] | None = None
+    port: int = 0,
+    limits: Limits | None = None,
+    timeouts: tuple[float, float] | None = None,
+    store: Store | None = None,
 ) -> tuple[str, FrontDoorServer]:
     """Start a server in a daemon thread; returns its endpoint URL and the server.
 
     Stop it with `stop_server(server)` (kills every worker). Control requests need
-    `server.door.token` (header X-Recursectl-Token).
+    `server.door.token` (header X-Recursectl-Token). Without `store`, state is in memory.
     """
-    server = make_server(port, limits=limits, timeouts=timeouts)
+    server = make_server(port, limits=limits, timeouts=timeouts, store=store)
     thread = threading.Thread(target=server.serve_forever, name="front-door", daemon=True)
     thread.start()
     return server.endpoint, server

@@ -219,6 +219,11 @@ class Store:
             for table in ("journal", "events", "code", "kv"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed names
 
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the whole store at `dest` (SQLite's online backup)."""
+        with self._lock, contextlib.closing(sqlite3.connect(dest)) as target:
+            self._db.backup(target)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
