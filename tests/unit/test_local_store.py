@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,8 @@ def test_what_is_journaled(
 def test_journal_events_code_and_settings_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "local.sqlite3"
     db = Store(path)
-    db.append("POST", "/a", "", {"h": "1"}, b"one")
-    db.append("PUT", "/b", "q=1", {}, b"two")
+    db.append(time.time(), "POST", "/a", "", {"h": "1"}, b"one")
+    db.append(time.time(), "PUT", "/b", "q=1", {}, b"two")
     event = StoredEvent("r1", "fn", None, b"{}", "Root=1", "arn:fn", 1000.0, 0, 0, 0.0)
     db.put_event(event)
     db.put_event(StoredEvent("r2", "fn", "2", b"{}", "Root=2", "arn:fn:2", 1001.0, 0, 0, 0.0))
@@ -60,10 +61,13 @@ def test_journal_events_code_and_settings_survive_reopening(tmp_path: Path) -> N
     assert path.stat().st_mode & 0o777 == 0o600
 
     again = Store(path)
-    assert list(again.journal()) == [
+    entries = list(again.journal())
+    assert [(e.method, e.path, e.query, e.headers, e.body) for e in entries] == [
         ("POST", "/a", "", {"h": "1"}, b"one"),
         ("PUT", "/b", "q=1", {}, b"two"),
     ]
+    assert 0 < time.time() - entries[0].at < 60
+    assert entries[0].at <= entries[1].at
     [kept] = again.events()
     assert (kept.request_id, kept.attempts, kept.runs, kept.next_at) == ("r1", 1, 1, 2000.0)
     assert list(again.codes()) == [b"zip"]

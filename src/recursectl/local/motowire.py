@@ -10,6 +10,7 @@ import io
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,8 @@ class Moto:
         self._lock = threading.Lock()
         # Told of each request moto accepted that may have changed its state, under the
         # lock (so in moto's order) and before the caller is answered: the store's journal.
-        self.journal: Callable[[str, str, str, dict[str, str], bytes], None] | None = None
+        # Given the wall-clock time moto took the request (its clock when it did).
+        self.journal: Callable[[float, str, str, str, dict[str, str], bytes], None] | None = None
 
     def call(
         self,
@@ -108,6 +110,7 @@ class Moto:
             # set per request, under the lock, so only this request is checked.
             if enforce:
                 settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+            at = time.time()
             try:
                 chunks = self.app(environ, start_response)
                 try:
@@ -125,7 +128,7 @@ class Moto:
                 and self.journal is not None
                 and mutates(method, path, query, headers, body)
             ):
-                self.journal(method, path, query, headers, body)
+                self.journal(at, method, path, query, headers, body)
         out = {
             k: v for k, v in status[1] if k.lower() not in ("content-length", "transfer-encoding")
         }

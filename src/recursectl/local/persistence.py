@@ -9,7 +9,9 @@ journaled twice). The queued events are resumed once the port is known (`FrontDo
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from recursectl.local.http11 import Streamed
@@ -39,20 +41,24 @@ def restore(door: FrontDoor, store: Store) -> dict[str, int]:
     _load_settings(door.engine, store.settings())
     replayed = failed = 0
     moto = door.moto
-    for method, path, query, headers, body in store.journal():
-        status, _, reply = moto.call(method, path, query, headers, body)
-        replayed += 1
-        if status >= 300:
-            # Accepted once, refused now: a different moto version, or a request whose
-            # answer depended on time. Say which; keep going (the rest is still worth having).
-            failed += 1
-            log.warning(
-                "replaying %s %s was refused (%s): %s",
-                method,
-                path,
-                status,
-                reply[:200].decode("utf-8", "replace"),
+    with ReplayClock() as clock:
+        for entry in store.journal():
+            clock.at = entry.at
+            status, _, reply = moto.call(
+                entry.method, entry.path, entry.query, entry.headers, entry.body
             )
+            replayed += 1
+            if status >= 300:
+                # Accepted once, refused now: a different moto version, or a request whose
+                # answer depended on time. Say which; go on (the rest is worth having).
+                failed += 1
+                log.warning(
+                    "replaying %s %s was refused (%s): %s",
+                    entry.method,
+                    entry.path,
+                    status,
+                    reply[:200].decode("utf-8", "replace"),
+                )
     moto.journal = store.append
     door.code.on_add = store.put_code
     door.sink.on_written = store.delete_events
@@ -67,6 +73,39 @@ def restore(door: FrontDoor, store: Store) -> dict[str, int]:
         elapsed,
     )
     return {"requests": replayed, "refused": failed, "code_zips": codes, "ms": int(elapsed * 1000)}
+
+
+class ReplayClock:
+    """moto's clock (`moto.core.utils.utcnow`) reads the time each journaled request was
+    first accepted while the journal is replayed: log events keep their ingestionTime (the
+    log poller sizes its look-back window from it), functions their LastModified, groups
+    and roles their creation dates, and the 14-day limit on PutLogEvents counts from then.
+
+    moto's modules bind `utcnow` by name at import: those already imported are patched, and
+    those imported during the replay bind the patched function; all are put back after."""
+
+    def __init__(self) -> None:
+        self.at = time.time()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.at, tz=timezone.utc).replace(tzinfo=None)
+
+    def __enter__(self) -> ReplayClock:
+        from moto.core import utils
+
+        self._real = utils.utcnow
+        self._swap(self._real, self.now)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._swap(self.now, self._real)
+
+    def _swap(self, old: object, new: object) -> None:
+        for name, module in list(sys.modules.items()):
+            if (name == "moto" or name.startswith("moto.")) and (
+                getattr(module, "utcnow", None) == old
+            ):
+                module.utcnow = new  # type: ignore[attr-defined]
 
 
 def _load_settings(engine: Engine, values: dict[str, Any]) -> None:

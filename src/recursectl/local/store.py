@@ -37,8 +37,8 @@ from recursectl.errors import EXIT_AWS, RecursectlError
 FORMAT = 1  # PRAGMA user_version of the files this version writes and reads
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY, method TEXT NOT NULL, path TEXT NOT NULL, query TEXT NOT NULL,
-    headers TEXT NOT NULL, body BLOB NOT NULL);
+    seq INTEGER PRIMARY KEY, at REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+    query TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     request_id TEXT PRIMARY KEY, name TEXT NOT NULL, qualifier TEXT, payload BLOB NOT NULL,
     trace TEXT NOT NULL, invoked_arn TEXT NOT NULL, enqueued REAL NOT NULL,
@@ -89,6 +89,18 @@ def mutates(method: str, path: str, query: str, headers: dict[str, str], body: b
     return method not in ("GET", "HEAD", "OPTIONS")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One journaled request and when moto accepted it (wall-clock seconds)."""
+
+    at: float
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class StoredEvent:
     request_id: str
@@ -113,29 +125,29 @@ class Store:
 
     # journal ----------------------------------------------------------------------------
     def append(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+        self, at: float, method: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO journal (method, path, query, headers, body) VALUES (?,?,?,?,?)",
-                (method, path, query, json.dumps(headers), body),
+                "INSERT INTO journal (at, method, path, query, headers, body) VALUES (?,?,?,?,?,?)",
+                (at, method, path, query, json.dumps(headers), body),
             )
 
-    def journal(self) -> Iterator[tuple[str, str, str, dict[str, str], bytes]]:
+    def journal(self) -> Iterator[Entry]:
         """The journaled requests in the order moto applied them."""
         last = 0
         while True:  # in pages: a long journal is never held in memory at once
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT seq, method, path, query, headers, body FROM journal "
+                    "SELECT seq, at, method, path, query, headers, body FROM journal "
                     "WHERE seq > ? ORDER BY seq LIMIT 500",
                     (last,),
                 ).fetchall()
             if not rows:
                 return
-            for seq, method, path, query, headers, body in rows:
+            for seq, at, method, path, query, headers, body in rows:
                 last = seq
-                yield method, path, query, json.loads(headers), bytes(body)
+                yield Entry(at, method, path, query, json.loads(headers), bytes(body))
 
     def journal_size(self) -> int:
         with self._lock:
