@@ -128,3 +128,20 @@ def test_checks_are_off_with_the_machine_setting(monkeypatch: pytest.MonkeyPatch
         door_iam._sessions[session.access_key] = session
         assert (door_iam.session_of(signed) is session) is enforced
         assert door_iam.session_of(cli) is None  # any other key: never checked
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("GET", "/bucket/a/b%20c", ("s3:GetObject", "arn:aws:s3:::bucket/a/b c")),
+        ("PUT", "/bucket/k", ("s3:PutObject", "arn:aws:s3:::bucket/k")),
+        ("DELETE", "/bucket/k", ("s3:DeleteObject", "arn:aws:s3:::bucket/k")),
+        ("GET", "/bucket", ("s3:ListBucket", "arn:aws:s3:::bucket")),
+        ("GET", "/", None),
+        ("PATCH", "/bucket/k", None),
+    ],
+)
+def test_s3_presigned_operations_name_their_action(
+    method: str, path: str, expected: tuple[str, str] | None
+) -> None:
+    assert iam.s3_action(method, path) == expected

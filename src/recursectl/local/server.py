@@ -142,8 +142,13 @@ class FrontDoor:
     ) -> Response | Streamed:
         """A signed AWS call: served here (Lambda, FilterLogEvents) or by moto."""
         headers = request.headers
-        # An execution role's session (a handler's calls): its policies are checked.
-        session = self.iam.session_of(headers)
+        # An execution role's session (a handler's calls), named in the Authorization header
+        # or a presigned query string: its policies are checked. A temporary key this cloud
+        # did not issue is refused here.
+        try:
+            session = self.iam.session_of(headers, query)
+        except errors.ServiceError as exc:
+            return iam.shaped(exc, headers, service)
         if service == "logs":
             return self._logs(session, request, path, query)
         if service == "lambda":
@@ -155,11 +160,7 @@ class FrontDoor:
             if self.store is not None and persistence.lambda_write(request.method, path, answer):
                 persistence.save_settings(self.engine, self.store)
             return answer
-        response = self.moto.call(
-            request.method, path, query, headers, request.body, enforce=session is not None
-        )
-        if session is not None:
-            response = iam.json_error(headers, response)
+        response = self._moto_checked(service, session, request, path, query)
         if service in ("iam", "sts"):
             self.iam.observe(service, request.body, response)
         return response
@@ -180,7 +181,36 @@ class FrontDoor:
         found = lambda_ops.action_of(request.method, path, query, self.engine.region, ACCOUNT_ID)
         if found is None:  # no such operation: moto answers it as AWS would (404)
             return None
-        return self.iam.check(session, request.headers, *found)
+        return self.iam.check(session, request.headers, *found, query=query)
+
+    def _moto_checked(
+        self, service: str, session: iam.Session | None, request: Request, path: str, query: str
+    ) -> Response:
+        """A call moto answers; a role session's call checked against the role's policies.
+
+        moto's access control reads only a SigV4 Authorization header, so any other form of a
+        session's request (presigned, S3's Signature Version 2) is checked here: S3's object
+        and bucket operations by `iam.check`, any other service refused (no presigned call of
+        a handler may go unchecked)."""
+        headers = request.headers
+        if session is None:
+            return self.moto_call(request, path, query)
+        if not guard.sigv4_header(headers):  # presigned, or S3's Signature Version 2
+            found = iam.s3_action(request.method, path) if service == "s3" else None
+            if found is None:
+                refused = errors.AccessDenied(
+                    f"User: {session.arn} is not authorized to perform this {service} call "
+                    "with a presigned request (the local cloud checks presigned requests of "
+                    "execution roles for Lambda and S3 only; sign it in the Authorization "
+                    "header instead)"
+                )
+                return iam.shaped(refused, headers, service)
+            denied = self.iam.check(session, headers, *found, query=query)
+            if denied is not None:
+                return denied
+            return self.moto_call(request, path, query)
+        response = self.moto.call(request.method, path, query, headers, request.body, enforce=True)
+        return iam.json_error(headers, response)
 
     def _logs(
         self, session: iam.Session | None, request: Request, path: str, query: str
@@ -198,23 +228,20 @@ class FrontDoor:
                     action = "logs:StartLiveTail"
                     groups = livetail.group_arns(request.body, self.engine.region, ACCOUNT_ID)
                 for group in groups:
-                    denied = self.iam.check(session, headers, action, group)
+                    denied = self.iam.check(session, headers, action, group, query=query)
                     if denied is not None:
                         return denied
             if target == logsapi.TARGET:
                 return logsapi.filter_log_events(self, request)
             return self.livetail.start(logsapi.region_of(self, request), request.body)
-        response = self.moto.call(
-            request.method, path, query, headers, request.body, enforce=session is not None
-        )
-        if session is not None:
-            response = iam.json_error(headers, response)
+        response = self._moto_checked("logs", session, request, path, query)
         if target == livetail.PUT_TARGET and response[0] < 300:
             self.livetail.publish_put(logsapi.region_of(self, request), request.body)
         return response
 
     def moto_call(self, request: Request, path: str, query: str) -> Response:
-        return self.moto.call(request.method, path, query, request.headers, request.body)
+        headers = guard.routable(request.headers, query)
+        return self.moto.call(request.method, path, query, headers, request.body)
 
     def lambda_write(self, request: Request, path: str, query: str) -> Response:
         response = self.moto_call(request, path, query)
