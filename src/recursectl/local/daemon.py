@@ -295,6 +295,7 @@ def serve(  # noqa: C901
             f"The local cloud is already running on port {port}.",
             hint="`recursectl local stop` stops it",
         )
+    _raise_file_limit()
     store = Store(store_file(port)) if persistent() else None
     try:
         # Orphans of a handler's processes come to this process, which kills them.
@@ -330,6 +331,19 @@ def serve(  # noqa: C901
                 pid_file(port).unlink()
                 if read_token(port) == server.door.token:
                     token_file(port).unlink()
+
+
+def _raise_file_limit(want: int = 65536) -> None:
+    """Raise this process's open-file limit towards its hard limit: each connection waiting
+    for its first byte holds a file (desktop Linux gives 1,024 by default, which a port
+    scanner or a leaking handler reaches)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def configure_logging() -> None:
