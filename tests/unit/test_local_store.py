@@ -101,3 +101,21 @@ def test_another_programs_database_is_refused(tmp_path: Path) -> None:
         db.execute("CREATE TABLE theirs (x)")
     with pytest.raises(StoreError, match="not the local cloud's"):
         Store(path)
+
+
+def test_a_store_missing_a_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "local.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE journal RENAME COLUMN at TO moment")
+    with pytest.raises(StoreError, match="not a readable local-cloud store"):
+        store_mod.check(path)
+
+
+def test_a_full_disk_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store_mod.sqlite3, "connect", full)  # simulated ENOSPC
+    with pytest.raises(StoreError, match="the disk is full"):
+        Store(tmp_path / "local.sqlite3")

@@ -9,6 +9,7 @@ journaled twice). The queued events are resumed once the port is known (`FrontDo
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from recursectl.local.http11 import Streamed
 from recursectl.local.motowire import Response
-from recursectl.local.store import Store
+from recursectl.local.store import Store, store_error
 
 if TYPE_CHECKING:
     from recursectl.local.engine import Engine
@@ -29,7 +30,15 @@ _MAPS = ("recursion", "reserved", "logging", "dead_letters")
 
 
 def restore(door: FrontDoor, store: Store) -> dict[str, int]:
-    """Load `store` into a fresh front door; returns what was restored (for status)."""
+    """Load `store` into a fresh front door; returns what was restored (for status).
+    A file that fails while it is read is a StoreError naming it (never a traceback)."""
+    try:
+        return _restore(door, store)
+    except sqlite3.DatabaseError as exc:
+        raise store_error(store.path, f"could not be read ({exc})") from None
+
+
+def _restore(door: FrontDoor, store: Store) -> dict[str, int]:
     started = time.monotonic()
     # moto's backends are module globals: in a process that ran another front door (tests,
     # the benchmarks), start from moto's empty state so the replay rebuilds it exactly.

@@ -21,6 +21,7 @@ Event invoke answered 202 must never be lost).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -46,6 +47,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS code (sha TEXT PRIMARY KEY, zip BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_PROBES = (
+    "SELECT seq, at, method, path, query, headers, body FROM journal LIMIT 0",
+    "SELECT request_id, name, qualifier, payload, trace, invoked_arn, enqueued, attempts, "
+    "runs, next_at FROM events LIMIT 0",
+    "SELECT sha, zip FROM code LIMIT 0",
+    "SELECT key, value FROM kv LIMIT 0",
+)
 # Operations that change nothing (or only what dies with the process): not journaled.
 _READS = re.compile(
     r"^(Get|List|Describe|Filter|Head|Lookup|Query|Scan|BatchGet|Search|Simulate|Test|"
@@ -63,14 +71,18 @@ class StoreError(RecursectlError):
     exit_code = EXIT_AWS
 
 
-def store_error(path: Path, why: str) -> StoreError:
-    return StoreError(
-        f"The local cloud's state file {path} {why}.",
-        hint=(
-            "`recursectl local reset` deletes it and starts empty (functions, roles, logs and "
-            "queued events are lost); move the file aside first to keep a copy"
-        ),
-    )
+_RESET_HINT = (
+    "`recursectl local reset` deletes it and starts empty (functions, roles, logs and "
+    "queued events are lost); move the file aside first to keep a copy"
+)
+_FULL_HINT = (
+    "free some space on that disk (the state is kept), or point RECURSECTL_STATE_DIR at a "
+    "folder on another disk"
+)
+
+
+def store_error(path: Path, why: str, hint: str = _RESET_HINT) -> StoreError:
+    return StoreError(f"The local cloud's state file {path} {why}.", hint=hint)
 
 
 def mutates(method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> bool:
@@ -258,43 +270,62 @@ def _open(path: Path) -> sqlite3.Connection:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # mode 0600 from the start
         os.close(fd)
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     except OSError as exc:
-        raise store_error(path, f"cannot be opened ({exc.strerror or exc})") from None
+        raise _os_error(path, exc) from None
     try:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version > FORMAT:
-            raise store_error(
-                path,
-                f"was written by a newer recursectl (format {version}, this one reads {FORMAT})",
-            )
-        ok = db.execute("PRAGMA quick_check").fetchone()[0]
-        if ok != "ok":
-            raise store_error(path, f"is damaged (SQLite: {ok})")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        if version == 0:
-            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables:
-                raise store_error(path, "is an SQLite file, but not the local cloud's")
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={FORMAT}")
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    except sqlite3.DatabaseError as exc:
+        raise _db_error(path, exc) from None
+    try:
+        _check_format(path, db)
     except StoreError:
         db.close()
         raise
     except sqlite3.DatabaseError as exc:
         db.close()
-        if "full" in str(exc).lower():
-            raise store_error(path, f"cannot be written: the disk is full ({exc})") from None
-        raise store_error(path, f"is not a readable local-cloud store ({exc})") from None
+        raise _db_error(path, exc) from None
     return db
 
 
+def _check_format(path: Path, db: sqlite3.Connection) -> None:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > FORMAT:
+        raise store_error(
+            path,
+            f"was written by a newer recursectl (format {version}; this one reads {FORMAT})",
+        )
+    ok = db.execute("PRAGMA quick_check").fetchone()[0]
+    if ok != "ok":
+        raise store_error(path, f"is damaged (SQLite: {ok})")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    if version == 0:
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables:
+            raise store_error(path, "is an SQLite file, but not the local cloud's")
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={FORMAT}")
+    for probe in _PROBES:  # every table and column this version reads is there
+        db.execute(probe)
+
+
+def _os_error(path: Path, exc: OSError) -> StoreError:
+    if exc.errno == errno.ENOSPC:
+        return store_error(path, "cannot be written: the disk is full", _FULL_HINT)
+    return store_error(path, f"cannot be opened ({exc.strerror or exc})")
+
+
+def _db_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    if "full" in str(exc).lower():
+        return store_error(path, f"cannot be written: the disk is full ({exc})", _FULL_HINT)
+    return store_error(path, f"is not a readable local-cloud store ({exc})")
+
+
 def check(path: Path) -> None:
-    """Raise StoreError if `path` exists and this version cannot use it (for `local start`,
-    before the daemon is spawned, so the error reaches the terminal)."""
-    if path.exists():
-        _open(path).close()
+    """Open (create) `path` and raise StoreError if this version cannot use it: for `local
+    start`, before the daemon is spawned, so a damaged file or a full disk reaches the
+    terminal instead of a log that cannot be written either."""
+    _open(path).close()
 
 
 def wall_from_monotonic(mono: float) -> float:
