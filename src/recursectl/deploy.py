@@ -20,6 +20,7 @@ from recursectl import envvars
 from recursectl.aws.lambda_ import FunctionConfig
 from recursectl.aws.view import LogGroupView, RoleView
 from recursectl.deploy_result import DeployResult
+from recursectl.errors import AlreadyExistsError, AwsError, ConflictError, NotFoundError
 from recursectl.names import (
     APPLIED_TAG,
     POLICY_NAME,
@@ -29,7 +30,16 @@ from recursectl.names import (
     role_name_for,
 )
 from recursectl.package import Package
-from recursectl.plan import Desired, Observed, Op, Step, desired_state, plan, trust_is_current
+from recursectl.plan import (
+    Desired,
+    Observed,
+    Op,
+    Plan,
+    Step,
+    desired_state,
+    plan,
+    trust_is_current,
+)
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
@@ -230,6 +240,49 @@ def apply(
     return run.role_arn
 
 
+def _plan_now(
+    aws: Aws,
+    settings: Settings,
+    package: Package,
+    adopt: bool,
+    prune_env: bool,
+    extra_statements: tuple[dict[str, Any], ...],
+) -> tuple[Observed, Desired, Plan]:
+    """Read what exists now and plan from it."""
+    observed = observe(
+        aws,
+        settings.name,
+        want_concurrency=settings.concurrency is not None,
+        retention=settings.log_retention_days,
+        want_attached=bool(settings.managed_policies),
+    )
+    fn = observed.function
+    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
+    # The ARN is computed (one STS call) before anything exists: one deploy is enough.
+    function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
+    generation = fn.generation if fn is not None else 0
+    desired = desired_state(
+        settings,
+        package,
+        function_arn,
+        adopt=adopt,
+        generation=generation,
+        kept_env={} if prune_env else outside,
+        pruned_env=tuple(sorted(outside)) if prune_env else (),
+        extra_statements=extra_statements,
+    )
+    return observed, desired, plan(desired, observed)
+
+
+def _settle(aws: Aws, name: str) -> None:
+    """Wait until the other deploy's function is Active and not being updated (if it exists)."""
+    for waiter in ("function_active_v2", "function_updated_v2"):
+        try:
+            aws.lambda_api.wait(name, waiter)
+        except (NotFoundError, AwsError):  # not there (yet), or it failed: read it again anyway
+            return
+
+
 # config write-back -----------------------------------------------------------------------------
 def write_function_arn(path: Path, function_arn: str) -> bool:
     """Set `function_arn` in a recursectl.toml, keeping comments; True if the file changed."""
@@ -266,6 +319,12 @@ def _record_arn(cfg: Path | None, function_arn: str) -> Path | None:
 
 
 # the whole command ---------------------------------------------------------------------------
+# Two deploys of one new function race: the second meets "already exists" (CreateRole:
+# EntityAlreadyExists; CreateFunction: ResourceConflictException "Function already exist") or
+# the first one's update in progress. It reads AWS again and plans from what is there now.
+_RACE_ATTEMPTS = 3
+
+
 def deploy(
     aws: Aws,
     settings: Settings,
@@ -277,35 +336,26 @@ def deploy(
     extra_statements: tuple[dict[str, Any], ...] = (),
     progress: Progress = _quiet,
 ) -> DeployResult:
-    """Observe, plan and (unless dry_run) apply; then write function_arn into recursectl.toml."""
+    """Observe, plan and (unless dry_run) apply; then write function_arn into recursectl.toml.
+    Something created by another deploy meanwhile is read again and updated, not an error."""
     check_function_name(settings.name)
     envvars.check(settings.environment)
-    observed = observe(
-        aws,
-        settings.name,
-        want_concurrency=settings.concurrency is not None,
-        retention=settings.log_retention_days,
-        want_attached=bool(settings.managed_policies),
-    )
-    fn = observed.function
-    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
-    # The ARN is computed (one STS call) before anything exists: one deploy is enough.
-    function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
-    generation = fn.generation if fn is not None else 0
-    desired = desired_state(
-        settings,
-        package,
-        function_arn,
-        adopt=adopt,
-        generation=generation,
-        kept_env={} if prune_env else outside,
-        pruned_env=tuple(sorted(outside)) if prune_env else (),
-        extra_statements=extra_statements,
-    )
-    the_plan = plan(desired, observed)
-    role_arn = observed.role.arn if observed.role else desired.role_arn
-    if not dry_run and the_plan.steps:
-        role_arn = apply(aws, desired, observed, the_plan.steps, package, progress)
+    for attempt in range(_RACE_ATTEMPTS):
+        observed, desired, the_plan = _plan_now(
+            aws, settings, package, adopt, prune_env, extra_statements
+        )
+        role_arn = observed.role.arn if observed.role else desired.role_arn
+        if dry_run or not the_plan.steps:
+            break
+        try:
+            role_arn = apply(aws, desired, observed, the_plan.steps, package, progress)
+            break
+        except (AlreadyExistsError, ConflictError) as exc:
+            if attempt == _RACE_ATTEMPTS - 1:
+                raise
+            progress(f"{exc.message} Another deploy got there first: reading it again.")
+            _settle(aws, settings.name)
+    function_arn = desired.function_arn
     written = None if dry_run else _record_arn(settings.config_path, function_arn)
     return DeployResult(
         package=package,
