@@ -16,7 +16,7 @@ import pytest
 
 from recursectl.local.engine import Limits
 from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
-from recursectl.local.store import Store
+from recursectl.local.store import Store, StoredEvent
 from tests.functional.conftest import NO_RETRY, make_zip
 
 TRUST = json.dumps(
@@ -120,9 +120,9 @@ def test_a_restart_keeps_functions_settings_code_and_logs(door: Door) -> None:
     config = lam.get_function_configuration(FunctionName="kept")
     assert config["LoggingConfig"]["LogFormat"] == "JSON"
     assert config["CodeSha256"] == config_before["CodeSha256"]
-    # moto's clock is replayed: the time the request that set it arrived (moto took the
-    # time a moment later the first time, while it imported its Lambda backend)
-    assert abs(_when(config["LastModified"]) - _when(config_before["LastModified"])) < 1.0
+    # moto's clock is replayed: the time the request that set it arrived (moto read its
+    # clock later the first time, after importing its Lambda backend: ~1 s on a loaded machine)
+    assert abs(_when(config["LastModified"]) - _when(config_before["LastModified"])) < 5.0
     got = lam.get_function(FunctionName="kept")
     assert got["Concurrency"] == {"ReservedConcurrentExecutions": 3}
     with urllib.request.urlopen(got["Code"]["Location"], timeout=10) as response:
@@ -134,7 +134,7 @@ def test_a_restart_keeps_functions_settings_code_and_logs(door: Door) -> None:
     assert [{k: e[k] for k in keep} for e in after] == [{k: e[k] for k in keep} for e in before]
     # ingestionTime is when the PutLogEvents arrived (moto's own reading came a moment later)
     lags = [a["ingestionTime"] - b["ingestionTime"] for a, b in zip(after, before, strict=True)]
-    assert all(abs(lag) < 1000 for lag in lags), lags
+    assert all(abs(lag) < 5000 for lag in lags), lags
     # and it runs, from the kept code, without a redeploy
     answer = lam.invoke(FunctionName="kept", Qualifier="live", Payload=b'{"n": 2}')
     assert json.loads(answer["Payload"].read()) == {"n": 2}
@@ -180,3 +180,40 @@ def test_a_queued_event_survives_a_stop_and_runs_after_the_start(door: Door) -> 
     while store.events() and time.monotonic() < deadline:  # deleted once its logs are in
         time.sleep(0.05)
     assert store.events() == []
+
+
+def test_an_event_older_than_its_maximum_age_is_dropped_after_the_start(door: Door) -> None:
+    door.start()
+    iam, lam = door.client("iam"), door.client("lambda")
+    role = iam.create_role(RoleName="old-role", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    arn = lam.create_function(
+        FunctionName="old",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip({"handler.py": HANDLER})},
+    )["FunctionArn"]
+    door.stop()
+    # An event accepted 7 hours ago (the local cloud was down since): AWS keeps events 6 h.
+    store = Store(door.path)
+    store.put_event(
+        StoredEvent("old-request", "old", None, b'{"n": 1}', "Root=1-0-0", arn,
+                    time.time() - 7 * 3600, 0, 0, 0.0)
+    )  # fmt: skip
+    store.close()
+
+    door.start()
+    logs = door.client("logs")
+    deadline = time.monotonic() + 30
+    drops: list[str] = []
+    while time.monotonic() < deadline and not drops:
+        door.flush()
+        try:
+            events = _events(logs, "/aws/lambda/old")
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        drops = [e["message"] for e in events if "old-request" in e["message"]]
+        time.sleep(0.1)
+    assert drops, "the expired event left no trace"
+    assert '"reason":"EventAgeExceeded"' in drops[0]
+    assert not any(e["message"].startswith("START") for e in events)  # it never ran
