@@ -149,11 +149,13 @@ class LogSink:
                 self._cond.notify_all()
 
     def after_written(self, key: str) -> None:
-        """Hand `key` to on_written once every event put so far is written."""
+        """Hand `key` to on_written once every event put so far is written: at once, not
+        after the batching window (an ended event stays in the store until then, and a crash
+        in that window runs it again)."""
         with self._cond:
             self._done.append(key)
-            if len(self._done) == 1 and not self._pending:
-                self._cond.notify_all()
+            self._urgent = True
+            self._cond.notify_all()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything put so far is in CloudWatch Logs."""
