@@ -95,12 +95,13 @@ def test_a_restart_keeps_functions_settings_code_and_logs(door: Door) -> None:
     door.start()
     iam, lam, logs = door.client("iam"), door.client("lambda"), door.client("logs")
     role = iam.create_role(RoleName="kept-role", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    zipped = make_zip({"handler.py": HANDLER})
     lam.create_function(
         FunctionName="kept",
         Runtime="python3.11",
         Role=role,
         Handler="handler.handler",
-        Code={"ZipFile": make_zip({"handler.py": HANDLER})},
+        Code={"ZipFile": zipped},
         LoggingConfig={"LogFormat": "JSON"},
     )
     lam.put_function_concurrency(FunctionName="kept", ReservedConcurrentExecutions=3)
@@ -126,7 +127,7 @@ def test_a_restart_keeps_functions_settings_code_and_logs(door: Door) -> None:
     got = lam.get_function(FunctionName="kept")
     assert got["Concurrency"] == {"ReservedConcurrentExecutions": 3}
     with urllib.request.urlopen(got["Code"]["Location"], timeout=10) as response:
-        assert response.read() == make_zip({"handler.py": HANDLER})  # the zip was kept
+        assert response.read() == zipped  # the zip was kept
     assert lam.get_function_recursion_config(FunctionName="kept")["RecursiveLoop"] == "Allow"
     assert lam.get_alias(FunctionName="kept", Name="live")["FunctionVersion"] == "1"
     after = _events(logs, "/aws/lambda/kept")
