@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -119,3 +120,27 @@ def test_a_full_disk_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(store_mod.sqlite3, "connect", full)  # simulated ENOSPC
     with pytest.raises(StoreError, match="the disk is full"):
         Store(tmp_path / "local.sqlite3")
+
+
+def test_a_deferred_batch_commits_once_and_never_delays_another_write(tmp_path: Path) -> None:
+    path = tmp_path / "local.sqlite3"
+    db = Store(path)
+
+    def committed() -> int:
+        with sqlite3.connect(path) as reader:  # another connection sees only commits
+            return int(reader.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+    with db.deferred():
+        db.append(time.time(), "POST", "/1", "", {}, b"")
+        db.append(time.time(), "POST", "/2", "", {}, b"")
+        assert committed() == 0  # the log writer's batch: not yet
+        # An API request's write from another thread commits at once (and the batch with it).
+        event = StoredEvent("r", "fn", None, b"{}", "t", "arn", 1.0, 0, 0, 0.0)
+        other = threading.Thread(target=db.put_event, args=(event,))
+        other.start()
+        other.join()
+        assert committed() == 2
+        db.append(time.time(), "POST", "/3", "", {}, b"")
+    assert committed() == 3
+    assert [e.path for e in db.journal()] == ["/1", "/2", "/3"]
+    db.close()

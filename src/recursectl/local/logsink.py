@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -9,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 
 from recursectl import protocol
@@ -133,6 +135,8 @@ class LogSink:
         # Told, after a batch is written, of the keys given to after_written() before the
         # batch was taken: the async queue deletes ended events once their lines are in.
         self.on_written: Callable[[list[str]], None] | None = None
+        # Around each batch's writes (the store: one commit per batch).
+        self.batch: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
         # Told of every batch moto took: (region, group, stream, events); Live Tail's hub.
         self.on_put: Callable[[str, str, str, list[dict[str, object]]], None] | None = None
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
@@ -212,7 +216,8 @@ class LogSink:
                 self._inflight += 1
             cpu = time.thread_time()
             try:
-                self._write_batch(batch, generation)
+                with self.batch():
+                    self._write_batch(batch, generation)
                 if done and self.on_written is not None:
                     self.on_written(done)
             except Exception as exc:  # never let the writer die; say why on stderr

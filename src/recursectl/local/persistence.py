@@ -71,6 +71,7 @@ def _restore(door: FrontDoor, store: Store) -> dict[str, int]:
     moto.journal = store.append
     door.code.on_add = store.put_code
     door.sink.on_written = store.delete_events
+    door.sink.batch = store.deferred
     door.engine.store = store
     elapsed = time.monotonic() - started
     log.info(

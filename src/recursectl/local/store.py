@@ -133,17 +133,51 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._db = _open(path)
 
     # journal ----------------------------------------------------------------------------
     def append(
         self, at: float, method: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> None:
-        with self._lock:
-            self._db.execute(
+        row = (at, method, path, query, json.dumps(headers), body)
+        with self._lock, self._tx() as db:
+            db.execute(
                 "INSERT INTO journal (at, method, path, query, headers, body) VALUES (?,?,?,?,?,?)",
-                (at, method, path, query, json.dumps(headers), body),
+                row,
             )
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write (caller holds the lock): committed at its end, unless this thread is in
+        a `deferred` block; it also commits what another thread's deferred block has written
+        so far (that is only earlier, never later)."""
+        db = self._db
+        began = not db.in_transaction
+        if began:
+            db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if began:
+                db.execute("ROLLBACK")
+            raise
+        if not getattr(self._local, "deferred", False):
+            db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """This thread's journal writes commit once, at the end of the block (the log
+        writer's batch: one fsync instead of one per stream). Another thread's write commits
+        them earlier, never later."""
+        self._local.deferred = True
+        try:
+            yield
+        finally:
+            self._local.deferred = False
+            with self._lock:
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
 
     def journal(self) -> Iterator[Entry]:
         """The journaled requests in the order moto applied them."""
@@ -167,8 +201,8 @@ class Store:
 
     # async events -----------------------------------------------------------------------
     def put_event(self, event: StoredEvent) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._lock, self._tx() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     event.request_id,
@@ -185,8 +219,8 @@ class Store:
             )
 
     def retry_event(self, request_id: str, attempts: int, runs: int, next_at: float) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._lock, self._tx() as db:
+            db.execute(
                 "UPDATE events SET attempts=?, runs=?, next_at=? WHERE request_id=?",
                 (attempts, runs, next_at, request_id),
             )
@@ -194,10 +228,8 @@ class Store:
     def delete_events(self, request_ids: list[str]) -> None:
         if not request_ids:
             return
-        with self._lock, _transaction(self._db):  # one commit, one fsync
-            self._db.executemany(
-                "DELETE FROM events WHERE request_id=?", [(r,) for r in request_ids]
-            )
+        with self._lock, self._tx() as db:  # one commit, one fsync
+            db.executemany("DELETE FROM events WHERE request_id=?", [(r,) for r in request_ids])
 
     def events(self) -> list[StoredEvent]:
         with self._lock:
@@ -212,8 +244,8 @@ class Store:
 
     # code and the front door's own settings ---------------------------------------------
     def put_code(self, sha: str, zip_bytes: bytes) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO code VALUES (?,?)", (sha, zip_bytes))
+        with self._lock, self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO code VALUES (?,?)", (sha, zip_bytes))
 
     def codes(self) -> Iterator[bytes]:
         with self._lock:
@@ -225,8 +257,8 @@ class Store:
                 yield bytes(row[0])
 
     def put_settings(self, values: dict[str, Any]) -> None:
-        with self._lock, _transaction(self._db):
-            self._db.executemany(
+        with self._lock, self._tx() as db:
+            db.executemany(
                 "INSERT OR REPLACE INTO kv VALUES (?,?)",
                 [(k, json.dumps(v, sort_keys=True)) for k, v in values.items()],
             )
@@ -239,9 +271,9 @@ class Store:
     # the whole file ---------------------------------------------------------------------
     def clear(self) -> None:
         """Forget everything (moto-api reset): an empty store, as after `local reset`."""
-        with self._lock, _transaction(self._db):
+        with self._lock, self._tx() as db:
             for table in ("journal", "events", "code", "kv"):
-                self._db.execute(f"DELETE FROM {table}")  # fixed names
+                db.execute(f"DELETE FROM {table}")  # fixed names
 
     def backup(self, dest: Path) -> None:
         """A consistent copy of the whole store at `dest` (SQLite's online backup)."""
@@ -251,18 +283,6 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN ... COMMIT (ROLLBACK on error): several statements, one fsync."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _open(path: Path) -> sqlite3.Connection:
