@@ -156,6 +156,13 @@ def test_reset_asks_then_starts_empty(own_cloud: Cli, tmp_path: Path) -> None:
     own_cloud.ok("local", "start")
     missing = own_cloud.run("info")
     assert missing.returncode == 4, missing.stderr
+    # start --fresh on a running local cloud with state: asks (no terminal: refused, kept)
+    own_cloud.ok("deploy")
+    declined = own_cloud.run("local", "start", "--fresh")
+    assert declined.returncode == 2
+    assert own_cloud.run("info").returncode == 0  # still running, still there
+    own_cloud.ok("local", "start", "--fresh", "--yes")
+    assert own_cloud.run("info").returncode == 4
 
 
 @pytest.mark.parametrize(

@@ -64,12 +64,12 @@ def start(app: App, port: int | None, fresh: bool, yes: bool) -> None:
 
     port = _port(app, port)
     if fresh:
+        if not _confirm_reset(app, port, yes):
+            app.ui.info("nothing deleted; nothing started or stopped")
+            return
         if daemon.probe(port) is not None:
             daemon.stop(port)
             app.ui.info(f"Stopped the local cloud on port {port} to start it fresh.")
-        if not _confirm_reset(app, port, yes):
-            app.ui.info("nothing deleted; not started")
-            return
         daemon.reset_store(port)
     with app.ui.status(f"Starting the local cloud on port {port}..."):
         endpoint, started, pid = daemon.start(port)

@@ -180,7 +180,8 @@ class LogSink:
             self._last_ts.clear()
             self._known_groups.clear()
             self._known_streams.clear()
-            self._done.clear()
+            # `_done` is kept: deleting an event the reset store no longer has is harmless,
+            # and at close the events that ended just before must still leave the store.
             self._generation += 1
 
     def close(self) -> None:

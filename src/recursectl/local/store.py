@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS code (sha TEXT PRIMARY KEY, zip BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_INSERT_JOURNAL = (
+    "INSERT INTO journal (seq, at, method, path, query, headers, body) VALUES (?,?,?,?,?,?,?)"
+)
 _PROBES = (
     "SELECT seq, at, method, path, query, headers, body FROM journal LIMIT 0",
     "SELECT request_id, name, qualifier, payload, trace, invoked_arn, enqueued, attempts, "
@@ -128,56 +131,78 @@ class StoredEvent:
 
 
 class Store:
-    """One SQLite connection shared by the local cloud's threads, behind one lock."""
+    """The store's two SQLite connections to one file, shared by the local cloud's threads.
+
+    `_db` commits with synchronous=FULL (fsync'ed before the request is answered): the
+    journal rows of API requests, new and retried events, code, settings. `_lazy` commits
+    with NORMAL (no fsync of its own): the log writer's batches of journal rows and the
+    deletion of ended events. WAL frames reach the disk in order, so a lazy commit is on the
+    disk once any later FULL commit is, and a SIGKILL loses none of them (they are in the
+    OS's cache); only a power cut may lose the last lazy ones, and then the events they
+    ended run again, which re-writes their logs.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._local = threading.local()
         self._db = _open(path)
+        self._lazy = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=10
+        )
+        self._lazy.execute("PRAGMA synchronous=NORMAL")
+        self._lazy_lock = threading.Lock()
+        last = self._db.execute("SELECT max(seq) FROM journal").fetchone()[0]
+        self._next_seq = int(last or 0) + 1  # moto's order, given out under moto's lock
 
     # journal ----------------------------------------------------------------------------
     def append(
         self, at: float, method: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> None:
-        row = (at, method, path, query, json.dumps(headers), body)
+        """Journal one request moto accepted (called under moto's lock, so `seq` is moto's
+        order even when a log batch's rows are written after a later request's)."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+        row = (seq, at, method, path, query, json.dumps(headers), body)
+        batch: list[tuple[Any, ...]] | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.append(row)
+            return
         with self._lock, self._tx() as db:
-            db.execute(
-                "INSERT INTO journal (at, method, path, query, headers, body) VALUES (?,?,?,?,?,?)",
-                row,
-            )
+            db.execute(_INSERT_JOURNAL, row)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write (caller holds the lock): committed at its end, unless this thread is in
-        a `deferred` block; it also commits what another thread's deferred block has written
-        so far (that is only earlier, never later)."""
+        """One transaction on the FULL connection (caller holds the lock)."""
         db = self._db
-        began = not db.in_transaction
-        if began:
-            db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
             yield db
         except BaseException:
-            if began:
-                db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        if not getattr(self._local, "deferred", False):
-            db.execute("COMMIT")
+        db.execute("COMMIT")
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
-        """This thread's journal writes commit once, at the end of the block (the log
-        writer's batch: one fsync instead of one per stream). Another thread's write commits
-        them earlier, never later."""
-        self._local.deferred = True
+        """This thread's journal rows are written together at the end of the block, in one
+        lazy commit (the log writer's batch: no fsync per stream, no write lock held while
+        moto works)."""
+        self._local.batch = []
         try:
             yield
         finally:
-            self._local.deferred = False
-            with self._lock:
-                if self._db.in_transaction:
-                    self._db.execute("COMMIT")
+            rows, self._local.batch = self._local.batch, None
+            if rows:
+                with self._lazy_lock:
+                    self._lazy.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._lazy.executemany(_INSERT_JOURNAL, rows)
+                    except BaseException:
+                        self._lazy.execute("ROLLBACK")
+                        raise
+                    self._lazy.execute("COMMIT")
 
     def journal(self) -> Iterator[Entry]:
         """The journaled requests in the order moto applied them."""
@@ -226,10 +251,19 @@ class Store:
             )
 
     def delete_events(self, request_ids: list[str]) -> None:
+        """Ended events leave (one lazy commit: see the class)."""
         if not request_ids:
             return
-        with self._lock, self._tx() as db:  # one commit, one fsync
-            db.executemany("DELETE FROM events WHERE request_id=?", [(r,) for r in request_ids])
+        with self._lazy_lock:
+            self._lazy.execute("BEGIN IMMEDIATE")
+            try:
+                self._lazy.executemany(
+                    "DELETE FROM events WHERE request_id=?", [(r,) for r in request_ids]
+                )
+            except BaseException:
+                self._lazy.execute("ROLLBACK")
+                raise
+            self._lazy.execute("COMMIT")
 
     def events(self) -> list[StoredEvent]:
         with self._lock:
@@ -281,7 +315,8 @@ class Store:
             self._db.backup(target)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._lazy_lock:
+            self._lazy.close()
             self._db.close()
 
 
