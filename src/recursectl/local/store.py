@@ -13,9 +13,10 @@ the recorded host). So the store keeps, durably before the API answers:
 - `kv`: what the front door keeps beside moto (recursion config, reserved concurrency,
   LoggingConfig, DeadLetterConfig), as a few small JSON documents.
 
-Durability: `synchronous=FULL` in WAL mode, so each commit is fsync'ed before the request
-that made it is answered (NORMAL would survive a killed process but not a power cut, and an
-Event invoke answered 202 must never be lost).
+Durability: WAL, and `synchronous=FULL` for every commit an answer depends on (each is
+fsync'ed before the request that made it is answered: NORMAL would survive a killed process
+but not a power cut, and an Event invoke answered 202 must never be lost); the log writer's
+batches and ended events' deletion commit with NORMAL (see `Store`).
 """
 
 from __future__ import annotations
