@@ -51,3 +51,38 @@ def test_a_failing_stream_or_subscriber_costs_the_others_nothing() -> None:
     assert fake.written["a"] == [f"a {i}" for i in range(50)]
     assert fake.written["b"] == [f"b {i}" for i in range(50)]
     assert handed == [["event-1"]]
+
+
+class VanishingLogs:
+    """A log group deleted behind the writer's back (DeleteLogGroup, a racing reset)."""
+
+    def __init__(self) -> None:
+        self.groups: set[str] = set()
+        self.calls: list[str] = []
+        self.written: list[str] = []
+
+    def aws(self, service: str, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        action, body = kw["target"].rpartition(".")[2], kw["body"]
+        self.calls.append(action)
+        if action == "CreateLogGroup":
+            self.groups.add(body["logGroupName"])
+        elif body["logGroupName"] not in self.groups:
+            return 400, {"__type": "ResourceNotFoundException"}
+        elif action == "PutLogEvents":
+            self.written += [e["message"] for e in body["logEvents"]]
+        return 200, {}
+
+
+def test_a_group_deleted_behind_the_writer_is_created_again() -> None:
+    fake = VanishingLogs()
+    sink = LogSink(fake, "us-east-1")  # type: ignore[arg-type]
+    try:
+        sink.put("/aws/lambda/f", "s", "before")
+        sink.flush()
+        fake.groups.clear()  # deleted
+        sink.put("/aws/lambda/f", "s", "after")
+        sink.flush()
+    finally:
+        sink.close()
+    assert fake.written == ["before", "after"]
+    assert fake.calls.count("CreateLogGroup") == 2

@@ -110,6 +110,10 @@ def dropped_line(request_id: str, reason: str, chain: str | None, parent: str | 
     return f"{protocol.MARKER} {json.dumps(record, separators=(',', ':'))}"
 
 
+class _Missing(RuntimeError):
+    """CloudWatch Logs says the group or stream does not exist."""
+
+
 class LogSink:
     """Buffers log events per stream and writes them with PutLogEvents from one thread.
 
@@ -248,6 +252,21 @@ class LogSink:
         with self._cond:
             if generation != self._generation:
                 return  # moto was reset after these events were recorded
+        try:
+            self._put(group, stream, events)
+        except _Missing:
+            # The group or stream went away since it was created here (a DeleteLogGroup, or
+            # a reset racing this batch): create them again, once.
+            self._known_groups.discard(group)
+            self._known_streams.discard((group, stream))
+            self._put(group, stream, events)
+        if self.on_put is not None:
+            try:  # a subscriber's failure (Live Tail) never costs the log its events
+                self.on_put(self._region, group, stream, events)
+            except Exception as exc:
+                log.warning("publishing %s %s to Live Tail failed: %r", group, stream, exc)
+
+    def _put(self, group: str, stream: str, events: list[dict[str, object]]) -> None:
         if group not in self._known_groups:
             self._logs("CreateLogGroup", {"logGroupName": group})
             self._known_groups.add(group)
@@ -257,11 +276,6 @@ class LogSink:
         self._logs(
             "PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": events}
         )
-        if self.on_put is not None:
-            try:  # a subscriber's failure (Live Tail) never costs the log its events
-                self.on_put(self._region, group, stream, events)
-            except Exception as exc:
-                log.warning("publishing %s %s to Live Tail failed: %r", group, stream, exc)
 
     def _logs(self, action: str, body: dict[str, object]) -> None:
         code, reply = self._moto.aws(
@@ -271,4 +285,6 @@ class LogSink:
             kind = str((reply or {}).get("__type", ""))
             if "ResourceAlreadyExists" in kind:
                 return
+            if "ResourceNotFound" in kind:
+                raise _Missing(f"{action} failed ({code}): {reply}")
             raise RuntimeError(f"{action} failed ({code}): {reply}")
