@@ -24,6 +24,7 @@ from bench import (
     b_peer,
     b_project,
     b_scan,
+    b_store,
 )
 from bench.context import Context, context
 from bench.harness import FAIL, Report, Row
@@ -44,6 +45,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("11", "secret scan", b_scan.secret_scan),
     ("12", "audit", b_audit.audit_scale),
     ("13", "chain counter", b_counter.counter_cost),
+    ("14", "persistence cost", b_store.persistence_cost),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -16,11 +16,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from recursectl.aws import Aws, Target
 from recursectl.local.engine import Limits
 from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
+from recursectl.local.store import Store
 
 REGION = "us-east-1"
 LOCAL_RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -160,12 +162,17 @@ class Timeline:
 
 
 @contextmanager
-def local_cloud(limits: Limits | None = None) -> Iterator[LocalCloud]:
-    """A local cloud on a free loopback port, with its own state directory; stops on exit."""
+def local_cloud(limits: Limits | None = None, persist: bool = False) -> Iterator[LocalCloud]:
+    """A local cloud on a free loopback port, with its own state directory; stops on exit.
+
+    `persist`: with its store (state.sqlite3 in that directory), as `local start` runs it."""
     saved = {k: os.environ.get(k) for k in ("RECURSECTL_STATE_DIR",)}
     with tempfile.TemporaryDirectory(prefix="recursectl-bench-") as state:
         os.environ["RECURSECTL_STATE_DIR"] = state
-        endpoint, server = serve_in_thread(0, limits=limits)
+        store = Store(Path(state) / "state.sqlite3") if persist else None
+        endpoint, server = serve_in_thread(0, limits=limits, store=store)
+        if store is None:  # moto's state is global to the process: start empty
+            server.door.moto.call("POST", "/moto-api/reset", "", {}, b"")
         try:
             yield LocalCloud(endpoint, server)
         finally:

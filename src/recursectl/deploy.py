@@ -20,7 +20,13 @@ from recursectl import envvars
 from recursectl.aws.lambda_ import FunctionConfig
 from recursectl.aws.view import LogGroupView, RoleView
 from recursectl.deploy_result import DeployResult
-from recursectl.errors import UnsupportedApiError
+from recursectl.errors import (
+    AlreadyExistsError,
+    AwsError,
+    ConflictError,
+    NotFoundError,
+    UnsupportedApiError,
+)
 from recursectl.names import (
     APPLIED_TAG,
     POLICY_NAME,
@@ -30,7 +36,16 @@ from recursectl.names import (
     role_name_for,
 )
 from recursectl.package import Package
-from recursectl.plan import Desired, Observed, Op, Step, desired_state, plan, trust_is_current
+from recursectl.plan import (
+    Desired,
+    Observed,
+    Op,
+    Plan,
+    Step,
+    desired_state,
+    plan,
+    trust_is_current,
+)
 from recursectl.protocol import SELF_ARN_PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -254,6 +269,54 @@ def apply(
     return run.role_arn
 
 
+def _plan_now(
+    aws: Aws,
+    settings: Settings,
+    package: Package,
+    adopt: bool,
+    prune_env: bool,
+    extra_statements: tuple[dict[str, Any], ...],
+    self_env: Mapping[str, str],
+) -> tuple[Observed, Desired, Plan]:
+    """Read what exists now and plan from it (the function's own ARN filled in where the
+    code and the settings read it)."""
+    observed = observe(
+        aws,
+        settings.name,
+        want_concurrency=settings.concurrency is not None,
+        retention=settings.log_retention_days,
+        want_attached=bool(settings.managed_policies),
+    )
+    fn = observed.function
+    # The ARN is computed (one STS call) before anything exists: one deploy is enough.
+    function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
+    settings = replace(
+        settings, environment=with_self_arn(settings.environment, self_env, function_arn)
+    )
+    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
+    generation = fn.generation if fn is not None else 0
+    desired = desired_state(
+        settings,
+        package,
+        function_arn,
+        adopt=adopt,
+        generation=generation,
+        kept_env={} if prune_env else outside,
+        pruned_env=tuple(sorted(outside)) if prune_env else (),
+        extra_statements=fill_self_arn(extra_statements, function_arn),
+    )
+    return observed, desired, plan(desired, observed)
+
+
+def _settle(aws: Aws, name: str) -> None:
+    """Wait until the other deploy's function is Active and not being updated (if it exists)."""
+    for waiter in ("function_active_v2", "function_updated_v2"):
+        try:
+            aws.lambda_api.wait(name, waiter)
+        except (NotFoundError, AwsError):  # not there (yet), or it failed: read it again anyway
+            return
+
+
 # config write-back -----------------------------------------------------------------------------
 def write_function_arn(path: Path, function_arn: str) -> bool:
     """Set `function_arn` in a recursectl.toml, keeping comments; True if the file changed."""
@@ -300,6 +363,12 @@ def _warnings(planned: list[str], desired: Desired, skipped: dict[str, str]) -> 
 
 
 # the whole command ---------------------------------------------------------------------------
+# Two deploys of one new function race: the second meets "already exists" (CreateRole:
+# EntityAlreadyExists; CreateFunction: ResourceConflictException "Function already exist") or
+# the first one's update in progress. It reads AWS again and plans from what is there now.
+_RACE_ATTEMPTS = 3
+
+
 def deploy(
     aws: Aws,
     settings: Settings,
@@ -311,41 +380,28 @@ def deploy(
     extra_statements: tuple[dict[str, Any], ...] = (),
     progress: Progress = _quiet,
 ) -> DeployResult:
-    """Observe, plan and (unless dry_run) apply; then write function_arn into recursectl.toml."""
+    """Observe, plan and (unless dry_run) apply; then write function_arn into recursectl.toml.
+    Something created by another deploy meanwhile is read again and updated, not an error."""
     check_function_name(settings.name)
     envvars.check(settings.environment)
-    observed = observe(
-        aws,
-        settings.name,
-        want_concurrency=settings.concurrency is not None,
-        retention=settings.log_retention_days,
-        want_attached=bool(settings.managed_policies),
-    )
-    fn = observed.function
-    # The ARN is computed (one STS call) before anything exists: one deploy is enough.
-    function_arn = fn.arn if fn is not None else aws.function_arn(settings.name)
     self_env = self_arn_variables(settings, package)
-    settings = replace(
-        settings, environment=with_self_arn(settings.environment, self_env, function_arn)
-    )
-    extra_statements = fill_self_arn(extra_statements, function_arn)
-    outside = envvars.foreign(fn.env, settings.environment) if fn is not None else {}
-    generation = fn.generation if fn is not None else 0
-    desired = desired_state(
-        settings,
-        package,
-        function_arn,
-        adopt=adopt,
-        generation=generation,
-        kept_env={} if prune_env else outside,
-        pruned_env=tuple(sorted(outside)) if prune_env else (),
-        extra_statements=extra_statements,
-    )
-    the_plan = plan(desired, observed)
-    role_arn = observed.role.arn if observed.role else desired.role_arn
     skipped: dict[str, str] = {}
-    if not dry_run and the_plan.steps:
-        role_arn = apply(aws, desired, observed, the_plan.steps, package, progress, skipped)
+    for attempt in range(_RACE_ATTEMPTS):
+        observed, desired, the_plan = _plan_now(
+            aws, settings, package, adopt, prune_env, extra_statements, self_env
+        )
+        role_arn = observed.role.arn if observed.role else desired.role_arn
+        if dry_run or not the_plan.steps:
+            break
+        try:
+            role_arn = apply(aws, desired, observed, the_plan.steps, package, progress, skipped)
+            break
+        except (AlreadyExistsError, ConflictError) as exc:
+            if attempt == _RACE_ATTEMPTS - 1:
+                raise
+            progress(f"{exc.message} Another deploy got there first: reading it again.")
+            _settle(aws, settings.name)
+    function_arn = desired.function_arn
     written = None if dry_run else _record_arn(settings.config_path, function_arn)
     return DeployResult(
         package=package,

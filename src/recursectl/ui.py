@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -53,6 +54,40 @@ class Ticker:
             self._on_advance(n)
 
 
+# What a stream that cannot encode them (PYTHONIOENCODING=ascii, some CI runners, a latin-1
+# locale) shows instead of the symbols recursectl prints; anything else becomes "?".
+_ASCII = {
+    "·": "-", "≈": "~", "✓": "ok", "✗": "x", "…": "...", "—": "-", "–": "-", "→": "->",
+    "←": "<-", "×": "x", "├": "+", "└": "`", "│": "|", "─": "-", "┃": "|", "━": "-",
+    "╇": "+", "┏": "+", "┓": "+", "┗": "+", "┛": "+", "┡": "+", "┩": "+", "┳": "+",
+    "┻": "+", "╋": "+", "≤": "<=", "≥": ">=", "µ": "u", "°": "deg",
+}  # fmt: skip
+_ERRORS = "recursectl-ascii"
+
+
+def _replace(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(_ASCII.get(ch, "?") for ch in bad), exc.end
+
+
+codecs.register_error(_ERRORS, _replace)
+
+
+def tolerate_encoding(*streams: Any) -> None:
+    """Streams whose encoding cannot write every character degrade (ASCII stand-ins, "?")
+    instead of raising UnicodeEncodeError in the middle of a table."""
+    for stream in streams:
+        encoding = str(getattr(stream, "encoding", "") or "").lower().replace("_", "-")
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not encoding.startswith("utf"):
+            try:
+                reconfigure(errors=_ERRORS)
+            except (ValueError, OSError):  # a stream that cannot change: leave it
+                continue
+
+
 class Verbosity(IntEnum):
     """The one verbosity setting: -q, the default, --debug."""
 
@@ -78,6 +113,8 @@ class UI:
         err: Console | None = None,
     ):
         no_color = no_color or bool(os.environ.get("NO_COLOR"))
+        if out is None and err is None:
+            tolerate_encoding(sys.stdout, sys.stderr)
         self.verbosity = verbosity
         self.json_mode = json_mode
         self.out = out or Console(no_color=no_color, highlight=False, soft_wrap=True)

@@ -3,9 +3,11 @@ slow and idle connections, the connection limit (the parser: tests/unit/test_htt
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,6 +25,8 @@ class _Echo(Connection):
 
 class _Server(LoopbackServer):
     max_connections = 3
+    first_byte_timeout = 0.3
+    slot_wait = 0.5
 
 
 @pytest.fixture
@@ -76,15 +80,61 @@ def test_slow_and_idle_connections_are_closed(server: _Server) -> None:
         assert _read_all(idle) == b""  # closed, without a reply
 
 
-def test_connections_past_the_limit_get_503(server: _Server) -> None:
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+class _KeepAlive(_Echo):
+    idle_timeout = 10.0
+    request_timeout = 10.0
+
+
+def test_past_the_limit_the_longest_idle_makes_room_and_busy_ones_get_503() -> None:
+    server = _Server(("127.0.0.1", 0), _KeepAlive)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     held = [_connect(server) for _ in range(3)]
     try:
         for sock in held:  # each is being served (a request answered) before the next
             sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
+        time.sleep(0.25)  # all three idle between requests, past the 0.2 s minimum
         with _connect(server) as extra:
+            extra.sendall(b"GET /new HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            assert _read_all(extra).startswith(b"HTTP/1.1 200 OK")  # served
+        # The longest idle (held[0], unless the machine reordered the threads) was closed.
+        readable, _, _ = select.select(held, [], [], 2.0)
+        closed = [sock for sock in readable if sock.recv(100) == b""]
+        assert len(closed) == 1
+        _wait_for(lambda: server.open_connections() == 2)  # the served ones have ended
+        # Every slot busy in a request (each sent half of one): a new connection gets 503.
+        busy = [sock for sock in held if sock not in closed] + [_connect(server)]
+        held.append(busy[-1])
+        for sock in busy:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+        _wait_for(lambda: server.open_connections() == 3)
+        with _connect(server) as extra:
+            extra.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             assert _read_all(extra).startswith(b"HTTP/1.1 503 ")
-        assert server.open_connections() == 3
     finally:
         for sock in held:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_connections_that_send_nothing_are_closed_without_a_thread(server: _Server) -> None:
+    silent = [_connect(server) for _ in range(20)]  # far past max_connections = 3
+    try:
+        with _connect(server) as client:  # answered while they wait
+            client.sendall(b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            assert _read_all(client).startswith(b"HTTP/1.1 200 OK")
+            assert server.open_connections() <= 1  # the silent ones hold no thread
+        for sock in silent:  # and are closed after first_byte_timeout (0.3 s here)
+            assert _read_all(sock) == b""
+    finally:
+        for sock in silent:
             sock.close()

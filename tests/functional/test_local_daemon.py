@@ -89,7 +89,7 @@ def test_start_reuse_status_and_stop_leave_no_process_behind(port: int) -> None:
     assert started.exit_code == 0, started.output
     endpoint = f"http://127.0.0.1:{port}"
     assert started.stdout.strip() == endpoint
-    assert "State is in memory" in started.stderr
+    assert "State is kept in" in started.stderr
     info = daemon.probe(port)
     assert info is not None
     daemon_pid = int(info["pid"])
@@ -200,7 +200,7 @@ def test_ensure_running_starts_once_and_says_so(port: int) -> None:
     assert endpoint == f"http://127.0.0.1:{port}"
     assert daemon.ensure_running(port, on_start=messages.append) == endpoint
     assert len(messages) == 1
-    assert "in memory" in messages[0]
+    assert str(daemon.store_file(port)) in messages[0]  # says where the state is kept
 
 
 def test_port_taken_by_another_program_is_a_clear_error(port: int) -> None:

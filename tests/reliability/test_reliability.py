@@ -303,3 +303,53 @@ def test_slow_connections_are_timed_out_and_bounded(cloud: tuple[str, FrontDoorS
     )
     assert set(replies) == {"408"}
     assert server.open_connections() == 0
+
+
+SILENT = 1000  # the issue's figure, at both sizes: past the 512 connections served at once
+
+
+def _room_for_files(needed: int) -> None:
+    """This process holds both ends of every connection: raise its file limit if it must."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} open files; this machine allows {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def test_silent_connections_lock_nobody_out(cloud: tuple[str, FrontDoorServer]) -> None:
+    url, server = cloud
+    _room_for_files(2 * SILENT + 1000)
+    quick = Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1)
+    boto3.client("lambda", endpoint_url=url, config=quick).list_functions()  # moto warmed up
+    lam = boto3.client("lambda", endpoint_url=url, config=quick)  # a new client: no connection
+    threads_before = threading.active_count()
+    silent = []
+    try:
+        for _ in range(SILENT):  # a port scanner, a handler leaking clients: never a byte
+            silent.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+        # The new client, the CLI's kind: answered at once (before: 503 for ~61 s).
+        started = time.monotonic()
+        assert isinstance(lam.list_functions()["Functions"], list)  # answered
+        answered_ms = (time.monotonic() - started) * 1000
+        threads_held = threading.active_count() - threads_before
+        # ... and the silent ones are closed after the first-byte timeout (5 s).
+        closed = 0
+        for sock in silent:
+            sock.settimeout(15)
+            if sock.recv(1) == b"":
+                closed += 1
+    finally:
+        for sock in silent:
+            sock.close()
+    report(
+        "silent connections",
+        open=SILENT,
+        new_client_answered_ms=f"{answered_ms:.0f}",
+        threads_held=threads_held,
+        closed_by_server=closed,
+    )
+    assert threads_held < 20  # they wait for a byte without a thread each
+    assert closed == SILENT

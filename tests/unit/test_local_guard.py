@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from recursectl.local import guard
 from recursectl.local.guard import loopback_hosts, refusal, signed_service, token_ok
 
 HOSTS = loopback_hosts(4599)
@@ -62,3 +63,38 @@ def test_the_token_must_match_exactly() -> None:
     assert token_ok({"x-recursectl-token": "s3cret"}, "s3cret")
     assert not token_ok({"x-recursectl-token": "s3cre"}, "s3cret")
     assert not token_ok({}, "s3cret")
+
+
+def test_every_credential_form_names_its_key() -> None:
+    header = {
+        "authorization": "AWS4-HMAC-SHA256 Credential=ASIAHEADER/20240101/r/lambda/aws4_request, S"
+    }
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=ASIAQUERY%2F20240101%2Fr%2Flambda%2Faws4_request"
+    )
+    assert guard.access_keys(header, "") == ["ASIAHEADER"]
+    assert guard.access_keys({}, query) == ["ASIAQUERY"]
+    assert guard.access_keys(header, query) == ["ASIAHEADER", "ASIAQUERY"]  # both are read
+    # S3's Signature Version 2: header and query
+    assert guard.access_keys({"authorization": "AWS ASIAV2:c2ln"}, "") == ["ASIAV2"]
+    assert guard.access_keys({}, "AWSAccessKeyId=ASIAV2Q&Signature=x&Expires=1") == ["ASIAV2Q"]
+    assert guard.signed_service({}, "AWSAccessKeyId=K&Signature=x&Expires=1") == "s3"
+    assert guard.access_keys({}, "") == []
+
+
+def test_the_session_token_is_read_from_headers_or_query() -> None:
+    assert guard.session_token({"x-amz-security-token": "h"}, "X-Amz-Security-Token=q") == "h"
+    assert guard.session_token({}, "X-Amz-Security-Token=q%2Bq") == "q+q"
+    assert guard.session_token({}, "AWSAccessKeyId=K&x-amz-security-token=v2") == "v2"
+    assert guard.session_token({}, "") is None
+
+
+def test_a_presigned_request_is_made_routable_for_moto() -> None:
+    query = (
+        "X-Amz-Credential=test%2F20240101%2Fus-east-1%2Flambda%2Faws4_request&X-Amz-Signature=ab"
+    )
+    auth = guard.routable({"host": "h"}, query)["authorization"]
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/lambda/")
+    signed = {"authorization": "AWS4-HMAC-SHA256 Credential=x"}
+    assert guard.routable(signed, query) is signed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from pathlib import Path
@@ -144,11 +145,13 @@ class Group(click.Group):
                 _bug(app, exc, ctx)
             if app and app.debug:
                 traceback.print_exc()
-            (app.ui if app else UI()).error(
-                f"{exc.strerror or exc}: {exc.filename}",
-                "check that the folder exists and that you may write to it (the local cloud's "
-                "state folder is RECURSECTL_STATE_DIR, else ~/.local/state/recursectl)",
+            hint = (
+                "free some space on that disk, or point RECURSECTL_STATE_DIR at another one"
+                if exc.errno == errno.ENOSPC
+                else "check that the folder exists and that you may write to it (the local "
+                "cloud's state folder is RECURSECTL_STATE_DIR, else ~/.local/state/recursectl)"
             )
+            (app.ui if app else UI()).error(f"{exc.strerror or exc}: {exc.filename}", hint)
             ctx.exit(EXIT_AWS)
         except Exception as exc:
             _bug(ctx.obj if isinstance(ctx.obj, App) else None, exc, ctx)

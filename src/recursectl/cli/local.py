@@ -24,8 +24,33 @@ def local() -> None:
     """The embedded local cloud: Lambda, IAM, CloudWatch Logs and more on 127.0.0.1.
 
     No AWS account and no Docker: handlers run in local Python workers under the official
-    runtime client. State is in memory and lasts while the local cloud runs.
+    runtime client. Its state (functions, roles, logs, queued events) is kept in recursectl's
+    state folder and survives `local stop` and a crash; `local reset` empties it
+    (RECURSECTL_LOCAL_PERSIST=0: state in memory only).
     """
+
+
+_YES = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _confirm_reset(app: App, port: int, yes: bool) -> bool:
+    """Ask before deleting the state of `port` (a closed stdin is a usage error)."""
+    from recursectl.errors import UsageError
+    from recursectl.local import daemon
+
+    if yes or not daemon.store_file(port).exists():
+        return True
+    try:  # click.confirm aborts when stdin is closed: say why instead
+        return click.confirm(
+            f"Delete the local cloud's state on port {port} (functions, roles, logs, queued "
+            "events)?",
+            default=False,
+            err=True,
+        )
+    except click.exceptions.Abort:
+        raise UsageError(
+            "No confirmation given; nothing was deleted.", hint="pass --yes to reset without asking"
+        ) from None
 
 
 @local.command()
@@ -35,8 +60,10 @@ def local() -> None:
     is_flag=True,
     help="Also build the Node.js runtime client now (once per machine; minutes with npm).",
 )
+@click.option("--fresh", is_flag=True, help="Start empty: delete the kept state first (asks).")
+@_YES
 @click.pass_obj
-def start(app: App, port: int | None, node: bool = False) -> None:
+def start(app: App, port: int | None, fresh: bool, yes: bool, node: bool = False) -> None:
     """Start the local cloud in the background (or reuse the running one); prints its endpoint."""
     from recursectl.local import daemon
 
@@ -45,13 +72,21 @@ def start(app: App, port: int | None, node: bool = False) -> None:
 
         build_runtime_client(app, required=True)
     port = _port(app, port)
+    if fresh:
+        if not _confirm_reset(app, port, yes):
+            app.ui.info("nothing deleted; nothing started or stopped")
+            return
+        if daemon.probe(port) is not None:
+            daemon.stop(port)
+            app.ui.info(f"Stopped the local cloud on port {port} to start it fresh.")
+        daemon.reset_store(port)
     with app.ui.status(f"Starting the local cloud on port {port}..."):
         endpoint, started, pid = daemon.start(port)
     if started:
         app.ui.success(f"Local cloud running at {endpoint} (pid {pid}).")
     else:
         app.ui.info(f"The local cloud is already running at {endpoint} (pid {pid}); reusing it.")
-    app.ui.info(daemon.MEMORY_NOTE + " `recursectl local stop` stops it and every worker.")
+    app.ui.info(daemon.state_note(port) + " `recursectl local stop` stops it and every worker.")
     app.ui.info(f"Use it with --local, or AWS_ENDPOINT_URL={endpoint} for any AWS client.")
     app.ui.info(
         "For `aws logs start-live-tail` (and boto3's start_live_tail) also set "
@@ -65,7 +100,7 @@ def start(app: App, port: int | None, node: bool = False) -> None:
 @_PORT
 @click.pass_obj
 def stop(app: App, port: int | None) -> None:
-    """Stop the local cloud and every worker it runs (its state is discarded)."""
+    """Stop the local cloud and every worker it runs (its state is kept for the next start)."""
     from recursectl.local import daemon
 
     port = _port(app, port)
@@ -74,6 +109,34 @@ def stop(app: App, port: int | None) -> None:
         app.ui.info(f"No local cloud is running on port {port}.")
     else:
         app.ui.success(f"Stopped the local cloud on port {port} (pid {pid}).")
+        if daemon.persistent():
+            app.ui.info(daemon.state_note(port))
+
+
+@local.command()
+@_PORT
+@_YES
+@click.pass_obj
+def reset(app: App, port: int | None, yes: bool) -> None:
+    """Delete the local cloud's kept state (asks first); the next start is empty."""
+    from recursectl.local import daemon
+
+    port = _port(app, port)
+    if daemon.probe(port) is not None:
+        from recursectl.errors import UsageError
+
+        raise UsageError(
+            f"The local cloud on port {port} is running.",
+            hint="`recursectl local stop` first, or `recursectl local start --fresh`",
+        )
+    if not daemon.store_file(port).exists():
+        app.ui.info(f"No kept state for port {port}; nothing to delete.")
+        return
+    if not _confirm_reset(app, port, yes):
+        app.ui.info("nothing deleted")
+        return
+    removed = daemon.reset_store(port)
+    app.ui.success(f"Deleted the local cloud's state on port {port} ({removed[0]}).")
 
 
 @local.command()
@@ -187,7 +250,7 @@ def serve(
     port = _port(app, port)
 
     def ready(endpoint: str) -> None:
-        app.ui.success(f"Local cloud listening on {endpoint}. {daemon.MEMORY_NOTE}")
+        app.ui.success(f"Local cloud listening on {endpoint}. {daemon.state_note(port)}")
         app.ui.info("Press Ctrl-C to stop.")
 
     daemon.configure_logging()

@@ -18,6 +18,7 @@ from recursectl.local.config import FunctionConfig
 from recursectl.local.core import EngineCore
 from recursectl.local.destinations import Ending
 from recursectl.local.errors import ServiceError
+from recursectl.local.store import StoredEvent, monotonic_from_wall, wall_from_monotonic
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,49 @@ _DROP_ERRORS = {
 
 
 class AsyncQueue(EngineCore):
+    def _accept(self, event: AsyncEvent) -> None:
+        """A new Event invoke: in the store before the 202 is answered, then queued."""
+        if self.store is not None:
+            self.store.put_event(_stored(event, next_at=0.0))
+        self._enqueue(event)
+
+    def resume(self, events: list[StoredEvent]) -> int:
+        """Queue again the events a previous run of the local cloud accepted and did not
+        finish (an attempt cut by the crash runs again with the same request id: AWS retries
+        an event after a system error too). Returns how many were queued."""
+        now = time.time()
+        for stored in events:
+            event = AsyncEvent(
+                stored.name,
+                stored.qualifier,
+                stored.request_id,
+                stored.payload,
+                stored.trace,
+                stored.invoked_arn,
+                enqueued=monotonic_from_wall(stored.enqueued),
+                attempts=stored.attempts,
+                runs=stored.runs,
+            )
+            if stored.next_at > now:
+                self._retry_later(event, stored.next_at - now)
+            else:
+                with self._lock:
+                    self._state(event.name).queue.append(event)
+        self._pump()
+        return len(events)
+
+    def _done(self, *events: AsyncEvent) -> None:
+        """These events ended: out of the store once their log lines are written."""
+        if self.store is None or self._closed.is_set():
+            return  # stopping: an event cut short stays in the store and runs at next start
+        for event in events:
+            self.sink.after_written(event.request_id)
+
+    def _retry_later(self, event: AsyncEvent, delay: float) -> None:
+        timer = threading.Timer(delay, self._requeue, args=(event,))
+        timer.daemon = True
+        timer.start()
+
     def _enqueue(self, event: AsyncEvent) -> None:
         with self._lock:
             self._state(event.name).queue.append(event)
@@ -85,30 +129,42 @@ class AsyncQueue(EngineCore):
             if time.monotonic() - event.enqueued > cfg.max_age:
                 self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
                 self._ended(cfg, event, "EventAgeExceeded")
+                self._done(event)
                 return
             inv = Attempt(event.request_id, event.payload, event.trace, event.invoked_arn)
             outcome = self._execute(cfg, inv)
+            if self._closed.is_set():
+                return  # killed by the stop: the store keeps the event for the next start
             event.runs += 1
             event.last = outcome
             if not outcome.failed:
                 self._ended(cfg, event, "Success")
+                self._done(event)
             elif event.attempts >= cfg.max_retries:
                 self._ended(cfg, event, "RetriesExhausted")
+                self._done(event)
             else:
-                delays = self.limits.retry_delays or (0.0,)
-                delay = delays[min(event.attempts, len(delays) - 1)]
-                event.attempts += 1
-                with self._lock:
-                    self._state(event.name).counters["retries"] += 1
-                timer = threading.Timer(delay, self._requeue, args=(event,))
-                timer.daemon = True
-                timer.start()
+                self._schedule_retry(event)
         except ServiceError as exc:
             log.warning("event %s: %s", event.request_id, exc.message)
+            self._done(event)
         except Exception as exc:  # keep the queue alive; say what happened
             log.warning("event %s failed: %r", event.request_id, exc)
+            self._done(event)
         finally:
             self._release(event.name)
+
+    def _schedule_retry(self, event: AsyncEvent) -> None:
+        delays = self.limits.retry_delays or (0.0,)
+        delay = delays[min(event.attempts, len(delays) - 1)]
+        event.attempts += 1
+        with self._lock:
+            self._state(event.name).counters["retries"] += 1
+        if self.store is not None:
+            self.store.retry_event(
+                event.request_id, event.attempts, event.runs, time.time() + delay
+            )
+        self._retry_later(event, delay)
 
     def _requeue(self, event: AsyncEvent) -> None:
         if self._closed.is_set():
@@ -120,6 +176,7 @@ class AsyncQueue(EngineCore):
             state = self._state(name)
             events, state.queue = list(state.queue), deque()
             state.drops[reason] = state.drops.get(reason, 0) + len(events)
+        self._done(*events)
 
     def expire_events(self, now: float | None = None) -> None:
         """Drop queued events older than their function's maximum age."""
@@ -135,6 +192,7 @@ class AsyncQueue(EngineCore):
         for cfg, event in expired:
             self._record_drop(cfg, event.request_id, "EventAgeExceeded", event.payload)
             self._ended(cfg, event, "EventAgeExceeded")
+            self._done(event)
 
     def _ended(self, cfg: FunctionConfig, event: AsyncEvent, condition: str) -> None:
         """Hand the ending to the destinations thread (returns at once)."""
@@ -156,3 +214,18 @@ class AsyncQueue(EngineCore):
             error_message=message,
         )
         self.deliveries.ended(ending, cfg.on_success, cfg.on_failure, cfg.dead_letter)
+
+
+def _stored(event: AsyncEvent, next_at: float) -> StoredEvent:
+    return StoredEvent(
+        event.request_id,
+        event.name,
+        event.qualifier,
+        event.payload,
+        event.trace,
+        event.invoked_arn,
+        wall_from_monotonic(event.enqueued),
+        event.attempts,
+        event.runs,
+        next_at,
+    )

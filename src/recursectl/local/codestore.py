@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from recursectl.local import sandbox, unzip
@@ -23,11 +24,16 @@ class CodeStore:
         self.root = root
         self._zips: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        # Told of each new zip before the request that brought it is answered (the store).
+        self.on_add: Callable[[str, bytes], None] | None = None
 
     def add(self, zip_bytes: bytes) -> str:
         sha = code_sha256(zip_bytes)
         with self._lock:
+            new = sha not in self._zips
             self._zips[sha] = zip_bytes
+        if new and self.on_add is not None:
+            self.on_add(sha, zip_bytes)
         return sha
 
     def total_size(self) -> int:

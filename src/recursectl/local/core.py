@@ -25,6 +25,7 @@ from recursectl.local.logsink import LogSink
 from recursectl.local.metrics import LambdaMetrics
 from recursectl.local.motowire import Moto
 from recursectl.local.spawn import Spawner
+from recursectl.local.store import Store
 
 if TYPE_CHECKING:
     from recursectl.local.asyncq import AsyncEvent
@@ -66,6 +67,7 @@ class EngineCore:
         self.reserved: dict[str, int] = {}  # reserved concurrency by function (front door)
         self.logging: dict[str, dict[str, Any]] = {}  # LoggingConfig by function (moto drops it)
         self.dead_letters: dict[str, str] = {}  # DeadLetterConfig TargetArn (moto drops it)
+        self.store: Store | None = None  # persistence (None: state lives in memory only)
         self.configs = ConfigCache(moto, region, self.logging, self.dead_letters)
         self.iam = Iam(moto, region)  # execution-role sessions and the checks on their calls
         # Destination and dead-letter deliveries: their own thread, never the hop's.

@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,10 +28,15 @@ from typing import Any
 
 from recursectl.errors import EXIT_AWS, RecursectlError
 
-SERVICE_ID = "recursectl-local"  # what /_recursectl/health says (server.SERVICE_ID)
+SERVICE_ID = "recursectl-local"
+_TOKEN = re.compile(
+    r"[A-Za-z0-9_-]{16,256}"
+)  # guard.new_token: token_urlsafe(32)  # what /_recursectl/health says (server.SERVICE_ID)
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 MEMORY_NOTE = "State is in memory and lasts while the local cloud runs."
+STATE_NOTE = "State is kept in {path} (`recursectl local reset` empties it)."
+PERSIST_ENV = "RECURSECTL_LOCAL_PERSIST"  # 0/off/false: state in memory only
 
 
 class LocalCloudError(RecursectlError):
@@ -68,6 +74,36 @@ def token_file(port: int) -> Path:
     return state_dir() / f"local-{port}.token"
 
 
+def store_file(port: int) -> Path:
+    """The persistent state of the local cloud on `port` (SQLite, WAL)."""
+    return state_dir() / f"local-{port}.sqlite3"
+
+
+def persistent() -> bool:
+    return os.environ.get(PERSIST_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def state_note(port: int) -> str:
+    return STATE_NOTE.format(path=store_file(port)) if persistent() else MEMORY_NOTE
+
+
+def reset_store(port: int) -> list[Path]:
+    """Delete the state file of `port` (with its WAL and shared-memory files); the files
+    removed. The local cloud must not be running."""
+    if probe(port) is not None:
+        raise LocalCloudError(
+            f"The local cloud on port {port} is running: its state cannot be deleted under it.",
+            hint="`recursectl local stop` first, or `recursectl local start --fresh`",
+        )
+    removed = []
+    base = store_file(port)
+    for path in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def write_token(port: int, token: str) -> None:
     path = token_file(port)
     with contextlib.suppress(FileNotFoundError):
@@ -78,11 +114,14 @@ def write_token(port: int, token: str) -> None:
 
 
 def read_token(port: int) -> str:
-    """The token, or "" when there is none (requests then get 403)."""
+    """The token, or "" when there is none or it is not a token (requests then get 403,
+    which `_request` explains)."""
     try:
-        return token_file(port).read_text(encoding="ascii").strip()
+        raw = token_file(port).read_bytes().strip()
     except OSError:
         return ""
+    text = raw.decode("ascii", "replace")
+    return text if _TOKEN.fullmatch(text) else ""
 
 
 def control_headers(port: int) -> dict[str, str]:
@@ -97,8 +136,26 @@ def _request(port: int, path: str, method: str = "GET", timeout: float = 2.0) ->
         data=b"" if method == "POST" else None,
         headers=control_headers(port) if path != "health" else {},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"null")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 403 and path != "health":
+            raise _token_refused(port) from None
+        raise
+
+
+def _token_refused(port: int) -> LocalCloudError:
+    path = token_file(port)
+    if not read_token(port):
+        why = "is missing, empty or garbled" if path.exists() else "is missing"
+    else:
+        why = "does not match the running local cloud's (the file was changed after it started)"
+    return LocalCloudError(
+        f"The local cloud on port {port} refused the control token: {path} {why}.",
+        hint="`recursectl local stop` stops it all the same (by its pid; its state is kept) "
+        "and `recursectl local start` writes a new token",
+    )
 
 
 def probe(port: int) -> dict[str, Any] | None:
@@ -132,7 +189,7 @@ def ensure_running(port: int, on_start: Callable[[str], None] | None = None) -> 
     """Return the endpoint of the local cloud on `port`, starting it in the background if needed."""
     endpoint, started, _ = start(port)
     if started and on_start is not None:
-        on_start(f"Started the local cloud at {endpoint}. {MEMORY_NOTE}")
+        on_start(f"Started the local cloud at {endpoint}. {state_note(port)}")
     return endpoint
 
 
@@ -141,7 +198,12 @@ def start(port: int, extra_args: list[str] | None = None) -> tuple[str, bool, in
     info = probe(port)
     if info is not None:
         return endpoint_for(port), False, int(info.get("pid", 0))
+    if persistent():
+        from recursectl.local.store import check
+
+        check(store_file(port))  # a damaged or newer store, a full disk: said here
     log_path = log_file(port)
+    _check_space(log_path)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "recursectl.local.daemon", "--port", str(port)]
@@ -157,6 +219,7 @@ def start(port: int, extra_args: list[str] | None = None) -> tuple[str, bool, in
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            _check_space(log_path)  # a log the full disk kept empty says nothing
             raise LocalCloudError(
                 f"The local cloud exited while starting (exit code {proc.returncode}): "
                 f"{_tail(log_path)}",
@@ -177,6 +240,22 @@ def start(port: int, extra_args: list[str] | None = None) -> tuple[str, bool, in
         f"The local cloud did not become healthy within {START_TIMEOUT:.0f} s.",
         hint=f"see {log_path}",
     )
+
+
+def _check_space(path: Path, needed: int = 1 << 20) -> None:
+    """A clear error when the state folder's disk is full (the daemon could then write
+    neither its token nor its log: "exited while starting: (empty log)")."""
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return
+    if stat.f_bavail * stat.f_frsize < needed:
+        raise LocalCloudError(
+            f"The disk holding {path.parent} is full "
+            f"({stat.f_bavail * stat.f_frsize // 1024} KB free): the local cloud cannot "
+            "write its token, log and state there.",
+            hint="free some space, or point RECURSECTL_STATE_DIR at a folder on another disk",
+        )
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -207,8 +286,13 @@ def stop(port: int) -> int | None:
     if info is None:
         return None
     pid = int(info.get("pid", 0))
-    with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+    try:
         _request(port, "shutdown", method="POST")
+    except (LocalCloudError, urllib.error.URLError, OSError, ValueError):
+        # No token (or not its token): the pid from /health, SIGTERM, the same clean stop.
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while pid and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -245,6 +329,7 @@ def serve(  # noqa: C901
     from recursectl.local.config import Limits
     from recursectl.local.server import make_server
     from recursectl.local.spawn import become_subreaper
+    from recursectl.local.store import Store
 
     limits = Limits()
     if function_concurrency is not None:
@@ -258,10 +343,14 @@ def serve(  # noqa: C901
             f"The local cloud is already running on port {port}.",
             hint="`recursectl local stop` stops it",
         )
+    _raise_file_limit()
+    store = Store(store_file(port)) if persistent() else None
     try:
         # Orphans of a handler's processes come to this process, which kills them.
-        server = make_server(port, limits=limits, reap_orphans=become_subreaper())
+        server = make_server(port, limits=limits, reap_orphans=become_subreaper(), store=store)
     except OSError as exc:
+        if store is not None:
+            store.close()
         if exc.errno == errno.EADDRINUSE:
             raise _port_taken(port, "the address is already in use") from None
         raise
@@ -290,6 +379,19 @@ def serve(  # noqa: C901
                 pid_file(port).unlink()
                 if read_token(port) == server.door.token:
                     token_file(port).unlink()
+
+
+def _raise_file_limit(want: int = 65536) -> None:
+    """Raise this process's open-file limit towards its hard limit: each connection waiting
+    for its first byte holds a file (desktop Linux gives 1,024 by default, which a port
+    scanner or a leaking handler reaches)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def configure_logging() -> None:

@@ -187,7 +187,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
                 f"loop and stopped the invocation (more than {MAX_CHAIN} calls in one chain).",
             )
         if invocation_type == "Event":
-            self._enqueue(AsyncEvent(name, lookup, request_id, payload, trace, invoked))
+            self._accept(AsyncEvent(name, lookup, request_id, payload, trace, invoked))
             return 202, headers, b""
         inv = Attempt(request_id, payload, trace, invoked)
         inv.client_context = client_context

@@ -47,13 +47,20 @@ def refusal(headers: dict[str, str], hosts: frozenset[str]) -> str | None:
 
 
 def signed_service(headers: dict[str, str], query: str) -> str | None:
-    """The service of a SigV4 request's credential scope; None when it is not signed."""
+    """The service of a SigV4 request's credential scope; None when it is not signed.
+
+    S3 also takes Signature Version 2 (`Authorization: AWS KEY:SIG`, or a query string with
+    `AWSAccessKeyId` and `Signature`: what botocore presigns for S3 in us-east-1)."""
     auth = headers.get("authorization")
     if auth is not None:
+        if auth.startswith("AWS ") and ":" in auth:
+            return "s3"
         if not auth.startswith("AWS4-HMAC-SHA256 "):
             return None
         match = _SCOPE.search(auth)
         return match["service"] if match else None
+    if "AWSAccessKeyId=" in query and "Signature=" in query:
+        return "s3"
     if "X-Amz-Credential=" not in query:
         return None
     fields = parse_qs(query)
@@ -61,6 +68,56 @@ def signed_service(headers: dict[str, str], query: str) -> str | None:
         return None
     scope = fields.get("X-Amz-Credential", [""])[0].split("/")
     return scope[3] if len(scope) == 5 and scope[4] == "aws4_request" else None
+
+
+_KEY = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def access_keys(headers: dict[str, str], query: str) -> list[str]:
+    """Every access key a request names: the `Authorization` header's credential and each
+    `X-Amz-Credential` of a presigned query string (SigV4 allows either; both are read, so
+    neither form can stand in for the other)."""
+    keys = []
+    auth = headers.get("authorization")
+    if auth:
+        keys += _KEY.findall(auth)
+        if auth.startswith("AWS "):  # Signature Version 2 (S3): AWS KEY:SIGNATURE
+            keys.append(auth[4:].rpartition(":")[0].strip())
+    if "X-Amz-Credential" in query or "AWSAccessKeyId" in query:
+        fields = parse_qs(query)
+        for value in fields.get("X-Amz-Credential", []):
+            keys.append(value.split("/", 1)[0])
+        keys += fields.get("AWSAccessKeyId", [])
+    return keys
+
+
+def session_token(headers: dict[str, str], query: str) -> str | None:
+    """`X-Amz-Security-Token`, from the headers or a presigned query string."""
+    token = headers.get("x-amz-security-token")
+    if token is None and "ecurity-token=" in query.lower():
+        fields = parse_qs(query)
+        # SigV4 names it X-Amz-Security-Token; S3's Signature Version 2, x-amz-security-token
+        given = fields.get("X-Amz-Security-Token") or fields.get("x-amz-security-token")
+        token = given[0] if given else None
+    return token
+
+
+def routable(headers: dict[str, str], query: str) -> dict[str, str]:
+    """moto finds a request's service and region in its Authorization header (or Host): a
+    presigned SigV4 request gets that header made from its query string (never checked by
+    moto; the front door has already checked who signed it)."""
+    if "authorization" in headers or "X-Amz-Credential=" not in query:
+        return headers
+    fields = parse_qs(query)
+    credential = fields.get("X-Amz-Credential", [""])[0]
+    signature = fields.get("X-Amz-Signature", [""])[0]
+    auth = f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature={signature}"
+    return {**headers, "authorization": auth}
+
+
+def sigv4_header(headers: dict[str, str]) -> bool:
+    """Signed in the Authorization header with SigV4 (what moto's access control reads)."""
+    return headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
 
 
 def token_ok(headers: dict[str, str], token: str) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -26,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
-from recursectl.local import errors, policy
+from recursectl.local import errors, guard, policy
 from recursectl.local.motowire import Moto, Response
 
 SESSION_SECONDS = 3600  # AssumeRole's default; an environment is renewed before it expires
 # IAM actions that only read: anything else may change what a role is allowed to do.
 _READS = ("Get", "List", "Simulate", "Generate")
-_KEY = re.compile(r"Credential=([^/,\s]+)/")
+# AWS's temporary (STS) access keys start with ASIA; long-term ones with AKIA.
+TEMPORARY_KEY_PREFIX = "ASIA"
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,13 @@ def _texts(root: ET.Element, tag: str) -> list[str]:
     return [el.text or "" for el in root.iter() if el.tag.rsplit("}", 1)[-1] == tag]
 
 
+def _issued_keys(body: bytes) -> list[str]:
+    try:
+        return _texts(ET.fromstring(body), "AccessKeyId")
+    except ET.ParseError:
+        return []
+
+
 def parse_credentials(body: bytes) -> Session | None:
     """The session in an STS AssumeRole* response (None: no assumed-role credentials)."""
     try:
@@ -90,6 +97,7 @@ class Iam:
         self.enforce = enforcing() if enforce is None else enforce
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        self._issued: set[str] = set()  # temporary keys STS issued that are no role's
         self._generation = 0
         self._documents: dict[str, list[Any]] = {}
         self._decisions: dict[tuple[str, str, str], policy.Decision] = {}
@@ -111,13 +119,31 @@ class Iam:
                 self._sessions[session.access_key] = session
         return session
 
-    def session_of(self, headers: dict[str, str]) -> Session | None:
-        """The STS session that signed this request; None for any other key (unrestricted)."""
-        if not self.enforce or not self._sessions:
+    def session_of(self, headers: dict[str, str], query: str = "") -> Session | None:
+        """The STS session that signed this request, in its `Authorization` header or its
+        presigned query string; None for a long-term key (the CLI's, `test`: unrestricted).
+
+        Raises UnrecognizedClient for a temporary key (`ASIA...`) this cloud did not issue
+        (AWS: "The security token included in the request is invalid"), and for a request
+        naming two different sessions."""
+        if not self.enforce:
             return None
-        auth = headers.get("authorization")
-        match = _KEY.search(auth) if auth else None
-        return self._sessions.get(match[1]) if match else None
+        found: Session | None = None
+        for key in guard.access_keys(headers, query):
+            with self._lock:
+                session = self._sessions.get(key)
+                issued = key in self._issued
+            if session is None and not issued and key.startswith(TEMPORARY_KEY_PREFIX):
+                raise errors.UnrecognizedClient(
+                    "The security token included in the request is invalid. (The local cloud "
+                    f"did not issue the temporary key {key[:8]}...: only keys from its own STS "
+                    "are accepted as sessions; a long-term key such as `test` is unrestricted.)"
+                )
+            if session is not None:
+                if found is not None and found is not session:
+                    raise errors.UnrecognizedClient("The request names two different sessions.")
+                found = session
+        return found
 
     def observe(self, service: str, body: bytes, response: Response) -> None:
         """After a moto call: keep keys STS issued; forget decisions after an IAM write."""
@@ -125,9 +151,11 @@ class Iam:
             return
         if service == "sts" and b"AccessKeyId" in response[2]:
             session = parse_credentials(response[2])
-            if session is not None:
-                with self._lock:
+            with self._lock:
+                if session is not None:
                     self._sessions[session.access_key] = session
+                else:  # GetSessionToken, GetFederationToken: issued here, not a role's
+                    self._issued.update(_issued_keys(response[2]))
         elif service == "iam":
             action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
             if not action.startswith(_READS):
@@ -142,6 +170,7 @@ class Iam:
     def reset(self) -> None:
         with self._lock:
             self._sessions.clear()
+            self._issued.clear()
         self.changed()
 
     # decisions ----------------------------------------------------------------------------
@@ -160,43 +189,39 @@ class Iam:
         return decision
 
     def check(
-        self, session: Session, headers: dict[str, str], action: str, resource: str
+        self,
+        session: Session,
+        headers: dict[str, str],
+        action: str,
+        resource: str,
+        query: str = "",
     ) -> Response | None:
         """None when allowed, else the 403 (AccessDeniedException / a bad token) in the
         service's shape: Lambda's REST-JSON, or `__type` for a JSON-protocol service."""
-        error = self._refusal(session, headers, action, resource)
+        error = self._refusal(session, headers, query, action, resource)
         if error is None:
             return None
-        if "x-amz-target" in headers:
-            body = json.dumps({"__type": error.kind, "message": error.message}).encode()
-            out = {"Content-Type": "application/x-amz-json-1.1", "X-Amzn-ErrorType": error.kind}
-            return error.status, out, body
-        return error.response()
+        return shaped(error, headers, action.split(":", 1)[0])
 
     def check_s3(
-        self, session: Session, headers: dict[str, str], needs: list[tuple[str, str]]
+        self,
+        session: Session,
+        headers: dict[str, str],
+        needs: list[tuple[str, str]],
+        query: str = "",
     ) -> Response | None:
-        """None when every (action, resource) S3 request needs is allowed, else S3's XML 403
-        (`AccessDenied`, or `InvalidToken` for a session key with another token)."""
+        """None when every (action, resource) an S3 request needs is allowed, else S3's XML
+        403 for the first that is not."""
         for action, resource in needs:
-            error = self._refusal(session, headers, action, resource)
-            if error is not None:
-                code = (
-                    "InvalidToken"
-                    if error.kind == "UnrecognizedClientException"
-                    else ("AccessDenied")
-                )
-                root = ET.Element("Error")
-                ET.SubElement(root, "Code").text = code
-                ET.SubElement(root, "Message").text = error.message
-                body = b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root)
-                return error.status, {"Content-Type": "application/xml"}, body
+            denied = self.check(session, headers, action, resource, query=query)
+            if denied is not None:
+                return denied
         return None
 
     def _refusal(
-        self, session: Session, headers: dict[str, str], action: str, resource: str
+        self, session: Session, headers: dict[str, str], query: str, action: str, resource: str
     ) -> errors.ServiceError | None:
-        if headers.get("x-amz-security-token") != session.token:
+        if guard.session_token(headers, query) != session.token:
             return errors.UnrecognizedClient(
                 "The security token included in the request is invalid."
             )
@@ -266,6 +291,33 @@ class Iam:
                 except ValueError:
                     continue
         return out
+
+
+def shaped(error: errors.ServiceError, headers: dict[str, str], service: str) -> Response:
+    """`error` in the caller's protocol: `__type` JSON for a JSON-protocol service
+    (X-Amz-Target), Lambda's REST-JSON, S3's XML, else the query protocol's XML (IAM, STS)."""
+    if "x-amz-target" in headers:
+        body = json.dumps({"__type": error.kind, "message": error.message}).encode()
+        out = {"Content-Type": "application/x-amz-json-1.1", "X-Amzn-ErrorType": error.kind}
+        return error.status, out, body
+    if service == "lambda":
+        return error.response()
+    bad_key = error.kind == "UnrecognizedClientException"
+    message = _xml_escape(error.message)
+    if service == "s3":
+        kind = "InvalidAccessKeyId" if bad_key else "AccessDenied"
+        xml = f"<Error><Code>{kind}</Code><Message>{message}</Message></Error>"
+    else:
+        kind = "InvalidClientTokenId" if bad_key else "AccessDenied"
+        xml = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{kind}</Code><Message>{message}</Message></Error></ErrorResponse>"
+        )
+    return error.status, {"Content-Type": "text/xml"}, xml.encode()
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def json_error(request_headers: dict[str, str], response: Response) -> Response:

@@ -21,6 +21,7 @@ They are set through the control endpoint `/_recursectl/livetail` and reset with
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import secrets
@@ -31,13 +32,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from recursectl.local import eventstream
+from recursectl.local import eventstream, validate
 from recursectl.local.config import env_number
 from recursectl.local.http11 import Streamed
 from recursectl.local.logfilter import PatternError, Predicate, compile_pattern
 from recursectl.local.logsapi import error as _error
 from recursectl.local.logsapi import iam_group_arn
 from recursectl.local.motowire import Response
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from recursectl.local.motowire import Moto
@@ -186,7 +189,10 @@ class Hub:
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:
-            session.offer(region, group, stream, events)
+            try:  # one session's failure is its own: the others, and the log, go on
+                session.offer(region, group, stream, events)
+            except Exception as exc:
+                log.warning("Live Tail session dropped an update: %r", exc)
 
     def publish_put(self, region: str, body: bytes) -> None:
         """A client's PutLogEvents request body (after moto took it)."""
@@ -241,6 +247,10 @@ class Hub:
             assert isinstance(doc, dict)
         except (ValueError, AssertionError):
             return _error("InvalidParameterException", "the request body is not a JSON object")
+        try:  # the model's types, lengths and patterns before anything else
+            validate.check("logs", "StartLiveTail", doc, "InvalidParameterException")
+        except validate.Invalid as exc:
+            return _error(exc.kind, exc.message)
         idents = doc.get("logGroupIdentifiers")
         if not isinstance(idents, list) or not 1 <= len(idents) <= 10:
             return _error("InvalidParameterException", "give 1 to 10 logGroupIdentifiers")

@@ -13,6 +13,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from recursectl.local import validate
 from recursectl.local.logfilter import PatternError, compile_pattern
 from recursectl.local.motowire import Response
 
@@ -79,6 +80,10 @@ def filter_log_events(door: FrontDoor, request: Request) -> Response:
         assert isinstance(doc, dict)
     except (ValueError, AssertionError):
         return error("InvalidParameterException", "the request body is not a JSON object")
+    try:
+        validate.check("logs", "FilterLogEvents", doc, "InvalidParameterException")
+    except validate.Invalid as exc:
+        return error(exc.kind, exc.message)
     try:
         matches = compile_pattern(doc.get("filterPattern"))
     except PatternError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -9,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 
 from recursectl import protocol
@@ -108,6 +110,10 @@ def dropped_line(request_id: str, reason: str, chain: str | None, parent: str | 
     return f"{protocol.MARKER} {json.dumps(record, separators=(',', ':'))}"
 
 
+class _Missing(RuntimeError):
+    """CloudWatch Logs says the group or stream does not exist."""
+
+
 class LogSink:
     """Buffers log events per stream and writes them with PutLogEvents from one thread.
 
@@ -129,6 +135,12 @@ class LogSink:
         self._stopped = False
         self._urgent = False
         self._window = _BATCH_DELAY
+        self._done: list[str] = []  # keys handed to on_written after the next batch
+        # Told, after a batch is written, of the keys given to after_written() before the
+        # batch was taken: the async queue deletes ended events once their lines are in.
+        self.on_written: Callable[[list[str]], None] | None = None
+        # Around each batch's writes (the store: one commit per batch).
+        self.batch: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
         # Told of every batch moto took: (region, group, stream, events); Live Tail's hub.
         self.on_put: Callable[[str, str, str, list[dict[str, object]]], None] | None = None
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
@@ -144,13 +156,22 @@ class LogSink:
             if was_idle:  # wake the writer for the first event of a batch only
                 self._cond.notify_all()
 
+    def after_written(self, key: str) -> None:
+        """Hand `key` to on_written once every event put so far is written: at once, not
+        after the batching window (an ended event stays in the store until then, and a crash
+        in that window runs it again)."""
+        with self._cond:
+            self._done.append(key)
+            self._urgent = True
+            self._cond.notify_all()
+
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything put so far is in CloudWatch Logs."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
-            while (self._pending or self._inflight) and not self._stopped:
+            while (self._pending or self._done or self._inflight) and not self._stopped:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -163,6 +184,8 @@ class LogSink:
             self._last_ts.clear()
             self._known_groups.clear()
             self._known_streams.clear()
+            # `_done` is kept: deleting an event the reset store no longer has is harmless,
+            # and at close the events that ended just before must still leave the store.
             self._generation += 1
 
     def close(self) -> None:
@@ -176,7 +199,7 @@ class LogSink:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stopped:
+                while not self._pending and not self._done and not self._stopped:
                     self._cond.wait()
                 if self._stopped:
                     return
@@ -193,13 +216,15 @@ class LogSink:
                     return
                 self._urgent = False
                 batch, self._pending = self._pending, {}
+                done, self._done = self._done, []
                 generation = self._generation
                 self._inflight += 1
             cpu = time.thread_time()
             try:
-                for (group, stream), events in batch.items():
-                    for i in range(0, len(events), _MAX_BATCH):
-                        self._write(group, stream, events[i : i + _MAX_BATCH], generation)
+                with self.batch():
+                    self._write_batch(batch, generation)
+                if done and self.on_written is not None:
+                    self.on_written(done)
             except Exception as exc:  # never let the writer die; say why on stderr
                 log.warning("log write failed: %r", exc)
             finally:
@@ -209,12 +234,39 @@ class LogSink:
                     self._inflight -= 1
                     self._cond.notify_all()
 
+    def _write_batch(
+        self, batch: dict[tuple[str, str], list[dict[str, object]]], generation: int
+    ) -> None:
+        """One PutLogEvents per stream (per 5,000 events); a stream that fails is logged and
+        the others are still written."""
+        for (group, stream), events in batch.items():
+            for i in range(0, len(events), _MAX_BATCH):
+                try:
+                    self._write(group, stream, events[i : i + _MAX_BATCH], generation)
+                except Exception as exc:
+                    log.warning("log write to %s %s failed: %r", group, stream, exc)
+
     def _write(
         self, group: str, stream: str, events: list[dict[str, object]], generation: int
     ) -> None:
         with self._cond:
             if generation != self._generation:
                 return  # moto was reset after these events were recorded
+        try:
+            self._put(group, stream, events)
+        except _Missing:
+            # The group or stream went away since it was created here (a DeleteLogGroup, or
+            # a reset racing this batch): create them again, once.
+            self._known_groups.discard(group)
+            self._known_streams.discard((group, stream))
+            self._put(group, stream, events)
+        if self.on_put is not None:
+            try:  # a subscriber's failure (Live Tail) never costs the log its events
+                self.on_put(self._region, group, stream, events)
+            except Exception as exc:
+                log.warning("publishing %s %s to Live Tail failed: %r", group, stream, exc)
+
+    def _put(self, group: str, stream: str, events: list[dict[str, object]]) -> None:
         if group not in self._known_groups:
             self._logs("CreateLogGroup", {"logGroupName": group})
             self._known_groups.add(group)
@@ -224,8 +276,6 @@ class LogSink:
         self._logs(
             "PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": events}
         )
-        if self.on_put is not None:
-            self.on_put(self._region, group, stream, events)
 
     def _logs(self, action: str, body: dict[str, object]) -> None:
         code, reply = self._moto.aws(
@@ -235,4 +285,6 @@ class LogSink:
             kind = str((reply or {}).get("__type", ""))
             if "ResourceAlreadyExists" in kind:
                 return
+            if "ResourceNotFound" in kind:
+                raise _Missing(f"{action} failed ({code}): {reply}")
             raise RuntimeError(f"{action} failed ({code}): {reply}")

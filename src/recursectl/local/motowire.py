@@ -10,7 +10,11 @@ import io
 import json
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+from recursectl.local.store import mutates
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -55,6 +59,10 @@ class Moto:
         # moto's backends are plain dicts and lists: one request at a time keeps them sane
         # when handlers, the log writer and the CLI hit moto concurrently.
         self._lock = threading.Lock()
+        # Told of each request moto accepted that may have changed its state, under the
+        # lock (so in moto's order) and before the caller is answered: the store's journal.
+        # Given the wall-clock time moto took the request (its clock when it did).
+        self.journal: Callable[[float, str, str, str, dict[str, str], bytes], None] | None = None
 
     def call(
         self,
@@ -102,6 +110,7 @@ class Moto:
             # set per request, under the lock, so only this request is checked.
             if enforce:
                 settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+            at = time.time()
             try:
                 chunks = self.app(environ, start_response)
                 try:
@@ -113,7 +122,13 @@ class Moto:
             finally:
                 if enforce:
                     settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-        code = int(status[0].split(" ", 1)[0])
+            code = int(status[0].split(" ", 1)[0])
+            if (
+                code < 300
+                and self.journal is not None
+                and mutates(method, path, query, headers, body)
+            ):
+                self.journal(at, method, path, query, headers, body)
         out = {
             k: v for k, v in status[1] if k.lower() not in ("content-length", "transfer-encoding")
         }

@@ -30,6 +30,7 @@ from recursectl.local import (
     lambda_ops,
     livetail,
     logsapi,
+    persistence,
     revisions,
     routes,
     s3_actions,
@@ -42,6 +43,7 @@ from recursectl.local.lineage import split_qualifier
 from recursectl.local.logsink import LogSink
 from recursectl.local.motowire import ACCOUNT_ID, Moto, Response
 from recursectl.local.netserver import Connection, LoopbackServer
+from recursectl.local.store import Store
 
 SERVICE_ID = "recursectl-local"
 CONTROL = "/_recursectl/"
@@ -67,6 +69,7 @@ class FrontDoor:
         work_dir: Path | None = None,
         token: str | None = None,
         reap_orphans: bool = False,
+        store: Store | None = None,
     ) -> None:
         self.moto = Moto()
         self.sink = LogSink(self.moto, region)
@@ -87,15 +90,25 @@ class FrontDoor:
         self.hosts: frozenset[str] = frozenset()  # set once the port is known (bind)
         self.on_shutdown: Callable[[], None] | None = None
         self.connections: Callable[[], int] = lambda: 0
+        self.store = store
+        self.restored: dict[str, int] = {}
+        if store is not None:
+            self.restored = persistence.restore(self, store)
 
     def bound(self, port: int) -> None:
         self.hosts = guard.loopback_hosts(port)
         self.engine.endpoint = f"http://127.0.0.1:{port}"
+        if self.store is not None:  # queued events run once workers can reach the door
+            self.restored["events"] = self.engine.resume(self.store.events())
 
     def close(self) -> None:
+        if self.store is not None:
+            self.sink.flush(timeout=5.0)  # what ran before the stop is in the logs
         self.livetail.reset()  # ends every Live Tail stream
         self.engine.close()
         self.sink.close()
+        if self.store is not None:
+            self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -129,6 +142,8 @@ class FrontDoor:
             self.states.clear()
             self.revisions.clear()
             self.livetail.reset()
+            if self.store is not None:
+                self.store.clear()
         return self.moto_call(request, path, query)
 
     def _aws_api(
@@ -136,8 +151,13 @@ class FrontDoor:
     ) -> Response | Streamed:
         """A signed AWS call: served here (Lambda, FilterLogEvents) or by moto."""
         headers = request.headers
-        # An execution role's session (a handler's calls): its policies are checked.
-        session = self.iam.session_of(headers)
+        # An execution role's session (a handler's calls), named in the Authorization header
+        # or a presigned query string: its policies are checked. A temporary key this cloud
+        # did not issue is refused here.
+        try:
+            session = self.iam.session_of(headers, query)
+        except errors.ServiceError as exc:
+            return iam.shaped(exc, headers, service)
         if service == "logs":
             return self._logs(session, request, path, query)
         if service == "lambda":
@@ -145,39 +165,11 @@ class FrontDoor:
                 denied = self._authorize_lambda(session, request, path, query)
                 if denied is not None:
                     return denied
-            method = request.method
-            for want, pattern, handler in routes.LAMBDA_ROUTES:
-                if want in (method, "*"):
-                    match = pattern.match(path)
-                    if match:
-                        return handler(self, match, request, path, query)
-            return self.moto_call(request, path, query)
-        return self._other_service(service, session, request, path, query)
-
-    def _other_service(
-        self, service: str, session: iam.Session | None, request: Request, path: str, query: str
-    ) -> Response:
-        """Any service but Lambda and Logs: moto answers. A role session's S3 calls (IAM's
-        names for S3 actions) and single-table DynamoDB calls (the table's ARN) are authorized
-        here, where moto's own check is wrong; the rest by moto."""
-        headers = request.headers
-        enforce = session is not None
-        if session is not None and service == "s3":
-            needs = s3_actions.action_of(
-                request.method, headers.get("host", ""), path, query, headers
-            )
-            if needs is not None:
-                denied = self.iam.check_s3(session, headers, needs)
-                if denied is not None:
-                    return denied
-                enforce = False  # decided here, with IAM's action names
-        elif session is not None and service == "dynamodb":
-            denied, enforce = self._authorize_dynamodb(session, request)
-            if denied is not None:
-                return denied
-        response = self.moto.call(request.method, path, query, headers, request.body, enforce)
-        if session is not None:
-            response = iam.json_error(headers, response)
+            answer = self._lambda(request, path, query)
+            if self.store is not None and persistence.lambda_write(request.method, path, answer):
+                persistence.save_settings(self.engine, self.store)
+            return answer
+        response = self._moto_checked(service, session, request, path, query)
         if service in ("iam", "sts"):
             self.iam.observe(service, request.body, response)
         return response
@@ -195,6 +187,15 @@ class FrontDoor:
             return None, True
         return self.iam.check(session, headers, *found), False
 
+    def _lambda(self, request: Request, path: str, query: str) -> Response:
+        method = request.method
+        for want, pattern, handler in routes.LAMBDA_ROUTES:
+            if want in (method, "*"):
+                match = pattern.match(path)
+                if match:
+                    return handler(self, match, request, path, query)
+        return self.moto_call(request, path, query)
+
     def _authorize_lambda(
         self, session: iam.Session, request: Request, path: str, query: str
     ) -> Response | None:
@@ -202,7 +203,44 @@ class FrontDoor:
         found = lambda_ops.action_of(request.method, path, query, self.engine.region, ACCOUNT_ID)
         if found is None:  # no such operation: moto answers it as AWS would (404)
             return None
-        return self.iam.check(session, request.headers, *found)
+        return self.iam.check(session, request.headers, *found, query=query)
+
+    def _moto_checked(
+        self, service: str, session: iam.Session | None, request: Request, path: str, query: str
+    ) -> Response:
+        """A call moto answers; a role session's call checked against the role's policies.
+
+        Checked here: S3 (IAM's action names, which are not S3's operation names: see
+        `s3_actions`), one-table DynamoDB calls (the table's ARN: moto checks only `*`), and
+        any request signed other than in a SigV4 Authorization header (presigned, S3's
+        Signature Version 2), which moto's access control does not read: a presigned call of
+        a service other than Lambda and S3 is refused, so none goes unchecked. The rest by
+        moto's own access control."""
+        headers = request.headers
+        if session is None:
+            return self.moto_call(request, path, query)
+        if service == "s3":
+            needs = s3_actions.action_of(
+                request.method, headers.get("host", ""), path, query, headers
+            )
+            if needs is not None:
+                denied = self.iam.check_s3(session, headers, needs, query)
+                return denied if denied is not None else self.moto_call(request, path, query)
+        if not guard.sigv4_header(headers):  # presigned, or S3's Signature Version 2
+            refused = errors.AccessDenied(
+                f"User: {session.arn} is not authorized to perform this {service} call "
+                "with a presigned request (the local cloud checks presigned requests of "
+                "execution roles for Lambda and S3 only; sign it in the Authorization "
+                "header instead)"
+            )
+            return iam.shaped(refused, headers, service)
+        enforce = True
+        if service == "dynamodb":
+            denied, enforce = self._authorize_dynamodb(session, request)
+            if denied is not None:
+                return denied
+        response = self.moto.call(request.method, path, query, headers, request.body, enforce)
+        return iam.json_error(headers, response)
 
     def _logs(
         self, session: iam.Session | None, request: Request, path: str, query: str
@@ -220,23 +258,20 @@ class FrontDoor:
                     action = "logs:StartLiveTail"
                     groups = livetail.group_arns(request.body, self.engine.region, ACCOUNT_ID)
                 for group in groups:
-                    denied = self.iam.check(session, headers, action, group)
+                    denied = self.iam.check(session, headers, action, group, query=query)
                     if denied is not None:
                         return denied
             if target == logsapi.TARGET:
                 return logsapi.filter_log_events(self, request)
             return self.livetail.start(logsapi.region_of(self, request), request.body)
-        response = self.moto.call(
-            request.method, path, query, headers, request.body, enforce=session is not None
-        )
-        if session is not None:
-            response = iam.json_error(headers, response)
+        response = self._moto_checked("logs", session, request, path, query)
         if target == livetail.PUT_TARGET and response[0] < 300:
             self.livetail.publish_put(logsapi.region_of(self, request), request.body)
         return response
 
     def moto_call(self, request: Request, path: str, query: str) -> Response:
-        return self.moto.call(request.method, path, query, request.headers, request.body)
+        headers = guard.routable(request.headers, query)
+        return self.moto.call(request.method, path, query, headers, request.body)
 
     def lambda_write(self, request: Request, path: str, query: str) -> Response:
         response = self.moto_call(request, path, query)
@@ -335,6 +370,10 @@ class FrontDoor:
                 "pid": os.getpid(),
                 **self.engine.status(),
                 "connections": self.connections(),
+                "store": {
+                    "path": str(self.store.path) if self.store else None,
+                    "restored": self.restored,
+                },
             }
             return 200, dict(_JSON), json.dumps(status).encode()
         if route == "flush" and method == "POST":
@@ -419,6 +458,7 @@ def make_server(
     limits: Limits | None = None,
     reap_orphans: bool = False,
     timeouts: tuple[float, float] | None = None,
+    store: Store | None = None,
 ) -> FrontDoorServer:
     """A front-door server bound to 127.0.0.1 (never another interface); port 0 picks one.
 
@@ -428,21 +468,24 @@ def make_server(
         attrs = {"idle_timeout": timeouts[0], "request_timeout": timeouts[1]}
         handler = type("_TimedHandler", (_Handler,), attrs)
     server = FrontDoorServer(("127.0.0.1", port), handler)
-    server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans)
+    server.door = door or FrontDoor(limits=limits, reap_orphans=reap_orphans, store=store)
     server.door.bound(server.port)
     server.door.connections = server.open_connections
     return server
 
 
 def serve_in_thread(
-    port: int = 0, limits: Limits | None = None, timeouts: tuple[float, float] | None = None
+    port: int = 0,
+    limits: Limits | None = None,
+    timeouts: tuple[float, float] | None = None,
+    store: Store | None = None,
 ) -> tuple[str, FrontDoorServer]:
     """Start a server in a daemon thread; returns its endpoint URL and the server.
 
     Stop it with `stop_server(server)` (kills every worker). Control requests need
-    `server.door.token` (header X-Recursectl-Token).
+    `server.door.token` (header X-Recursectl-Token). Without `store`, state is in memory.
     """
-    server = make_server(port, limits=limits, timeouts=timeouts)
+    server = make_server(port, limits=limits, timeouts=timeouts, store=store)
     thread = threading.Thread(target=server.serve_forever, name="front-door", daemon=True)
     thread.start()
     return server.endpoint, server
