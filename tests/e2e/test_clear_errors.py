@@ -39,7 +39,15 @@ def _clear(proc: subprocess.CompletedProcess[str], code: int, *says: str) -> Non
         assert text in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("content", [os.urandom(48), b"", b"not-the-token-of-this-cloud\n"])
+# Fixed bytes (not os.urandom at collection: pytest-xdist's workers must collect the same ids).
+GARBLED = bytes(range(256))[::5] + b"\xff\xfe\x00\x80"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [GARBLED, b"", b"not-the-token-of-this-cloud\n"],
+    ids=["garbled", "empty", "foreign"],
+)
 def test_a_garbled_empty_or_wrong_token_is_a_clear_error(own_cloud: Cli, content: bytes) -> None:
     own_cloud.ok("local", "start")
     token = Path(own_cloud.env["RECURSECTL_STATE_DIR"]) / f"local-{own_cloud.port}.token"
