@@ -17,8 +17,8 @@ from tests.e2e.conftest import Cli, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
-# The user's handler: it notes each run's request id in a file (absolute /tmp-like paths are
-# shared with the workers), works a while, then fans out.
+# The user's handler: it notes each run's request id in a file the test reads, works a while,
+# then fans out.
 _HANDLER = """\
 import os
 import time
@@ -37,6 +37,22 @@ def handler(event, context):
             chain.invoke_self({"numberOfCalls": calls - 1, "fanout": event.get("fanout", 1)})
     return calls
 """
+
+
+@pytest.fixture
+def progress() -> Any:
+    """A file both the test and the handlers can write: not under /tmp, which is each worker's
+    own where the local cloud isolates workers (as on AWS); /dev/shm where there is one."""
+    import shutil
+    import tempfile
+
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    folder = Path(tempfile.mkdtemp(prefix="recursectl-progress-", dir=base))
+    folder.chmod(0o777)  # handlers may run as an unprivileged user
+    try:
+        yield folder / "progress.txt"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -81,10 +97,9 @@ def _chain(cli: Cli, chain_id: str) -> dict[str, Any]:
 
 
 def test_sigkill_with_queued_events_then_start_completes_the_chain(
-    own_cloud: Cli, tmp_path: Path
+    own_cloud: Cli, progress: Path
 ) -> None:
     name = f"crash-{uuid.uuid4().hex[:8]}"
-    progress = tmp_path / "progress.txt"
     # One environment at a time (reserved concurrency 1): a fan-out of 2 over 2 levels is
     # 7 invocations, and while one runs the others wait in the async queue.
     _project(own_cloud, name, progress, work_s=1.5, concurrency=1)
@@ -116,9 +131,8 @@ def test_sigkill_with_queued_events_then_start_completes_the_chain(
     assert len(runs) == 8
 
 
-def test_start_after_stop_invokes_without_redeploying(own_cloud: Cli, tmp_path: Path) -> None:
+def test_start_after_stop_invokes_without_redeploying(own_cloud: Cli, progress: Path) -> None:
     name = f"kept-{uuid.uuid4().hex[:8]}"
-    progress = tmp_path / "progress.txt"
     _project(own_cloud, name, progress, work_s=0, concurrency=None)
     own_cloud.ok("local", "start")
     own_cloud.ok("deploy")

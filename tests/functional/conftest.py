@@ -53,7 +53,10 @@ def _front_door() -> Iterator[str]:
 
 @pytest.fixture
 def endpoint(_front_door: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The endpoint URL of a fresh local cloud (state and workers are reset after each test)."""
+    """The endpoint URL of a fresh local cloud (state and workers are reset before and after
+    each test: moto's backends are process globals, which a test's own front door, such as
+    the persistence tests', shares)."""
+    control(_front_door, "/moto-api/reset", method="POST")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
