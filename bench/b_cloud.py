@@ -17,7 +17,7 @@ from typing import Any
 from bench.cloud import FUNCTION, LocalCloud
 from bench.context import Context
 from bench.harness import Row, median, verdict
-from recursectl.local.http11 import Request
+from recursectl.local.frontdoor.http11 import Request
 
 _READ_PREFIXES = ("Get", "List", "Describe")
 

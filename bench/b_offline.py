@@ -137,8 +137,8 @@ def log_pipeline(ctx: Context) -> list[Row]:
 def render_bench(ctx: Context) -> list[Row]:
     from rich.console import Console
 
-    from recursectl import render
     from recursectl.chain import ChainCollector
+    from recursectl.watch import render
 
     factory = _factory()
     rows: list[Row] = []

@@ -74,7 +74,7 @@ def _free_port() -> int:
 
 def _tree_rss_mb(pid: int) -> float:
     """Resident memory of `pid` and all its descendants, in MB."""
-    from recursectl.local.spawn import descendants
+    from recursectl.local.worker.spawn import descendants
 
     total = 0
     for each in {pid, *descendants(pid)}:
@@ -233,8 +233,8 @@ def measure(invoke: Any, read: Any, rss: Any, hops_n: int, fan: int, depth: int)
 
 
 def _ours(ctx: Context, hops_n: int, fan: int, depth: int) -> Side:
-    from recursectl import package_node
-    from recursectl.deploy import deploy
+    from recursectl.build import node
+    from recursectl.deploy.apply import deploy
     from recursectl.settings import Settings
 
     cloud = ctx.cloud
@@ -244,7 +244,7 @@ def _ours(ctx: Context, hops_n: int, fan: int, depth: int) -> Side:
         name=NAME, max_calls=100_000, max_invocations=1_000_000, timeout=30, local=True,
         region="us-east-1", runtime="nodejs22.x",
     )  # fmt: skip
-    pkg = package_node.build(package_node.parse_handler("handler.js:hop", folder), "nodejs22.x")
+    pkg = node.build(node.parse_handler("handler.js:hop", folder), "nodejs22.x")
     deploy(cloud.aws, settings, pkg)
     # Each run's events are read from its own start: one FilterLogEvents over every run's
     # (over 10,000 events) came back short.

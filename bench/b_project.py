@@ -53,8 +53,8 @@ def _project(root: Path) -> None:
 
 
 def project_deploy(ctx: Context) -> list[Row]:
-    from recursectl.deploy import deploy
-    from recursectl.package import Options, build, parse_handler
+    from recursectl.build.package import Options, build, parse_handler
+    from recursectl.deploy.apply import deploy
     from recursectl.settings import Settings
 
     cloud = ctx.cloud

@@ -48,7 +48,7 @@ def _timed(fn: Callable[[], object], repeats: int) -> float:
 
 
 def secret_scan(ctx: Context) -> list[Row]:
-    from recursectl import sources
+    from recursectl.build import sources
 
     files, file_bytes, repeats = (4, 256 * 1024, 1) if ctx.smoke else (40, 2_500_000, 3)
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:

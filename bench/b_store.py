@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.cloud import FUNCTION, LocalCloud, Timeline, local_cloud
 from bench.context import Context, bench_limits
 from bench.harness import INFO, Row, median
-from recursectl.local.server import FrontDoor
+from recursectl.local.frontdoor.server import FrontDoor
 from recursectl.local.store import Store
 
 GROUP = f"/aws/lambda/{FUNCTION}"

@@ -14,9 +14,9 @@ from bench.b_cloud import CallLog
 from bench.context import Context
 from bench.harness import Row, median, percentile, verdict
 from recursectl.chain import ChainCollector
-from recursectl.livefeed import LiveFollower
-from recursectl.logs import Poller, make_poller
-from recursectl.watch import live_follower
+from recursectl.watch.follow import live_follower
+from recursectl.watch.livefeed import LiveFollower
+from recursectl.watch.poller import Poller, make_poller
 
 
 def _measure(ctx: Context, live: bool, calls: CallLog) -> tuple[list[float], float, str]:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from recursectl.aws import Aws, Target
-from recursectl.local.engine import Limits
-from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
+from recursectl.local.engine.executor import Limits
+from recursectl.local.frontdoor.server import FrontDoorServer, serve_in_thread, stop_server
 from recursectl.local.store import Store
 
 REGION = "us-east-1"
@@ -47,8 +47,8 @@ class LocalCloud:
 
     def deploy(self, name: str = FUNCTION, *, max_calls: int = 25, timeout: int = 60) -> Any:
         """Deploy the bundled template with recursectl's own deploy; the DeployResult."""
-        from recursectl.deploy import deploy
-        from recursectl.package import build, parse_handler
+        from recursectl.build.package import build, parse_handler
+        from recursectl.deploy.apply import deploy
         from recursectl.settings import Settings
 
         settings = Settings(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bench import floor
 from bench.cloud import LocalCloud, local_cloud
 from bench.harness import Machine, median
-from recursectl.local.engine import Limits
+from recursectl.local.engine.executor import Limits
 
 
 @dataclass(frozen=True)

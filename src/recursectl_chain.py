@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from recursectl.package import HELPER, helper_dir
+from recursectl.build.package import HELPER, helper_dir
 
 _spec = importlib.util.spec_from_file_location(__name__, helper_dir() / HELPER)
 if _spec is None or _spec.loader is None:  # pragma: no cover - a broken installation

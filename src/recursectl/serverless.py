@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recursectl import runtimes, selfarn
+from recursectl.build import runtimes, selfarn
 from recursectl.errors import UsageError
 from recursectl.protocol import SELF_ARN_PLACEHOLDER
 

@@ -54,7 +54,7 @@ class Settings:
     # the project's code (issue 9) -------------------------------------------------------
     source: str | None = None  # the code root; None: the handler file's folder
     requirements: str | None = None  # None: requirements.txt in the source root, if any
-    exclude: tuple[str, ...] = ()  # gitignore-style, on top of recursectl.sources' defaults
+    exclude: tuple[str, ...] = ()  # gitignore-style, on top of recursectl.build.sources' defaults
     include: tuple[str, ...] = ()  # wins over excludes; names secret-looking files to allow
     environment: Mapping[str, str] = field(default_factory=dict)
     architecture: str = DEFAULT_ARCHITECTURE

@@ -12,7 +12,7 @@ try:
     import recursectl_chain  # noqa: F401  (a copy on the path already)
 except ImportError:
     try:
-        from recursectl.package import helper_dir
+        from recursectl.build.package import helper_dir
     except ImportError as exc:  # pragma: no cover - recursectl not installed here
         raise ImportError(
             "the tests need recursectl installed (pip install recursectl) for recursectl_chain"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recursectl.timeline import timeline_html
+from recursectl.watch.timeline import timeline_html
 from tests.browser.cdp import Browser
 from tests.unit.chain_factory import fanout_spec, linear_spec
 from tests.unit.timeline_docs import HOSTILE, chain_doc, hostile

@@ -380,7 +380,7 @@ def test_a_node_deploy_names_the_skipped_install_scripts_and_runs_them_only_when
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.functional.test_package_node import _project_with_scripted_dependency
+    from tests.functional.build.test_node import _project_with_scripted_dependency
 
     monkeypatch.setenv("RECURSECTL_NODE_CACHE", str(tmp_path / "cache"))
     proof = tmp_path / "proof.txt"
@@ -414,10 +414,10 @@ def test_a_python_sdist_is_built_only_with_the_opt_in(
     import dataclasses
 
     from recursectl.app import App
+    from recursectl.build.package import Options
     from recursectl.cli import deploy as deploy_cli
-    from recursectl.package import Options
     from recursectl.settings import Settings
-    from tests.functional.test_pydeps import make_sdist
+    from tests.functional.build.test_dependencies import make_sdist
 
     proof = tmp_path / "proof.txt"
     index = tmp_path / "index"

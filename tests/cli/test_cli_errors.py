@@ -211,7 +211,7 @@ def test_an_unexpected_error_exits_70_with_and_without_debug(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The one seam a real bug cannot be summoned through: make `info` itself raise.
-    from recursectl import ops
+    from recursectl.deploy import ops
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")

@@ -35,7 +35,7 @@ def test_local_status_keeps_function_names_whole(width: int) -> None:
 
 
 def test_local_status_says_which_isolation_is_in_force() -> None:
-    from recursectl.local import sandbox
+    from recursectl.local.worker import sandbox
 
     doc = {
         "endpoint": "http://127.0.0.1:4599",

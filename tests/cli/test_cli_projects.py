@@ -2,8 +2,8 @@
 source roots, environment variables, IAM additions, the files listing, bad input.
 
 Dependencies come from the package index at test time into a cache kept in pytest's cache
-folder (shared with tests/functional/test_pydeps.py: same requirements, same keys), so a rerun
-makes no install. Tests that need the index are marked slow.
+folder (shared with tests/functional/build/test_dependencies.py: same requirements, same keys), so a
+rerun makes no install. Tests that need the index are marked slow.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from recursectl.local.engine import Limits
-from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
+from recursectl.local.engine.executor import Limits
+from recursectl.local.frontdoor.server import FrontDoorServer, serve_in_thread, stop_server
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "python"
 # The control token of each front door these tests started, by endpoint.

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from recursectl.local.engine import Limits
-from recursectl.local.server import serve_in_thread, stop_server
+from recursectl.local.engine.executor import Limits
+from recursectl.local.frontdoor.server import serve_in_thread, stop_server
 from tests.functional.conftest import (
     NO_RETRY,
     Deploy,

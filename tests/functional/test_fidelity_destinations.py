@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from recursectl.local.engine import lineage_key
+from recursectl.local.engine.executor import lineage_key
 from tests.functional.conftest import (
     SERVERS,
     Deploy,
@@ -242,7 +242,7 @@ def test_an_event_past_its_maximum_age_reaches_a_lambda_destination(
 def test_a_failed_delivery_is_logged_and_invocations_go_on(
     endpoint: str, lam: Any, deploy: Deploy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="recursectl.local.destinations")
+    caplog.set_level(logging.WARNING, logger="recursectl.local.engine.destinations")
     deploy("lost", {"handler.py": HANDLER})
     missing = f"arn:aws:sqs:us-east-1:{ACCOUNT}:no-such-queue"
     lam.put_function_event_invoke_config(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from recursectl.local import environment, interpreters
+from recursectl.local.worker import environment, interpreters
 from tests.functional.conftest import Deploy, local_status, wait_for_events
 
 PROBE = """

@@ -15,8 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from recursectl import deploy, package, protocol
+from recursectl import protocol
 from recursectl.aws import Aws, Target
+from recursectl.build import package
+from recursectl.deploy import apply
 from recursectl.names import policy_document, trust_document
 from recursectl.settings import Settings
 from tests.functional.conftest import make_zip, wait_active
@@ -159,12 +161,12 @@ def test_a_recursectl_deploy_passes_its_chain_and_gets_what_iam_statements_grant
     pkg = dataclasses.replace(
         package.build(package.parse_handler(str(handler))), entry_point=protocol.ENTRY_POINT
     )
-    deploy.deploy(aws, Settings(name="chained"), pkg)
+    apply.deploy(aws, Settings(name="chained"), pkg)
     out = _run(lam, "chained", {})
     assert out["self"] == "ok"  # its own policy: the self-invoke passes
     assert out["s3"]["code"] == "AccessDenied"
     s3 = {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets"], "Resource": ["*"]}
-    deploy.deploy(aws, Settings(name="chained", iam_statements=(s3,)), pkg)
+    apply.deploy(aws, Settings(name="chained", iam_statements=(s3,)), pkg)
     assert _run(lam, "chained", {})["s3"] == "ok"
 
 

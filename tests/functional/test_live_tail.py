@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from recursectl.aws import Aws, Target
 from recursectl.cli import cli
 from recursectl.errors import LiveTailUnavailable
-from recursectl.livefeed import LiveFollower
-from recursectl.logs import make_poller
-from recursectl.watch import live_follower
+from recursectl.watch.follow import live_follower
+from recursectl.watch.livefeed import LiveFollower
+from recursectl.watch.poller import make_poller
 from tests.functional.conftest import TOKENS
 
 GROUP = "/aws/lambda/tailed"

@@ -23,8 +23,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from recursectl.local.engine import Limits
-from recursectl.local.server import FrontDoorServer, serve_in_thread, stop_server
+from recursectl.local.engine.executor import Limits
+from recursectl.local.frontdoor.server import FrontDoorServer, serve_in_thread, stop_server
 from tests.functional.conftest import INVOKE_POLICY, make_zip, wait_active
 
 STRESS = os.environ.get("RECURSECTL_STRESS") == "1"  # read at import: fixtures clear RECURSECTL_*

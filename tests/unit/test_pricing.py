@@ -9,9 +9,10 @@ import re
 import pytest
 from rich.console import Console
 
-from recursectl import pricing, render
+from recursectl import pricing
 from recursectl.chain import Chain, ChainCollector
-from recursectl.timeline import timeline_html
+from recursectl.watch import render
+from recursectl.watch.timeline import timeline_html
 from tests.unit.chain_factory import linear_spec
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from recursectl import runtimes, serverless
+from recursectl import serverless
+from recursectl.build import runtimes
 from recursectl.errors import UsageError
 
 KNOWN = ("nodejs12.x", "nodejs20.x", "nodejs22.x", "nodejs24.x", "python3.12", "python3.13")

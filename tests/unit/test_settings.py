@@ -122,7 +122,7 @@ def test_bad_project_keys(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_log_format_from_file_env_and_flag(tmp_path: Path) -> None:
-    from recursectl.desired import log_format_name
+    from recursectl.deploy.desired import log_format_name
 
     assert load(environ={}, cwd=tmp_path).log_format is None  # left as the function has it
     (tmp_path / "recursectl.toml").write_text('log_format = "json"\n')

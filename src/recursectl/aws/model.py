@@ -9,7 +9,7 @@ import functools
 def lambda_runtimes() -> tuple[str, ...]:
     """Every runtime identifier in botocore's Lambda model (its `Runtime` enum).
 
-    The model still lists every runtime Lambda ever had; `recursectl.runtimes` subtracts the
+    The model still lists every runtime Lambda ever had; `recursectl.build.runtimes` subtracts the
     deprecated ones.
     """
     from botocore.loaders import Loader

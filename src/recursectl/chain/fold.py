@@ -4,7 +4,7 @@ One match per event classifies the lines a chain is made of, in the exact layout
 the guard write, and captures their fields; the loop folds them straight into the state
 (chain/state.py) without building a record. Anything that does not match (other layouts,
 app lines, errors, garbled text) goes through the tolerant parser (chain/parse.py), which
-must give the same result for any line the regex takes (tests/property/test_chain_fuzz.py).
+must give the same result for any line the regex takes (tests/property/chain/test_fuzz.py).
 Hence the regex only takes what is valid as a whole: JSON objects up to their closing brace
 and the end of the line, JSON numbers without leading zeros or stray dots, numbers short
 enough that int() and float() neither refuse nor overflow; what float() still refuses

@@ -4,7 +4,7 @@ Accepts both Lambda log formats (Text and JSON, see ../shared/samples/README.md)
 recursectl's own marker lines (`RECURSECTL_CHAIN {json}`, see recursectl.protocol). The
 collector's hot loop (chain/fold.py) reads the exact layouts AWS and the guard write by itself
 and sends everything else here; for any line both read, both must give the same record
-(tests/property/test_chain_fuzz.py checks it).
+(tests/property/chain/test_fuzz.py checks it).
 
 No text, however garbled or hostile, raises here: numbers that are no finite float, ids of
 the wrong type and broken JSON give None fields or a plain handler line, never an exception.

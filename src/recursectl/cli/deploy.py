@@ -15,15 +15,15 @@ from recursectl.cli.options import json_option
 from recursectl.errors import NotOursError
 
 if TYPE_CHECKING:
-    from recursectl.deploy_result import DeployResult
-    from recursectl.package import HandlerSpec, Options, Package
+    from recursectl.build.package import HandlerSpec, Options, Package
+    from recursectl.deploy.result import DeployResult
     from recursectl.settings import Settings
 
 DRY_RUN_FILES = 15  # the largest files --dry-run lists (--json lists all)
 
 
 def _size(n: int) -> str:
-    from recursectl.sources import format_size
+    from recursectl.build.sources import format_size
 
     return format_size(n)
 
@@ -130,7 +130,7 @@ def deploy_command(
     recursion config. requirements.txt is installed for the function's runtime
     and architecture (cached).
     """
-    from recursectl import deploy as deploy_mod
+    from recursectl.deploy import apply as deploy_mod
 
     settings = _settings(app, flags, env_pairs)
     if not as_json:
@@ -183,7 +183,7 @@ def _interactive() -> bool:
 
 def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Settings:
     """The flags over the config file; --env on top of its environment; names checked."""
-    from recursectl import envvars
+    from recursectl.deploy import envvars
     from recursectl.names import check_function_name
 
     multi = {k: tuple(v) or None for k, v in flags.items() if isinstance(v, tuple)}
@@ -227,7 +227,7 @@ def _package(
 def _discover(app: App, settings: Settings, base: Path) -> tuple[Settings, str | None]:
     """No handler named anywhere: the folder's one handler file, an error naming the
     candidates when there are several, or (only where there is none) the bundled template."""
-    from recursectl import discover
+    from recursectl.build import discover
     from recursectl.errors import UsageError
 
     folder = _path(settings, settings.source) or base
@@ -276,11 +276,9 @@ def _shown_file(path: Path) -> str:
 
 def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:
     """A Node.js handler file (or Lambda's form of one), or a nodejs* runtime."""
-    from recursectl import package_node, runtimes
+    from recursectl.build import node, runtimes
 
-    return package_node.is_node_handler(handler, cwd) or (
-        runtimes.language_of(runtime) == runtimes.NODE
-    )
+    return node.is_node_handler(handler, cwd) or (runtimes.language_of(runtime) == runtimes.NODE)
 
 
 def _base(settings: Settings) -> Path:
@@ -296,7 +294,7 @@ def _path(settings: Settings, value: str | None) -> Path | None:
 
 
 def _handler_spec(settings: Settings, from_flag: bool) -> HandlerSpec:
-    from recursectl import package
+    from recursectl.build import package
 
     cwd = Path.cwd() if from_flag else _base(settings)
     source = settings.source
@@ -304,8 +302,8 @@ def _handler_spec(settings: Settings, from_flag: bool) -> HandlerSpec:
 
 
 def _check_runtime(settings: Settings, spec: HandlerSpec) -> None:
-    from recursectl import runtimes
     from recursectl.aws.model import lambda_runtimes
+    from recursectl.build import runtimes
 
     language = runtimes.language_of_file(spec.file) or runtimes.PYTHON
     runtimes.check(settings.runtime, language, known=lambda_runtimes())
@@ -337,7 +335,7 @@ def _statements(settings: Settings) -> tuple[dict[str, Any], ...]:
 
 
 def _options(app: App, settings: Settings, as_json: bool) -> Options:
-    from recursectl.package import Options
+    from recursectl.build.package import Options
 
     def on_install(target: str) -> None:
         if not as_json:
@@ -358,7 +356,7 @@ def _options(app: App, settings: Settings, as_json: bool) -> Options:
 
 
 def _build(app: App, settings: Settings, spec: HandlerSpec, as_json: bool) -> Package:
-    from recursectl import package
+    from recursectl.build import package
 
     pkg = package.build(spec, _options(app, settings, as_json))
     if as_json:

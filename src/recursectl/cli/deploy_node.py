@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recursectl import nodejs, package_node, runtimes
+from recursectl import nodejs
 from recursectl.app import App
+from recursectl.build import node, runtimes
+from recursectl.build.package import Package
 from recursectl.cli.node_runtime import build_runtime_client
 from recursectl.names import check_function_name
-from recursectl.package import Package
 from recursectl.settings import Settings
 
 
@@ -27,7 +28,7 @@ def prepare_node(
         runtime, why = default_runtime()
         app.ui.info(f"runtime {runtime}: {why} (--runtime sets another)")
     else:
-        runtime = package_node.choose_runtime(settings.runtime, explicit_runtime)
+        runtime = node.choose_runtime(settings.runtime, explicit_runtime)
     if runtime != settings.runtime:
         settings = app.configure(runtime=runtime)
     check_function_name(settings.name)
@@ -38,9 +39,9 @@ def prepare_node(
             f"Runtime {runtime} needs a Node.js handler.",
             hint="--handler handler.js:EXPORT, or `recursectl init --runtime nodejs22.x`",
         )
-    spec = package_node.parse_handler(settings.handler, cwd=cwd)
+    spec = node.parse_handler(settings.handler, cwd=cwd)
     runtimes.check_handler(runtime, spec.file)
-    pkg = package_node.build(
+    pkg = node.build(
         spec,
         runtime,
         settings.architecture,
@@ -49,7 +50,7 @@ def prepare_node(
         include=settings.include,
     )
     if not quiet:
-        from recursectl.sources import format_size
+        from recursectl.build.sources import format_size
 
         deps = sum(1 for f in pkg.listing if f.origin == "dependency")
         app.ui.info(
@@ -57,7 +58,7 @@ def prepare_node(
             + (f" ({deps} from node_modules)" if deps else "")
             + f", {format_size(pkg.unzipped_size)} unzipped, {format_size(pkg.size)} zipped"
         )
-    for warning in (package_node.bundled_warning(pkg), package_node.scripts_warning(pkg)):
+    for warning in (node.bundled_warning(pkg), node.scripts_warning(pkg)):
         if warning:
             app.ui.warn(warning)
     if settings.local:

@@ -57,9 +57,9 @@ def init_command(
     With --from serverless.yml: only recursectl.toml, equivalent to that file's function
     (name, handler, runtime, environment, IAM statements; its own ARN as ${function_arn}).
     """
+    from recursectl.build.package import templates_dir
     from recursectl.errors import UsageError
     from recursectl.names import check_function_name
-    from recursectl.package import templates_dir
     from recursectl.settings import CONFIG_FILE
 
     if from_file is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from recursectl import runtimes
-from recursectl.package import templates_dir
+from recursectl.build import runtimes
+from recursectl.build.package import templates_dir
 
 HANDLER = "handler.js:recursiveExample"
 

@@ -112,9 +112,9 @@ def _follow(
     """Follow the chain just started until it completes (or --timeout)."""
     from rich.markup import escape
 
-    from recursectl import watch
     from recursectl.cli.show import Output, follow_and_show
-    from recursectl.render import visible
+    from recursectl.watch import follow as watch
+    from recursectl.watch.render import visible
 
     if not as_json:
         shown = escape(visible(result.request_id))  # AWS's text: no markup, no escapes

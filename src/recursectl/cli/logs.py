@@ -105,8 +105,8 @@ def logs(
       recursectl logs --chain 3f2a --json # one chain, for scripts
       recursectl logs --html chain.html   # the last chain as a timeline page
     """
-    from recursectl import watch
     from recursectl.cli.show import Output, follow_and_show, show, tail_and_show
+    from recursectl.watch import follow as watch
 
     app: App = ctx.obj
     if tail and chain_id:
@@ -149,7 +149,7 @@ def _read_one(
     architecture: str | None,
 ) -> Chain:
     """The chain (the most recent, or `chain_id`) read once; no logs or no chain is an error."""
-    from recursectl import watch
+    from recursectl.watch import follow as watch
 
     chain, group_exists = watch.read(
         aws, group, chain_id=chain_id, start_ms=start_ms, lines=show_lines,

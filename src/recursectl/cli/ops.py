@@ -15,7 +15,7 @@ from recursectl.cli.options import json_option, name_option
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from recursectl.ops import FunctionInfo
+    from recursectl.deploy.ops import FunctionInfo
 
 
 def _concurrency(value: int | None) -> str:
@@ -63,7 +63,7 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
     `stop` never continue. Chains started after `resume` run normally. The reserved
     concurrency in effect before is remembered (a tag) and restored by `resume`.
     """
-    from recursectl import ops
+    from recursectl.deploy import ops
 
     settings = app.configure(name=name)
     change = ops.stop(app.aws(), settings.name, on_wait=app.ui.info)
@@ -106,7 +106,7 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
 @click.pass_obj
 def resume_command(app: App, name: str | None, concurrency: int | None, as_json: bool) -> None:
     """Lift the kill switch: restore the reserved concurrency in effect before `stop`."""
-    from recursectl import ops
+    from recursectl.deploy import ops
 
     settings = app.configure(name=name, concurrency=concurrency)
     change = ops.resume(
@@ -132,13 +132,14 @@ def info_command(app: App, name: str | None, as_json: bool) -> None:
     """Show the function's state, ARN, cap, recursion config, concurrency and settings."""
     import dataclasses
 
-    from recursectl import ops, watch
+    from recursectl.deploy import ops
+    from recursectl.watch import follow
 
     settings = app.configure(name=name)
     aws = app.aws()
     result = ops.info(aws, settings.name)  # the function first: its errors come first
     f = result.function
-    summary = watch.last_chain_summary(aws, f.log_group, f.architecture)
+    summary = follow.last_chain_summary(aws, f.log_group, f.architecture)
     result = dataclasses.replace(result, last_chain=summary)
     if as_json:
         app.ui.emit_json(result.to_json())
@@ -183,7 +184,7 @@ def _info_table(app: App, rows: list[tuple[str, str]]) -> Text:
 
 def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
     """`info`'s table: (key, value with markup), AWS's text made visible and escaped."""
-    from recursectl.render import visible
+    from recursectl.watch.render import visible
 
     f = result.function
     state = f.state or "unknown"
@@ -221,7 +222,7 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
 
 
 def _last_chain_row(c: dict[str, Any]) -> str:
-    from recursectl.render import visible
+    from recursectl.watch.render import visible
 
     wall = "-" if c["wall_ms"] is None else f"{c['wall_ms']:.0f} ms"
     return (
@@ -261,7 +262,7 @@ def _guard(result: FunctionInfo) -> str:
 @click.pass_obj
 def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_json: bool) -> None:
     """Delete the function, its role and (unless --keep-logs) its log group: only ours."""
-    from recursectl import ops
+    from recursectl.deploy import ops
     from recursectl.errors import RecursectlError, UsageError
 
     settings = app.configure(name=name)
@@ -304,7 +305,7 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
 
 def _forget_function_arn(app: App) -> Path | None:
     """Drop the (now stale) `function_arn` of this function from recursectl.toml."""
-    from recursectl.deploy import remove_function_arn
+    from recursectl.deploy.apply import remove_function_arn
 
     cfg = app.settings.config_path
     if cfg is None or cfg.name != "recursectl.toml" or not cfg.is_file():

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from recursectl.app import App
     from recursectl.chain import Chain
-    from recursectl.watch import Reader
+    from recursectl.watch.follow import Reader
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def follow_and_show(
 
     `wait`: no chain was asked for; follow the running one, else wait for the next to start.
     """
-    from recursectl import render, watch
-    from recursectl.live import LiveView
+    from recursectl.watch import follow, render
+    from recursectl.watch.live_view import LiveView
 
     if wait and reader.wait_for_next() is None:
         app.ui.info(f"waiting for the next chain of {out.name}; Ctrl-C to stop")
@@ -61,7 +61,7 @@ def follow_and_show(
             if live is not None:
                 live.update(LiveView(chain, lines=out.show_lines, cost_cap=out.cost_cap))
 
-        followed = watch.follow(reader, timeout=timeout, on_update=update)
+        followed = follow.follow(reader, timeout=timeout, on_update=update)
     chain = followed.chain
     if chain is None:
         if followed.interrupted:
@@ -79,8 +79,8 @@ def follow_and_show(
 
 def tail_and_show(app: App, reader: Reader, *, out: Output, timeout: float | None) -> None:
     """Every new chain, shown as it completes, until Ctrl-C (or --timeout when given)."""
-    from recursectl import watch
-    from recursectl.live import LiveView
+    from recursectl.watch import follow
+    from recursectl.watch.live_view import LiveView
 
     app.ui.info(f"following every new chain of {out.name}; Ctrl-C to stop")
     with live_view(app, out) as live:
@@ -92,7 +92,7 @@ def tail_and_show(app: App, reader: Reader, *, out: Output, timeout: float | Non
         def complete(chain: Chain) -> None:
             _print(app, chain, out)
 
-        followed = watch.tail(reader, timeout=timeout, on_update=update, on_complete=complete)
+        followed = follow.tail(reader, timeout=timeout, on_update=update, on_complete=complete)
     if followed.interrupted:
         if followed.chain is not None:
             show(app, followed.chain, out, interrupted=True)
@@ -100,7 +100,7 @@ def tail_and_show(app: App, reader: Reader, *, out: Output, timeout: float | Non
 
 
 def _print(app: App, chain: Chain, out: Output) -> None:
-    from recursectl import render
+    from recursectl.watch import render
 
     if out.as_json:
         app.ui.emit_json(render.chain_json(chain))
@@ -111,9 +111,9 @@ def _print(app: App, chain: Chain, out: Output) -> None:
 
 
 def write_html(app: App, chain: Chain, path: Path) -> None:
-    """The timeline page of `chain` (see `recursectl.timeline`), written to `path`."""
-    from recursectl import render
-    from recursectl.timeline import timeline_html
+    """The timeline page of `chain` (see `recursectl.watch.timeline`), written to `path`."""
+    from recursectl.watch import render
+    from recursectl.watch.timeline import timeline_html
 
     page = timeline_html(render.chain_json(chain))
     try:
@@ -130,7 +130,7 @@ def write_html(app: App, chain: Chain, path: Path) -> None:
 
 def show(app: App, chain: Chain, out: Output, *, interrupted: bool) -> None:
     """Print the chain (tree, JSON or page); exit 130 if interrupted, 1 if it failed."""
-    from recursectl import render, watch
+    from recursectl.watch import follow, render
 
     _print(app, chain, out)
     if interrupted:
@@ -144,6 +144,6 @@ def show(app: App, chain: Chain, out: Output, *, interrupted: bool) -> None:
                 f"(`recursectl logs --follow --chain {shown} --name {out.name}` follows it again)"
             )
         raise SystemExit(EXIT_INTERRUPTED)
-    error = watch.failure(chain, out.name)
+    error = follow.failure(chain, out.name)
     if error is not None:
         raise error

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from recursectl.local import errors, interpreters
-from recursectl.local.attempt import FunctionSpec
+from recursectl.local import errors
+from recursectl.local.engine.attempt import FunctionSpec
 from recursectl.local.motowire import ACCOUNT_ID, Moto
+from recursectl.local.worker import interpreters
 
 DEFAULT_MAX_RETRIES = 2  # AWS's default for async invocations
 DEFAULT_MAX_EVENT_AGE = 21600  # seconds (6 hours)
@@ -175,7 +176,7 @@ class ConfigCache:
 def runtime_note(declared: str) -> str | None:
     """Say so when the function's declared runtime is not the interpreter that runs it."""
     if declared.startswith("nodejs"):
-        from recursectl.local.node_env import runtime_note as node_note
+        from recursectl.local.worker.node_env import runtime_note as node_note
 
         return node_note(declared)
     local = f"python{sys.version_info[0]}.{sys.version_info[1]}"

@@ -327,9 +327,9 @@ def serve(  # noqa: C901
 ) -> None:
     """Run the local cloud in this process until SIGTERM, SIGINT or /_recursectl/shutdown."""
     from recursectl.local.config import Limits
-    from recursectl.local.server import make_server
-    from recursectl.local.spawn import become_subreaper
+    from recursectl.local.frontdoor.server import make_server
     from recursectl.local.store import Store
+    from recursectl.local.worker.spawn import become_subreaper
 
     limits = Limits()
     if function_concurrency is not None:

@@ -1,0 +1,2 @@
+"""Building the deployment package: Python and Node packagers, sources, requirements, wheels for
+the target, runtimes."""

@@ -1,0 +1,1 @@
+"""Deploying: desired state -> plan (pure) -> apply -> result; env vars; operations."""
