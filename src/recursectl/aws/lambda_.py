@@ -146,16 +146,8 @@ class LambdaApi:
 
     def async_retries(self, name: str) -> int | None:
         """MaximumRetryAttempts; None when the function has no event-invoke config (AWS: 2)."""
-        try:
-            got = self._do(
-                "GetFunctionEventInvokeConfig",
-                name,
-                lambda: self._client.get_function_event_invoke_config(FunctionName=name),
-            )
-        except NotFoundError:
-            return None
-        value = got.get("MaximumRetryAttempts")
-        return int(value) if value is not None else None
+        config = self.event_invoke_config(name)
+        return config.retries if config is not None else None
 
     def recursion(self, name: str) -> str | None:
         got = self._do(
