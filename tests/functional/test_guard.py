@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import TEMPLATES, Deploy, wait_for_events
+from tests.support.localcloud import TEMPLATES, Deploy, wait_for_events
 
 MARKER = "RECURSECTL_CHAIN "
 # A bound, not a speed check: on a loaded 2-core machine a cold start alone can take 6 s.

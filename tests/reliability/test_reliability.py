@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from recursectl.local.engine.executor import Limits
 from recursectl.local.frontdoor.server import FrontDoorServer, serve_in_thread, stop_server
-from tests.functional.conftest import INVOKE_POLICY, make_zip, wait_active
+from tests.support.localcloud import INVOKE_POLICY, make_zip, wait_active
 
 STRESS = os.environ.get("RECURSECTL_STRESS") == "1"  # read at import: fixtures clear RECURSECTL_*
 PARALLEL = 200 if STRESS else 40

@@ -222,7 +222,7 @@ def test_destroy_keeps_a_foreign_log_group(endpoint: str) -> None:
 def _updating(endpoint: str, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Start a configuration update that stays InProgress for `seconds` (as a deploy or a
     pipeline leaves it on AWS), so every other configuration write gets a 409 meanwhile."""
-    from tests.functional.conftest import SERVERS
+    from tests.support.localcloud import SERVERS
 
     monkeypatch.setattr(SERVERS[endpoint].door.engine.limits, "state_delay", seconds)
     lam = boto3.client("lambda", endpoint_url=endpoint)

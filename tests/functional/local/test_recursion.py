@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from recursectl.local.engine.executor import lineage_key
-from tests.functional.conftest import TEMPLATES, Deploy, local_status, wait_for_events
+from tests.support.localcloud import TEMPLATES, Deploy, local_status, wait_for_events
 
 MARKER = "RECURSECTL_CHAIN "
 
