@@ -35,6 +35,8 @@ INVOKE_POLICY = json.dumps(
 )
 # The servers themselves, by endpoint: only for a test that must move a clock (event age).
 SERVERS: dict[str, FrontDoorServer] = {}
+# The prefix of the recursion guard's log records.
+CHAIN_MARKER = "RECURSECTL_CHAIN "
 # No client-side retries: a throttle or error must reach the test as it was answered.
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
@@ -48,6 +50,65 @@ def make_zip(files: dict[str, str]) -> bytes:
 
 
 Deploy = Callable[..., str]
+
+
+def function_role(iam: Any, name: str = "fn-role") -> str:
+    """The ARN of the role test functions run with (created once per local cloud state): Lambda
+    may assume it; it may invoke functions and write logs (the local cloud enforces it, as AWS
+    does, and these tests' handlers invoke functions)."""
+    try:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="invoke", PolicyDocument=INVOKE_POLICY)
+    return str(role["Role"]["Arn"])
+
+
+def deploy_function(
+    lam: Any,
+    role: str,
+    name: str,
+    files: dict[str, str],
+    handler: str = "handler.handler",
+    timeout: int = 10,
+    env: dict[str, str] | None = None,
+    runtime: str = "python3.11",
+) -> str:
+    """CreateFunction from `files` (zipped), then wait until it is Active; the function ARN."""
+    response = lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=role,
+        Handler=handler,
+        Code={"ZipFile": make_zip(files)},
+        Timeout=timeout,
+        Environment={"Variables": env or {}},
+    )
+    wait_active(lam, name)
+    return str(response["FunctionArn"])
+
+
+def chain_records(events: list[dict[str, Any]], ev: str) -> list[dict[str, Any]]:
+    """The recursion guard's records of kind `ev` ("hop", "child", "capped", ...) in log events."""
+    out = []
+    for event in events:
+        message = event["message"].rstrip("\n")
+        if message.startswith(CHAIN_MARKER):
+            record = json.loads(message[len(CHAIN_MARKER) :])
+            if record.get("ev") == ev:
+                out.append(record)
+    return out
 
 
 def wait_active(lam: Any, name: str) -> None:
