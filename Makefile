@@ -14,7 +14,7 @@ TEST_JOBS ?= 2
 # elsewhere those tests skip and say why.
 TEST_TOOLS := chromium=chromium tmux=tmux node=nodejs npm=npm g++=g++ cmake=cmake
 
-.PHONY: demo test test-latest lock lint typecheck unit fast property e2e bench bench-smoke stress clean
+.PHONY: demo test test-latest lock lint typecheck unit cli property e2e bench bench-smoke stress clean
 
 # Every package comes from the lock (exact versions and hashes, for Python 3.10-3.13), so a fresh
 # machine gets the set the tests passed with, whatever was released since. pyproject.toml keeps
@@ -90,9 +90,9 @@ UNIT_TMPDIR ?= $(if $(wildcard /dev/shm/.),/dev/shm)
 unit: $(STAMP)
 	$(if $(UNIT_TMPDIR),TMPDIR=$(UNIT_TMPDIR)) $(QUICK_PYTEST) tests/unit
 
-## fast: the unit and CLI tiers only (no local cloud processes, no browser)
-fast: $(STAMP)
-	$(QUICK_PYTEST) tests/unit tests/cli
+## cli: the CLI tier (click's runner against a real front door: it starts real workers, minutes)
+cli: $(STAMP)
+	$(QUICK_PYTEST) tests/cli
 
 ## property: property, fuzz and size tests (hypothesis; chains of 341 to 10,000 invocations)
 property: $(STAMP)

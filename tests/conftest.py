@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.seed import SEED_HANDLERS
 
+# Fixtures more than one tier uses (the functional and CLI tiers' real front door).
+pytest_plugins = ["tests.support.frontdoor"]
+
 
 @pytest.fixture(scope="session")
 def _aws_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -56,22 +59,3 @@ def seed_js(request: pytest.FixtureRequest) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is not there (../shared/ is not beside the repository)")
     return path
-
-
-class FakeClock:
-    """A clock that moves only when slept on: `clock()` (or the object itself) reads it,
-    `sleep(s)` records the wait and advances it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds

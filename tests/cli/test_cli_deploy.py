@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from recursectl.cli import cli
-from tests.functional.conftest import _front_door, endpoint  # noqa: F401
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:demo"
 
@@ -41,7 +40,7 @@ def test_init_writes_config_and_handler_and_refuses_to_overwrite(tmp_path: Path)
 
 
 def test_init_then_deploy_converges_and_writes_arn_back(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -61,7 +60,7 @@ def test_init_then_deploy_converges_and_writes_arn_back(
     assert "demo is unchanged" in second.stderr
 
 
-def test_deploy_json(endpoint: str) -> None:  # noqa: F811
+def test_deploy_json(endpoint: str) -> None:
     result = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -84,7 +83,7 @@ def test_deploy_json(endpoint: str) -> None:  # noqa: F811
     assert again["unchanged"] is True
 
 
-def test_deploy_dry_run_prints_plan_and_creates_nothing(endpoint: str) -> None:  # noqa: F811
+def test_deploy_dry_run_prints_plan_and_creates_nothing(endpoint: str) -> None:
     result = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--dry-run")
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())  # rich wraps long lines at the console's width
@@ -95,7 +94,7 @@ def test_deploy_dry_run_prints_plan_and_creates_nothing(endpoint: str) -> None: 
 
 
 def test_deploy_user_handler_that_knows_nothing_of_recursectl(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "fn").mkdir()
@@ -111,7 +110,7 @@ def test_deploy_user_handler_that_knows_nothing_of_recursectl(
     assert "guard      recursectl_chain.handler wraps it" in result.stdout
 
 
-def test_local_note_when_runtime_differs(endpoint: str) -> None:  # noqa: F811
+def test_local_note_when_runtime_differs(endpoint: str) -> None:
     here = f"python{sys.version_info.major}.{sys.version_info.minor}"
     other = "python3.12" if here != "python3.12" else "python3.13"
     result = run("--local", "--endpoint-url", endpoint, "deploy", "--runtime", other, "--dry-run")
@@ -119,7 +118,7 @@ def test_local_note_when_runtime_differs(endpoint: str) -> None:  # noqa: F811
     assert f"runs handlers with this interpreter ({here})" in result.stderr
 
 
-def test_stop_resume_info_destroy(endpoint: str) -> None:  # noqa: F811
+def test_stop_resume_info_destroy(endpoint: str) -> None:
     assert run("--endpoint-url", endpoint, "deploy", "--name", "demo").exit_code == 0
     stop = run("--endpoint-url", endpoint, "stop", "--name", "demo")
     assert stop.exit_code == 0, stop.output
@@ -154,7 +153,7 @@ def test_stop_resume_info_destroy(endpoint: str) -> None:  # noqa: F811
     assert lam.list_functions()["Functions"] == []
 
 
-def test_stop_and_resume_json(endpoint: str) -> None:  # noqa: F811
+def test_stop_and_resume_json(endpoint: str) -> None:
     assert run("--endpoint-url", endpoint, "deploy", "--name", "demo").exit_code == 0
     stop = json.loads(run("--endpoint-url", endpoint, "stop", "--name", "demo", "--json").stdout)
     assert stop == {
@@ -172,7 +171,7 @@ def test_stop_and_resume_json(endpoint: str) -> None:  # noqa: F811
     assert (doc["reserved_concurrency_before"], doc["stopped"]) == (0, False)
 
 
-def test_resume_restores_the_deployed_concurrency(endpoint: str) -> None:  # noqa: F811
+def test_resume_restores_the_deployed_concurrency(endpoint: str) -> None:
     deployed = run("--endpoint-url", endpoint, "deploy", "--name", "demo", "--concurrency", "5")
     assert deployed.exit_code == 0, deployed.output
     assert run("--endpoint-url", endpoint, "stop", "--name", "demo").exit_code == 0
@@ -183,7 +182,7 @@ def test_resume_restores_the_deployed_concurrency(endpoint: str) -> None:  # noq
     assert lam.get_function_concurrency(FunctionName="demo")["ReservedConcurrentExecutions"] == 5
 
 
-def test_invoke_on_a_stopped_function_is_refused(endpoint: str) -> None:  # noqa: F811
+def test_invoke_on_a_stopped_function_is_refused(endpoint: str) -> None:
     assert run("--endpoint-url", endpoint, "deploy", "--name", "demo").exit_code == 0
     assert run("--endpoint-url", endpoint, "stop", "--name", "demo").exit_code == 0
     for extra in ((), ("--follow", "--timeout", "600")):
@@ -196,7 +195,7 @@ def test_invoke_on_a_stopped_function_is_refused(endpoint: str) -> None:  # noqa
     assert logs.filter_log_events(logGroupName="/aws/lambda/demo")["events"] == []  # no run
 
 
-def test_a_fanout_tree_larger_than_the_budget_is_refused(endpoint: str) -> None:  # noqa: F811
+def test_a_fanout_tree_larger_than_the_budget_is_refused(endpoint: str) -> None:
     deployed = run(
         "--endpoint-url", endpoint, "deploy", "--name", "demo", "--max-invocations", "100"
     )
@@ -216,7 +215,7 @@ def test_a_fanout_tree_larger_than_the_budget_is_refused(endpoint: str) -> None:
 
 
 def test_a_function_of_another_project_is_refused(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     assert run("init", "alpha", "--name", "demo").exit_code == 0
@@ -235,7 +234,7 @@ def test_a_function_of_another_project_is_refused(
 
 
 def test_info_at_80_columns_continues_a_wrapped_value_under_itself(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = "a-function-whose-name-is-long-enough-to-wrap-at-eighty-columns"
@@ -257,7 +256,7 @@ def test_info_at_80_columns_continues_a_wrapped_value_under_itself(
 
 
 def test_the_next_step_offers_calls_only_to_a_handler_that_reads_them(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -278,7 +277,7 @@ def test_the_next_step_offers_calls_only_to_a_handler_that_reads_them(
 
 
 # errors ---------------------------------------------------------------------------------------
-def test_function_not_found(endpoint: str) -> None:  # noqa: F811
+def test_function_not_found(endpoint: str) -> None:
     result = run("--endpoint-url", endpoint, "info", "--name", "nope")
     assert result.exit_code == 4
     assert "Function nope does not exist" in result.stderr
@@ -286,7 +285,7 @@ def test_function_not_found(endpoint: str) -> None:  # noqa: F811
     assert "Traceback" not in result.output
 
 
-def test_function_not_found_on_the_local_cloud_says_nothing_of_regions(endpoint: str) -> None:  # noqa: F811
+def test_function_not_found_on_the_local_cloud_says_nothing_of_regions(endpoint: str) -> None:
     result = run("--local", "--endpoint-url", endpoint, "info", "--name", "nope")
     assert result.exit_code == 4
     hint = next(ln for ln in result.stderr.splitlines() if ln.startswith("hint: "))
@@ -294,7 +293,7 @@ def test_function_not_found_on_the_local_cloud_says_nothing_of_regions(endpoint:
     assert "the local cloud keeps functions while it runs" in hint
 
 
-def test_missing_handler_fails_before_anything_is_created(endpoint: str) -> None:  # noqa: F811
+def test_missing_handler_fails_before_anything_is_created(endpoint: str) -> None:
     result = run("--endpoint-url", endpoint, "deploy", "--handler", "missing.py")
     assert result.exit_code == 2
     assert "missing.py does not exist" in result.stderr
@@ -302,7 +301,7 @@ def test_missing_handler_fails_before_anything_is_created(endpoint: str) -> None
 
 
 def test_invalid_python_fails_before_anything_is_created(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "bad.py").write_text("def handler(event, context)\n    return 1\n")
@@ -314,7 +313,7 @@ def test_invalid_python_fails_before_anything_is_created(
 
 
 def test_an_env_key_lambda_refuses_fails_before_anything_is_created(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
 ) -> None:
     result = run("--endpoint-url", endpoint, "deploy", "--env", "A=1")
     assert result.exit_code == 2
@@ -325,7 +324,7 @@ def test_an_env_key_lambda_refuses_fails_before_anything_is_created(
     assert boto3.client("lambda", endpoint_url=endpoint).list_functions()["Functions"] == []
 
 
-def test_not_ours(endpoint: str) -> None:  # noqa: F811
+def test_not_ours(endpoint: str) -> None:
     iam = boto3.client("iam", endpoint_url=endpoint)
     iam.create_role(RoleName="demo-role", AssumeRolePolicyDocument="{}")
     result = run("--endpoint-url", endpoint, "deploy", "--name", "demo")
@@ -336,7 +335,7 @@ def test_not_ours(endpoint: str) -> None:  # noqa: F811
 
 
 def test_handler_in_config_is_relative_to_the_config_file(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     assert run("init", "sub", "--name", "demo").exit_code == 0
@@ -346,7 +345,7 @@ def test_handler_in_config_is_relative_to_the_config_file(
 
 
 def test_destroy_that_stops_half_way_says_what_is_gone_and_left(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
 ) -> None:
     assert run("--endpoint-url", endpoint, "deploy", "--name", "half").exit_code == 0
     iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
@@ -361,7 +360,7 @@ def test_destroy_that_stops_half_way_says_what_is_gone_and_left(
     assert f"`recursectl --endpoint-url {endpoint} destroy --name half`" in result.stderr
 
 
-def test_an_arm64_functions_chain_is_priced_at_the_arm64_list_price(endpoint: str) -> None:  # noqa: F811
+def test_an_arm64_functions_chain_is_priced_at_the_arm64_list_price(endpoint: str) -> None:
     deployed = run("--endpoint-url", endpoint, "deploy", "--name", "arm", "--architecture", "arm64")
     assert deployed.exit_code == 0, deployed.output
     result = run(
@@ -376,7 +375,7 @@ def test_an_arm64_functions_chain_is_priced_at_the_arm64_list_price(endpoint: st
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
 def test_a_node_deploy_names_the_skipped_install_scripts_and_runs_them_only_when_opted_in(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -405,7 +404,7 @@ def test_a_node_deploy_names_the_skipped_install_scripts_and_runs_them_only_when
 
 
 def test_a_python_sdist_is_built_only_with_the_opt_in(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -151,7 +151,7 @@ def test_a_cost_cap_that_is_not_a_positive_amount_is_refused_before_any_aws_call
 def test_a_cost_cap_on_a_function_without_a_counter_is_refused(endpoint: str) -> None:
     import boto3
 
-    from tests.functional.conftest import make_zip
+    from tests.support.localcloud import make_zip
 
     iam = boto3.client("iam", endpoint_url=endpoint)
     role = iam.create_role(RoleName="bare-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]

@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from recursectl.cli import cli
-from tests.functional.conftest import _front_door, endpoint  # noqa: F401
 
 SIX = "six==1.17.0"
 MARKUPSAFE = "markupsafe==3.0.2"
@@ -49,21 +48,21 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def deploy(endpoint: str, *args: str, local: bool = True) -> Result:  # noqa: F811
+def deploy(endpoint: str, *args: str, local: bool = True) -> Result:
     flags = ["--local"] if local else []
     return run(*flags, "--endpoint-url", endpoint, "deploy", "--name", "demo", *args)
 
 
-def lam(endpoint: str) -> Any:  # noqa: F811
+def lam(endpoint: str) -> Any:
     return boto3.client("lambda", endpoint_url=endpoint)
 
 
-def invoke(endpoint: str, payload: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:  # noqa: F811
+def invoke(endpoint: str, payload: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     got = lam(endpoint).invoke(FunctionName="demo", Payload=json.dumps(payload or {}))
     return got.get("FunctionError"), json.loads(got["Payload"].read())
 
 
-def nothing_created(endpoint: str) -> bool:  # noqa: F811
+def nothing_created(endpoint: str) -> bool:
     iam = boto3.client("iam", endpoint_url=endpoint)
     return lam(endpoint).list_functions()["Functions"] == [] and iam.list_roles()["Roles"] == []
 
@@ -72,7 +71,7 @@ def nothing_created(endpoint: str) -> bool:  # noqa: F811
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
 def test_the_zip_holds_lambda_wheels_for_the_architecture(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     architecture: str,
 ) -> None:
@@ -100,7 +99,7 @@ def test_the_zip_holds_lambda_wheels_for_the_architecture(
 
 @pytest.mark.slow
 def test_dependencies_run_on_the_local_cloud_and_an_unchanged_redeploy_installs_nothing(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "handler.py").write_text(HANDLER)
@@ -129,7 +128,7 @@ def test_dependencies_run_on_the_local_cloud_and_an_unchanged_redeploy_installs_
 
 @pytest.mark.slow
 def test_removing_the_requirement_fails_locally_as_on_aws(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "handler.py").write_text(HANDLER)
@@ -144,7 +143,7 @@ def test_removing_the_requirement_fails_locally_as_on_aws(
 
 
 # source roots ---------------------------------------------------------------------------
-def test_a_package_style_handler_under_a_source_root(endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_package_style_handler_under_a_source_root(endpoint: str, tmp_path: Path) -> None:
     app = tmp_path / "src" / "app"
     app.mkdir(parents=True)
     (app / "__init__.py").write_text("")
@@ -167,7 +166,7 @@ def test_a_package_style_handler_under_a_source_root(endpoint: str, tmp_path: Pa
 @pytest.mark.slow
 @pytest.mark.parametrize("declared_in", ["requirements.txt", "pyproject.toml"])
 def test_a_src_layout_installs_the_projects_requirements_and_names_the_file(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     declared_in: str,
 ) -> None:
@@ -193,7 +192,7 @@ def test_a_src_layout_installs_the_projects_requirements_and_names_the_file(
 
 
 def test_dry_run_lists_files_largest_first_and_json_lists_all(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
@@ -213,7 +212,7 @@ def test_dry_run_lists_files_largest_first_and_json_lists_all(
 
 # environment ----------------------------------------------------------------------------
 def test_environment_set_changed_and_set_outside_recursectl(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "handler.py").write_text(
@@ -254,7 +253,7 @@ def test_environment_set_changed_and_set_outside_recursectl(
 
 # IAM --------------------------------------------------------------------------------------
 def test_extra_iam_statements_and_managed_policies_are_on_the_role(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
 ) -> None:
     iam = boto3.client("iam", endpoint_url=endpoint)
@@ -326,7 +325,7 @@ def _bad_projects(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
      "own name", "not key=value", "missing requirements", "missing source", "bad policy file"],
 )  # fmt: skip
 def test_bad_input_exits_2_with_a_hint_and_creates_nothing(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     case: str,
 ) -> None:
@@ -342,7 +341,7 @@ def test_bad_input_exits_2_with_a_hint_and_creates_nothing(
     assert nothing_created(endpoint)
 
 
-def test_the_runtime_error_lists_the_supported_ones(endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+def test_the_runtime_error_lists_the_supported_ones(endpoint: str, tmp_path: Path) -> None:
     (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
     result = deploy(endpoint, "--runtime", "python3.99")
     assert "use one of: " in result.stderr
@@ -350,7 +349,7 @@ def test_the_runtime_error_lists_the_supported_ones(endpoint: str, tmp_path: Pat
     assert "python3.11," not in result.stderr
 
 
-def test_secret_files_and_escaping_symlinks_are_refused(endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+def test_secret_files_and_escaping_symlinks_are_refused(endpoint: str, tmp_path: Path) -> None:
     (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
     (tmp_path / "secrets.json").write_text('{"password": "x"}')
     result = deploy(endpoint)
@@ -383,7 +382,7 @@ def test_secret_files_and_escaping_symlinks_are_refused(endpoint: str, tmp_path:
     ],
 )
 def test_secrets_found_by_content_exit_2_with_the_file_and_pattern(
-    endpoint: str,  # noqa: F811
+    endpoint: str,
     tmp_path: Path,
     name: str,
     content: str,
@@ -404,7 +403,7 @@ def test_secrets_found_by_content_exit_2_with_the_file_and_pattern(
 
 
 @pytest.mark.slow
-def test_a_dependency_with_no_suitable_wheel(endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_dependency_with_no_suitable_wheel(endpoint: str, tmp_path: Path) -> None:
     (tmp_path / "handler.py").write_text("def handler(e, c):\n    return 1\n")
     (tmp_path / "requirements.txt").write_text("six==0.0.0.1\n")  # no such version, no wheel
     result = deploy(endpoint, local=False)

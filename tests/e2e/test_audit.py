@@ -24,7 +24,7 @@ import pytest
 
 from recursectl import protocol
 from recursectl.audit import needs
-from tests.e2e.conftest import BIN, Cli, start_cloud
+from tests.support.cli import BIN, Cli, start_cloud
 
 pytestmark = pytest.mark.e2e
 TMUX = shutil.which("tmux")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Cli
 from tests.e2e.crawler import LANGUAGES, deploy_crawler, follow, invocation_count, ready, settled
+from tests.support.cli import Cli
 
 pytestmark = [pytest.mark.e2e]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BIN, Cli
+from tests.support.cli import BIN, Cli
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from tests.e2e.conftest import Cli
+from tests.support.cli import Cli
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:

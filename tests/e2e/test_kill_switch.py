@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Cli, free_port
+from tests.support.cli import Cli, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.conftest import BIN, Cli, free_port, wait_until
+from tests.support.cli import BIN, Cli, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 

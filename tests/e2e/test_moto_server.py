@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.e2e.conftest import Cli
+from tests.support.cli import Cli
 
 pytestmark = pytest.mark.e2e
 

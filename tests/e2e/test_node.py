@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cli, free_port
+from tests.support.cli import Cli, free_port
 from tests.support.seed import SEED_HANDLERS
 
 pytestmark = pytest.mark.e2e

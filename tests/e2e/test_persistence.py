@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cli, free_port, wait_until
+from tests.support.cli import Cli, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Cli, wait_until
+from tests.support.cli import Cli, wait_until
 
 pytestmark = pytest.mark.e2e
 

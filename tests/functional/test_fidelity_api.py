@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from recursectl.local.engine.executor import Limits
 from recursectl.local.frontdoor.server import serve_in_thread, stop_server
-from tests.functional.conftest import (
+from tests.support.localcloud import (
     NO_RETRY,
     Deploy,
     make_zip,

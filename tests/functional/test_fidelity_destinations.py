@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from recursectl.local.engine.executor import lineage_key
-from tests.functional.conftest import (
+from tests.support.localcloud import (
     SERVERS,
     Deploy,
     local_status,

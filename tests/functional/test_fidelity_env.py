@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from recursectl.local.worker import environment, interpreters
-from tests.functional.conftest import Deploy, local_status, wait_for_events
+from tests.support.localcloud import Deploy, local_status, wait_for_events
 
 PROBE = """
 import importlib

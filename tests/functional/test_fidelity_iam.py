@@ -21,7 +21,7 @@ from recursectl.build import package
 from recursectl.deploy import apply
 from recursectl.names import policy_document, trust_document
 from recursectl.settings import Settings
-from tests.functional.conftest import make_zip, wait_active
+from tests.support.localcloud import make_zip, wait_active
 
 ACCOUNT = "123456789012"
 FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from tests.functional.conftest import make_zip, wait_active, wait_for_events
+from tests.support.localcloud import make_zip, wait_active, wait_for_events
 
 ROLE_POLICY = {
     "Version": "2012-10-17",

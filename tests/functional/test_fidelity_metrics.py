@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.conftest import NO_RETRY, Deploy, flush
+from tests.support.localcloud import NO_RETRY, Deploy, flush
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 HANDLER = """

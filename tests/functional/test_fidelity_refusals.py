@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.functional.conftest import Deploy, make_zip, wait_for_events, wait_updated
+from tests.support.localcloud import Deploy, make_zip, wait_for_events, wait_updated
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 OK = {"handler.py": "def handler(event, context):\n    return 1\n"}

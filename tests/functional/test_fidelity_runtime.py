@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Deploy, wait_for_events
+from tests.support.localcloud import Deploy, wait_for_events
 
 CALLBACK = """
 exports.handler = function (event, context, callback) {

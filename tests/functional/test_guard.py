@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import TEMPLATES, Deploy, wait_for_events
+from tests.support.localcloud import TEMPLATES, Deploy, chain_records, wait_for_events
 
-MARKER = "RECURSECTL_CHAIN "
 # A bound, not a speed check: on a loaded 2-core machine a cold start alone can take 6 s.
 CHAIN_TIMEOUT_S = 120.0
 ACCOUNT = "123456789012"
@@ -90,17 +89,6 @@ def _guarded(
         lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
 
 
-def _records(events: list[dict[str, Any]], ev: str) -> list[dict[str, Any]]:
-    out = []
-    for event in events:
-        message = event["message"].rstrip("\n")
-        if message.startswith(MARKER):
-            record = json.loads(message[len(MARKER) :])
-            if record.get("ev") == ev:
-                out.append(record)
-    return out
-
-
 def _lines(events: list[dict[str, Any]], prefix: str) -> list[str]:
     return [e["message"].rstrip("\n") for e in events if e["message"].startswith(prefix)]
 
@@ -135,11 +123,11 @@ def test_every_name_form_of_this_function_carries_the_chain(
         endpoint,
         logs,
         "/aws/lambda/guarded",
-        lambda ev: len(_records(ev, "hop")) > n,
+        lambda ev: len(chain_records(ev, "hop")) > n,
         timeout=CHAIN_TIMEOUT_S,
     )
-    hops = {h["depth"]: h for h in _records(events, "hop")}
-    children = {c["req"]: c for c in _records(events, "child")}
+    hops = {h["depth"]: h for h in chain_records(events, "hop")}
+    children = {c["req"]: c for c in chain_records(events, "child")}
     assert sorted(hops) == list(range(n + 1))
     assert hops[0]["chain"] == root
     for depth, form in enumerate(SELF_FORMS):
@@ -168,8 +156,8 @@ def test_invokes_of_other_functions_pass_untouched(
     mine = wait_for_events(
         endpoint, logs, "/aws/lambda/guarded", lambda ev: bool(_lines(ev, "REPORT"))
     )
-    assert len(_records(mine, "hop")) == 1
-    assert not _records(mine, "child")
+    assert len(chain_records(mine, "hop")) == 1
+    assert not chain_records(mine, "child")
 
 
 def test_a_self_invoker_that_never_stops_is_stopped_at_the_cap(
@@ -181,11 +169,11 @@ def test_a_self_invoker_that_never_stops_is_stopped_at_the_cap(
         endpoint,
         logs,
         "/aws/lambda/runaway",
-        lambda ev: bool(_records(ev, "capped")) and len(_lines(ev, "REPORT")) >= 21,
+        lambda ev: bool(chain_records(ev, "capped")) and len(_lines(ev, "REPORT")) >= 21,
         timeout=CHAIN_TIMEOUT_S,
     )
-    assert sorted(h["depth"] for h in _records(events, "hop")) == list(range(21))
-    (capped,) = _records(events, "capped")
+    assert sorted(h["depth"] for h in chain_records(events, "hop")) == list(range(21))
+    (capped,) = chain_records(events, "capped")
     assert (capped["reason"], capped["depth"], capped["max"]) == ("depth", 20, 20)
     (error,) = [line for line in _lines(events, "[ERROR]") if "DepthCapReached" in line]
     assert "depth 21" in error
@@ -203,11 +191,11 @@ def test_a_fanning_out_self_invoker_is_stopped_at_the_budget(
         logs,
         "/aws/lambda/runaway",
         # Every hop ends refused (its budget spent): 20 hops, each with its REPORT.
-        lambda ev: len(_records(ev, "capped")) >= 20 and len(_lines(ev, "REPORT")) >= 20,
+        lambda ev: len(chain_records(ev, "capped")) >= 20 and len(_lines(ev, "REPORT")) >= 20,
         timeout=CHAIN_TIMEOUT_S,
     )
-    assert len(_records(events, "hop")) == 20  # the whole budget, not one more
-    assert {c["reason"] for c in _records(events, "capped")} == {"budget"}
+    assert len(chain_records(events, "hop")) == 20  # the whole budget, not one more
+    assert {c["reason"] for c in chain_records(events, "capped")} == {"budget"}
     assert any("BudgetExhausted" in line for line in _lines(events, "[ERROR]"))
 
 
@@ -230,10 +218,10 @@ def test_a_chain_from_before_stop_never_goes_a_hop_deeper(
     events = wait_for_events(
         endpoint, logs, "/aws/lambda/guarded", lambda ev: bool(_lines(ev, "REPORT"))
     )
-    (stopped,) = _records(events, "stopped")
+    (stopped,) = chain_records(events, "stopped")
     assert (stopped["chain"], stopped["depth"], stopped["gen"]) == ("old", 4, 0)
     assert not _lines(events, "ran ")  # the user's handler never ran
-    assert not _records(events, "child")
+    assert not chain_records(events, "child")
     # A chain started now runs.
     lam.invoke(FunctionName="guarded", Payload=b'{"forms": []}')
     events = wait_for_events(

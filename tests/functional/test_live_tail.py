@@ -23,7 +23,7 @@ from recursectl.errors import LiveTailUnavailable
 from recursectl.watch.follow import live_follower
 from recursectl.watch.livefeed import LiveFollower
 from recursectl.watch.poller import make_poller
-from tests.functional.conftest import TOKENS
+from tests.support.localcloud import TOKENS
 
 GROUP = "/aws/lambda/tailed"
 ARN = f"arn:aws:logs:us-east-1:123456789012:log-group:{GROUP}"

@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from recursectl import nodejs
-from tests.functional.conftest import make_zip, wait_active, wait_for_events
+from tests.support.localcloud import make_zip, wait_active, wait_for_events
 
 BUILD_S = 3.0
 HANDLER = "exports.handler = async () => 'ok';\n"

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from recursectl import nodejs, protocol
-from tests.functional.conftest import Deploy, wait_for_events
+from tests.support.localcloud import Deploy, wait_for_events
 
 ROOT = Path(__file__).resolve().parents[2]
 # The helper is its entry point (protocol.NODE_HELPER_FILE) and the guard it requires.

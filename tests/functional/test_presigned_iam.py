@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from recursectl.names import policy_document, trust_document
-from tests.functional.conftest import make_zip, wait_active
+from tests.support.localcloud import make_zip, wait_active
 
 ACCOUNT = "123456789012"
 FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from recursectl.local.engine.executor import Limits
 from recursectl.local.frontdoor.server import FrontDoorServer, serve_in_thread, stop_server
-from tests.functional.conftest import INVOKE_POLICY, make_zip, wait_active
+from tests.support.localcloud import deploy_function, function_role
 
 STRESS = os.environ.get("RECURSECTL_STRESS") == "1"  # read at import: fixtures clear RECURSECTL_*
 PARALLEL = 200 if STRESS else 40
@@ -73,31 +73,18 @@ def _alive(pids: list[int], timeout: float = 15.0) -> list[int]:
     return left
 
 
-def _deploy(url: str, name: str, code: str, timeout: int = 30) -> Any:
+def _deploy_code(url: str, name: str, code: str, timeout: int = 30) -> Any:
+    """Deploy `code` as handler.py; a Lambda client without retries."""
     iam = boto3.client("iam", endpoint_url=url)
-    try:
-        role = iam.get_role(RoleName="r")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        # The handlers invoke functions with this role's credentials (checked, as on AWS).
-        iam.put_role_policy(RoleName="r", PolicyName="invoke", PolicyDocument=INVOKE_POLICY)
     lam = boto3.client("lambda", endpoint_url=url, config=NO_RETRY)
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": make_zip({"handler.py": code})},
-        Timeout=timeout,
-    )
-    wait_active(lam, name)
+    deploy_function(lam, function_role(iam), name, {"handler.py": code}, timeout=timeout)
     return lam
 
 
 # load held -------------------------------------------------------------------------------
 def test_parallel_sync_invokes_are_all_answered(cloud: tuple[str, FrontDoorServer]) -> None:
     url, _server = cloud
-    lam = _deploy(
+    lam = _deploy_code(
         url, "par", "import time\ndef handler(e, c):\n    time.sleep(0.05)\n    return e\n"
     )
     barrier = threading.Barrier(PARALLEL, timeout=60)
@@ -146,7 +133,7 @@ def _events(url: str, server: FrontDoorServer, group: str) -> list[str]:
 
 def test_concurrent_chains_every_start_has_its_report(cloud: tuple[str, FrontDoorServer]) -> None:
     url, server = cloud
-    lam = _deploy(url, "chain", CHAIN)
+    lam = _deploy_code(url, "chain", CHAIN)
     lam.put_function_recursion_config(FunctionName="chain", RecursiveLoop="Allow")
     for c in range(CHAINS):
         lam.invoke(
@@ -180,7 +167,7 @@ def test_a_worker_killed_mid_invocation_is_an_error_then_a_fresh_worker(
     cloud: tuple[str, FrontDoorServer],
 ) -> None:
     url, _server = cloud
-    lam = _deploy(url, "victim", SLEEPER)
+    lam = _deploy_code(url, "victim", SLEEPER)
     first = int(lam.invoke(FunctionName="victim")["Payload"].read())
     killer = threading.Timer(0.5, os.kill, args=(first, signal.SIGKILL))
     killer.start()
@@ -197,7 +184,7 @@ def test_a_worker_past_its_timeout_is_stopped_and_replaced(
     cloud: tuple[str, FrontDoorServer],
 ) -> None:
     url, _ = cloud
-    lam = _deploy(url, "slow", SLEEPER, timeout=1)
+    lam = _deploy_code(url, "slow", SLEEPER, timeout=1)
     first = int(lam.invoke(FunctionName="slow")["Payload"].read())
     response = lam.invoke(FunctionName="slow", Payload=b'{"sleep": 30}')
     assert json.loads(response["Payload"].read())["errorType"] == "Sandbox.Timedout"
@@ -218,7 +205,7 @@ def handler(e, c):
 
 def test_a_handler_flooding_output_loses_nothing(cloud: tuple[str, FrontDoorServer]) -> None:
     url, server = cloud
-    lam = _deploy(url, "flood", FLOOD)
+    lam = _deploy_code(url, "flood", FLOOD)
     lines, long = (20000, 40 * 1024 * 1024) if STRESS else (2000, 2 * 1024 * 1024)
     started = time.perf_counter()
     payload = json.dumps({"lines": lines, "long": long})

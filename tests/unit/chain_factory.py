@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from recursectl.chain import Chain, ChainCollector
 from recursectl.protocol import DEFAULT_MAX_INVOCATIONS, MARKER
 
 Event = dict[str, Any]
@@ -384,3 +385,16 @@ def _invocation(  # noqa: C901 (one branch per outcome)
             line += "Status: timeout"
         line += "\n"
         emit(end, env, line)
+
+
+# Later than any event these factories make: every invocation in a chain has settled by then.
+NOW_LATE = 10**13
+
+
+def chain_of(events: list[Event], *, keep_lines: bool = False) -> Chain:
+    """The latest chain in `events`, as the collector sees it once everything has settled."""
+    c = ChainCollector(keep_lines=keep_lines)
+    c.add_events(events)
+    chain = c.latest(now_ms=NOW_LATE)
+    assert chain is not None
+    return chain

@@ -16,8 +16,8 @@ from botocore.config import Config
 
 from recursectl.audit.scan import Scanner
 from recursectl.aws import Aws, Target
-from tests.conftest import FakeClock
-from tests.functional.conftest import NO_RETRY, make_zip
+from tests.support.clock import FakeClock
+from tests.support.localcloud import NO_RETRY, make_zip
 
 
 class _Raw:

@@ -10,7 +10,7 @@ from botocore.exceptions import EndpointConnectionError
 from recursectl.aws import Aws, Target
 from recursectl.aws.errors import translate
 from recursectl.errors import AwsError, NotFoundError
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 def _raise(exc: Exception) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from recursectl.chain import ChainCollector
-from tests.functional.conftest import Deploy, wait_for_events, wait_updated
+from tests.support.localcloud import Deploy, wait_for_events, wait_updated
 
 MODULE = "module_that_does_not_exist"
 

@@ -11,48 +11,25 @@ import boto3
 import pytest
 
 from recursectl import protocol
-from recursectl.aws import Aws, Target
+from recursectl.aws import Aws
 from recursectl.build import package
 from recursectl.deploy import apply
 from recursectl.errors import AwsError, NotOursError
 from recursectl.names import trust_document
 from recursectl.settings import Settings
+from tests.support.deploying import demo_package, deploy_demo, local_aws
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:demo"
 WRITES = ("Create", "Put", "Update", "Tag", "Delete")
 
 
-def _aws(endpoint: str) -> Aws:
-    return Aws(Target(endpoint_url=endpoint, region="us-east-1", local=True), sleep=lambda s: None)
-
-
 def _writes(aws: Aws) -> list[str]:
     return [c for c in aws.calls if c.split(".", 1)[1].startswith(WRITES)]
 
 
-def _pkg(handler: str | None = None, guarded: bool = True) -> package.Package:
-    # The entry point is set explicitly, so these tests do not depend on which helper this
-    # checkout bundles (nothing here runs the function).
-    pkg = package.build(package.parse_handler(handler))
-    return dataclasses.replace(pkg, entry_point=protocol.ENTRY_POINT if guarded else None)
-
-
-def _deploy(
-    endpoint: str,
-    settings: Settings | None = None,
-    handler: Path | None = None,
-    guarded: bool = True,
-    **kw: Any,
-) -> tuple[Aws, apply.DeployResult]:
-    settings = settings or Settings(name="demo")
-    pkg = _pkg(str(handler) if handler else settings.handler, guarded)
-    aws = _aws(endpoint)
-    return aws, apply.deploy(aws, settings, pkg, **kw)
-
-
 def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
-    aws, result = _deploy(endpoint)
+    aws, result = deploy_demo(endpoint)
     assert result.function_arn == ARN
     assert [s.op for s in result.steps] == [
         "create_role",
@@ -136,8 +113,8 @@ def test_first_deploy_creates_everything_least_privilege(endpoint: str) -> None:
 
 
 def test_second_deploy_makes_no_write_calls(endpoint: str) -> None:
-    _deploy(endpoint)
-    aws, result = _deploy(endpoint)
+    deploy_demo(endpoint)
+    aws, result = deploy_demo(endpoint)
     assert result.unchanged
     assert _writes(aws) == []
     assert aws.calls == [
@@ -149,10 +126,10 @@ def test_second_deploy_makes_no_write_calls(endpoint: str) -> None:
 
 
 def test_retries_switched_back_on_by_hand_are_switched_off_by_redeploy(endpoint: str) -> None:
-    _deploy(endpoint)
+    deploy_demo(endpoint)
     lam = boto3.client("lambda", endpoint_url=endpoint)
     lam.put_function_event_invoke_config(FunctionName="demo", MaximumRetryAttempts=2)
-    _, result = _deploy(endpoint)
+    _, result = deploy_demo(endpoint)
     assert [s.op for s in result.steps] == ["put_invoke_config"]
     assert lam.get_function_event_invoke_config(FunctionName="demo")["MaximumRetryAttempts"] == 0
 
@@ -160,9 +137,9 @@ def test_retries_switched_back_on_by_hand_are_switched_off_by_redeploy(endpoint:
 def test_code_change_updates_code_only(endpoint: str, tmp_path: Path) -> None:
     handler = tmp_path / "handler.py"
     handler.write_text("def handler(event, context):\n    return 1\n")
-    _deploy(endpoint, handler=handler)
+    deploy_demo(endpoint, handler=handler)
     handler.write_text("def handler(event, context):\n    return 2\n")
-    aws, result = _deploy(endpoint, handler=handler)
+    aws, result = deploy_demo(endpoint, handler=handler)
     assert [s.op for s in result.steps] == ["update_code"]
     assert _writes(aws) == ["lambda.UpdateFunctionCode"]
     # waited for (function_updated_v2 polls GetFunction) before returning
@@ -174,8 +151,8 @@ def test_code_change_updates_code_only(endpoint: str, tmp_path: Path) -> None:
 
 
 def test_config_change_updates_config_and_recursion(endpoint: str) -> None:
-    _deploy(endpoint)
-    _, result = _deploy(endpoint, Settings(name="demo", max_calls=10, memory=256))
+    deploy_demo(endpoint)
+    _, result = deploy_demo(endpoint, Settings(name="demo", max_calls=10, memory=256))
     assert [s.op for s in result.steps] == ["update_config", "put_recursion", "stamp"]
     lam = boto3.client("lambda", endpoint_url=endpoint)
     cfg = lam.get_function(FunctionName="demo")["Configuration"]
@@ -186,7 +163,7 @@ def test_config_change_updates_config_and_recursion(endpoint: str) -> None:
 
 
 def test_dry_run_changes_nothing(endpoint: str) -> None:
-    aws, result = _deploy(endpoint, dry_run=True)
+    aws, result = deploy_demo(endpoint, dry_run=True)
     assert result.dry_run
     assert "create_function" in [s.op for s in result.steps]
     assert _writes(aws) == []
@@ -196,7 +173,7 @@ def test_dry_run_changes_nothing(endpoint: str) -> None:
 
 def test_fresh_role_not_yet_assumable_is_retried(endpoint: str) -> None:
     failures = {"left": 2}
-    aws = _aws(endpoint)
+    aws = local_aws(endpoint)
 
     def not_yet(**_: Any) -> Any:
         # What Lambda answers for seconds after CreateRole, before IAM has propagated.
@@ -213,7 +190,7 @@ def test_fresh_role_not_yet_assumable_is_retried(endpoint: str) -> None:
 
     aws.lambda_.meta.events.register("before-call.lambda.CreateFunction", not_yet)
     seen: list[str] = []
-    apply.deploy(aws, Settings(name="demo"), _pkg(), progress=seen.append)
+    apply.deploy(aws, Settings(name="demo"), demo_package(), progress=seen.append)
     assert failures["left"] == 0
     assert sum("role to become assumable" in m for m in seen) == 2
     lam = boto3.client("lambda", endpoint_url=endpoint)
@@ -221,7 +198,7 @@ def test_fresh_role_not_yet_assumable_is_retried(endpoint: str) -> None:
 
 
 def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
-    aws = _aws(endpoint)
+    aws = local_aws(endpoint)
 
     def boom(**_: Any) -> Any:
         error = {"Error": {"Code": "ServiceException", "Message": "Lambda had a bad day"}}
@@ -229,10 +206,10 @@ def test_failed_deploy_converges_on_rerun(endpoint: str) -> None:
 
     aws.lambda_.meta.events.register("before-call.lambda.PutFunctionRecursionConfig", boom)
     with pytest.raises(AwsError, match="bad day"):
-        apply.deploy(aws, Settings(name="demo"), _pkg())
-    _, result = _deploy(endpoint)
+        apply.deploy(aws, Settings(name="demo"), demo_package())
+    _, result = deploy_demo(endpoint)
     assert [s.op for s in result.steps] == ["ensure_counter", "put_recursion", "stamp"]
-    _, again = _deploy(endpoint)
+    _, again = deploy_demo(endpoint)
     assert again.unchanged
 
 
@@ -251,13 +228,13 @@ def test_not_ours_refused_then_adopted(endpoint: str) -> None:
         Environment={"Variables": {"THEIRS": "1"}},
     )
     with pytest.raises(NotOursError):
-        _deploy(endpoint)
+        deploy_demo(endpoint)
     cfg = lam.get_function(FunctionName="demo")["Configuration"]
     assert cfg["Environment"]["Variables"] == {"THEIRS": "1"}  # untouched
     assert iam.list_roles()["Roles"][0]["RoleName"] == "other"  # nothing created
     assert len(iam.list_roles()["Roles"]) == 1
 
-    _, result = _deploy(endpoint, adopt=True)
+    _, result = deploy_demo(endpoint, adopt=True)
     assert "tag_function" in [s.op for s in result.steps]
     fn = lam.get_function(FunctionName="demo")
     assert fn["Tags"]["managed-by"] == "recursectl"
@@ -271,31 +248,31 @@ def test_toml_write_back_keeps_comments(endpoint: str, tmp_path: Path) -> None:
     cfg = tmp_path / "recursectl.toml"
     cfg.write_text('# my function\nname = "demo"  # the name\n\n# cap\nmax_calls = 25\n')
     settings = Settings(name="demo", config_path=cfg)
-    _, result = _deploy(endpoint, settings)
+    _, result = deploy_demo(endpoint, settings)
     assert result.config_written == cfg
     text = cfg.read_text()
     assert text.startswith('# my function\nname = "demo"  # the name\n\n# cap\nmax_calls = 25\n')
     assert f'function_arn = "{ARN}"' in text
-    _, again = _deploy(endpoint, settings)
+    _, again = deploy_demo(endpoint, settings)
     assert again.config_written is None  # already there: file not rewritten
     assert again.unchanged
 
 
 def test_concurrency_is_reserved_when_configured(endpoint: str) -> None:
-    _deploy(endpoint, Settings(name="demo", concurrency=3))
+    deploy_demo(endpoint, Settings(name="demo", concurrency=3))
     lam = boto3.client("lambda", endpoint_url=endpoint)
     assert lam.get_function_concurrency(FunctionName="demo")["ReservedConcurrentExecutions"] == 3
-    aws, again = _deploy(endpoint, Settings(name="demo", concurrency=3))
+    aws, again = deploy_demo(endpoint, Settings(name="demo", concurrency=3))
     assert again.unchanged
     assert _writes(aws) == []
 
 
 def test_deploy_keeps_a_stopped_function_stopped(endpoint: str) -> None:
     settings = Settings(name="demo", concurrency=3)
-    _deploy(endpoint, settings)
+    deploy_demo(endpoint, settings)
     lam = boto3.client("lambda", endpoint_url=endpoint)
     lam.put_function_concurrency(FunctionName="demo", ReservedConcurrentExecutions=0)
-    _, result = _deploy(endpoint, dataclasses.replace(settings, memory=256))
+    _, result = deploy_demo(endpoint, dataclasses.replace(settings, memory=256))
     assert [s.op for s in result.steps] == ["update_config"]
     assert any("stopped" in w for w in result.warnings)
     assert lam.get_function_concurrency(FunctionName="demo")["ReservedConcurrentExecutions"] == 0
@@ -306,7 +283,7 @@ def test_a_users_handler_is_redirected_and_shown_as_the_users(
 ) -> None:
     handler = tmp_path / "app.py"
     handler.write_text("def main(event, context):\n    return 1\n")
-    _, result = _deploy(
+    _, result = deploy_demo(
         endpoint, Settings(name="demo", max_invocations=300), handler=Path(f"{handler}:main")
     )
     lam = boto3.client("lambda", endpoint_url=endpoint)
@@ -320,7 +297,7 @@ def test_a_users_handler_is_redirected_and_shown_as_the_users(
     assert doc["guard"] == {"active": True, "entry_point": "recursectl_chain.handler"}
     assert "handler app.main" in next(s.detail for s in result.steps if s.op == "create_function")
     # a redeploy with the guard's settings unchanged converges
-    aws, again = _deploy(
+    aws, again = deploy_demo(
         endpoint, Settings(name="demo", max_invocations=300), handler=Path(f"{handler}:main")
     )
     assert again.unchanged
@@ -334,7 +311,7 @@ def test_a_users_handler_is_redirected_and_shown_as_the_users(
 def test_loop_detection_is_lifted_only_when_the_guard_covers_the_function(
     endpoint: str, guarded: bool, max_calls: int, mode: str
 ) -> None:
-    _, result = _deploy(endpoint, Settings(name="demo", max_calls=max_calls), guarded=guarded)
+    _, result = deploy_demo(endpoint, Settings(name="demo", max_calls=max_calls), guarded=guarded)
     lam = boto3.client("lambda", endpoint_url=endpoint)
     assert lam.get_function_recursion_config(FunctionName="demo")["RecursiveLoop"] == mode
     cfg = lam.get_function(FunctionName="demo")["Configuration"]
@@ -346,10 +323,10 @@ def test_loop_detection_is_lifted_only_when_the_guard_covers_the_function(
 def test_a_log_group_we_do_not_own_keeps_its_retention(endpoint: str) -> None:
     logs = boto3.client("logs", endpoint_url=endpoint)
     logs.create_log_group(logGroupName="/aws/lambda/demo")  # theirs: untagged, never expires
-    _, planned = _deploy(endpoint, dry_run=True)
+    _, planned = deploy_demo(endpoint, dry_run=True)
     assert any("retention (never expire) is left as it is" in w for w in planned.warnings)
     assert "put_retention" not in [s.op for s in planned.steps]
-    aws, result = _deploy(endpoint)
+    aws, result = deploy_demo(endpoint)
     assert "logs.PutRetentionPolicy" not in aws.calls
     (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/demo")["logGroups"]
     assert "retentionInDays" not in group
@@ -358,8 +335,8 @@ def test_a_log_group_we_do_not_own_keeps_its_retention(endpoint: str) -> None:
 
 
 def test_our_own_log_group_gets_the_new_retention(endpoint: str) -> None:
-    _deploy(endpoint)
-    _, result = _deploy(endpoint, Settings(name="demo", log_retention_days=30))
+    deploy_demo(endpoint)
+    _, result = deploy_demo(endpoint, Settings(name="demo", log_retention_days=30))
     assert [s.op for s in result.steps] == ["put_retention"]
     logs = boto3.client("logs", endpoint_url=endpoint)
     (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/demo")["logGroups"]
@@ -367,18 +344,18 @@ def test_our_own_log_group_gets_the_new_retention(endpoint: str) -> None:
 
 
 def test_an_older_role_without_the_trust_condition_is_updated_once(endpoint: str) -> None:
-    _deploy(endpoint)
+    deploy_demo(endpoint)
     iam = boto3.client("iam", endpoint_url=endpoint)
     old = trust_document(ACCOUNT)
     del old["Statement"][0]["Condition"]
     iam.update_assume_role_policy(RoleName="demo-role", PolicyDocument=json.dumps(old))
     lam = boto3.client("lambda", endpoint_url=endpoint)
     lam.tag_resource(Resource=ARN, Tags={"recursectl:applied": "recursion:Allow"})  # older stamp
-    _, result = _deploy(endpoint)
+    _, result = deploy_demo(endpoint)
     assert [s.op for s in result.steps] == ["update_trust", "ensure_counter", "stamp"]
     (trust,) = iam.get_role(RoleName="demo-role")["Role"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    aws, again = _deploy(endpoint)
+    aws, again = deploy_demo(endpoint)
     assert again.unchanged
     assert "iam.GetRole" not in aws.calls  # the stamp says the trust is current
 
@@ -390,7 +367,7 @@ def test_a_function_of_another_project_is_refused_unless_adopted(
     for folder in (alpha, beta):
         folder.mkdir()
         (folder / "recursectl.toml").write_text('name = "demo"\n')
-    _deploy(endpoint, Settings(name="demo", config_path=alpha / "recursectl.toml"))
+    deploy_demo(endpoint, Settings(name="demo", config_path=alpha / "recursectl.toml"))
     lam = boto3.client("lambda", endpoint_url=endpoint)
     assert lam.get_function(FunctionName="demo")["Tags"]["recursectl:project"] == "alpha"
     iam = boto3.client("iam", endpoint_url=endpoint)
@@ -398,14 +375,14 @@ def test_a_function_of_another_project_is_refused_unless_adopted(
     assert role_tags["recursectl:project"] == "alpha"
 
     theirs = Settings(name="demo", config_path=beta / "recursectl.toml", memory=256)
-    aws = _aws(endpoint)
+    aws = local_aws(endpoint)
     with pytest.raises(NotOursError, match="belongs to recursectl project 'alpha'") as info:
-        apply.deploy(aws, theirs, _pkg())
+        apply.deploy(aws, theirs, demo_package())
     assert info.value.exit_code == 5
     assert _writes(aws) == []
     assert lam.get_function(FunctionName="demo")["Configuration"]["MemorySize"] == 128
 
-    _, result = _deploy(endpoint, theirs, adopt=True)
+    _, result = deploy_demo(endpoint, theirs, adopt=True)
     assert result.project == "beta"
     fn = lam.get_function(FunctionName="demo")
     assert fn["Tags"]["recursectl:project"] == "beta"
@@ -459,8 +436,8 @@ def test_the_role_may_count_on_its_own_table_and_nothing_else(
 ) -> None:
     handler = tmp_path / "probe.py"
     handler.write_text(PROBE)
-    _deploy(endpoint, Settings(name="demo", handler=str(handler)))
-    _deploy(endpoint, Settings(name="other", handler=str(handler)))  # a second counter table
+    deploy_demo(endpoint, Settings(name="demo", handler=str(handler)))
+    deploy_demo(endpoint, Settings(name="other", handler=str(handler)))  # a second counter table
     lam = boto3.client("lambda", endpoint_url=endpoint)
     got = lam.invoke(FunctionName="demo", Payload=b"{}")
     assert "FunctionError" not in got, got["Payload"].read()

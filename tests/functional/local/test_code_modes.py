@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from recursectl.build import package
-from tests.functional.conftest import wait_active
+from tests.support.localcloud import wait_active
 
 HANDLER = """import os
 import subprocess

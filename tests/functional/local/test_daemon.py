@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from recursectl.cli import cli
 from recursectl.local import daemon
-from tests.functional.conftest import NO_RETRY, make_zip, wait_active
+from tests.support.localcloud import NO_RETRY, make_zip, wait_active
 
 
 def _free_port() -> int:

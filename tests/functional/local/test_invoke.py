@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from recursectl.local.engine.executor import Limits
 from recursectl.local.frontdoor.server import serve_in_thread, stop_server
 from recursectl.local.worker.frames import MAX_EVENT_BYTES
-from tests.functional.conftest import (
+from tests.support.localcloud import (
     NO_RETRY,
     Deploy,
     control,
@@ -261,7 +261,7 @@ def test_dry_run_validates_without_running(endpoint: str, lam: Any, deploy: Depl
 
 
 def test_updated_code_runs_in_a_new_environment(lam: Any, deploy: Deploy) -> None:
-    from tests.functional.conftest import make_zip
+    from tests.support.localcloud import make_zip
 
     deploy("v", {"handler.py": "def handler(e, c):\n    return 1\n"})
     assert json.loads(lam.invoke(FunctionName="v")["Payload"].read()) == 1

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from recursectl.local.engine.executor import lineage_key
-from tests.functional.conftest import TEMPLATES, Deploy, local_status, wait_for_events
-
-MARKER = "RECURSECTL_CHAIN "
+from tests.support.localcloud import (
+    TEMPLATES,
+    Deploy,
+    chain_records,
+    local_status,
+    wait_for_events,
+)
 
 
 def _template() -> dict[str, str]:
@@ -18,17 +21,6 @@ def _template() -> dict[str, str]:
         name: (TEMPLATES / name).read_text(encoding="utf-8")
         for name in ("handler.py", "recursectl_chain.py")
     }
-
-
-def _records(events: list[dict[str, Any]], ev: str) -> list[dict[str, Any]]:
-    out = []
-    for event in events:
-        message = event["message"]
-        if message.startswith(MARKER):
-            record = json.loads(message[len(MARKER) :])
-            if record.get("ev") == ev:
-                out.append(record)
-    return out
 
 
 def _deploy_chain(deploy: Deploy, lam: Any, name: str) -> None:
@@ -48,23 +40,23 @@ def test_terminate_stops_the_chain_at_16_and_records_the_drop(
     # a hop's child marker can be flushed after its hop marker: wait for everything read below
     # (the drop, 16 hops, and the deepest hop's child).
     def complete(ev: list[dict[str, Any]]) -> bool:
-        deepest = {h["req"] for h in _records(ev, "hop") if h["depth"] == 15}
+        deepest = {h["req"] for h in chain_records(ev, "hop") if h["depth"] == 15}
         return (
-            bool(_records(ev, "dropped"))
-            and len(_records(ev, "hop")) >= 16
-            and any(c["req"] in deepest for c in _records(ev, "child"))
+            bool(chain_records(ev, "dropped"))
+            and len(chain_records(ev, "hop")) >= 16
+            and any(c["req"] in deepest for c in chain_records(ev, "child"))
         )
 
     events = wait_for_events(endpoint, logs, "/aws/lambda/loop", complete)
-    (dropped,) = _records(events, "dropped")
+    (dropped,) = chain_records(events, "dropped")
     assert dropped["reason"] == "RecursiveInvocationException"
     assert dropped["chain"] == root_id
-    hops = _records(events, "hop")
+    hops = chain_records(events, "hop")
     assert sorted(h["depth"] for h in hops) == list(range(16))
     deepest = next(h for h in hops if h["depth"] == 15)
     assert dropped["parent"] == deepest["req"]
     # the 16th hop announced the child that was then dropped
-    (child,) = [c for c in _records(events, "child") if c["req"] == deepest["req"]]
+    (child,) = [c for c in chain_records(events, "child") if c["req"] == deepest["req"]]
     assert child["child"] == dropped["req"]
     drop_streams = {e["logStreamName"] for e in events if "dropped" in e["message"]}
     assert drop_streams == {"recursectl-local/drops"}
@@ -79,10 +71,10 @@ def test_allow_lets_the_chain_run_to_the_end(
     lam.put_function_recursion_config(FunctionName="loop", RecursiveLoop="Allow")
     lam.invoke(FunctionName="loop", InvocationType="Event", Payload=b'{"numberOfCalls": 17}')
     events = wait_for_events(
-        endpoint, logs, "/aws/lambda/loop", lambda ev: len(_records(ev, "hop")) >= 18
+        endpoint, logs, "/aws/lambda/loop", lambda ev: len(chain_records(ev, "hop")) >= 18
     )
-    assert sorted(h["depth"] for h in _records(events, "hop")) == list(range(18))
-    assert not _records(events, "dropped")
+    assert sorted(h["depth"] for h in chain_records(events, "hop")) == list(range(18))
+    assert not chain_records(events, "dropped")
 
 
 def test_sync_caller_gets_recursive_invocation_exception(lam: Any, deploy: Deploy) -> None:

@@ -17,7 +17,7 @@ from recursectl.watch.poller import (
     Poller,
     make_poller,
 )
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 GROUP = "/aws/lambda/f"
 T0 = int(time.time() * 1000) - 60_000  # CloudWatch rejects events older than 14 days

@@ -10,19 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
-from recursectl.chain import Chain, ChainCollector
+from recursectl.chain import Chain
 from recursectl.watch.render import RenderOptions, chain_json, fmt_ms, render_chain
-from tests.unit.chain_factory import fanout_spec, linear_spec
-
-NOW_LATE = 10**13
-
-
-def chain_of(events: list[dict[str, Any]], *, keep_lines: bool = False) -> Chain:
-    c = ChainCollector(keep_lines=keep_lines)
-    c.add_events(events)
-    chain = c.latest(now_ms=NOW_LATE)
-    assert chain is not None
-    return chain
+from tests.unit.chain_factory import chain_of, fanout_spec, linear_spec
 
 
 def text(chain: Chain, **kw: Any) -> str:

@@ -11,21 +11,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from recursectl.chain import Chain, ChainCollector
 from recursectl.watch.live_view import LiveView
 from recursectl.watch.render import render_chain
-from tests.unit.chain_factory import fanout_spec, linear_spec
+from tests.unit.chain_factory import chain_of, fanout_spec, linear_spec
 
 WIDTHS = (60, 80, 120)
-NOW_LATE = 10**13
-
-
-def chain_of(events: list[dict[str, Any]]) -> Chain:
-    c = ChainCollector()
-    c.add_events(events)
-    chain = c.latest(now_ms=NOW_LATE)
-    assert chain is not None
-    return chain
 
 
 def printed(renderable: Any, width: int, height: int = 1000) -> str:

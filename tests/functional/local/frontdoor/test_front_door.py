@@ -16,7 +16,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.functional.conftest import TOKENS, Deploy, local_status
+from tests.support.localcloud import TOKENS, Deploy, local_status
 
 
 def test_recursion_config_roundtrip(endpoint: str, deploy: Deploy) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Deploy, wait_for_events
+from tests.support.localcloud import Deploy, wait_for_events
 
 GROUP = "/aws/lambda/{}"
 HANDLER = "def handler(event, context):\n    print('line', event['i'])\n    return event['i']\n"

@@ -17,7 +17,7 @@ import pytest
 from recursectl.local.engine.executor import Limits
 from recursectl.local.frontdoor.server import FrontDoorServer, serve_in_thread, stop_server
 from recursectl.local.store import Store, StoredEvent
-from tests.functional.conftest import NO_RETRY, make_zip
+from tests.support.localcloud import NO_RETRY, make_zip
 
 TRUST = json.dumps(
     {
