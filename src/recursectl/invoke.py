@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from recursectl import protocol
 from recursectl.aws.view import FunctionView
-from recursectl.errors import NotFoundError, StoppedError, UsageError
+from recursectl.errors import StoppedError, UsageError
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
@@ -249,17 +249,6 @@ def encode(event: dict[str, Any], *, sync: bool) -> bytes:
             hint="pass a reference (an S3 key, say) instead of the data itself",
         )
     return body
-
-
-def describe(aws: Aws, name: str) -> FunctionView:
-    """The deployed function (GetFunction, and GetFunctionConcurrency when it reports none)."""
-    fn = aws.lambda_api.get_function(name, exact_concurrency=True)
-    if fn is None:
-        raise NotFoundError(
-            f"Function {name!r} does not exist in {aws.region}.",
-            hint=f"deploy it first: `recursectl deploy --name {name}` (or check --name)",
-        )
-    return fn
 
 
 def invoke(aws: Aws, deployed: FunctionView, event: dict[str, Any], *, sync: bool) -> InvokeResult:

@@ -411,25 +411,25 @@ def test_a_python_sdist_is_built_only_with_the_opt_in(
     """A user's requirements.txt names a package published only as an sdist, whose build code
     writes a proof file: deploy refuses it (exit 2, no proof) until python.build_sdists."""
     import dataclasses
+    from collections.abc import Callable
 
-    from recursectl.app import App
+    from recursectl.build import entry
     from recursectl.build.package import Options
-    from recursectl.cli import deploy as deploy_cli
     from recursectl.settings import Settings
     from tests.functional.build.test_dependencies import make_sdist
 
     proof = tmp_path / "proof.txt"
     index = tmp_path / "index"
     make_sdist(index, "proofpkg", pure=True, proof=proof)
-    options = deploy_cli._options
+    options = entry._options
 
-    def offline(app: App, settings: Settings, as_json: bool) -> Options:
+    def offline(settings: Settings, quiet: bool, info: Callable[[str], None]) -> Options:
         # The one seam: PyPI is replaced by a local folder (`--no-index --find-links`).
         return dataclasses.replace(
-            options(app, settings, as_json), find_links=index, cache_dir=tmp_path / "cache"
+            options(settings, quiet, info), find_links=index, cache_dir=tmp_path / "cache"
         )
 
-    monkeypatch.setattr(deploy_cli, "_options", offline)
+    monkeypatch.setattr(entry, "_options", offline)
     app = tmp_path / "app"
     app.mkdir()
     (app / "handler.py").write_text(

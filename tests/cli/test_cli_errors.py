@@ -38,7 +38,7 @@ def test_unknown_profile() -> None:
 def test_function_not_found(endpoint: str) -> None:
     code, out = _run("--endpoint-url", endpoint, "invoke", "--name", "ghost")
     assert code == EXIT_NOT_FOUND
-    assert "'ghost' does not exist" in out
+    assert "Function ghost does not exist" in out
     assert f"`recursectl --endpoint-url {endpoint} deploy --name ghost`" in out
 
 

@@ -29,6 +29,19 @@ def _quiet(_: str) -> None:
     return None
 
 
+def function_not_found(name: str, local: bool = False, region: str | None = None) -> NotFoundError:
+    """A missing function: where it was looked for, and how to deploy it."""
+    # The local cloud has one region and keeps functions only while it runs: no --region.
+    if local:
+        where, check = "", "the local cloud keeps functions while it runs; or check --name"
+    else:
+        where, check = (f" in {region}" if region else ""), "or check --region / --name"
+    return NotFoundError(
+        f"Function {name} does not exist{where}.",
+        hint=f"deploy it first: `recursectl deploy --name {name}` ({check})",
+    )
+
+
 @dataclass(frozen=True)
 class FunctionConfig:
     """What CreateFunction and UpdateFunctionConfiguration both set: one list, no drift."""
@@ -110,6 +123,14 @@ class LambdaApi:
 
             view = replace(view, concurrency=self.reserved_concurrency(name))
         return view
+
+    def require_function(self, name: str) -> FunctionView:
+        """The deployed function (as get_function with exact_concurrency), or NotFoundError
+        with the one message and hint every command gives for a missing function."""
+        fn = self.get_function(name, exact_concurrency=True)
+        if fn is None:
+            raise function_not_found(name, self._aws.target.local, self._aws.region)
+        return fn
 
     def list_functions(self) -> list[FunctionView]:
         """Every function of the region (ListFunctions, all pages; no tags, no concurrency)."""

@@ -15,7 +15,7 @@ from recursectl.cli.options import json_option
 from recursectl.errors import NotOursError
 
 if TYPE_CHECKING:
-    from recursectl.build.package import HandlerSpec, Options, Package
+    from recursectl.build.entry import Built
     from recursectl.deploy.result import DeployResult
     from recursectl.settings import Settings
 
@@ -136,8 +136,8 @@ def deploy_command(
     if not as_json:
         for note in settings.notes:  # what reading serverless.yml noticed
             app.ui.info(f"note: {note}")
-    statements = _statements(settings)
-    settings, pkg = _package(app, settings, flags, as_json, dry_run)
+    built = _build(app, settings, flags, as_json, dry_run)
+    settings, pkg, statements = built.settings, built.package, built.statements
     ui = app.ui
     aws = app.aws()
     if not as_json:
@@ -197,195 +197,31 @@ def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Se
     return settings
 
 
-def _package(
-    app: App, settings: Settings, flags: dict[str, Any], as_json: bool, dry_run: bool = False
-) -> tuple[Settings, Package]:
-    """The handler checked and its package built, before any AWS call (a Node.js handler
-    can settle the runtime: the settings come back with it)."""
-    from_flag = flags.get("handler") is not None
-    base = settings.config_path.parent if not from_flag and settings.config_path else None
-    note = None
-    if settings.handler is None:
-        settings, note = _discover(app, settings, base or Path.cwd())
-    if _is_node(settings.handler, settings.runtime, base):
-        from recursectl.cli.deploy_node import prepare_node
+def _build(
+    app: App, settings: Settings, flags: dict[str, Any], as_json: bool, dry_run: bool
+) -> Built:
+    """The package built before any AWS call (build/ decides; the terminal stays here). A
+    Node.js handler can settle the runtime: the app's settings take what build() chose."""
+    from recursectl.build.entry import build
+    from recursectl.cli.node_runtime import build_runtime_client
 
-        explicit_runtime = flags.get("runtime") is not None
-        settings, pkg = prepare_node(
-            app, settings, explicit_runtime=explicit_runtime, cwd=base, quiet=as_json,
-            build=not dry_run,
-        )  # fmt: skip
-    else:
-        spec = _handler_spec(settings, from_flag)
-        _check_runtime(settings, spec)
-        pkg = _build(app, settings, spec, as_json)
-    if note and not as_json:
-        app.ui.info(note)
-    return settings, pkg
-
-
-def _discover(app: App, settings: Settings, base: Path) -> tuple[Settings, str | None]:
-    """No handler named anywhere: the folder's one handler file, an error naming the
-    candidates when there are several, or (only where there is none) the bundled template."""
-    from recursectl.build import discover
-    from recursectl.errors import UsageError
-
-    folder = _path(settings, settings.source) or base
-    if not folder.is_dir():
-        return settings, None  # the packager says what is wrong with --source
-    found = discover.find(folder)
-    if found.spec is not None and found.file is not None:
-        function = found.spec.rpartition(":")[2]
-        # `handler.py`, as a user would write it, when the function has the default name
-        spec = found.file.name if function == "handler" else found.spec
-        if folder != base and not (settings.source and found.language == "python"):
-            spec = f"{found.file}:{function}"  # --source is the Python packager's only
-        note = f"handler {found.spec}: found in {_shown(folder)} (--handler names another)"
-        return app.configure(handler=spec), note
-    if found.ambiguous:
-        raise UsageError(
-            f"{_shown(folder)} holds several handlers: {', '.join(found.ambiguous)}.",
-            hint=f"name one: --handler {found.ambiguous[0]} (or `handler` in recursectl.toml)",
-        )
-    if settings.source:
-        return settings, None  # a code root without a handler: the packager says so
-    app.ui.warn(
-        f"no handler file in {_shown(folder)} (no .py function taking (event, context), no "
-        "exported .js function): deploying recursectl's BUNDLED EXAMPLE handler, not your "
-        "code. Pass --handler FILE[:FUNCTION], or run `recursectl init` to start a project."
+    ui = app.ui
+    built = build(
+        settings,
+        handler_from_flag=flags.get("handler") is not None,
+        runtime_from_flag=flags.get("runtime") is not None,
+        quiet=as_json,
+        info=ui.info,
+        warn=ui.warn,
     )
-    return settings, None
-
-
-def _shown(folder: Path) -> str:
-    """A folder as the user would write it: relative to here when inside it."""
-    try:
-        rel = folder.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return str(folder)
-    return "this folder" if rel == Path(".") else f"{rel.as_posix()}/"
-
-
-def _shown_file(path: Path) -> str:
-    """A file as the user would name it: relative to here when inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _is_node(handler: str | None, runtime: str, cwd: Path | None) -> bool:
-    """A Node.js handler file (or Lambda's form of one), or a nodejs* runtime."""
-    from recursectl.build import node, runtimes
-
-    return node.is_node_handler(handler, cwd) or (runtimes.language_of(runtime) == runtimes.NODE)
-
-
-def _base(settings: Settings) -> Path:
-    """Paths from the config file are relative to it; from flags, to the current folder."""
-    return settings.config_path.parent if settings.config_path else Path.cwd()
-
-
-def _path(settings: Settings, value: str | None) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else _base(settings) / path
-
-
-def _handler_spec(settings: Settings, from_flag: bool) -> HandlerSpec:
-    from recursectl.build import package
-
-    cwd = Path.cwd() if from_flag else _base(settings)
-    source = settings.source
-    return package.parse_handler(settings.handler, cwd=cwd, source=source, discover=True)
-
-
-def _check_runtime(settings: Settings, spec: HandlerSpec) -> None:
-    from recursectl.aws.model import lambda_runtimes
-    from recursectl.build import runtimes
-
-    language = runtimes.language_of_file(spec.file) or runtimes.PYTHON
-    runtimes.check(settings.runtime, language, known=lambda_runtimes())
-    runtimes.check_handler(settings.runtime, spec.file)
-
-
-def _statements(settings: Settings) -> tuple[dict[str, Any], ...]:
-    """The extra IAM statements: `iam_statements` plus the `iam_policy_file`'s."""
-    from recursectl.errors import UsageError
-    from recursectl.names import check_statements
-
-    out = check_statements(list(settings.iam_statements), "iam_statements")
-    path = _path(settings, settings.iam_policy_file)
-    if path is not None:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(
-                f"IAM policy file {settings.iam_policy_file} does not exist.",
-                hint="fix --iam-policy-file (or `iam_policy_file` in recursectl.toml)",
-            ) from None
-        except (ValueError, OSError) as exc:
-            raise UsageError(
-                f"IAM policy file {settings.iam_policy_file} is not valid JSON: {exc}.",
-                hint="write a policy document or a list of statements",
-            ) from None
-        out += check_statements(doc, str(settings.iam_policy_file))
-    return out
-
-
-def _options(app: App, settings: Settings, as_json: bool) -> Options:
-    from recursectl.build.package import Options
-
-    def on_install(target: str) -> None:
-        if not as_json:
-            app.ui.info(f"installing dependencies for {target} (cached afterwards)...")
-
-    return Options(
-        exclude=settings.exclude,
-        include=settings.include,
-        requirements=_path(settings, settings.requirements),
-        runtime=settings.runtime,
-        architecture=settings.architecture,
-        local=settings.local,
-        build_sdists=settings.python_build_sdists,
-        on_install=on_install,
-        # With --source, the project's requirements may sit above the code root (src/ layout).
-        project_dir=settings.project_dir if settings.source else None,
-    )
-
-
-def _build(app: App, settings: Settings, spec: HandlerSpec, as_json: bool) -> Package:
-    from recursectl.build import package
-
-    pkg = package.build(spec, _options(app, settings, as_json))
-    if as_json:
-        return pkg
-    origin = "the bundled template" if spec.bundled else spec.origin
-    n = len(pkg.dependencies)
-    req = pkg.requirements_file
-    deps = (
-        f", {n} {'dependency' if n == 1 else 'dependencies'} "
-        f"({'installed' if pkg.installed else 'cached'}) from {_shown_file(req)}"
-        if pkg.deps_target and req is not None
-        else ""
-    )
-    app.ui.info(
-        f"Packaged handler {pkg.handler} (from {origin}): {len(pkg.listing)} files, "
-        f"{_size(pkg.unzipped_size)} unzipped, {_size(pkg.size)} zipped{deps}"
-    )
-    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    if settings.local and settings.runtime != here:
-        app.ui.info(
-            f"note: the local cloud runs handlers with this interpreter ({here}), "
-            f"not {settings.runtime}"
-        )
-    if settings.local and pkg.deps_target and "this machine" in pkg.deps_target:
-        app.ui.info(
-            f"note: the local cloud cannot load Lambda's wheels here, so the dependencies are "
-            f"installed for {pkg.deps_target}; on AWS the zip differs only in the wheels' platform"
-        )
-    return pkg
+    if built.settings is not settings:
+        app.reset(built.settings)
+    # not for --dry-run, which changes nothing (and takes no minutes)
+    if built.node and built.settings.local and not dry_run:
+        build_runtime_client(app)
+    if built.note and not as_json:
+        ui.info(built.note)
+    return built
 
 
 def _report(app: App, result: DeployResult) -> None:

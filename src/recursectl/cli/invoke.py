@@ -81,7 +81,7 @@ def invoke(
     settings = app.configure(name=name, max_cost=max_cost)
     event = inv.build_event(calls=calls, fanout=fanout, path=path, data=data)
     aws = app.aws()
-    deployed = inv.describe(aws, settings.name)
+    deployed = aws.lambda_api.require_function(settings.name)
     inv.check_running(deployed)  # before --follow: a stopped function never starts the chain
     inv.check_calls(event, deployed)
     inv.set_cost_cap(event, settings.max_cost, deployed)

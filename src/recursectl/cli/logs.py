@@ -29,27 +29,6 @@ def parse_since(text: str) -> int:
     return int(number) * units[unit]
 
 
-def resolve_group(app: App, name: str, log_group: str | None) -> tuple[str, str, str | None]:
-    """(function name, log group, architecture): the function's own group, or without the
-    function (destroyed with --keep-logs, or not readable by this user) /aws/lambda/NAME, or
-    --log-group; the architecture prices the estimate (None when the function is not read)."""
-    from recursectl import invoke as inv
-    from recursectl.errors import AccessDeniedError, NotFoundError
-    from recursectl.names import log_group_for
-
-    if log_group:
-        return name, log_group, None
-    aws = app.aws()
-    try:
-        fn = inv.describe(aws, name)
-        return name, fn.log_group, fn.architecture
-    except (NotFoundError, AccessDeniedError) as exc:
-        fallback = log_group_for(name)
-        if aws.logs_api.log_group(fallback) is None:
-            raise exc from None
-        return name, fallback, None
-
-
 @click.command()
 @name_option
 @click.option("--chain", "chain_id", help="Chain id (the root request id, or a unique prefix).")
@@ -107,6 +86,7 @@ def logs(
     """
     from recursectl.cli.show import Output, follow_and_show, show, tail_and_show
     from recursectl.watch import follow as watch
+    from recursectl.watch.group import resolve_group
 
     app: App = ctx.obj
     if tail and chain_id:
@@ -117,8 +97,8 @@ def logs(
     settings = app.configure(name=name)
     since = since or ("10m" if follow or tail else "1h")
     since_ms = parse_since(since)
-    fn_name, group, architecture = resolve_group(app, settings.name, log_group)
     aws = app.aws()
+    fn_name, group, architecture = resolve_group(aws, settings.name, log_group)
     out = Output(name=fn_name, as_json=as_json, show_lines=show_lines, html=html)
     start_ms = watch.now_ms() - since_ms
     if follow or tail:

@@ -10,7 +10,6 @@ from recursectl import protocol
 from recursectl.errors import (
     AwsError,
     ConflictError,
-    NotFoundError,
     NotOursError,
     RecursectlError,
     UnsupportedApiError,
@@ -28,26 +27,6 @@ if TYPE_CHECKING:
     from recursectl.aws import Aws, FunctionView
 
 T = TypeVar("T")
-
-
-def not_found(name: str, local: bool = False) -> NotFoundError:
-    # The local cloud has one region and keeps functions only while it runs: no --region.
-    where = (
-        "the local cloud keeps functions while it runs; or check --name"
-        if local
-        else "or check --region / --name"
-    )
-    return NotFoundError(
-        f"Function {name} does not exist.",
-        hint=f"deploy it first: `recursectl deploy --name {name}` ({where})",
-    )
-
-
-def _require(aws: Aws, name: str) -> FunctionView:
-    fn = aws.lambda_api.get_function(name, exact_concurrency=True)
-    if fn is None:
-        raise not_found(name, local=aws.target.local)
-    return fn
 
 
 # stop / resume -----------------------------------------------------------------------------
@@ -98,7 +77,7 @@ def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> Con
     progress (409 ResourceConflictException) is waited out and the write retried, for at most
     UPDATE_DEADLINE_S (the Lambda service's): a stop must land when a deploy has just run.
     """
-    fn = _require(aws, name)
+    fn = aws.lambda_api.require_function(name)
     waits = _Waits(aws, on_wait)
     before = fn.concurrency
     if before != 0:
@@ -126,7 +105,7 @@ def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> Con
             if exc.code == "ResourceConflictException":
                 # Read again for the next attempt: the update in progress may change the
                 # environment (kept) or the generation (a concurrent stop: go past it).
-                seen.append(_require(aws, name))
+                seen.append(aws.lambda_api.require_function(name))
             raise
         return generation
 
@@ -155,7 +134,7 @@ def resume(
     function stopped by other means), the `configured` value, else none reserved. An update
     in progress is waited out, as for `stop`.
     """
-    fn = _require(aws, name)
+    fn = aws.lambda_api.require_function(name)
     waits = _Waits(aws, on_wait)
     before = fn.concurrency
     known, remembered = fn.concurrency_before_stop
@@ -253,7 +232,7 @@ def _notes(fn: FunctionView, recursion: str | None, retries: int | None) -> list
 def info(aws: Aws, name: str) -> FunctionInfo:
     """Everything worth knowing about a deployed function, read fresh from AWS (the last
     chain's summary, read from its logs, is the caller's to add)."""
-    fn = _require(aws, name)
+    fn = aws.lambda_api.require_function(name)
     unsupported: dict[str, str] = {}
     try:
         recursion = aws.lambda_api.recursion(name)
