@@ -298,3 +298,8 @@ class LoopbackServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def open_connections(self) -> int:
         """Connections being served now (for status and tests)."""
         return self._open
+
+    def idle_connections(self) -> int:
+        """Served connections between two requests: the ones that may be evicted."""
+        with self._open_lock:
+            return len(self._idle)

@@ -116,7 +116,8 @@ def test_past_the_limit_the_longest_idle_makes_room_and_busy_ones_get_503() -> N
         held.append(busy[-1])
         for sock in busy:
             sock.sendall(b"GET / HTTP/1.1\r\n")
-        _wait_for(lambda: server.open_connections() == 3)
+        # Each one's half request read (none idle, so none may be evicted): what the 503 needs.
+        _wait_for(lambda: server.open_connections() == 3 and server.idle_connections() == 0)
         with _connect(server) as extra:
             extra.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             assert _read_all(extra).startswith(b"HTTP/1.1 503 ")
