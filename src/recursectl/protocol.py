@@ -75,7 +75,21 @@ EV_CAPPED = "capped"
 EV_STOPPED = "stopped"
 EV_CHILD_FAILED = "child_failed"
 EV_DROPPED = "dropped"
-EVENTS = frozenset({EV_HOP, EV_CHILD, EV_CAPPED, EV_STOPPED, EV_CHILD_FAILED, EV_DROPPED})
+# Long jobs (docs/jobs.md): a hop's checkpoint, a job's status change, an ignored duplicate.
+EV_CHECKPOINT = "checkpoint"
+EV_JOB = "job"
+EV_DUPLICATE = "duplicate"
+EVENTS = frozenset(
+    {
+        EV_HOP,
+        EV_CHILD,
+        EV_CAPPED,
+        EV_STOPPED,
+        EV_CHILD_FAILED,
+        EV_DROPPED,
+    }
+)
+# The job events join EVENTS when both helpers write them (tests/unit/test_protocol.py).
 
 # Why a child was refused (the `reason` of a `capped` marker).
 REASON_DEPTH = "depth"
@@ -95,6 +109,17 @@ HANDLER_ENV = "RECURSECTL_HANDLER"
 # is exact (one conditional UpdateItem per child); without it the split rule below.
 COUNTER_TABLE_ENV = "RECURSECTL_COUNTER_TABLE"
 COUNTER_TTL_S = 2 * 24 * 3600  # a chain's item expires two days after its last write
+# Long jobs (docs/jobs.md). The job's context is CONTEXT_KEY's JOB_KEY.
+JOB_KEY = "job"
+JOB_BUCKET_ENV = "RECURSECTL_JOB_BUCKET"
+JOB_MARGIN_ENV = "RECURSECTL_JOB_MARGIN_MS"
+JOB_STATUSES = ("running", "paused", "done", "failed", "cancelled")
+JOB_RECORD_PREFIX = "job#"  # the counter table's `chain` key of a job's record: job#<id>
+JOB_INLINE_PAYLOAD = 256 * 1024  # bytes of compact JSON an Event payload carries inline
+JOB_INLINE_CHECKPOINT = 64 * 1024  # bytes of state the job record holds inline
+JOB_MAX_ATTEMPTS = 3  # deliveries of one hop (the first and two retries)
+JOB_STATE_PREFIX = "recursectl/"  # the job bucket's prefix: recursectl/<function>/state/
+JOB_STATE_TTL_DAYS = 14
 OWN_ENV = frozenset(
     {
         SELF_ARN_ENV,
@@ -103,6 +128,8 @@ OWN_ENV = frozenset(
         GENERATION_ENV,
         HANDLER_ENV,
         COUNTER_TABLE_ENV,
+        JOB_BUCKET_ENV,
+        JOB_MARGIN_ENV,
     }
 )
 
