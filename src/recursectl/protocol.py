@@ -112,7 +112,10 @@ COUNTER_TTL_S = 2 * 24 * 3600  # a chain's item expires two days after its last 
 # Long jobs (docs/jobs.md). The job's context is CONTEXT_KEY's JOB_KEY.
 JOB_KEY = "job"
 JOB_BUCKET_ENV = "RECURSECTL_JOB_BUCKET"
+JOB_BOUNDS_ENV = "RECURSECTL_JOB_BOUNDS"  # compact JSON: max_hops, max_seconds, max_cost
 JOB_MARGIN_ENV = "RECURSECTL_JOB_MARGIN_MS"
+DEFAULT_JOB_MAX_HOPS = 1000
+DEFAULT_JOB_MAX_SECONDS = 6 * 3600
 JOB_STATUSES = ("running", "paused", "done", "failed", "cancelled")
 JOB_RECORD_PREFIX = "job#"  # the counter table's `chain` key of a job's record: job#<id>
 JOB_INLINE_PAYLOAD = 256 * 1024  # bytes of compact JSON an Event payload carries inline
@@ -129,6 +132,7 @@ OWN_ENV = frozenset(
         HANDLER_ENV,
         COUNTER_TABLE_ENV,
         JOB_BUCKET_ENV,
+        JOB_BOUNDS_ENV,
         JOB_MARGIN_ENV,
     }
 )
