@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from recursectl.deploy import envvars
+from recursectl import envvars
 
 _PY_READ = re.compile(
     r"""(?:os\.)?(?:environ\s*\[\s*|environ\.get\s*\(\s*|getenv\s*\(\s*)['"]([A-Za-z_]\w*)['"]"""

@@ -183,7 +183,7 @@ def _interactive() -> bool:
 
 def _settings(app: App, flags: dict[str, Any], env_pairs: tuple[str, ...]) -> Settings:
     """The flags over the config file; --env on top of its environment; names checked."""
-    from recursectl.deploy import envvars
+    from recursectl import envvars
     from recursectl.names import check_function_name
 
     multi = {k: tuple(v) or None for k, v in flags.items() if isinstance(v, tuple)}

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recursectl import envvars
 from recursectl.aws.lambda_ import FunctionConfig
 from recursectl.aws.view import LogGroupView, RoleView
 from recursectl.build.package import Package
-from recursectl.deploy import envvars
 from recursectl.deploy.plan import (
     Desired,
     Observed,

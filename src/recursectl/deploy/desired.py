@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recursectl import protocol
-from recursectl.deploy import envvars
+from recursectl import envvars, protocol
 from recursectl.names import (
     TRUST_REVISION,
     arn_parts,

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from recursectl.local import errors
 from recursectl.local.engine.lineage import split_qualifier
 from recursectl.local.frontdoor.revisions import check_revision
-from recursectl.local.frontdoor.routes import route
 from recursectl.local.motowire import Response
 
 if TYPE_CHECKING:
@@ -58,7 +57,6 @@ RESERVED_KEYS = frozenset(
 # botocore's EnvironmentVariableName pattern: a letter, then at least one more character.
 _ENV_KEY = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 _JSON = {"Content-Type": "application/json"}
-_FN = r"^/2015-03-31/functions/(?P<name>[^/?]+)"
 
 
 class FunctionStates:
@@ -216,7 +214,6 @@ def _refuse_during_update(door: FrontDoor, name: str) -> None:
         )
 
 
-@route("POST", r"^/2015-03-31/functions/?$")
 def create_function(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -236,7 +233,6 @@ def create_function(
     return _rewrite(door, name, response, nested=False)
 
 
-@route("PUT", _FN + r"/code/?$")
 def update_code(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -251,7 +247,6 @@ def update_code(
     return _rewrite(door, name, response, nested=False)
 
 
-@route("PUT", _FN + r"/configuration/?$")
 def update_configuration(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -273,7 +268,6 @@ def update_configuration(
     return _rewrite(door, name, response, nested=False)
 
 
-@route("GET", _FN + r"/configuration/?$")
 def get_configuration(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -281,7 +275,6 @@ def get_configuration(
     return _rewrite(door, name, door.moto_call(request, path, query), nested=False)
 
 
-@route("*", _FN + r"/?$")
 def function(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -301,7 +294,6 @@ def function(
     return response
 
 
-@route("*", r"^/2017-10-31/functions/(?P<name>[^/?]+)/concurrency/?$")
 def concurrency(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -318,7 +310,6 @@ def concurrency(
     return response
 
 
-@route("GET", r"^/2016-08-19/account-settings/?$")
 def account_settings(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:

@@ -18,11 +18,9 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, unquote
 
 from recursectl.local import errors
-from recursectl.local.engine.executor import Engine, Limits, function_name
-from recursectl.local.engine.lineage import split_qualifier
+from recursectl.local.engine.executor import Engine, Limits
 from recursectl.local.frontdoor import (
     access,
     codesource,
@@ -36,7 +34,6 @@ from recursectl.local.frontdoor import (
     revisions,
     routes,
     s3_actions,
-    versions,
 )
 from recursectl.local.frontdoor.http11 import MAX_BODY, Reply, Request, Streamed
 from recursectl.local.frontdoor.netserver import Connection, LoopbackServer
@@ -53,10 +50,6 @@ MOTO_API = "/moto-api/"
 MAX_CODE_BODY = 70 * 1024 * 1024
 _CODE_PATH = re.compile(r"^/2015-03-31/functions(?:/[^/?]+/code)?/?(?:\?|$)")
 _JSON = {"Content-Type": "application/json"}
-
-_route = routes.route
-# Modules whose Lambda routes register at import (before this module's catch-all).
-ROUTE_MODULES = (controlplane, versions)
 
 
 class FrontDoor:
@@ -278,69 +271,6 @@ class FrontDoor:
         if response[0] < 300:
             self.engine.invalidate()
         return response
-
-    # Lambda routes ------------------------------------------------------------------------
-    @_route("POST", r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
-    def _invoke(self, match: re.Match[str], request: Request, path: str, query: str) -> Response:
-        qualifiers = parse_qs(query).get("Qualifier") if query else None
-        refused = controlplane.pending_refusal(self, function_name(match["name"]))
-        if refused is not None:
-            return refused
-        headers = request.headers
-        return self.engine.invoke(
-            match["name"],
-            qualifiers[0] if qualifiers else None,
-            headers.get("x-amz-invocation-type", "RequestResponse"),
-            request.body,
-            headers.get("x-amzn-trace-id"),
-            headers.get("x-amz-log-type"),
-            client_context=headers.get("x-amz-client-context"),
-        )
-
-    @_route("*", r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
-    def _recursion_config(
-        self, match: re.Match[str], request: Request, path: str, query: str
-    ) -> Response:
-        name, qualifier = split_qualifier(match["name"])
-        if qualifier is not None:
-            # The API takes an unqualified name only (its FunctionName pattern has no
-            # qualifier): the setting is the function's, never a version's or an alias's.
-            return errors.InvalidParameterValue(
-                f"The recursion configuration is set on the unqualified function only: "
-                f"{unquote(match['name'])} names the qualifier {qualifier}"
-            ).response()
-        if request.method == "PUT":
-            try:
-                value = json.loads(request.body or b"{}").get("RecursiveLoop")
-            except (ValueError, AttributeError):
-                value = None
-            if value not in ("Allow", "Terminate"):
-                return errors.InvalidParameterValue(
-                    "RecursiveLoop must be Allow or Terminate"
-                ).response()
-            self.engine.config(name)  # ResourceNotFoundException: no such function
-            self.engine.put_recursion(name, value)
-        else:
-            self.engine.config(name)
-        value = self.engine.get_recursion(name)
-        return 200, dict(_JSON), json.dumps({"RecursiveLoop": value}).encode()
-
-    @_route("PUT", r"^/2019-09-25/functions/[^/]+/event-invoke-config/?$")
-    def _put_event_invoke_config(
-        self, match: re.Match[str], request: Request, path: str, query: str
-    ) -> Response:
-        # PutFunctionEventInvokeConfig replaces the configuration; moto appends a second
-        # one and keeps answering the first. Delete it first (404 if none).
-        self.moto.call("DELETE", path, query, request.headers, b"")
-        return self.lambda_write(request, path, query)
-
-    @_route("*", r"^/20\d\d-\d\d-\d\d/(functions|event-source-mappings)")
-    def _other_lambda(
-        self, match: re.Match[str], request: Request, path: str, query: str
-    ) -> Response:
-        if request.method == "GET":
-            return self.moto_call(request, path, query)
-        return self.lambda_write(request, path, query)
 
     def capture_code(self, body: bytes, create: bool) -> None:
         """Keep the zip of CreateFunction / UpdateFunctionCode (moto keeps only its hash),

@@ -29,14 +29,12 @@ from recursectl.local.frontdoor.controlplane import _refuse_during_update as ref
 from recursectl.local.frontdoor.controlplane import _rewrite as rewrite
 from recursectl.local.frontdoor.logsapi import region_of
 from recursectl.local.frontdoor.revisions import STALE, check_revision
-from recursectl.local.frontdoor.routes import route
 
 if TYPE_CHECKING:
     from recursectl.local.frontdoor.http11 import Request
     from recursectl.local.frontdoor.server import FrontDoor
     from recursectl.local.motowire import Response
 
-_FN = r"^/2015-03-31/functions/(?P<name>[^/?]+)"
 _ALIAS = re.compile(r"^(?!^[0-9]+$)([a-zA-Z0-9-_]+)$")
 # botocore's TaggableResource pattern, as Lambda quotes it in the ValidationException.
 _TAGGABLE = (
@@ -61,7 +59,6 @@ def _latest(door: FrontDoor, request: Request, name: str) -> dict[str, Any]:
     return conf
 
 
-@route("POST", _FN + r"/versions/?$")
 def publish_version(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -87,7 +84,6 @@ def publish_version(
     return rewrite(door, name, response, nested=False)
 
 
-@route("POST", _FN + r"/aliases/?$")
 def create_alias(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -101,7 +97,6 @@ def create_alias(
     return door.lambda_write(request, path, query)
 
 
-@route("PUT", _FN + r"/aliases/(?P<alias>[^/?]+)/?$")
 def update_alias(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -113,7 +108,6 @@ def update_alias(
     return door.lambda_write(request, path, query)
 
 
-@route("*", r"^/2017-03-31/tags/(?P<arn>.+?)/?$")
 def tags(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:
@@ -133,7 +127,6 @@ def tags(
     return door.lambda_write(request, path, query)
 
 
-@route("POST", r"^/2019-09-25/functions/(?P<name>[^/?]+)/event-invoke-config/?$")
 def update_event_invoke_config(
     door: FrontDoor, match: re.Match[str], request: Request, path: str, query: str
 ) -> Response:

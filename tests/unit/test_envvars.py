@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recursectl.deploy import envvars
+from recursectl import envvars
 from recursectl.errors import UsageError
 
 
