@@ -5,8 +5,9 @@
 machine), else `python3.12` on PATH (pyenv shims included: the interpreter is asked for its
 own `sys.executable`). Its runtime folder links the pure-Python SDK from this environment
 (boto3, botocore, ...) and holds awslambdaric (a C extension: installed once for that
-interpreter with its own pip, `--no-deps --target`, into the user's cache). Anything that
-fails leaves the local interpreter in charge, and the runtime note says so.
+interpreter with its own pip, `--no-deps --target`, into the user's cache: wheels only, at the
+versions this environment runs, so nothing is compiled and nothing unpinned is fetched).
+Anything that fails leaves the local interpreter in charge, and the runtime note says so.
 """
 
 from __future__ import annotations
@@ -71,11 +72,9 @@ def _stage(python: str, runtime: str) -> Path | None:
         return site
     work = site.with_name(site.name + f".tmp{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
-    pins = [f"awslambdaric=={version}", *[d for d in RIC_DISTS if d != "awslambdaric"]]
     try:
         proc = subprocess.run(
-            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-deps", "--target", str(work), *pins],
+            pip_install(python, work),
             capture_output=True, text=True, timeout=300, check=False,
             env={**os.environ, "PIP_NO_INPUT": "1"},
         )  # fmt: skip
@@ -90,6 +89,16 @@ def _stage(python: str, runtime: str) -> Path | None:
     except OSError:  # another process staged it first
         shutil.rmtree(work, ignore_errors=True)
     return site
+
+
+def pip_install(python: str, target: Path) -> list[str]:
+    """The command that installs the runtime interface client for `python` into `target`:
+    the versions this environment runs (from the lock file), wheels only (awslambdaric's
+    sdist compiles a C++ library: minutes, and a compiler this machine may not have)."""
+    pins = [f"{dist}=={metadata.version(dist)}" for dist in RIC_DISTS]
+    options = ["--quiet", "--disable-pip-version-check", "--no-input", "--no-deps"]
+    return [python, "-m", "pip", "install", *options, "--only-binary=:all:", "--target",
+            str(target), *pins]  # fmt: skip
 
 
 def _link_sdk(site: Path) -> None:
