@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -243,4 +244,38 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(cli.main(prog_name="recursectl"))
+    try:
+        cli.main(prog_name="recursectl")
+    except SystemExit as done:
+        _exit_now(done.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """Exit without the interpreter's teardown, once what it would do that matters is done.
+
+    Freeing the modules and botocore's loaded service models took 80-240 ms after the last
+    byte was written (measured: `logs --follow --json` of a 300-hop chain, output to process
+    exit): time a script or a person waits for nothing. Done here instead: non-daemon threads
+    joined, atexit functions run (temporary directories' finalizers among them), the standard
+    streams flushed. The exit code follows SystemExit's rules.
+    """
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    status = 0
+    if isinstance(code, int):
+        status = code
+    elif code is not None:
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 1  # a closed pipe: what was written may be lost
+    os._exit(status)
