@@ -35,6 +35,10 @@ DEEP_EVERY_S = 10.0  # how often a poll re-reads LOOKBACK_MAX_MS
 FAST_INTERVAL_S = 1.0  # while events flow: at most one call per second
 IDLE_INTERVAL_S = 5.0  # when idle: at most one call per five seconds
 PAGE_GAP_S = 0.25  # between two calls of a one-shot read: under the 5 requests/s quota
+# Calls that may go at once before the spacing applies: a follower's anchor and its first
+# read no longer wait a second between them, which put a second before the first tree; over
+# any window of T seconds a follower still makes at most T / min_gap_s + BURST_CALLS calls.
+BURST_CALLS = 2
 THROTTLE_MAX_S = 20.0
 
 
@@ -60,6 +64,7 @@ class Poller:
     _throttle_s: float = 0.0
     min_gap_s: float = PAGE_GAP_S  # between any two calls; following raises it to 1 s
     _last_call: float | None = None
+    _tokens: float = BURST_CALLS  # calls that may go now (one more every min_gap_s)
     _last_deep: float | None = None
 
     @property
@@ -69,9 +74,12 @@ class Poller:
 
     def _call(self, **kwargs: Any) -> dict[str, Any]:
         if self._last_call is not None:
-            wait = self.min_gap_s - (self.clock() - self._last_call)
-            if wait > 0:
-                self.sleep(wait)
+            idle = self.clock() - self._last_call
+            self._tokens = min(BURST_CALLS, self._tokens + idle / self.min_gap_s)
+        if self._tokens < 1:
+            self.sleep((1 - self._tokens) * self.min_gap_s)
+            self._tokens = 1.0
+        self._tokens -= 1
         self.calls += 1
         try:
             return self.filter_events(**kwargs)
@@ -195,7 +203,8 @@ class Poller:
         success.
         """
         # A follower shares the account's FilterLogEvents quota with everyone else for as long
-        # as it runs: every call, pages and the anchor included, at most once per second.
+        # as it runs: every call, pages and the anchor included, at most once per second
+        # after the first BURST_CALLS.
         self.min_gap_s = max(self.min_gap_s, FAST_INTERVAL_S)
         started = self.clock()
         while True:

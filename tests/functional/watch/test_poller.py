@@ -11,6 +11,7 @@ import pytest
 from recursectl.aws import Aws, Target
 from recursectl.errors import AwsError, ThrottledError
 from recursectl.watch.poller import (
+    BURST_CALLS,
     FAST_INTERVAL_S,
     IDLE_INTERVAL_S,
     LOOKBACK_MIN_MS,
@@ -118,6 +119,28 @@ def test_interval_is_fast_while_flowing_and_backs_off_when_idle() -> None:
     assert idle == sorted(idle)
     assert idle[-1] == IDLE_INTERVAL_S
     assert poller.next_interval(got_events=False, expecting=True) == FAST_INTERVAL_S
+
+
+def test_a_follower_starts_at_once_then_keeps_to_one_call_a_second() -> None:
+    """The anchor and the first read go without waiting; after that the quota's pace: over
+    a minute of pages at most 60 + BURST_CALLS calls."""
+    fake = FakeClock()
+    pages = iter(range(1000))
+
+    def filter_events(**_: Any) -> dict[str, Any]:
+        return {"events": [], "nextToken": f"t{next(pages)}"}  # always one more page
+
+    poller = Poller(
+        filter_events=filter_events, log_group=GROUP, start_ms=0, clock=fake.clock, sleep=fake.sleep
+    )
+    poller.min_gap_s = FAST_INTERVAL_S  # as follow() sets it
+    assert poller.anchor("chain-1", max_pages=2) is None  # the anchor, then the first read
+    assert poller.calls == 2
+    assert fake.sleeps == []  # neither waited
+    while fake.now < 60.0:
+        poller.anchor("chain-1", max_pages=1)
+    assert poller.calls <= 60 + BURST_CALLS
+    assert all(s == pytest.approx(FAST_INTERVAL_S) for s in fake.sleeps)
 
 
 def test_throttling_backs_off_then_recovers() -> None:
