@@ -1,6 +1,7 @@
 """The kill switch lands while the function is being updated (a deploy or a pipeline just
 changed it): `stop` and `resume` through the real CLI, on a local cloud whose updates stay
-InProgress for 3 s (AWS: about a second, longer for some changes)."""
+InProgress for 6 s (AWS: about a second, longer for some changes; 3 s was too short on a
+loaded 2-core machine, where the AWS CLI's exit and `stop`'s start took longer than that)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def slow_cloud(local_cloud: Cli, tmp_path: Path) -> Iterator[Cli]:
     env.update(
         RECURSECTL_LOCAL_PORT=str(port),
         RECURSECTL_STATE_DIR=str(tmp_path / "state"),
-        RECURSECTL_LOCAL_STATE_DELAY="3",
+        RECURSECTL_LOCAL_STATE_DELAY="6",
     )
     cli = Cli(env=env, port=port, cwd=tmp_path)
     cli.ok("local", "start")
@@ -33,7 +34,7 @@ def slow_cloud(local_cloud: Cli, tmp_path: Path) -> Iterator[Cli]:
 
 
 def _update_in_progress(cli: Cli, name: str) -> None:
-    """What a CI pipeline does: change the configuration (InProgress for the next 3 s)."""
+    """What a CI pipeline does: change the configuration (InProgress for the next 6 s)."""
     out = cli.aws(
         "lambda", "update-function-configuration", "--function-name", name,
         "--description", "changed by the pipeline",
