@@ -717,7 +717,7 @@ function s3Error(action, bucket, key, err) {
   const resource = `arn:aws:s3:::${bucket}/${key}`;
   let why;
   if (err && err.name === 'NoSuchBucket') {
-    why = `the job bucket ${bucket} does not exist (${JOB_BUCKET_ENV}; redeploy to create it)`;
+    why = `the job bucket ${bucket} does not exist (${action} on ${resource}; ${JOB_BUCKET_ENV}: redeploy to create it)`;
   } else if ((err && (err.name === 'AccessDenied' || err.name === 'Forbidden')) || status === 403) {
     why = `${action} on ${resource} was denied: the function's role needs ${action} on it`;
   } else {

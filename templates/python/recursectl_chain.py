@@ -811,7 +811,10 @@ def _s3_error(action: str, bucket: str, key: str, exc: BaseException) -> Runtime
     code, status = _error_status(exc)
     resource = f"arn:aws:s3:::{bucket}/{key}"
     if code == "NoSuchBucket":
-        why = f"the job bucket {bucket} does not exist ({JOB_BUCKET_ENV}; redeploy to create it)"
+        why = (
+            f"the job bucket {bucket} does not exist ({action} on {resource}; "
+            f"{JOB_BUCKET_ENV}: redeploy to create it)"
+        )
     elif code in ("AccessDenied", "Forbidden") or status == 403:
         why = f"{action} on {resource} was denied: the function's role needs {action} on it"
     else:
