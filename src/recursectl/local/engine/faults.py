@@ -3,11 +3,12 @@ exactly-once and retry paths of long jobs are tested here as they happen on AWS:
 
 - `duplicate`: the next Event invoke of the function is delivered twice (the same request id
   and payload: Lambda's async delivery is at least once);
-- `crash`: the next invocation of the function that writes a `checkpoint` marker is killed
-  (SIGKILL of its worker) as soon as that line is read: it ends as a crashed invocation
-  (Runtime.ExitError), after its checkpoint was saved. The kill follows the line by the time
-  the pipe reader takes to read it, so a handler may run a little past its checkpoint, as a
-  process killed from outside would.
+- `crash`: the next invocation of the function that writes a job's checkpoint dies right
+  after it: the front door applies the checkpoint's UpdateItem, then SIGKILLs the worker
+  whose execution-role session signed it, before answering (so the handler never runs past
+  its checkpoint, whatever the machine's load). The invocation ends crashed
+  (Runtime.ExitError). It needs the local cloud's IAM sessions (on unless
+  RECURSECTL_LOCAL_IAM=off), which name the environment.
 
 Both are reset with moto (`/moto-api/reset`)."""
 

@@ -9,7 +9,6 @@ deleted or changed are retired as soon as the control-plane write is seen.
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 import uuid
@@ -20,6 +19,7 @@ from recursectl.local.engine.core import EngineCore
 from recursectl.local.worker import interpreters, sandbox
 from recursectl.local.worker.environment import Environment
 from recursectl.local.worker.node_env import NodeEnvironment, is_node
+from recursectl.local.worker.spawn import kill_tree
 
 
 class EnvironmentPool(EngineCore):
@@ -81,25 +81,33 @@ class EnvironmentPool(EngineCore):
         work = self.code.root.parent
         tmp_dir = sandbox.private_tmp(work / "tmp", uuid.uuid4().hex)
         task_root = self.code.task_root(cfg.spec.code_sha)
-        env: Environment
         if is_node(cfg.spec.runtime):
-            env = NodeEnvironment(
+            return NodeEnvironment(
                 cfg.spec, task_root, self.sink, self._spawner,
                 tmp_dir=tmp_dir, init_retry_of=init_retry_of, stream=stream,
             )  # fmt: skip
-        else:
-            # The declared runtime's interpreter when this machine has one, else this one.
-            python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
-                sys.executable,
-                sandbox.runtime_site(work / "runtime"),
-            )
-            env = Environment(
-                cfg.spec, task_root, self.sink, self._spawner, python=python,
-                runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
-                stream=stream,
-            )  # fmt: skip
-        env.crash_on_checkpoint = functools.partial(self.faults.take, cfg.spec.name, "crash")
-        return env
+        # The declared runtime's interpreter when this machine has one, else this one.
+        python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
+            sys.executable,
+            sandbox.runtime_site(work / "runtime"),
+        )
+        return Environment(
+            cfg.spec, task_root, self.sink, self._spawner, python=python,
+            runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
+            stream=stream,
+        )  # fmt: skip
+
+    def kill_environment_of(self, access_key: str) -> bool:
+        """SIGKILL the worker of the environment whose role session has `access_key` (the
+        `crash` fault); its invocation ends crashed once its pipes close."""
+        with self._lock:
+            envs = [env for state in self._states.values() for env in state.envs]
+        for env in envs:
+            credentials = env.credentials or {}
+            if credentials.get("AWS_ACCESS_KEY_ID") == access_key and env.pid is not None:
+                kill_tree(env.pid)
+                return True
+        return False
 
     def _make_room(self) -> list[Environment]:
         """Idle environments to retire so one more fits under the cap (caller holds the lock)."""

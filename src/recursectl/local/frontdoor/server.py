@@ -240,7 +240,18 @@ class FrontDoor:
             if denied is not None:
                 return denied
         response = self.moto.call(request.method, path, query, headers, request.body, enforce)
+        if service == "dynamodb" and response[0] == 200:
+            self._crash_fault(session, request)
         return iam.json_error(headers, response)
+
+    def _crash_fault(self, session: iam.Session, request: Request) -> None:
+        """The armed `crash` fault of the caller's function, at its job's first checkpoint."""
+        target = request.headers.get("x-amz-target")
+        if not dynamodb_ops.is_checkpoint_write(target, request.body):
+            return
+        function = session.arn.rsplit("/", 1)[-1]  # Lambda names the session after it
+        if self.engine.faults.take(function, "crash"):
+            self.engine.kill_environment_of(session.access_key)
 
     def _logs(
         self, session: iam.Session | None, request: Request, path: str, query: str
