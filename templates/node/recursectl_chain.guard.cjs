@@ -57,6 +57,7 @@ const JOB_INLINE_PAYLOAD = 256 * 1024;
 const JOB_INLINE_CHECKPOINT = 64 * 1024;
 const JOB_MAX_ATTEMPTS = 3;
 const JOB_STATE_PREFIX = 'recursectl/';
+const JOB_STATE_TTL_DAYS = 14; // the bucket's lifecycle rule; a hop's claim expires with it
 const SDK_MODULE = '@aws-sdk/client-lambda';
 const PATCHED = Symbol.for('recursectl.chain.patched');
 const HOOKED = Symbol.for('recursectl.chain.retryVeto');
@@ -1066,7 +1067,7 @@ async function claim(chain, id, seq, attempt) {
         ':att': N(attempt),
         ':claimed': S('claimed'),
         ':done': S('done'),
-        ':ttl': N(Math.floor(Date.now() / 1000) + 14 * 24 * 3600),
+        ':ttl': N(Math.floor(Date.now() / 1000) + JOB_STATE_TTL_DAYS * 24 * 3600),
       },
     );
     return true;
@@ -1205,6 +1206,12 @@ async function job(event, context) {
     throw new Error(
       `recursectl: job() needs the job's table (${COUNTER_TABLE_ENV} is not set): deploy with recursectl, ` +
         'with a [job] table in recursectl.toml',
+    );
+  }
+  if (ownFailureRecord(event)) {
+    throw new Error(
+      "recursectl: job() was handed an on-failure record: a job function's Handler must be recursectl's " +
+        'entry point (recursectl_chain.handler) and the handler an async function',
     );
   }
   let chain = current();

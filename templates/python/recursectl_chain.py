@@ -82,6 +82,7 @@ JOB_INLINE_PAYLOAD = 256 * 1024
 JOB_INLINE_CHECKPOINT = 64 * 1024
 JOB_MAX_ATTEMPTS = 3
 JOB_STATE_PREFIX = "recursectl/"
+JOB_STATE_TTL_DAYS = 14  # the bucket's lifecycle rule; a hop's claim expires with it
 
 # The Lambda operations that start an invocation, and the parameter that carries the event.
 _INVOKE_OPS = {
@@ -1135,7 +1136,7 @@ def _claim(chain: Chain, job_id: str, seq: int, attempt: int) -> bool:
                 ":att": _n(attempt),
                 ":claimed": _s("claimed"),
                 ":done": _s("done"),
-                ":ttl": _n(int(time.time()) + 14 * 24 * 3600),
+                ":ttl": _n(int(time.time()) + JOB_STATE_TTL_DAYS * 24 * 3600),
             },
         )
         return True
@@ -1309,6 +1310,11 @@ def job(event: Any, context: Any) -> Job:
         raise RuntimeError(
             f"recursectl: job() needs the job's table ({COUNTER_TABLE_ENV} is not set): "
             "deploy with recursectl, with a [job] table in recursectl.toml"
+        )
+    if _own_failure_record(event):
+        raise RuntimeError(
+            "recursectl: job() was handed an on-failure record: a job function's Handler must "
+            f"be recursectl's entry point ({ENTRY_POINT}), which turns it into the retry"
         )
     chain = begin(event, context)
     if chain.job_ctx and chain.job_ctx.get("id"):

@@ -24,6 +24,7 @@ NODE_SHARED = [
     "EV_CHECKPOINT", "EV_JOB", "EV_DUPLICATE", "JOB_KEY", "JOB_BUCKET_ENV", "JOB_BOUNDS_ENV",
     "JOB_MARGIN_ENV", "DEFAULT_JOB_MAX_HOPS", "DEFAULT_JOB_MAX_SECONDS", "JOB_RECORD_PREFIX",
     "JOB_INLINE_PAYLOAD", "JOB_INLINE_CHECKPOINT", "JOB_MAX_ATTEMPTS", "JOB_STATE_PREFIX",
+    "JOB_STATE_TTL_DAYS",
 ]  # fmt: skip
 # The guard's source, compiled as a module with its constants and childShare exported for the
 # test; then every case read from stdin is answered (one JSON array of arguments per line).
