@@ -59,6 +59,10 @@ Markers: one stdout line each, MARKER + " " + compact JSON, always with "v": VER
     stopped       chain, req, depth, gen (the chain was started before the last `stop`)
     child_failed  chain, req, depth (the child's), error
     dropped       req, reason, optional chain and parent (written by the local cloud only)
+    checkpoint    chain, req, job, seq, progress, bytes, spilled (long jobs: docs/jobs.md)
+    job           chain, req, job, seq, status, optional error
+    duplicate     chain, req, job, seq, owner
+A job's `hop` and `child` markers add job, seq, attempt.
 A reader ignores unknown events and unknown fields, so the protocol can grow.
 """
 
