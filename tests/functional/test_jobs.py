@@ -302,3 +302,50 @@ def test_stop_pauses_a_3mb_state_job_and_a_tampered_state_is_refused_then_resume
     expected = hashlib.sha256((hashlib.sha256(b"seed").hexdigest() * (blob // 64)).encode())
     assert (last["seq"], last["next"], last["blob"]) == (1, 100, expected.hexdigest())
     assert set(_items(record_dir).values()) == {1}
+
+
+PY_BOUNDED = """
+import recursectl_chain
+
+def handler(event, context):
+    job = recursectl_chain.job(event, context)
+    job.checkpoint({"seq": job.seq}, progress={"done": job.seq})
+    if event.get("bad") and job.seq == 1:
+        return job.continue_with({"bad": {1, 2}})  # a set: no JSON form
+    return job.continue_with({"seq": job.seq + 1})
+"""
+NODE_BOUNDED = """
+const { job: startJob } = require('./recursectl_chain.cjs');
+exports.handler = async (event, context) => {
+  const job = await startJob(event, context);
+  await job.checkpoint({ seq: job.seq }, { progress: { done: job.seq } });
+  if (event.bad && job.seq === 1) return job.continueWith({ bad: 1n }); // a BigInt: no JSON form
+  return job.continueWith({ seq: job.seq + 1 });
+};
+"""
+
+
+def test_a_run_lowers_the_bounds_that_end_a_job_and_a_bad_state_fails_it(
+    endpoint: str, runtime: str
+) -> None:
+    source = NODE_BOUNDED if runtime == "node" else PY_BOUNDED
+    fn = deploy_job_function(
+        endpoint, f"bounded-{runtime}", source,
+        runtime=RUNTIMES[runtime][0], bounds={"max_hops": 10, "max_seconds": 600},
+    )  # fmt: skip
+    # `invoke --max-hops 3` as the root's context: lowered to 3; max_seconds cannot be raised.
+    lowered = {"_recursectl": {"job": {"bounds": {"max_hops": 3, "max_seconds": 99_999}}}}
+    job_id = _start(fn, lowered)
+    assert _wait_status(fn, job_id, "failed", "done") == "failed"
+    record = fn.record(job_id)
+    assert json.loads(record["bounds"]["S"]) == {"max_hops": 3, "max_seconds": 600,
+                                                 "max_cost": None}  # fmt: skip
+    assert "max_hops reached" in record["error"]["S"]
+    assert record["hops"] == {"N": "3"}
+    assert not fn.claim(job_id, 3)  # the fourth hop was never invoked
+    bad = _start(fn, {"bad": True})
+    assert _wait_status(fn, bad, "failed", "done") == "failed"
+    record = fn.record(bad)
+    assert "cannot be serialized" in record["error"]["S"]
+    assert json.loads(record["checkpoint"]["S"]) == {"seq": 1, "state": {"seq": 1}}  # last good
+    assert record["hops"] == {"N": "2"}
