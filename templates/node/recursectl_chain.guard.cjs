@@ -1240,25 +1240,54 @@ function failureText(record) {
   return String((record.requestContext && record.requestContext.condition) || 'failed');
 }
 
-/** The retry hop a failure record stands for (null: nothing to run); a record that is not
- *  a job's goes to the handler unchanged. */
+/**
+ * (the hop's own event, the first delivery's request id, how many attempts failed): a retry
+ * hop's event is the failure record that started it, so each level is one failed attempt.
+ */
+function unwrap(record) {
+  let payload = record.requestPayload;
+  let requestId = String(record.requestContext.requestId || '');
+  let failed = 1;
+  while (ownFailureRecord(payload) && failed <= JOB_MAX_ATTEMPTS) {
+    failed += 1;
+    requestId = String(payload.requestContext.requestId || requestId);
+    payload = payload.requestPayload;
+  }
+  return { payload, requestId, failed };
+}
+
+function jobFunction() {
+  return Boolean(counterTable() && (process.env[JOB_BUCKET_ENV] || process.env[JOB_BOUNDS_ENV]));
+}
+
+/** The retry hop a failure record stands for (null: nothing to run). A record that is no
+ *  job's goes to the handler unchanged, but in a job function (its on-failure destination is
+ *  itself) it is dropped: run, it could fail again, for ever. */
 async function retryEvent(record, context) {
-  const payload = record.requestPayload;
-  const ctx = isObject(payload[CONTEXT_KEY]) ? payload[CONTEXT_KEY] : {};
+  const { payload, requestId, failed } = unwrap(record);
+  const ctx = isObject(payload) && isObject(payload[CONTEXT_KEY]) ? payload[CONTEXT_KEY] : {};
   let jobCtx = isObject(ctx[JOB_KEY]) ? ctx[JOB_KEY] : {};
-  const requestId = String(record.requestContext.requestId || '');
-  if (!jobCtx.id) {
-    if (!counterTable() || !requestId) return record;
+  if (!jobCtx.id && isObject(payload) && counterTable() && requestId) {
+    // The first hop (no id yet): a job's when the job's record exists.
     let found;
     try {
       found = await ddb('GetItemCommand', { Key: { chain: S(JOB_RECORD_PREFIX + requestId) }, ConsistentRead: true });
     } catch (err) {
       throw tableError('GetItem', err);
     }
-    if (!found.Item) return record;
-    jobCtx = { ...jobCtx, id: requestId, seq: 0, attempt: 1 };
+    if (found.Item) jobCtx = { ...jobCtx, id: requestId, seq: 0, attempt: 1 };
   }
-  const { job: id, seq, attempt } = jobIds(jobCtx);
+  if (!jobCtx.id) {
+    if (!jobFunction()) return record; // not a job function: its handler gets the record
+    writeLine(
+      `recursectl: an on-failure record of request ${requestId || 'unknown'}, no job's: dropped ` +
+        "(a job function's failures come back to it; this one is not retried)\n",
+    );
+    return null;
+  }
+  const ids = jobIds(jobCtx);
+  const { job: id, seq } = ids;
+  const attempt = ids.attempt + failed - 1; // the attempt that failed last
   const error = failureText(record);
   const chainId = String(ctx.chain || id);
   const req = String((context && context.awsRequestId) || 'unknown');

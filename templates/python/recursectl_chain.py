@@ -1345,18 +1345,37 @@ def _failure_text(record: dict[str, Any]) -> str:
     return str(request.get("condition") or "failed")
 
 
+def _unwrap(record: dict[str, Any]) -> tuple[Any, str, int]:
+    """(the hop's own event, the first delivery's request id, how many attempts failed).
+
+    A retry hop's event is the failure record it was started by, so the record of a failed
+    retry holds that record as its payload: each level is one more failed attempt.
+    """
+    payload: Any = record["requestPayload"]
+    request_id = str((record.get("requestContext") or {}).get("requestId") or "")
+    failed = 1
+    while _own_failure_record(payload) and failed <= JOB_MAX_ATTEMPTS:
+        failed += 1
+        request_id = str((payload.get("requestContext") or {}).get("requestId") or request_id)
+        payload = payload["requestPayload"]
+    return payload, request_id, failed
+
+
+def _job_function() -> bool:
+    return bool(_COUNTER_TABLE and (_JOB_BUCKET or os.environ.get(JOB_BOUNDS_ENV)))
+
+
 def _retry_event(record: dict[str, Any], context: Any) -> Any:
-    """The retry hop a failure record stands for (None: nothing to run); a record that is
-    not a job's goes to the handler unchanged."""
-    payload = record["requestPayload"]
-    raw_ctx = payload.get(CONTEXT_KEY)
+    """The retry hop a failure record stands for (None: nothing to run). A record that is no
+    job's goes to the handler unchanged, but in a job function (deploy's `[job]`), whose
+    on-failure destination is itself, it is dropped: run, it could fail again, for ever."""
+    payload, request_id, failed = _unwrap(record)
+    raw_ctx = payload.get(CONTEXT_KEY) if isinstance(payload, dict) else None
     ctx: dict[str, Any] = raw_ctx if isinstance(raw_ctx, dict) else {}
     raw_job = ctx.get(JOB_KEY)
     job_ctx: dict[str, Any] = raw_job if isinstance(raw_job, dict) else {}
-    request_id = str((record.get("requestContext") or {}).get("requestId") or "")
-    if not job_ctx.get("id"):  # the first hop (no id yet): a job when its record exists
-        if not _COUNTER_TABLE or not request_id:
-            return record
+    if not job_ctx.get("id") and isinstance(payload, dict) and _COUNTER_TABLE and request_id:
+        # The first hop (no id yet): a job's when the job's record exists.
         try:
             found = _counter_client().get_item(
                 TableName=_COUNTER_TABLE,
@@ -1365,10 +1384,18 @@ def _retry_event(record: dict[str, Any], context: Any) -> Any:
             )
         except Exception as exc:
             raise _table_error("GetItem", exc) from None
-        if "Item" not in found:
-            return record
-        job_ctx = {**job_ctx, "id": request_id, "seq": 0, "attempt": 1}
-    job_id, seq, attempt = _job_ids(job_ctx)
+        if "Item" in found:
+            job_ctx = {**job_ctx, "id": request_id, "seq": 0, "attempt": 1}
+    if not job_ctx.get("id"):
+        if not _job_function():
+            return record  # not a job function: its handler gets the record, as before
+        print(
+            f"recursectl: an on-failure record of request {request_id or 'unknown'}, no job's: "
+            "dropped (a job function's failures come back to it; this one is not retried)"
+        )
+        return None
+    job_id, seq, base = _job_ids(job_ctx)
+    attempt = base + failed - 1  # the attempt that failed last
     error = _failure_text(record)
     chain_id = str(ctx.get("chain") or job_id)
     req = str(getattr(context, "aws_request_id", "") or "unknown")

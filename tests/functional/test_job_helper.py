@@ -238,3 +238,18 @@ def test_a_missing_bucket_fails_the_hop_before_the_handler_and_names_it(
     with pytest.raises(RuntimeError, match=f"{BUCKET} does not exist .s3:PutObject on arn:aws:s3"):
         rc.handler({}, _ctx("root2"))
     assert fake.requests == []
+
+
+def test_a_failure_record_that_is_no_jobs_is_dropped_in_a_job_function(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Run, it could fail again and come back nested in its own record, for ever.
+    rc, fake = helper
+    ran: list[Any] = []
+    rc._user_handler = lambda event, context: ran.append(event)
+    assert rc.handler(_failure("plain", {"x": 1}, "boom"), _ctx("r1")) is None
+    nested = _failure("r1", _failure("plain", {"x": 1}, "boom"), "again")
+    assert rc.handler(nested, _ctx("r2")) is None
+    assert ran == []
+    assert capsys.readouterr().out.count("no job's: dropped") == 2
+    assert fake.requests == []

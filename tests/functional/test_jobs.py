@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from recursectl import protocol
-from tests.support.jobs import JobFunction, deploy_job_function
+from tests.support.jobs import JobFunction, deploy_job_function, job_policy
 from tests.support.localcloud import TOKENS, chain_records, wait_for_events, wait_updated
 
 DEADLINE_S = 180.0  # a bound, not a speed check: the machine is shared and loaded
@@ -349,3 +349,29 @@ def test_a_run_lowers_the_bounds_that_end_a_job_and_a_bad_state_fails_it(
     assert "cannot be serialized" in record["error"]["S"]
     assert json.loads(record["checkpoint"]["S"]) == {"seq": 1, "state": {"seq": 1}}  # last good
     assert record["hops"] == {"N": "2"}
+
+
+def test_a_bucket_the_role_may_not_write_fails_each_attempt_then_the_job_naming_the_permission(
+    endpoint: str, runtime: str, record_dir: Path
+) -> None:
+    import boto3
+
+    fn = _deploy(endpoint, runtime, f"denied-{runtime}", record_dir)
+    # The role loses s3:PutObject (an IAM change made by hand, say).
+    policy = job_policy(fn.name, fn.arn, fn.table, fn.bucket)
+    for statement in policy["Statement"]:
+        if statement["Resource"] == f"arn:aws:s3:::{fn.bucket}/recursectl/{fn.name}/*":
+            statement["Action"] = ["s3:GetObject"]
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    iam.put_role_policy(
+        RoleName=f"{fn.name}-role", PolicyName="own", PolicyDocument=json.dumps(policy)
+    )
+    # 300 KB of state: over the inline limits, so its first checkpoint needs the bucket.
+    job_id = _start(fn, {"total": 200, "batch": 100, "pause": 0, "blob": 300_000})
+    assert _wait_status(fn, job_id, "failed", "done") == "failed"
+    error = fn.record(job_id)["error"]["S"]
+    assert "hop 0 failed 3 times" in error
+    assert f"s3:PutObject on arn:aws:s3:::{fn.bucket}/recursectl/{fn.name}/state/" in error
+    assert "denied" in error
+    attempts = [(h["seq"], h["attempt"]) for h in _lines(record_dir, "hops.log")]
+    assert attempts == [(0, 1), (0, 2), (0, 3)]  # JOB_MAX_ATTEMPTS, then no more
