@@ -215,6 +215,20 @@ def test_a_10000_item_job_runs_every_item_exactly_once_across_many_hops(
     assert {m["depth"] for m in hop_marks} == {0}
     done = _markers(endpoint, logs, fn, "job", 1)
     assert [(m["job"], m["status"]) for m in done] == [(job_id, "done")]
+    # The contract's fields, the same from both helpers (docs/jobs.md, "Markers").
+    base = {"v", "ev", "chain", "req"}
+    assert {frozenset(m) for m in hop_marks} == {
+        frozenset(base | {"parent", "depth", "max", "budget", "job", "seq", "attempt"})
+    }
+    children = _markers(endpoint, logs, fn, "child", len(hops) - 1)
+    assert {frozenset(m) for m in children} == {
+        frozenset(base | {"child", "depth", "budget", "job", "seq", "attempt"})
+    }
+    checkpoints = _markers(endpoint, logs, fn, "checkpoint", 100)
+    assert {frozenset(m) for m in checkpoints} == {
+        frozenset(base | {"job", "seq", "progress", "bytes", "spilled"})
+    }
+    assert {frozenset(m) for m in done} == {frozenset(base | {"job", "seq", "status"})}
 
 
 def test_a_duplicate_delivery_is_ignored_and_a_crash_resumes_from_the_checkpoint(
@@ -226,6 +240,7 @@ def test_a_duplicate_delivery_is_ignored_and_a_crash_resumes_from_the_checkpoint
     job_id = _start(fn, {"total": 400, "batch": 100, "pause": 0.05, "one_batch_per_hop": True})
     assert _wait_status(fn, job_id, "done", "failed") == "done", fn.record(job_id)
     (duplicate,) = _markers(endpoint, logs, fn, "duplicate", 1)
+    assert set(duplicate) == {"v", "ev", "chain", "req", "job", "seq", "owner"}
     assert (duplicate["job"], duplicate["seq"]) == (job_id, 0)
     assert duplicate["owner"] == job_id  # the first delivery holds the claim
     retry = [m for m in _markers(endpoint, logs, fn, "job", 2) if m["status"] == "retry"]
