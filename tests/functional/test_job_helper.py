@@ -253,3 +253,39 @@ def test_a_failure_record_that_is_no_jobs_is_dropped_in_a_job_function(
     assert ran == []
     assert capsys.readouterr().out.count("no job's: dropped") == 2
     assert fake.requests == []
+
+
+def test_a_cancelled_job_ends_at_its_next_continuation_and_its_next_hop_does_not_run(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, fake = helper
+
+    def cancel() -> None:  # what `recursectl job cancel` does
+        ddb.update_item(
+            TableName=TABLE,
+            Key={"chain": {"S": "job#root"}},
+            UpdateExpression="SET #s = :c",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": {"S": "cancelled"}},
+        )
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        cancel()  # while the hop runs
+        job.checkpoint({"n": 1})  # still saved: the hop's progress is kept
+        assert not job.should_continue()
+        return job.continue_with({"n": 2})
+
+    rc._user_handler = user
+    out = rc.handler({}, _ctx("root"))
+    assert out == {"job": "root", "seq": 0, "continued": False, "status": "cancelled"}
+    assert fake.requests == []
+    assert _item(ddb, "job#root")["status"] == {"S": "cancelled"}
+    # A hop already on its way (invoked before the cancel) ends without running.
+    ran: list[Any] = []
+    rc._user_handler = lambda event, context: ran.append(event)
+    hop = {"_recursectl": {"chain": "root", "job": {"id": "root", "seq": 1, "state": {}}}}
+    assert rc.handler(hop, _ctx("hop-1")) is None
+    assert ran == []
+    statuses = [m["status"] for m in markers(capsys.readouterr().out) if m["ev"] == "job"]
+    assert statuses == ["cancelled", "cancelled"]
