@@ -1331,6 +1331,20 @@ async function prelude(event, context) {
   return { chain, event };
 }
 
+/**
+ * In a handler shape that cannot be a job's (streaming; a callback handler the runtime calls
+ * itself), a job function's own failure record is dropped, never run: run, it could fail
+ * again and come back nested in its own record, for ever.
+ */
+function droppedRecord(event) {
+  if (!ownFailureRecord(event) || !jobFunction()) return false;
+  writeLine(
+    "recursectl: an on-failure record dropped: this handler is not an async function, so it cannot " +
+      'be a job handler (make it `async` to have its failed hops retried)\n',
+  );
+  return true;
+}
+
 /** After the handler: a job hop that neither continued nor finished fails the job. */
 async function afterHandler(chain) {
   const hop = currentJob;
@@ -1450,6 +1464,10 @@ function wrap(user) {
   let wrapper;
   if (streaming) {
     wrapper = function (event, responseStream, context) {
+      if (droppedRecord(event)) {
+        responseStream.end();
+        return Promise.resolve(undefined);
+      }
       const chain = begin(event, context);
       if (chain.stale()) {
         chain.skip();
@@ -1482,6 +1500,10 @@ function wrap(user) {
     return callbackAdapter(user);
   } else {
     wrapper = function (event, context, callback) {
+      if (droppedRecord(event)) {
+        if (typeof callback === 'function') callback(null, null);
+        return null;
+      }
       const chain = begin(event, context);
       if (chain.stale()) {
         chain.skip();
