@@ -390,3 +390,40 @@ def test_a_bucket_the_role_may_not_write_fails_each_attempt_then_the_job_naming_
     assert "denied" in error
     attempts = [(h["seq"], h["attempt"]) for h in _lines(record_dir, "hops.log")]
     assert attempts == [(0, 1), (0, 2), (0, 3)]  # JOB_MAX_ATTEMPTS, then no more
+
+
+PY_SLOW = """
+import time
+import recursectl_chain
+
+def handler(event, context):
+    job = recursectl_chain.job(event, context)
+    state = job.state or {"done": 0}
+    state["done"] += 1
+    job.checkpoint(state, progress={"done": state["done"], "total": 2})
+    if job.attempt == 1:
+        time.sleep(30)  # past the 3 s timeout, as a hop that ignores should_continue()
+    return job.done({"state": state, "attempt": job.attempt})
+"""
+NODE_SLOW = """
+const { job: startJob } = require('./recursectl_chain.cjs');
+exports.handler = async (event, context) => {
+  const job = await startJob(event, context);
+  const state = job.state || { done: 0 };
+  state.done += 1;
+  await job.checkpoint(state, { progress: { done: state.done, total: 2 } });
+  if (job.attempt === 1) await new Promise((r) => setTimeout(r, 30000)); // past the timeout
+  return job.done({ state, attempt: job.attempt });
+};
+"""
+
+
+def test_a_hop_that_times_out_is_retried_from_its_checkpoint(endpoint: str, runtime: str) -> None:
+    source = NODE_SLOW if runtime == "node" else PY_SLOW
+    fn = deploy_job_function(endpoint, f"slow-{runtime}", source, runtime=RUNTIMES[runtime][0])
+    job_id = _start(fn, {})
+    assert _wait_status(fn, job_id, "done", "failed") == "done", fn.record(job_id)
+    record = fn.record(job_id)
+    # The timed-out attempt saved {"done": 1}; its retry started there and added its own.
+    assert json.loads(record["result"]["S"]) == {"state": {"done": 2}, "attempt": 2}
+    assert record["attempt"] == {"N": "2"}
