@@ -697,12 +697,12 @@ function conditionFailed(err) {
   return err.Item || {};
 }
 
-async function update(key, expression, condition, names, values) {
+async function update(key, expression, condition, names, values, returns = 'ALL_NEW') {
   const input = {
     Key: { chain: S(key) },
     UpdateExpression: expression,
     ExpressionAttributeNames: names,
-    ReturnValues: 'ALL_NEW',
+    ReturnValues: returns,
   };
   if (values) input.ExpressionAttributeValues = values;
   if (condition) {
@@ -854,16 +854,13 @@ class Job {
     }
   }
 
-  /** One fenced update of the job's record (this attempt must still hold the job). */
+  /**
+   * One fenced update of the job's record (this attempt must still hold the job): on
+   * `running`, else once more under `cancelled` or `paused` (see the Python helper's _write).
+   */
   async write(sets, addRun) {
     const names = { '#seq': 'seq', '#att': 'attempt', '#st': 'status' };
-    const values = {
-      ':seq': N(this.seq),
-      ':att': N(this.attempt),
-      ':running': S('running'),
-      ':cancelled': S('cancelled'),
-      ':paused': S('paused'),
-    };
+    const values = { ':seq': N(this.seq), ':att': N(this.attempt) };
     const parts = Object.entries(sets).map(([name, value], i) => {
       names[`#f${i}`] = name;
       values[`:v${i}`] = value;
@@ -875,27 +872,29 @@ class Job {
       values[':run'] = N(this.hopMs());
       expression += ' ADD #run :run';
     }
-    let item;
-    try {
-      item = await update(
-        JOB_RECORD_PREFIX + this.id,
-        expression,
-        '#seq = :seq AND #att = :att AND #st IN (:running, :cancelled, :paused)',
-        names,
-        values,
-      );
-    } catch (err) {
-      const old = conditionFailed(err);
-      if (old === null) throw tableError('UpdateItem', err);
-      this.ended = true;
-      const status = old.status && old.status.S;
-      throw new JobFenced(
-        `job ${this.id}: hop ${this.seq} attempt ${this.attempt} no longer holds the job (now hop ` +
-          `${attrInt(old, 'seq')} attempt ${attrInt(old, 'attempt')}, ${status}): its writes are refused`,
-      );
+    let status = 'running';
+    let old = {};
+    for (let i = 0; i < 2; i += 1) {
+      values[':st'] = S(status);
+      try {
+        await update(JOB_RECORD_PREFIX + this.id, expression, '#seq = :seq AND #att = :att AND #st = :st', names, values, 'NONE');
+        this.status = status;
+        return;
+      } catch (err) {
+        const found = conditionFailed(err);
+        if (found === null) throw tableError('UpdateItem', err);
+        old = found;
+      }
+      const now = old.status && old.status.S;
+      const ours = attrInt(old, 'seq') === this.seq && attrInt(old, 'attempt') === this.attempt;
+      if (!(ours && (now === 'cancelled' || now === 'paused') && now !== status)) break;
+      status = now;
     }
-    this.status = (item.status && item.status.S) || 'running';
-    return item;
+    this.ended = true;
+    throw new JobFenced(
+      `job ${this.id}: hop ${this.seq} attempt ${this.attempt} no longer holds the job (now hop ` +
+        `${attrInt(old, 'seq')} attempt ${attrInt(old, 'attempt')}, ${old.status && old.status.S}): its writes are refused`,
+    );
   }
 
   /** The record's `checkpoint` (compact JSON) and whether the state is spilled. */
@@ -931,6 +930,7 @@ class Job {
         '#owner = :owner AND #att = :att',
         { '#st': 'status', '#owner': 'owner', '#att': 'attempt' },
         { ':done': S('done'), ':owner': S(this.chain.req), ':att': N(this.attempt) },
+        'NONE',
       );
     } catch (err) {
       writeLine(`recursectl: job ${this.id}: hop ${this.seq}'s claim was not marked done: ${err}\n`);
@@ -1069,6 +1069,7 @@ async function claim(chain, id, seq, attempt) {
         ':done': S('done'),
         ':ttl': N(Math.floor(Date.now() / 1000) + JOB_STATE_TTL_DAYS * 24 * 3600),
       },
+      'NONE',
     );
     return true;
   } catch (err) {
@@ -1092,7 +1093,7 @@ async function setStatus(marks, id, seq, status, error) {
     expression += ', #err = :err';
   }
   try {
-    await update(JOB_RECORD_PREFIX + id, expression, '#st = :running', names, values);
+    await update(JOB_RECORD_PREFIX + id, expression, '#st = :running', names, values, 'NONE');
   } catch (err) {
     if (conditionFailed(err) === null) throw tableError('UpdateItem', err);
     return; // not running (done, cancelled, already paused or failed): left as it is

@@ -792,13 +792,20 @@ def _condition_failed(exc: BaseException) -> dict[str, Any] | None:
     return dict((getattr(exc, "response", None) or {}).get("Item") or {})
 
 
-def _update(key: str, expression: str, condition: str | None, names: Any, values: Any) -> Any:
+def _update(
+    key: str,
+    expression: str,
+    condition: str | None,
+    names: Any,
+    values: Any,
+    returns: str = "ALL_NEW",
+) -> Any:
     params: dict[str, Any] = {
         "TableName": _COUNTER_TABLE,
         "Key": {"chain": _s(key)},
         "UpdateExpression": expression,
         "ExpressionAttributeNames": names,
-        "ReturnValues": "ALL_NEW",
+        "ReturnValues": returns,
     }
     if values:
         params["ExpressionAttributeValues"] = values
@@ -949,16 +956,15 @@ class Job:
                 f"({exc}); its last good checkpoint is kept"
             ) from None
 
-    def _write(self, sets: dict[str, Any], add_run: bool = False) -> dict[str, Any]:
-        """One fenced update of the job's record (this attempt must still hold the job)."""
+    def _write(self, sets: dict[str, Any], add_run: bool = False) -> None:
+        """One fenced update of the job's record (this attempt must still hold the job).
+
+        Conditional on `running`; a job cancelled or paused meanwhile is written once more
+        under that status (the hop's progress is kept), which `should_continue` then sees.
+        Nothing is returned (a checkpoint holds up to 64 KB: not read back on every write).
+        """
         names = {"#seq": "seq", "#att": "attempt", "#st": "status"}
-        values: dict[str, Any] = {
-            ":seq": _n(self.seq),
-            ":att": _n(self.attempt),
-            ":running": _s("running"),
-            ":cancelled": _s("cancelled"),
-            ":paused": _s("paused"),
-        }
+        values: dict[str, Any] = {":seq": _n(self.seq), ":att": _n(self.attempt)}
         parts = []
         for i, (name, value) in enumerate(sets.items()):
             names[f"#f{i}"] = name
@@ -969,27 +975,38 @@ class Job:
             names["#run"] = "run_ms"
             values[":run"] = _n(self._hop_ms())
             expression += " ADD #run :run"
-        try:
-            item = _update(
-                JOB_RECORD_PREFIX + self.id,
-                expression,
-                "#seq = :seq AND #att = :att AND #st IN (:running, :cancelled, :paused)",
-                names,
-                values,
-            )
-        except Exception as exc:
-            old = _condition_failed(exc)
-            if old is None:
-                raise _table_error("UpdateItem", exc) from None
-            seq, attempt = _attr_int(old, "seq"), _attr_int(old, "attempt")
-            status = (old.get("status") or {}).get("S")
-            self._ended = True
-            raise JobFenced(
-                f"job {self.id}: hop {self.seq} attempt {self.attempt} no longer holds the job "
-                f"(now hop {seq} attempt {attempt}, {status}): its writes are refused"
-            ) from None
-        self._status = (item.get("status") or {}).get("S", "running")
-        return dict(item)
+        status = "running"
+        old: dict[str, Any] = {}
+        for _ in range(2):
+            values[":st"] = _s(status)
+            try:
+                _update(
+                    JOB_RECORD_PREFIX + self.id,
+                    expression,
+                    "#seq = :seq AND #att = :att AND #st = :st",
+                    names,
+                    values,
+                    returns="NONE",
+                )
+                self._status = status
+                return
+            except Exception as exc:
+                found = _condition_failed(exc)
+                if found is None:
+                    raise _table_error("UpdateItem", exc) from None
+                old = found
+            now = (old.get("status") or {}).get("S")
+            ours = (_attr_int(old, "seq"), _attr_int(old, "attempt")) == (self.seq, self.attempt)
+            if not (ours and now in ("cancelled", "paused") and now != status):
+                break
+            status = str(now)
+        seq, attempt = _attr_int(old, "seq"), _attr_int(old, "attempt")
+        self._ended = True
+        raise JobFenced(
+            f"job {self.id}: hop {self.seq} attempt {self.attempt} no longer holds the job "
+            f"(now hop {seq} attempt {attempt}, {(old.get('status') or {}).get('S')}): its "
+            "writes are refused"
+        )
 
     def _checkpoint_value(self, text: str, ref: dict[str, Any] | None) -> tuple[str, bool]:
         """The record's `checkpoint` (compact JSON) and whether the state is spilled."""
@@ -1026,6 +1043,7 @@ class Job:
                     ":owner": _s(self._chain.request_id),
                     ":att": _n(self.attempt),
                 },
+                returns="NONE",
             )
         except Exception as exc:
             print(f"recursectl: job {self.id}: hop {self.seq}'s claim was not marked done: {exc}")
@@ -1138,6 +1156,7 @@ def _claim(chain: Chain, job_id: str, seq: int, attempt: int) -> bool:
                 ":done": _s("done"),
                 ":ttl": _n(int(time.time()) + JOB_STATE_TTL_DAYS * 24 * 3600),
             },
+            returns="NONE",
         )
         return True
     except Exception as exc:
@@ -1171,7 +1190,7 @@ def _set_status(chain: Any, job_id: str, seq: int, status: str, error: str | Non
     if error:
         values[":err"] = _s(error[:1000])
     try:
-        _update(JOB_RECORD_PREFIX + job_id, sets, "#st = :running", names, values)
+        _update(JOB_RECORD_PREFIX + job_id, sets, "#st = :running", names, values, "NONE")
     except Exception as exc:
         if _condition_failed(exc) is None:
             raise _table_error("UpdateItem", exc) from None

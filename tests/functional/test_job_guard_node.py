@@ -26,6 +26,19 @@ const jobs = [];
 exports.handler = async (event, context) => {
   const job = await startJob(event, context);
   jobs.push(job);
+  if (event.cancelInside) {
+    // `recursectl job cancel` while the hop runs.
+    const { DynamoDBClient, UpdateItemCommand } = require('@aws-sdk/client-dynamodb');
+    await new DynamoDBClient({}).send(new UpdateItemCommand({
+      TableName: process.env.RECURSECTL_COUNTER_TABLE,
+      Key: { chain: { S: `job#${job.id}` } },
+      UpdateExpression: 'SET #s = :c',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':c': { S: 'cancelled' } },
+    }));
+    await job.checkpoint({ n: 1 }); // still saved: the hop's progress is kept
+    return { goOn: job.shouldContinue(), out: await job.continueWith({ n: 2 }) };
+  }
   if (job.attempt === 1) {
     await job.checkpoint({ n: 1 }, { progress: { done: 1, total: 2 } });
     throw new Error('boom');
@@ -150,3 +163,16 @@ def test_the_node_guard_ends_a_cancelled_jobs_next_hop_without_running_it(
     results, marks = _run(endpoint, tmp_path, [[hop, "hop-1"]])
     assert results == [{"ok": None}]
     assert [(m["ev"], m.get("status")) for m in marks if m["ev"] != "hop"] == [("job", "cancelled")]
+
+
+def test_the_node_guard_keeps_a_cancelled_hops_checkpoint_and_ends_the_job_at_continue_with(
+    endpoint: str, ddb: Any, node_ready: None, tmp_path: Path
+) -> None:
+    results, marks = _run(endpoint, tmp_path, [[{"cancelInside": True}, "root"]])
+    out = {"job": "root", "seq": 0, "continued": False, "status": "cancelled"}
+    assert results == [{"ok": {"goOn": False, "out": out}}]
+    item = _item(ddb, "job#root")
+    assert item["status"] == {"S": "cancelled"}
+    assert json.loads(item["checkpoint"]["S"]) == {"seq": 0, "state": {"n": 2}}
+    assert [m["status"] for m in marks if m["ev"] == "job"] == ["cancelled"]
+    assert not [m for m in marks if m["ev"] == "child"]  # no next hop
