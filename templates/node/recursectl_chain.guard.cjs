@@ -1156,14 +1156,12 @@ async function prepareHop(chain, event, context) {
   return currentJob;
 }
 
-/** The first hop of a new job: claim seq 0 and write the job's record. */
+/** The first hop of a new job: write the job's record, then claim seq 0 (the Python
+ *  helper's order: a failed first hop's retry finds the job by its record). */
 async function rootJob(chain, event, context) {
   const ctx = chain.jobCtx || {};
   const bounds = jobBounds(ctx.bounds);
   const id = chain.req;
-  if (!(await claim(chain, id, 0, 1))) {
-    throw new JobStop(`job ${id}: a duplicate delivery of its first hop: not run`);
-  }
   const input = isObject(event) ? strip(event) : {};
   const now = N(nowMs());
   const item = {
@@ -1194,6 +1192,9 @@ async function rootJob(chain, event, context) {
     });
   } catch (err) {
     if (conditionFailed(err) === null) throw tableError('PutItem', err);
+  }
+  if (!(await claim(chain, id, 0, 1))) {
+    throw new JobStop(`job ${id}: a duplicate delivery of its first hop: not run`);
   }
   currentJob = new Job(chain, context, id, 0, 1, ctx.state === undefined ? null : ctx.state, input, bounds);
   return currentJob;

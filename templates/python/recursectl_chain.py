@@ -1274,13 +1274,15 @@ def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | Non
 
 
 def _root_job(chain: Chain, event: Any, context: Any) -> Job:
-    """The first hop of a new job: claim seq 0 and write the job's record."""
+    """The first hop of a new job: write the job's record, then claim seq 0.
+
+    The record first: should the claim (or the hop) fail, the failure record's retry finds
+    the job by it; a duplicate delivery finds both and stops at the claim.
+    """
     global _current_job
     job_ctx = chain.job_ctx or {}
     bounds = _bounds(job_ctx.get("bounds"))
     job_id = chain.request_id
-    if not _claim(chain, job_id, 0, 1):
-        raise JobStop(f"job {job_id}: a duplicate delivery of its first hop: not run")
     input_ = {k: v for k, v in event.items() if k != CONTEXT_KEY} if isinstance(event, dict) else {}
     now = _n(_now_ms())
     item: dict[str, Any] = {
@@ -1313,6 +1315,8 @@ def _root_job(chain: Chain, event: Any, context: Any) -> Job:
     except Exception as exc:
         if _condition_failed(exc) is None:
             raise _table_error("PutItem", exc) from None
+    if not _claim(chain, job_id, 0, 1):
+        raise JobStop(f"job {job_id}: a duplicate delivery of its first hop: not run")
     job = Job(chain, context, job_id, 0, 1, job_ctx.get("state"), input_, bounds)
     _current_job = job
     return job
