@@ -1226,6 +1226,34 @@ async function job(event, context) {
   return rootJob(chain, event, context);
 }
 
+/**
+ * A stopped job's next hop: the job is `paused` (state kept) and the hop does not run (true).
+ * false: the job was resumed since the stop (its record's `gen` is the function's current
+ * one), so the hop, held back by the stop's concurrency 0 until now, goes on.
+ */
+async function pauseJob(chain) {
+  const { job: id, seq } = jobIds(chain.jobCtx);
+  const current = currentGeneration();
+  try {
+    await update(
+      JOB_RECORD_PREFIX + id,
+      'SET #st = :paused, #u = :now',
+      '#st = :running AND (attribute_not_exists(#gen) OR #gen < :current)',
+      { '#st': 'status', '#u': 'updated_ms', '#gen': 'gen' },
+      { ':paused': S('paused'), ':now': N(nowMs()), ':running': S('running'), ':current': N(current) },
+      'NONE',
+    );
+  } catch (err) {
+    const old = conditionFailed(err);
+    if (old === null) throw tableError('UpdateItem', err);
+    const status = old.status && old.status.S;
+    return !(status === 'running' && attrInt(old, 'gen') >= current);
+  }
+  chain.mark(EV_JOB, { job: id, seq, status: 'paused' });
+  writeLine(`recursectl: job ${id} paused before hop ${seq} (\`recursectl resume\` continues it)\n`);
+  return true;
+}
+
 /** Whether `event` is an on-failure destination record of this very function. */
 function ownFailureRecord(event) {
   if (!isObject(event) || !isObject(event.requestPayload) || !isObject(event.requestContext)) return false;
@@ -1319,14 +1347,11 @@ async function prelude(event, context) {
   }
   const chain = begin(event, context);
   const isJobHop = Boolean(chain.jobCtx && chain.jobCtx.id);
+  if (isJobHop && chain.stale() && !(await pauseJob(chain))) {
+    chain.gen = currentGeneration(); // resumed since the stop: this hop goes on
+  }
   if (chain.stale()) {
-    chain.stopped();
-    if (isJobHop) {
-      const { job: id, seq } = jobIds(chain.jobCtx);
-      await setStatus(chain, id, seq, 'paused', null);
-      writeLine(`recursectl: job ${id} paused before hop ${seq} (\`recursectl resume\` continues it)\n`);
-    }
-    chain.notRun();
+    chain.skip();
     return null;
   }
   if (isJobHop && !(await prepareHop(chain, event, context))) return null;

@@ -660,10 +660,11 @@ def handler(event: Any, context: Any) -> Any:
         if event is None:
             return None
     chain = _start(event, context)
+    job_hop = bool(chain.job_ctx and chain.job_ctx.get("id"))
+    if job_hop and chain.generation < _GENERATION and not _pause(chain, chain.job_ctx or {}):
+        chain.generation = _GENERATION  # resumed since the stop: this hop goes on
     stale = chain._stale()
     if stale:
-        if chain.job_ctx and chain.job_ctx.get("id"):
-            _pause(chain, chain.job_ctx)
         print(f"recursectl: not running the handler: {stale}")
         return None
     if _user_handler is None:
@@ -1209,11 +1210,34 @@ class _Marks:
         _emit({"v": VERSION, "ev": ev, "chain": self.chain_id, "req": self.request_id, **fields})
 
 
-def _pause(chain: Chain, job_ctx: dict[str, Any]) -> None:
-    """A stopped job's next hop: the job is `paused` (state kept), the hop does not run."""
+def _pause(chain: Chain, job_ctx: dict[str, Any]) -> bool:
+    """A stopped job's next hop: the job is `paused` (state kept) and the hop does not run
+    (True). False: the job was resumed since the stop (its record's `gen` is the function's
+    current one), so the hop, held back by the stop's concurrency 0 until now, goes on."""
     job_id, seq, _ = _job_ids(job_ctx)
-    _set_status(chain, job_id, seq, "paused", None)
+    try:
+        _update(
+            JOB_RECORD_PREFIX + job_id,
+            "SET #st = :paused, #u = :now",
+            "#st = :running AND (attribute_not_exists(#gen) OR #gen < :current)",
+            {"#st": "status", "#u": "updated_ms", "#gen": "gen"},
+            {
+                ":paused": _s("paused"),
+                ":now": _n(_now_ms()),
+                ":running": _s("running"),
+                ":current": _n(_GENERATION),
+            },
+            "NONE",
+        )
+    except Exception as exc:
+        old = _condition_failed(exc)
+        if old is None:
+            raise _table_error("UpdateItem", exc) from None
+        status = (old.get("status") or {}).get("S")
+        return not (status == "running" and _attr_int(old, "gen") >= _GENERATION)
+    chain._mark(EV_JOB, job=job_id, seq=seq, status="paused")
     print(f"recursectl: job {job_id} paused before hop {seq} (`recursectl resume` continues it)")
+    return True
 
 
 def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | None:

@@ -77,7 +77,9 @@ def ddb(endpoint: str) -> Any:
     return client
 
 
-def _run(endpoint: str, tmp: Path, events: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+def _run(
+    endpoint: str, tmp: Path, events: list[Any], **extra: str
+) -> tuple[list[Any], list[dict[str, Any]]]:
     """(results, markers) of the guard driven through `events`."""
     if shutil.which("node") is None:
         pytest.skip("node is not on PATH")
@@ -104,6 +106,7 @@ def _run(endpoint: str, tmp: Path, events: list[Any]) -> tuple[list[Any], list[d
         protocol.SELF_ARN_ENV: ARN,
         protocol.COUNTER_TABLE_ENV: TABLE,
         protocol.JOB_BOUNDS_ENV: '{"max_hops":5}',
+        **extra,
     }
     done = subprocess.run(
         ["node", str(driver), str(root), json.dumps(events)],
@@ -176,3 +179,27 @@ def test_the_node_guard_keeps_a_cancelled_hops_checkpoint_and_ends_the_job_at_co
     assert json.loads(item["checkpoint"]["S"]) == {"seq": 0, "state": {"n": 2}}
     assert [m["status"] for m in marks if m["ev"] == "job"] == ["cancelled"]
     assert not [m for m in marks if m["ev"] == "child"]  # no next hop
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_the_node_guard_pauses_a_stopped_jobs_hop_unless_the_job_was_resumed_since(
+    endpoint: str, ddb: Any, node_ready: None, tmp_path: Path, resumed: bool
+) -> None:
+    ddb.put_item(
+        TableName=TABLE,
+        Item={"chain": {"S": "job#j"}, "status": {"S": "running"}, "seq": {"N": "0"},
+              "attempt": {"N": "2"}, "gen": {"N": "1" if resumed else "0"}},
+    )  # fmt: skip
+    # A hop of generation 0 (a resumed failed hop's: attempt 2), run in an environment of
+    # generation 1 (after a `stop`).
+    job = {"id": "j", "seq": 1, "attempt": 2, "state": {"n": 1}}
+    hop = {"_recursectl": {"chain": "j", "gen": 0, "job": job}}
+    results, marks = _run(endpoint, tmp_path, [[hop, "hop-1"]], RECURSECTL_GENERATION="1")
+    item = _item(ddb, "job#j")
+    if resumed:  # it runs (and finishes the job: the handler's done())
+        assert results == [{"ok": {"from": {"n": 1}, "fenced": None, "seq": 1, "attempt": 2}}]
+        assert item["status"] == {"S": "done"}
+    else:
+        assert results == [{"ok": None}]
+        assert item["status"] == {"S": "paused"}
+        assert [m["ev"] for m in marks] == ["hop", "job", "stopped"]

@@ -289,3 +289,40 @@ def test_a_cancelled_job_ends_at_its_next_continuation_and_its_next_hop_does_not
     assert ran == []
     statuses = [m["status"] for m in markers(capsys.readouterr().out) if m["ev"] == "job"]
     assert statuses == ["cancelled", "cancelled"]
+
+
+@pytest.fixture
+def stopped_helper(
+    endpoint: str, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, FakeLambda]]:
+    """The helper in an environment started after a `recursectl stop` (generation 1)."""
+    yield from _helper(endpoint, monkeypatch, RECURSECTL_GENERATION="1")
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_hop_from_before_a_stop_pauses_its_job_unless_the_job_was_resumed_since(
+    stopped_helper: tuple[ModuleType, FakeLambda], ddb: Any, resumed: bool
+) -> None:
+    rc, fake = stopped_helper
+    # The job started under generation 0; `resume` sets its record's gen to the current one.
+    ddb.put_item(
+        TableName=TABLE,
+        Item={"chain": {"S": "job#j"}, "status": {"S": "running"}, "seq": {"N": "0"},
+              "attempt": {"N": "1"}, "gen": {"N": "1" if resumed else "0"}},
+    )  # fmt: skip
+    ran: list[Any] = []
+
+    def user(event: Any, context: Any) -> Any:
+        ran.append(event)
+        return rc.job(event, context).continue_with({"n": 2})
+
+    rc._user_handler = user
+    # Its hop was held back by the stop's concurrency 0 and runs only now.
+    hop = {"_recursectl": {"chain": "j", "gen": 0, "job": {"id": "j", "seq": 1, "state": {}}}}
+    rc.handler(hop, _ctx("hop-1"))
+    status = _item(ddb, "job#j")["status"]["S"]
+    if resumed:  # it goes on, under the current generation
+        assert (len(ran), status) == (1, "running")
+        assert fake.requests[0].event["_recursectl"]["gen"] == 1
+    else:
+        assert (ran, status, fake.requests) == ([], "paused", [])
