@@ -12,6 +12,7 @@ hop wrote itself, and gives the elapsed time and the estimate, which are for dis
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,8 @@ def job_progress(
             span = latest.ts - started
             rate = done / span if span > 0 else None
         eta = (total - done) / rate if rate else None
+        if eta is not None and not math.isfinite(eta):
+            eta = None  # a progress of 1e308 items: no estimate
     summary = summarize(invs, architecture)
     return JobProgress(
         job_id=job_id,

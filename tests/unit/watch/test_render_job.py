@@ -1,0 +1,148 @@
+"""A long job's chain on the terminal: the job line above the tree, hop numbers, retries and
+duplicates on their rows, the live frame, and the verdict (the job's status)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from rich.console import Console
+
+from recursectl.chain import Chain, ChainCollector
+from recursectl.errors import EXIT_CHAIN_FAILED, EXIT_STOPPED
+from recursectl.watch import follow
+from recursectl.watch.live_view import LiveView
+from recursectl.watch.render import (
+    RenderOptions,
+    fmt_duration,
+    job_line,
+    progress_bar,
+    render_chain,
+)
+from tests.unit.chain_factory import NOW_LATE, chain_of, linear_spec
+from tests.unit.job_factory import JobSpec, job_events
+
+
+def text(renderable: object, width: int = 120, height: int | None = None) -> str:
+    console = Console(file=io.StringIO(), width=width, height=height or 200, color_system=None)
+    console.print(renderable)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def job_head(out: str) -> str:
+    """The job line (wrapped between its fields when long), up to the chain's title."""
+    return " ".join(out.split("\nchain ", 1)[0].splitlines())
+
+
+def running(spec: JobSpec, at_ms: int) -> Chain:
+    c = ChainCollector()
+    now = spec.start_ms + at_ms
+    c.add_events(e for e in job_events(spec) if e["timestamp"] <= now)
+    chain = c.latest(now)
+    assert chain is not None
+    return chain
+
+
+def test_the_job_line_is_above_the_tree_with_bar_estimate_elapsed_and_spend() -> None:
+    spec = JobSpec(hops=10, total=10_000, end=None, extra_progress={"cursor": "k-17"})
+    chain = running(spec, 4_500)
+    out = text(render_chain(chain))
+    first = job_head(out)
+    job = chain.job
+    assert job is not None
+    assert job.done is not None
+    assert first.startswith(f"job {job.job_id[:8]} running · 5 hops")
+    assert progress_bar(job.done / 10_000) in first
+    assert f"{job.done / 10_000:.0%} {job.done:,.0f}/10,000" in first
+    assert "cursor=k-17" in first
+    assert f"≈ {fmt_duration(job.eta_ms)} left" in first
+    assert "elapsed 4.5 s" in first
+    assert f"≈ ${job.spend_usd:.7f}" in first
+    assert f"\nchain {chain.chain_id}" in out
+
+
+def test_hops_show_their_number_retries_duplicates_and_the_end() -> None:
+    spec = JobSpec(hops=4, retry=frozenset({1}), duplicate=frozenset({2}), end="failed")
+    chain = chain_of(job_events(spec))
+    out = text(render_chain(chain))
+    assert re.findall(r"\b[0-9a-f]{8}\s+(#\d+)", out) == ["#0", "#1", "#1", "#2", "#3", "#2"]
+    assert "attempt 2 (retry from the checkpoint)" in out
+    assert "duplicate delivery, ignored (hop claimed by " in out
+    assert "job failed: state could not be serialized: TypeError" in out
+    first = job_head(out)
+    assert "failed" in first
+    assert "1 retry" in first
+    assert "1 duplicate ignored" in first
+    assert "2 checkpoints" in out
+
+
+def test_a_long_job_collapses_healthy_hops_by_number_and_keeps_the_notable_ones() -> None:
+    spec = JobSpec(hops=60, total=6000, retry=frozenset({30}), duplicate=frozenset({40}))
+    out = text(render_chain(chain_of(job_events(spec)), RenderOptions()))
+    assert "more ok hops, #5..#24" in out
+    assert "attempt 2 (retry" in out
+    assert "duplicate delivery" in out
+    assert len(out.splitlines()) < 45  # of 62 hops
+
+
+def test_the_live_frame_keeps_the_job_line_when_the_tree_does_not_fit() -> None:
+    spec = JobSpec(hops=40, total=4000, end=None, retry=frozenset({3, 9, 15, 21, 27, 33}))
+    chain = running(spec, 30_000)
+    out = text(LiveView(chain), width=80, height=12)
+    lines = out.splitlines()
+    assert len(lines) <= 11
+    assert lines[0].startswith("job ")
+    assert any("invocations" in ln for ln in lines[-3:])
+
+
+def test_without_job_markers_the_tree_is_as_before() -> None:
+    out = text(render_chain(chain_of(linear_spec(4).events())))
+    assert out.startswith("chain ")
+    assert "#" not in out
+
+
+@pytest.mark.parametrize(
+    ("end", "exit_code", "words"),
+    [
+        ("failed", EXIT_CHAIN_FAILED, "failed at hop 2: state could not be serialized"),
+        ("paused", EXIT_STOPPED, "is paused at hop 2"),
+        ("cancelled", EXIT_STOPPED, "was cancelled at hop 2"),
+    ],
+)
+def test_the_verdict_is_the_jobs_status(end: str, exit_code: int, words: str) -> None:
+    chain = chain_of(job_events(JobSpec(hops=3, end=end)))
+    error = follow.failure(chain, "fn")
+    assert error is not None
+    assert error.exit_code == exit_code
+    assert words in error.message
+    assert error.hint
+    assert "recursectl" in error.hint
+
+
+def test_a_done_job_with_a_retried_hop_is_no_failure() -> None:
+    chain = chain_of(job_events(JobSpec(hops=3, retry=frozenset({1}))))
+    assert chain.summary().errors == 1
+    assert follow.failure(chain, "fn") is None
+
+
+def test_a_running_job_at_the_timeout_says_so() -> None:
+    chain = running(JobSpec(hops=5, end=None), 2_500)
+    error = follow.failure(chain, "fn")
+    assert error is not None
+    assert "is still running at hop 2" in error.message
+
+
+def test_job_line_fields() -> None:
+    assert fmt_duration(41_000) == "41 s"
+    assert fmt_duration(725_000) == "12m05s"
+    assert fmt_duration(7_380_000) == "2h03m"
+    assert progress_bar(0.5, 10) == "█████░░░░░"
+    chain = chain_of(job_events(JobSpec(hops=2, total=10, spilled=frozenset({0}))))
+    assert chain.job is not None
+    plain = job_line(chain.job).plain
+    assert "2 checkpoints spilled" in plain
+    assert "left" not in plain  # done: no estimate
+    assert NOW_LATE  # the factories' settled time
