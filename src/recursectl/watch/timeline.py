@@ -1,15 +1,14 @@
 """The timeline page: a chain's `--json` document -> one self-contained HTML page. Pure.
 
 The page is a waterfall (one bar per invocation, its cold-start init as a separate segment,
-parent -> child links; a long job's hops carry their checkpoints as ticks, and the job's
-status and progress head the page) drawn by an inline script from two JSON blocks: the
-document itself, verbatim, and the row plan computed here (which rows show, and which
-healthy runs collapse into an expandable row, following the terminal tree's rules). The document is hostile input (a
-handler writes its log lines, and can forge markers): it reaches the page only as JSON inside
-`<script type="application/json">` with `<`, `>` and `&` escaped, and the script builds the DOM
-with textContent. A Content-Security-Policy allows exactly the page's own style and script (by
-hash) and no loads at all, so the file works offline and cannot call out.
-"""
+parent -> child links; a long job's hops carry their checkpoints as ticks, and the job's status
+and progress head the page) drawn by an inline script from two JSON blocks: the document
+itself, verbatim, and the row plan computed here (which rows show, and which healthy runs
+collapse into an expandable row, following the terminal tree's rules). The document is hostile
+input (a handler writes its log lines, and can forge markers): it reaches the page only as JSON
+inside `<script type="application/json">` with `<`, `>` and `&` escaped, and the script builds
+the DOM with textContent. A Content-Security-Policy allows exactly the page's own style and
+script (by hash) and no loads at all, so the file works offline and cannot call out. """
 
 from __future__ import annotations
 
