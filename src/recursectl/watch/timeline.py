@@ -8,7 +8,8 @@ collapse into an expandable row, following the terminal tree's rules). The docum
 input (a handler writes its log lines, and can forge markers): it reaches the page only as JSON
 inside `<script type="application/json">` with `<`, `>` and `&` escaped, and the script builds
 the DOM with textContent. A Content-Security-Policy allows exactly the page's own style and
-script (by hash) and no loads at all, so the file works offline and cannot call out. """
+script (by hash) and no loads at all, so the file works offline and cannot call out.
+"""
 
 from __future__ import annotations
 
