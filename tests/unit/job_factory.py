@@ -39,6 +39,12 @@ class JobSpec:
     job_id: str = ""
     extra_progress: dict[str, Any] = field(default_factory=dict)
     markers: bool = True  # False: the same handler without recursectl (plain lines)
+    # Duplicates under the hop's own request id (as Lambda and the local cloud deliver them),
+    # not another one.
+    same_id: bool = False
+    # A hop whose every attempt fails (JOB_MAX_ATTEMPTS): the delivery of the last failure
+    # record writes `job failed` (no hop marker: it runs no handler) and the job ends there.
+    exhausted: int | None = None
 
 
 def _marker(record: dict[str, Any]) -> str:
@@ -112,6 +118,8 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
     done = 0
     for seq in range(spec.hops):
         attempts = [1, 2] if seq in spec.retry else [1]
+        if seq == spec.exhausted:
+            attempts = [1, 2, 3, 4]  # the fourth is the failure record's delivery
         for attempt in attempts:
             if attempt > 1:
                 rid = request_id(rng)
@@ -119,6 +127,15 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
             failing = attempt < attempts[-1]
             log.start(ts, stream, rid)
             ctx = {"job": job, "seq": seq, "attempt": attempt}
+            if attempt > 1 and spec.markers:  # a failure record's delivery says what it does
+                word = "failed" if attempt > 3 else "retry"
+                log.emit(ts, stream, _marker({
+                    "ev": "job", "chain": chain, "req": rid, "job": job, "seq": seq,
+                    "status": word, "error": "Runtime.ExitError",
+                }))  # fmt: skip
+                if word == "failed":
+                    log.report(ts + 5, stream, rid, 5, ok=True)
+                    break
             if spec.markers:
                 hop = {"ev": "hop", "chain": chain, "req": rid, "parent": parent, "depth": 0}
                 log.emit(ts, stream, _marker({**hop, "max": 25, "budget": 1000, **ctx}))
@@ -159,8 +176,9 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
                 }))  # fmt: skip
             log.report(end, stream, rid, spec.hop_ms, ok=True)
             if seq in spec.duplicate:
-                # The same event delivered again under another request id: it finds the claim.
-                dup = request_id(rng)
+                # The same event delivered again (under its own request id, or another one):
+                # it finds the claim taken.
+                dup = rid if spec.same_id else request_id(rng)
                 dstream = f"2026/05/01/[$LATEST]{rng.getrandbits(128):032x}"
                 log.start(end + 10, dstream, dup)
                 hop = {"ev": "hop", "chain": chain, "req": dup, "parent": parent, "depth": 0}
@@ -171,6 +189,8 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
                 log.report(end + 12, dstream, dup, 2, ok=True)
             parent, rid = rid, nxt
             ts = end + 20
+        if seq == spec.exhausted:
+            break
     log.events.sort(key=lambda e: (e[0], e[1]))
     return [
         {"message": m, "timestamp": t, "logStreamName": s, "eventId": f"{i:056d}"}

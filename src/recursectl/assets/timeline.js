@@ -181,7 +181,9 @@
     if (err && inv.status !== 'ok') lab.appendChild(el('span', 'err', ' ' + str(err.type || 'error') + (err.message ? ': ' + str(err.message) : '')));
     else if (inv.status === 'dropped' && inv.dropped_reason) lab.appendChild(el('span', 'err', ' ' + str(inv.dropped_reason)));
     if (job) {
-      if (job.duplicate_of) lab.appendChild(el('span', 'jobnote', ' duplicate, ignored'));
+      if (job.duplicate_of && str(job.duplicate_of) === rid[i]) lab.appendChild(el('span', 'jobnote', ' delivered twice (one ignored)'));
+      else if (job.duplicate_of) lab.appendChild(el('span', 'jobnote', ' duplicate, ignored'));
+      if (job.duplicate_of && str(job.duplicate_of) !== rid[i]) { /* nothing ran */ }
       else if (intOr(job.attempt, 1) > 1) lab.appendChild(el('span', 'jobnote', ' attempt ' + job.attempt));
       var sts = Array.isArray(job.statuses) ? job.statuses : [];
       if (sts.length) {

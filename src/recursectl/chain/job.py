@@ -69,6 +69,12 @@ class HopInfo:
     duplicate_of: str | None = None  # a duplicate delivery: the request that holds the claim
 
     @property
+    def ran(self) -> bool:
+        """A hop's delivery (its hop marker names the attempt, or it checkpointed), not the
+        delivery of a failure record that only said `retry` or `failed` about the hop."""
+        return self.attempt is not None or bool(self.checkpoints) or self.duplicate_of is not None
+
+    @property
     def order(self) -> tuple[int, int]:
         """Where the hop stands in its job: hop number, then delivery."""
         return (-1 if self.seq is None else self.seq, self.attempt or 0)
@@ -143,16 +149,22 @@ class JobProgress:
 
 
 def _latest_status(hops: Sequence[HopInfo]) -> tuple[str, str | None]:
-    """The job's status from the hops' `job` markers: the latest hop's latest word."""
-    best: tuple[tuple[int, int], int, str, str | None] | None = None
+    """The job's status from the hops' `job` markers.
+
+    A final word (done, failed, paused, cancelled) ends the job in this chain (a resume starts
+    a new one), so it outranks a `retry`: the `failed` after the last attempt is written by
+    the delivery of that attempt's failure record, which is no numbered attempt itself.
+    Among words of one kind, the latest hop's (by number and delivery), then its own clock.
+    """
+    best: tuple[bool, tuple[int, int], int, str, str | None] | None = None
     for hop in hops:
         for ev in hop.events:
-            cand = (hop.order, ev.ts, ev.status, ev.error)
-            if best is None or cand[:2] > best[:2]:
+            cand = (ev.status in FINAL, hop.order, ev.ts, ev.status, ev.error)
+            if best is None or cand[:3] > best[:3]:
                 best = cand
-    if best is None or best[2] == RETRY:
+    if best is None or best[3] not in FINAL:
         return RUNNING, None
-    return best[2], best[3]
+    return best[3], best[4]
 
 
 def _progress_rate(points: Sequence[tuple[tuple[int, int], Checkpoint]]) -> float | None:
@@ -184,7 +196,8 @@ def job_progress(
     hops = [inv.job for inv in invs if inv.job is not None]
     # A duplicate delivery under its own request id (Lambda may deliver an event twice with
     # one id) is a second attempt of a hop that ran: counted as a duplicate, not a retry.
-    runs = [inv for inv in invs if _dup(inv) in (None, inv.request_id)]
+    delivered = [inv for inv in invs if inv.job is not None and inv.job.ran]
+    runs = [inv for inv in delivered if _dup(inv) in (None, inv.request_id)]
     twice = sum(1 for inv in runs if _dup(inv) == inv.request_id)
     seqs = {inv.job.seq for inv in runs if inv.job is not None and inv.job.seq is not None}
     hop_count = len(seqs) if seqs else len(runs)
@@ -223,7 +236,7 @@ def job_progress(
         hops=hop_count,
         seq=max(seqs) if seqs else None,
         attempts=attempts,
-        duplicates=len(invs) - len(runs) + twice,
+        duplicates=len(delivered) - len(runs) + twice,
         checkpoints=len(points),
         spilled=sum(1 for _, c in points if c.spilled),
         progress=progress,

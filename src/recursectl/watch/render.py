@@ -180,7 +180,7 @@ def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
         text.append(f"  dropped: {visible(inv.dropped_reason)}{loop}", style="red")
     if inv.status == "missing":
         text.append("  announced, never started", style="yellow")
-    if inv.attempts > 1:
+    if inv.attempts > 1 and not _delivered_twice(inv):
         text.append(f"  {inv.attempts} attempts (retried)", style="yellow")
     if inv.stopped:
         text.append("  stopped: `recursectl stop` ended the chain here", style="yellow")
@@ -193,12 +193,19 @@ def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
     return [(k, p) for k, p in parts if p.cell_len]
 
 
+def _delivered_twice(inv: Invocation) -> bool:
+    return inv.job is not None and inv.job.duplicate_of == inv.request_id
+
+
 def _job_notes(inv: Invocation, text: Text) -> None:
     """A job hop's notes: a duplicate or a retry, its checkpoints, the status it logged."""
     hop = inv.job
     if hop is None:
         return
-    if hop.duplicate_of is not None:
+    if _delivered_twice(inv):
+        # Lambda delivered the same event again under its request id: the claim held.
+        text.append("  delivered twice: the second delivery was ignored", style="yellow")
+    elif hop.duplicate_of is not None:
         holder = visible(hop.duplicate_of[:8])
         text.append(f"  duplicate delivery, ignored (hop claimed by {holder})", style="yellow")
         return

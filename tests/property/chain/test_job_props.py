@@ -31,6 +31,7 @@ def job_specs(draw: st.DrawFn) -> JobSpec:
         end=draw(st.sampled_from(["done", "failed", "paused", "cancelled", None])),
         fmt=draw(st.sampled_from(["text", "json"])),
         seed=draw(st.integers(0, 1000)),
+        same_id=draw(st.booleans()),
     )
 
 

@@ -271,3 +271,29 @@ def test_a_job_hop_checkpointing_in_a_loop_stays_bounded() -> None:
     assert hop.checkpoints_dropped == MAX_CHECKPOINTS
     assert chain.job is not None
     assert chain.job.done == MAX_CHECKPOINTS * 2  # the latest kept
+
+
+def test_a_hop_that_fails_every_attempt_fails_the_job_with_its_error() -> None:
+    # Attempts 2 and 3 are the guard's retries (each delivery says `retry` first); the
+    # delivery of the third failure says `failed` and runs nothing.
+    chain = chain_of(job_events(JobSpec(hops=5, exhausted=2)))
+    job = chain.job
+    assert job is not None
+    assert (job.status, job.hops, job.seq, job.attempts, job.retries) == ("failed", 3, 2, 5, 2)
+    assert job.error == "Runtime.ExitError"
+    assert chain.complete()
+    assert chain.failed
+
+
+def test_a_duplicate_under_the_hops_own_request_id_is_one_hop_delivered_twice() -> None:
+    spec = JobSpec(hops=3, duplicate=frozenset({1}), same_id=True)
+    chain = chain_of(job_events(spec))
+    job = chain.job
+    assert job is not None
+    assert (job.status, job.hops, job.attempts, job.retries, job.duplicates) == (
+        "done", 3, 3, 0, 1,
+    )  # fmt: skip
+    twice = chain.invocations[1]
+    assert twice.attempts == 2
+    assert twice.job is not None
+    assert twice.job.duplicate_of == twice.request_id

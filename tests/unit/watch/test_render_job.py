@@ -146,3 +146,10 @@ def test_job_line_fields() -> None:
     assert "2 checkpoints spilled" in plain
     assert "left" not in plain  # done: no estimate
     assert NOW_LATE  # the factories' settled time
+
+
+def test_a_hop_delivered_twice_under_its_id_is_not_called_a_retry() -> None:
+    spec = JobSpec(hops=3, duplicate=frozenset({1}), same_id=True)
+    out = text(render_chain(chain_of(job_events(spec))))
+    assert "delivered twice: the second delivery was ignored" in out
+    assert "attempts (retried)" not in out
