@@ -87,9 +87,11 @@ EVENTS = frozenset(
         EV_STOPPED,
         EV_CHILD_FAILED,
         EV_DROPPED,
+        EV_CHECKPOINT,
+        EV_JOB,
+        EV_DUPLICATE,
     }
 )
-# The job events join EVENTS when both helpers write them (tests/unit/test_protocol.py).
 
 # Why a child was refused (the `reason` of a `capped` marker).
 REASON_DEPTH = "depth"

@@ -9,6 +9,7 @@ deleted or changed are retired as soon as the control-plane write is seen.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import uuid
@@ -80,21 +81,25 @@ class EnvironmentPool(EngineCore):
         work = self.code.root.parent
         tmp_dir = sandbox.private_tmp(work / "tmp", uuid.uuid4().hex)
         task_root = self.code.task_root(cfg.spec.code_sha)
+        env: Environment
         if is_node(cfg.spec.runtime):
-            return NodeEnvironment(
+            env = NodeEnvironment(
                 cfg.spec, task_root, self.sink, self._spawner,
                 tmp_dir=tmp_dir, init_retry_of=init_retry_of, stream=stream,
             )  # fmt: skip
-        # The declared runtime's interpreter when this machine has one, else this one.
-        python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
-            sys.executable,
-            sandbox.runtime_site(work / "runtime"),
-        )
-        return Environment(
-            cfg.spec, task_root, self.sink, self._spawner, python=python,
-            runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
-            stream=stream,
-        )  # fmt: skip
+        else:
+            # The declared runtime's interpreter when this machine has one, else this one.
+            python, runtime_dir = interpreters.for_runtime(cfg.spec.runtime) or (
+                sys.executable,
+                sandbox.runtime_site(work / "runtime"),
+            )
+            env = Environment(
+                cfg.spec, task_root, self.sink, self._spawner, python=python,
+                runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
+                stream=stream,
+            )  # fmt: skip
+        env.crash_on_checkpoint = functools.partial(self.faults.take, cfg.spec.name, "crash")
+        return env
 
     def _make_room(self) -> list[Environment]:
         """Idle environments to retire so one more fits under the cap (caller holds the lock)."""

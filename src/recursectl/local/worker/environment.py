@@ -16,9 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from recursectl import protocol
 from recursectl.local.engine.attempt import Attempt, FunctionSpec, Outcome
 from recursectl.local.worker import logsink, memory, namespace, sandbox, worker_env
 from recursectl.local.worker.frames import FrameDecoder, LineDecoder, split_event
@@ -32,6 +34,9 @@ INIT_TIMEOUT = 10.0  # seconds; Lambda's limit for the init phase
 
 # Outcome status -> platform.runtimeDone's status (JSON format, DEBUG).
 _DONE_STATUS = {"success": "success", "timeout": "timeout", "crash": "failure"}
+
+# How a checkpoint marker starts, as both helpers write it (compact JSON, "v" then "ev").
+_CHECKPOINT_MARK = f'{protocol.MARKER} {{"v":{protocol.VERSION},"ev":"{protocol.EV_CHECKPOINT}"'
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -89,6 +94,8 @@ class Environment:
         # The execution role's session (iam.Session.env()); None: placeholder keys.
         self.credentials: dict[str, str] | None = None
         self.credentials_expire = float("inf")  # epoch seconds
+        # The `crash` fault (engine/faults.py): asked at each checkpoint marker; True: die now.
+        self.crash_on_checkpoint: Callable[[], bool] | None = None
 
     # lifecycle ----------------------------------------------------------------------------
     @property
@@ -302,6 +309,15 @@ class Environment:
             if inv is not None:  # drain() reads after the result: still this invocation's
                 inv.lines.append(message)
             self.sink.put(self.spec.log_group, self.stream, message, ts_ms)
+            if inv is not None and message.startswith(_CHECKPOINT_MARK):
+                self._checkpointed()
+
+    def _checkpointed(self) -> None:
+        """A checkpoint marker was read: the armed `crash` fault kills the worker now."""
+        crash = self.crash_on_checkpoint
+        if crash is not None and self.proc is not None and crash():
+            # As if killed from outside: the pipes close and the invocation ends crashed.
+            kill_tree(self.proc.pid)
 
     def _on_stdout(self, chunk: bytes) -> None:
         for line in self._lines.feed(chunk):

@@ -1,0 +1,56 @@
+"""One-shot faults per function, injected through the control plane (docs/jobs.md), so the
+exactly-once and retry paths of long jobs are tested here as they happen on AWS:
+
+- `duplicate`: the next Event invoke of the function is delivered twice (the same request id
+  and payload: Lambda's async delivery is at least once);
+- `crash`: the next invocation of the function that writes a `checkpoint` marker is killed
+  (SIGKILL of its worker) as soon as that line is read: it ends as a crashed invocation
+  (Runtime.ExitError), after its checkpoint was saved. The kill follows the line by the time
+  the pipe reader takes to read it, so a handler may run a little past its checkpoint, as a
+  process killed from outside would.
+
+Both are reset with moto (`/moto-api/reset`)."""
+
+from __future__ import annotations
+
+import threading
+
+KINDS = ("duplicate", "crash")
+
+
+class Faults:
+    """Armed faults by (function, kind), each taken once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[tuple[str, str], int] = {}
+
+    def arm(self, function: str, kind: str, count: int = 1) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault {kind!r}: one of {', '.join(KINDS)}")
+        if not function or count < 1:
+            raise ValueError("a fault needs a function name and a count of at least 1")
+        with self._lock:
+            self._armed[(function, kind)] = self._armed.get((function, kind), 0) + count
+
+    def take(self, function: str, kind: str) -> bool:
+        """Whether a `kind` fault of `function` is armed; it is then used up."""
+        with self._lock:
+            left = self._armed.get((function, kind), 0)
+            if left <= 0:
+                return False
+            if left == 1:
+                del self._armed[(function, kind)]
+            else:
+                self._armed[(function, kind)] = left - 1
+            return True
+
+    def armed(self) -> list[dict[str, object]]:
+        with self._lock:
+            return [
+                {"function": f, "fault": k, "count": n} for (f, k), n in sorted(self._armed.items())
+            ]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._armed.clear()
