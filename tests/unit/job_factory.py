@@ -45,6 +45,8 @@ class JobSpec:
     # A hop whose every attempt fails (JOB_MAX_ATTEMPTS): the delivery of the last failure
     # record writes `job failed` (no hop marker: it runs no handler) and the job ends there.
     exhausted: int | None = None
+    # continue_with() checkpoints the state it hands on, with no progress (as the helpers do)
+    handoff: bool = False
 
 
 def _marker(record: dict[str, Any]) -> str:
@@ -163,6 +165,11 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
             done = at
             last = seq == spec.hops - 1
             nxt = request_id(rng)
+            if not last and spec.markers and spec.handoff:
+                log.emit(end - 6, stream, _marker({
+                    "ev": "checkpoint", "chain": chain, "req": rid, "job": job, "seq": seq,
+                    "progress": None, "bytes": 40, "spilled": False,
+                }))  # fmt: skip
             if not last and spec.markers:
                 child = {"ev": "child", "chain": chain, "req": rid, "child": nxt, "depth": 0}
                 cont = {**child, "budget": 999, "job": job, "seq": seq + 1}

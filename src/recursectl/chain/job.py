@@ -169,7 +169,11 @@ def _latest_status(hops: Sequence[HopInfo]) -> tuple[str, str | None]:
 
 def _progress_rate(points: Sequence[tuple[tuple[int, int], Checkpoint]]) -> float | None:
     """Items per ms between the first and the latest checkpoint that report `done`."""
-    done = [(c.ts, d) for _, c in points if (d := json_num(dict(c.progress).get("done")))]
+    done = [
+        (c.ts, d)
+        for _, c in points
+        if c.progress and (d := json_num(dict(c.progress).get("done"))) is not None
+    ]
     if len(done) < 2:
         return None
     (t0, d0), (t1, d1) = done[0], done[-1]
@@ -206,7 +210,10 @@ def job_progress(
         ((inv.job.order, c) for inv in runs if inv.job is not None for c in inv.job.checkpoints),
         key=lambda p: (p[0], p[1].ts),
     )
-    latest = points[-1][1] if points else None
+    # continue_with() checkpoints the state it hands on without a progress of its own: the
+    # progress shown is the latest one a checkpoint reported.
+    reported = [p for p in points if p[1].progress]
+    latest = reported[-1][1] if reported else None
     progress = latest.progress if latest is not None else ()
     values = dict(progress)
     done, total = json_num(values.get("done")), json_num(values.get("total"))

@@ -297,3 +297,17 @@ def test_a_duplicate_under_the_hops_own_request_id_is_one_hop_delivered_twice() 
     assert twice.attempts == 2
     assert twice.job is not None
     assert twice.job.duplicate_of == twice.request_id
+
+
+def test_the_hand_over_checkpoint_of_continue_with_keeps_the_last_progress_shown() -> None:
+    spec = JobSpec(hops=4, total=400, end=None, handoff=True)
+    c = ChainCollector()
+    now = spec.start_ms + 1_000  # the first hop has handed over; the next has not begun
+    c.add_events(e for e in job_events(spec) if e["timestamp"] <= now)
+    chain = c.latest(now)
+    assert chain is not None
+    job = chain.job
+    assert job is not None
+    assert job.checkpoints == 3  # two of the handler's, one of continue_with's
+    assert (job.done, job.total) == (100.0, 400.0)
+    assert job.eta_ms is not None
