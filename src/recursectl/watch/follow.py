@@ -397,9 +397,12 @@ def last_chain_summary(
     )
     if chain is None:
         return None
-    return {
+    doc = {
         "chain_id": chain.chain_id,
         "complete": chain.complete(),
         "failed": chain.failed,
         **chain.summary().to_dict(),
     }
+    if chain.job is not None:
+        doc["job"] = chain.job.to_dict()  # the last chain runs a long job: where it stands
+    return doc

@@ -1,6 +1,7 @@
-"""A long job on the local cloud, read back the way `logs` reads it (watch/follow with a real
-boto3 FilterLogEvents): the job line and the tree agree with what the handler itself
-recorded, with an injected duplicate delivery and an injected crash (docs/jobs.md)."""
+"""A long job on the local cloud (Python and Node), read back the way `logs` reads it
+(watch/follow with a real boto3 FilterLogEvents): the job line and the tree agree with what
+the handler itself recorded, with an injected duplicate delivery and an injected crash
+(docs/jobs.md)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,40 @@ def handler(event, context):
     return job.continue_with(state)
 """
 
+NODE_JOB = r"""
+const fs = require('node:fs');
+const path = require('node:path');
+const { job: startJob } = require('./recursectl_chain.cjs');
+
+const OUT = process.env.RECORD_DIR;
+const note = (name, doc) => fs.appendFileSync(path.join(OUT, name), JSON.stringify(doc) + '\n');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+exports.handler = async (event, context) => {
+  const job = await startJob(event, context);
+  const state = job.state ?? { next: 0 };
+  note('hops.log', [job.seq, job.attempt, context.awsRequestId]);
+  const { total, batch } = event;
+  while (state.next < total && job.shouldContinue()) {
+    await sleep(50);
+    state.next = Math.min(total, state.next + batch);
+    await job.checkpoint(state, { progress: { done: state.next, total, unit: 'rows' } });
+    note('batches.log', [job.seq, state.next]);
+    if (event.one_batch_per_hop) break;
+  }
+  if (state.next >= total) return job.done({ processed: total });
+  return job.continueWith(state);
+};
+"""
+RUNTIMES = {"python": ("python3.11", JOB), "node": ("nodejs20.x", NODE_JOB)}
+
+
+@pytest.fixture(params=sorted(RUNTIMES))
+def runtime(request: pytest.FixtureRequest) -> str:
+    if request.param == "node":
+        request.getfixturevalue("node_ready")
+    return str(request.param)
+
 
 @pytest.fixture
 def record_dir() -> Iterator[Path]:
@@ -97,11 +132,13 @@ def _read(endpoint: str, fn: JobFunction, job_id: str, since_ms: int) -> Chain:
 
 
 def test_the_job_line_matches_what_the_handler_did_with_a_duplicate_and_a_crash(
-    endpoint: str, record_dir: Path
+    endpoint: str, runtime: str, record_dir: Path
 ) -> None:
+    lambda_runtime, source = RUNTIMES[runtime]
     fn = deploy_job_function(
-        endpoint, "watched", JOB, env={"RECORD_DIR": str(record_dir)}, timeout=3
-    )
+        endpoint, f"watched-{runtime}", source, runtime=lambda_runtime,
+        env={"RECORD_DIR": str(record_dir)}, timeout=3,
+    )  # fmt: skip
     _arm(endpoint, fn.name, "duplicate")  # the root event is delivered twice
     _arm(endpoint, fn.name, "crash")  # the root's first checkpoint is its last
     since = int(time.time() * 1000) - 1000

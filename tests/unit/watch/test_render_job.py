@@ -153,3 +153,16 @@ def test_a_hop_delivered_twice_under_its_id_is_not_called_a_retry() -> None:
     out = text(render_chain(chain_of(job_events(spec))))
     assert "delivered twice: the second delivery was ignored" in out
     assert "attempts (retried)" not in out
+
+
+def test_info_last_chain_carries_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    chain = chain_of(job_events(JobSpec(hops=2)))
+    monkeypatch.setattr(follow, "read", lambda *a, **k: (chain, True))
+    doc = follow.last_chain_summary(None, "/aws/lambda/x")  # type: ignore[arg-type]
+    assert doc is not None
+    assert doc["job"]["status"] == "done"
+    plain = chain_of(linear_spec(2).events())
+    monkeypatch.setattr(follow, "read", lambda *a, **k: (plain, True))
+    doc = follow.last_chain_summary(None, "/aws/lambda/x")  # type: ignore[arg-type]
+    assert doc is not None
+    assert "job" not in doc
