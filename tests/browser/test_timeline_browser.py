@@ -244,3 +244,23 @@ def test_a_jobs_hops_carry_their_checkpoints_as_ticks_and_the_job_heads_the_page
     assert any("duplicate, ignored" in lab for lab in labels)
     browser.screenshot(tmp_path / "job.png")
     assert_clean(browser, page)
+
+
+def test_malformed_job_fields_draw_without_errors(browser: Browser, tmp_path: Path) -> None:
+    from tests.unit.chain_factory import chain_of
+    from tests.unit.job_factory import JobSpec, job_events
+
+    doc = chain_of(job_events(JobSpec(hops=4))).to_dict()
+    doc["job"] = {"id": 7, "status": "<b>x</b>", "fraction": "half", "progress": [1],
+                  "retries": "many", "eta_ms": 1e308}  # fmt: skip
+    invs = doc["invocations"]
+    invs[0]["job"] = 5
+    invs[1]["job"] = {"seq": "x", "attempt": True, "statuses": "done", "checkpoints": {}}
+    invs[2]["job"] = {"duplicate_of": ["a"], "checkpoints": [None, {"ts": "t"}, {"ts": 1e308}]}
+    page = tmp_path / "bad-job.html"
+    open_page(browser, doc, page)
+    head = browser.evaluate("document.getElementById('job').textContent")
+    assert "<b>x</b>" in head  # as text
+    assert browser.evaluate("document.querySelectorAll('#job b').length") == 0
+    assert len(browser.evaluate(BARS)) == 4
+    assert_clean(browser, page)

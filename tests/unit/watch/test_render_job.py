@@ -166,3 +166,20 @@ def test_info_last_chain_carries_the_job(monkeypatch: pytest.MonkeyPatch) -> Non
     doc = follow.last_chain_summary(None, "/aws/lambda/x")  # type: ignore[arg-type]
     assert doc is not None
     assert "job" not in doc
+
+
+def test_hostile_job_text_is_shown_not_interpreted() -> None:
+    evil = "\x1b]52;c;cHduZWQ=\x07\x1b[2J"
+    spec = JobSpec(hops=2, end="failed", extra_progress={"note": evil, evil: 1})
+    events = job_events(spec)
+    for e in events:  # the failing hop's error, as a handler could word it
+        e["message"] = e["message"].replace(
+            "state could not be serialized: TypeError", "boom \\u001b[31m"
+        )
+    chain = chain_of(events)
+    out = text(render_chain(chain))
+    assert "\x1b" not in out
+    assert "\\x1b]52;c;cHduZWQ=\\x07" in out
+    error = follow.failure(chain, "fn")
+    assert error is not None
+    assert "\x1b" not in error.message

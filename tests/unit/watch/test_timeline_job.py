@@ -40,3 +40,15 @@ def test_the_page_carries_the_job_and_each_hops_checkpoints() -> None:
     assert doc["job"]["status"] == "paused"
     assert '<div id="job" hidden></div>' in page
     assert all(len(inv["job"]["checkpoints"]) == 2 for inv in doc["invocations"])
+
+
+def test_malformed_job_fields_still_make_a_page() -> None:
+    doc = doc_of(JobSpec(hops=3))
+    doc["job"] = "not an object"
+    invs = doc["invocations"]
+    invs[0]["job"] = 5
+    invs[1]["job"] = {"seq": "x", "attempt": True, "statuses": "done", "checkpoints": {}}
+    invs[2]["job"] = {"duplicate_of": ["a"], "checkpoints": [None, {"ts": "t"}]}
+    plan = row_plan(invs)
+    assert sorted(flatten(plan)) == [0, 1, 2]
+    assert "<!DOCTYPE html>" in timeline_html(doc)
