@@ -47,6 +47,7 @@ class JobSpec:
     exhausted: int | None = None
     # continue_with() checkpoints the state it hands on, with no progress (as the helpers do)
     handoff: bool = False
+    first_seq: int = 0  # above 0: a resumed job's run (a new chain from that hop on)
 
 
 def _marker(record: dict[str, Any]) -> str:
@@ -113,12 +114,12 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
     log = _Log(spec)
     chain = request_id(rng)
     job = spec.job_id or chain
-    per_hop = spec.total // spec.hops
+    per_hop = spec.total // (spec.first_seq + spec.hops)
+    done = per_hop * spec.first_seq
     ts = spec.start_ms
     parent: str | None = None
     rid = chain
-    done = 0
-    for seq in range(spec.hops):
+    for seq in range(spec.first_seq, spec.first_seq + spec.hops):
         attempts = [1, 2] if seq in spec.retry else [1]
         if seq == spec.exhausted:
             attempts = [1, 2, 3, 4]  # the fourth is the failure record's delivery
@@ -163,7 +164,7 @@ def job_events(spec: JobSpec) -> list[Event]:  # noqa: C901 (one branch per faul
                 ts = end + 50
                 continue
             done = at
-            last = seq == spec.hops - 1
+            last = seq == spec.first_seq + spec.hops - 1
             nxt = request_id(rng)
             if not last and spec.markers and spec.handoff:
                 log.emit(end - 6, stream, _marker({

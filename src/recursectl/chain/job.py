@@ -112,6 +112,7 @@ class JobProgress:
     spend_usd: float  # the job's invocations at the list price (chain/stats' cost model)
     cost_basis: str
     error: str | None = None
+    first_seq: int | None = None  # the first hop in these logs (above 0: a resumed job's run)
 
     @property
     def retries(self) -> int:
@@ -145,6 +146,7 @@ class JobProgress:
             "cost_is_estimate": True,
             "cost_basis": self.cost_basis,
             "error": self.error,
+            "first_seq": self.first_seq,
         }
 
 
@@ -255,4 +257,5 @@ def job_progress(
         spend_usd=summary.estimated_cost_usd,
         cost_basis=pricing.label(architecture),
         error=error,
+        first_seq=min(seqs) if seqs else None,
     )

@@ -466,8 +466,11 @@ def job_line(job: JobProgress) -> Fields:
     head.append(" ")
     head.append(job.status, style=JOB_STATUS_STYLE.get(job.status, ""))
     fields = [head]
-    at = f" (at #{job.seq})" if job.seq is not None and job.seq + 1 != job.hops else ""
-    fields.append(Text(_plural(job.hops, "hop") + at))
+    if job.first_seq:
+        # A resumed job runs in a new chain: these hops, elapsed and spend are this run's.
+        fields.append(Text(f"{_plural(job.hops, 'hop')} (resumed at #{job.first_seq})"))
+    else:
+        fields.append(Text(_plural(job.hops, "hop")))
     fraction = job.fraction
     if fraction is not None and job.done is not None and job.total is not None:
         bar = Text(progress_bar(fraction), style="green" if job.status == "done" else "cyan")

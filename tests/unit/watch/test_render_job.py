@@ -183,3 +183,15 @@ def test_hostile_job_text_is_shown_not_interpreted() -> None:
     error = follow.failure(chain, "fn")
     assert error is not None
     assert "\x1b" not in error.message
+
+
+def test_a_resumed_jobs_run_says_where_it_resumed() -> None:
+    chain = chain_of(job_events(JobSpec(hops=3, first_seq=5, total=800)))
+    job = chain.job
+    assert job is not None
+    assert (job.first_seq, job.seq, job.hops) == (5, 7, 3)
+    assert job.done == 800  # the handler's own count: absolute, not this run's
+    head = job_head(text(render_chain(chain)))
+    assert "3 hops (resumed at #5)" in head
+    assert "100% 800/800" in head
+    assert chain.to_dict()["job"]["first_seq"] == 5
