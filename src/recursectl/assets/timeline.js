@@ -350,7 +350,8 @@
     box.appendChild(el('span', 'jobid', 'job ' + str(job.id).slice(0, 8)));
     box.appendChild(el('span', 'jobstatus j-' + status, str(job.status)));
     var hops = intOr(job.hops, 0);
-    box.appendChild(el('span', 'item', hops + ' hop' + (hops === 1 ? '' : 's')));
+    var first = intOr(job.first_seq, 0);
+    box.appendChild(el('span', 'item', hops + ' hop' + (hops === 1 ? '' : 's') + (first > 0 ? ' (resumed at #' + first + ')' : '')));
     var frac = num(job.fraction);
     if (frac !== null) {
       var bar = el('span', 'progress');
