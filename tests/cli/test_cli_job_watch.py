@@ -127,7 +127,7 @@ def test_logs_follow_of_a_job_paused_by_stop_exits_6_with_how_to_resume(
     said = " ".join(result.stderr.split())
     assert f"Job {job_id} is paused at hop 1" in said
     assert f"`recursectl --endpoint-url {endpoint} resume --name rows`" in said
-    assert f"job resume {job_id} --name rows" in said
+    assert f"`recursectl --endpoint-url {endpoint} job resume {job_id} --name rows`" in said
     assert "job paused" in result.stdout
     assert " paused · 2 hops" in " ".join(result.stdout.split())
 
