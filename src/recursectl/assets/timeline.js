@@ -365,6 +365,7 @@
     var p = job.progress && typeof job.progress === 'object' ? job.progress : {};
     Object.keys(p).forEach(function (k) { if (k !== 'done' && k !== 'total') others[k] = p[k]; });
     if (Object.keys(others).length) box.appendChild(el('span', 'item', progressText(others)));
+    if (intOr(job.waiting, null) !== null) box.appendChild(el('span', 'item warn', 'hop #' + job.waiting + ' invoked, not started'));
     if (num(job.eta_ms) !== null) box.appendChild(el('span', 'item', '\u2248 ' + fmtDur(job.eta_ms) + ' left'));
     if (num(job.elapsed_ms) !== null) box.appendChild(el('span', 'item', 'elapsed ' + fmtDur(job.elapsed_ms)));
     if (num(job.spend_usd) !== null) box.appendChild(el('span', 'item note', '\u2248 $' + job.spend_usd.toFixed(7)));

@@ -113,6 +113,9 @@ class JobProgress:
     cost_basis: str
     error: str | None = None
     first_seq: int | None = None  # the first hop in these logs (above 0: a resumed job's run)
+    # A running job whose next hop was invoked and never started (the grace time is over) and
+    # nothing else runs: stopped (reserved concurrency 0), throttled, or its event queued.
+    waiting: int | None = None
 
     @property
     def retries(self) -> int:
@@ -147,6 +150,7 @@ class JobProgress:
             "cost_basis": self.cost_basis,
             "error": self.error,
             "first_seq": self.first_seq,
+            "waiting": self.waiting,
         }
 
 
@@ -182,6 +186,18 @@ def _progress_rate(points: Sequence[tuple[tuple[int, int], Checkpoint]]) -> floa
     if t1 <= t0 or d1 <= d0:
         return None
     return (d1 - d0) / (t1 - t0)
+
+
+def _waiting(invs: Sequence[Invocation]) -> int | None:
+    """The number of a hop that was announced and never started, when nothing else runs."""
+    missing: int | None = None
+    for inv in invs:
+        if inv.status in ("running", "pending"):
+            return None  # the job is moving
+        if inv.status == "missing" and inv.job is not None:
+            seq = inv.job.seq if inv.job.seq is not None else -1
+            missing = seq if missing is None else max(missing, seq)
+    return missing
 
 
 def _dup(inv: Invocation) -> str | None:
@@ -229,8 +245,10 @@ def job_progress(
         elapsed = float(max(0, now_ms - started))
     else:
         elapsed = float(max([*ends, *starts]) - started)
+    waiting = _waiting(invs) if status == RUNNING else None
     eta = None
-    if status == RUNNING and done is not None and total is not None and total > done:
+    moving = status == RUNNING and waiting is None
+    if moving and done is not None and total is not None and total > done:
         rate = _progress_rate(points)
         if rate is None and latest is not None and started is not None and done > 0:
             span = latest.ts - started
@@ -258,4 +276,5 @@ def job_progress(
         cost_basis=pricing.label(architecture),
         error=error,
         first_seq=min(seqs) if seqs else None,
+        waiting=waiting,
     )

@@ -268,9 +268,10 @@ def _chain(
     root = out[0] if out and (not linked or out[0].request_id == chain_id) else None
     complete = chain_complete(linked, root, out, clock.now_ms, clock.timing)
     job = job_progress(out, clock.now_ms, clock.architecture) if jobs else None
-    if job is not None and job.status not in JOB_FINAL:
+    if job is not None and job.status not in JOB_FINAL and job.waiting is None:
         # A job runs on until a hop says it ended (done, failed, paused, cancelled): a hop
         # that failed is retried by a delivery nothing announces, so a quiet tree is not the
-        # end of it.
+        # end of it. One whose next hop never started is waiting on something else (a
+        # stopped function): as far as these logs go, that is where it stands.
         complete = False
     return Chain(chain_id, linked, tuple(out), clock.now_ms, complete, clock.architecture, job)

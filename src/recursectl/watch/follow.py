@@ -361,6 +361,14 @@ def job_failure(chain: Chain, name: str) -> RecursectlError | None:
             f"Job {jid} was cancelled{at}.",
             hint=f"`recursectl job show {jid} --name {name}` shows its last checkpoint",
         )
+    if job.waiting is not None:
+        return ChainFailedError(
+            f"Job {jid} is waiting: hop {job.waiting} was invoked and has not started.",
+            hint=f"the function may be stopped (`recursectl info --name {name}`; "
+            f"`recursectl resume --name {name}` continues its jobs), throttled, or the hop's "
+            f"event still queued; `recursectl logs --follow --chain {visible(chain.chain_id)} "
+            f"--name {name}` follows it again",
+        )
     return ChainFailedError(
         f"Job {jid} is still running{at}.",
         hint=f"follow it with `recursectl logs --follow --chain {visible(chain.chain_id)} "

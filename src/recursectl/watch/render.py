@@ -482,6 +482,8 @@ def job_line(job: JobProgress) -> Fields:
     if others:
         shown = " ".join(f"{k}={v}" for k, v in others)
         fields.append(Text(visible(shown[:160])))
+    if job.waiting is not None:
+        fields.append(Text(f"hop #{job.waiting} invoked, not started", style="yellow"))
     if job.eta_ms is not None:
         fields.append(Text(f"≈ {fmt_duration(job.eta_ms)} left"))
     fields.append(Text(f"elapsed {fmt_duration(job.elapsed_ms)}"))

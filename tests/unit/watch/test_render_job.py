@@ -195,3 +195,30 @@ def test_a_resumed_jobs_run_says_where_it_resumed() -> None:
     assert "3 hops (resumed at #5)" in head
     assert "100% 800/800" in head
     assert chain.to_dict()["job"]["first_seq"] == 5
+
+
+def test_a_job_whose_next_hop_never_started_is_waiting_and_says_why() -> None:
+    # `recursectl stop` (reserved concurrency 0): hop 2 was invoked, its event waits.
+    spec = JobSpec(hops=4, total=400, end=None)
+    events = job_events(spec)
+    cut = next(e["timestamp"] for e in events if '"ev":"hop"' in e["message"]
+               and '"seq":2' in e["message"])  # fmt: skip
+    c = ChainCollector()
+    c.add_events(e for e in events if e["timestamp"] < cut)
+    early = c.latest(cut + 1_000)  # within the grace time: the next hop is on its way
+    assert early is not None
+    assert early.job is not None
+    assert early.job.waiting is None
+    assert not early.complete()
+    chain = c.latest(cut + 60_000)
+    assert chain is not None
+    job = chain.job
+    assert job is not None
+    assert (job.status, job.waiting, job.eta_ms) == ("running", 2, None)
+    assert chain.complete()  # as far as the logs go: follow ends, and says why
+    assert "hop #2 invoked, not started" in job_head(text(render_chain(chain)))
+    error = follow.failure(chain, "fn")
+    assert error is not None
+    assert "is waiting: hop 2 was invoked and has not started" in error.message
+    assert error.hint is not None
+    assert "recursectl resume --name fn" in error.hint
