@@ -224,6 +224,14 @@ def job_progress(
     seqs = {inv.job.seq for inv in runs if inv.job is not None and inv.job.seq is not None}
     hop_count = len(seqs) if seqs else len(runs)
     attempts = sum(max(1, inv.attempts) for inv in runs) - twice
+    # A hop numbers its deliveries: attempt 2 of a hop says one delivery failed before it,
+    # even when that one left no job marker (a first hop that crashed before checkpointing).
+    last_attempt: dict[int, int] = {}
+    for inv in runs:
+        if inv.job is not None and inv.job.seq is not None and inv.job.attempt:
+            seq = inv.job.seq
+            last_attempt[seq] = max(last_attempt.get(seq, 1), inv.job.attempt)
+    attempts = max(attempts, hop_count + sum(a - 1 for a in last_attempt.values()))
     points = sorted(
         ((inv.job.order, c) for inv in runs if inv.job is not None for c in inv.job.checkpoints),
         key=lambda p: (p[0], p[1].ts),

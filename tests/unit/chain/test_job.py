@@ -311,3 +311,27 @@ def test_the_hand_over_checkpoint_of_continue_with_keeps_the_last_progress_shown
     assert job.checkpoints == 3  # two of the handler's, one of continue_with's
     assert (job.done, job.total) == (100.0, 400.0)
     assert job.eta_ms is not None
+
+
+def test_a_first_hop_that_crashed_before_any_job_marker_still_counts_as_a_retry() -> None:
+    # The root hop writes no job field on its hop marker (the job starts there) and died
+    # before its first checkpoint: only its retry, attempt 2, names the job.
+    events = job_events(JobSpec(hops=3, retry=frozenset({0})))
+    root = events[0]["message"].split()[2]  # START RequestId: <id>
+    kept = []
+    for e in events:
+        message = e["message"]
+        if root in message and message.startswith(MARKER):
+            record = json.loads(message.split(" ", 1)[1])
+            if record["req"] != root:
+                kept.append(e)
+            elif record["ev"] == "hop":
+                plain = {k: v for k, v in record.items() if k not in ("job", "seq", "attempt")}
+                kept.append({**e, "message": f"{MARKER} {json.dumps(plain)}"})
+            continue  # the root's checkpoint: never written
+        kept.append(e)
+    events = kept
+    chain = chain_of(events)
+    job = chain.job
+    assert job is not None
+    assert (job.status, job.hops, job.retries) == ("done", 3, 1)
