@@ -222,3 +222,19 @@ def test_a_job_whose_next_hop_never_started_is_waiting_and_says_why() -> None:
     assert "is waiting: hop 2 was invoked and has not started" in error.message
     assert error.hint is not None
     assert "recursectl resume --name fn" in error.hint
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_the_job_line_wraps_between_fields_at_any_width(width: int) -> None:
+    spec = JobSpec(hops=6, total=123_456, end=None, retry=frozenset({2}),
+                   duplicate=frozenset({3}), extra_progress={"table": "orders"})  # fmt: skip
+    chain = running(spec, 5_500)
+    out = text(render_chain(chain), width=width)
+    lines = out.split("\nchain ", 1)[0].splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert lines[0].startswith("job ")
+    job = chain.job
+    assert job is not None
+    assert job.fraction is not None
+    bar = f"{progress_bar(job.fraction)} {job.fraction:.0%}"
+    assert any(bar in line for line in lines)  # the bar and its numbers, never split
