@@ -158,8 +158,11 @@ def test_the_job_line_matches_what_the_handler_did_with_a_duplicate_and_a_crash(
     assert job.attempts == len(ran)  # every delivery that ran the handler
     assert job.retries == 1  # the crashed root, run again from its checkpoint
     assert job.duplicates == 1  # the root's second delivery, ignored
-    # each batch, and each continue_with (it checkpoints the state it hands on)
-    assert job.checkpoints == len(batches) + job.hops - 1
+    # one batch (one checkpoint) per delivery that ran, and each continue_with's (it
+    # checkpoints the state it hands on); batches.log may miss the crashed delivery's line
+    # (killed as its checkpoint was read, before or after the handler noted it)
+    assert job.checkpoints == len(ran) + job.hops - 1
+    assert len(batches) in (len(ran) - 1, len(ran))
     assert (job.done, job.total) == (400.0, 400.0)
     assert dict(job.progress)["unit"] == "rows"
     assert job.spend_usd > 0
@@ -177,8 +180,11 @@ def test_the_job_line_matches_what_the_handler_did_with_a_duplicate_and_a_crash(
     root = chain.get(job_id)
     assert root is not None
     assert root.job is not None
-    assert root.status == "error"  # crashed after its first checkpoint ...
-    assert root.job.duplicate_of == job_id  # ... and delivered twice under its id
+    # Delivered twice under its id: one delivery ran and crashed after its checkpoint, the
+    # other found the claim taken (their REPORTs come in either order: the row's status is
+    # the later one's)
+    assert root.attempts == 2
+    assert root.job.duplicate_of == job_id
     assert len(root.job.checkpoints) == 1
     retry = next(inv for inv in chain.invocations if inv.job and inv.job.attempt == 2)
     assert (retry.job.seq if retry.job else None, retry.status) == (0, "ok")
