@@ -20,6 +20,7 @@ from bench import (
     b_cloud,
     b_counter,
     b_guard,
+    b_jobs,
     b_offline,
     b_peer,
     b_project,
@@ -46,6 +47,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("12", "audit", b_audit.audit_scale),
     ("13", "chain counter", b_counter.counter_cost),
     ("14", "persistence cost", b_store.persistence_cost),
+    ("15", "job overhead", b_jobs.job_overhead),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -198,3 +198,69 @@ def test_the_policy_blocks_what_escaping_would_have_let_through(
     # The browser created the image request (so the other tests would see one) and refused it.
     assert browser.requests() == [page.as_uri(), "http://127.0.0.1:9/x.png"]
     assert browser.blocked() == {"http://127.0.0.1:9/x.png": "csp"}
+
+
+def test_a_jobs_hops_carry_their_checkpoints_as_ticks_and_the_job_heads_the_page(
+    browser: Browser, tmp_path: Path
+) -> None:
+    from tests.unit.chain_factory import chain_of
+    from tests.unit.job_factory import JobSpec, job_events
+
+    spec = JobSpec(
+        hops=4, total=400, checkpoints=3, retry=frozenset({1}), duplicate=frozenset({2}),
+        spilled=frozenset({3}), end=None, extra_progress={"cursor": "<img src=x>"},
+    )  # fmt: skip
+    doc = chain_of(job_events(spec)).to_dict()
+    page = tmp_path / "job.html"
+    open_page(browser, doc, page)
+    ticks = browser.evaluate(
+        "Array.from(document.querySelectorAll('.ckpt')).map(t => ({rid: t.dataset.rid,"
+        " ts: Number(t.dataset.ts), spilled: t.classList.contains('spilled'),"
+        " left: t.getBoundingClientRect().left"
+        " - document.getElementById('content').getBoundingClientRect().left}))"
+    )
+    want = sorted(
+        (inv["request_id"], c["ts"], c["spilled"])
+        for inv in doc["invocations"]
+        for c in inv["job"]["checkpoints"]
+    )
+    assert sorted((t["rid"], t["ts"], t["spilled"]) for t in ticks) == want
+    assert sum(t["spilled"] for t in ticks) == 3
+    geo = browser.evaluate(GEOMETRY)
+    for t in ticks:  # each tick where its checkpoint is on the time axis
+        assert abs(t["left"] + 1 - (geo["label"] + (t["ts"] - geo["t0"]) * geo["scale"])) < 1
+    head = browser.evaluate("document.getElementById('job').textContent")
+    job = doc["job"]
+    assert f"job {job['id'][:8]}" in head
+    assert "running" in head
+    assert f"{job['done']:g}/{job['total']:g}" in head or f"{job['done']}/{job['total']}" in head
+    assert "1 retry" in head
+    assert "1 duplicate ignored" in head
+    assert "cursor=<img src=x>" in head  # the handler's text, as text
+    labels = browser.evaluate(
+        "Array.from(document.querySelectorAll('.row .label')).map(l => l.textContent)"
+    )
+    assert any(" #1 " in lab and "attempt 2" in lab for lab in labels)
+    assert any("duplicate, ignored" in lab for lab in labels)
+    browser.screenshot(tmp_path / "job.png")
+    assert_clean(browser, page)
+
+
+def test_malformed_job_fields_draw_without_errors(browser: Browser, tmp_path: Path) -> None:
+    from tests.unit.chain_factory import chain_of
+    from tests.unit.job_factory import JobSpec, job_events
+
+    doc = chain_of(job_events(JobSpec(hops=4))).to_dict()
+    doc["job"] = {"id": 7, "status": "<b>x</b>", "fraction": "half", "progress": [1],
+                  "retries": "many", "eta_ms": 1e308}  # fmt: skip
+    invs = doc["invocations"]
+    invs[0]["job"] = 5
+    invs[1]["job"] = {"seq": "x", "attempt": True, "statuses": "done", "checkpoints": {}}
+    invs[2]["job"] = {"duplicate_of": ["a"], "checkpoints": [None, {"ts": "t"}, {"ts": 1e308}]}
+    page = tmp_path / "bad-job.html"
+    open_page(browser, doc, page)
+    head = browser.evaluate("document.getElementById('job').textContent")
+    assert "<b>x</b>" in head  # as text
+    assert browser.evaluate("document.querySelectorAll('#job b').length") == 0
+    assert len(browser.evaluate(BARS)) == 4
+    assert_clean(browser, page)

@@ -9,7 +9,9 @@
     'capped', 'stopped'];
   var KNOWN = ['request_id', 'parent_id', 'depth', 'status', 'start', 'end', 'duration_ms',
     'billed_ms', 'memory_mb', 'max_memory_mb', 'init_ms', 'error', 'children', 'attempts',
-    'capped', 'stopped', 'child_failed', 'dropped_reason', 'lines'];
+    'capped', 'stopped', 'child_failed', 'dropped_reason', 'lines', 'job'];
+  var MAX_TICKS = 200;
+  var JOB_STATUSES = ['running', 'done', 'failed', 'paused', 'cancelled', 'retry'];  // checkpoints drawn per hop (the collector keeps at most this many)
 
   function $(id) { return document.getElementById(id); }
   function readJson(id) { return JSON.parse($(id).textContent); }
@@ -27,6 +29,19 @@
     if (v >= 1000) return (v / 1000).toFixed(2) + ' s';
     if (v >= 100) return v.toFixed(0) + ' ms';
     return v < 10 ? v.toFixed(2) + ' ms' : v.toFixed(1) + ' ms';
+  }
+  function jobOf(inv) { return inv.job && typeof inv.job === 'object' ? inv.job : null; }
+  function intOr(v, d) { return typeof v === 'number' && isFinite(v) && Math.floor(v) === v ? v : d; }
+  function progressText(p) {
+    if (!p || typeof p !== 'object') return '';
+    return Object.keys(p).slice(0, 16).map(function (k) { return k + '=' + str(p[k]).slice(0, 120); }).join(' ');
+  }
+  function fmtDur(v) {  // elapsed and time left: 41 s, 12m05s, 2h03m (as the terminal)
+    if (v === null) return '-';
+    var t = Math.round(v / 1000);
+    if (t < 60) return v < 10000 ? (v / 1000).toFixed(1) + ' s' : t + ' s';
+    if (t < 3600) return Math.floor(t / 60) + 'm' + ('0' + t % 60).slice(-2) + 's';
+    return Math.floor(t / 3600) + 'h' + ('0' + Math.floor(t % 3600 / 60)).slice(-2) + 'm';
   }
   function fmtTime(ms) {
     if (ms === null) return '-';
@@ -155,7 +170,9 @@
     lab.style.width = LABEL_W + 'px';
     lab.style.paddingLeft = (6 + Math.min(level, MAX_INDENT) * INDENT) + 'px';
     lab.appendChild(el('span', 'id', rid[i].slice(0, 8)));
-    lab.appendChild(document.createTextNode(' ' + (typeof inv.depth === 'number' ? 'd' + inv.depth : 'd-') + ' '));
+    var job = jobOf(inv), seq = job ? intOr(job.seq, null) : null;
+    var place = seq !== null ? '#' + seq : (typeof inv.depth === 'number' ? 'd' + inv.depth : 'd-');
+    lab.appendChild(document.createTextNode(' ' + place + ' '));
     lab.appendChild(el('span', 'st c-' + cls[i], cls[i]));
     var d = num(inv.duration_ms);
     if (d !== null) lab.appendChild(el('span', 'dur', ' ' + fmtMs(d)));
@@ -163,6 +180,17 @@
     var err = inv.error && typeof inv.error === 'object' ? inv.error : null;
     if (err && inv.status !== 'ok') lab.appendChild(el('span', 'err', ' ' + str(err.type || 'error') + (err.message ? ': ' + str(err.message) : '')));
     else if (inv.status === 'dropped' && inv.dropped_reason) lab.appendChild(el('span', 'err', ' ' + str(inv.dropped_reason)));
+    if (job) {
+      if (job.duplicate_of && str(job.duplicate_of) === rid[i]) lab.appendChild(el('span', 'jobnote', ' delivered twice (one ignored)'));
+      else if (job.duplicate_of) lab.appendChild(el('span', 'jobnote', ' duplicate, ignored'));
+      if (job.duplicate_of && str(job.duplicate_of) !== rid[i]) { /* nothing ran */ }
+      else if (intOr(job.attempt, 1) > 1) lab.appendChild(el('span', 'jobnote', ' attempt ' + job.attempt));
+      var sts = Array.isArray(job.statuses) ? job.statuses : [];
+      if (sts.length) {
+        var last = sts[sts.length - 1] && typeof sts[sts.length - 1] === 'object' ? sts[sts.length - 1] : {};
+        lab.appendChild(el('span', 'jobnote j-' + (JOB_STATUSES.indexOf(last.status) >= 0 ? last.status : 'unknown'), ' job ' + str(last.status)));
+      }
+    }
     return lab;
   }
 
@@ -188,6 +216,18 @@
     if (start[i] !== null) bar.dataset.start = String(start[i]);
     if (end[i] !== null) bar.dataset.end = String(end[i]);
     div.appendChild(bar);
+    var job = jobOf(invs[i]);
+    var cks = job && Array.isArray(job.checkpoints) ? job.checkpoints : [];
+    for (var k = 0; k < cks.length && k < MAX_TICKS; k++) {
+      var ck = cks[k] && typeof cks[k] === 'object' ? cks[k] : {}, ts = num(ck.ts);
+      if (ts === null) continue;
+      var tick = el('div', 'ckpt' + (ck.spilled === true ? ' spilled' : ''));
+      tick.style.left = (x(ts) - 1) + 'px';
+      tick.style.top = '2px'; tick.style.height = (ROW_H - 4) + 'px';
+      tick.dataset.ts = String(ts);
+      tick.dataset.rid = rid[i];
+      div.appendChild(tick);
+    }
     return div;
   }
 
@@ -270,6 +310,7 @@
     if (!linked) { state.textContent = 'no recursectl markers: time order, links unknown'; state.className = 'unlinked'; }
     else if (doc.complete === true) { state.textContent = 'complete'; state.className = 'complete'; }
     else { state.textContent = 'in progress'; state.className = 'progress'; }
+    jobHeader(doc.job && typeof doc.job === 'object' ? doc.job : null);
     var s = doc.summary && typeof doc.summary === 'object' ? doc.summary : {};
     var box = $('summary');
     function item(text, klass) { box.appendChild(el('span', 'item' + (klass ? ' ' + klass : ''), text)); }
@@ -300,6 +341,45 @@
     legend.appendChild(initSw);
   }
 
+  // A long job's line: status, hops, progress (a bar from done/total), elapsed, spend.
+  function jobHeader(job) {
+    var box = $('job');
+    if (!job) return;
+    box.hidden = false;
+    var status = JOB_STATUSES.indexOf(job.status) >= 0 ? job.status : 'unknown';
+    box.appendChild(el('span', 'jobid', 'job ' + str(job.id).slice(0, 8)));
+    box.appendChild(el('span', 'jobstatus j-' + status, str(job.status)));
+    var hops = intOr(job.hops, 0);
+    var first = intOr(job.first_seq, 0);
+    box.appendChild(el('span', 'item', hops + ' hop' + (hops === 1 ? '' : 's') + (first > 0 ? ' (resumed at #' + first + ')' : '')));
+    var frac = num(job.fraction);
+    if (frac !== null) {
+      var bar = el('span', 'progress');
+      var fill = el('span', 'fill');
+      fill.style.width = (Math.max(0, Math.min(1, frac)) * 100).toFixed(1) + '%';
+      bar.appendChild(fill);
+      box.appendChild(bar);
+      box.appendChild(el('span', 'item', Math.round(frac * 100) + '% ' + str(job.done) + '/' + str(job.total)));
+    }
+    var others = {};
+    var p = job.progress && typeof job.progress === 'object' ? job.progress : {};
+    Object.keys(p).forEach(function (k) { if (k !== 'done' && k !== 'total') others[k] = p[k]; });
+    if (Object.keys(others).length) box.appendChild(el('span', 'item', progressText(others)));
+    if (intOr(job.waiting, null) !== null) box.appendChild(el('span', 'item warn', 'hop #' + job.waiting + ' invoked, not started'));
+    if (num(job.eta_ms) !== null) box.appendChild(el('span', 'item', '\u2248 ' + fmtDur(job.eta_ms) + ' left'));
+    if (num(job.elapsed_ms) !== null) box.appendChild(el('span', 'item', 'elapsed ' + fmtDur(job.elapsed_ms)));
+    if (num(job.spend_usd) !== null) box.appendChild(el('span', 'item note', '\u2248 $' + job.spend_usd.toFixed(7)));
+    if (intOr(job.retries, 0) > 0) box.appendChild(el('span', 'item warn', job.retries + (job.retries === 1 ? ' retry' : ' retries')));
+    if (intOr(job.duplicates, 0) > 0) box.appendChild(el('span', 'item warn', job.duplicates + ' duplicate' + (job.duplicates === 1 ? '' : 's') + ' ignored'));
+    if (intOr(job.checkpoints, 0) > 0) box.appendChild(el('span', 'item', job.checkpoints + ' checkpoint' + (job.checkpoints === 1 ? '' : 's') + (intOr(job.spilled, 0) ? ' (' + job.spilled + ' spilled)' : '')));
+    if (job.error) box.appendChild(el('span', 'item bad', str(job.error).slice(0, 300)));
+    var legend = $('legend');
+    var sw = el('span');
+    sw.appendChild(el('span', 'sw ckpt-sw'));
+    sw.appendChild(document.createTextNode('checkpoint'));
+    legend.appendChild(sw);
+  }
+
   // Hover and click ---------------------------------------------------------------------
   function facts(i) {
     var inv = invs[i], out = [];
@@ -328,6 +408,23 @@
     if (inv.stopped === true) add('stopped', '`recursectl stop` ended the chain here');
     if (Array.isArray(inv.child_failed)) inv.child_failed.forEach(function (m) { add('child invoke failed', str(m)); });
     if (Array.isArray(inv.children)) add('children', String(inv.children.length));
+    var job = jobOf(inv);
+    if (job) {
+      add('job', str(job.id));
+      add('hop', (job.seq === null || job.seq === undefined ? '-' : str(job.seq)) + (intOr(job.attempt, 1) > 1 ? ', attempt ' + str(job.attempt) + ' (retry from the checkpoint)' : ''));
+      if (job.duplicate_of) add('duplicate', 'delivered again, ignored: the hop is claimed by ' + str(job.duplicate_of));
+      var cks = Array.isArray(job.checkpoints) ? job.checkpoints : [];
+      if (cks.length) {
+        var lastCk = cks[cks.length - 1] && typeof cks[cks.length - 1] === 'object' ? cks[cks.length - 1] : {};
+        var spilled = cks.filter(function (c) { return c && c.spilled === true; }).length;
+        add('checkpoints', String(cks.length + intOr(job.checkpoints_dropped, 0)) + (spilled ? ' (' + spilled + ' spilled to the job bucket)' : ''));
+        add('last checkpoint', fmtTime(num(lastCk.ts)) + '  ' + progressText(lastCk.progress) + (num(lastCk.bytes) !== null ? '  ' + lastCk.bytes + ' bytes' : ''));
+      }
+      (Array.isArray(job.statuses) ? job.statuses : []).forEach(function (e) {
+        e = e && typeof e === 'object' ? e : {};
+        add('job status', str(e.status) + (e.error ? ': ' + str(e.error) : ''));
+      });
+    }
     Object.keys(inv).forEach(function (k) {  // fields newer than this page
       if (KNOWN.indexOf(k) < 0 && inv[k] !== null && inv[k] !== undefined) add(k, str(inv[k]).slice(0, 4000));
     });
@@ -342,6 +439,15 @@
     var err = inv.error && typeof inv.error === 'object' ? inv.error : null;
     if (err) text += '\n' + str(err.type || 'error') + (err.message ? ': ' + str(err.message).slice(0, 300) : '');
     if (Array.isArray(inv.lines) && inv.lines.length) text += '\n' + inv.lines.length + ' log lines (click for details)';
+    var job = jobOf(inv);
+    if (job) {
+      text += '\njob hop ' + str(job.seq) + (intOr(job.attempt, 1) > 1 ? ' attempt ' + str(job.attempt) : '') + (job.duplicate_of ? ' (duplicate, ignored)' : '');
+      var cks = Array.isArray(job.checkpoints) ? job.checkpoints : [];
+      if (cks.length) {
+        var lastCk = cks[cks.length - 1] && typeof cks[cks.length - 1] === 'object' ? cks[cks.length - 1] : {};
+        text += '\n' + cks.length + ' checkpoint' + (cks.length === 1 ? '' : 's') + ', last: ' + progressText(lastCk.progress).slice(0, 300);
+      }
+    }
     tip.textContent = text;
     tip.hidden = false;
     var left = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);

@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
+# A checkpoint's progress: the handler's JSON object as (key, value) pairs, values scalars
+# (a nested value is kept as its compact JSON text): immutable, and bounded by the parser.
+Scalar: TypeAlias = str | int | float | bool | None
+Progress: TypeAlias = tuple[tuple[str, Scalar], ...]
+
 # Status values of a Report, normalised from both formats.
 REPORT_OK = "ok"
 REPORT_ERROR = "error"
@@ -148,6 +153,15 @@ class Marker:
     budget: int | None = None
     owner: str | None = None
     text: str = ""
+    # Long jobs (docs/jobs.md): on a job's hop, child, checkpoint, job and duplicate markers.
+    job: str | None = None
+    seq: int | None = None
+    attempt: int | None = None
+    status: str | None = None  # a `job` marker's: done, failed, paused, cancelled, retry
+    progress: Progress = ()  # a `checkpoint` marker's, as (key, value) pairs
+    nbytes: int | None = None  # a `checkpoint` marker's `bytes`: the state's size
+    spilled: bool | None = None  # a `checkpoint` marker's: the state went to the job bucket
+    holder: str | None = None  # a `duplicate` marker's `owner`: who holds the hop's claim
     kind: ClassVar[str] = "marker"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from recursectl.chain.job import FAILED, HopInfo, JobProgress
 from recursectl.chain.stats import Summary, summarize
 from recursectl.chain.status import Status
 from recursectl.protocol import REASON_BUDGET, REASON_COST, REASON_COUNTER, REASON_DEPTH
@@ -74,6 +75,7 @@ class Invocation(NamedTuple):
     announced_at: int | None = None  # parent's REPORT time, when this one was announced
     lines: tuple[Line, ...] = ()
     lines_dropped: int = 0
+    job: HopInfo | None = None  # a hop of a long job (docs/jobs.md)
 
     @property
     def short_id(self) -> str:
@@ -122,7 +124,7 @@ class Invocation(NamedTuple):
             request_id, parent_id, depth, status, start, end, duration_ms, billed_ms,
             memory_mb, max_memory_mb, init_ms, error, children, attempts, _reported,
             _billed_total, _gbs, _cold, capped, capped_reason, stopped, child_failed,
-            dropped_reason, budget, _announced, lines, _dropped,
+            dropped_reason, budget, _announced, lines, _dropped, job,
         ) = self  # fmt: skip
         healthy = (
             status == "ok"
@@ -156,6 +158,8 @@ class Invocation(NamedTuple):
         }
         if lines:
             doc["lines"] = [{"ts": ln.ts, "level": ln.level, "text": ln.text} for ln in lines]
+        if job is not None:
+            doc["job"] = job.to_dict()
         return doc
 
 
@@ -174,6 +178,7 @@ class Chain:
     now_ms: int | None
     is_complete: bool
     architecture: str | None = None  # the function's, for the cost estimate (None: x86_64)
+    job: JobProgress | None = None  # the chain runs a long job (docs/jobs.md): its line
     _by_id: dict[str, Invocation] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -210,7 +215,10 @@ class Chain:
 
     @property
     def failed(self) -> bool:
-        """An invocation errored or timed out, or the chain was cut somewhere."""
+        """An invocation errored or timed out, or the chain was cut somewhere; a job's chain
+        failed when the job did (a hop that failed and was retried is part of a job's run)."""
+        if self.job is not None:
+            return self.job.status == FAILED
         return self.summary().failed
 
     def summary(self) -> Summary:
@@ -219,11 +227,14 @@ class Chain:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of `recursectl logs --json`."""
         summary = self.summary()
-        return {
+        doc: dict[str, Any] = {
             "chain_id": self.chain_id,
             "complete": self.is_complete,
-            "failed": summary.failed,
+            "failed": summary.failed if self.job is None else self.failed,
             "linked": self.linked,
-            "invocations": [inv.to_dict() for inv in self.invocations],
-            "summary": summary.to_dict(),
         }
+        if self.job is not None:
+            doc["job"] = self.job.to_dict()
+        doc["invocations"] = [inv.to_dict() for inv in self.invocations]
+        doc["summary"] = summary.to_dict()
+        return doc

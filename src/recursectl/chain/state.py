@@ -20,6 +20,7 @@ from bisect import bisect_right, insort
 from collections import deque
 from typing import Any
 
+from recursectl.chain.job_state import HopJob
 from recursectl.chain.records import AppLine, Failure, InitReport, Marker, Report
 from recursectl.protocol import (
     EV_CAPPED,
@@ -49,7 +50,7 @@ class RequestState:
 
     __slots__ = (
         "announced_depth", "announced_ts", "budget", "capped", "capped_reason", "chain_id",
-        "child_failed", "child_set", "children", "depth", "dropped_reason", "failures",
+        "child_failed", "child_set", "children", "depth", "dropped_reason", "failures", "job",
         "last_report_ts", "line_keys", "lines", "lines_dropped", "parent_id", "reports",
         "request_id", "starts", "stopped",
     )  # fmt: skip
@@ -76,6 +77,7 @@ class RequestState:
         self.lines: list[AppLine] | None = None
         self.line_keys: set[Key] | None = None
         self.lines_dropped = 0
+        self.job: HopJob | None = None  # a hop of a long job (docs/jobs.md)
 
     def first_start(self) -> int | None:
         return min(self.starts.values()) if self.starts else None
@@ -254,9 +256,40 @@ class State:
         else:
             self.park(rec)
 
+    def hop_job(self, inv: RequestState, job: str) -> HopJob | None:
+        """The request's job state; None when a marker names another job than its first (a
+        request is a hop of one job, as a child keeps the first parent that named it)."""
+        hop = inv.job
+        if hop is None:
+            hop = inv.job = HopJob(job)
+        return hop if hop.job == job else None
+
+    def job_marker(self, rec: Marker) -> None:
+        """A job's marker (docs/jobs.md): the hop's place in its job, checkpoints, status."""
+        if rec.job is None:
+            return  # a checkpoint of no job: nothing to attach it to
+        if rec.ev == EV_HOP:
+            hop = self.hop_job(self.inv(rec.req), rec.job)
+            if hop is not None:
+                hop.place(rec.seq, rec.attempt)
+        elif rec.ev == EV_CHILD:
+            # The continuation's number is known before it starts (its own hop marker says
+            # it again, with its attempt).
+            kid = self.hop_job(self.inv(rec.child), rec.job) if rec.child else None
+            if kid is not None and kid.seq is None:
+                kid.seq = rec.seq
+        else:
+            inv = self.inv(rec.req)
+            hop = self.hop_job(inv, rec.job)
+            if hop is not None:
+                hop.add(rec, key_of("job", rec))
+            self.join(inv, rec.chain)
+
     def apply_marker(self, rec: Marker) -> None:
         req = rec.req
         ev = rec.ev
+        if rec.job is not None:
+            self.job_marker(rec)
         if ev == EV_HOP:
             self.hop(req, rec.chain, rec.parent, rec.depth, rec.budget)
         elif ev == EV_CHILD:

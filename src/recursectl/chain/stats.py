@@ -93,7 +93,7 @@ def summarize(  # noqa: C901
         _rid, _parent, _depth, status, start, end, _dur, _billed, _mem, _max_mem, _init,
         _error, _children, attempts, reported, billed_total, inv_gbs, cold_starts, inv_capped,
         capped_reason, inv_stopped, inv_child_failed, _dropped, _budget, _announced, _lines,
-        _lines_dropped,
+        _lines_dropped, _job,
     ) in invocations:  # fmt: skip
         count += 1
         # Identity against the members: a snapshot's statuses are always Status members, and

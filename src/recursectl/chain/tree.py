@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recursectl.chain.job import FINAL as JOB_FINAL
+from recursectl.chain.job import Checkpoint, HopInfo, JobEvent, job_progress
+from recursectl.chain.job_state import HopJob
 from recursectl.chain.records import REPORT_TIMEOUT, AppLine, Failure, InitReport, Report
 from recursectl.chain.snapshot import Chain, ErrorInfo, Invocation, Line
 from recursectl.chain.state import RequestState, State
@@ -143,7 +146,21 @@ def snapshot(  # noqa: C901
         tuple(inv.child_failed.values()) if inv.child_failed else (),
         inv.dropped_reason, inv.budget, announced_at,
         _lines(inv, extra_lines) if inv.lines or extra_lines else (), inv.lines_dropped,
+        None if inv.job is None else hop_info(inv.job),
     ))  # fmt: skip
+
+
+def hop_info(hop: HopJob) -> HopInfo:
+    """The immutable view of a hop's job state (checkpoints and statuses in the hop's order)."""
+    return HopInfo(
+        hop.job,
+        hop.seq,
+        hop.attempt,
+        tuple(Checkpoint(ts, p, n, sp) for ts, _k, p, n, sp in sorted(hop.checkpoints.values())),
+        hop.checkpoints_dropped,
+        tuple(JobEvent(ts, st, err) for ts, _k, st, err in sorted(hop.events.values())),
+        hop.holder,
+    )
 
 
 def _start_key(inv: RequestState) -> tuple[int, str]:
@@ -184,6 +201,7 @@ def linked_chain(
     extra, roots = _kids(state, chain_id)
     out: list[Invocation] = []
     seen: set[str] = set()
+    jobs = False
     # Iterative pre-order DFS: a 1,000-deep linear chain must not hit recursion limits.
     stack: list[tuple[str, int | None]] = [(r, None) for r in reversed(roots)]
     while stack:
@@ -215,11 +233,12 @@ def linked_chain(
             announced_at = parent.last_report_ts if parent is not None else None
         fails = failures.get(rid) if failures else None
         lines = parked.get(rid) if parked else None
+        jobs = jobs or inv.job is not None
         out.append(snapshot(inv, children, depth, fails, announced_at, clock, lines))
         for child in reversed(children):
             if child not in seen:
                 stack.append((child, depth))
-    return _chain(chain_id, True, out, clock)
+    return _chain(chain_id, True, out, clock, jobs)
 
 
 def unlinked_chain(
@@ -242,8 +261,17 @@ def unlinked_chain(
     return _chain(rids[0], False, out, clock)
 
 
-def _chain(chain_id: str, linked: bool, out: list[Invocation], clock: Clock) -> Chain:
+def _chain(
+    chain_id: str, linked: bool, out: list[Invocation], clock: Clock, jobs: bool = False
+) -> Chain:
     # Pre-order: a linked chain's root, when seen, comes first.
     root = out[0] if out and (not linked or out[0].request_id == chain_id) else None
     complete = chain_complete(linked, root, out, clock.now_ms, clock.timing)
-    return Chain(chain_id, linked, tuple(out), clock.now_ms, complete, clock.architecture)
+    job = job_progress(out, clock.now_ms, clock.architecture) if jobs else None
+    if job is not None and job.status not in JOB_FINAL and job.waiting is None:
+        # A job runs on until a hop says it ended (done, failed, paused, cancelled): a hop
+        # that failed is retried by a delivery nothing announces, so a quiet tree is not the
+        # end of it. One whose next hop never started is waiting on something else (a
+        # stopped function): as far as these logs go, that is where it stands.
+        complete = False
+    return Chain(chain_id, linked, tuple(out), clock.now_ms, complete, clock.architecture, job)

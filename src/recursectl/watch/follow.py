@@ -27,7 +27,7 @@ from recursectl.chain.snapshot import (
     CUT_MISSING,
     CUT_STOPPED,
 )
-from recursectl.errors import ChainFailedError, RecursectlError, UsageError
+from recursectl.errors import ChainFailedError, RecursectlError, StoppedError, UsageError
 from recursectl.watch.livefeed import LiveFollower, LiveStream
 from recursectl.watch.poller import make_poller
 from recursectl.watch.render import visible
@@ -157,6 +157,8 @@ def follow(
         chain = state["chain"]
         if chain is None:
             return reader.chain_id is not None  # just invoked: it will show up
+        if chain.job is not None and chain.job.status == "running":
+            return True  # a job's next hop (or a failed hop's retry) is due
         return chain.summary().running > 0
 
     interrupted = False
@@ -331,8 +333,53 @@ def _empty_function_name(chain: Chain) -> str | None:
     return None
 
 
-def failure(chain: Chain, name: str) -> ChainFailedError | None:
+def job_failure(chain: Chain, name: str) -> RecursectlError | None:
+    """A job's verdict is the job's status, not its hops': a hop that failed and was retried,
+    or a duplicate delivery that was ignored, is the job working as designed."""
+    job = chain.job
+    assert job is not None
+    jid = visible(job.job_id)
+    at = f" at hop {job.seq}" if job.seq is not None else ""
+    if job.status == "done":
+        return None
+    if job.status == "failed":
+        why = f": {visible(job.error)}" if job.error else ""
+        return ChainFailedError(
+            f"Job {jid} failed{at}{why}.",
+            hint=f"its last checkpoint is kept: `recursectl job resume {jid} --name {name}` "
+            f"restarts it from there; the hop's own lines: `recursectl logs --name {name} "
+            f"--chain {visible(chain.chain_id[:8])} --lines`",
+        )
+    if job.status == "paused":
+        return StoppedError(
+            f"Job {jid} is paused{at} (`recursectl stop`); its state is kept.",
+            hint=f"`recursectl resume --name {name}` continues every paused job, "
+            f"`recursectl job resume {jid} --name {name}` this one",
+        )
+    if job.status == "cancelled":
+        return StoppedError(
+            f"Job {jid} was cancelled{at}.",
+            hint=f"`recursectl job show {jid} --name {name}` shows its last checkpoint",
+        )
+    if job.waiting is not None:
+        return ChainFailedError(
+            f"Job {jid} is waiting: hop {job.waiting} was invoked and has not started.",
+            hint=f"the function may be stopped (`recursectl info --name {name}`; "
+            f"`recursectl resume --name {name}` continues its jobs), throttled, or the hop's "
+            f"event still queued; `recursectl logs --follow --chain {visible(chain.chain_id)} "
+            f"--name {name}` follows it again",
+        )
+    return ChainFailedError(
+        f"Job {jid} is still running{at}.",
+        hint=f"follow it with `recursectl logs --follow --chain {visible(chain.chain_id)} "
+        f"--name {name}` (a resumed job runs in a new chain: `recursectl job show {jid}`)",
+    )
+
+
+def failure(chain: Chain, name: str) -> RecursectlError | None:
     """The error a failed (or, when linked, unfinished) chain ends the command with."""
+    if chain.job is not None:
+        return job_failure(chain, name)
     text = failure_text(chain)
     shown = visible(chain.chain_id)  # a chain id is log text: no escapes to the terminal
     if text:
@@ -358,9 +405,12 @@ def last_chain_summary(
     )
     if chain is None:
         return None
-    return {
+    doc = {
         "chain_id": chain.chain_id,
         "complete": chain.complete(),
         "failed": chain.failed,
         **chain.summary().to_dict(),
     }
+    if chain.job is not None:
+        doc["job"] = chain.job.to_dict()  # the last chain runs a long job: where it stands
+    return doc

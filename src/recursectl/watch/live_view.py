@@ -21,6 +21,7 @@ from recursectl.watch.render import (
     RenderOptions,
     chain_title,
     invocation_label,
+    job_line,
     render_chain,
     summary_text,
 )
@@ -94,6 +95,9 @@ class LiveView:
 
     def _flat(self, console: Console, options: ConsoleOptions, height: int) -> list[list[Segment]]:
         title = _lines(console, chain_title(self.chain), options)[:1]
+        if self.chain.job is not None:
+            # The job's progress stays on top, however short the frame.
+            title = _lines(console, job_line(self.chain.job), options)[:2] + title
         summary = _lines(console, summary_text(self.chain.summary()), options)
         room = height - len(title) - len(summary) - 1  # one line counts what is hidden
         shown: list[tuple[int, list[list[Segment]]]] = []

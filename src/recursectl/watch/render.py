@@ -26,6 +26,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.text import Text
 from rich.tree import Tree
 
+from recursectl.chain.job import JobProgress
 from recursectl.chain.snapshot import (
     CUT_BUDGET,
     CUT_COST,
@@ -150,7 +151,10 @@ def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
     """The fields of a row, each with its kind (what `Row` may leave out)."""
     head = Text(no_wrap=False)
     head.append(visible(inv.short_id), style="bold")
-    depth = "d-" if inv.depth is None else f"d{inv.depth}"
+    if inv.job is not None and inv.job.seq is not None:
+        depth = f"#{inv.job.seq}"  # a job's hops are a sequence: each at depth 0
+    else:
+        depth = "d-" if inv.depth is None else f"d{inv.depth}"
     head.append(f" {depth:>3} ")
     head.append(f"{inv.status:<7}", style=STATUS_STYLE.get(inv.status, ""))
     parts: list[tuple[str, Text]] = [("head", head)]
@@ -176,7 +180,7 @@ def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
         text.append(f"  dropped: {visible(inv.dropped_reason)}{loop}", style="red")
     if inv.status == "missing":
         text.append("  announced, never started", style="yellow")
-    if inv.attempts > 1:
+    if inv.attempts > 1 and not _delivered_twice(inv):
         text.append(f"  {inv.attempts} attempts (retried)", style="yellow")
     if inv.stopped:
         text.append("  stopped: `recursectl stop` ended the chain here", style="yellow")
@@ -185,14 +189,47 @@ def _row_parts(inv: Invocation) -> list[tuple[str, Text]]:
         text.append(note[0], style=note[1])
     for err in inv.child_failed[:3]:
         text.append(f"  child invoke failed: {visible(err[:120])}", style="red")
+    _job_notes(inv, text)
     return [(k, p) for k, p in parts if p.cell_len]
+
+
+def _delivered_twice(inv: Invocation) -> bool:
+    return inv.job is not None and inv.job.duplicate_of == inv.request_id
+
+
+def _job_notes(inv: Invocation, text: Text) -> None:
+    """A job hop's notes: a duplicate or a retry, its checkpoints, the status it logged."""
+    hop = inv.job
+    if hop is None:
+        return
+    if _delivered_twice(inv):
+        # Lambda delivered the same event again under its request id: the claim held.
+        text.append("  delivered twice: the second delivery was ignored", style="yellow")
+    elif hop.duplicate_of is not None:
+        holder = visible(hop.duplicate_of[:8])
+        text.append(f"  duplicate delivery, ignored (hop claimed by {holder})", style="yellow")
+        return
+    if hop.attempt is not None and hop.attempt > 1:
+        text.append(f"  attempt {hop.attempt} (retry from the checkpoint)", style="yellow")
+    if hop.checkpoints:
+        n = len(hop.checkpoints) + hop.checkpoints_dropped
+        spilled = sum(1 for c in hop.checkpoints if c.spilled)
+        note = f", {spilled} spilled" if spilled else ""
+        text.append(f"  {_plural(n, 'checkpoint')}{note}", style="dim")
+    for event in hop.events:
+        style = JOB_STATUS_STYLE.get(event.status, "")
+        error = f": {visible(event.error[:300])}" if event.error else ""
+        text.append(f"  job {visible(event.status)}{error}", style=style)
 
 
 def _collapsed_label(run: Sequence[Invocation]) -> Text:
     durations = [inv.duration_ms for inv in run if inv.duration_ms is not None]
     depths = [inv.depth for inv in run if inv.depth is not None]
+    seqs = [inv.job.seq for inv in run if inv.job is not None and inv.job.seq is not None]
     parts = [f"… {len(run)} more ok hops"]
-    if depths:
+    if seqs:
+        parts.append(f"#{min(seqs)}..#{max(seqs)}")
+    elif depths:
         parts.append(f"depth {min(depths)}..{max(depths)}")
     if durations:
         parts.append(f"median {fmt_ms(median(durations))}")
@@ -210,7 +247,20 @@ def _collapsed_subtree_label(inv: Invocation, size: int) -> Text:
 
 
 def _notable(inv: Invocation, options: RenderOptions) -> bool:
-    return not inv.healthy or inv.attempts > 1 or (options.lines and bool(inv.lines))
+    return (
+        not inv.healthy
+        or inv.attempts > 1
+        or (options.lines and bool(inv.lines))
+        or (inv.job is not None and job_notable(inv))
+    )
+
+
+def job_notable(inv: Invocation) -> bool:
+    """A job hop that always shows: a duplicate, a retry, or one that logged a status."""
+    hop = inv.job
+    return hop is not None and (
+        hop.duplicate_of is not None or (hop.attempt or 1) > 1 or bool(hop.events)
+    )
 
 
 def _add_row(parent: Tree, inv: Invocation, options: RenderOptions) -> Tree:
@@ -375,6 +425,81 @@ def summary_text(summary: Summary) -> Fields:
     return Fields(fields)
 
 
+JOB_STATUS_STYLE = {
+    "running": "cyan",
+    "done": "green",
+    "failed": "bold red",
+    "paused": "yellow",
+    "cancelled": "yellow",
+    "retry": "yellow",
+}
+BAR_WIDTH = 20
+
+
+def fmt_duration(ms: float | None) -> str:
+    """Elapsed or left: 41 s, 12m05s, 2h03m."""
+    if ms is None:
+        return "-"
+    s = round(ms / 1000)
+    if s < 60:
+        return f"{ms / 1000:.1f} s" if ms < 10_000 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    full = int(fraction * width + 1e-9)
+    return "█" * full + "░" * (width - full)
+
+
+def job_line(job: JobProgress) -> Fields:
+    """The job's one line of progress: status, hops, the handler's progress (a bar and the
+    time left from `done`/`total`, other keys as they are), elapsed, spend."""
+    head = Text()
+    head.append("job ", style="bold")
+    head.append(visible(job.job_id[:8]), style="bold cyan")
+    head.append(" ")
+    head.append(job.status, style=JOB_STATUS_STYLE.get(job.status, ""))
+    fields = [head]
+    if job.first_seq:
+        # A resumed job runs in a new chain: these hops, elapsed and spend are this run's.
+        fields.append(Text(f"{_plural(job.hops, 'hop')} (resumed at #{job.first_seq})"))
+    else:
+        fields.append(Text(_plural(job.hops, "hop")))
+    fraction = job.fraction
+    if fraction is not None and job.done is not None and job.total is not None:
+        bar = Text(progress_bar(fraction), style="green" if job.status == "done" else "cyan")
+        bar.append(f" {fraction:.0%} {_count(job.done)}/{_count(job.total)}", style="default")
+        fields.append(bar)
+    elif job.done is not None:
+        fields.append(Text(f"done {_count(job.done)}"))
+    others = [(k, v) for k, v in job.progress if k not in ("done", "total")]
+    if others:
+        shown = " ".join(f"{k}={v}" for k, v in others)
+        fields.append(Text(visible(shown[:160])))
+    if job.waiting is not None:
+        fields.append(Text(f"hop #{job.waiting} invoked, not started", style="yellow"))
+    if job.eta_ms is not None:
+        fields.append(Text(f"≈ {fmt_duration(job.eta_ms)} left"))
+    fields.append(Text(f"elapsed {fmt_duration(job.elapsed_ms)}"))
+    fields.append(Text(f"≈ ${job.spend_usd:.7f}", style="dim"))
+    for value, one, many, style in (
+        (job.retries, "retry", "retries", "yellow"),
+        (job.duplicates, "duplicate ignored", "duplicates ignored", "yellow"),
+        (job.spilled, "checkpoint spilled", "checkpoints spilled", "dim"),
+    ):
+        if value:
+            fields.append(Text(f"{value} {one if value == 1 else many}", style=style))
+    if job.error:
+        fields.append(Text(visible(job.error[:300]), style="red"))
+    return Fields(fields)
+
+
 def chain_title(chain: Chain) -> Text:
     title = Text()
     title.append("chain ", style="bold")
@@ -399,9 +524,12 @@ def render_chain(
     """The chain as a rich renderable: a tree (or flat list) and a summary footer."""
     opts = options or RenderOptions(lines=lines)
     tree = _tree_for(chain, opts, chain_title(chain))
+    if chain.job is not None:
+        return Group(job_line(chain.job), tree, summary_text(chain.summary()))
     return Group(tree, summary_text(chain.summary()))
 
 
 def chain_json(chain: Chain) -> dict[str, Any]:
-    """The `--json` document: chain_id, complete, linked, invocations[...], summary."""
+    """The `--json` document: chain_id, complete, linked, invocations[...], summary (and the
+    `job` object of a long job's chain)."""
     return chain.to_dict()

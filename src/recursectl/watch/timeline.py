@@ -1,13 +1,14 @@
 """The timeline page: a chain's `--json` document -> one self-contained HTML page. Pure.
 
 The page is a waterfall (one bar per invocation, its cold-start init as a separate segment,
-parent -> child links) drawn by an inline script from two JSON blocks: the document itself,
-verbatim, and the row plan computed here (which rows show, and which healthy runs collapse into
-an expandable row, following the terminal tree's rules). The document is hostile input (a
-handler writes its log lines, and can forge markers): it reaches the page only as JSON inside
-`<script type="application/json">` with `<`, `>` and `&` escaped, and the script builds the DOM
-with textContent. A Content-Security-Policy allows exactly the page's own style and script (by
-hash) and no loads at all, so the file works offline and cannot call out.
+parent -> child links; a long job's hops carry their checkpoints as ticks, and the job's status
+and progress head the page) drawn by an inline script from two JSON blocks: the document
+itself, verbatim, and the row plan computed here (which rows show, and which healthy runs
+collapse into an expandable row, following the terminal tree's rules). The document is hostile
+input (a handler writes its log lines, and can forge markers): it reaches the page only as JSON
+inside `<script type="application/json">` with `<`, `>` and `&` escaped, and the script builds
+the DOM with textContent. A Content-Security-Policy allows exactly the page's own style and
+script (by hash) and no loads at all, so the file works offline and cannot call out.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def _invocations(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _healthy(inv: Mapping[str, Any]) -> bool:
-    """Nothing to look at: ok, one attempt, no cap, no stop, no failed child invoke."""
+    """Nothing to look at: ok, one attempt, no cap, no stop, no failed child invoke (and, for
+    a job's hop, no retry, no duplicate delivery, no job status)."""
     attempts = inv.get("attempts")
     return (
         inv.get("status") == "ok"
@@ -147,6 +149,19 @@ def _healthy(inv: Mapping[str, Any]) -> bool:
         and inv.get("capped") is None
         and not inv.get("stopped")
         and not (isinstance(attempts, int) and attempts > 1)
+        and not _job_notable(inv.get("job"))
+    )
+
+
+def _job_notable(job: Any) -> bool:
+    """A job hop that always shows (as in the terminal's tree)."""
+    if not isinstance(job, Mapping):
+        return False
+    attempt = job.get("attempt")
+    return bool(
+        job.get("duplicate_of")
+        or (isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1)
+        or job.get("statuses")
     )
 
 
@@ -175,10 +190,19 @@ def _fmt_ms(value: float) -> str:
     return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
 
 
+def _seq(inv: Mapping[str, Any]) -> int | None:
+    job = inv.get("job")
+    seq = job.get("seq") if isinstance(job, Mapping) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
 def _hops_label(run: Sequence[int], invs: Sequence[Mapping[str, Any]]) -> str:
     parts = [f"{len(run)} more ok hops"]
     depths = [d for i in run if isinstance(d := invs[i].get("depth"), int)]
-    if depths:
+    seqs = [q for i in run if (q := _seq(invs[i])) is not None]
+    if seqs:
+        parts.append(f"#{min(seqs)}..#{max(seqs)}")  # a job's hops: numbers, not depths
+    elif depths:
         parts.append(f"depth {min(depths)}..{max(depths)}")
     durations = [d for i in run if (d := _num(invs[i].get("duration_ms"))) is not None]
     if durations:
@@ -367,6 +391,7 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <header id="top">
   <h1><span id="title">chain</span> <span id="state"></span></h1>
+  <div id="job" hidden></div>
   <div id="summary"></div>
   <div id="toolbar">
     <span id="legend"></span>

@@ -48,6 +48,18 @@ REAL = [
     f'{{"time":"2026-05-01T12:00:00.100Z","type":"platform.report","record":{{"requestId":'
     f'"{RID}","status":"success","metrics":{{"durationMs":3.01,"billedDurationMs":4,'
     '"memorySizeMB":128,"maxMemoryUsedMB":36,"initDurationMs":110.1}}}',
+    # Long jobs (docs/jobs.md): a job's hop, its continuation, checkpoint, status, duplicate.
+    f'RECURSECTL_CHAIN {{"v":1,"ev":"hop","chain":"{RID}","req":"{RID}","parent":null,'
+    f'"depth":0,"max":25,"budget":1000,"job":"{RID}","seq":4,"attempt":2}}\n',
+    f'RECURSECTL_CHAIN {{"v":1,"ev":"child","chain":"{RID}","req":"{RID}","child":"{KID}",'
+    f'"depth":0,"budget":999,"job":"{RID}","seq":5}}\n',
+    f'RECURSECTL_CHAIN {{"v":1,"ev":"checkpoint","chain":"{RID}","req":"{RID}","job":"{RID}",'
+    '"seq":4,"attempt":2,"progress":{"done":300,"total":1000,"cursor":"k-9"},"bytes":52,'
+    '"spilled":false}\n',
+    f'RECURSECTL_CHAIN {{"v":1,"ev":"job","chain":"{RID}","req":"{RID}","job":"{RID}",'
+    '"seq":4,"status":"failed","error":"state could not be serialized"}\n',
+    f'RECURSECTL_CHAIN {{"v":1,"ev":"duplicate","chain":"{RID}","req":"{RID}","job":"{RID}",'
+    f'"seq":4,"owner":"{KID}"}}\n',
     f"[INFO]\t2026-05-01T12:00:00.123Z\t{RID}\tprocessing item 3\n",
     "[ERROR] ValueError: boom\nTraceback (most recent call last):\n",
     json.dumps(
