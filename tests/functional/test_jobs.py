@@ -211,7 +211,10 @@ def test_a_10000_item_job_runs_every_item_exactly_once_across_many_hops(
     assert json.loads(record["progress"]["S"]) == {"done": 10_000, "total": 10_000}
     # The continuations are sequence steps: every hop at depth 0, with its job fields.
     hop_marks = [m for m in _markers(endpoint, logs, fn, "hop", len(hops)) if m.get("job")]
-    assert sorted(m["seq"] for m in hop_marks) == list(range(1, len(hops)))
+    # A hop past its 3 s on a loaded machine is retried from its checkpoint (attempt 2, any
+    # seq, the first hop included): the items above stay exactly once either way.
+    firsts = [m["seq"] for m in hop_marks if m["attempt"] == 1]
+    assert sorted(firsts) == list(range(1, len(hops)))
     assert {m["depth"] for m in hop_marks} == {0}
     done = _markers(endpoint, logs, fn, "job", 1)
     assert [(m["job"], m["status"]) for m in done] == [(job_id, "done")]
