@@ -22,7 +22,7 @@ LINE_TYPE = re.compile(r"(?:START|END|REPORT|INIT_START|INIT_REPORT) |RECURSECTL
 
 def _factory() -> Any:
     # The generator lives with the chain package's tests (realistic Text/JSON/mixed events).
-    from tests.unit import chain_factory
+    from tests.support import chain_factory
 
     return chain_factory
 
@@ -125,7 +125,7 @@ def log_pipeline(ctx: Context) -> list[Row]:
             verdict(per_inv_growth <= 1.5), floor=p1 / i1, ratio=per_inv_growth),
     ]  # fmt: skip
     ctx.notes.append(
-        f"log pipeline: events from tests/unit/chain_factory.py (linear chains, Text and JSON "
+        f"log pipeline: events from tests/support/chain_factory.py (linear chains, Text and JSON "
         f"mixed per invocation, 2 app lines each, ~{n1 / i1:.1f} events per invocation); "
         f"floor = the same loop applying only the line-type regex; time is the median of "
         f"{reps} runs; peak memory by tracemalloc (input events excluded), {i1:,} and {i2:,} "

@@ -7,8 +7,8 @@ from typing import Any
 
 from recursectl.watch.timeline import timeline_html
 from tests.browser.cdp import Browser
-from tests.unit.chain_factory import fanout_spec, linear_spec
-from tests.unit.timeline_docs import HOSTILE, chain_doc, hostile
+from tests.support.chain_factory import fanout_spec, linear_spec
+from tests.support.timeline_docs import HOSTILE, chain_doc, hostile
 
 BARS = """(content => Array.from(document.querySelectorAll('.bar:not(.init)')).map(b => ({
   rid: b.dataset.rid, status: b.dataset.status,
@@ -203,8 +203,8 @@ def test_the_policy_blocks_what_escaping_would_have_let_through(
 def test_a_jobs_hops_carry_their_checkpoints_as_ticks_and_the_job_heads_the_page(
     browser: Browser, tmp_path: Path
 ) -> None:
-    from tests.unit.chain_factory import chain_of
-    from tests.unit.job_factory import JobSpec, job_events
+    from tests.support.chain_factory import chain_of
+    from tests.support.job_factory import JobSpec, job_events
 
     spec = JobSpec(
         hops=4, total=400, checkpoints=3, retry=frozenset({1}), duplicate=frozenset({2}),
@@ -247,8 +247,8 @@ def test_a_jobs_hops_carry_their_checkpoints_as_ticks_and_the_job_heads_the_page
 
 
 def test_malformed_job_fields_draw_without_errors(browser: Browser, tmp_path: Path) -> None:
-    from tests.unit.chain_factory import chain_of
-    from tests.unit.job_factory import JobSpec, job_events
+    from tests.support.chain_factory import chain_of
+    from tests.support.job_factory import JobSpec, job_events
 
     doc = chain_of(job_events(JobSpec(hops=4))).to_dict()
     doc["job"] = {"id": 7, "status": "<b>x</b>", "fraction": "half", "progress": [1],

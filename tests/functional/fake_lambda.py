@@ -18,7 +18,7 @@ from typing import Any
 
 import botocore.client
 
-from tests.unit.helper_copy import exec_helper
+from tests.support.helper_copy import exec_helper
 
 # The unpatched method, captured before any copy of the helper is loaded.
 ORIGINAL_MAKE_API_CALL = botocore.client.BaseClient.__dict__["_make_api_call"]

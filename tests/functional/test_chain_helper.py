@@ -36,7 +36,7 @@ from tests.functional.fake_lambda import (
     markers,
     unload_helper,
 )
-from tests.unit.helper_copy import HELPER
+from tests.support.helper_copy import HELPER
 
 ACCOUNT = "123456789012"
 SELF_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recursectl import protocol
-from tests.unit.helper_copy import helper_copy
+from tests.support.helper_copy import helper_copy
 from tests.unit.test_protocol import simulate
 
 

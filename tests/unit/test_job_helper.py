@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.unit.helper_copy import helper_copy
+from tests.support.helper_copy import helper_copy
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 

@@ -13,7 +13,7 @@ from recursectl import pricing
 from recursectl.chain import Chain, ChainCollector
 from recursectl.watch import render
 from recursectl.watch.timeline import timeline_html
-from tests.unit.chain_factory import linear_spec
+from tests.support.chain_factory import linear_spec
 
 
 def _chain(architecture: str | None) -> Chain:

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 from recursectl import protocol
-from tests.unit.helper_copy import helper_copy
+from tests.support.helper_copy import helper_copy
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from rich.console import Console
 
 from recursectl.watch.render import render_chain
 from recursectl.watch.timeline import timeline_html
-from tests.unit.chain_factory import chain_of
-from tests.unit.job_factory import JobSpec, job_events
+from tests.support.chain_factory import chain_of
+from tests.support.job_factory import JobSpec, job_events
 
 
 @st.composite

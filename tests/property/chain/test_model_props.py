@@ -8,8 +8,8 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.chain_factory import fanout_spec
 from tests.unit.chain.test_model import latest, shape
-from tests.unit.chain_factory import fanout_spec
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

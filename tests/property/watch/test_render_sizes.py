@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from recursectl.watch.live_view import LiveView
-from tests.unit.chain_factory import fanout_spec, linear_spec
+from tests.support.chain_factory import fanout_spec, linear_spec
 from tests.unit.watch.test_render import chain_of, rows_with_ids, text
 from tests.unit.watch.test_render_widths import WIDTHS, printed
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recursectl.watch.timeline import PlanOptions, flatten, row_plan, timeline_html
-from tests.unit.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
-from tests.unit.timeline_docs import chain_doc
+from tests.support.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
+from tests.support.timeline_docs import chain_doc
 from tests.unit.watch.test_timeline import Page
 
 

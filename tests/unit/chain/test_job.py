@@ -13,8 +13,8 @@ from recursectl.chain.job import RUNNING
 from recursectl.chain.markers import MAX_PROGRESS_KEYS, MAX_PROGRESS_TEXT
 from recursectl.chain.records import Marker
 from recursectl.protocol import MARKER
-from tests.unit.chain_factory import NOW_LATE, chain_of, linear_spec
-from tests.unit.job_factory import JobSpec, job_events
+from tests.support.chain_factory import NOW_LATE, chain_of, linear_spec
+from tests.support.job_factory import JobSpec, job_events
 
 RID = "8f507cfc-4fe0-4697-b07a-ac58fc914c95"
 JOB = "0b9c3a58-1111-4f00-a000-000000000001"

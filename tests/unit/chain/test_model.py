@@ -17,7 +17,7 @@ from recursectl.chain import (
     ChainCollector,
     gb_seconds,
 )
-from tests.unit.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
+from tests.support.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
 
 # ../shared/ beside the repository root (CI lays it there too).
 SEED_FILE = (

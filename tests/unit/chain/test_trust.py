@@ -12,7 +12,7 @@ from recursectl.chain import Chain, ChainCollector
 from recursectl.protocol import MARKER
 from recursectl.watch import follow
 from recursectl.watch.render import chain_json, render_chain
-from tests.unit.chain_factory import ChainSpec, fanout_spec, linear_spec
+from tests.support.chain_factory import ChainSpec, fanout_spec, linear_spec
 
 NOW_LATE = 10**13
 DROPS = "recursectl-local/drops"

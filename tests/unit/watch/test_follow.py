@@ -7,7 +7,7 @@ from typing import Any
 
 from recursectl.chain import ChainCollector
 from recursectl.watch import follow as watch
-from tests.unit.chain_factory import linear_chain
+from tests.support.chain_factory import linear_chain
 
 
 class InterruptedPoller:

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from recursectl.chain import Chain
 from recursectl.watch.render import RenderOptions, chain_json, fmt_ms, render_chain
-from tests.unit.chain_factory import chain_of, fanout_spec, linear_spec
+from tests.support.chain_factory import chain_of, fanout_spec, linear_spec
 
 
 def text(chain: Chain, **kw: Any) -> str:

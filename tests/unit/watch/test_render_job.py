@@ -20,8 +20,8 @@ from recursectl.watch.render import (
     progress_bar,
     render_chain,
 )
-from tests.unit.chain_factory import NOW_LATE, chain_of, linear_spec
-from tests.unit.job_factory import JobSpec, job_events
+from tests.support.chain_factory import NOW_LATE, chain_of, linear_spec
+from tests.support.job_factory import JobSpec, job_events
 
 
 def text(renderable: object, width: int = 120, height: int | None = None) -> str:

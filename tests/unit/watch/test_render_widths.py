@@ -13,7 +13,7 @@ from rich.console import Console
 
 from recursectl.watch.live_view import LiveView
 from recursectl.watch.render import render_chain
-from tests.unit.chain_factory import chain_of, fanout_spec, linear_spec
+from tests.support.chain_factory import chain_of, fanout_spec, linear_spec
 
 WIDTHS = (60, 80, 120)
 

@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from recursectl.watch.timeline import PlanOptions, embed_json, flatten, row_plan, timeline_html
-from tests.unit.chain_factory import fanout_spec, linear_spec
-from tests.unit.timeline_docs import HOSTILE, chain_doc, hostile
+from tests.support.chain_factory import fanout_spec, linear_spec
+from tests.support.timeline_docs import HOSTILE, chain_doc, hostile
 
 
 class Page(HTMLParser):

@@ -7,8 +7,8 @@ import json
 import re
 
 from recursectl.watch.timeline import flatten, row_plan, timeline_html
-from tests.unit.chain_factory import chain_of
-from tests.unit.job_factory import JobSpec, job_events
+from tests.support.chain_factory import chain_of
+from tests.support.job_factory import JobSpec, job_events
 
 
 def doc_of(spec: JobSpec) -> dict:  # type: ignore[type-arg]

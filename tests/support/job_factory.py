@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recursectl.protocol import MARKER
-from tests.unit.chain_factory import request_id
+from tests.support.chain_factory import request_id
 
 Event = dict[str, Any]
 

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from recursectl.chain import ChainCollector
-from tests.unit.chain_factory import ChainSpec
+from tests.support.chain_factory import ChainSpec
 
 NOW_LATE = 10**13
 # What a handler could log to attack a page that embeds its lines carelessly.
