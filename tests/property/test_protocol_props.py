@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recursectl import protocol
+from tests.support.budget import simulate
 from tests.support.helper_copy import helper_copy
-from tests.unit.test_protocol import simulate
 
 
 @pytest.fixture(scope="module")

@@ -393,8 +393,23 @@ NOW_LATE = 10**13
 
 def chain_of(events: list[Event], *, keep_lines: bool = False) -> Chain:
     """The latest chain in `events`, as the collector sees it once everything has settled."""
+    return latest(events, keep_lines=keep_lines)
+
+
+def collect(events: list[dict[str, Any]], *, keep_lines: bool = False) -> ChainCollector:
+    """A collector that has read `events`."""
     c = ChainCollector(keep_lines=keep_lines)
     c.add_events(events)
-    chain = c.latest(now_ms=NOW_LATE)
+    return c
+
+
+def latest(events: list[dict[str, Any]], now: int | None = NOW_LATE, **kw: Any) -> Chain:
+    """The latest chain in `events` at `now` (None: the collector's own clock)."""
+    chain = collect(events, **kw).latest(now_ms=now)
     assert chain is not None
     return chain
+
+
+def shape(chain: Chain) -> list[tuple[str, str | None, int | None, str, tuple[str, ...]]]:
+    """Each invocation's links and status, in the chain's order."""
+    return [(i.request_id, i.parent_id, i.depth, i.status, i.children) for i in chain.invocations]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from html.parser import HTMLParser
 from typing import Any
 
 from recursectl.chain import ChainCollector
@@ -32,3 +34,47 @@ def hostile(doc: dict[str, Any]) -> dict[str, Any]:
     inv["reason"] = HOSTILE  # a field this page does not know yet
     doc["invocations"][2]["child_failed"] = [HOSTILE]
     return doc
+
+
+class Page(HTMLParser):
+    """The parts of a page a browser would act on: tags, attributes, script and style text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self.styles: list[str] = []
+        self.text: list[str] = []
+        self._open: tuple[str, dict[str, str | None]] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("script", "style"):
+            self._open = (tag, dict(attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is None:
+            self.text.append(data)
+        elif self._open[0] == "script":
+            self.scripts.append((self._open[1], data))
+        else:
+            self.styles.append(data)
+
+    def json_block(self, block_id: str) -> Any:
+        for attrs, body in self.scripts:
+            if attrs.get("id") == block_id:
+                assert attrs.get("type") == "application/json"
+                return json.loads(body)
+        raise AssertionError(f"no JSON block {block_id}")
+
+    def code(self) -> str:
+        """The one executable script."""
+        code = [body for attrs, body in self.scripts if "type" not in attrs]
+        assert len(code) == 1
+        return code[0]

@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from recursectl import protocol
+from tests.support.budget import simulate
 from tests.support.helper_copy import helper_copy
 
 
@@ -46,27 +47,6 @@ def test_the_helper_writes_only_protocol_events_and_is_the_packaged_file(
     assert written == protocol.EVENTS - {protocol.EV_DROPPED}  # `dropped`: the local cloud's
     assert Path(helper.__file__).name == protocol.PYTHON_HELPER_FILE
     assert f"{Path(helper.__file__).stem}.handler" == protocol.ENTRY_POINT
-
-
-# budget sharing, simulated over whole chains ------------------------------------------------------
-def simulate(
-    budget: int, max_calls: int, split: int | None, fanout: list[int], depth: int = 0
-) -> tuple[int, int]:
-    """(invocations, refused children) of a chain whose nodes at depth d want fanout[d] children."""
-    pool = left = budget - 1
-    want = fanout[depth] if depth < len(fanout) else 0
-    total, refused = 1, 0
-    for _ in range(want):
-        share = protocol.child_share(pool, left, split, max_calls, depth + 1)
-        assert 0 <= share <= left or share == 0
-        if share == 0:
-            refused += 1
-            continue
-        left -= share
-        size, cut = simulate(share, max_calls, split, fanout, depth + 1)
-        assert size <= share  # a subtree never outgrows what it was handed
-        total, refused = total + size, refused + cut
-    return total, refused
 
 
 def test_a_linear_chain_stops_at_the_cap_with_budget_to_spare() -> None:

@@ -8,8 +8,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.chain_factory import fanout_spec
-from tests.unit.chain.test_model import latest, shape
+from tests.support.chain_factory import fanout_spec, latest, shape
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 
 from recursectl.watch.live_view import LiveView
-from tests.support.chain_factory import fanout_spec, linear_spec
-from tests.unit.watch.test_render import chain_of, rows_with_ids, text
-from tests.unit.watch.test_render_widths import WIDTHS, printed
+from tests.support.chain_factory import chain_of, fanout_spec, linear_spec
+from tests.support.rendering import WIDTHS, printed, rows_with_ids, text
 
 
 def test_thousand_hop_chain_collapses_healthy_runs_and_keeps_failures() -> None:

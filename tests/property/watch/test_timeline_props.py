@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from recursectl.watch.timeline import PlanOptions, flatten, row_plan, timeline_html
 from tests.support.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
-from tests.support.timeline_docs import chain_doc
-from tests.unit.watch.test_timeline import Page
+from tests.support.timeline_docs import Page, chain_doc
 
 
 def test_linear_thousand_collapses_healthy_hops_and_keeps_problems() -> None:

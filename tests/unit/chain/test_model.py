@@ -13,11 +13,19 @@ import pytest
 from recursectl import pricing
 from recursectl.chain import (
     AmbiguousChainId,
-    Chain,
     ChainCollector,
     gb_seconds,
 )
-from tests.support.chain_factory import ChainSpec, Node, fanout_spec, linear_spec
+from tests.support.chain_factory import (
+    NOW_LATE,
+    ChainSpec,
+    Node,
+    collect,
+    fanout_spec,
+    latest,
+    linear_spec,
+    shape,
+)
 
 # ../shared/ beside the repository root (CI lays it there too).
 SEED_FILE = (
@@ -56,8 +64,6 @@ START RequestId: 44a8f64b-b46c-11e6-b0535b4cab8224 Version: $LATEST
 END RequestId: 44a8f64b-b46c-11e6-b0535b4cab8224
 REPORT RequestId: 44a8f64b-b46c-11e6-b0535b4cab8224 Duration: 0.56 ms Billed Duration: 100 ms Memory Size: 1024 MB Max Memory Used: 32 MB"""  # noqa: E501
 
-NOW_LATE = 10**13  # far after every generated event: grace periods are over
-
 
 def ev(message: str, ts: int, stream: str = "s", event_id: str | None = None) -> dict[str, Any]:
     event: dict[str, Any] = {"message": message, "timestamp": ts, "logStreamName": stream}
@@ -73,26 +79,10 @@ def report(rid: str, duration: float, billed: int) -> str:
     )
 
 
-def collect(events: list[dict[str, Any]], *, keep_lines: bool = False) -> ChainCollector:
-    c = ChainCollector(keep_lines=keep_lines)
-    c.add_events(events)
-    return c
-
-
-def latest(events: list[dict[str, Any]], now: int | None = NOW_LATE, **kw: Any) -> Chain:
-    chain = collect(events, **kw).latest(now_ms=now)
-    assert chain is not None
-    return chain
-
-
 def stream_of(events: list[dict[str, Any]], rid: str) -> str:
     """The log stream (execution environment) that ran `rid`."""
     starts = (f"START RequestId: {rid}", f'"platform.start","record":{{"requestId":"{rid}"')
     return next(e["logStreamName"] for e in events if any(s in e["message"] for s in starts))
-
-
-def shape(chain: Chain) -> list[tuple[str, str | None, int | None, str, tuple[str, ...]]]:
-    return [(i.request_id, i.parent_id, i.depth, i.status, i.children) for i in chain.invocations]
 
 
 # The original example (no markers) ----------------------------------------------------------

@@ -6,25 +6,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import Any
 
 from rich.console import Console
 
-from recursectl.chain import Chain
-from recursectl.watch.render import RenderOptions, chain_json, fmt_ms, render_chain
+from recursectl.watch.render import chain_json, fmt_ms, render_chain
 from tests.support.chain_factory import chain_of, fanout_spec, linear_spec
-
-
-def text(chain: Chain, **kw: Any) -> str:
-    console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(render_chain(chain, RenderOptions(**kw)))
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    assert isinstance(out, str)
-    return out
-
-
-def rows_with_ids(out: str) -> list[str]:
-    return re.findall(r"\b([0-9a-f]{8})\s+d\d+", out)
+from tests.support.rendering import rows_with_ids, text
 
 
 def test_linear_chain_shows_every_hop_with_its_numbers() -> None:

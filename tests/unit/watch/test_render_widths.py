@@ -4,27 +4,14 @@ tests/cli/test_cli_local_status.py)."""
 
 from __future__ import annotations
 
-import io
 import re
-from typing import Any
 
 import pytest
-from rich.console import Console
 
 from recursectl.watch.live_view import LiveView
 from recursectl.watch.render import render_chain
 from tests.support.chain_factory import chain_of, fanout_spec, linear_spec
-
-WIDTHS = (60, 80, 120)
-
-
-def printed(renderable: Any, width: int, height: int = 1000) -> str:
-    # As the UI prints data: rich wraps at the terminal's width.
-    console = Console(file=io.StringIO(), width=width, height=height, color_system=None)
-    console.print(renderable, soft_wrap=False)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    assert isinstance(out, str)
-    return out
+from tests.support.rendering import WIDTHS, printed
 
 
 def flat(out: str) -> str:
