@@ -379,13 +379,13 @@ def test_a_node_deploy_names_the_skipped_install_scripts_and_runs_them_only_when
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.functional.build.test_node import _project_with_scripted_dependency
+    from tests.support.projects import project_with_scripted_dependency
 
     monkeypatch.setenv("RECURSECTL_NODE_CACHE", str(tmp_path / "cache"))
     proof = tmp_path / "proof.txt"
     monkeypatch.setenv("PROOF_FILE", str(proof))
     app = tmp_path / "app"
-    _project_with_scripted_dependency(app, proof)
+    project_with_scripted_dependency(app, proof)
     monkeypatch.chdir(app)
     (app / "recursectl.toml").write_text('name = "scripted"\nhandler = "handler.js:main"\n')
     skipped = run("--endpoint-url", endpoint, "deploy", "--dry-run")
@@ -416,7 +416,7 @@ def test_a_python_sdist_is_built_only_with_the_opt_in(
     from recursectl.build import entry
     from recursectl.build.package import Options
     from recursectl.settings import Settings
-    from tests.functional.build.test_dependencies import make_sdist
+    from tests.support.projects import make_sdist
 
     proof = tmp_path / "proof.txt"
     index = tmp_path / "index"

@@ -209,3 +209,17 @@ def test_no_two_packages_import_each_other() -> None:
         if a < b and a in packages.get(b, ())
     )
     assert both_ways == []
+
+
+def test_tests_share_helpers_through_tests_support_only() -> None:
+    """No test file imports a conftest or another test module: what tiers share lives in
+    tests/support (fixtures through the root conftest's plugin)."""
+    tests = SRC.parents[1] / "tests"
+    offenders = sorted(
+        f"{path.relative_to(tests)} imports {m}"
+        for path in tests.rglob("*.py")
+        for m in _imports(path)
+        if m.startswith("tests.")
+        and any(part == "conftest" or part.startswith("test_") for part in m.split(".")[1:])
+    )
+    assert offenders == []

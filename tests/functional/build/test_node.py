@@ -15,6 +15,7 @@ import pytest
 from recursectl import protocol
 from recursectl.build import node, runtimes
 from recursectl.errors import UsageError
+from tests.support.projects import project_with_scripted_dependency
 
 ROOT = Path(__file__).resolve().parents[3]
 GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs"}
@@ -144,44 +145,6 @@ def test_production_dependencies_are_installed_and_dev_ones_are_not(
     assert len(list((tmp_path / "cache" / "node-deps").iterdir())) == 2  # the folder and its lock
 
 
-def _project_with_scripted_dependency(app: Path, proof: Path) -> None:
-    """A handler whose `file:` dependency has install and postinstall scripts that each write
-    a proof file (as a package's scripts would do anything else on the deployer's machine)."""
-    dep = app / "vendor" / "noisy"
-    dep.mkdir(parents=True)
-    write = "require('fs').appendFileSync(process.env.PROOF_FILE, '{hook}\\n')"
-    (dep / "package.json").write_text(
-        json.dumps(
-            {
-                "name": "noisy",
-                "version": "1.0.0",
-                "bin": {"noisy-tool": "tool.sh"},
-                "scripts": {
-                    "install": f'node -e "{write.format(hook="install")}"',
-                    "postinstall": f'node -e "{write.format(hook="postinstall")}"',
-                },
-            }
-        )
-    )
-    (dep / "index.js").write_text("module.exports = () => 'quiet';\n")
-    (dep / "tool.sh").write_text("#!/bin/sh\necho tool\n")
-    (dep / "tool.sh").chmod(0o755)
-    (app / "handler.js").write_text(
-        "const noisy = require('noisy');\nexports.main = async () => noisy();\n"
-    )
-    (app / "package.json").write_text(
-        json.dumps(
-            {"name": "app", "version": "1.0.0", "dependencies": {"noisy": "file:./vendor/noisy"}}
-        )
-    )
-    subprocess.run(
-        ["npm", "install", "--package-lock-only", "--offline", "--ignore-scripts", "--no-audit",
-         "--no-fund", "--install-links=true"],
-        cwd=app, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    assert not proof.exists()  # writing the lock file ran nothing
-
-
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
 def test_install_scripts_do_not_run_unless_the_project_opts_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -190,7 +153,7 @@ def test_install_scripts_do_not_run_unless_the_project_opts_in(
     proof = tmp_path / "proof.txt"
     monkeypatch.setenv("PROOF_FILE", str(proof))
     app = tmp_path / "app"
-    _project_with_scripted_dependency(app, proof)
+    project_with_scripted_dependency(app, proof)
     spec = node.parse_handler("handler.js:main", app)
 
     pkg = node.build(spec, "nodejs22.x")
