@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,14 +107,22 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
 @click.pass_obj
 def resume_command(app: App, name: str | None, concurrency: int | None, as_json: bool) -> None:
     """Lift the kill switch: restore the reserved concurrency in effect before `stop`."""
-    from recursectl.deploy import ops
+    import time
+
+    from recursectl.deploy import jobops, ops
 
     settings = app.configure(name=name, concurrency=concurrency)
+    aws = app.aws()
     change = ops.resume(
-        app.aws(), settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
+        aws, settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
     )
+    fn = aws.lambda_api.require_function(settings.name)  # running again: its paused jobs go on
+    jobs = jobops.resume_paused(aws, fn, int(time.time() * 1000))
     if as_json:
-        app.ui.emit_json(_change_json(change))
+        doc = _change_json(change)
+        if fn.job_bounds is not None:
+            doc["jobs"] = jobs.to_json()
+        app.ui.emit_json(doc)
         return
     _waited(app, change)
     if change.before == change.after:
@@ -122,6 +131,17 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
         )
     else:
         app.ui.success(f"resumed {change.name}: {_was(change.before, change.after)}")
+    if fn.job_bounds is not None:
+        _report_jobs(app, jobs)
+
+
+def _report_jobs(app: App, jobs: Any) -> None:
+    count = len(jobs.resumed)
+    app.ui.info(f"resumed {count} paused job{'' if count == 1 else 's'}")
+    for r in jobs.resumed:
+        app.ui.info(f"  {escape(r.describe())}")
+    for job_id, why in jobs.skipped.items():
+        app.ui.warn(f"job {escape(job_id)} not resumed: {escape(why)}")
 
 
 @click.command("info")
@@ -266,7 +286,8 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
     from recursectl.errors import RecursectlError, UsageError
 
     settings = app.configure(name=name)
-    what = "function, role" + ("" if keep_logs else " and log group")
+    what = "function, role" + (", job bucket" if settings.job else "")
+    what += "" if keep_logs else " and log group"
     if not yes:
         try:  # click.confirm aborts when stdin is closed: say why instead
             confirmed = click.confirm(f"Delete {settings.name}'s {what}?", default=False, err=True)
@@ -278,8 +299,16 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
         if not confirmed:
             app.ui.info("nothing deleted")
             return
+
     try:
-        removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+        removals = ops.destroy(
+            app.aws(),
+            settings.name,
+            keep_logs=keep_logs,
+            job_bucket=settings.job_bucket,
+            is_job=settings.job,
+            confirm_bucket=_bucket_confirmer(yes, as_json),
+        )
     except RecursectlError as exc:
         if exc.progress and not as_json:
             _destroyed_so_far(app, exc.progress, settings.name, keep_logs=keep_logs)
@@ -301,6 +330,26 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
             app.ui.info(f"  {line}")
     if all(r.outcome in ("absent", "kept") for r in removals):
         app.ui.info(f"nothing to destroy for {settings.name}")
+
+
+def _bucket_confirmer(yes: bool, as_json: bool) -> Callable[[str, int], bool]:
+    """Whether to delete a job bucket recursectl created that still holds objects: asked
+    (--yes: yes; --json never prompts: without --yes the bucket is kept)."""
+
+    def confirm(bucket: str, count: int) -> bool:
+        if yes or as_json:
+            return yes
+        try:
+            return click.confirm(
+                f"S3 bucket {bucket} holds {count} object(s) (job state: paused or failed jobs "
+                "cannot resume without it). Delete them and the bucket?",
+                default=False,
+                err=True,
+            )
+        except click.exceptions.Abort:
+            return False
+
+    return confirm
 
 
 def _forget_function_arn(app: App) -> Path | None:
