@@ -111,8 +111,9 @@ class JobBucketApi:
 
     # writing ------------------------------------------------------------------------------
     def create_bucket(self, bucket: str) -> bool:
-        """Create it in this session's region; True when created now, False when this account
-        already owns it (a deploy that died half-way). Another account's: AlreadyExistsError."""
+        """Create it in this session's region; False when this account already owns it (a
+        deploy that died half-way; us-east-1 answers 200 then, so True). Another account's:
+        AlreadyExistsError."""
         region = self._aws.region
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if region != "us-east-1":  # us-east-1 refuses its own name as a LocationConstraint
