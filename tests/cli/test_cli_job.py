@@ -309,3 +309,66 @@ def test_job_commands_on_a_function_without_jobs(endpoint: str, tmp_path: Path) 
     assert "--max-hops bound a job; plain is not a job function." in result.stderr
     listed = json.loads(run(endpoint, "job", "list", "--name", "plain", "--json").stdout)
     assert listed == {"function_name": "plain", "jobs": []}
+
+
+@pytest.mark.parametrize(
+    ("runtime", "handler_file", "handler"),
+    [(None, "handler.py", "handler.handler"), ("nodejs22.x", "handler.js", "handler.handler")],
+)
+def test_init_template_job_writes_a_job_project_that_deploys(
+    endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: str | None,
+    handler_file: str,
+    handler: str,
+) -> None:
+    from recursectl import settings
+
+    monkeypatch.chdir(tmp_path)
+    args = ["init", "--template", "job", "--name", "jobs", "proj"]
+    result = run(endpoint, *args, *(["--runtime", runtime] if runtime else []))
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "proj"
+    assert sorted(p.name for p in project.iterdir() if p.name != "package.json") == [
+        handler_file,
+        "recursectl.toml",
+    ]
+    code = (project / handler_file).read_text()
+    assert "continue_with(state)" in code or "continueWith(state)" in code
+    loaded = settings.load(cwd=project, environ={})
+    assert (loaded.job, loaded.timeout, loaded.job_max_hops) == (True, 3, 1000)
+    monkeypatch.chdir(project)
+    deployed = run(endpoint, "deploy", "--json")
+    assert deployed.exit_code == 0, deployed.output
+    doc = json.loads(deployed.stdout)
+    assert doc["handler"] == handler
+    assert doc["job"]["bucket"] == BUCKET
+    assert doc["job"]["bounds"] == {"max_hops": 1000, "max_seconds": 3600}
+    assert doc["recursion"] == "Allow"
+
+
+def test_the_python_job_template_compiles() -> None:
+    from recursectl.build.package import templates_dir
+
+    source = (templates_dir() / "job" / "handler.py").read_text()
+    compile(source, "handler.py", "exec")
+
+
+def test_the_node_job_template_is_valid_javascript() -> None:
+    import shutil
+    import subprocess
+
+    from recursectl.build.package import templates_dir
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on this machine")
+    check = subprocess.run(
+        [node, "--check", str(templates_dir() / "job" / "handler.js")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
