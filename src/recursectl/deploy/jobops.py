@@ -46,8 +46,7 @@ def require_job(aws: Aws, fn: FunctionView, job_id: str) -> JobRecord:
     if record is None:
         raise NotFoundError(
             f"Job {job_id} does not exist on {fn.name}.",
-            hint=f"list its jobs with `recursectl job list --name {fn.name}` (a record expires "
-            "two days after its last write)",
+            hint=f"list its jobs with `recursectl job list --name {fn.name}`",
         )
     return record
 
