@@ -142,20 +142,6 @@ def control(endpoint: str, path: str, method: str = "GET") -> Any:
         return json.loads(response.read() or b"null")
 
 
-def inject_fault(endpoint: str, function: str, fault: str, count: int = 1) -> Any:
-    """Arm a one-shot fault of the local cloud (docs/jobs.md, "Local cloud faults"):
-    `duplicate` (the next Event invoke of `function` is delivered twice) or `crash` (its next
-    invocation that checkpoints is killed right after the checkpoint)."""
-    request = urllib.request.Request(
-        f"{endpoint}/_recursectl/faults",
-        method="POST",
-        data=json.dumps({"function": function, "fault": fault, "count": count}).encode(),
-        headers={"X-Recursectl-Token": TOKENS[endpoint], "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def flush(endpoint: str) -> None:
     control(endpoint, "/_recursectl/flush", method="POST")
 

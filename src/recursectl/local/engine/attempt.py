@@ -6,10 +6,6 @@ import base64
 import contextlib
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from recursectl.local.engine.faults import Faults
 
 
 @dataclass(frozen=True)
@@ -54,8 +50,6 @@ class Attempt:
     finished: float = 0.0
     lines: list[str] = field(default_factory=list)
     client_context: str | None = None  # base64 JSON, as the Invoke request's header had it
-    faults: Faults | None = None  # set when a `crash` fault is armed for the function
-    killed_by_fault: bool = False  # the injected crash ended it (SIGKILL)
 
     def runtime_headers(self) -> dict[str, str]:
         headers = {

@@ -21,7 +21,6 @@ from recursectl.local import errors
 from recursectl.local.config import FunctionConfig, Limits, runtime_note
 from recursectl.local.engine.asyncq import AsyncEvent, AsyncQueue
 from recursectl.local.engine.attempt import Attempt, Outcome
-from recursectl.local.engine.faults import Faults
 from recursectl.local.engine.lineage import (
     MAX_CHAIN,
     function_name,
@@ -71,7 +70,6 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
         super().__init__(moto, sink, code, region, limits)
         self.started = time.time()
         self._reap_orphans = reap_orphans  # only where this process is a subreaper
-        self.faults = Faults()  # one-shot test faults (docs/jobs.md, "Local cloud faults")
         self._warned_runtimes: set[str] = set()
         self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
         self._reaper.start()
@@ -191,9 +189,6 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             )
         if invocation_type == "Event":
             self._accept(AsyncEvent(name, lookup, request_id, payload, trace, invoked))
-            if self.faults.take(name, "duplicate"):  # injected: a second delivery of it
-                again = str(uuid.uuid4())
-                self._accept(AsyncEvent(name, lookup, again, payload, trace, invoked))
             return 202, headers, b""
         inv = Attempt(request_id, payload, trace, invoked)
         inv.client_context = client_context
@@ -244,8 +239,6 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
         return f"{arn}:{qualifier}" if qualifier else arn
 
     def _execute(self, cfg: FunctionConfig, inv: Attempt) -> Outcome:
-        if self.faults.armed(cfg.spec.name, "crash"):
-            inv.faults = self.faults  # the environment fires it at the first checkpoint
         env = self._take_env(cfg)
         try:
             outcome = env.invoke(inv, float(cfg.spec.timeout))
@@ -353,7 +346,6 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             envs = [env for s in self._states.values() for env in s.envs]
             self._states.clear()
             self.recursion.clear()
-            self.faults.clear()
             self.reserved.clear()
             self.logging.clear()
             self.dead_letters.clear()

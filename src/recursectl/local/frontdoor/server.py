@@ -360,8 +360,6 @@ class FrontDoor:
         method = request.method
         if route == "livetail":
             return self._livetail_settings(request)
-        if route == "faults":
-            return self._faults(request)
         if route == "health":
             info = {"service": SERVICE_ID, "pid": os.getpid(), "endpoint": self.engine.endpoint}
             return 200, dict(_JSON), json.dumps(info).encode()
@@ -389,19 +387,6 @@ class FrontDoor:
             return 202, dict(_JSON), b'{"stopping":true}'
         return errors.NotFound("unknown internal endpoint").response()
 
-    def _faults(self, request: Request) -> Response:
-        """One-shot test faults (docs/jobs.md): POST arms one, DELETE clears all, GET lists."""
-        faults = self.engine.faults
-        if request.method == "POST":
-            try:
-                name, kind, count = _fault_request(request.body)
-                faults.arm(split_qualifier(name)[0], kind, count)
-            except ValueError as exc:
-                return errors.InvalidParameterValue(str(exc)).response()
-        elif request.method == "DELETE":
-            faults.clear()
-        return 200, dict(_JSON), json.dumps({"faults": faults.snapshot()}).encode()
-
     def _livetail_settings(self, request: Request) -> Response:
         """GET: Live Tail's settings; POST {"refuse": ..., "session_s": ...}: change them."""
         if request.method == "POST":
@@ -413,19 +398,6 @@ class FrontDoor:
             except ValueError as exc:
                 return errors.InvalidParameterValue(str(exc)).response()
         return 200, dict(_JSON), json.dumps(livetail.settings_doc(self.livetail)).encode()
-
-
-def _fault_request(body: bytes) -> tuple[str, str, int]:
-    """POST /_recursectl/faults: {"function": NAME, "fault": "duplicate"|"crash", "count": N}."""
-    doc = json.loads(body or b"{}")
-    if not isinstance(doc, dict):
-        raise ValueError("the body must be a JSON object")
-    name, kind, count = doc.get("function"), doc.get("fault"), doc.get("count", 1)
-    if not isinstance(name, str) or not name:
-        raise ValueError('"function" must name a function')
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100:
-        raise ValueError('"count" must be a whole number from 1 to 100')
-    return name, str(kind), count
 
 
 def _unsigned(request: Request, query: str) -> Response:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from recursectl.local.engine.attempt import Attempt, FunctionSpec, Outcome
-from recursectl.local.engine.faults import is_checkpoint
 from recursectl.local.worker import logsink, memory, namespace, sandbox, worker_env
 from recursectl.local.worker.frames import FrameDecoder, LineDecoder, split_event
 from recursectl.local.worker.logsink import LogSink
@@ -303,23 +302,6 @@ class Environment:
             if inv is not None:  # drain() reads after the result: still this invocation's
                 inv.lines.append(message)
             self.sink.put(self.spec.log_group, self.stream, message, ts_ms)
-            if inv is not None and inv.faults is not None and is_checkpoint(message):
-                self._injected_crash(inv)
-
-    def _injected_crash(self, inv: Attempt) -> None:
-        """The `crash` fault: killed right after its first checkpoint, as if the environment
-        died (the caller holds _io_lock; kill() takes none of it)."""
-        if inv.done.is_set() or inv.faults is None:
-            return
-        if not inv.faults.take(self.spec.name, "crash"):
-            inv.faults = None  # fired elsewhere meanwhile
-            return
-        inv.faults = None
-        inv.killed_by_fault = True
-        inv.crashed = True
-        inv.finished = time.perf_counter()
-        self.kill()
-        inv.done.set()
 
     def _on_stdout(self, chunk: bytes) -> None:
         for line in self._lines.feed(chunk):
@@ -384,8 +366,7 @@ class Environment:
         if inv.crashed:
             self.kill()
             code = self.proc.returncode if self.proc else None
-            how = "signal: killed" if inv.killed_by_fault else f"exit status {code}"
-            message = f"RequestId: {rid} Error: Runtime exited with error: {how}"
+            message = f"RequestId: {rid} Error: Runtime exited with error: exit status {code}"
             body = _error("Runtime.ExitError", message)
             return self._finish(inv, "crash", body, duration, init_ms, "Runtime.ExitError")
         status = "error" if inv.is_error else "success"
