@@ -59,6 +59,10 @@ Markers: one stdout line each, MARKER + " " + compact JSON, always with "v": VER
     stopped       chain, req, depth, gen (the chain was started before the last `stop`)
     child_failed  chain, req, depth (the child's), error
     dropped       req, reason, optional chain and parent (written by the local cloud only)
+    checkpoint    chain, req, job, seq, progress, bytes, spilled (long jobs: docs/jobs.md)
+    job           chain, req, job, seq, status, optional error
+    duplicate     chain, req, job, seq, owner
+A job's `hop` and `child` markers add job, seq, attempt.
 A reader ignores unknown events and unknown fields, so the protocol can grow.
 """
 
@@ -87,9 +91,11 @@ EVENTS = frozenset(
         EV_STOPPED,
         EV_CHILD_FAILED,
         EV_DROPPED,
+        EV_CHECKPOINT,
+        EV_JOB,
+        EV_DUPLICATE,
     }
 )
-# The job events join EVENTS when both helpers write them (tests/unit/test_protocol.py).
 
 # Why a child was refused (the `reason` of a `capped` marker).
 REASON_DEPTH = "depth"

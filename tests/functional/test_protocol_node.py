@@ -4,6 +4,7 @@ its budget sharing, checked by running the guard's own source under `node`."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +20,11 @@ NODE_GUARD = (
 NODE_SHARED = [
     "VERSION", "MARKER", "CONTEXT_KEY", "SELF_ARN_ENV", "MAX_CALLS_ENV", "MAX_INVOCATIONS_ENV",
     "GENERATION_ENV", "HANDLER_ENV", "DEFAULT_MAX_CALLS", "DEFAULT_MAX_INVOCATIONS",
+    "COUNTER_TABLE_ENV", "EV_HOP", "EV_CHILD", "EV_CAPPED", "EV_STOPPED", "EV_CHILD_FAILED",
+    "EV_CHECKPOINT", "EV_JOB", "EV_DUPLICATE", "JOB_KEY", "JOB_BUCKET_ENV", "JOB_BOUNDS_ENV",
+    "JOB_MARGIN_ENV", "DEFAULT_JOB_MAX_HOPS", "DEFAULT_JOB_MAX_SECONDS", "JOB_RECORD_PREFIX",
+    "JOB_INLINE_PAYLOAD", "JOB_INLINE_CHECKPOINT", "JOB_MAX_ATTEMPTS", "JOB_STATE_PREFIX",
+    "JOB_STATE_TTL_DAYS",
 ]  # fmt: skip
 # The guard's source, compiled as a module with its constants and childShare exported for the
 # test; then every case read from stdin is answered (one JSON array of arguments per line).
@@ -70,3 +76,14 @@ def test_the_node_guards_child_share_is_the_protocols(
     cases, answer = node_cases
     expected = [protocol.child_share(*case) for case in cases]
     assert answer["shares"] == expected
+
+
+def test_the_node_guard_writes_only_protocol_events(
+    node_cases: tuple[list[Any], dict[str, Any]],
+) -> None:
+    # Every marker the guard writes names its event by one of these constants, never a literal.
+    values = node_cases[1]["values"]
+    written = {values[name] for name in NODE_SHARED if name.startswith("EV_")}
+    assert written == protocol.EVENTS - {protocol.EV_DROPPED}  # `dropped`: the local cloud's
+    source = NODE_GUARD.read_text(encoding="utf-8")
+    assert re.findall(r"\bev: '", source) == []

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from recursectl.local.config import FunctionConfig
 from recursectl.local.engine.attempt import Attempt, Outcome
@@ -55,6 +55,8 @@ class AsyncQueue(EngineCore):
         if self.store is not None:
             self.store.put_event(_stored(event, next_at=0.0))
         self._enqueue(event)
+        if self.faults.take(event.name, "duplicate"):  # at-least-once, on demand
+            self._enqueue(replace(event))
 
     def resume(self, events: list[StoredEvent]) -> int:
         """Queue again the events a previous run of the local cloud accepted and did not

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from recursectl import protocol
 from recursectl.local.config import ConfigCache, FunctionConfig, Limits
 from recursectl.local.engine.destinations import Deliveries
+from recursectl.local.engine.faults import Faults
 from recursectl.local.engine.metrics import LambdaMetrics
 from recursectl.local.frontdoor.iam import Iam
 from recursectl.local.motowire import Moto
@@ -73,6 +74,7 @@ class EngineCore:
         # Destination and dead-letter deliveries: their own thread, never the hop's.
         self.deliveries = Deliveries(moto, self._invoke_destination)
         self.metrics = LambdaMetrics(moto, region)  # AWS/Lambda, off the hot path
+        self.faults = Faults()  # one-shot duplicate / crash faults (control plane, tests)
         self._lock = threading.Lock()
         self._slot_free = threading.Condition(self._lock)  # a worker slot came free
         self._sync_roots: dict[str, int] = {}  # running sync invocations by trace Root

@@ -353,6 +353,7 @@ class Engine(EnvironmentPool, AsyncQueue, Slots):
             self._active = 0
             self._slot_free.notify_all()
         self.configs.clear()
+        self.faults.reset()
         self.iam.reset()
         for env in envs:
             env.kill()

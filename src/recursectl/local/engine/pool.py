@@ -19,6 +19,7 @@ from recursectl.local.engine.core import EngineCore
 from recursectl.local.worker import interpreters, sandbox
 from recursectl.local.worker.environment import Environment
 from recursectl.local.worker.node_env import NodeEnvironment, is_node
+from recursectl.local.worker.spawn import kill_tree
 
 
 class EnvironmentPool(EngineCore):
@@ -95,6 +96,18 @@ class EnvironmentPool(EngineCore):
             runtime_dir=runtime_dir, tmp_dir=tmp_dir, init_retry_of=init_retry_of,
             stream=stream,
         )  # fmt: skip
+
+    def kill_environment_of(self, access_key: str) -> bool:
+        """SIGKILL the worker of the environment whose role session has `access_key` (the
+        `crash` fault); its invocation ends crashed once its pipes close."""
+        with self._lock:
+            envs = [env for state in self._states.values() for env in state.envs]
+        for env in envs:
+            credentials = env.credentials or {}
+            if credentials.get("AWS_ACCESS_KEY_ID") == access_key and env.pid is not None:
+                kill_tree(env.pid)
+                return True
+        return False
 
     def _make_room(self) -> list[Environment]:
         """Idle environments to retire so one more fits under the cap (caller holds the lock)."""

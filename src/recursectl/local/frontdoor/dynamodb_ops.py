@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recursectl.protocol import JOB_RECORD_PREFIX
+
 TARGET_PREFIX = "DynamoDB_20120810."
 # The item and table operations that name one table in `TableName` (the counter uses UpdateItem).
 _ONE_TABLE = frozenset(
@@ -48,3 +50,26 @@ def action_of(target: str | None, body: bytes, region: str, account: str) -> tup
     if not table.startswith("arn:"):
         table = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
     return f"dynamodb:{operation}", table
+
+
+def is_checkpoint_write(target: str | None, body: bytes) -> bool:
+    """Whether a DynamoDB request writes a long job's checkpoint (docs/jobs.md): an UpdateItem
+    of a job's record (`job#<id>`, not a hop's claim `job#<id>#<seq>`) that sets `checkpoint`.
+    The local cloud's `crash` fault kills the worker that made it (engine/faults.py)."""
+    if target != f"{TARGET_PREFIX}UpdateItem":
+        return False
+    try:
+        doc: Any = json.loads(body or b"{}")
+    except ValueError:
+        return False
+    if not isinstance(doc, dict):
+        return False
+    key = ((doc.get("Key") or {}).get("chain") or {}).get("S")
+    names = doc.get("ExpressionAttributeNames") or {}
+    return (
+        isinstance(key, str)
+        and key.startswith(JOB_RECORD_PREFIX)
+        and "#" not in key[len(JOB_RECORD_PREFIX) :]
+        and isinstance(names, dict)
+        and "checkpoint" in names.values()
+    )

@@ -240,7 +240,18 @@ class FrontDoor:
             if denied is not None:
                 return denied
         response = self.moto.call(request.method, path, query, headers, request.body, enforce)
+        if service == "dynamodb" and response[0] == 200:
+            self._crash_fault(session, request)
         return iam.json_error(headers, response)
+
+    def _crash_fault(self, session: iam.Session, request: Request) -> None:
+        """The armed `crash` fault of the caller's function, at its job's first checkpoint."""
+        target = request.headers.get("x-amz-target")
+        if not dynamodb_ops.is_checkpoint_write(target, request.body):
+            return
+        function = session.arn.rsplit("/", 1)[-1]  # Lambda names the session after it
+        if self.engine.faults.take(function, "crash"):
+            self.engine.kill_environment_of(session.access_key)
 
     def _logs(
         self, session: iam.Session | None, request: Request, path: str, query: str
@@ -360,6 +371,8 @@ class FrontDoor:
         method = request.method
         if route == "livetail":
             return self._livetail_settings(request)
+        if route == "faults":
+            return self._faults(request)
         if route == "health":
             info = {"service": SERVICE_ID, "pid": os.getpid(), "endpoint": self.engine.endpoint}
             return 200, dict(_JSON), json.dumps(info).encode()
@@ -386,6 +399,21 @@ class FrontDoor:
             threading.Thread(target=self.on_shutdown, name="shutdown", daemon=True).start()
             return 202, dict(_JSON), b'{"stopping":true}'
         return errors.NotFound("unknown internal endpoint").response()
+
+    def _faults(self, request: Request) -> Response:
+        """GET: the armed faults; POST {"function", "fault": duplicate|crash, "count"}: arm."""
+        faults = self.engine.faults
+        if request.method == "POST":
+            try:
+                doc = json.loads(request.body or b"{}")
+                if not isinstance(doc, dict):
+                    raise ValueError("the body must be a JSON object")
+                faults.arm(
+                    str(doc.get("function") or ""), str(doc.get("fault")), int(doc.get("count", 1))
+                )
+            except (ValueError, TypeError) as exc:
+                return errors.InvalidParameterValue(str(exc)).response()
+        return 200, dict(_JSON), json.dumps({"armed": faults.armed()}).encode()
 
     def _livetail_settings(self, request: Request) -> Response:
         """GET: Live Tail's settings; POST {"refuse": ..., "session_s": ...}: change them."""

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from recursectl.local.frontdoor.dynamodb_ops import action_of
+from recursectl.local.frontdoor.dynamodb_ops import action_of, is_checkpoint_write
 
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/fn-recursectl-chains"
 
@@ -36,3 +36,23 @@ def test_a_one_table_call_is_checked_on_the_tables_arn(table: str) -> None:
 )
 def test_anything_else_is_left_to_moto(target: str | None, body: bytes) -> None:
     assert action_of(target, body, "us-east-1", "123456789012") is None
+
+
+# the `crash` fault's trigger: a job's checkpoint write ------------------------------------------
+def _update(key: str, names: dict[str, str]) -> bytes:
+    return json.dumps(
+        {"TableName": "f-recursectl-chains", "Key": {"chain": {"S": key}},
+         "UpdateExpression": "SET #f0 = :v0", "ExpressionAttributeNames": names}
+    ).encode()  # fmt: skip
+
+
+def test_a_checkpoint_write_is_an_update_of_a_jobs_record_that_sets_checkpoint() -> None:
+    update = "DynamoDB_20120810.UpdateItem"
+    assert is_checkpoint_write(update, _update("job#abc", {"#f0": "checkpoint"}))
+    assert not is_checkpoint_write(update, _update("job#abc", {"#f0": "status"}))
+    assert not is_checkpoint_write(update, _update("job#abc#3", {"#f0": "checkpoint"}))  # claim
+    assert not is_checkpoint_write(update, _update("abc", {"#f0": "checkpoint"}))  # a counter
+    body = _update("job#abc", {"#f0": "checkpoint"})
+    assert not is_checkpoint_write("DynamoDB_20120810.PutItem", body)
+    assert not is_checkpoint_write(update, b"not json")
+    assert not is_checkpoint_write(None, body)

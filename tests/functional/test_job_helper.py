@@ -1,0 +1,240 @@
+"""The Python helper's job API in this process, against moto's DynamoDB and S3 behind the
+local cloud's front door, with Lambda's Invoke answered by the scripted fake (so each
+continuation's payload is read as sent): retries from a failure record and the fencing of
+the attempt they replace, the attempts bound, the hops bound, a state that cannot be
+serialized, a job bucket that is not there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.functional.fake_lambda import (
+    FakeLambda,
+    fake_lambda,
+    load_helper,
+    markers,
+    unload_helper,
+)
+
+SELF_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
+TABLE = "f-recursectl-chains"
+BUCKET = "f-recursectl-jobs"
+
+
+@pytest.fixture
+def ddb(endpoint: str) -> Any:
+    client = boto3.client("dynamodb", endpoint_url=endpoint)
+    client.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "chain", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "chain", "KeyType": "HASH"}],
+    )
+    return client
+
+
+def _helper(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> Iterator[tuple[ModuleType, FakeLambda]]:
+    with fake_lambda() as fake:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", fake.url)  # Lambda: the scripted fake
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "f")
+        monkeypatch.setenv("RECURSECTL_SELF_ARN", SELF_ARN)
+        monkeypatch.setenv("RECURSECTL_COUNTER_TABLE", TABLE)
+        monkeypatch.setenv("RECURSECTL_JOB_BUCKET", BUCKET)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield load_helper(), fake
+        unload_helper()
+
+
+@pytest.fixture
+def helper(
+    endpoint: str, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, FakeLambda]]:
+    yield from _helper(endpoint, monkeypatch, RECURSECTL_JOB_BOUNDS='{"max_hops":2}')
+
+
+def _ctx(request_id: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        aws_request_id=request_id, function_name="f", get_remaining_time_in_millis=lambda: 3000
+    )
+
+
+def _item(ddb: Any, key: str) -> dict[str, Any]:
+    got = ddb.get_item(TableName=TABLE, Key={"chain": {"S": key}}, ConsistentRead=True)
+    return dict(got.get("Item") or {})
+
+
+def _failure(request_id: str, payload: dict[str, Any], message: str) -> dict[str, Any]:
+    """The on-failure destination record AWS sends for an Event invoke of `f` that failed."""
+    return {
+        "version": "1.0",
+        "timestamp": "2026-12-07T07:00:00.000Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"{SELF_ARN}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 1,
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                            "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": message, "errorType": "RuntimeError"},
+    }  # fmt: skip
+
+
+def test_a_failed_hop_is_retried_from_its_checkpoint_and_the_old_attempt_is_fenced(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _ = helper
+    jobs: list[Any] = []
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        jobs.append(job)
+        if job.attempt == 1:
+            job.checkpoint({"n": 1}, progress={"done": 1, "total": 2})
+            raise RuntimeError("boom")
+        with pytest.raises(rc.JobFenced, match="no longer holds the job"):
+            jobs[0].checkpoint({"n": 99})  # the slow first attempt, after the takeover
+        return job.done({"from": job.state})
+
+    rc._user_handler = user
+    with pytest.raises(RuntimeError, match="boom"):  # re-raised: Lambda's failure path
+        rc.handler({"total": 2}, _ctx("root"))
+    assert rc.handler(_failure("root", {"total": 2}, "boom"), _ctx("retry")) == {"from": {"n": 1}}
+    assert [(j.seq, j.attempt, j.input) for j in jobs] == [
+        (0, 1, {"total": 2}),
+        (0, 2, {"total": 2}),
+    ]
+    record = _item(ddb, "job#root")
+    assert record["status"] == {"S": "done"}
+    assert record["attempt"] == {"N": "2"}
+    assert json.loads(record["checkpoint"]["S"]) == {"seq": 0, "state": {"n": 1}}
+    claim = _item(ddb, "job#root#0")
+    assert (claim["owner"], claim["attempt"], claim["status"]) == (
+        {"S": "retry"}, {"N": "2"}, {"S": "done"}
+    )  # fmt: skip
+    jobs_marks = [m for m in markers(capsys.readouterr().out) if m["ev"] == "job"]
+    assert [(m["status"], m.get("error")) for m in jobs_marks] == [
+        ("retry", "RuntimeError: boom"), ("done", None)
+    ]  # fmt: skip
+
+
+def test_a_hop_that_failed_its_last_attempt_fails_the_job_and_keeps_its_checkpoint(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _ = helper
+    ran: list[int] = []
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        ran.append(job.attempt)
+        job.checkpoint({"n": job.attempt})
+        raise RuntimeError(f"attempt {job.attempt}")
+
+    rc._user_handler = user
+    with pytest.raises(RuntimeError):
+        rc.handler({}, _ctx("root"))
+    payload: dict[str, Any] = {}
+    for attempt in (2, 3):
+        with pytest.raises(RuntimeError):
+            rc.handler(_failure("root", payload, f"attempt {attempt - 1}"), _ctx(f"r{attempt}"))
+        payload = {"_recursectl": {"chain": "root", "job": {"id": "root", "seq": 0,
+                                                             "attempt": attempt}}}  # fmt: skip
+    assert rc.handler(_failure("root", payload, "attempt 3"), _ctx("r4")) is None
+    assert ran == [1, 2, 3]  # JOB_MAX_ATTEMPTS
+    record = _item(ddb, "job#root")
+    assert record["status"] == {"S": "failed"}
+    assert "failed 3 times" in record["error"]["S"]
+    assert json.loads(record["checkpoint"]["S"]) == {"seq": 0, "state": {"n": 3}}
+    last = [m for m in markers(capsys.readouterr().out) if m["ev"] == "job"][-1]
+    assert (last["status"], last["job"], last["seq"]) == ("failed", "root", 0)
+
+
+def test_the_hops_bound_ends_the_job_and_continuations_are_sequence_steps(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any
+) -> None:
+    rc, fake = helper
+    rc._user_handler = lambda event, context: rc.job(event, context).continue_with({"k": 1})
+    assert rc.handler({"x": 1}, _ctx("root")) == {"job": "root", "seq": 1, "continued": True}
+    (sent,) = fake.requests
+    event = sent.event
+    ctx = event.pop("_recursectl")
+    assert event == {"x": 1}  # the job's input, the same on every hop
+    assert (ctx["chain"], ctx["parent"], ctx["depth"]) == ("root", "root", 0)
+    assert ctx["job"] == {
+        "id": "root",
+        "seq": 1,
+        "attempt": 1,
+        "state": {"k": 1},
+        "bounds": {"max_hops": 2, "max_seconds": 21600, "max_cost": None},
+    }
+    # Hop 1 is the last of max_hops 2: its continuation is refused, the job fails.
+    out = rc.handler({**event, "_recursectl": ctx}, _ctx("child-1"))
+    assert out == {"job": "root", "seq": 1, "continued": False, "status": "failed"}
+    assert len(fake.requests) == 1
+    record = _item(ddb, "job#root")
+    assert record["status"] == {"S": "failed"}
+    assert "max_hops reached" in record["error"]["S"]
+    assert record["hops"] == {"N": "2"}
+    assert _item(ddb, "root")["n"] == {"N": "1"}  # the job's invocations, on the job's id
+
+
+def test_a_state_that_cannot_be_serialized_fails_the_job_with_its_last_good_checkpoint(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, fake = helper
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        job.checkpoint({"good": 1})
+        return job.continue_with({"bad": object()})
+
+    rc._user_handler = user
+    assert rc.handler({}, _ctx("root")) is None  # the hop ends; not a failure to retry
+    assert fake.requests == []
+    record = _item(ddb, "job#root")
+    assert record["status"] == {"S": "failed"}
+    assert "cannot be serialized" in record["error"]["S"]
+    assert json.loads(record["checkpoint"]["S"]) == {"seq": 0, "state": {"good": 1}}
+    out = capsys.readouterr().out
+    assert "the state cannot be serialized to JSON" in out
+    (failed,) = [m for m in markers(out) if m["ev"] == "job"]
+    assert failed["status"] == "failed"
+
+
+def test_a_missing_bucket_fails_the_hop_before_the_handler_and_names_it(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any
+) -> None:
+    rc, fake = helper
+    ran: list[Any] = []
+    rc._user_handler = lambda event, context: ran.append(event)
+    rc.handler({}, _ctx("root"))  # the job's record exists; the handler just returned
+    ref = {"bucket": BUCKET, "key": "recursectl/f/state/" + "0" * 64 + ".json.gz",
+           "sha256": "0" * 64, "bytes": 10}  # fmt: skip
+    ddb.update_item(
+        TableName=TABLE,
+        Key={"chain": {"S": "job#root"}},
+        UpdateExpression="SET #s = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":r": {"S": "running"}},
+    )
+    event = {"_recursectl": {"chain": "root", "job": {"id": "root", "seq": 1, "ref": ref}}}
+    with pytest.raises(RuntimeError, match=f"the job bucket {BUCKET} does not exist"):
+        rc.handler(event, _ctx("hop-1"))
+    assert len(ran) == 1  # the root's; hop 1's handler never ran
+    # Above the inline limit a continuation needs the bucket too: it says so, naming it.
+    rc._user_handler = lambda event, context: rc.job(event, context).continue_with("x" * 300_000)
+    with pytest.raises(RuntimeError, match=f"{BUCKET} does not exist .s3:PutObject on arn:aws:s3"):
+        rc.handler({}, _ctx("root2"))
+    assert fake.requests == []
