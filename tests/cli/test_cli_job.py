@@ -258,6 +258,8 @@ def test_job_resume_of_a_failed_hop_retries_it_from_the_checkpoint(deployed: str
 
 
 def test_stop_then_resume_continues_every_paused_job(deployed: str) -> None:
+    import threading
+
     unguard(deployed)
     put_job(
         deployed,
@@ -270,16 +272,31 @@ def test_stop_then_resume_continues_every_paused_job(deployed: str) -> None:
     assert run(deployed, "stop").exit_code == 0
     refused = run(deployed, "job", "resume", "j-p")
     assert refused.exit_code == 6  # stopped: `recursectl resume` is the way
-    result = run(deployed, "resume", "--json")
+    # A job whose hop was queued at the stop: that hop pauses it once the function runs
+    # again (as the helper does); resume waits for it and continues it too.
+    put_job(deployed, "j-r", "running", started_ms=1)
+    put_claim(deployed, "j-r", 3, "done")
+    pause_later = threading.Timer(2.0, lambda: put_job(deployed, "j-r", "paused", started_ms=1))
+    pause_later.start()
+    try:
+        result = run(deployed, "resume", "--json")
+    finally:
+        pause_later.join()
     assert result.exit_code == 0, result.output
     jobs = json.loads(result.stdout)["jobs"]
-    assert jobs["resumed"] == 1
-    assert [(j["job"], j["seq"], j["attempt"]) for j in jobs["jobs"]] == [("j-p", 4, 1)]
+    assert jobs["resumed"] == 2
+    assert sorted((j["job"], j["seq"], j["attempt"]) for j in jobs["jobs"]) == [
+        ("j-p", 4, 1),
+        ("j-r", 4, 1),
+    ]
+    assert jobs["skipped"] == []
     assert status_of(deployed, "j-p") == "running"
     assert status_of(deployed, "j-d") == "done"
-    (event,) = events_printed(deployed, 1)
-    assert event[protocol.CONTEXT_KEY]["job"]["ref"]["key"] == "k"
-    assert "state" not in event[protocol.CONTEXT_KEY]["job"]
+    sent = {e[protocol.CONTEXT_KEY]["job"]["id"]: e for e in events_printed(deployed, 2)}
+    assert sent["j-p"][protocol.CONTEXT_KEY]["job"]["ref"]["key"] == "k"
+    assert "state" not in sent["j-p"][protocol.CONTEXT_KEY]["job"]
+    put_job(deployed, "j-p", "done")
+    put_job(deployed, "j-r", "done")
     assert run(deployed, "stop").exit_code == 0
     text = run(deployed, "resume")
     assert "resumed 0 paused jobs" in text.stderr

@@ -117,7 +117,16 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
         aws, settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
     )
     fn = aws.lambda_api.require_function(settings.name)  # running again: its paused jobs go on
-    jobs = jobops.resume_paused(aws, fn, int(time.time() * 1000))
+    # Jobs whose hop was in flight or queued at the stop pause when that hop runs: wait for
+    # them when the function was stopped (a hop ends within the timeout).
+    wait_s = min(fn.timeout + 30.0, 300.0) if change.before == 0 else 0.0
+    jobs = jobops.resume_paused(
+        aws,
+        fn,
+        lambda: int(time.time() * 1000),
+        wait_s=wait_s,
+        on_wait=None if as_json else app.ui.info,
+    )
     if as_json:
         doc = _change_json(change)
         if fn.job_bounds is not None:

@@ -8,6 +8,7 @@ the job from paused/failed to running (so two resumes never both run it).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -191,20 +192,53 @@ class ResumeAll:
         }
 
 
-def resume_paused(aws: Aws, fn: FunctionView, now_ms: int) -> ResumeAll:
+def resume_paused(
+    aws: Aws,
+    fn: FunctionView,
+    now_ms: Callable[[], int],
+    *,
+    wait_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> ResumeAll:
     """Continue every paused job of a job function (after `recursectl stop` paused them);
-    failed jobs are left to `recursectl job resume JOB`."""
+    failed jobs are left to `recursectl job resume JOB`.
+
+    A job whose hop was running or queued at the stop is still `running`: its next hop
+    pauses it once the kill switch is lifted (it sees the stale generation). With `wait_s`
+    (a function that was stopped), such jobs are waited for, at most that long, and resumed
+    as they pause; one still running then is named in `skipped`.
+    """
     out = ResumeAll()
     if fn.job_bounds is None or not fn.env.get(protocol.COUNTER_TABLE_ENV):
         return out
     table = job_table(fn)
-    for record in list_jobs(aws, fn):
-        if record.status != "paused":
-            continue
-        try:
-            out.resumed.append(_resume_record(aws, fn, table, record, now_ms))
-        except (ConflictError, UsageError) as exc:
-            out.skipped[record.id] = exc.message
+    deadline = aws.clock() + wait_s
+    told = False
+    while True:
+        records = list_jobs(aws, fn)
+        for record in records:
+            if record.status == "paused" and record.id not in out.skipped:
+                try:
+                    out.resumed.append(_resume_record(aws, fn, table, record, now_ms()))
+                except (ConflictError, UsageError) as exc:
+                    out.skipped[record.id] = exc.message
+        resumed = {r.job for r in out.resumed}
+        running = [r.id for r in records if r.status == "running" and r.id not in resumed]
+        if not running or aws.clock() >= deadline:
+            break
+        if on_wait is not None and not told:
+            on_wait(
+                f"waiting for {len(running)} running job(s) to reach their next hop and pause "
+                f"(at most {wait_s:.0f} s)..."
+            )
+            told = True
+        aws.sleep(1.0)
+    if wait_s:
+        for job_id in running:
+            out.skipped[job_id] = (
+                "still running: its next hop has not run yet; `recursectl job resume "
+                f"{job_id}` once `recursectl job show {job_id}` says paused"
+            )
     return out
 
 

@@ -1,0 +1,95 @@
+"""A user's long job from `recursectl init --template job` (Python and Node), through the real
+CLI on the local cloud: deploy, invoke, the 10,000 items processed across several 3-second
+hops, `job list --json` and `job show --json` say it is done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cli import Cli, wait_until
+
+pytestmark = pytest.mark.e2e
+
+TOTAL = 10_000
+SUM_OF_SQUARES = sum(i * i for i in range(TOTAL))  # what the template's `process` adds up
+
+
+def _jobs(cli: Cli, project: Path, name: str) -> list[dict[str, Any]]:
+    out = cli.ok("job", "list", "--name", name, "--json", cwd=project)
+    return list(json.loads(out)["jobs"])
+
+
+@pytest.mark.parametrize("runtime", [None, "nodejs22.x"])
+def test_the_job_template_processes_its_10000_items_across_hops(
+    request: pytest.FixtureRequest,
+    local_cloud: Cli,
+    fn_name: str,
+    tmp_path: Path,
+    runtime: str | None,
+) -> None:
+    if runtime is not None:
+        request.getfixturevalue("node_ready")
+    extra = ["--runtime", runtime] if runtime else []
+    local_cloud.ok("init", "--template", "job", "--name", fn_name, "my-job", *extra, cwd=tmp_path)
+    project = tmp_path / "my-job"
+    deployed = local_cloud.run("deploy", cwd=project, timeout=300)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "is a job function" in " ".join(deployed.stderr.split())
+    started = local_cloud.run("invoke", cwd=project)
+    assert started.returncode == 0, started.stderr
+    assert "job bounds: 1,000 hops, 1 h, no cost bound (declared in [job])" in started.stderr
+    job_id = started.stdout.strip()
+
+    def finished() -> bool:
+        jobs = {j["id"]: j for j in _jobs(local_cloud, project, fn_name)}
+        return jobs.get(job_id, {}).get("status") in ("done", "failed", "cancelled")
+
+    wait_until(f"job {job_id} to end", finished, timeout=240)
+    (listed,) = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
+    assert listed["status"] == "done", listed
+    assert listed["error"] is None
+    assert listed["progress"]["done"] == TOTAL
+    assert listed["hops"] >= 2  # 100 batches of 50 ms do not fit one 3 s hop
+    shown = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert shown["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
+    assert shown["checkpoint"]["where"] == "inline"
+
+
+def test_stop_pauses_the_job_and_resume_continues_it_from_its_checkpoint(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    local_cloud.ok("init", "--template", "job", "--name", fn_name, "my-job", cwd=tmp_path)
+    project = tmp_path / "my-job"
+    local_cloud.ok("deploy", cwd=project, timeout=300)
+    # 100 batches of 250 ms: about ten hops, time enough to stop it half-way
+    job_id = local_cloud.ok("invoke", "--data", '{"work_ms": 250}', cwd=project).strip()
+
+    def job() -> dict[str, Any]:
+        (found,) = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
+        return found
+
+    wait_until("the job's second hop", lambda: job()["hops"] >= 2, timeout=120)
+    local_cloud.ok("stop", "--name", fn_name, cwd=project)
+    stopped_at = job()["progress"]["done"]
+    assert 0 < stopped_at < TOTAL
+    resumed = local_cloud.run("resume", "--name", fn_name, "--json", cwd=project, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    doc = json.loads(resumed.stdout)["jobs"]
+    assert doc["resumed"] == 1, doc
+    (hop,) = doc["jobs"]
+    assert (hop["job"], hop["was"]) == (job_id, "paused")
+    assert hop["from_checkpoint_seq"] is not None
+    wait_until("the resumed job to end", lambda: job()["status"] != "running", timeout=240)
+    shown = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert shown["status"] == "done", shown
+    # the state went on from the checkpoint across the stop: the sum of squares is exact
+    assert shown["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
+    assert len(shown["chains"]) >= 2  # the resume started a new chain
