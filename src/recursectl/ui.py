@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # A command a message tells the user to run: `recursectl deploy ...`, not "recursectl's".
 _COMMAND = re.compile(
-    r"\brecursectl (?=(?:init|deploy|invoke|logs|info|stop|resume|destroy|audit)\b)"
+    r"\brecursectl (?=(?:init|deploy|invoke|logs|info|stop|resume|job|destroy|audit)\b)"
 )
 
 

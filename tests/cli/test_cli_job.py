@@ -210,7 +210,7 @@ def test_job_list_and_show(deployed: str) -> None:
     assert shown["bounds"] == {"max_hops": 200, "max_seconds": 3600, "max_cost": 2}
     text = run(deployed, "job", "show", "j-new")
     assert "checkpoint  seq 3, inline: 13 bytes, keys next" in text.stdout
-    assert "recursectl job resume j-new --name jobs" in text.stderr
+    assert f"recursectl --endpoint-url {deployed} job resume j-new --name jobs" in text.stderr
     missing = run(deployed, "job", "show", "nope")
     assert missing.exit_code == 4
     assert "Job nope does not exist on jobs." in missing.stderr
@@ -389,3 +389,17 @@ def test_the_node_job_template_is_valid_javascript() -> None:
         check=False,
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_info_and_stop_say_it_is_a_job_function(deployed: str) -> None:
+    doc = json.loads(run(deployed, "info", "--json").stdout)
+    assert doc["job"] == {
+        "bucket": BUCKET,
+        "bounds": {"max_hops": 200, "max_seconds": 3600, "max_cost": 2.0},
+    }
+    text = " ".join(run(deployed, "info").stdout.split())
+    assert "job function: max_hops 200, max_seconds 3600, max_cost 2.0" in text
+    assert f"s3://{BUCKET}/recursectl/jobs/" in text
+    stopped = run(deployed, "stop")
+    assert "running jobs pause at their next hop" in stopped.stderr
+    assert json.loads(run(deployed, "stop", "--json").stdout)["job_function"] is True

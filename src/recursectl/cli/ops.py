@@ -40,6 +40,7 @@ def _change_json(change: Any) -> dict[str, Any]:
         "guarded": change.guarded,
         "source": change.source or None,
         "waited_for_update_s": round(change.waited_s, 1),
+        "job_function": change.job_function,
     }
 
 
@@ -81,6 +82,11 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
             "chains started before now will not go deeper, even after resume "
             f"(generation {change.generation})"
         )
+        if change.job_function:
+            app.ui.info(
+                "running jobs pause at their next hop, their state kept: `recursectl resume` "
+                "continues them from their checkpoints"
+            )
     elif change.generation is not None:
         app.ui.warn(
             f"{change.name} has no guard (deployed by an older recursectl): only handlers that "
@@ -230,6 +236,7 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
         ("guard", _guard(result)),
         ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
         ("budget", _budget(f)),
+        *_job_rows(f),
         ("recursion", _recursion(result.recursion)),
         ("concurrency", _concurrency(f.concurrency)),
         (
@@ -248,6 +255,15 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
     if result.last_chain is not None:
         rows.append(("last chain", _last_chain_row(result.last_chain)))
     return rows
+
+
+def _job_rows(f: Any) -> list[tuple[str, str]]:
+    """A job function's bounds and bucket (`recursectl job list` lists its jobs)."""
+    if f.job_bounds is None:
+        return []
+    bounds = ", ".join(f"{k} {v}" for k, v in f.job_bounds.items() if v is not None)
+    where = f"state spilled to s3://{escape(f.job_bucket or '?')}/{protocol.JOB_STATE_PREFIX}"
+    return [("job", f"job function: {escape(bounds)}; {where}{escape(f.name)}/")]
 
 
 def _last_chain_row(c: dict[str, Any]) -> str:

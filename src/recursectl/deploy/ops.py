@@ -39,6 +39,7 @@ class ConcurrencyChange:
     guarded: bool = False  # the entry point wraps every invocation: the generation binds all
     source: str = ""  # resume: where `after` came from (flag | remembered | config | none)
     waited_s: float = 0.0  # time spent waiting out an update in progress (409s retried)
+    job_function: bool = False  # a [job] function: stop pauses its running jobs
 
 
 def _quiet(_: str) -> None:
@@ -117,6 +118,7 @@ def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> Con
         generation=generation,
         guarded=fn.guarded,
         waited_s=waits.waited,
+        job_function=fn.job_bounds is not None,
     )
 
 
@@ -201,6 +203,11 @@ class FunctionInfo:
             "max_calls": f.max_calls,
             "max_invocations": f.max_invocations,
             "counter_table": f.env.get(protocol.COUNTER_TABLE_ENV),
+            "job": (
+                {"bucket": f.job_bucket, "bounds": f.job_bounds}
+                if f.job_bounds is not None
+                else None
+            ),
             "generation": f.generation,
             "recursion": self.recursion,
             "reserved_concurrency": f.concurrency,
@@ -337,7 +344,7 @@ def _bucket_decision(aws: Aws, bucket: str, confirm: ConfirmBucket) -> Removal |
     tags = aws.job_bucket_api.bucket_tags(bucket)
     if tags is None:
         return Removal("bucket", bucket, "absent")
-    if not is_ours(tags) or not tags:
+    if not is_ours(tags):  # an adopted bucket (or one with no tags at all): never deleted
         return Removal("bucket", bucket, "kept", "adopted: not created by recursectl")
     held = aws.job_bucket_api.count_objects(bucket)
     if held and not confirm(bucket, held):
