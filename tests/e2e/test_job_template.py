@@ -93,3 +93,58 @@ def test_stop_pauses_the_job_and_resume_continues_it_from_its_checkpoint(
     # the state went on from the checkpoint across the stop: the sum of squares is exact
     assert shown["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
     assert len(shown["chains"]) >= 2  # the resume started a new chain
+
+
+def _arm(cli: Cli, function: str, fault: str) -> None:
+    """A one-shot fault of the local cloud (docs/jobs.md), through its control endpoint."""
+    import urllib.request
+
+    token = (Path(cli.env["RECURSECTL_STATE_DIR"]) / f"local-{cli.port}.token").read_text()
+    request = urllib.request.Request(
+        f"{cli.endpoint}/_recursectl/faults",
+        data=json.dumps({"function": function, "fault": fault}).encode(),
+        headers={"X-Recursectl-Token": token.strip(), "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.parametrize("runtime", [None, "nodejs22.x"])
+def test_a_duplicate_delivery_and_a_crash_do_not_change_the_result(
+    request: pytest.FixtureRequest,
+    local_cloud: Cli,
+    fn_name: str,
+    tmp_path: Path,
+    runtime: str | None,
+) -> None:
+    """What deploy sets for a job function (async retries 0, the function itself on failure)
+    carries a crashed hop to its retry from the checkpoint."""
+    if runtime is not None:
+        request.getfixturevalue("node_ready")
+    extra = ["--runtime", runtime] if runtime else []
+    local_cloud.ok("init", "--template", "job", "--name", fn_name, "my-job", *extra, cwd=tmp_path)
+    project = tmp_path / "my-job"
+    local_cloud.ok("deploy", cwd=project, timeout=300)
+    _arm(local_cloud, fn_name, "duplicate")  # the root event is delivered twice
+    _arm(local_cloud, fn_name, "crash")  # and the first hop dies at its first checkpoint
+    job_id = local_cloud.ok("invoke", cwd=project).strip()
+
+    def ended() -> bool:
+        jobs = {j["id"]: j for j in _jobs(local_cloud, project, fn_name)}
+        return jobs.get(job_id, {}).get("status") in ("done", "failed", "cancelled")
+
+    wait_until(f"job {job_id} to end", ended, timeout=240)
+    jobs = _jobs(local_cloud, project, fn_name)
+    assert [j["id"] for j in jobs] == [job_id]  # the duplicate started no second job
+    shown = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert shown["status"] == "done", shown
+    assert shown["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
+    claim = local_cloud.aws(
+        "dynamodb", "get-item", "--table-name", f"{fn_name}-recursectl-chains",
+        "--key", json.dumps({"chain": {"S": f"job#{job_id}#0"}}), "--consistent-read",
+    )  # fmt: skip
+    assert claim.returncode == 0, claim.stderr
+    assert json.loads(claim.stdout)["Item"]["attempt"] == {"N": "2"}  # the crashed hop, retried
