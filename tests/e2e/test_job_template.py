@@ -148,3 +148,66 @@ def test_a_duplicate_delivery_and_a_crash_do_not_change_the_result(
     )  # fmt: skip
     assert claim.returncode == 0, claim.stderr
     assert json.loads(claim.stdout)["Item"]["attempt"] == {"N": "2"}  # the crashed hop, retried
+
+
+BIG_STATE_JOB = """\
+import hashlib
+
+import recursectl_chain
+
+
+def handler(event, context):
+    job = recursectl_chain.job(event, context)
+    state = job.state or {"hops": 0, "blob": "x" * 3_000_000}
+    state["hops"] += 1
+    if state["hops"] < 3:
+        return job.continue_with(state)
+    digest = hashlib.sha256(state["blob"].encode()).hexdigest()
+    return job.done({"hops": state["hops"], "bytes": len(state["blob"]), "sha256": digest})
+"""
+
+
+def test_a_3_mb_state_is_spilled_to_the_bucket_deploy_made_and_read_back(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    """The role deploy scopes to BUCKET/recursectl/<function>/* is enough to spill and load."""
+    import hashlib
+
+    project = tmp_path / "big-state"
+    project.mkdir()
+    (project / "handler.py").write_text(BIG_STATE_JOB)
+    (project / "recursectl.toml").write_text(
+        f'name = "{fn_name}"\nhandler = "handler.py:handler"\ntimeout = 10\nmemory = 512\n[job]\n'
+    )
+    deployed = json.loads(local_cloud.ok("deploy", "--json", cwd=project, timeout=300))
+    bucket = deployed["job"]["bucket"]
+    job_id = local_cloud.ok("invoke", cwd=project).strip()
+
+    def ended() -> bool:
+        jobs = {j["id"]: j for j in _jobs(local_cloud, project, fn_name)}
+        return jobs.get(job_id, {}).get("status") in ("done", "failed", "cancelled")
+
+    wait_until(f"job {job_id} to end", ended, timeout=180)
+    shown = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert shown["status"] == "done", shown
+    blob = "x" * 3_000_000
+    assert shown["result"] == {
+        "hops": 3,
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob.encode()).hexdigest(),
+    }
+    checkpoint = shown["checkpoint"]
+    assert checkpoint["where"] == "spilled"
+    assert checkpoint["bucket"] == bucket
+    assert checkpoint["key"].startswith(f"recursectl/{fn_name}/state/")
+    listed = local_cloud.aws("s3api", "list-objects-v2", "--bucket", bucket)
+    assert listed.returncode == 0, listed.stderr
+    keys = [o["Key"] for o in json.loads(listed.stdout)["Contents"]]
+    assert checkpoint["key"] in keys
+    assert all(k.startswith(f"recursectl/{fn_name}/state/") for k in keys)
+    # destroy asks before deleting a bucket holding state; --yes deletes it with its objects
+    gone = json.loads(local_cloud.ok("destroy", "--yes", "--json", cwd=project))
+    (removal,) = [r for r in gone["removed"] if r["resource"] == "bucket"]
+    assert (removal["name"], removal["outcome"]) == (bucket, "deleted")
