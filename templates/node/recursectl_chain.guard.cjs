@@ -697,12 +697,12 @@ function conditionFailed(err) {
   return err.Item || {};
 }
 
-async function update(key, expression, condition, names, values) {
+async function update(key, expression, condition, names, values, returns = 'ALL_NEW') {
   const input = {
     Key: { chain: S(key) },
     UpdateExpression: expression,
     ExpressionAttributeNames: names,
-    ReturnValues: 'ALL_NEW',
+    ReturnValues: returns,
   };
   if (values) input.ExpressionAttributeValues = values;
   if (condition) {
@@ -854,16 +854,13 @@ class Job {
     }
   }
 
-  /** One fenced update of the job's record (this attempt must still hold the job). */
+  /**
+   * One fenced update of the job's record (this attempt must still hold the job): on
+   * `running`, else once more under `cancelled` or `paused` (see the Python helper's _write).
+   */
   async write(sets, addRun) {
     const names = { '#seq': 'seq', '#att': 'attempt', '#st': 'status' };
-    const values = {
-      ':seq': N(this.seq),
-      ':att': N(this.attempt),
-      ':running': S('running'),
-      ':cancelled': S('cancelled'),
-      ':paused': S('paused'),
-    };
+    const values = { ':seq': N(this.seq), ':att': N(this.attempt) };
     const parts = Object.entries(sets).map(([name, value], i) => {
       names[`#f${i}`] = name;
       values[`:v${i}`] = value;
@@ -875,27 +872,29 @@ class Job {
       values[':run'] = N(this.hopMs());
       expression += ' ADD #run :run';
     }
-    let item;
-    try {
-      item = await update(
-        JOB_RECORD_PREFIX + this.id,
-        expression,
-        '#seq = :seq AND #att = :att AND #st IN (:running, :cancelled, :paused)',
-        names,
-        values,
-      );
-    } catch (err) {
-      const old = conditionFailed(err);
-      if (old === null) throw tableError('UpdateItem', err);
-      this.ended = true;
-      const status = old.status && old.status.S;
-      throw new JobFenced(
-        `job ${this.id}: hop ${this.seq} attempt ${this.attempt} no longer holds the job (now hop ` +
-          `${attrInt(old, 'seq')} attempt ${attrInt(old, 'attempt')}, ${status}): its writes are refused`,
-      );
+    let status = 'running';
+    let old = {};
+    for (let i = 0; i < 2; i += 1) {
+      values[':st'] = S(status);
+      try {
+        await update(JOB_RECORD_PREFIX + this.id, expression, '#seq = :seq AND #att = :att AND #st = :st', names, values, 'NONE');
+        this.status = status;
+        return;
+      } catch (err) {
+        const found = conditionFailed(err);
+        if (found === null) throw tableError('UpdateItem', err);
+        old = found;
+      }
+      const now = old.status && old.status.S;
+      const ours = attrInt(old, 'seq') === this.seq && attrInt(old, 'attempt') === this.attempt;
+      if (!(ours && (now === 'cancelled' || now === 'paused') && now !== status)) break;
+      status = now;
     }
-    this.status = (item.status && item.status.S) || 'running';
-    return item;
+    this.ended = true;
+    throw new JobFenced(
+      `job ${this.id}: hop ${this.seq} attempt ${this.attempt} no longer holds the job (now hop ` +
+        `${attrInt(old, 'seq')} attempt ${attrInt(old, 'attempt')}, ${old.status && old.status.S}): its writes are refused`,
+    );
   }
 
   /** The record's `checkpoint` (compact JSON) and whether the state is spilled. */
@@ -931,6 +930,7 @@ class Job {
         '#owner = :owner AND #att = :att',
         { '#st': 'status', '#owner': 'owner', '#att': 'attempt' },
         { ':done': S('done'), ':owner': S(this.chain.req), ':att': N(this.attempt) },
+        'NONE',
       );
     } catch (err) {
       writeLine(`recursectl: job ${this.id}: hop ${this.seq}'s claim was not marked done: ${err}\n`);
@@ -1069,6 +1069,7 @@ async function claim(chain, id, seq, attempt) {
         ':done': S('done'),
         ':ttl': N(Math.floor(Date.now() / 1000) + JOB_STATE_TTL_DAYS * 24 * 3600),
       },
+      'NONE',
     );
     return true;
   } catch (err) {
@@ -1092,7 +1093,7 @@ async function setStatus(marks, id, seq, status, error) {
     expression += ', #err = :err';
   }
   try {
-    await update(JOB_RECORD_PREFIX + id, expression, '#st = :running', names, values);
+    await update(JOB_RECORD_PREFIX + id, expression, '#st = :running', names, values, 'NONE');
   } catch (err) {
     if (conditionFailed(err) === null) throw tableError('UpdateItem', err);
     return; // not running (done, cancelled, already paused or failed): left as it is
@@ -1155,14 +1156,12 @@ async function prepareHop(chain, event, context) {
   return currentJob;
 }
 
-/** The first hop of a new job: claim seq 0 and write the job's record. */
+/** The first hop of a new job: write the job's record, then claim seq 0 (the Python
+ *  helper's order: a failed first hop's retry finds the job by its record). */
 async function rootJob(chain, event, context) {
   const ctx = chain.jobCtx || {};
   const bounds = jobBounds(ctx.bounds);
   const id = chain.req;
-  if (!(await claim(chain, id, 0, 1))) {
-    throw new JobStop(`job ${id}: a duplicate delivery of its first hop: not run`);
-  }
   const input = isObject(event) ? strip(event) : {};
   const now = N(nowMs());
   const item = {
@@ -1194,6 +1193,9 @@ async function rootJob(chain, event, context) {
   } catch (err) {
     if (conditionFailed(err) === null) throw tableError('PutItem', err);
   }
+  if (!(await claim(chain, id, 0, 1))) {
+    throw new JobStop(`job ${id}: a duplicate delivery of its first hop: not run`);
+  }
   currentJob = new Job(chain, context, id, 0, 1, ctx.state === undefined ? null : ctx.state, input, bounds);
   return currentJob;
 }
@@ -1224,6 +1226,34 @@ async function job(event, context) {
   return rootJob(chain, event, context);
 }
 
+/**
+ * A stopped job's next hop: the job is `paused` (state kept) and the hop does not run (true).
+ * false: the job was resumed since the stop (its record's `gen` is the function's current
+ * one), so the hop, held back by the stop's concurrency 0 until now, goes on.
+ */
+async function pauseJob(chain) {
+  const { job: id, seq } = jobIds(chain.jobCtx);
+  const current = currentGeneration();
+  try {
+    await update(
+      JOB_RECORD_PREFIX + id,
+      'SET #st = :paused, #u = :now',
+      '#st = :running AND (attribute_not_exists(#gen) OR #gen < :current)',
+      { '#st': 'status', '#u': 'updated_ms', '#gen': 'gen' },
+      { ':paused': S('paused'), ':now': N(nowMs()), ':running': S('running'), ':current': N(current) },
+      'NONE',
+    );
+  } catch (err) {
+    const old = conditionFailed(err);
+    if (old === null) throw tableError('UpdateItem', err);
+    const status = old.status && old.status.S;
+    return !(status === 'running' && attrInt(old, 'gen') >= current);
+  }
+  chain.mark(EV_JOB, { job: id, seq, status: 'paused' });
+  writeLine(`recursectl: job ${id} paused before hop ${seq} (\`recursectl resume\` continues it)\n`);
+  return true;
+}
+
 /** Whether `event` is an on-failure destination record of this very function. */
 function ownFailureRecord(event) {
   if (!isObject(event) || !isObject(event.requestPayload) || !isObject(event.requestContext)) return false;
@@ -1240,25 +1270,54 @@ function failureText(record) {
   return String((record.requestContext && record.requestContext.condition) || 'failed');
 }
 
-/** The retry hop a failure record stands for (null: nothing to run); a record that is not
- *  a job's goes to the handler unchanged. */
+/**
+ * (the hop's own event, the first delivery's request id, how many attempts failed): a retry
+ * hop's event is the failure record that started it, so each level is one failed attempt.
+ */
+function unwrap(record) {
+  let payload = record.requestPayload;
+  let requestId = String(record.requestContext.requestId || '');
+  let failed = 1;
+  while (ownFailureRecord(payload) && failed <= JOB_MAX_ATTEMPTS) {
+    failed += 1;
+    requestId = String(payload.requestContext.requestId || requestId);
+    payload = payload.requestPayload;
+  }
+  return { payload, requestId, failed };
+}
+
+function jobFunction() {
+  return Boolean(counterTable() && (process.env[JOB_BUCKET_ENV] || process.env[JOB_BOUNDS_ENV]));
+}
+
+/** The retry hop a failure record stands for (null: nothing to run). A record that is no
+ *  job's goes to the handler unchanged, but in a job function (its on-failure destination is
+ *  itself) it is dropped: run, it could fail again, for ever. */
 async function retryEvent(record, context) {
-  const payload = record.requestPayload;
-  const ctx = isObject(payload[CONTEXT_KEY]) ? payload[CONTEXT_KEY] : {};
+  const { payload, requestId, failed } = unwrap(record);
+  const ctx = isObject(payload) && isObject(payload[CONTEXT_KEY]) ? payload[CONTEXT_KEY] : {};
   let jobCtx = isObject(ctx[JOB_KEY]) ? ctx[JOB_KEY] : {};
-  const requestId = String(record.requestContext.requestId || '');
-  if (!jobCtx.id) {
-    if (!counterTable() || !requestId) return record;
+  if (!jobCtx.id && isObject(payload) && counterTable() && requestId) {
+    // The first hop (no id yet): a job's when the job's record exists.
     let found;
     try {
       found = await ddb('GetItemCommand', { Key: { chain: S(JOB_RECORD_PREFIX + requestId) }, ConsistentRead: true });
     } catch (err) {
       throw tableError('GetItem', err);
     }
-    if (!found.Item) return record;
-    jobCtx = { ...jobCtx, id: requestId, seq: 0, attempt: 1 };
+    if (found.Item) jobCtx = { ...jobCtx, id: requestId, seq: 0, attempt: 1 };
   }
-  const { job: id, seq, attempt } = jobIds(jobCtx);
+  if (!jobCtx.id) {
+    if (!jobFunction()) return record; // not a job function: its handler gets the record
+    writeLine(
+      `recursectl: an on-failure record of request ${requestId || 'unknown'}, no job's: dropped ` +
+        "(a job function's failures come back to it; this one is not retried)\n",
+    );
+    return null;
+  }
+  const ids = jobIds(jobCtx);
+  const { job: id, seq } = ids;
+  const attempt = ids.attempt + failed - 1; // the attempt that failed last
   const error = failureText(record);
   const chainId = String(ctx.chain || id);
   const req = String((context && context.awsRequestId) || 'unknown');
@@ -1288,18 +1347,29 @@ async function prelude(event, context) {
   }
   const chain = begin(event, context);
   const isJobHop = Boolean(chain.jobCtx && chain.jobCtx.id);
+  if (isJobHop && chain.stale() && !(await pauseJob(chain))) {
+    chain.gen = currentGeneration(); // resumed since the stop: this hop goes on
+  }
   if (chain.stale()) {
-    chain.stopped();
-    if (isJobHop) {
-      const { job: id, seq } = jobIds(chain.jobCtx);
-      await setStatus(chain, id, seq, 'paused', null);
-      writeLine(`recursectl: job ${id} paused before hop ${seq} (\`recursectl resume\` continues it)\n`);
-    }
-    chain.notRun();
+    chain.skip();
     return null;
   }
   if (isJobHop && !(await prepareHop(chain, event, context))) return null;
   return { chain, event };
+}
+
+/**
+ * In a handler shape that cannot be a job's (streaming; a callback handler the runtime calls
+ * itself), a job function's own failure record is dropped, never run: run, it could fail
+ * again and come back nested in its own record, for ever.
+ */
+function droppedRecord(event) {
+  if (!ownFailureRecord(event) || !jobFunction()) return false;
+  writeLine(
+    "recursectl: an on-failure record dropped: this handler is not an async function, so it cannot " +
+      'be a job handler (make it `async` to have its failed hops retried)\n',
+  );
+  return true;
 }
 
 /** After the handler: a job hop that neither continued nor finished fails the job. */
@@ -1421,6 +1491,10 @@ function wrap(user) {
   let wrapper;
   if (streaming) {
     wrapper = function (event, responseStream, context) {
+      if (droppedRecord(event)) {
+        responseStream.end();
+        return Promise.resolve(undefined);
+      }
       const chain = begin(event, context);
       if (chain.stale()) {
         chain.skip();
@@ -1453,6 +1527,10 @@ function wrap(user) {
     return callbackAdapter(user);
   } else {
     wrapper = function (event, context, callback) {
+      if (droppedRecord(event)) {
+        if (typeof callback === 'function') callback(null, null);
+        return null;
+      }
       const chain = begin(event, context);
       if (chain.stale()) {
         chain.skip();

@@ -660,10 +660,11 @@ def handler(event: Any, context: Any) -> Any:
         if event is None:
             return None
     chain = _start(event, context)
+    job_hop = bool(chain.job_ctx and chain.job_ctx.get("id"))
+    if job_hop and chain.generation < _GENERATION and not _pause(chain, chain.job_ctx or {}):
+        chain.generation = _GENERATION  # resumed since the stop: this hop goes on
     stale = chain._stale()
     if stale:
-        if chain.job_ctx and chain.job_ctx.get("id"):
-            _pause(chain, chain.job_ctx)
         print(f"recursectl: not running the handler: {stale}")
         return None
     if _user_handler is None:
@@ -792,13 +793,20 @@ def _condition_failed(exc: BaseException) -> dict[str, Any] | None:
     return dict((getattr(exc, "response", None) or {}).get("Item") or {})
 
 
-def _update(key: str, expression: str, condition: str | None, names: Any, values: Any) -> Any:
+def _update(
+    key: str,
+    expression: str,
+    condition: str | None,
+    names: Any,
+    values: Any,
+    returns: str = "ALL_NEW",
+) -> Any:
     params: dict[str, Any] = {
         "TableName": _COUNTER_TABLE,
         "Key": {"chain": _s(key)},
         "UpdateExpression": expression,
         "ExpressionAttributeNames": names,
-        "ReturnValues": "ALL_NEW",
+        "ReturnValues": returns,
     }
     if values:
         params["ExpressionAttributeValues"] = values
@@ -949,16 +957,15 @@ class Job:
                 f"({exc}); its last good checkpoint is kept"
             ) from None
 
-    def _write(self, sets: dict[str, Any], add_run: bool = False) -> dict[str, Any]:
-        """One fenced update of the job's record (this attempt must still hold the job)."""
+    def _write(self, sets: dict[str, Any], add_run: bool = False) -> None:
+        """One fenced update of the job's record (this attempt must still hold the job).
+
+        Conditional on `running`; a job cancelled or paused meanwhile is written once more
+        under that status (the hop's progress is kept), which `should_continue` then sees.
+        Nothing is returned (a checkpoint holds up to 64 KB: not read back on every write).
+        """
         names = {"#seq": "seq", "#att": "attempt", "#st": "status"}
-        values: dict[str, Any] = {
-            ":seq": _n(self.seq),
-            ":att": _n(self.attempt),
-            ":running": _s("running"),
-            ":cancelled": _s("cancelled"),
-            ":paused": _s("paused"),
-        }
+        values: dict[str, Any] = {":seq": _n(self.seq), ":att": _n(self.attempt)}
         parts = []
         for i, (name, value) in enumerate(sets.items()):
             names[f"#f{i}"] = name
@@ -969,27 +976,38 @@ class Job:
             names["#run"] = "run_ms"
             values[":run"] = _n(self._hop_ms())
             expression += " ADD #run :run"
-        try:
-            item = _update(
-                JOB_RECORD_PREFIX + self.id,
-                expression,
-                "#seq = :seq AND #att = :att AND #st IN (:running, :cancelled, :paused)",
-                names,
-                values,
-            )
-        except Exception as exc:
-            old = _condition_failed(exc)
-            if old is None:
-                raise _table_error("UpdateItem", exc) from None
-            seq, attempt = _attr_int(old, "seq"), _attr_int(old, "attempt")
-            status = (old.get("status") or {}).get("S")
-            self._ended = True
-            raise JobFenced(
-                f"job {self.id}: hop {self.seq} attempt {self.attempt} no longer holds the job "
-                f"(now hop {seq} attempt {attempt}, {status}): its writes are refused"
-            ) from None
-        self._status = (item.get("status") or {}).get("S", "running")
-        return dict(item)
+        status = "running"
+        old: dict[str, Any] = {}
+        for _ in range(2):
+            values[":st"] = _s(status)
+            try:
+                _update(
+                    JOB_RECORD_PREFIX + self.id,
+                    expression,
+                    "#seq = :seq AND #att = :att AND #st = :st",
+                    names,
+                    values,
+                    returns="NONE",
+                )
+                self._status = status
+                return
+            except Exception as exc:
+                found = _condition_failed(exc)
+                if found is None:
+                    raise _table_error("UpdateItem", exc) from None
+                old = found
+            now = (old.get("status") or {}).get("S")
+            ours = (_attr_int(old, "seq"), _attr_int(old, "attempt")) == (self.seq, self.attempt)
+            if not (ours and now in ("cancelled", "paused") and now != status):
+                break
+            status = str(now)
+        seq, attempt = _attr_int(old, "seq"), _attr_int(old, "attempt")
+        self._ended = True
+        raise JobFenced(
+            f"job {self.id}: hop {self.seq} attempt {self.attempt} no longer holds the job "
+            f"(now hop {seq} attempt {attempt}, {(old.get('status') or {}).get('S')}): its "
+            "writes are refused"
+        )
 
     def _checkpoint_value(self, text: str, ref: dict[str, Any] | None) -> tuple[str, bool]:
         """The record's `checkpoint` (compact JSON) and whether the state is spilled."""
@@ -1026,6 +1044,7 @@ class Job:
                     ":owner": _s(self._chain.request_id),
                     ":att": _n(self.attempt),
                 },
+                returns="NONE",
             )
         except Exception as exc:
             print(f"recursectl: job {self.id}: hop {self.seq}'s claim was not marked done: {exc}")
@@ -1138,6 +1157,7 @@ def _claim(chain: Chain, job_id: str, seq: int, attempt: int) -> bool:
                 ":done": _s("done"),
                 ":ttl": _n(int(time.time()) + JOB_STATE_TTL_DAYS * 24 * 3600),
             },
+            returns="NONE",
         )
         return True
     except Exception as exc:
@@ -1171,7 +1191,7 @@ def _set_status(chain: Any, job_id: str, seq: int, status: str, error: str | Non
     if error:
         values[":err"] = _s(error[:1000])
     try:
-        _update(JOB_RECORD_PREFIX + job_id, sets, "#st = :running", names, values)
+        _update(JOB_RECORD_PREFIX + job_id, sets, "#st = :running", names, values, "NONE")
     except Exception as exc:
         if _condition_failed(exc) is None:
             raise _table_error("UpdateItem", exc) from None
@@ -1190,11 +1210,34 @@ class _Marks:
         _emit({"v": VERSION, "ev": ev, "chain": self.chain_id, "req": self.request_id, **fields})
 
 
-def _pause(chain: Chain, job_ctx: dict[str, Any]) -> None:
-    """A stopped job's next hop: the job is `paused` (state kept), the hop does not run."""
+def _pause(chain: Chain, job_ctx: dict[str, Any]) -> bool:
+    """A stopped job's next hop: the job is `paused` (state kept) and the hop does not run
+    (True). False: the job was resumed since the stop (its record's `gen` is the function's
+    current one), so the hop, held back by the stop's concurrency 0 until now, goes on."""
     job_id, seq, _ = _job_ids(job_ctx)
-    _set_status(chain, job_id, seq, "paused", None)
+    try:
+        _update(
+            JOB_RECORD_PREFIX + job_id,
+            "SET #st = :paused, #u = :now",
+            "#st = :running AND (attribute_not_exists(#gen) OR #gen < :current)",
+            {"#st": "status", "#u": "updated_ms", "#gen": "gen"},
+            {
+                ":paused": _s("paused"),
+                ":now": _n(_now_ms()),
+                ":running": _s("running"),
+                ":current": _n(_GENERATION),
+            },
+            "NONE",
+        )
+    except Exception as exc:
+        old = _condition_failed(exc)
+        if old is None:
+            raise _table_error("UpdateItem", exc) from None
+        status = (old.get("status") or {}).get("S")
+        return not (status == "running" and _attr_int(old, "gen") >= _GENERATION)
+    chain._mark(EV_JOB, job=job_id, seq=seq, status="paused")
     print(f"recursectl: job {job_id} paused before hop {seq} (`recursectl resume` continues it)")
+    return True
 
 
 def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | None:
@@ -1255,13 +1298,15 @@ def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | Non
 
 
 def _root_job(chain: Chain, event: Any, context: Any) -> Job:
-    """The first hop of a new job: claim seq 0 and write the job's record."""
+    """The first hop of a new job: write the job's record, then claim seq 0.
+
+    The record first: should the claim (or the hop) fail, the failure record's retry finds
+    the job by it; a duplicate delivery finds both and stops at the claim.
+    """
     global _current_job
     job_ctx = chain.job_ctx or {}
     bounds = _bounds(job_ctx.get("bounds"))
     job_id = chain.request_id
-    if not _claim(chain, job_id, 0, 1):
-        raise JobStop(f"job {job_id}: a duplicate delivery of its first hop: not run")
     input_ = {k: v for k, v in event.items() if k != CONTEXT_KEY} if isinstance(event, dict) else {}
     now = _n(_now_ms())
     item: dict[str, Any] = {
@@ -1294,6 +1339,8 @@ def _root_job(chain: Chain, event: Any, context: Any) -> Job:
     except Exception as exc:
         if _condition_failed(exc) is None:
             raise _table_error("PutItem", exc) from None
+    if not _claim(chain, job_id, 0, 1):
+        raise JobStop(f"job {job_id}: a duplicate delivery of its first hop: not run")
     job = Job(chain, context, job_id, 0, 1, job_ctx.get("state"), input_, bounds)
     _current_job = job
     return job
@@ -1345,18 +1392,37 @@ def _failure_text(record: dict[str, Any]) -> str:
     return str(request.get("condition") or "failed")
 
 
+def _unwrap(record: dict[str, Any]) -> tuple[Any, str, int]:
+    """(the hop's own event, the first delivery's request id, how many attempts failed).
+
+    A retry hop's event is the failure record it was started by, so the record of a failed
+    retry holds that record as its payload: each level is one more failed attempt.
+    """
+    payload: Any = record["requestPayload"]
+    request_id = str((record.get("requestContext") or {}).get("requestId") or "")
+    failed = 1
+    while _own_failure_record(payload) and failed <= JOB_MAX_ATTEMPTS:
+        failed += 1
+        request_id = str((payload.get("requestContext") or {}).get("requestId") or request_id)
+        payload = payload["requestPayload"]
+    return payload, request_id, failed
+
+
+def _job_function() -> bool:
+    return bool(_COUNTER_TABLE and (_JOB_BUCKET or os.environ.get(JOB_BOUNDS_ENV)))
+
+
 def _retry_event(record: dict[str, Any], context: Any) -> Any:
-    """The retry hop a failure record stands for (None: nothing to run); a record that is
-    not a job's goes to the handler unchanged."""
-    payload = record["requestPayload"]
-    raw_ctx = payload.get(CONTEXT_KEY)
+    """The retry hop a failure record stands for (None: nothing to run). A record that is no
+    job's goes to the handler unchanged, but in a job function (deploy's `[job]`), whose
+    on-failure destination is itself, it is dropped: run, it could fail again, for ever."""
+    payload, request_id, failed = _unwrap(record)
+    raw_ctx = payload.get(CONTEXT_KEY) if isinstance(payload, dict) else None
     ctx: dict[str, Any] = raw_ctx if isinstance(raw_ctx, dict) else {}
     raw_job = ctx.get(JOB_KEY)
     job_ctx: dict[str, Any] = raw_job if isinstance(raw_job, dict) else {}
-    request_id = str((record.get("requestContext") or {}).get("requestId") or "")
-    if not job_ctx.get("id"):  # the first hop (no id yet): a job when its record exists
-        if not _COUNTER_TABLE or not request_id:
-            return record
+    if not job_ctx.get("id") and isinstance(payload, dict) and _COUNTER_TABLE and request_id:
+        # The first hop (no id yet): a job's when the job's record exists.
         try:
             found = _counter_client().get_item(
                 TableName=_COUNTER_TABLE,
@@ -1365,10 +1431,18 @@ def _retry_event(record: dict[str, Any], context: Any) -> Any:
             )
         except Exception as exc:
             raise _table_error("GetItem", exc) from None
-        if "Item" not in found:
-            return record
-        job_ctx = {**job_ctx, "id": request_id, "seq": 0, "attempt": 1}
-    job_id, seq, attempt = _job_ids(job_ctx)
+        if "Item" in found:
+            job_ctx = {**job_ctx, "id": request_id, "seq": 0, "attempt": 1}
+    if not job_ctx.get("id"):
+        if not _job_function():
+            return record  # not a job function: its handler gets the record, as before
+        print(
+            f"recursectl: an on-failure record of request {request_id or 'unknown'}, no job's: "
+            "dropped (a job function's failures come back to it; this one is not retried)"
+        )
+        return None
+    job_id, seq, base = _job_ids(job_ctx)
+    attempt = base + failed - 1  # the attempt that failed last
     error = _failure_text(record)
     chain_id = str(ctx.get("chain") or job_id)
     req = str(getattr(context, "aws_request_id", "") or "unknown")

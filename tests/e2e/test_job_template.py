@@ -211,3 +211,62 @@ def test_a_3_mb_state_is_spilled_to_the_bucket_deploy_made_and_read_back(
     gone = json.loads(local_cloud.ok("destroy", "--yes", "--json", cwd=project))
     (removal,) = [r for r in gone["removed"] if r["resource"] == "bucket"]
     assert (removal["name"], removal["outcome"]) == (bucket, "deleted")
+
+
+BUGGY_JOB = """\
+import os
+
+import recursectl_chain
+
+
+def handler(event, context):
+    job = recursectl_chain.job(event, context)
+    state = job.state or {"next": 0, "sum": 0}
+    while state["next"] < 10_000 and job.should_continue():
+        if state["next"] == 5_000 and os.environ.get("BUG") == "1":
+            raise ValueError("item 5000 is not a number")
+        end = state["next"] + 100
+        state["sum"] += sum(i * i for i in range(state["next"], end))
+        state["next"] = end
+        job.checkpoint(state, progress={"done": end, "total": 10_000})
+    if state["next"] >= 10_000:
+        return job.done({"processed": 10_000, "sum": state["sum"]})
+    return job.continue_with(state)
+"""
+
+
+def test_a_failed_job_is_fixed_redeployed_and_resumed_from_its_checkpoint(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "buggy"
+    project.mkdir()
+    (project / "handler.py").write_text(BUGGY_JOB)
+    config = f'name = "{fn_name}"\nhandler = "handler.py:handler"\ntimeout = 3\n[job]\n'
+    (project / "recursectl.toml").write_text(config + '[environment]\nBUG = "1"\n')
+    local_cloud.ok("deploy", cwd=project, timeout=300)
+    job_id = local_cloud.ok("invoke", cwd=project).strip()
+
+    def status() -> str:
+        jobs = {j["id"]: j for j in _jobs(local_cloud, project, fn_name)}
+        return str(jobs.get(job_id, {}).get("status"))
+
+    wait_until("the job to fail", lambda: status() == "failed", timeout=180)
+    failed = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert "item 5000 is not a number" in json.dumps(failed["error"])
+    assert failed["progress"]["done"] == 5_000
+    assert failed["resumable"] is True
+    # the user fixes it (here: the environment) and redeploys, then resumes the job
+    (project / "recursectl.toml").write_text(config)
+    local_cloud.ok("deploy", cwd=project, timeout=300)
+    resumed = json.loads(
+        local_cloud.ok("job", "resume", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert (resumed["job"], resumed["was"]) == (job_id, "failed")
+    wait_until("the resumed job to end", lambda: status() != "running", timeout=180)
+    done = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert done["status"] == "done", done
+    assert done["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}

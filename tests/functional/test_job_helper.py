@@ -238,3 +238,91 @@ def test_a_missing_bucket_fails_the_hop_before_the_handler_and_names_it(
     with pytest.raises(RuntimeError, match=f"{BUCKET} does not exist .s3:PutObject on arn:aws:s3"):
         rc.handler({}, _ctx("root2"))
     assert fake.requests == []
+
+
+def test_a_failure_record_that_is_no_jobs_is_dropped_in_a_job_function(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Run, it could fail again and come back nested in its own record, for ever.
+    rc, fake = helper
+    ran: list[Any] = []
+    rc._user_handler = lambda event, context: ran.append(event)
+    assert rc.handler(_failure("plain", {"x": 1}, "boom"), _ctx("r1")) is None
+    nested = _failure("r1", _failure("plain", {"x": 1}, "boom"), "again")
+    assert rc.handler(nested, _ctx("r2")) is None
+    assert ran == []
+    assert capsys.readouterr().out.count("no job's: dropped") == 2
+    assert fake.requests == []
+
+
+def test_a_cancelled_job_ends_at_its_next_continuation_and_its_next_hop_does_not_run(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, fake = helper
+
+    def cancel() -> None:  # what `recursectl job cancel` does
+        ddb.update_item(
+            TableName=TABLE,
+            Key={"chain": {"S": "job#root"}},
+            UpdateExpression="SET #s = :c",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": {"S": "cancelled"}},
+        )
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        cancel()  # while the hop runs
+        job.checkpoint({"n": 1})  # still saved: the hop's progress is kept
+        assert not job.should_continue()
+        return job.continue_with({"n": 2})
+
+    rc._user_handler = user
+    out = rc.handler({}, _ctx("root"))
+    assert out == {"job": "root", "seq": 0, "continued": False, "status": "cancelled"}
+    assert fake.requests == []
+    assert _item(ddb, "job#root")["status"] == {"S": "cancelled"}
+    # A hop already on its way (invoked before the cancel) ends without running.
+    ran: list[Any] = []
+    rc._user_handler = lambda event, context: ran.append(event)
+    hop = {"_recursectl": {"chain": "root", "job": {"id": "root", "seq": 1, "state": {}}}}
+    assert rc.handler(hop, _ctx("hop-1")) is None
+    assert ran == []
+    statuses = [m["status"] for m in markers(capsys.readouterr().out) if m["ev"] == "job"]
+    assert statuses == ["cancelled", "cancelled"]
+
+
+@pytest.fixture
+def stopped_helper(
+    endpoint: str, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, FakeLambda]]:
+    """The helper in an environment started after a `recursectl stop` (generation 1)."""
+    yield from _helper(endpoint, monkeypatch, RECURSECTL_GENERATION="1")
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_hop_from_before_a_stop_pauses_its_job_unless_the_job_was_resumed_since(
+    stopped_helper: tuple[ModuleType, FakeLambda], ddb: Any, resumed: bool
+) -> None:
+    rc, fake = stopped_helper
+    # The job started under generation 0; `resume` sets its record's gen to the current one.
+    ddb.put_item(
+        TableName=TABLE,
+        Item={"chain": {"S": "job#j"}, "status": {"S": "running"}, "seq": {"N": "0"},
+              "attempt": {"N": "1"}, "gen": {"N": "1" if resumed else "0"}},
+    )  # fmt: skip
+    ran: list[Any] = []
+
+    def user(event: Any, context: Any) -> Any:
+        ran.append(event)
+        return rc.job(event, context).continue_with({"n": 2})
+
+    rc._user_handler = user
+    # Its hop was held back by the stop's concurrency 0 and runs only now.
+    hop = {"_recursectl": {"chain": "j", "gen": 0, "job": {"id": "j", "seq": 1, "state": {}}}}
+    rc.handler(hop, _ctx("hop-1"))
+    status = _item(ddb, "job#j")["status"]["S"]
+    if resumed:  # it goes on, under the current generation
+        assert (len(ran), status) == (1, "running")
+        assert fake.requests[0].event["_recursectl"]["gen"] == 1
+    else:
+        assert (ran, status, fake.requests) == ([], "paused", [])

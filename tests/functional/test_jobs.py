@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from recursectl import protocol
-from tests.support.jobs import JobFunction, deploy_job_function
+from tests.support.jobs import JobFunction, deploy_job_function, job_policy
 from tests.support.localcloud import TOKENS, chain_records, wait_for_events, wait_updated
 
 DEADLINE_S = 180.0  # a bound, not a speed check: the machine is shared and loaded
@@ -195,16 +195,16 @@ def test_a_10000_item_job_runs_every_item_exactly_once_across_many_hops(
     endpoint: str, logs: Any, runtime: str, record_dir: Path
 ) -> None:
     fn = _deploy(endpoint, runtime, f"tenk-{runtime}", record_dir)
-    # 100 batches of 100 items, 40 ms of work each: a 3 s hop with its 600 ms margin takes
-    # at most ~55 of them, so the job needs several hops.
-    job_id = _start(fn, {"total": 10_000, "batch": 100, "pause": 0.04})
+    # 100 batches of 100 items, 120 ms of work each: a 3 s hop with its 600 ms margin takes
+    # at most 20 of them, so the job needs at least 5 hops.
+    job_id = _start(fn, {"total": 10_000, "batch": 100, "pause": 0.12})
     assert _wait_status(fn, job_id, "done", "failed") == "done", fn.record(job_id)
     seen = _items(record_dir)
     assert set(seen) == set(range(10_000))
     assert set(seen.values()) == {1}  # exactly once
     hops = _lines(record_dir, "hops.log")
     assert [h["seq"] for h in hops] == list(range(len(hops)))  # one delivery of each hop
-    assert len(hops) >= 3
+    assert len(hops) >= 5
     record = fn.record(job_id)
     assert record["hops"] == {"N": str(len(hops))}
     assert json.loads(record["result"]["S"]) == {"processed": 10_000}
@@ -215,6 +215,20 @@ def test_a_10000_item_job_runs_every_item_exactly_once_across_many_hops(
     assert {m["depth"] for m in hop_marks} == {0}
     done = _markers(endpoint, logs, fn, "job", 1)
     assert [(m["job"], m["status"]) for m in done] == [(job_id, "done")]
+    # The contract's fields, the same from both helpers (docs/jobs.md, "Markers").
+    base = {"v", "ev", "chain", "req"}
+    assert {frozenset(m) for m in hop_marks} == {
+        frozenset(base | {"parent", "depth", "max", "budget", "job", "seq", "attempt"})
+    }
+    children = _markers(endpoint, logs, fn, "child", len(hops) - 1)
+    assert {frozenset(m) for m in children} == {
+        frozenset(base | {"child", "depth", "budget", "job", "seq", "attempt"})
+    }
+    checkpoints = _markers(endpoint, logs, fn, "checkpoint", 100)
+    assert {frozenset(m) for m in checkpoints} == {
+        frozenset(base | {"job", "seq", "progress", "bytes", "spilled"})
+    }
+    assert {frozenset(m) for m in done} == {frozenset(base | {"job", "seq", "status"})}
 
 
 def test_a_duplicate_delivery_is_ignored_and_a_crash_resumes_from_the_checkpoint(
@@ -226,6 +240,7 @@ def test_a_duplicate_delivery_is_ignored_and_a_crash_resumes_from_the_checkpoint
     job_id = _start(fn, {"total": 400, "batch": 100, "pause": 0.05, "one_batch_per_hop": True})
     assert _wait_status(fn, job_id, "done", "failed") == "done", fn.record(job_id)
     (duplicate,) = _markers(endpoint, logs, fn, "duplicate", 1)
+    assert set(duplicate) == {"v", "ev", "chain", "req", "job", "seq", "owner"}
     assert (duplicate["job"], duplicate["seq"]) == (job_id, 0)
     assert duplicate["owner"] == job_id  # the first delivery holds the claim
     retry = [m for m in _markers(endpoint, logs, fn, "job", 2) if m["status"] == "retry"]
@@ -349,3 +364,66 @@ def test_a_run_lowers_the_bounds_that_end_a_job_and_a_bad_state_fails_it(
     assert "cannot be serialized" in record["error"]["S"]
     assert json.loads(record["checkpoint"]["S"]) == {"seq": 1, "state": {"seq": 1}}  # last good
     assert record["hops"] == {"N": "2"}
+
+
+def test_a_bucket_the_role_may_not_write_fails_each_attempt_then_the_job_naming_the_permission(
+    endpoint: str, runtime: str, record_dir: Path
+) -> None:
+    import boto3
+
+    fn = _deploy(endpoint, runtime, f"denied-{runtime}", record_dir)
+    # The role loses s3:PutObject (an IAM change made by hand, say).
+    policy = job_policy(fn.name, fn.arn, fn.table, fn.bucket)
+    for statement in policy["Statement"]:
+        if statement["Resource"] == f"arn:aws:s3:::{fn.bucket}/recursectl/{fn.name}/*":
+            statement["Action"] = ["s3:GetObject"]
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    iam.put_role_policy(
+        RoleName=f"{fn.name}-role", PolicyName="own", PolicyDocument=json.dumps(policy)
+    )
+    # 300 KB of state: over the inline limits, so its first checkpoint needs the bucket.
+    job_id = _start(fn, {"total": 200, "batch": 100, "pause": 0, "blob": 300_000})
+    assert _wait_status(fn, job_id, "failed", "done") == "failed"
+    error = fn.record(job_id)["error"]["S"]
+    assert "hop 0 failed 3 times" in error
+    assert f"s3:PutObject on arn:aws:s3:::{fn.bucket}/recursectl/{fn.name}/state/" in error
+    assert "denied" in error
+    attempts = [(h["seq"], h["attempt"]) for h in _lines(record_dir, "hops.log")]
+    assert attempts == [(0, 1), (0, 2), (0, 3)]  # JOB_MAX_ATTEMPTS, then no more
+
+
+PY_SLOW = """
+import time
+import recursectl_chain
+
+def handler(event, context):
+    job = recursectl_chain.job(event, context)
+    state = job.state or {"done": 0}
+    state["done"] += 1
+    job.checkpoint(state, progress={"done": state["done"], "total": 2})
+    if job.attempt == 1:
+        time.sleep(30)  # past the 3 s timeout, as a hop that ignores should_continue()
+    return job.done({"state": state, "attempt": job.attempt})
+"""
+NODE_SLOW = """
+const { job: startJob } = require('./recursectl_chain.cjs');
+exports.handler = async (event, context) => {
+  const job = await startJob(event, context);
+  const state = job.state || { done: 0 };
+  state.done += 1;
+  await job.checkpoint(state, { progress: { done: state.done, total: 2 } });
+  if (job.attempt === 1) await new Promise((r) => setTimeout(r, 30000)); // past the timeout
+  return job.done({ state, attempt: job.attempt });
+};
+"""
+
+
+def test_a_hop_that_times_out_is_retried_from_its_checkpoint(endpoint: str, runtime: str) -> None:
+    source = NODE_SLOW if runtime == "node" else PY_SLOW
+    fn = deploy_job_function(endpoint, f"slow-{runtime}", source, runtime=RUNTIMES[runtime][0])
+    job_id = _start(fn, {})
+    assert _wait_status(fn, job_id, "done", "failed") == "done", fn.record(job_id)
+    record = fn.record(job_id)
+    # The timed-out attempt saved {"done": 1}; its retry started there and added its own.
+    assert json.loads(record["result"]["S"]) == {"state": {"done": 2}, "attempt": 2}
+    assert record["attempt"] == {"N": "2"}

@@ -50,19 +50,21 @@ class JobFunction:
         return dict(got.get("Item") or {})
 
 
-def _role(iam: Any, name: str, arn: str, table: str, bucket: str) -> str:
-    """The least-privilege role deploy writes for a job function (its own table and prefix)."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    policy = {
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def job_policy(name: str, arn: str, table: str, bucket: str) -> dict[str, Any]:
+    """The least-privilege policy deploy writes for a job function (its table, its prefix)."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -83,10 +85,13 @@ def _role(iam: Any, name: str, arn: str, table: str, bucket: str) -> str:
             },
         ],
     }
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(
-        RoleName=f"{name}-role", PolicyName="own", PolicyDocument=json.dumps(policy)
-    )
+
+
+def _role(iam: Any, name: str, arn: str, table: str, bucket: str) -> str:
+    role_name = f"{name}-role"
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(TRUST))
+    policy = json.dumps(job_policy(name, arn, table, bucket))
+    iam.put_role_policy(RoleName=role_name, PolicyName="own", PolicyDocument=policy)
     return str(role["Role"]["Arn"])
 
 
