@@ -109,6 +109,13 @@ def status_of(endpoint: str, job_id: str) -> str:
     return str(got["Item"]["status"]["S"])
 
 
+def gen_of(endpoint: str, job_id: str) -> int:
+    got = boto3.client("dynamodb", endpoint_url=endpoint).get_item(
+        TableName=TABLE, Key={"chain": {"S": f"job#{job_id}"}}, ConsistentRead=True
+    )
+    return int(got["Item"]["gen"]["N"])
+
+
 def unguard(endpoint: str) -> None:
     """Point the Handler at app.handler itself, so the handler prints the raw event the
     resume sent (the guard would take the context out of it)."""
@@ -258,8 +265,6 @@ def test_job_resume_of_a_failed_hop_retries_it_from_the_checkpoint(deployed: str
 
 
 def test_stop_then_resume_continues_every_paused_job(deployed: str) -> None:
-    import threading
-
     unguard(deployed)
     put_job(
         deployed,
@@ -272,34 +277,28 @@ def test_stop_then_resume_continues_every_paused_job(deployed: str) -> None:
     assert run(deployed, "stop").exit_code == 0
     refused = run(deployed, "job", "resume", "j-p")
     assert refused.exit_code == 6  # stopped: `recursectl resume` is the way
-    # A job whose hop was queued at the stop: that hop pauses it once the function runs
-    # again (as the helper does); resume waits for it and continues it too.
-    put_job(deployed, "j-r", "running", started_ms=1)
-    put_claim(deployed, "j-r", 3, "done")
-    pause_later = threading.Timer(2.0, lambda: put_job(deployed, "j-r", "paused", started_ms=1))
-    pause_later.start()
-    try:
-        result = run(deployed, "resume", "--json")
-    finally:
-        pause_later.join()
+    # A job whose hop the stop held back (queued at concurrency 0): resume gives it the
+    # current generation first, so that hop runs on instead of pausing it (docs/jobs.md).
+    put_job(deployed, "j-r", "running", started_ms=1, gen=0)
+    result = run(deployed, "resume", "--json")
     assert result.exit_code == 0, result.output
     jobs = json.loads(result.stdout)["jobs"]
-    assert jobs["resumed"] == 2
-    assert sorted((j["job"], j["seq"], j["attempt"]) for j in jobs["jobs"]) == [
-        ("j-p", 4, 1),
-        ("j-r", 4, 1),
-    ]
+    assert jobs["resumed"] == 1
+    assert [(j["job"], j["seq"], j["attempt"]) for j in jobs["jobs"]] == [("j-p", 4, 1)]
+    assert jobs["running_go_on"] == ["j-r"]
     assert jobs["skipped"] == []
+    assert (status_of(deployed, "j-r"), gen_of(deployed, "j-r")) == ("running", 1)
+    assert gen_of(deployed, "j-p") == 1  # a resumed job runs under the current generation
     assert status_of(deployed, "j-p") == "running"
     assert status_of(deployed, "j-d") == "done"
-    sent = {e[protocol.CONTEXT_KEY]["job"]["id"]: e for e in events_printed(deployed, 2)}
-    assert sent["j-p"][protocol.CONTEXT_KEY]["job"]["ref"]["key"] == "k"
-    assert "state" not in sent["j-p"][protocol.CONTEXT_KEY]["job"]
+    (event,) = events_printed(deployed, 1)
+    assert event[protocol.CONTEXT_KEY]["job"]["ref"]["key"] == "k"
+    assert "state" not in event[protocol.CONTEXT_KEY]["job"]
     put_job(deployed, "j-p", "done")
-    put_job(deployed, "j-r", "done")
     assert run(deployed, "stop").exit_code == 0
     text = run(deployed, "resume")
     assert "resumed 0 paused jobs" in text.stderr
+    assert "1 running job goes on: the hop the stop held back runs now" in text.stderr
 
 
 def test_invoke_shows_the_bounds_and_narrows_them(deployed: str) -> None:

@@ -61,7 +61,7 @@ def test_the_job_template_processes_its_10000_items_across_hops(
     assert shown["checkpoint"]["where"] == "inline"
 
 
-def test_stop_pauses_the_job_and_resume_continues_it_from_its_checkpoint(
+def test_stop_holds_the_job_and_resume_lets_it_go_on(
     local_cloud: Cli, fn_name: str, tmp_path: Path
 ) -> None:
     local_cloud.ok("init", "--template", "job", "--name", fn_name, "my-job", cwd=tmp_path)
@@ -78,19 +78,59 @@ def test_stop_pauses_the_job_and_resume_continues_it_from_its_checkpoint(
     local_cloud.ok("stop", "--name", fn_name, cwd=project)
     stopped_at = job()["progress"]["done"]
     assert 0 < stopped_at < TOTAL
-    resumed = local_cloud.run("resume", "--name", fn_name, "--json", cwd=project, timeout=400)
+    # while stopped nothing runs: the hop the stop held back waits at concurrency 0
+    held = job()
+    assert held["status"] == "running"
+    resumed = local_cloud.run("resume", "--name", fn_name, "--json", cwd=project, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    doc = json.loads(resumed.stdout)["jobs"]
+    # resume gave the running job the current generation: its held-back hop goes on (it
+    # is not paused after the fact), from the state that hop carries
+    assert doc["running_go_on"] == [job_id], doc
+    assert doc["resumed"] == 0
+    wait_until("the job to end", lambda: job()["status"] != "running", timeout=240)
+    shown = json.loads(
+        local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert shown["status"] == "done", shown
+    # the state went on across the stop: the sum of squares is exact
+    assert shown["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
+
+
+def test_a_paused_job_is_resumed_from_its_checkpoint(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    """A job paused by its own stale hop (a stop, then the kill switch lifted by other means
+    than `recursectl resume`) is continued by `recursectl resume` from its checkpoint."""
+    local_cloud.ok("init", "--template", "job", "--name", fn_name, "my-job", cwd=tmp_path)
+    project = tmp_path / "my-job"
+    local_cloud.ok("deploy", cwd=project, timeout=300)
+    job_id = local_cloud.ok("invoke", "--data", '{"work_ms": 250}', cwd=project).strip()
+
+    def job() -> dict[str, Any]:
+        (found,) = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
+        return found
+
+    wait_until("the job's second hop", lambda: job()["hops"] >= 2, timeout=120)
+    local_cloud.ok("stop", "--name", fn_name, cwd=project)
+    # the kill switch lifted without recursectl: the held-back hop runs, stale, and pauses
+    lifted = local_cloud.aws("lambda", "delete-function-concurrency", "--function-name", fn_name)
+    assert lifted.returncode == 0, lifted.stderr
+    wait_until("the job to pause", lambda: job()["status"] == "paused", timeout=120)
+    paused_at = job()["progress"]["done"]
+    assert 0 < paused_at < TOTAL
+    resumed = local_cloud.run("resume", "--name", fn_name, "--json", cwd=project, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     doc = json.loads(resumed.stdout)["jobs"]
     assert doc["resumed"] == 1, doc
     (hop,) = doc["jobs"]
-    assert (hop["job"], hop["was"]) == (job_id, "paused")
+    assert (hop["job"], hop["was"], hop["attempt"]) == (job_id, "paused", 1)
     assert hop["from_checkpoint_seq"] is not None
     wait_until("the resumed job to end", lambda: job()["status"] != "running", timeout=240)
     shown = json.loads(
         local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
     )
     assert shown["status"] == "done", shown
-    # the state went on from the checkpoint across the stop: the sum of squares is exact
     assert shown["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
     assert len(shown["chains"]) >= 2  # the resume started a new chain
 

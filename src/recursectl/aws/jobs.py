@@ -186,13 +186,56 @@ class JobsApi:
         return self._item(raw) if raw else None
 
     def set_status(
-        self, table: str, job_id: str, status: str, allowed: tuple[str, ...], now_ms: int
+        self,
+        table: str,
+        job_id: str,
+        status: str,
+        allowed: tuple[str, ...],
+        now_ms: int,
+        gen: int | None = None,
     ) -> JobRecord | None:
-        """Set the job's status when it is one of `allowed` (one conditional UpdateItem); the
-        record as it is now, or None when the condition failed (another status, or no job)."""
+        """Set the job's status (and with `gen`, its generation) when it is one of `allowed`
+        (one conditional UpdateItem); the record as it is now, or None when the condition
+        failed (another status, or no job)."""
         values = {":s": {"S": status}, ":now": {"N": str(now_ms)}}
         values |= {f":a{i}": {"S": a} for i, a in enumerate(allowed)}
         allowed_list = ", ".join(f":a{i}" for i in range(len(allowed)))
+        update = "SET #s = :s, updated_ms = :now"
+        if gen is not None:
+            update += ", gen = :g"
+            values[":g"] = {"N": str(gen)}
+        return self._update(
+            table,
+            job_id,
+            update,
+            f"attribute_exists(#c) AND #s IN ({allowed_list})",
+            {"#s": "status", "#c": "chain"},
+            values,
+        )
+
+    def adopt_generation(self, table: str, job_id: str, gen: int, now_ms: int) -> bool:
+        """A running job of an older generation takes `gen` (docs/jobs.md: its hop held back
+        by a stop then goes on after resume instead of pausing); False when it is not running
+        any more or has it already."""
+        got = self._update(
+            table,
+            job_id,
+            "SET gen = :g, updated_ms = :now",
+            "#s = :running AND (attribute_not_exists(gen) OR gen < :g)",
+            {"#s": "status"},
+            {":g": {"N": str(gen)}, ":running": {"S": "running"}, ":now": {"N": str(now_ms)}},
+        )
+        return got is not None
+
+    def _update(
+        self,
+        table: str,
+        job_id: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> JobRecord | None:
         try:
             got = self._do(
                 "UpdateItem",
@@ -200,9 +243,9 @@ class JobsApi:
                 lambda: self._client.update_item(
                     TableName=table,
                     Key={"chain": {"S": f"{protocol.JOB_RECORD_PREFIX}{job_id}"}},
-                    UpdateExpression="SET #s = :s, updated_ms = :now",
-                    ConditionExpression=f"attribute_exists(#c) AND #s IN ({allowed_list})",
-                    ExpressionAttributeNames={"#s": "status", "#c": "chain"},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
                 ),

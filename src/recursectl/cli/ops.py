@@ -119,20 +119,18 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
 
     settings = app.configure(name=name, concurrency=concurrency)
     aws = app.aws()
+
+    def now() -> int:
+        return int(time.time() * 1000)
+
+    jobs = jobops.ResumeAll()
+    fn = aws.lambda_api.require_function(settings.name)
+    if fn.stopped:  # while nothing runs: the jobs a stop held back go on, not pause
+        jobops.keep_running_jobs(aws, fn, now(), jobs)
     change = ops.resume(
         aws, settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
     )
-    fn = aws.lambda_api.require_function(settings.name)  # running again: its paused jobs go on
-    # Jobs whose hop was in flight or queued at the stop pause when that hop runs: wait for
-    # them when the function was stopped (a hop ends within the timeout).
-    wait_s = min(fn.timeout + 30.0, 300.0) if change.before == 0 else 0.0
-    jobs = jobops.resume_paused(
-        aws,
-        fn,
-        lambda: int(time.time() * 1000),
-        wait_s=wait_s,
-        on_wait=None if as_json else app.ui.info,
-    )
+    jobops.resume_paused(aws, fn, now(), jobs)
     if as_json:
         doc = _change_json(change)
         if fn.job_bounds is not None:
@@ -153,6 +151,12 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
 def _report_jobs(app: App, jobs: Any) -> None:
     count = len(jobs.resumed)
     app.ui.info(f"resumed {count} paused job{'' if count == 1 else 's'}")
+    if jobs.going_on:
+        n = len(jobs.going_on)
+        app.ui.info(
+            f"{n} running job{' goes' if n == 1 else 's go'} on: the hop the stop held back "
+            "runs now"
+        )
     for r in jobs.resumed:
         app.ui.info(f"  {escape(r.describe())}")
     for job_id, why in jobs.skipped.items():

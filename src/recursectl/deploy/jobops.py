@@ -8,7 +8,6 @@ the job from paused/failed to running (so two resumes never both run it).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -153,7 +152,11 @@ def _resume_record(
     from recursectl.invoke import encode
 
     body = encode(event, sync=False)  # before the status changes: a state too big stops here
-    taken = aws.jobs_api.set_status(table, record.id, "running", RESUMABLE, now_ms)
+    # The record's gen becomes the function's: a hop of this job held back by the stop then
+    # runs instead of pausing it (docs/jobs.md, "Bounds, the cap, the budget, stop").
+    taken = aws.jobs_api.set_status(
+        table, record.id, "running", RESUMABLE, now_ms, gen=fn.generation
+    )
     if taken is None:
         raise ConflictError(
             f"Job {record.id} is no longer paused or failed: another resume (or the job "
@@ -179,67 +182,54 @@ def _resume_record(
 
 @dataclass
 class ResumeAll:
-    """What `recursectl resume` did to the function's paused jobs."""
+    """What `recursectl resume` did to the function's jobs."""
 
     resumed: list[Resumed] = field(default_factory=list)
+    going_on: list[str] = field(default_factory=list)  # running jobs that took the generation
     skipped: dict[str, str] = field(default_factory=dict)  # job id -> why not
 
     def to_json(self) -> dict[str, Any]:
         return {
             "resumed": len(self.resumed),
             "jobs": [r.to_json() for r in self.resumed],
+            "running_go_on": self.going_on,
             "skipped": [{"job": j, "reason": why} for j, why in self.skipped.items()],
         }
 
 
-def resume_paused(
-    aws: Aws,
-    fn: FunctionView,
-    now_ms: Callable[[], int],
-    *,
-    wait_s: float = 0.0,
-    on_wait: Callable[[str], None] | None = None,
-) -> ResumeAll:
-    """Continue every paused job of a job function (after `recursectl stop` paused them);
-    failed jobs are left to `recursectl job resume JOB`.
+def _is_job_function(fn: FunctionView) -> bool:
+    return fn.job_bounds is not None and bool(fn.env.get(protocol.COUNTER_TABLE_ENV))
 
-    A job whose hop was running or queued at the stop is still `running`: its next hop
-    pauses it once the kill switch is lifted (it sees the stale generation). With `wait_s`
-    (a function that was stopped), such jobs are waited for, at most that long, and resumed
-    as they pause; one still running then is named in `skipped`.
-    """
-    out = ResumeAll()
-    if fn.job_bounds is None or not fn.env.get(protocol.COUNTER_TABLE_ENV):
-        return out
+
+def keep_running_jobs(aws: Aws, fn: FunctionView, now_ms: int, out: ResumeAll) -> None:
+    """Before the kill switch is lifted: every running job of an older generation takes the
+    current one, so the hop the stop held back runs on after resume instead of pausing its
+    job (nothing of the function runs while it is stopped: no hop can pause one first)."""
+    if not _is_job_function(fn):
+        return
     table = job_table(fn)
-    deadline = aws.clock() + wait_s
-    told = False
-    while True:
-        records = list_jobs(aws, fn)
-        for record in records:
-            if record.status == "paused" and record.id not in out.skipped:
-                try:
-                    out.resumed.append(_resume_record(aws, fn, table, record, now_ms()))
-                except (ConflictError, UsageError) as exc:
-                    out.skipped[record.id] = exc.message
-        resumed = {r.job for r in out.resumed}
-        running = [r.id for r in records if r.status == "running" and r.id not in resumed]
-        if not running or aws.clock() >= deadline:
-            break
-        if on_wait is not None and not told:
-            on_wait(
-                f"waiting for {len(running)} running job(s) to reach their next hop and pause "
-                f"(at most {wait_s:.0f} s)..."
-            )
-            told = True
-        aws.sleep(1.0)
-    if wait_s:
-        for job_id in running:
-            out.skipped[job_id] = (
-                "still running: its next hop has not run yet; `recursectl job resume "
-                f"{job_id}` once `recursectl job show {job_id}` says paused"
-            )
-    return out
+    for record in list_jobs(aws, fn):
+        if (
+            record.status == "running"
+            and record.gen < fn.generation
+            and aws.jobs_api.adopt_generation(table, record.id, fn.generation, now_ms)
+        ):
+            out.going_on.append(record.id)
+
+
+def resume_paused(aws: Aws, fn: FunctionView, now_ms: int, out: ResumeAll) -> None:
+    """After the kill switch is lifted: continue every paused job from its checkpoint (failed
+    jobs are left to `recursectl job resume JOB`)."""
+    if not _is_job_function(fn):
+        return
+    table = job_table(fn)
+    for record in list_jobs(aws, fn):
+        if record.status != "paused":
+            continue
+        try:
+            out.resumed.append(_resume_record(aws, fn, table, record, now_ms))
+        except (ConflictError, UsageError) as exc:
+            out.skipped[record.id] = exc.message
 
 
 # showing ---------------------------------------------------------------------------------------
