@@ -130,3 +130,21 @@ def test_a_bucket_this_account_owns_is_not_an_error(endpoint: str) -> None:
     # BucketAlreadyOwnedByYou, which create_bucket turns into False): no error either way
     api.create_bucket("b-twice")
     assert api.bucket_tags("b-twice") == {}
+
+
+def test_a_running_job_adopts_a_newer_generation_once(endpoint: str, table: str) -> None:
+    _put(endpoint, {**_job("r", "running", 1), "gen": {"N": "0"}})
+    _put(endpoint, _job("nogen", "running", 1))  # a record without gen: adopts too
+    _put(endpoint, {**_job("p", "paused", 1), "gen": {"N": "0"}})
+    api = local_aws(endpoint).jobs_api
+    assert api.adopt_generation(table, "r", 2, now_ms=9) is True
+    assert api.adopt_generation(table, "r", 2, now_ms=9) is False  # has it already
+    assert api.adopt_generation(table, "r", 1, now_ms=9) is False  # never lowered
+    assert api.adopt_generation(table, "nogen", 2, now_ms=9) is True
+    assert api.adopt_generation(table, "p", 2, now_ms=9) is False  # not running
+    job = api.get_job(table, "r")
+    assert job is not None
+    assert (job.gen, job.updated_ms) == (2, 9)
+    resumed = api.set_status(table, "p", "running", ("paused",), now_ms=10, gen=2)
+    assert resumed is not None
+    assert (resumed.status, resumed.gen) == ("running", 2)
