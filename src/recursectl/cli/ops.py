@@ -112,7 +112,11 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def resume_command(app: App, name: str | None, concurrency: int | None, as_json: bool) -> None:
-    """Lift the kill switch: restore the reserved concurrency in effect before `stop`."""
+    """Lift the kill switch: restore the reserved concurrency in effect before `stop`.
+
+    For a job function, the jobs `stop` held back go on, and paused jobs continue from their
+    checkpoints (`recursectl job list` shows them).
+    """
     import time
 
     from recursectl.deploy import jobops, ops
