@@ -70,11 +70,11 @@ def test_stop_holds_the_job_and_resume_lets_it_go_on(
     # 100 batches of 250 ms: about ten hops, time enough to stop it half-way
     job_id = local_cloud.ok("invoke", "--data", '{"work_ms": 250}', cwd=project).strip()
 
-    def job() -> dict[str, Any]:
-        (found,) = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
-        return found
+    def job() -> dict[str, Any]:  # {} until its first hop has written the record
+        found = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
+        return found[0] if found else {}
 
-    wait_until("the job's second hop", lambda: job()["hops"] >= 2, timeout=120)
+    wait_until("the job's second hop", lambda: job().get("hops", 0) >= 2, timeout=120)
     local_cloud.ok("stop", "--name", fn_name, cwd=project)
     stopped_at = job()["progress"]["done"]
     assert 0 < stopped_at < TOTAL
@@ -88,7 +88,7 @@ def test_stop_holds_the_job_and_resume_lets_it_go_on(
     # is not paused after the fact), from the state that hop carries
     assert doc["running_go_on"] == [job_id], doc
     assert doc["resumed"] == 0
-    wait_until("the job to end", lambda: job()["status"] != "running", timeout=240)
+    wait_until("the job to end", lambda: job().get("status") not in (None, "running"), timeout=240)
     shown = json.loads(
         local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
     )
@@ -107,16 +107,16 @@ def test_a_paused_job_is_resumed_from_its_checkpoint(
     local_cloud.ok("deploy", cwd=project, timeout=300)
     job_id = local_cloud.ok("invoke", "--data", '{"work_ms": 250}', cwd=project).strip()
 
-    def job() -> dict[str, Any]:
-        (found,) = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
-        return found
+    def job() -> dict[str, Any]:  # {} until its first hop has written the record
+        found = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
+        return found[0] if found else {}
 
-    wait_until("the job's second hop", lambda: job()["hops"] >= 2, timeout=120)
+    wait_until("the job's second hop", lambda: job().get("hops", 0) >= 2, timeout=120)
     local_cloud.ok("stop", "--name", fn_name, cwd=project)
     # the kill switch lifted without recursectl: the held-back hop runs, stale, and pauses
     lifted = local_cloud.aws("lambda", "delete-function-concurrency", "--function-name", fn_name)
     assert lifted.returncode == 0, lifted.stderr
-    wait_until("the job to pause", lambda: job()["status"] == "paused", timeout=120)
+    wait_until("the job to pause", lambda: job().get("status") == "paused", timeout=120)
     paused_at = job()["progress"]["done"]
     assert 0 < paused_at < TOTAL
     resumed = local_cloud.run("resume", "--name", fn_name, "--json", cwd=project, timeout=120)
@@ -126,7 +126,9 @@ def test_a_paused_job_is_resumed_from_its_checkpoint(
     (hop,) = doc["jobs"]
     assert (hop["job"], hop["was"], hop["attempt"]) == (job_id, "paused", 1)
     assert hop["from_checkpoint_seq"] is not None
-    wait_until("the resumed job to end", lambda: job()["status"] != "running", timeout=240)
+    wait_until(
+        "the resumed job to end", lambda: job().get("status") not in (None, "running"), timeout=240
+    )
     shown = json.loads(
         local_cloud.ok("job", "show", job_id, "--name", fn_name, "--json", cwd=project)
     )
@@ -310,3 +312,34 @@ def test_a_failed_job_is_fixed_redeployed_and_resumed_from_its_checkpoint(
     )
     assert done["status"] == "done", done
     assert done["result"] == {"processed": TOTAL, "sum": SUM_OF_SQUARES}
+
+
+def test_a_cancelled_job_ends_at_its_next_hop(
+    local_cloud: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    local_cloud.ok("init", "--template", "job", "--name", fn_name, "my-job", cwd=tmp_path)
+    project = tmp_path / "my-job"
+    local_cloud.ok("deploy", cwd=project, timeout=300)
+    job_id = local_cloud.ok("invoke", "--data", '{"work_ms": 250}', cwd=project).strip()
+
+    def job() -> dict[str, Any]:  # {} until its first hop has written the record
+        found = [j for j in _jobs(local_cloud, project, fn_name) if j["id"] == job_id]
+        return found[0] if found else {}
+
+    wait_until("the job's second hop", lambda: job().get("hops", 0) >= 2, timeout=120)
+    cancelled = json.loads(
+        local_cloud.ok("job", "cancel", job_id, "--name", fn_name, "--json", cwd=project)
+    )
+    assert cancelled["status"] == "cancelled"
+
+    def chain_complete() -> bool:
+        proc = local_cloud.run("logs", "--name", fn_name, "--chain", job_id, "--json")
+        return bool(proc.stdout.strip()) and json.loads(proc.stdout).get("complete") is True
+
+    wait_until("the job's chain to end", chain_complete, timeout=120)
+    ended = job()
+    assert ended["status"] == "cancelled"
+    assert ended["progress"]["done"] < TOTAL  # it stopped: the rest never ran
+    again = local_cloud.run("job", "cancel", job_id, "--name", fn_name, cwd=project)
+    assert again.returncode == 2
+    assert f"Job {job_id} is cancelled" in again.stderr
