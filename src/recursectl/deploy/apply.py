@@ -69,8 +69,10 @@ def observe(
     want_concurrency: bool = False,
     retention: int | None = None,
     want_attached: bool = False,
+    want_job: bool = False,
 ) -> Observed:
-    """Read what exists: the function, its role and policy, its log group.
+    """Read what exists: the function, its role and policy, its log group (and for a job
+    function, whether the bucket it names is still there: one read).
 
     `retention`: the retention deploy wants; the group's tags (ownership) are read only when
     it differs, since only then would deploy change the group.
@@ -103,7 +105,15 @@ def observe(
     group = aws.logs_api.log_group(log_group_for(name))
     if group is not None and retention is not None and group.retention != retention:
         group = LogGroupView(group.name, group.retention, aws.logs_api.log_group_tags(group.name))
-    return Observed(function=fn, role=role, log_group=group)
+    # The stamp records the bucket as ensured; the helper's error for a bucket that is gone
+    # says "redeploy", so a redeploy looks (GetBucketTagging) and creates it again.
+    gone = bool(
+        want_job
+        and fn is not None
+        and fn.job_bucket
+        and aws.job_bucket_api.bucket_tags(fn.job_bucket) is None
+    )
+    return Observed(function=fn, role=role, log_group=group, job_bucket_gone=gone)
 
 
 # apply: one function per op ------------------------------------------------------------------
@@ -332,6 +342,7 @@ def _plan_now(
         want_concurrency=settings.concurrency is not None,
         retention=settings.log_retention_days,
         want_attached=bool(settings.managed_policies),
+        want_job=settings.job,
     )
     fn = observed.function
     # The ARN is computed (one STS call) before anything exists: one deploy is enough.

@@ -69,6 +69,7 @@ class Observed:
     function: FunctionView | None = None
     role: RoleView | None = None
     log_group: LogGroupView | None = None
+    job_bucket_gone: bool = False  # the job bucket the function names does not exist
 
 
 def stamp_parts(stamp: str | None) -> dict[str, str]:
@@ -255,12 +256,16 @@ def _counter_steps(d: Desired, fn: FunctionView | None) -> list[Step]:
     return [Step(Op.ENSURE_COUNTER, "table", "create", d.counter_table, detail)]
 
 
-def _job_bucket_steps(d: Desired, fn: FunctionView | None) -> list[Step]:
-    # As the counter: no read on every deploy; the stamp records the bucket and its TTL once
-    # they were ensured, and a deploy that died before the stamp ensures them again.
+def _job_bucket_steps(d: Desired, fn: FunctionView | None, gone: bool = False) -> list[Step]:
+    # The stamp records the bucket and its TTL once they were ensured (a deploy that died
+    # before the stamp ensures them again); `gone`: the bucket was deleted since.
     job = d.job
-    if job is None or stamp_parts(fn.applied if fn else None).get("job") == d.job_stamp:
+    stamped = stamp_parts(fn.applied if fn else None).get("job") == d.job_stamp
+    if job is None or (stamped and not gone):
         return []
+    if gone and not job.adopted:
+        detail = "job state: the bucket is gone, create it again (public access blocked, SSE-S3)"
+        return [Step(Op.ENSURE_JOB_BUCKET, "bucket", "create", job.bucket, detail)]
     expiry = f"expire {protocol.JOB_STATE_PREFIX} after {job.state_ttl_days} days"
     if job.adopted:
         detail = f"job state: adopt it, {expiry}"
@@ -395,7 +400,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         *_role_steps(d, role),
         *_log_group_steps(d, observed.log_group, warnings),
         *_counter_steps(d, fn),
-        *_job_bucket_steps(d, fn),
+        *_job_bucket_steps(d, fn, observed.job_bucket_gone),
         *_function_steps(d, fn, role_arn),
         *_safety_steps(d, fn, warnings),
     ]

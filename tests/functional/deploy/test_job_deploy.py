@@ -135,3 +135,25 @@ def test_a_function_that_stops_being_a_job_loses_its_self_destination(endpoint: 
     env = lam.get_function_configuration(FunctionName="demo")["Environment"]["Variables"]
     assert protocol.JOB_BUCKET_ENV not in env
     assert any(s.op == Op.PUT_INVOKE_CONFIG for s in result.steps)
+
+
+def test_a_redeploy_creates_a_bucket_that_was_deleted_again(endpoint: str) -> None:
+    deploy_demo(endpoint, job_settings())
+    s3 = _s3(endpoint)
+    s3.delete_bucket(Bucket=BUCKET)
+    _, result = deploy_demo(endpoint, job_settings())
+    assert [s.op for s in result.steps] == [Op.ENSURE_JOB_BUCKET]
+    assert s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"][0]["ID"] == (
+        JOB_LIFECYCLE_RULE
+    )
+    _, again = deploy_demo(endpoint, job_settings())
+    assert again.steps == []
+
+
+def test_an_adopted_bucket_deleted_since_is_a_clear_error(endpoint: str) -> None:
+    s3 = _s3(endpoint)
+    s3.create_bucket(Bucket="team-bucket")
+    deploy_demo(endpoint, job_settings(job_bucket="team-bucket"))
+    s3.delete_bucket(Bucket="team-bucket")
+    with pytest.raises(NotFoundError, match=r"S3 bucket team-bucket \(`bucket` in \[job\]\)"):
+        deploy_demo(endpoint, job_settings(job_bucket="team-bucket"))

@@ -119,3 +119,16 @@ def test_a_job_without_the_guard_is_refused() -> None:
     pkg = dataclasses.replace(_package(), entry_point=None)
     with pytest.raises(UsageError, match="A job function needs recursectl's guard"):
         desired_state(Settings(name="demo", job=True), pkg, ARN)
+
+
+def test_a_bucket_gone_since_the_stamp_is_created_again() -> None:
+    d = desired(job=JOB)
+    observed = converged(d)
+    fn = dataclasses.replace(observed.function, on_failure=ARN)  # type: ignore[arg-type]
+    gone = dataclasses.replace(observed, function=fn, job_bucket_gone=True)
+    (step,) = planner.plan(d, gone).steps
+    assert (step.op, step.action, step.name) == ("ensure_job_bucket", "create", JOB.bucket)
+    assert "the bucket is gone" in step.detail
+    adopted = desired(job=dataclasses.replace(JOB, adopted=True))
+    (step,) = planner.plan(adopted, gone).steps
+    assert (step.op, step.action) == ("ensure_job_bucket", "update")  # apply says it is gone
