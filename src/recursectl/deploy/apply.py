@@ -3,8 +3,8 @@
 `observe()` makes four read calls for a function of ours that already exists (GetFunction,
 GetFunctionEventInvokeConfig, GetRolePolicy, DescribeLogGroups), so an unchanged redeploy is
 cheap; GetRole only when the role is not plainly ours (or its trust policy predates the
-current revision), ListTagsLogGroup only when the group's retention would change, and STS only
-when the function does not exist yet.
+current revision), ListTagsLogGroup only when the group's retention would change, STS only
+when the function does not exist yet, and GetBucketTagging for a job function (its bucket).
 
 `apply()` is a table: one small function per `plan.Op` (APPLY), each safe to repeat.
 """
