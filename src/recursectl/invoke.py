@@ -197,6 +197,73 @@ def set_cost_cap(event: dict[str, Any], max_cost: float | None, deployed: Functi
     event[protocol.CONTEXT_KEY] = context
 
 
+_BOUND_FLAGS = {"max_hops": "--max-hops", "max_seconds": "--max-seconds", "max_cost": "--max-cost"}
+
+
+def job_bounds(
+    deployed: FunctionView,
+    *,
+    max_hops: int | None = None,
+    max_seconds: int | None = None,
+    max_cost: float | None = None,
+) -> tuple[dict[str, Any] | None, bool]:
+    """The bounds a job started now runs under, and whether the flags narrowed the declared
+    ones; (None, False) for a function that is not a job function (a bound flag is refused).
+    A run may lower a declared bound, never raise it (docs/jobs.md, "Bounds")."""
+    declared = deployed.job_bounds
+    asked = {"max_hops": max_hops, "max_seconds": max_seconds, "max_cost": max_cost}
+    if declared is None:
+        given = [_BOUND_FLAGS[k] for k in ("max_hops", "max_seconds") if asked[k] is not None]
+        if given:
+            raise UsageError(
+                f"{' and '.join(given)} bound a job; {deployed.name} is not a job function.",
+                hint="add a [job] table to recursectl.toml and deploy again (see "
+                "`recursectl init --template job`)",
+            )
+        return None, False
+    bounds = {
+        "max_hops": declared.get("max_hops", protocol.DEFAULT_JOB_MAX_HOPS),
+        "max_seconds": declared.get("max_seconds", protocol.DEFAULT_JOB_MAX_SECONDS),
+        "max_cost": declared.get("max_cost"),
+    }
+    narrowed = False
+    for key, value in asked.items():
+        if value is None:
+            continue
+        limit = bounds[key]
+        if isinstance(limit, (int, float)) and value > limit:
+            raise UsageError(
+                f"{_BOUND_FLAGS[key]} {value:g} is above {deployed.name}'s declared "
+                f"{key} of {limit:g}: a run can narrow a job's bounds, not widen them.",
+                hint=f"use {_BOUND_FLAGS[key]} {limit:g} or less, or raise `{key}` in [job] "
+                "and deploy again",
+            )
+        if value != limit:
+            bounds[key], narrowed = value, True
+    return {k: v for k, v in bounds.items() if v is not None}, narrowed
+
+
+def set_job_bounds(event: dict[str, Any], bounds: dict[str, Any]) -> None:
+    """The root's context carries `job: {"bounds": ...}` (no id: the first hop starts the job)."""
+    context = dict(event.get(protocol.CONTEXT_KEY) or {})
+    context[protocol.JOB_KEY] = {"bounds": bounds}
+    event[protocol.CONTEXT_KEY] = context
+
+
+def bounds_line(bounds: dict[str, Any], narrowed: bool) -> str:
+    """`job bounds: 1,000 hops, 6 h, no cost bound (declared in [job])`."""
+    seconds = int(bounds["max_seconds"])
+    if seconds % 3600 == 0:
+        span = f"{seconds // 3600} h"
+    elif seconds % 60 == 0:
+        span = f"{seconds // 60} min"
+    else:
+        span = f"{seconds} s"
+    cost = f"${bounds['max_cost']:g}" if "max_cost" in bounds else "no cost bound"
+    where = "narrowed for this run" if narrowed else "declared in [job]"
+    return f"job bounds: {int(bounds['max_hops']):,} hops, {span}, {cost} ({where})"
+
+
 def worst_case_usd(deployed: FunctionView) -> float | None:
     """A chain's worst case: every invocation of its budget running to the timeout."""
     from recursectl import pricing

@@ -125,7 +125,7 @@ def trust_document(account: str) -> dict[str, Any]:
     }
 
 
-OWN_SIDS = ("WriteOwnLogs", "InvokeSelf", "CountOwnChains")
+OWN_SIDS = ("WriteOwnLogs", "InvokeSelf", "CountOwnChains", "KeepOwnJobs", "JobState")
 _EFFECTS = ("Allow", "Deny")
 
 
@@ -171,22 +171,87 @@ def policy_document(
     log_group: str,
     extra: tuple[dict[str, Any], ...] = (),
     counter_table: str | None = None,
+    job_bucket: str | None = None,
 ) -> dict[str, Any]:
     """Least privilege: write to its own log group, invoke itself, count its own chains (one
-    action on one table); plus the user's `extra` statements for the handler's own AWS calls
-    (the `iam_statements` setting)."""
+    action on one table); a job function also keeps its job records and hop claims on that
+    table (GetItem, PutItem) and its spilled state under its own prefix of the job bucket;
+    plus the user's `extra` statements for the handler's own AWS calls (`iam_statements`)."""
     doc = _own_policy(function_arn, log_group)
     if counter_table:
+        table_arn = counter_table_arn(function_arn, counter_table)
         doc["Statement"].append(
             {
                 "Sid": "CountOwnChains",
                 "Effect": "Allow",
                 "Action": ["dynamodb:UpdateItem"],
-                "Resource": [counter_table_arn(function_arn, counter_table)],
+                "Resource": [table_arn],
             }
         )
+        if job_bucket:
+            doc["Statement"] += _job_statements(function_arn, table_arn, job_bucket)
     doc["Statement"].extend(dict(s) for s in extra)
     return doc
+
+
+def _job_statements(function_arn: str, table_arn: str, bucket: str) -> list[dict[str, Any]]:
+    partition = arn_parts(function_arn)[0]
+    name = function_arn.rsplit(":", 1)[-1]
+    return [
+        {
+            "Sid": "KeepOwnJobs",
+            "Effect": "Allow",
+            # a hop's claim is a conditional PutItem; the record is read with GetItem
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "Resource": [table_arn],
+        },
+        {
+            "Sid": "JobState",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": [f"arn:{partition}:s3:::{job_state_prefix(bucket, name)}*"],
+        },
+    ]
+
+
+# long jobs: the job bucket ---------------------------------------------------------------------
+JOB_LIFECYCLE_RULE = "recursectl-job-state"  # the lifecycle rule's ID on the job bucket
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def job_state_prefix(bucket: str, function_name: str) -> str:
+    """`BUCKET/recursectl/<function>/`: the one prefix a job function's role may touch."""
+    from recursectl.protocol import JOB_STATE_PREFIX
+
+    return f"{bucket}/{JOB_STATE_PREFIX}{function_name}/"
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` is not a general purpose S3 bucket name, or None when it is one."""
+    if not 3 <= len(name) <= 63:
+        return "3 to 63 characters"
+    if not _BUCKET_RE.match(name):
+        return "lowercase letters, digits, dots and hyphens, from a letter or digit to one"
+    if ".." in name or ".-" in name or "-." in name or _IP_RE.match(name):
+        return "no adjacent dots, no dot next to a hyphen, not an IP address"
+    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or name.endswith(
+        ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+    ):
+        return "a prefix or suffix that S3 reserves"
+    return None
+
+
+def job_bucket_for(function_name: str, account: str, region: str) -> str:
+    """The bucket deploy creates for a job function when `[job] bucket` names none.
+
+    S3 names are global and lowercase: `recursectl-<function>-<hash>`, the hash of the account,
+    region and (case-sensitive) function name keeps it unique, deterministic (a deploy that
+    died half-way finds its own bucket again) and within 63 characters.
+    """
+    slug = re.sub(r"[^a-z0-9-]+", "-", function_name.lower()).strip("-")[:36].strip("-")
+    digest = hashlib.sha256(f"{account}:{region}:{function_name}".encode()).hexdigest()[:12]
+    return f"recursectl-{slug or 'job'}-{digest}"
 
 
 def _own_policy(function_arn: str, log_group: str) -> dict[str, Any]:

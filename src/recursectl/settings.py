@@ -70,6 +70,14 @@ class Settings:
     python_build_sdists: bool = False
     # self-invoke (issue 21) ------------------------------------------------------------------
     self_arn_env: tuple[str, ...] = ()  # variables the handler reads its own ARN from
+    # long jobs (issue 24, docs/jobs.md): a `[job]` table makes the function a job function --
+    job: bool = False  # the config has a [job] table
+    job_bucket: str | None = None  # adopt this S3 bucket; None: deploy creates one
+    job_max_hops: int = protocol.DEFAULT_JOB_MAX_HOPS
+    job_max_seconds: int = protocol.DEFAULT_JOB_MAX_SECONDS
+    job_max_cost: float | None = None  # USD per job; None: no cost bound
+    job_margin_ms: int | None = None  # None: the helper's default (20 % of the timeout)
+    job_state_ttl_days: int = protocol.JOB_STATE_TTL_DAYS
     config_path: Path | None = field(default=None, compare=False)
     # The folder the project is in (the config file's, else the current one), and where the
     # function's name came from when no setting gave it ("package.json name", ...).
@@ -113,19 +121,42 @@ _INT_KEYS = {
     "concurrency",
     "log_retention_days",
     "local_port",
+    "job_max_hops",
+    "job_max_seconds",
+    "job_margin_ms",
+    "job_state_ttl_days",
 }
-_BOOL_KEYS = {"local", "node_install_scripts", "python_build_sdists"}
-_FLOAT_KEYS = {"max_cost"}
+_BOOL_KEYS = {"local", "node_install_scripts", "python_build_sdists", "job"}
+_FLOAT_KEYS = {"max_cost", "job_max_cost"}
 _LIST_KEYS = {"exclude", "include", "layers", "managed_policies", "self_arn_env"}
 _TABLE_KEYS = {"environment"}
 _STATEMENT_KEYS = {"iam_statements"}
-_NO_ENV_KEYS = _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS  # not settable by RECURSECTL_*
+# The [job] table has no environment form: RECURSECTL_JOB_BUCKET and RECURSECTL_JOB_BOUNDS
+# are the deployed function's own variables (protocol.py), not settings.
+_JOB_KEYS = {
+    "job",
+    "job_bucket",
+    "job_max_hops",
+    "job_max_seconds",
+    "job_max_cost",
+    "job_margin_ms",
+    "job_state_ttl_days",
+}
+_NO_ENV_KEYS = _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS | _JOB_KEYS  # not set by RECURSECTL_*
 _KEYS = {f.name for f in fields(Settings)} - {"config_path", "project_dir", "name_origin", "notes"}
 # Keys a config file writes inside a table (`node.install_scripts = true`, or a `[node]`
 # table): table -> {key in the table: the Settings field}.
 _NESTED = {
     "node": {"install_scripts": "node_install_scripts"},
     "python": {"build_sdists": "python_build_sdists"},
+    "job": {
+        "bucket": "job_bucket",
+        "max_hops": "job_max_hops",
+        "max_seconds": "job_max_seconds",
+        "max_cost": "job_max_cost",
+        "margin_ms": "job_margin_ms",
+        "state_ttl_days": "job_state_ttl_days",
+    },
 }
 _DOTTED = {field: f"{t}.{k}" for t, keys in _NESTED.items() for k, field in keys.items()}
 _FILE_KEYS = (_KEYS - {f for t in _NESTED.values() for f in t.values()}) | set(_NESTED)
@@ -141,6 +172,10 @@ _RANGES = {
     "concurrency": (0, 100_000),
     "log_retention_days": (1, 3653),
     "local_port": (1, 65535),
+    "job_max_hops": (1, 1_000_000),
+    "job_max_seconds": (1, 366 * 24 * 3600),
+    "job_margin_ms": (0, 900_000),
+    "job_state_ttl_days": (1, 3650),
 }
 
 
@@ -168,15 +203,40 @@ def _validate(values: Mapping[str, Any], source: str) -> None:
             f"max-cost must be a number of dollars above 0 (got {cost!r} from {source}).",
             hint="--max-cost 0.05 stops a chain once it has spent about five cents",
         )
+    _validate_job(values, source)
     for key, value in values.items():
         if key in _RANGES and value is not None:
             lo, hi = _RANGES[key]
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                shown = _DOTTED.get(key, key)
                 raise UsageError(
-                    f"{key.replace('_', '-')} must be a whole number from {lo} to {hi} "
+                    f"{shown.replace('_', '-')} must be a whole number from {lo} to {hi} "
                     f"(got {value!r} from {source}).",
-                    hint=f"Fix `{key}` in {source}.",
+                    hint=f"Fix `{shown}` in {source}.",
                 )
+
+
+def _validate_job(values: Mapping[str, Any], source: str) -> None:
+    """The [job] table's cost bound and bucket name (its whole numbers are in _RANGES)."""
+    cost = values.get("job_max_cost")
+    if cost is not None and (
+        isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost > 0
+    ):
+        raise UsageError(
+            f"job.max_cost must be a number of dollars above 0 (got {cost!r} from {source}).",
+            hint="e.g. max_cost = 2.5 in [job]: the job stops once it has spent about $2.50",
+        )
+    bucket = values.get("job_bucket")
+    if bucket is not None:
+        from recursectl.names import bucket_name_problem
+
+        problem = bucket_name_problem(str(bucket))
+        if problem:
+            raise UsageError(
+                f"job.bucket {bucket!r} in {source} is not a valid S3 bucket name: {problem}.",
+                hint="name an existing bucket of this account, or leave `bucket` out and "
+                "deploy creates one",
+            )
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -259,9 +319,7 @@ def read_config(path: Path) -> dict[str, Any]:
             f"Unknown key(s) in {path}: {', '.join(unknown)}.",
             hint=f"valid keys: {', '.join(sorted(_FILE_KEYS - set(_NESTED)) + _nested_names())}",
         )
-    for name in _NESTED:
-        if name in table:
-            table.update(_flatten(name, table.pop(name), path))
+    _flatten_tables(table, path)
     for key, value in list(table.items()):
         if key in _LIST_KEYS | _TABLE_KEYS | _STATEMENT_KEYS:
             table[key] = _structured(key, value, path)
@@ -289,6 +347,14 @@ def read_config(path: Path) -> dict[str, Any]:
     return table
 
 
+def _flatten_tables(table: dict[str, Any], path: Path) -> None:
+    for name in _NESTED:
+        if name in table:
+            table.update(_flatten(name, table.pop(name), path))
+            if name == "job":  # the table itself, even empty, makes a job function
+                table["job"] = True
+
+
 def _nested_names() -> list[str]:
     return sorted(_DOTTED.values())
 
@@ -297,10 +363,12 @@ def _flatten(name: str, value: Any, path: Path) -> dict[str, Any]:
     """`[node]` / `node.install_scripts = true` -> {"node_install_scripts": True}."""
     keys = _NESTED[name]
     if not isinstance(value, dict):
-        raise UsageError(
-            f"`{name}` in {path} must be a table.",
-            hint=f"write e.g. {name}.{next(iter(keys))} = true",
+        example = (
+            "a [job] table with bucket, max_hops, max_seconds, max_cost, margin_ms, state_ttl_days"
+            if name == "job"
+            else f"{name}.{next(iter(keys))} = true"
         )
+        raise UsageError(f"`{name}` in {path} must be a table.", hint=f"write e.g. {example}")
     unknown = sorted(k for k in value if k.replace("-", "_") not in keys)
     if unknown:
         raise UsageError(

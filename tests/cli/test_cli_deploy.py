@@ -165,6 +165,7 @@ def test_stop_and_resume_json(endpoint: str) -> None:
         "guarded": True,
         "source": None,
         "waited_for_update_s": 0.0,
+        "job_function": False,
     }
     resume = run("--endpoint-url", endpoint, "resume", "--name", "demo", "--json")
     doc = json.loads(resume.stdout)

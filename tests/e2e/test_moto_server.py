@@ -118,3 +118,33 @@ def test_info_invoke_stop_resume_destroy(moto_server: Cli, fn_name: str, tmp_pat
     assert {("function", "deleted"), ("role", "deleted"), ("log group", "deleted")} <= outcomes
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_function(FunctionName=fn_name)
+
+
+def test_a_job_function_deploys_and_destroys_its_bucket_on_another_implementation(
+    moto_server: Cli, fn_name: str, tmp_path: Path
+) -> None:
+    """The job bucket's calls (create, tags, public access block, encryption, lifecycle) and
+    the self destination, against moto's server; destroy deletes the bucket it made."""
+    folder = _project(moto_server, tmp_path, fn_name)
+    with (folder / "recursectl.toml").open("a") as toml:
+        toml.write("[job]\nmax_hops = 50\nstate_ttl_days = 2\n")
+    proc = moto_server.run("deploy", "--json", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    bucket = doc["job"]["bucket"]
+    s3, lam = _client(moto_server, "s3"), _client(moto_server, "lambda")
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert tags["managed-by"] == "recursectl"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert (rule["Filter"]["Prefix"], rule["Expiration"]["Days"]) == ("recursectl/", 2)
+    config = lam.get_function_event_invoke_config(FunctionName=fn_name)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == doc["function_arn"]
+    again = json.loads(moto_server.ok("deploy", "--json", cwd=folder))
+    # the recursion config is the one thing moto's server lacks: the rest has converged
+    assert [c["op"] for c in again["changes"]] == ["put_recursion", "stamp"]
+    s3.put_object(Bucket=bucket, Key=f"recursectl/{fn_name}/state/a.json.gz", Body=b"x")
+    gone = json.loads(moto_server.ok("destroy", "--yes", "--json", cwd=folder))
+    (removal,) = [r for r in gone["removed"] if r["resource"] == "bucket"]
+    assert (removal["outcome"], removal["reason"]) == ("deleted", "1 object(s)")
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

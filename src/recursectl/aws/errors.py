@@ -38,8 +38,13 @@ _DENIED = {
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
 }
-_NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"}
-_EXISTS = {"ResourceAlreadyExistsException", "EntityAlreadyExists"}
+_NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException", "NoSuchBucket"}
+_EXISTS = {
+    "ResourceAlreadyExistsException",
+    "EntityAlreadyExists",
+    "BucketAlreadyExists",  # S3: another account's
+    "BucketAlreadyOwnedByYou",  # S3 outside us-east-1: ours already
+}
 # Lambda's ResourceConflictException means "an update is in progress" as well as "exists".
 _CONFLICT = {
     "ResourceConflictException",

@@ -275,12 +275,17 @@ class LambdaApi:
             ),
         )
 
-    def disable_async_retries(self, name: str) -> None:
+    def disable_async_retries(self, name: str, on_failure: str | None = None) -> None:
+        """MaximumRetryAttempts 0, and `on_failure` as the only destination (None: none).
+        PutFunctionEventInvokeConfig replaces the whole configuration."""
+        extra: dict[str, Any] = {}
+        if on_failure is not None:
+            extra["DestinationConfig"] = {"OnFailure": {"Destination": on_failure}}
         self._do(
             "PutFunctionEventInvokeConfig",
             name,
             lambda: self._client.put_function_event_invoke_config(
-                FunctionName=name, MaximumRetryAttempts=0
+                FunctionName=name, MaximumRetryAttempts=0, **extra
             ),
         )
 

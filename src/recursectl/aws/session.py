@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from recursectl.aws.cloudwatch import MetricsApi
     from recursectl.aws.dynamodb import CounterApi
     from recursectl.aws.iam import IamApi
+    from recursectl.aws.jobs import JobsApi
     from recursectl.aws.lambda_ import LambdaApi
     from recursectl.aws.logs import LogsApi
+    from recursectl.aws.s3 import JobBucketApi
     from recursectl.aws.sts import StsApi
 
 T = TypeVar("T")
@@ -221,6 +223,18 @@ class Aws:
         from recursectl.aws.dynamodb import CounterApi
 
         return self._service("counter_api", CounterApi)
+
+    @property
+    def jobs_api(self) -> JobsApi:
+        from recursectl.aws.jobs import JobsApi
+
+        return self._service("jobs_api", JobsApi)
+
+    @property
+    def job_bucket_api(self) -> JobBucketApi:
+        from recursectl.aws.s3 import JobBucketApi
+
+        return self._service("job_bucket_api", JobBucketApi)
 
     @property
     def sts_api(self) -> StsApi:

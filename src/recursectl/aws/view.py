@@ -42,6 +42,7 @@ class FunctionView:
     last_update_status: str | None = None
     last_modified: str | None = None
     retries: int | None = None  # MaximumRetryAttempts; None: no config (AWS's default, 2)
+    on_failure: str | None = None  # the async OnFailure destination (read by deploy's observe)
     architecture: str = "x86_64"
     layers: tuple[str, ...] = ()  # layer version ARNs, in order
     log_format: str = "Text"  # LoggingConfig.LogFormat
@@ -116,6 +117,24 @@ class FunctionView:
     @property
     def self_arn(self) -> str | None:
         return self.env.get(protocol.SELF_ARN_ENV)
+
+    @property
+    def job_bounds(self) -> dict[str, object] | None:
+        """A job function's declared bounds (RECURSECTL_JOB_BOUNDS); None: not a job function."""
+        import json
+
+        raw = self.env.get(protocol.JOB_BOUNDS_ENV)
+        if raw is None:
+            return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    @property
+    def job_bucket(self) -> str | None:
+        return self.env.get(protocol.JOB_BUCKET_ENV)
 
     @property
     def generation(self) -> int:

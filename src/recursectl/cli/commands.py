@@ -8,6 +8,7 @@ from recursectl.cli.audit import audit_command
 from recursectl.cli.deploy import deploy_command
 from recursectl.cli.init import init_command
 from recursectl.cli.invoke import invoke
+from recursectl.cli.job import job
 from recursectl.cli.local import local
 from recursectl.cli.logs import logs
 from recursectl.cli.ops import destroy_command, info_command, resume_command, stop_command
@@ -20,6 +21,7 @@ ALL: list[click.Command] = [
     info_command,
     stop_command,
     resume_command,
+    job,
     destroy_command,
     audit_command,
     local,

@@ -261,6 +261,16 @@ def _report(app: App, result: DeployResult) -> None:
         )
     else:
         ui.data(f"guard      none (recursive loop {loop}: AWS's loop detection)")
+    job = result.desired.job
+    if job is not None:
+        bounds = ", ".join(f"{k} {v}" for k, v in job.bounds.items())
+        how = "adopted" if job.adopted else "created by recursectl"
+        ui.data(
+            f"job        bounds {bounds}; state over the payload limit in S3 bucket "
+            f"{job.bucket} ({how}), {protocol.JOB_STATE_PREFIX}{result.function_name}/, "
+            f"expiring after {job.state_ttl_days} days; a failed hop is retried from its "
+            "checkpoint (async retries 0, on-failure destination: the function itself)"
+        )
     held = ", ".join(f"{n} ({why})" for n, why in sorted(result.self_arn_env.items()))
     ui.data(f"self ARN   in {protocol.SELF_ARN_ENV}" + (f", {held}" if held else ""))
     if result.project:

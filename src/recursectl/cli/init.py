@@ -30,6 +30,14 @@ def _function_name(directory: Path) -> str:
     "--runtime", help="nodejs22.x (etc.) writes a Node.js project: handler.js, package.json."
 )
 @click.option(
+    "--template",
+    type=click.Choice(["chain", "job"]),
+    default="chain",
+    show_default=True,
+    help="chain: a function that calls itself --calls times; job: a long job that processes "
+    "10,000 items in batches across 3-second hops (recursectl's job API, a [job] table).",
+)
+@click.option(
     "--from",
     "from_file",
     metavar="serverless.yml",
@@ -49,6 +57,7 @@ def init_command(
     name: str | None,
     force: bool,
     runtime: str | None = None,
+    template: str = "chain",
     from_file: Path | None = None,
     function_key: str | None = None,
 ) -> None:
@@ -85,6 +94,10 @@ def init_command(
         from recursectl.cli.init_node import node_files
 
         files = node_files(name, runtime)
+    if template == "job":
+        from recursectl.cli.init_job import job_files
+
+        files = job_files(files, node=runtime is not None and not runtime.startswith("python"))
     existing = [f for f in files if (directory / f).exists()]
     if existing and not force:
         raise UsageError(
@@ -97,4 +110,10 @@ def init_command(
         (directory / filename).write_text(text, encoding="utf-8")
         app.ui.success(f"wrote {directory / filename}")
     where = "" if directory == Path(".") else f"cd {directory} && "
+    if template == "job":
+        app.ui.info(
+            f"next: {where}recursectl deploy   (--local: without AWS), then "
+            "recursectl invoke --follow and recursectl job list"
+        )
+        return
     app.ui.info(f"next: {where}pytest, then recursectl deploy   (--local: without AWS)")

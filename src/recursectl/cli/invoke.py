@@ -42,6 +42,16 @@ if TYPE_CHECKING:
     help="Cost cap for this chain in USD (config `max_cost`): children are refused once its "
     "recorded spend reaches it.",
 )
+@click.option(
+    "--max-hops",
+    type=click.IntRange(min=1),
+    help="A job function: at most this many hops for this job (below its [job] max_hops).",
+)
+@click.option(
+    "--max-seconds",
+    type=click.IntRange(min=1),
+    help="A job function: at most this long for this job (below its [job] max_seconds).",
+)
 @click.option("--sync", is_flag=True, help="RequestResponse instead of Event; prints the result.")
 @click.option("--follow", is_flag=True, help="Then follow the chain's logs until it completes.")
 @follow_timeout_option
@@ -58,6 +68,8 @@ def invoke(
     path: Path | None,
     data: str | None,
     max_cost: float | None,
+    max_hops: int | None,
+    max_seconds: int | None,
     sync: bool,
     follow: bool,
     timeout: float,
@@ -73,6 +85,7 @@ def invoke(
       recursectl invoke --data '{"numberOfCalls": 2}' --sync
       recursectl invoke --calls 5 --follow   # and watch it as a tree
       recursectl invoke --max-cost 0.01      # children refused once it has spent a cent
+      recursectl invoke --max-hops 50        # a job function: this job stops by hop 50
     """
     import time
 
@@ -85,8 +98,20 @@ def invoke(
     inv.check_running(deployed)  # before --follow: a stopped function never starts the chain
     inv.check_calls(event, deployed)
     inv.set_cost_cap(event, settings.max_cost, deployed)
+    bounds, narrowed = inv.job_bounds(
+        deployed, max_hops=max_hops, max_seconds=max_seconds, max_cost=max_cost
+    )
+    if bounds is not None:
+        if calls is None and data is None and path is None:
+            event.pop("numberOfCalls", None)  # a job's input is its own: no template event
+        if narrowed:
+            inv.set_job_bounds(event, bounds)
     for line in inv.caps_lines(deployed, settings.max_cost):
         app.ui.info(line)
+    if bounds is not None:
+        from rich.markup import escape
+
+        app.ui.info(escape(inv.bounds_line(bounds, narrowed)))
     started_ms = int(time.time() * 1000)
     result = inv.invoke(aws, deployed, event, sync=sync)
 

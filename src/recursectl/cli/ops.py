@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ def _change_json(change: Any) -> dict[str, Any]:
         "guarded": change.guarded,
         "source": change.source or None,
         "waited_for_update_s": round(change.waited_s, 1),
+        "job_function": change.job_function,
     }
 
 
@@ -80,6 +82,11 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
             "chains started before now will not go deeper, even after resume "
             f"(generation {change.generation})"
         )
+        if change.job_function:
+            app.ui.info(
+                "running jobs pause at their next hop, their state kept: `recursectl resume` "
+                "continues them from their checkpoints"
+            )
     elif change.generation is not None:
         app.ui.warn(
             f"{change.name} has no guard (deployed by an older recursectl): only handlers that "
@@ -105,15 +112,34 @@ def stop_command(app: App, name: str | None, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def resume_command(app: App, name: str | None, concurrency: int | None, as_json: bool) -> None:
-    """Lift the kill switch: restore the reserved concurrency in effect before `stop`."""
-    from recursectl.deploy import ops
+    """Lift the kill switch: restore the reserved concurrency in effect before `stop`.
+
+    For a job function, the jobs `stop` held back go on, and paused jobs continue from their
+    checkpoints (`recursectl job list` shows them).
+    """
+    import time
+
+    from recursectl.deploy import jobops, ops
 
     settings = app.configure(name=name, concurrency=concurrency)
+    aws = app.aws()
+
+    def now() -> int:
+        return int(time.time() * 1000)
+
+    jobs = jobops.ResumeAll()
+    fn = aws.lambda_api.require_function(settings.name)
+    if fn.stopped:  # while nothing runs: the jobs a stop held back go on, not pause
+        jobops.keep_running_jobs(aws, fn, now(), jobs)
     change = ops.resume(
-        app.aws(), settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
+        aws, settings.name, concurrency, configured=settings.concurrency, on_wait=app.ui.info
     )
+    jobops.resume_paused(aws, fn, now(), jobs)
     if as_json:
-        app.ui.emit_json(_change_json(change))
+        doc = _change_json(change)
+        if fn.job_bounds is not None:
+            doc["jobs"] = jobs.to_json()
+        app.ui.emit_json(doc)
         return
     _waited(app, change)
     if change.before == change.after:
@@ -122,6 +148,23 @@ def resume_command(app: App, name: str | None, concurrency: int | None, as_json:
         )
     else:
         app.ui.success(f"resumed {change.name}: {_was(change.before, change.after)}")
+    if fn.job_bounds is not None:
+        _report_jobs(app, jobs)
+
+
+def _report_jobs(app: App, jobs: Any) -> None:
+    count = len(jobs.resumed)
+    app.ui.info(f"resumed {count} paused job{'' if count == 1 else 's'}")
+    if jobs.going_on:
+        n = len(jobs.going_on)
+        app.ui.info(
+            f"{n} running job{' goes' if n == 1 else 's go'} on: the hop the stop held back "
+            "runs now"
+        )
+    for r in jobs.resumed:
+        app.ui.info(f"  {escape(r.describe())}")
+    for job_id, why in jobs.skipped.items():
+        app.ui.warn(f"job {escape(job_id)} not resumed: {escape(why)}")
 
 
 @click.command("info")
@@ -201,6 +244,7 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
         ("guard", _guard(result)),
         ("cap", f"max_calls {f.max_calls}" if f.max_calls is not None else "none"),
         ("budget", _budget(f)),
+        *_job_rows(f),
         ("recursion", _recursion(result.recursion)),
         ("concurrency", _concurrency(f.concurrency)),
         (
@@ -219,6 +263,15 @@ def _info_rows(result: FunctionInfo) -> list[tuple[str, str]]:
     if result.last_chain is not None:
         rows.append(("last chain", _last_chain_row(result.last_chain)))
     return rows
+
+
+def _job_rows(f: Any) -> list[tuple[str, str]]:
+    """A job function's bounds and bucket (`recursectl job list` lists its jobs)."""
+    if f.job_bounds is None:
+        return []
+    bounds = ", ".join(f"{k} {v}" for k, v in f.job_bounds.items() if v is not None)
+    where = f"state spilled to s3://{escape(f.job_bucket or '?')}/{protocol.JOB_STATE_PREFIX}"
+    return [("job", f"job function: {escape(bounds)}; {where}{escape(f.name)}/")]
 
 
 def _last_chain_row(c: dict[str, Any]) -> str:
@@ -266,7 +319,8 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
     from recursectl.errors import RecursectlError, UsageError
 
     settings = app.configure(name=name)
-    what = "function, role" + ("" if keep_logs else " and log group")
+    what = "function, role" + (", job bucket" if settings.job else "")
+    what += "" if keep_logs else " and log group"
     if not yes:
         try:  # click.confirm aborts when stdin is closed: say why instead
             confirmed = click.confirm(f"Delete {settings.name}'s {what}?", default=False, err=True)
@@ -278,8 +332,16 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
         if not confirmed:
             app.ui.info("nothing deleted")
             return
+
     try:
-        removals = ops.destroy(app.aws(), settings.name, keep_logs=keep_logs)
+        removals = ops.destroy(
+            app.aws(),
+            settings.name,
+            keep_logs=keep_logs,
+            job_bucket=settings.job_bucket,
+            is_job=settings.job,
+            confirm_bucket=_bucket_confirmer(yes, as_json),
+        )
     except RecursectlError as exc:
         if exc.progress and not as_json:
             _destroyed_so_far(app, exc.progress, settings.name, keep_logs=keep_logs)
@@ -301,6 +363,26 @@ def destroy_command(app: App, name: str | None, keep_logs: bool, yes: bool, as_j
             app.ui.info(f"  {line}")
     if all(r.outcome in ("absent", "kept") for r in removals):
         app.ui.info(f"nothing to destroy for {settings.name}")
+
+
+def _bucket_confirmer(yes: bool, as_json: bool) -> Callable[[str, int], bool]:
+    """Whether to delete a job bucket recursectl created that still holds objects: asked
+    (--yes: yes; --json never prompts: without --yes the bucket is kept)."""
+
+    def confirm(bucket: str, count: int) -> bool:
+        if yes or as_json:
+            return yes
+        try:
+            return click.confirm(
+                f"S3 bucket {bucket} holds {count} object(s) (job state: paused or failed jobs "
+                "cannot resume without it). Delete them and the bucket?",
+                default=False,
+                err=True,
+            )
+        except click.exceptions.Abort:
+            return False
+
+    return confirm
 
 
 def _forget_function_arn(app: App) -> Path | None:

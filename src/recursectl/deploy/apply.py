@@ -3,8 +3,8 @@
 `observe()` makes four read calls for a function of ours that already exists (GetFunction,
 GetFunctionEventInvokeConfig, GetRolePolicy, DescribeLogGroups), so an unchanged redeploy is
 cheap; GetRole only when the role is not plainly ours (or its trust policy predates the
-current revision), ListTagsLogGroup only when the group's retention would change, and STS only
-when the function does not exist yet.
+current revision), ListTagsLogGroup only when the group's retention would change, STS only
+when the function does not exist yet, and GetBucketTagging for a job function (its bucket).
 
 `apply()` is a table: one small function per `plan.Op` (APPLY), each safe to repeat.
 """
@@ -26,6 +26,7 @@ from recursectl.deploy.plan import (
     Op,
     Plan,
     Step,
+    check_ours,
     desired_state,
     plan,
     trust_is_current,
@@ -40,13 +41,14 @@ from recursectl.errors import (
 )
 from recursectl.names import (
     APPLIED_TAG,
+    JOB_LIFECYCLE_RULE,
     POLICY_NAME,
     check_function_name,
     is_ours,
     log_group_for,
     role_name_for,
 )
-from recursectl.protocol import SELF_ARN_PLACEHOLDER
+from recursectl.protocol import JOB_STATE_PREFIX, SELF_ARN_PLACEHOLDER
 
 if TYPE_CHECKING:
     from recursectl.aws import Aws
@@ -67,15 +69,22 @@ def observe(
     want_concurrency: bool = False,
     retention: int | None = None,
     want_attached: bool = False,
+    want_job: bool = False,
 ) -> Observed:
-    """Read what exists: the function, its role and policy, its log group.
+    """Read what exists: the function, its role and policy, its log group (and for a job
+    function, whether the bucket it names is still there: one read).
 
     `retention`: the retention deploy wants; the group's tags (ownership) are read only when
     it differs, since only then would deploy change the group.
     """
     fn = aws.lambda_api.get_function(name, exact_concurrency=want_concurrency)
     if fn is not None:
-        fn = replace(fn, retries=aws.lambda_api.async_retries(name))
+        invoke_config = aws.lambda_api.event_invoke_config(name)
+        fn = replace(
+            fn,
+            retries=invoke_config.retries if invoke_config is not None else None,
+            on_failure=invoke_config.on_failure if invoke_config is not None else None,
+        )
     role_name = role_name_for(name)
     role: RoleView | None = None
     if (
@@ -96,7 +105,15 @@ def observe(
     group = aws.logs_api.log_group(log_group_for(name))
     if group is not None and retention is not None and group.retention != retention:
         group = LogGroupView(group.name, group.retention, aws.logs_api.log_group_tags(group.name))
-    return Observed(function=fn, role=role, log_group=group)
+    # The stamp records the bucket as ensured; the helper's error for a bucket that is gone
+    # says "redeploy", so a redeploy looks (GetBucketTagging) and creates it again.
+    gone = bool(
+        want_job
+        and fn is not None
+        and fn.job_bucket
+        and aws.job_bucket_api.bucket_tags(fn.job_bucket) is None
+    )
+    return Observed(function=fn, role=role, log_group=group, job_bucket_gone=gone)
 
 
 # apply: one function per op ------------------------------------------------------------------
@@ -111,6 +128,7 @@ class _Run:
     progress: Progress
     # APIs the endpoint lacks that deploy went on without: api -> what is left undone.
     skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what a step found worth a warning
 
     def config(self) -> FunctionConfig:
         d = self.desired
@@ -168,6 +186,37 @@ def _ensure_counter(r: _Run) -> None:
     r.aws.counter_api.ensure_table(r.desired.counter_table, r.desired.tags)
 
 
+def _ensure_job_bucket(r: _Run) -> None:
+    """Create (or adopt) the job bucket: private, encrypted, its state expiring. Each call is
+    safe to repeat, so a deploy that died half-way converges on the next run."""
+    d = r.desired
+    assert d.job is not None  # planned only for a job function
+    bucket, api = d.job.bucket, r.aws.job_bucket_api
+    tags = api.bucket_tags(bucket)
+    if d.job.adopted:
+        if tags is None:
+            raise NotFoundError(
+                f"S3 bucket {bucket} (`bucket` in [job]) does not exist.",
+                hint="create it first, or leave `bucket` out of [job] and deploy creates one",
+            )
+        posture = api.posture(bucket)  # someone else's bucket: say what it lacks, change none
+        if not posture.public_access_blocked:
+            r.notes.append(f"job bucket {bucket} does not block all public access")
+        if not posture.encrypted:
+            r.notes.append(
+                f"job bucket {bucket} has no default encryption (state objects are written "
+                "with SSE-S3 all the same)"
+            )
+    else:
+        if tags is None:
+            api.create_bucket(bucket)
+        elif tags:  # an empty tag set: ours, created by a deploy that died before tagging it
+            check_ours(d, "S3 bucket", bucket, tags)
+        api.tag(bucket, d.tags)
+        api.secure(bucket)
+    api.expire_prefix(bucket, JOB_LIFECYCLE_RULE, JOB_STATE_PREFIX, d.job.state_ttl_days)
+
+
 def _create_function(r: _Run) -> None:
     r.aws.lambda_api.create_function(
         r.config(), r.package.zip_bytes, r.desired.tags, on_wait=r.progress
@@ -187,7 +236,10 @@ def _update_config(r: _Run) -> None:
 
 
 def _put_invoke_config(r: _Run) -> None:
-    r.aws.lambda_api.disable_async_retries(r.desired.name)
+    d = r.desired
+    r.aws.lambda_api.disable_async_retries(
+        d.name, on_failure=d.function_arn if d.job is not None else None
+    )
 
 
 def _put_recursion(r: _Run) -> None:
@@ -224,6 +276,7 @@ APPLY: dict[Op, Callable[[_Run], None]] = {
     Op.CREATE_LOG_GROUP: _create_log_group,
     Op.PUT_RETENTION: _put_retention,
     Op.ENSURE_COUNTER: _ensure_counter,
+    Op.ENSURE_JOB_BUCKET: _ensure_job_bucket,
     Op.CREATE_FUNCTION: _create_function,
     Op.TAG_FUNCTION: _tag_function,
     Op.UPDATE_CODE: _update_code,
@@ -243,9 +296,11 @@ def apply(
     package: Package,
     progress: Progress = _quiet,
     skipped: dict[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """Run the steps in order; returns the role ARN. Each step is safe to repeat.
-    `skipped` receives the APIs the endpoint lacks that the deploy went on without."""
+    `skipped` receives the APIs the endpoint lacks that the deploy went on without, `notes`
+    what a step found worth a warning."""
     run = _Run(
         aws=aws,
         desired=desired,
@@ -253,6 +308,7 @@ def apply(
         role_arn=observed.role.arn if observed.role else desired.role_arn,
         progress=progress,
         skipped=skipped if skipped is not None else {},
+        notes=notes if notes is not None else [],
     )
     fn = observed.function
     ops = {s.op for s in steps}
@@ -286,6 +342,7 @@ def _plan_now(
         want_concurrency=settings.concurrency is not None,
         retention=settings.log_retention_days,
         want_attached=bool(settings.managed_policies),
+        want_job=settings.job,
     )
     fn = observed.function
     # The ARN is computed (one STS call) before anything exists: one deploy is enough.
@@ -386,6 +443,7 @@ def deploy(
     envvars.check(settings.environment)
     self_env = self_arn_variables(settings, package)
     skipped: dict[str, str] = {}
+    notes: list[str] = []
     for attempt in range(_RACE_ATTEMPTS):
         observed, desired, the_plan = _plan_now(
             aws, settings, package, adopt, prune_env, extra_statements, self_env
@@ -394,7 +452,9 @@ def deploy(
         if dry_run or not the_plan.steps:
             break
         try:
-            role_arn = apply(aws, desired, observed, the_plan.steps, package, progress, skipped)
+            role_arn = apply(
+                aws, desired, observed, the_plan.steps, package, progress, skipped, notes
+            )
             break
         except (AlreadyExistsError, ConflictError) as exc:
             if attempt == _RACE_ATTEMPTS - 1:
@@ -417,7 +477,7 @@ def deploy(
         recursion=desired.recursion,
         project=desired.project,
         steps=the_plan.steps,
-        warnings=_warnings(the_plan.warnings, desired, skipped),
+        warnings=_warnings(the_plan.warnings, desired, skipped) + notes,
         unsupported=skipped,
         dry_run=dry_run,
         config_written=written,

@@ -5,16 +5,19 @@ Pure; `recursectl.deploy.plan` diffs it against what exists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recursectl import envvars, protocol
+from recursectl.errors import UsageError
 from recursectl.names import (
     TRUST_REVISION,
     arn_parts,
     counter_table_for,
     guard_covers,
+    job_bucket_for,
     log_group_for,
     policy_document,
     recursion_mode,
@@ -26,6 +29,31 @@ from recursectl.names import (
 if TYPE_CHECKING:
     from recursectl.build.package import Package
     from recursectl.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job function's side (docs/jobs.md): its bucket and its declared bounds."""
+
+    bucket: str
+    adopted: bool  # named by `[job] bucket`: an existing bucket, never created nor deleted
+    max_hops: int = protocol.DEFAULT_JOB_MAX_HOPS
+    max_seconds: int = protocol.DEFAULT_JOB_MAX_SECONDS
+    max_cost: float | None = None
+    margin_ms: int | None = None
+    state_ttl_days: int = protocol.JOB_STATE_TTL_DAYS
+
+    @property
+    def bounds(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"max_hops": self.max_hops, "max_seconds": self.max_seconds}
+        if self.max_cost is not None:
+            out["max_cost"] = self.max_cost
+        return out
+
+    @property
+    def bounds_json(self) -> str:
+        """RECURSECTL_JOB_BOUNDS: compact JSON."""
+        return json.dumps(self.bounds, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,7 @@ class Desired:
     extra_statements: tuple[dict[str, Any], ...] = ()
     managed_policies: tuple[str, ...] = ()
     log_format: str | None = None  # "Text" or "JSON"; None: whatever the function has
+    job: JobSpec | None = None  # a job function (a [job] table in the settings)
 
     @property
     def lambda_handler(self) -> str:
@@ -77,6 +106,11 @@ class Desired:
         if self.guarded:
             env[protocol.HANDLER_ENV] = self.handler
             env[protocol.COUNTER_TABLE_ENV] = self.counter_table
+        if self.job is not None:
+            env[protocol.JOB_BUCKET_ENV] = self.job.bucket
+            env[protocol.JOB_BOUNDS_ENV] = self.job.bounds_json
+            if self.job.margin_ms is not None:
+                env[protocol.JOB_MARGIN_ENV] = str(self.job.margin_ms)
         if self.generation:
             env[protocol.GENERATION_ENV] = str(self.generation)
         return env
@@ -88,13 +122,21 @@ class Desired:
 
     @property
     def recursion(self) -> str:
+        if self.job is not None:  # a job goes past AWS's 16 hops by design: its bounds stop it
+            return "Allow"
         return recursion_mode(self.max_calls, self.guarded)
 
     @property
     def applied_stamp(self) -> str:
         # Tag values allow letters, digits, spaces and _.:/=+-@.
         counter = f"/counter:{self.counter_table}" if self.guarded else ""
-        return f"recursion:{self.recursion}/trust:{TRUST_REVISION}{counter}"
+        job = f"/job:{self.job_stamp}" if self.job is not None else ""
+        return f"recursion:{self.recursion}/trust:{TRUST_REVISION}{counter}{job}"
+
+    @property
+    def job_stamp(self) -> str | None:
+        """What the stamp records of the job bucket once it was ensured: BUCKET=TTL_DAYS."""
+        return f"{self.job.bucket}={self.job.state_ttl_days}" if self.job is not None else None
 
     @property
     def account(self) -> str:
@@ -111,6 +153,7 @@ class Desired:
             self.log_group,
             self.extra_statements,
             self.counter_table if self.guarded else None,
+            self.job.bucket if self.job is not None else None,
         )
 
     @property
@@ -129,8 +172,9 @@ def desired_state(
     pruned_env: tuple[str, ...] = (),
     extra_statements: tuple[dict[str, Any], ...] = (),
 ) -> Desired:
-    partition, _, account = arn_parts(function_arn)
+    partition, region, account = arn_parts(function_arn)
     role_name = role_name_for(settings.name)
+    guarded = guard_covers(settings.runtime) and package.entry_point is not None
     return Desired(
         name=settings.name,
         function_arn=function_arn,
@@ -147,7 +191,7 @@ def desired_state(
         log_retention_days=settings.log_retention_days,
         code_sha256=package.code_sha256,
         code_size=package.size,
-        guarded=guard_covers(settings.runtime) and package.entry_point is not None,
+        guarded=guarded,
         project=settings.project_identity,
         adopt=adopt,
         generation=generation,
@@ -159,6 +203,36 @@ def desired_state(
         extra_statements=extra_statements or tuple(dict(s) for s in settings.iam_statements),
         managed_policies=tuple(settings.managed_policies),
         log_format=log_format_name(settings.log_format),
+        job=job_spec(settings, account, region, guarded),
+    )
+
+
+def job_spec(settings: Settings, account: str, region: str, guarded: bool) -> JobSpec | None:
+    """The job side of a function whose settings have a [job] table; checked against the
+    rest of the settings (one-line errors)."""
+    if not settings.job:
+        return None
+    if not guarded:
+        raise UsageError(
+            f"A job function needs recursectl's guard, which does not cover {settings.runtime}.",
+            hint="use a Python or Node.js runtime, or remove the [job] table",
+        )
+    margin = settings.job_margin_ms
+    if margin is not None and margin >= settings.timeout * 1000:
+        raise UsageError(
+            f"job.margin_ms ({margin}) must be below the timeout ({settings.timeout} s = "
+            f"{settings.timeout * 1000} ms).",
+            hint="a hop hands over when its remaining time falls under the margin: "
+            "raise `timeout` or lower `margin_ms` in [job]",
+        )
+    return JobSpec(
+        bucket=settings.job_bucket or job_bucket_for(settings.name, account, region),
+        adopted=settings.job_bucket is not None,
+        max_hops=settings.job_max_hops,
+        max_seconds=settings.job_max_seconds,
+        max_cost=settings.job_max_cost,
+        margin_ms=margin,
+        state_ttl_days=settings.job_state_ttl_days,
     )
 
 

@@ -39,6 +39,7 @@ class ConcurrencyChange:
     guarded: bool = False  # the entry point wraps every invocation: the generation binds all
     source: str = ""  # resume: where `after` came from (flag | remembered | config | none)
     waited_s: float = 0.0  # time spent waiting out an update in progress (409s retried)
+    job_function: bool = False  # a [job] function: stop pauses its running jobs
 
 
 def _quiet(_: str) -> None:
@@ -117,6 +118,7 @@ def stop(aws: Aws, name: str, *, on_wait: Callable[[str], None] = _quiet) -> Con
         generation=generation,
         guarded=fn.guarded,
         waited_s=waits.waited,
+        job_function=fn.job_bounds is not None,
     )
 
 
@@ -201,6 +203,11 @@ class FunctionInfo:
             "max_calls": f.max_calls,
             "max_invocations": f.max_invocations,
             "counter_table": f.env.get(protocol.COUNTER_TABLE_ENV),
+            "job": (
+                {"bucket": f.job_bucket, "bounds": f.job_bounds}
+                if f.job_bounds is not None
+                else None
+            ),
             "generation": f.generation,
             "recursion": self.recursion,
             "reserved_concurrency": f.concurrency,
@@ -308,11 +315,63 @@ def _remove_counter(aws: Aws, name: str) -> Removal:
     return Removal("table", table, "deleted")
 
 
-def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
-    """Delete the function, its role (with inline policies) and log group: only ours.
+ConfirmBucket = Callable[[str, int], bool]  # (bucket, state objects) -> delete them?
+
+
+def _never(_bucket: str, _count: int) -> bool:
+    return False
+
+
+def job_bucket_of(
+    aws: Aws, fn: FunctionView | None, name: str, configured: str | None, is_job: bool
+) -> str | None:
+    """The job bucket of function `name`: the one it names (RECURSECTL_JOB_BUCKET); when it
+    is gone, the one its settings name or deploy would have made (a destroy run again)."""
+    if fn is not None:
+        return fn.job_bucket
+    if configured:
+        return configured
+    if is_job:
+        from recursectl.names import job_bucket_for
+
+        ident = aws.identity()
+        return job_bucket_for(name, ident.account, ident.region)
+    return None
+
+
+def _bucket_decision(aws: Aws, bucket: str, confirm: ConfirmBucket) -> Removal | None:
+    """Asked before anything is deleted: None when the bucket is to be deleted, else why not."""
+    tags = aws.job_bucket_api.bucket_tags(bucket)
+    if tags is None:
+        return Removal("bucket", bucket, "absent")
+    if not is_ours(tags):  # an adopted bucket (or one with no tags at all): never deleted
+        return Removal("bucket", bucket, "kept", "adopted: not created by recursectl")
+    held = aws.job_bucket_api.count_objects(bucket)
+    if held and not confirm(bucket, held):
+        more = "+" if held >= 1000 else ""
+        return Removal(
+            "bucket", bucket, "kept", f"holds {held}{more} state object(s); --yes deletes them"
+        )
+    return None
+
+
+def destroy(
+    aws: Aws,
+    name: str,
+    *,
+    keep_logs: bool = False,
+    job_bucket: str | None = None,
+    is_job: bool = False,
+    confirm_bucket: ConfirmBucket = _never,
+) -> list[Removal]:
+    """Delete the function, its role (with inline policies), its counter table, the job bucket
+    it created and its log group: only ours.
 
     Refuses (NotOursError) before deleting anything when the function or the role exists but
-    is not tagged as recursectl's. Safe to repeat: what is already gone is reported as absent.
+    is not tagged as recursectl's. A job bucket recursectl created that holds objects is
+    deleted only when `confirm_bucket(bucket, count)` says so (asked before anything is
+    deleted); an adopted bucket is left. Safe to repeat: what is already gone is reported as
+    absent. `job_bucket`, `is_job`: the settings' [job], for a function already gone.
     """
     fn = aws.lambda_api.get_function(name)
     if fn is not None and not fn.managed:
@@ -327,6 +386,8 @@ def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
             f"IAM role {role_name} is not managed by recursectl; not deleting anything.",
             hint="delete or rename it yourself, then run destroy again",
         )
+    bucket = job_bucket_of(aws, fn, name, job_bucket, is_job)
+    kept = _bucket_decision(aws, bucket, confirm_bucket) if bucket else None
     out: list[Removal] = []
     try:
         deleted = fn is not None and aws.lambda_api.delete_function(name)
@@ -337,6 +398,13 @@ def destroy(aws: Aws, name: str, *, keep_logs: bool = False) -> list[Removal]:
             else [Removal("role", role_name, "absent")]
         )
         out.append(_remove_counter(aws, name))
+        if bucket is not None:
+            if kept is None:
+                count = aws.job_bucket_api.empty_and_delete(bucket)
+                reason = f"{count} object(s)" if count else ""
+                out.append(Removal("bucket", bucket, "deleted", reason))
+            else:
+                out.append(kept)
         group = log_group_for(name)
         if keep_logs:
             out.append(Removal("log group", group, "kept", "--keep-logs"))

@@ -48,6 +48,7 @@ class Op(str, enum.Enum):
     ATTACH_POLICY = "attach_policy"
     CREATE_LOG_GROUP = "create_log_group"
     ENSURE_COUNTER = "ensure_counter"
+    ENSURE_JOB_BUCKET = "ensure_job_bucket"
     PUT_RETENTION = "put_retention"
     CREATE_FUNCTION = "create_function"
     TAG_FUNCTION = "tag_function"
@@ -68,6 +69,7 @@ class Observed:
     function: FunctionView | None = None
     role: RoleView | None = None
     log_group: LogGroupView | None = None
+    job_bucket_gone: bool = False  # the job bucket the function names does not exist
 
 
 def stamp_parts(stamp: str | None) -> dict[str, str]:
@@ -135,6 +137,12 @@ def _refuse_if_not_ours(
             hint=f"choose another --name, set `project = {other!r}` if it is yours, "
             "or pass --adopt to take it over",
         )
+
+
+def check_ours(d: Desired, kind: str, name: str, tags: dict[str, str] | None) -> None:
+    """NotOursError unless the resource is ours (or unclaimed, or --adopt): for resources
+    apply finds, such as the job bucket."""
+    _refuse_if_not_ours(d, kind, name, tags)
 
 
 def _differences(d: Desired, fn: FunctionView) -> str:
@@ -248,6 +256,24 @@ def _counter_steps(d: Desired, fn: FunctionView | None) -> list[Step]:
     return [Step(Op.ENSURE_COUNTER, "table", "create", d.counter_table, detail)]
 
 
+def _job_bucket_steps(d: Desired, fn: FunctionView | None, gone: bool = False) -> list[Step]:
+    # The stamp records the bucket and its TTL once they were ensured (a deploy that died
+    # before the stamp ensures them again); `gone`: the bucket was deleted since.
+    job = d.job
+    stamped = stamp_parts(fn.applied if fn else None).get("job") == d.job_stamp
+    if job is None or (stamped and not gone):
+        return []
+    if gone and not job.adopted:
+        detail = "job state: the bucket is gone, create it again (public access blocked, SSE-S3)"
+        return [Step(Op.ENSURE_JOB_BUCKET, "bucket", "create", job.bucket, detail)]
+    expiry = f"expire {protocol.JOB_STATE_PREFIX} after {job.state_ttl_days} days"
+    if job.adopted:
+        detail = f"job state: adopt it, {expiry}"
+        return [Step(Op.ENSURE_JOB_BUCKET, "bucket", "update", job.bucket, detail)]
+    detail = f"job state: public access blocked, SSE-S3, {expiry}"
+    return [Step(Op.ENSURE_JOB_BUCKET, "bucket", "create", job.bucket, detail)]
+
+
 def _config_changes(d: Desired, f: FunctionView, role_arn: str) -> list[str]:
     changes = []
     pairs: list[tuple[str, Any, Any]] = [
@@ -300,20 +326,43 @@ def _function_steps(d: Desired, fn: FunctionView | None, role_arn: str) -> list[
     return steps
 
 
+def _invoke_config_step(d: Desired, fn: FunctionView | None) -> list[Step]:
+    """Async retries 0; a job function's failed hop goes to its on-failure destination, the
+    function itself, whose guard retries it from the checkpoint (docs/jobs.md, "Exactly once")."""
+    to_self = fn is not None and fn.on_failure == d.function_arn
+    if fn is not None and fn.retries == 0 and to_self == (d.job is not None):
+        return []
+    detail = "async retries 0"
+    if d.job is not None:
+        detail += ", on failure: itself (a failed hop is retried from its checkpoint)"
+    elif to_self:
+        detail += ", no on-failure destination (not a job function any more)"
+    return [Step(Op.PUT_INVOKE_CONFIG, "function", "update", d.name, detail)]
+
+
+def _recursion_warning(d: Desired) -> str:
+    if d.job is not None:
+        bounds = ", ".join(f"{k} {v}" for k, v in d.job.bounds.items())
+        return (
+            f"{d.name} is a job function: AWS's recursive loop detection is turned off "
+            f"(Allow), since a job goes past 16 hops by design; the job's bounds ({bounds}) "
+            f"and recursectl's guard ({protocol.ENTRY_POINT}) are what stop a runaway job."
+        )
+    return (
+        f"max_calls is {d.max_calls} (16 or more): AWS's recursive loop detection is "
+        f"turned off for {d.name}; recursectl's guard ({protocol.ENTRY_POINT}: cap "
+        f"{d.max_calls}, budget {d.max_invocations}) is now what stops a loop."
+    )
+
+
 def _safety_steps(d: Desired, fn: FunctionView | None, warnings: list[str]) -> list[Step]:
-    steps = []
-    if fn is None or fn.retries != 0:
-        steps.append(Step(Op.PUT_INVOKE_CONFIG, "function", "update", d.name, "async retries 0"))
+    steps = _invoke_config_step(d, fn)
     applied = stamp_parts(fn.applied if fn else None)
     if applied.get("recursion") != d.recursion:
         detail = f"recursive loop {d.recursion}"
         steps.append(Step(Op.PUT_RECURSION, "function", "update", d.name, detail))
         if d.recursion == "Allow":
-            warnings.append(
-                f"max_calls is {d.max_calls} (16 or more): AWS's recursive loop detection is "
-                f"turned off for {d.name}; recursectl's guard ({protocol.ENTRY_POINT}: cap "
-                f"{d.max_calls}, budget {d.max_invocations}) is now what stops a loop."
-            )
+            warnings.append(_recursion_warning(d))
     if not d.guarded and d.max_calls >= RECURSION_ALLOW_FROM:
         warnings.append(
             f"max_calls {d.max_calls} cannot be honoured: recursectl's guard does not cover "
@@ -351,6 +400,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         *_role_steps(d, role),
         *_log_group_steps(d, observed.log_group, warnings),
         *_counter_steps(d, fn),
+        *_job_bucket_steps(d, fn, observed.job_bucket_gone),
         *_function_steps(d, fn, role_arn),
         *_safety_steps(d, fn, warnings),
     ]

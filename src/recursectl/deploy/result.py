@@ -100,6 +100,24 @@ class DeployResult:
             ],
             "architecture": self.desired.architecture,
             "layers": list(self.desired.layers),
+            "job": self.job_json(),
+        }
+
+    def job_json(self) -> dict[str, Any] | None:
+        """A job function's bucket, bounds and retry path; None for another function."""
+        job = self.desired.job
+        if job is None:
+            return None
+        return {
+            "bucket": job.bucket,
+            "bucket_adopted": job.adopted,
+            "state_prefix": f"{protocol.JOB_STATE_PREFIX}{self.function_name}/",
+            "state_ttl_days": job.state_ttl_days,
+            "bounds": job.bounds,
+            "margin_ms": job.margin_ms,
+            "async_retries": 0,
+            "on_failure": self.function_arn,
+            "recursion": self.recursion,
         }
 
     def package_json(self) -> dict[str, Any]:
