@@ -16,7 +16,7 @@ from recursectl.deploy.plan import Observed
 from recursectl.errors import UsageError
 from recursectl.names import job_bucket_for
 from recursectl.settings import Settings
-from tests.unit.deploy.test_plan import ARN, converged, desired, ops
+from tests.support.plans import ARN, converged, desired, ops
 
 JOB = JobSpec(bucket="recursectl-demo-abc", adopted=False)
 
