@@ -152,6 +152,7 @@ class Store:
         self._group = threading.Condition(threading.Lock())
         self._queue: list[_Commit] = []
         self._committing = False
+        self.full_commits = 0  # FULL transactions made (each one fsync); for benchmarks
         self._local = threading.local()
         self._db = _open(path)
         self._lazy = sqlite3.connect(
@@ -227,6 +228,7 @@ class Store:
                 for commit in batch:
                     for sql, params in commit.statements:
                         db.execute(sql, params)
+                self.full_commits += 1
         except BaseException as exc:
             error = exc
         with self._group:
