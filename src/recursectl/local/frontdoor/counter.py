@@ -1,17 +1,19 @@
-"""The chain counter's UpdateItem, answered by the front door instead of moto.
+"""The chain counter's UpdateItems, answered by the front door instead of moto.
 
 Every guarded child makes one conditional UpdateItem on its chain's item (`ADD #n :one SET
 #e = :ttl`, condition `(attribute_not_exists(#n) OR #n < :max)`, with a cost cap `AND
-(attribute_not_exists(#s) OR #s < :room)`). Through moto that request cost a hop 4-5 ms here:
-moto's expression parsers under moto's one lock, queued behind the log writer (bench metric
-13). This module answers exactly that shape itself, from a copy of the item, with moto's
-results (moto's own `update_item` rules for ReturnValues, its ConsumedCapacity, its
-headers), and writes the item back into moto before anyone else's DynamoDB request runs, so
-GetItem, Scan and every other shape still see one table in moto.
+(attribute_not_exists(#s) OR #s < :room)`); under a cost cap each invocation adds its cost at
+its end (`ADD #s :c SET #e = :ttl`), and a refused child gives its count back (`ADD #n
+:minus`). Through moto the count cost a hop 4-5 ms here: moto's expression parsers under
+moto's one lock, queued behind the log writer (bench metric 13). This module answers exactly
+those shapes itself, from a copy of the item, with moto's results (its ADD arithmetic, its
+`update_item` rules for ReturnValues, its ConsumedCapacity, its headers), and writes the item
+back into moto before anyone else's DynamoDB request runs, so GetItem, Scan and every other
+shape still see one table in moto.
 
 What keeps it exact:
-- Only that shape, with integer counts and numeric bounds, on a table whose key is one
-  string attribute; anything else (other expressions, ReturnConsumedCapacity, an attribute
+- Only those shapes, with plain numbers (digits, an optional point), on a table whose key is
+  one string attribute; anything else (other expressions, ReturnConsumedCapacity, an attribute
   of another type, a table moto refuses the key of) goes to moto as before.
 - A failed condition goes to moto too (after the write-back): moto builds the
   ConditionalCheckFailedException and its ReturnValuesOnConditionCheckFailure item.
@@ -32,7 +34,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from recursectl.local.motowire import Moto, Response
@@ -52,13 +54,12 @@ _ALLOWED = frozenset(
     }
 )
 _RETURN_VALUES = frozenset({"NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"})
-_EXPRESSION = re.compile(r"ADD (#\w+) (:\w+) SET (#\w+) = (:\w+)", re.ASCII)
+_EXPRESSION = re.compile(r"ADD (#\w+) (:\w+)(?: SET (#\w+) = (:\w+))?", re.ASCII)
 _CONDITION = re.compile(
     r"\(attribute_not_exists\((#\w+)\) OR \1 < (:\w+)\)"
     r"(?: AND \(attribute_not_exists\((#\w+)\) OR \3 < (:\w+)\))?",
     re.ASCII,
 )
-_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,30})")  # as moto writes an integer back
 _NUMBER = re.compile(r"-?[0-9]{1,38}(?:\.[0-9]{1,38})?")
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/dynamodb/aws4_request")
 _TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
@@ -73,40 +74,49 @@ class _Shape:
 
     __slots__ = ("add", "add_by", "bounds", "key", "returns", "set", "set_to", "table")
 
-    def __init__(self, doc: dict[str, Any]) -> None:
+    def __init__(self, doc: dict[str, Any], update: re.Match[str], bounds: list[str]) -> None:
         self.table: str = doc["TableName"]
         ((key_name, key_value),) = doc["Key"].items()
         self.key: tuple[str, str] = (key_name, key_value["S"])
-        names: dict[str, str] = doc["ExpressionAttributeNames"]
-        values: dict[str, dict[str, str]] = doc["ExpressionAttributeValues"]
-        add_n, add_v, set_n, set_v = _EXPRESSION.fullmatch(doc["UpdateExpression"]).groups()  # type: ignore[union-attr]
-        cond = _CONDITION.fullmatch(doc["ConditionExpression"]).groups()  # type: ignore[union-attr]
+        names: dict[str, str] = doc.get("ExpressionAttributeNames", {})
+        values: dict[str, dict[str, str]] = doc.get("ExpressionAttributeValues", {})
+        add_n, add_v, set_n, set_v = update.groups()
         self.add, self.add_by = names[add_n], values[add_v]["N"]
-        self.set, self.set_to = names[set_n], values[set_v]
-        pairs = zip(cond[::2], cond[1::2], strict=True)
-        self.bounds = [(names[n], Decimal(values[v]["N"])) for n, v in pairs if n]
+        self.set: str | None = names[set_n] if set_n else None
+        self.set_to: dict[str, str] = values[set_v] if set_v else {}
+        pairs = zip(bounds[::2], bounds[1::2], strict=True)
+        self.bounds = [(names[n], Decimal(values[v]["N"])) for n, v in pairs]
         self.returns: str = doc.get("ReturnValues", "NONE")
 
 
 def shape_of(headers: dict[str, str], body: bytes) -> _Shape | None:
-    """The counter's request in exactly the shape this module answers, else None."""
+    """The counter's requests (the guards' count, spend and give-back: `ADD #a :x [SET #b =
+    :y]`, optionally with the count's condition) in exactly the shape this module answers;
+    else None."""
     if headers.get("x-amz-target") != _UPDATE:
         return None
     try:
         doc = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(doc, dict) or not _ALLOWED.issuperset(doc) or not _well_formed(doc):
+    if not isinstance(doc, dict) or not _ALLOWED.issuperset(doc):
         return None
-    return _Shape(doc)
+    update = _EXPRESSION.fullmatch(str(doc.get("UpdateExpression")))
+    bounds: list[str] = []
+    if "ConditionExpression" in doc:
+        cond = _CONDITION.fullmatch(str(doc["ConditionExpression"]))
+        if cond is None:
+            return None
+        bounds = [g for g in cond.groups() if g]
+    if update is None or not _well_formed(doc, update, bounds):
+        return None
+    return _Shape(doc, update, bounds)
 
 
-def _well_formed(doc: dict[str, Any]) -> bool:
+def _well_formed(doc: dict[str, Any], update: re.Match[str], bounds: list[str]) -> bool:
     """Every part of the shape, as moto would accept it without a validation error."""
     table, key = doc.get("TableName"), doc.get("Key")
     names, values = doc.get("ExpressionAttributeNames"), doc.get("ExpressionAttributeValues")
-    update = _EXPRESSION.fullmatch(str(doc.get("UpdateExpression")))
-    cond = _CONDITION.fullmatch(str(doc.get("ConditionExpression")))
     if not (
         isinstance(table, str)
         and _TABLE.fullmatch(table)
@@ -115,14 +125,12 @@ def _well_formed(doc: dict[str, Any]) -> bool:
         and _typed(next(iter(key.values())), "S")
         and isinstance(names, dict)
         and isinstance(values, dict)
-        and update
-        and cond
         and doc.get("ReturnValues", "NONE") in _RETURN_VALUES
         and doc.get("ReturnValuesOnConditionCheckFailure", "NONE") in ("NONE", "ALL_OLD")
     ):
         return False
-    used_names = {update[1], update[3], *(n for n in cond.groups()[::2] if n)}
-    used_values = {update[2], update[4], *(v for v in cond.groups()[1::2] if v)}
+    used_names = {n for n in (update[1], update[3], *bounds[::2]) if n}
+    used_values = {v for v in (update[2], update[4], *bounds[1::2]) if v}
     if set(names) != used_names or set(values) != used_values:
         return False  # moto refuses unused (or missing) placeholders: let it say so
     attrs = [names[n] for n in used_names]
@@ -130,16 +138,7 @@ def _well_formed(doc: dict[str, Any]) -> bool:
         return False
     if next(iter(key)) in attrs:
         return False
-    add_by, set_to = values[update[2]], values[update[4]]
-    if not (_typed(add_by, "N") and _INT.fullmatch(add_by["N"])):
-        return False
-    if not (_typed(set_to, "N") and _INT.fullmatch(set_to["N"])):
-        return False
-    return all(
-        _typed(values[v], "N") and _NUMBER.fullmatch(values[v]["N"])
-        for v in cond.groups()[1::2]
-        if v
-    )
+    return all(_typed(values[v], "N") and _NUMBER.fullmatch(values[v]["N"]) for v in used_values)
 
 
 def _typed(value: Any, kind: str) -> bool:
@@ -294,17 +293,27 @@ def _apply(shape: _Shape, old: Item | None) -> Item | None:
         try:
             if not Decimal(have["N"]) < bound:
                 return None
-        except InvalidOperation:
+        except ArithmeticError:  # InvalidOperation: not a number moto would compare
             return None
-    count = item.get(shape.add)
-    if count is None:
-        item[shape.add] = {"N": shape.add_by}
-    elif _typed(count, "N") and _INT.fullmatch(count["N"]):
-        item[shape.add] = {"N": str(int(count["N"]) + int(shape.add_by))}
-    else:
+    have = item.get(shape.add)
+    if have is not None and not _typed(have, "N"):
         return None
-    item[shape.set] = dict(shape.set_to)
+    try:
+        total = _moto_add(have["N"] if have else "0", shape.add_by)
+    except (ValueError, ArithmeticError):
+        return None
+    item[shape.add] = {"N": total}
+    if shape.set is not None:
+        item[shape.set] = dict(shape.set_to)
     return item
+
+
+def _moto_add(a: str, b: str) -> str:
+    """moto's ADD of two numbers (`DynamoType.__add__`): integers unless either has a point,
+    then Decimal, written back with `str` (0 + 0.000000123400 is "1.23400E-7")."""
+    x: Decimal | int = Decimal(a) if "." in a else int(a)
+    y: Decimal | int = Decimal(b) if "." in b else int(b)
+    return f"{x + y}"
 
 
 def _answer(shape: _Shape, old: Item, new: Item) -> Response:

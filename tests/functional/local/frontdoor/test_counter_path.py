@@ -146,10 +146,19 @@ def test_the_cost_cap_condition_and_other_shapes_on_the_same_item(endpoint: str,
             "ExpressionAttributeNames": {"#s": "spend", "#e": "expires"},
             "ExpressionAttributeValues": {":c": {"N": "0.000000123400"}, ":ttl": {"N": TTL}},
         }
+        give_back = {
+            "TableName": TABLE,
+            "Key": key,
+            "UpdateExpression": "ADD #n :minus",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+        }
         return [
+            _outcome(lambda: ddb.update_item(**spend)),  # the cost cap's write, no item yet
             _outcome(lambda: _count(ddb, "cost", 100, room="0.000001000000")),
-            _outcome(lambda: ddb.update_item(**spend)),  # the cost cap's write (moto)
+            _outcome(lambda: ddb.update_item(**spend, ReturnValues="ALL_NEW")),
             _outcome(lambda: _count(ddb, "cost", 100, room="0.000001000000")),
+            _outcome(lambda: ddb.update_item(**give_back, ReturnValues="UPDATED_NEW")),
             _outcome(lambda: _count(ddb, "cost", 100, room="0.000000100000")),  # spent
             _outcome(lambda: ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)),
             # Another writer replaces the item (a shape this path does not answer) ...
@@ -160,10 +169,17 @@ def test_the_cost_cap_condition_and_other_shapes_on_the_same_item(endpoint: str,
         ]
 
     got = _both(endpoint, ddb, steps)
-    assert got[2][1]["Attributes"] == {"n": {"N": "2"}}
-    assert got[3][1] == "ConditionalCheckFailedException"
-    assert got[6][1]["Attributes"]["n"] == {"N": "42"}
-    assert got[7][1]["Item"]["n"] == {"N": "42"}
+    # moto's arithmetic: 0 + 0.000000123400 is written "1.23400E-7", then Decimal sums.
+    assert got[2][1]["Attributes"]["spend"] == {"N": "2.46800E-7"}
+    assert got[3][1]["Attributes"] == {"n": {"N": "2"}}
+    assert got[4][1]["Attributes"] == {"n": {"N": "1"}}
+    assert got[5][1] == "ConditionalCheckFailedException"
+    assert got[6][1]["Item"] == {
+        "chain": {"S": "cost"}, "n": {"N": "1"}, "spend": {"N": "2.46800E-7"},
+        "expires": {"N": TTL},
+    }  # fmt: skip
+    assert got[8][1]["Attributes"]["n"] == {"N": "42"}
+    assert got[9][1]["Item"]["n"] == {"N": "42"}
 
 
 def test_job_records_beside_the_counter_keep_working_through_moto(endpoint: str, ddb: Any) -> None:
