@@ -47,10 +47,10 @@ def handler(event, context):
     chain = recursectl_chain.begin(event, context)
     sent = event.get("sent")
     if sent is not None:
-        print("BENCH1W " + json.dumps({"sent": sent, "entry": entry}))
+        print("BENCH1W " + json.dumps({"run": event["run"], "sent": sent, "entry": entry}))
     calls = int(event.get("numberOfCalls", 0))
     if calls > 0:
-        chain.invoke_self({"numberOfCalls": calls - 1, "sent": time.time()})
+        chain.invoke_self({"numberOfCalls": calls - 1, "run": event["run"], "sent": time.time()})
     return calls
 """
 
@@ -89,13 +89,16 @@ def _chain(ctx: Context, hops: int) -> list[float]:
     cloud = ctx.cloud
     before = cloud.invocations(NAME)
     start_ms = int(time.time() * 1000) - 1000
-    cloud.invoke(NAME, {"numberOfCalls": hops})
+    run = uuid.uuid4().hex
+    cloud.invoke(NAME, {"numberOfCalls": hops, "run": run})
     cloud.wait_invocations(NAME, before + hops + 1, timeout_s=60 + hops * 0.2)
     out = []
     for event in cloud.events(GROUP, start_ms):
         message: str = event["message"]
         if message.startswith(MARK):
             record = json.loads(message[len(MARK) :])
+            if record["run"] != run:
+                continue
             out.append((record["entry"] - record["sent"]) * 1000)
     if len(out) != hops:
         raise RuntimeError(f"{NAME}: {len(out)} of {hops} one-way hops in the logs")
