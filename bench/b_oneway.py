@@ -210,7 +210,8 @@ def one_way_hop(ctx: Context) -> list[Row]:
     hops = ctx.sizes.chain_short
     modes: dict[str, list[float]] = {"split": [], "counter": []}
     floors: list[float] = []
-    for _ in range(max(2, ctx.sizes.chain_repeats)):
+    rounds = 1 if ctx.smoke else max(2, ctx.sizes.chain_repeats)  # smoke: shape, not speed
+    for _ in range(rounds):
         floors += floor_one_way(ctx.sizes.floor_samples // 3)
         _set_env(ctx, split)
         modes["split"] += _chain(ctx, hops)
