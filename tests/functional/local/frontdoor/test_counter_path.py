@@ -273,3 +273,21 @@ def test_a_restart_replays_the_counts(tmp_path: Path, monkeypatch: pytest.Monkey
         assert _count(ddb, "kept", 10)["Attributes"] == {"n": {"N": "4"}}
     finally:
         stop_server(server)
+
+
+def test_concurrent_counts_never_pass_the_budget(endpoint: str, ddb: Any) -> None:
+    """Children counting at once (a fan-out): exactly `max` of them are let through."""
+    import concurrent.futures
+
+    def one(_: int) -> list[str]:
+        client = boto3.client("dynamodb", endpoint_url=endpoint, config=NO_RETRY)
+        return [_outcome(lambda: _count(client, "fan", 50))[1] for _ in range(10)]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        outcomes = [o for got in pool.map(one, range(8)) for o in got]
+    refused = outcomes.count("ConditionalCheckFailedException")
+    assert refused == 30
+    assert len(outcomes) - refused == 50
+    item = ddb.get_item(TableName=TABLE, Key={"chain": {"S": "fan"}}, ConsistentRead=True)
+    assert item["Item"]["n"] == {"N": "50"}
+    assert _door(endpoint).counter.served >= 50
