@@ -47,7 +47,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("12", "audit", b_audit.audit_scale),
     ("13", "chain counter", b_counter.counter_cost),
     ("14", "persistence cost", b_store.persistence_cost),
-    ("15", "one-way hop", b_oneway.one_way_hop),
+    ("16", "one-way hop", b_oneway.one_way_hop),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -1,4 +1,4 @@
-"""Metric 15: the one-way hop, from the parent's Invoke call to the child handler's first line,
+"""Metric 16: the one-way hop, from the parent's Invoke call to the child handler's first line,
 with microsecond clocks, against the floor of the same path with nothing but the transport.
 
 - recursectl: a handler (the template's shape, through the guard's entry point) that reads
@@ -219,7 +219,7 @@ def one_way_hop(ctx: Context) -> list[Row]:
         modes["counter"] += _chain(ctx, hops)
     floor = median(floors)
     ctx.notes.append(
-        f"one-way hop (metric 15): Invoke call -> child handler's first line, time.time() in "
+        f"one-way hop (metric 16): Invoke call -> child handler's first line, time.time() in "
         f"both processes; {len(modes['split'])} hops per mode (linear chains of {hops}, the "
         f"split rule and the counter alternated); floor = botocore Invoke to a server handing "
         f"the event to a warm awslambdaric worker's /next, {len(floors)} calls one at a time "
@@ -229,12 +229,12 @@ def one_way_hop(ctx: Context) -> list[Row]:
     for mode, label in (("split", "split rule (no counter)"), ("counter", "with the counter")):
         values = modes[mode]
         rows += [
-            Row(f"15 one-way hop, {label}, median", median(values), "ms", "", INFO,
+            Row(f"16 one-way hop, {label}, median", median(values), "ms", "", INFO,
                 floor=floor),
-            Row(f"15 one-way hop, {label}, p95", percentile(values, 95), "ms", "", INFO,
+            Row(f"16 one-way hop, {label}, p95", percentile(values, 95), "ms", "", INFO,
                 floor=floor),
         ]  # fmt: skip
     rows.append(
-        Row("15 one-way floor: SDK Invoke -> waiting worker's first line, median", floor, "ms")
+        Row("16 one-way floor: SDK Invoke -> waiting worker's first line, median", floor, "ms")
     )
     return rows
