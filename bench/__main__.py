@@ -22,6 +22,7 @@ from bench import (
     b_guard,
     b_jobs,
     b_offline,
+    b_oneway,
     b_peer,
     b_project,
     b_scan,
@@ -48,6 +49,7 @@ BENCHMARKS: list[tuple[str, str, Benchmark]] = [
     ("13", "chain counter", b_counter.counter_cost),
     ("14", "persistence cost", b_store.persistence_cost),
     ("15", "job overhead", b_jobs.job_overhead),
+    ("16", "one-way hop", b_oneway.one_way_hop),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

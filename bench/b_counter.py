@@ -43,6 +43,8 @@ def _set_env(ctx: Context, env: dict[str, str]) -> None:
         FunctionName=NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
     _chain(ctx, 6, None)  # the change retired the warm environments: start them, unmeasured
+    # and as many as a fan-out keeps busy (else the tree's rate is mostly cold starts)
+    _tree_rate(ctx, max(1, ctx.sizes.fanout_depth - 2), ctx.sizes.fanout)
 
 
 def _chain(ctx: Context, hops: int, max_cost: float | None) -> list[float]:
@@ -60,6 +62,21 @@ def _chain(ctx: Context, hops: int, max_cost: float | None) -> list[float]:
     return timeline.hops_ms(root)
 
 
+def _tree_rate(ctx: Context, depth: int, fanout: int) -> float:
+    """Invocations per second of a `--fanout F` tree (first START to last REPORT)."""
+    cloud = ctx.cloud
+    count = sum(fanout**d for d in range(depth + 1))
+    before = cloud.invocations(NAME)
+    start_ms = int(time.time() * 1000) - 1000
+    event = {"numberOfCalls": depth, "fanout": fanout, "_recursectl": {"split": fanout}}
+    root = cloud.invoke(NAME, event)
+    cloud.wait_invocations(NAME, before + count, timeout_s=60 + count * 0.2)
+    timeline = Timeline.read(cloud.events(GROUP, start_ms))
+    if len(timeline.members(root)) != count:
+        raise RuntimeError(f"tree {root}: {len(timeline.members(root))} of {count} invocations")
+    return count / (timeline.span_ms(root) / 1000)
+
+
 def _update_item_ms(ctx: Context, samples: int) -> list[float]:
     ddb = ctx.cloud.aws.client("dynamodb")
     out = []
@@ -69,7 +86,7 @@ def _update_item_ms(ctx: Context, samples: int) -> list[float]:
             TableName=TABLE,
             Key={"chain": {"S": f"bench-{i % 8}"}},
             UpdateExpression="ADD #n :one SET #e = :ttl",
-            ConditionExpression="attribute_not_exists(#n) OR #n < :max",
+            ConditionExpression="(attribute_not_exists(#n) OR #n < :max)",
             ExpressionAttributeNames={"#n": "n", "#e": "expires"},
             ExpressionAttributeValues={
                 ":one": {"N": "1"},
@@ -77,6 +94,7 @@ def _update_item_ms(ctx: Context, samples: int) -> list[float]:
                 ":ttl": {"N": str(int(time.time()) + 172800)},
             },
             ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         out.append((time.perf_counter() - t) * 1000)
     return out
@@ -88,21 +106,28 @@ def counter_cost(ctx: Context) -> list[Row]:
     split = {k: v for k, v in counted.items() if k != "RECURSECTL_COUNTER_TABLE"}
     hops = ctx.sizes.chain_short
     modes: dict[str, list[float]] = {"split": [], "counter": [], "cost": []}
+    rates: dict[str, list[float]] = {"split": [], "counter": []}
+    depth, fanout = ctx.sizes.fanout_depth - 1, ctx.sizes.fanout
     for _ in range(max(2, ctx.sizes.chain_repeats)):
         _set_env(ctx, split)
         modes["split"] += _chain(ctx, hops, None)
+        rates["split"].append(_tree_rate(ctx, depth, fanout))
         _set_env(ctx, counted)
         modes["counter"] += _chain(ctx, hops, None)
         modes["cost"] += _chain(ctx, hops, 1000.0)
+        rates["counter"].append(_tree_rate(ctx, depth, fanout))
+    tree = sum(fanout**d for d in range(depth + 1))
     call = _update_item_ms(ctx, ctx.sizes.floor_samples)
     base = median(modes["split"])
     ctx.notes.append(
         f"counter (metric 13): {len(modes['split'])} hops per mode, linear chains of {hops}, "
         "modes alternated; the counter's UpdateItem timed "
         f"{len(call)} times from this process (median {median(call):.2f} ms, "
-        f"p95 {percentile(call, 95):.2f} ms); $ per million hops at DynamoDB on-demand list "
-        f"price (${WRITE_USD_PER_MILLION} per million writes): counter 1 write per hop, "
-        "cost cap 1 more per invocation"
+        f"p95 {percentile(call, 95):.2f} ms); fan-out {fanout} depth {depth} ({tree} "
+        f"invocations) per mode: split {', '.join(f'{r:.0f}' for r in rates['split'])}/s, "
+        f"counter {', '.join(f'{r:.0f}' for r in rates['counter'])}/s; $ per million hops "
+        f"at DynamoDB on-demand list price (${WRITE_USD_PER_MILLION} per million writes): "
+        "counter 1 write per hop, cost cap 1 more per invocation"
     )
     rows = [
         Row("13 hop latency, split rule (no counter), median", base, "ms", "", "info"),
@@ -110,6 +135,10 @@ def counter_cost(ctx: Context) -> list[Row]:
             "", "info", floor=base),
         Row("13 hop latency, counter + cost cap, median", median(modes["cost"]), "ms",
             "", "info", floor=base),
+        Row(f"13 fan-out, {tree} invocations, split rule (no counter)",
+            median(rates["split"]), "inv/s", "", "info"),
+        Row(f"13 fan-out, {tree} invocations, with the counter", median(rates["counter"]),
+            "inv/s", "", "info", floor=median(rates["split"])),
         Row("13 counter UpdateItem round trip (local cloud), median", median(call), "ms",
             "", "info"),
         Row("13 counter on AWS: $ per million hops (1 write)", WRITE_USD_PER_MILLION, "$",

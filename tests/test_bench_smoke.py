@@ -46,7 +46,7 @@ def test_bench_smoke_runs_every_metric_and_writes_a_well_formed_table(tmp_path: 
         if ratio:
             assert re.match(r"^[\d.]+x$", ratio), row
         metrics.add(name.split()[0])
-    assert metrics == {str(n) for n in range(1, 16)}
+    assert metrics == {str(n) for n in range(1, 17)}
     # Metric 10 (the serverless-offline peer) needs an npm install of the peer: a full run only.
     assert "10 (peer): skipped at smoke sizes" in text
     # the printed table is the same table

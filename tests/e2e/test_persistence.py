@@ -206,3 +206,48 @@ def test_damaged_or_newer_store_is_a_clear_error(
     assert "Traceback" not in proc.stderr
     assert store.read_bytes() == before  # never a silent wipe
     assert "No local cloud is running" in own_cloud.run("local", "status").stderr
+
+
+def test_every_accepted_event_is_in_the_store_when_sigkill_follows_the_202(
+    own_cloud: Cli, progress: Path
+) -> None:
+    """Event invokes sent at once share their commits (group commit): each 202 still comes
+    after its own row is on the disk, so a SIGKILL right after the last 202 loses none."""
+    import concurrent.futures
+
+    import boto3
+    from botocore.config import Config
+
+    name = f"burst-{uuid.uuid4().hex[:8]}"
+    # One environment, each run working 5 s: every accepted event is still queued at the kill.
+    _project(own_cloud, name, progress, work_s=5.0, concurrency=1)
+    own_cloud.ok("local", "start")
+    own_cloud.ok("deploy")
+    env = own_cloud.env
+    client = boto3.client(
+        "lambda",
+        endpoint_url=own_cloud.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
+        config=Config(retries={"max_attempts": 1}, max_pool_connections=16),
+    )
+
+    def invoke(i: int) -> str:
+        answer = client.invoke(
+            FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": i}).encode()
+        )
+        assert answer["StatusCode"] == 202
+        return str(answer["ResponseMetadata"]["RequestId"])
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        accepted = list(pool.map(invoke, range(48)))
+    status = json.loads(own_cloud.ok("local", "status", "--json"))
+    os.kill(int(status["pid"]), signal.SIGKILL)
+
+    stores = list((own_cloud.cwd.parent / "state").glob("*.sqlite3"))
+    assert len(stores) == 1
+    with sqlite3.connect(stores[0]) as db:
+        kept = {row[0] for row in db.execute("SELECT request_id FROM events")}
+    assert set(accepted) <= kept
+    own_cloud.ok("local", "start")  # and the store opens again

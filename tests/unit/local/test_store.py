@@ -146,3 +146,60 @@ def test_a_log_batch_keeps_moto_order_and_never_delays_another_write(tmp_path: P
     again.append(time.time(), "POST", "/4", "", {}, b"")
     assert [e.path for e in again.journal()] == ["/1", "/2", "/3", "/4"]
     again.close()
+
+
+def _event(i: int) -> StoredEvent:
+    return StoredEvent(f"req-{i}", "fn", None, b"{}", "Root=1", "arn:fn", time.time(), 0, 0, 0.0)
+
+
+def test_events_put_at_once_share_commits_and_each_is_committed_when_put_returns(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "local.sqlite3"
+    db = Store(path)
+    seen_after_put: dict[int, bool] = {}
+
+    def put(i: int) -> None:
+        db.put_event(_event(i))
+        with sqlite3.connect(path) as reader:  # another connection sees only commits
+            found = reader.execute("SELECT 1 FROM events WHERE request_id=?", (f"req-{i}",))
+            seen_after_put[i] = found.fetchone() is not None
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(16)]
+    with db._lock:  # the first commit waits for the file: the other 15 events queue
+        for t in threads:
+            t.start()
+        for _ in range(500):
+            with db._group:
+                if len(db._queue) == 15:
+                    break
+            time.sleep(0.01)
+    for t in threads:
+        t.join()
+    assert seen_after_put == dict.fromkeys(range(16), True)
+    assert db.full_commits == 2  # the first event's commit, then one for the 15 others
+    db.close()
+
+
+def test_a_failed_group_commit_fails_every_writer_in_it(tmp_path: Path) -> None:
+    db = Store(tmp_path / "local.sqlite3")
+    db.put_event(_event(1))
+    db._db.execute("DROP TABLE events")  # every write to it now fails
+    with pytest.raises(sqlite3.OperationalError):
+        db.put_event(_event(2))
+    with pytest.raises(sqlite3.OperationalError):
+        db.retry_event("req-1", 1, 1, 0.0)
+    db.append(time.time(), "POST", "/after", "", {}, b"")  # the store goes on
+    assert [e.path for e in db.journal()] == ["/after"]
+    db.close()
+
+
+def test_a_journal_row_given_out_later_is_durable_after_its_wait(tmp_path: Path) -> None:
+    path = tmp_path / "local.sqlite3"
+    db = Store(path)
+    wait = db.append_later(time.time(), "POST", "/counted", "", {}, b"")
+    wait()
+    with sqlite3.connect(path) as reader:
+        assert [r[0] for r in reader.execute("SELECT path FROM journal")] == ["/counted"]
+    wait()  # a second wait returns at once
+    db.close()

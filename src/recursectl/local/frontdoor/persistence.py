@@ -69,6 +69,7 @@ def _restore(door: FrontDoor, store: Store) -> dict[str, int]:
                     reply[:200].decode("utf-8", "replace"),
                 )
     moto.journal = store.append
+    door.counter.journal = store.append_later
     door.code.on_add = store.put_code
     door.sink.on_written = store.delete_events
     door.sink.batch = store.deferred
