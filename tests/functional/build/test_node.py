@@ -17,7 +17,7 @@ from recursectl.build import node, runtimes
 from recursectl.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[3]
-GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs"}
+GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs", "recursectl_chain.job.cjs"}
 
 
 @pytest.fixture
