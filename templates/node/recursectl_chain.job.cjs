@@ -256,6 +256,10 @@ class Job {
     this.started = process.hrtime.bigint();
     this.ended = false;
     this.status = 'running';
+    // The last state this hop spilled and its ref: a checkpoint and then continueWith of the
+    // same state put the object once (content-addressed). Only this hop's own puts count: a
+    // re-put of a state loaded from S3 renews its expiry.
+    this.spilled = null;
     let margin = envInt(JOB_MARGIN_ENV, 0);
     if (margin <= 0) margin = Math.min(30000, Math.max(500, Math.floor(this.remainingMs() / 5)));
     this.marginMs = margin;
@@ -343,7 +347,12 @@ class Job {
   /** The record's `checkpoint` (compact JSON) and whether the state is spilled. */
   async checkpointValue(text, ref) {
     if (Buffer.byteLength(text) <= JOB_INLINE_CHECKPOINT) return [`{"seq":${this.seq},"state":${text}}`, false];
-    return [JSON.stringify({ seq: this.seq, ref: ref || (await spill(text)) }), true];
+    return [JSON.stringify({ seq: this.seq, ref: ref || (await this.spill(text)) }), true];
+  }
+
+  async spill(text) {
+    if (!this.spilled || this.spilled.text !== text) this.spilled = { text, ref: await spill(text) };
+    return this.spilled.ref;
   }
 
   /** Save `state` as the job's latest checkpoint (what a retry starts from). */
@@ -414,7 +423,7 @@ class Job {
     const jobCtx = { id: this.id, seq: next, attempt: 1, bounds: this.bounds };
     let ref = null;
     if (Buffer.byteLength(JSON.stringify(event)) + Buffer.byteLength(text) + 1024 > JOB_INLINE_PAYLOAD) {
-      ref = await spill(text);
+      ref = await this.spill(text);
       jobCtx.ref = ref;
     }
     const [value, spilled] = await this.checkpointValue(text, ref);

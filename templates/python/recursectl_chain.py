@@ -252,9 +252,11 @@ class Chain:
         self.started = time.monotonic()
         self.init_ms = _take_init_ms(self.started)
         self.counted = bool(_COUNTER_TABLE)  # exact budget: the chain's counter item
-        # The counter item's key: the chain's id, or a job's id on a job's hops (every
-        # invocation of the job counts on one item, whatever chain a resume started).
+        # The counter item's key: the chain's id, or on a job's hops the job's record
+        # (`job#<id>`: every invocation of the job counts there, whatever chain a resume
+        # started, and a continuation is counted in the same write as its checkpoint).
         self.count_key = chain_id
+        self.count_ttl = True  # a chain's item expires; a job's record is kept
         self.job_ctx: dict[str, Any] | None = None  # the context's `job`, kept for job()
 
     @property
@@ -313,31 +315,68 @@ class Chain:
         """This invocation's cost at list price so far, its environment's init included."""
         return _usd((time.monotonic() - self.started) * 1000 + self.init_ms)
 
-    def _count(self) -> int:
-        """Count the next child on the chain's counter item; what the chain may still make.
-
-        One conditional UpdateItem: the chain's children so far (`n`, the root not counted)
-        below MAX_INVOCATIONS - 1, and with a cost cap its recorded spend plus this
-        invocation's own so far below the cap. Refused: BudgetExhausted; unreachable:
-        refused too (fail safe), never let through.
-        """
+    def _budget(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The counter's condition, names and values: the chain's children so far (`n`, the
+        root not counted) below MAX_INVOCATIONS - 1, and with a cost cap its recorded spend
+        plus this invocation's own so far below the cap (used alone, or in a job's write)."""
         values: dict[str, Any] = {
             ":one": {"N": "1"},
             ":max": {"N": str(self.max_invocations - 1)},
-            ":ttl": {"N": str(int(time.time()) + COUNTER_TTL_S)},
         }
-        names = {"#n": "n", "#e": "expires"}
+        names = {"#n": "n"}
         condition = "(attribute_not_exists(#n) OR #n < :max)"
         if self.max_cost is not None:
             room = self.max_cost - self.cost_so_far()
             values[":room"] = {"N": f"{room:.12f}"}
             names["#s"] = "spend"
             condition += " AND (attribute_not_exists(#s) OR #s < :room)"
+        return condition, names, values
+
+    def _refused(self, old: dict[str, Any]) -> ChainRefused:
+        """The refusal a failed budget condition stands for (`old`: the item), its marker out."""
+        used = _int((old.get("n") or {}).get("N"), 0)
+        if used < self.max_invocations - 1 and self.max_cost is not None:
+            spent = (old.get("spend") or {}).get("N", "0")
+            self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COST)
+            return CostCapReached(
+                f"recursectl: not invoking a child: this chain has spent ${float(spent):.6f}"
+                f" of its cost cap ${self.max_cost:g} (invoke --max-cost raises it)"
+            )
+        self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_BUDGET, budget=0)
+        return BudgetExhausted(
+            f"recursectl: not invoking a child at depth {self.depth + 1}: this chain's "
+            f"budget of {self.max_invocations} invocations is spent ({MAX_INVOCATIONS_ENV}; "
+            f"deploy with --max-invocations to raise it)"
+        )
+
+    def _unreachable(self, exc: BaseException) -> ChainRefused:
+        why = f"{type(exc).__name__}: {exc}"[:300]
+        self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COUNTER)
+        return CounterUnreachable(
+            f"recursectl: not invoking a child: the chain counter ({COUNTER_TABLE_ENV}="
+            f"{_COUNTER_TABLE}) could not be reached, so the budget cannot be checked: {why}"
+        )
+
+    def _ttl(self, names: dict[str, str], values: dict[str, Any]) -> str:
+        """` SET #e = :ttl` for a chain's item (it expires), '' for a job's record."""
+        if not self.count_ttl:
+            return ""
+        names["#e"] = "expires"
+        values[":ttl"] = {"N": str(int(time.time()) + COUNTER_TTL_S)}
+        return " SET #e = :ttl"
+
+    def _count(self) -> int:
+        """Count the next child on the chain's counter item; what the chain may still make.
+
+        One conditional UpdateItem (see _budget). Refused: BudgetExhausted; unreachable:
+        refused too (fail safe), never let through.
+        """
+        condition, names, values = self._budget()
         try:
             got = _counter_client().update_item(
                 TableName=_COUNTER_TABLE,
                 Key={"chain": {"S": self.count_key}},
-                UpdateExpression="ADD #n :one SET #e = :ttl",
+                UpdateExpression="ADD #n :one" + self._ttl(names, values),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -347,31 +386,12 @@ class Chain:
         except Exception as exc:
             code, _ = _error_status(exc)
             if code != "ConditionalCheckFailedException":
-                why = f"{type(exc).__name__}: {exc}"[:300]
-                self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COUNTER)
-                raise CounterUnreachable(
-                    f"recursectl: not invoking a child: the chain counter ({COUNTER_TABLE_ENV}="
-                    f"{_COUNTER_TABLE}) could not be reached, so the budget cannot be "
-                    f"checked: {why}"
-                ) from None
-            old = (getattr(exc, "response", None) or {}).get("Item") or {}
-            used = _int((old.get("n") or {}).get("N"), 0)
-            if used < self.max_invocations - 1 and self.max_cost is not None:
-                spent = (old.get("spend") or {}).get("N", "0")
-                self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COST)
-                raise CostCapReached(
-                    f"recursectl: not invoking a child: this chain has spent ${float(spent):.6f}"
-                    f" of its cost cap ${self.max_cost:g} (invoke --max-cost raises it)"
-                ) from None
-            self._mark(
-                EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_BUDGET, budget=0
-            )
-            raise BudgetExhausted(
-                f"recursectl: not invoking a child at depth {self.depth + 1}: this chain's "
-                f"budget of {self.max_invocations} invocations is spent ({MAX_INVOCATIONS_ENV}; "
-                f"deploy with --max-invocations to raise it)"
-            ) from None
-        used = _int(got["Attributes"]["n"]["N"], 0)
+                raise self._unreachable(exc) from None
+            raise self._refused((getattr(exc, "response", None) or {}).get("Item") or {}) from None
+        return self._share(got["Attributes"])
+
+    def _share(self, attributes: dict[str, Any]) -> int:
+        used = _int(attributes["n"]["N"], 0)
         return max(1, self.max_invocations - used)  # what the chain may still make
 
     def _uncount(self) -> None:
@@ -392,16 +412,15 @@ class Chain:
         if not self.counted or self.max_cost is None:
             return
         cost = self.cost_so_far()
+        names = {"#s": "spend"}
+        values: dict[str, Any] = {":c": {"N": f"{cost:.12f}"}}
         try:
             _counter_client().update_item(
                 TableName=_COUNTER_TABLE,
                 Key={"chain": {"S": self.count_key}},
-                UpdateExpression="ADD #s :c SET #e = :ttl",
-                ExpressionAttributeNames={"#s": "spend", "#e": "expires"},
-                ExpressionAttributeValues={
-                    ":c": {"N": f"{cost:.12f}"},
-                    ":ttl": {"N": str(int(time.time()) + COUNTER_TTL_S)},
-                },
+                UpdateExpression="ADD #s :c" + self._ttl(names, values),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except Exception as exc:
             # Not recorded: the chain's later children are checked against less than it spent.

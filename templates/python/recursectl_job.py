@@ -283,11 +283,16 @@ class Job:
         self._started = time.monotonic()
         self._ended = False
         self._status = "running"
+        # The last state this hop spilled, and its ref: a checkpoint and then continue_with of
+        # the same state put the object once (content-addressed: same bytes, same key). Only
+        # this hop's own puts count: a re-put of a state loaded from S3 renews its expiry.
+        self._spilled: tuple[str, dict[str, Any]] | None = None
         margin = _env_int(JOB_MARGIN_ENV, 0)
         if margin <= 0:  # 20 % of the hop's time, within [0.5 s, 30 s]
             margin = min(30_000, max(500, self.remaining_ms() // 5))
         self.margin_ms = margin
-        chain.count_key = job_id
+        chain.count_key = JOB_RECORD_PREFIX + job_id  # the job's budget lives on its record
+        chain.count_ttl = False
         chain.max_invocations = max(chain.max_invocations, bounds["max_hops"] + 1)
         if bounds.get("max_cost") is not None:
             cap = bounds["max_cost"]
@@ -323,12 +328,15 @@ class Job:
                 f"({exc}); its last good checkpoint is kept"
             ) from None
 
-    def _write(self, sets: dict[str, Any], add_run: bool = False) -> None:
+    def _write(self, sets: dict[str, Any], add_run: bool = False, count: bool = False) -> int:
         """One fenced update of the job's record (this attempt must still hold the job).
 
         Conditional on `running`; a job cancelled or paused meanwhile is written once more
         under that status (the hop's progress is kept), which `should_continue` then sees.
-        Nothing is returned (a checkpoint holds up to 64 KB: not read back on every write).
+        `count`: the same write counts the next hop on the job's budget (the record holds the
+        job's counter: docs/jobs.md), returning its share; a budget or cost cap that refuses
+        it raises ChainRefused and writes nothing. Else 0. Nothing else is read back (a
+        checkpoint holds up to 64 KB).
         """
         names = {"#seq": "seq", "#att": "attempt", "#st": "status"}
         values: dict[str, Any] = {":seq": _n(self.seq), ":att": _n(self.attempt)}
@@ -338,32 +346,43 @@ class Job:
             values[f":v{i}"] = value
             parts.append(f"#f{i} = :v{i}")
         expression = "SET " + ", ".join(parts)
+        adds = []
         if add_run:
             names["#run"] = "run_ms"
             values[":run"] = _n(self._hop_ms())
-            expression += " ADD #run :run"
+            adds.append("#run :run")
+        fence = "#seq = :seq AND #att = :att AND #st = :st"
         status = "running"
         old: dict[str, Any] = {}
         for _ in range(2):
             values[":st"] = _s(status)
+            update, condition, more_names, more_values = expression, fence, {}, {}
+            counting = count and status == "running"  # a cancelled job's hop has no next
+            if counting:
+                budget, more_names, more_values = self._chain._budget()
+                condition += " AND " + budget
+            if adds or counting:
+                update += " ADD " + ", ".join(adds + (["#n :one"] if counting else []))
             try:
-                _update(
+                got = _update(
                     JOB_RECORD_PREFIX + self.id,
-                    expression,
-                    "#seq = :seq AND #att = :att AND #st = :st",
-                    names,
-                    values,
-                    returns="NONE",
+                    update,
+                    condition,
+                    {**names, **more_names},
+                    {**values, **more_values},
+                    returns="UPDATED_NEW" if counting else "NONE",
                 )
                 self._status = status
-                return
+                return self._chain._share(got) if counting else 0
             except Exception as exc:
                 found = _condition_failed(exc)
-                if found is None:
+                if found is None:  # the hop fails: its retry writes again
                     raise _table_error("UpdateItem", exc) from None
                 old = found
             now = (old.get("status") or {}).get("S")
             ours = (_attr_int(old, "seq"), _attr_int(old, "attempt")) == (self.seq, self.attempt)
+            if counting and ours and now == "running":
+                raise self._chain._refused(old)  # the fence held: the budget refused
             if not (ours and now in ("cancelled", "paused") and now != status):
                 break
             status = str(now)
@@ -375,11 +394,16 @@ class Job:
             "writes are refused"
         )
 
+    def _spill(self, text: str) -> dict[str, Any]:
+        if self._spilled is None or self._spilled[0] != text:
+            self._spilled = (text, _spill(text))
+        return self._spilled[1]
+
     def _checkpoint_value(self, text: str, ref: dict[str, Any] | None) -> tuple[str, bool]:
         """The record's `checkpoint` (compact JSON) and whether the state is spilled."""
         if len(text) <= JOB_INLINE_CHECKPOINT:
             return f'{{"seq":{self.seq},"state":{text}}}', False
-        ref = ref or _spill(text)
+        ref = ref or self._spill(text)
         return _compact({"seq": self.seq, "ref": ref}), True
 
     def checkpoint(self, state: Any, progress: Any = None) -> None:
@@ -422,14 +446,13 @@ class Job:
             fields["error"] = error[:1000]
         self._mark(EV_JOB, **fields)
 
-    def _fail(self, error: str) -> None:
-        """The job is `failed` (its checkpoint kept); its hop's claim stays for a resume."""
+    def _fail(self, error: str, sets: dict[str, Any] | None = None) -> None:
+        """The job is `failed` (its checkpoint kept, or `sets`' written with it); its hop's
+        claim stays for a resume."""
         print(f"recursectl: job {self.id} failed at hop {self.seq}: {error}")
+        failed = {"status": _s("failed"), "error": _s(error[:1000]), "updated_ms": _n(_now_ms())}
         try:
-            self._write(
-                {"status": _s("failed"), "error": _s(error[:1000]), "updated_ms": _n(_now_ms())},
-                add_run=not self._ended,
-            )
+            self._write({**(sets or {}), **failed}, add_run=not self._ended)
         except JobFenced:
             return
         self._end("failed", error)
@@ -459,10 +482,20 @@ class Job:
         ref = None
         size = len(_compact(event)) + len(text) + 1024  # the context's other fields: < 1 KB
         if size > JOB_INLINE_PAYLOAD:
-            ref = _spill(text)
+            ref = self._spill(text)
             job_ctx["ref"] = ref
         value, spilled = self._checkpoint_value(text, ref)
-        self._write({"checkpoint": _s(value), "updated_ms": _n(_now_ms())}, add_run=True)
+        sets = {"checkpoint": _s(value), "updated_ms": _n(_now_ms())}
+        chain = self._chain
+        # One write: the checkpoint, fenced, and the next hop counted on the job's budget (a
+        # stale chain is not counted: _continue refuses it as before).
+        count = chain.counted and chain.generation >= _GENERATION
+        try:
+            share = self._write(sets, add_run=True, count=count)
+        except ChainRefused as exc:  # nothing written: the checkpoint goes with the failure
+            self._mark(EV_CHECKPOINT, progress=None, bytes=len(text), spilled=spilled)
+            self._fail(f"the next hop was refused: {exc}", sets)
+            return {"job": self.id, "seq": self.seq, "continued": False, "status": "failed"}
         self.state = state
         self._mark(EV_CHECKPOINT, progress=None, bytes=len(text), spilled=spilled)
         if self._status == "cancelled":
@@ -472,7 +505,7 @@ class Job:
         if ref is None:
             job_ctx["state"] = json.loads(text)
         try:
-            _continue(self._chain, event, job_ctx)
+            _continue(chain, event, job_ctx, share or None)
         except ChainRefused as exc:
             self._fail(f"the next hop was refused: {exc}")
             return {"job": self.id, "seq": self.seq, "continued": False, "status": "failed"}
@@ -818,12 +851,16 @@ def _retry_event(record: dict[str, Any], context: Any) -> Any:
     return {**{k: v for k, v in payload.items() if k != CONTEXT_KEY}, CONTEXT_KEY: retry_ctx}
 
 
-def _continue(chain: Chain, event: dict[str, Any], job_ctx: dict[str, Any]) -> str:
-    """Invoke a job's next hop: a sequence step (depth 0 again), counted on the job."""
+def _continue(
+    chain: Chain, event: dict[str, Any], job_ctx: dict[str, Any], share: int | None = None
+) -> str:
+    """Invoke a job's next hop: a sequence step (depth 0 again), counted on the job (`share`:
+    counted already, with the checkpoint)."""
     stale = chain._stale()
     if stale:
         raise ChainStopped(f"recursectl: not continuing the job: {stale}")
-    share = chain._count()
+    if share is None:
+        share = chain._count()
     event[CONTEXT_KEY] = {
         "chain": chain.chain_id,
         "parent": chain.request_id,
