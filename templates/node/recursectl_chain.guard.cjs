@@ -194,8 +194,10 @@ class Chain {
     this.started = process.hrtime.bigint();
     this.initMs = takeInitMs(this.started);
     this.counted = Boolean(counterTable()); // exact budget: the chain's counter item
-    // The counter item's key: the chain's id, or a job's id on a job's hops.
+    // The counter item's key: the chain's id, or on a job's hops the job's record
+    // (`job#<id>`: see the Python helper).
     this.countKey = this.chain;
+    this.countTtl = true; // a chain's item expires; a job's record is kept
     this.jobCtx = isObject(ctx[JOB_KEY]) ? ctx[JOB_KEY] : null; // the context's `job`
   }
 
@@ -208,21 +210,58 @@ class Chain {
     emit({ v: VERSION, ev: EV_CAPPED, chain: this.chain, req: this.req, depth: this.depth, max: this.maxCalls, reason, ...extra });
   }
 
-  /** Count the next child on the chain's counter item (see the Python helper's _count). */
-  async count() {
-    const names = { '#n': 'n', '#e': 'expires' };
-    const values = { ':one': { N: '1' }, ':max': { N: String(this.maxInvocations - 1) }, ':ttl': ttl() };
+  /** The counter's condition, names and values (see the Python helper's _budget). */
+  budgetCheck() {
+    const names = { '#n': 'n' };
+    const values = { ':one': { N: '1' }, ':max': { N: String(this.maxInvocations - 1) } };
     let condition = '(attribute_not_exists(#n) OR #n < :max)';
     if (this.maxCost !== null) {
       names['#s'] = 'spend';
       values[':room'] = { N: (this.maxCost - usd(this.elapsedMs())).toFixed(12) };
       condition += ' AND (attribute_not_exists(#s) OR #s < :room)';
     }
+    return { condition, names, values };
+  }
+
+  /** The refusal a failed budget condition stands for (`old`: the item), its marker out. */
+  refused(old) {
+    const used = old.n ? Number(old.n.N) : 0;
+    if (used < this.maxInvocations - 1 && this.maxCost !== null) {
+      const spent = old.spend ? Number(old.spend.N) : 0;
+      this.capped('cost', {});
+      return new CostCapReached(
+        `recursectl: not invoking a child: this chain has spent $${spent.toFixed(6)} of its cost ` +
+          `cap $${this.maxCost} (invoke --max-cost raises it)`,
+      );
+    }
+    this.capped('budget', { budget: 0 });
+    return new BudgetExhausted(
+      `recursectl: not invoking a child at depth ${this.depth + 1}: this chain's budget of ` +
+        `${this.maxInvocations} invocations is spent (${MAX_INVOCATIONS_ENV}; deploy with ` +
+        `--max-invocations to raise it)`,
+    );
+  }
+
+  /** ' SET #e = :ttl' for a chain's item (it expires), '' for a job's record. */
+  ttl(names, values) {
+    if (!this.countTtl) return '';
+    names['#e'] = 'expires';
+    values[':ttl'] = ttl();
+    return ' SET #e = :ttl';
+  }
+
+  share(attributes) {
+    return Math.max(1, this.maxInvocations - Number(attributes.n.N));
+  }
+
+  /** Count the next child on the chain's counter item (see the Python helper's _count). */
+  async count() {
+    const { condition, names, values } = this.budgetCheck();
     let out;
     try {
       out = await counterUpdate({
         Key: { chain: { S: this.countKey } },
-        UpdateExpression: 'ADD #n :one SET #e = :ttl',
+        UpdateExpression: `ADD #n :one${this.ttl(names, values)}`,
         ConditionExpression: condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
@@ -238,24 +277,9 @@ class Chain {
             `could not be reached, so the budget cannot be checked: ${why}`,
         );
       }
-      const old = err.Item || {};
-      const used = old.n ? Number(old.n.N) : 0;
-      if (used < this.maxInvocations - 1 && this.maxCost !== null) {
-        const spent = old.spend ? Number(old.spend.N) : 0;
-        this.capped('cost', {});
-        return new CostCapReached(
-          `recursectl: not invoking a child: this chain has spent $${spent.toFixed(6)} of its cost ` +
-            `cap $${this.maxCost} (invoke --max-cost raises it)`,
-        );
-      }
-      this.capped('budget', { budget: 0 });
-      return new BudgetExhausted(
-        `recursectl: not invoking a child at depth ${this.depth + 1}: this chain's budget of ` +
-          `${this.maxInvocations} invocations is spent (${MAX_INVOCATIONS_ENV}; deploy with ` +
-          `--max-invocations to raise it)`,
-      );
+      return this.refused(err.Item || {});
     }
-    return Math.max(1, this.maxInvocations - Number(out.Attributes.n.N));
+    return this.share(out.Attributes);
   }
 
   /** Give a refused child's count back (best effort: a miss makes the budget stricter). */
@@ -275,12 +299,14 @@ class Chain {
   /** Add this invocation's cost to the chain's spend (only under a cost cap). */
   async spend() {
     if (!this.counted || this.maxCost === null) return;
+    const names = { '#s': 'spend' };
+    const values = { ':c': { N: usd(this.elapsedMs()).toFixed(12) } };
     try {
       await counterUpdate({
         Key: { chain: { S: this.countKey } },
-        UpdateExpression: 'ADD #s :c SET #e = :ttl',
-        ExpressionAttributeNames: { '#s': 'spend', '#e': 'expires' },
-        ExpressionAttributeValues: { ':c': { N: usd(this.elapsedMs()).toFixed(12) }, ':ttl': ttl() },
+        UpdateExpression: `ADD #s :c${this.ttl(names, values)}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       });
     } catch (err) {
       writeLine(`recursectl: this invocation's cost was not added to the chain's spend: ${err}\n`);

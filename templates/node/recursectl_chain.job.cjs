@@ -263,7 +263,8 @@ class Job {
     let margin = envInt(JOB_MARGIN_ENV, 0);
     if (margin <= 0) margin = Math.min(30000, Math.max(500, Math.floor(this.remainingMs() / 5)));
     this.marginMs = margin;
-    chain.countKey = id;
+    chain.countKey = JOB_RECORD_PREFIX + id; // the job's budget lives on its record
+    chain.countTtl = false;
     chain.maxInvocations = Math.max(chain.maxInvocations, bounds.max_hops + 1);
     if (bounds.max_cost !== null && bounds.max_cost !== undefined) {
       chain.maxCost = chain.maxCost === null ? bounds.max_cost : Math.min(chain.maxCost, bounds.max_cost);
@@ -305,7 +306,7 @@ class Job {
    * One fenced update of the job's record (this attempt must still hold the job): on
    * `running`, else once more under `cancelled` or `paused` (see the Python helper's _write).
    */
-  async write(sets, addRun) {
+  async write(sets, addRun, count = false) {
     const names = { '#seq': 'seq', '#att': 'attempt', '#st': 'status' };
     const values = { ':seq': N(this.seq), ':att': N(this.attempt) };
     const parts = Object.entries(sets).map(([name, value], i) => {
@@ -313,27 +314,46 @@ class Job {
       values[`:v${i}`] = value;
       return `#f${i} = :v${i}`;
     });
-    let expression = `SET ${parts.join(', ')}`;
+    const expression = `SET ${parts.join(', ')}`;
+    const adds = [];
     if (addRun) {
       names['#run'] = 'run_ms';
       values[':run'] = N(this.hopMs());
-      expression += ' ADD #run :run';
+      adds.push('#run :run');
     }
+    const fence = '#seq = :seq AND #att = :att AND #st = :st';
     let status = 'running';
     let old = {};
     for (let i = 0; i < 2; i += 1) {
       values[':st'] = S(status);
+      const counting = count && status === 'running'; // a cancelled job's hop has no next
+      let text = expression;
+      let condition = fence;
+      let budget = { names: {}, values: {} };
+      if (counting) {
+        budget = this.chain.budgetCheck();
+        condition += ` AND ${budget.condition}`;
+      }
+      if (adds.length || counting) text += ` ADD ${adds.concat(counting ? ['#n :one'] : []).join(', ')}`;
       try {
-        await update(JOB_RECORD_PREFIX + this.id, expression, '#seq = :seq AND #att = :att AND #st = :st', names, values, 'NONE');
+        const got = await update(
+          JOB_RECORD_PREFIX + this.id,
+          text,
+          condition,
+          { ...names, ...budget.names },
+          { ...values, ...budget.values },
+          counting ? 'UPDATED_NEW' : 'NONE',
+        );
         this.status = status;
-        return;
+        return counting ? this.chain.share(got) : 0;
       } catch (err) {
         const found = conditionFailed(err);
-        if (found === null) throw tableError('UpdateItem', err);
+        if (found === null) throw tableError('UpdateItem', err); // the hop fails: its retry writes again
         old = found;
       }
       const now = old.status && old.status.S;
       const ours = attrInt(old, 'seq') === this.seq && attrInt(old, 'attempt') === this.attempt;
+      if (counting && ours && now === 'running') throw this.chain.refused(old); // the budget refused
       if (!(ours && (now === 'cancelled' || now === 'paused') && now !== status)) break;
       status = now;
     }
@@ -395,10 +415,11 @@ class Job {
   }
 
   /** The job is `failed` (its checkpoint kept); its hop's claim stays for a resume. */
-  async fail(error) {
+  async fail(error, sets = {}) {
     writeLine(`recursectl: job ${this.id} failed at hop ${this.seq}: ${error}\n`);
     try {
-      await this.write({ status: S('failed'), error: S(String(error).slice(0, 1000)), updated_ms: N(nowMs()) }, !this.ended);
+      const failed = { status: S('failed'), error: S(String(error).slice(0, 1000)), updated_ms: N(nowMs()) };
+      await this.write({ ...sets, ...failed }, !this.ended);
     } catch (err) {
       if (err instanceof JobFenced) return;
       throw err;
@@ -427,7 +448,18 @@ class Job {
       jobCtx.ref = ref;
     }
     const [value, spilled] = await this.checkpointValue(text, ref);
-    await this.write({ checkpoint: S(value), updated_ms: N(nowMs()) }, true);
+    const sets = { checkpoint: S(value), updated_ms: N(nowMs()) };
+    // One write: the checkpoint, fenced, and the next hop counted on the job's budget (a stale
+    // chain is not counted: continueChain refuses it as before).
+    let share;
+    try {
+      share = await this.write(sets, true, this.chain.counted && !this.chain.stale());
+    } catch (err) {
+      if (!(err instanceof ChainRefused)) throw err; // nothing written: the checkpoint goes with the failure
+      this.mark(EV_CHECKPOINT, { progress: null, bytes: Buffer.byteLength(text), spilled });
+      await this.fail(`the next hop was refused: ${err.message}`, sets);
+      return { job: this.id, seq: this.seq, continued: false, status: 'failed' };
+    }
     this.state = state;
     this.mark(EV_CHECKPOINT, { progress: null, bytes: Buffer.byteLength(text), spilled });
     if (this.status === 'cancelled') {
@@ -437,7 +469,7 @@ class Job {
     }
     if (ref === null) jobCtx.state = JSON.parse(text);
     try {
-      await continueChain(this.chain, event, jobCtx);
+      await continueChain(this.chain, event, jobCtx, share || null);
     } catch (err) {
       if (!(err instanceof ChainRefused)) throw err;
       await this.fail(`the next hop was refused: ${err.message}`);
@@ -468,14 +500,14 @@ class Job {
 let lambdaClient = null;
 
 /** Invoke a job's next hop: a sequence step (depth 0 again), counted on the job. */
-async function continueChain(chain, event, jobCtx) {
+async function continueChain(chain, event, jobCtx, counted = null) {
   if (chain.stale()) {
     chain.stopped();
     throw new ChainStopped(
       `recursectl: not continuing the job: this chain started before the last \`recursectl stop\``,
     );
   }
-  const share = await chain.count();
+  const share = counted === null ? await chain.count() : counted; // counted: with the checkpoint
   if (share instanceof Error) throw share;
   const ctx = { chain: chain.chain, parent: chain.req, depth: 0, gen: chain.gen, budget: share };
   if (chain.split !== null) ctx.split = chain.split;
