@@ -20,7 +20,8 @@ code needs no change. The explicit API works too, with or without the entry poin
             chain.invoke_self({"work": ...})            # None when the cap or budget refuses
 
 Markers are stdout lines `RECURSECTL_CHAIN {"v":1,"ev":"hop",...}`, what `recursectl logs`
-builds the tree from.
+builds the tree from. Long jobs (`recursectl_chain.job(event, context)`, docs/jobs.md) live in
+recursectl_job.py, packaged next to this file and loaded only when a job runs.
 """
 
 from __future__ import annotations
