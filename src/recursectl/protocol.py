@@ -148,6 +148,15 @@ HELPER_MODULE = "recursectl_chain"
 ENTRY_POINT = f"{HELPER_MODULE}.handler"
 PYTHON_HELPER_FILE = f"{HELPER_MODULE}.py"
 NODE_HELPER_FILE = f"{HELPER_MODULE}.cjs"
+NODE_GUARD_FILE = f"{HELPER_MODULE}.guard.cjs"
+# The job API (docs/jobs.md), packaged next to the helper and loaded only when a job runs, so
+# a plain guarded function never compiles it (Lambda's read-only task root keeps no .pyc).
+JOB_MODULE = "recursectl_job"
+PYTHON_JOB_FILE = f"{JOB_MODULE}.py"
+NODE_JOB_FILE = f"{HELPER_MODULE}.job.cjs"
+# Every file a package gets from recursectl, per language.
+PYTHON_HELPER_FILES = (PYTHON_HELPER_FILE, PYTHON_JOB_FILE)
+NODE_HELPER_FILES = (NODE_HELPER_FILE, NODE_GUARD_FILE, NODE_JOB_FILE)
 
 DEFAULT_MAX_CALLS = 25
 DEFAULT_MAX_INVOCATIONS = 1000

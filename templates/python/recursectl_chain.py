@@ -20,7 +20,8 @@ code needs no change. The explicit API works too, with or without the entry poin
             chain.invoke_self({"work": ...})            # None when the cap or budget refuses
 
 Markers are stdout lines `RECURSECTL_CHAIN {"v":1,"ev":"hop",...}`, what `recursectl logs`
-builds the tree from.
+builds the tree from. Long jobs (`recursectl_chain.job(event, context)`, docs/jobs.md) live in
+recursectl_job.py, packaged next to this file and loaded only when a job runs.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 REQUEST_USD = 0.20 / 1e6
 HELPER_MODULE = "recursectl_chain"
 ENTRY_POINT = f"{HELPER_MODULE}.handler"
+JOB_MODULE = "recursectl_job"  # the job API, next to this file (loaded only by a job)
 DEFAULT_MAX_CALLS = 25
 DEFAULT_MAX_INVOCATIONS = 1000
 # Long jobs (docs/jobs.md): the job's context is the chain context's JOB_KEY.
@@ -251,9 +253,11 @@ class Chain:
         self.started = time.monotonic()
         self.init_ms = _take_init_ms(self.started)
         self.counted = bool(_COUNTER_TABLE)  # exact budget: the chain's counter item
-        # The counter item's key: the chain's id, or a job's id on a job's hops (every
-        # invocation of the job counts on one item, whatever chain a resume started).
+        # The counter item's key: the chain's id, or on a job's hops the job's record
+        # (`job#<id>`: every invocation of the job counts there, whatever chain a resume
+        # started, and a continuation is counted in the same write as its checkpoint).
         self.count_key = chain_id
+        self.count_ttl = True  # a chain's item expires; a job's record is kept
         self.job_ctx: dict[str, Any] | None = None  # the context's `job`, kept for job()
 
     @property
@@ -312,31 +316,68 @@ class Chain:
         """This invocation's cost at list price so far, its environment's init included."""
         return _usd((time.monotonic() - self.started) * 1000 + self.init_ms)
 
-    def _count(self) -> int:
-        """Count the next child on the chain's counter item; what the chain may still make.
-
-        One conditional UpdateItem: the chain's children so far (`n`, the root not counted)
-        below MAX_INVOCATIONS - 1, and with a cost cap its recorded spend plus this
-        invocation's own so far below the cap. Refused: BudgetExhausted; unreachable:
-        refused too (fail safe), never let through.
-        """
+    def _budget(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The counter's condition, names and values: the chain's children so far (`n`, the
+        root not counted) below MAX_INVOCATIONS - 1, and with a cost cap its recorded spend
+        plus this invocation's own so far below the cap (used alone, or in a job's write)."""
         values: dict[str, Any] = {
             ":one": {"N": "1"},
             ":max": {"N": str(self.max_invocations - 1)},
-            ":ttl": {"N": str(int(time.time()) + COUNTER_TTL_S)},
         }
-        names = {"#n": "n", "#e": "expires"}
+        names = {"#n": "n"}
         condition = "(attribute_not_exists(#n) OR #n < :max)"
         if self.max_cost is not None:
             room = self.max_cost - self.cost_so_far()
             values[":room"] = {"N": f"{room:.12f}"}
             names["#s"] = "spend"
             condition += " AND (attribute_not_exists(#s) OR #s < :room)"
+        return condition, names, values
+
+    def _refused(self, old: dict[str, Any]) -> ChainRefused:
+        """The refusal a failed budget condition stands for (`old`: the item), its marker out."""
+        used = _int((old.get("n") or {}).get("N"), 0)
+        if used < self.max_invocations - 1 and self.max_cost is not None:
+            spent = (old.get("spend") or {}).get("N", "0")
+            self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COST)
+            return CostCapReached(
+                f"recursectl: not invoking a child: this chain has spent ${float(spent):.6f}"
+                f" of its cost cap ${self.max_cost:g} (invoke --max-cost raises it)"
+            )
+        self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_BUDGET, budget=0)
+        return BudgetExhausted(
+            f"recursectl: not invoking a child at depth {self.depth + 1}: this chain's "
+            f"budget of {self.max_invocations} invocations is spent ({MAX_INVOCATIONS_ENV}; "
+            f"deploy with --max-invocations to raise it)"
+        )
+
+    def _unreachable(self, exc: BaseException) -> ChainRefused:
+        why = f"{type(exc).__name__}: {exc}"[:300]
+        self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COUNTER)
+        return CounterUnreachable(
+            f"recursectl: not invoking a child: the chain counter ({COUNTER_TABLE_ENV}="
+            f"{_COUNTER_TABLE}) could not be reached, so the budget cannot be checked: {why}"
+        )
+
+    def _ttl(self, names: dict[str, str], values: dict[str, Any]) -> str:
+        """` SET #e = :ttl` for a chain's item (it expires), '' for a job's record."""
+        if not self.count_ttl:
+            return ""
+        names["#e"] = "expires"
+        values[":ttl"] = {"N": str(int(time.time()) + COUNTER_TTL_S)}
+        return " SET #e = :ttl"
+
+    def _count(self) -> int:
+        """Count the next child on the chain's counter item; what the chain may still make.
+
+        One conditional UpdateItem (see _budget). Refused: BudgetExhausted; unreachable:
+        refused too (fail safe), never let through.
+        """
+        condition, names, values = self._budget()
         try:
             got = _counter_client().update_item(
                 TableName=_COUNTER_TABLE,
                 Key={"chain": {"S": self.count_key}},
-                UpdateExpression="ADD #n :one SET #e = :ttl",
+                UpdateExpression="ADD #n :one" + self._ttl(names, values),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -346,31 +387,12 @@ class Chain:
         except Exception as exc:
             code, _ = _error_status(exc)
             if code != "ConditionalCheckFailedException":
-                why = f"{type(exc).__name__}: {exc}"[:300]
-                self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COUNTER)
-                raise CounterUnreachable(
-                    f"recursectl: not invoking a child: the chain counter ({COUNTER_TABLE_ENV}="
-                    f"{_COUNTER_TABLE}) could not be reached, so the budget cannot be "
-                    f"checked: {why}"
-                ) from None
-            old = (getattr(exc, "response", None) or {}).get("Item") or {}
-            used = _int((old.get("n") or {}).get("N"), 0)
-            if used < self.max_invocations - 1 and self.max_cost is not None:
-                spent = (old.get("spend") or {}).get("N", "0")
-                self._mark(EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_COST)
-                raise CostCapReached(
-                    f"recursectl: not invoking a child: this chain has spent ${float(spent):.6f}"
-                    f" of its cost cap ${self.max_cost:g} (invoke --max-cost raises it)"
-                ) from None
-            self._mark(
-                EV_CAPPED, depth=self.depth, max=self.max_calls, reason=REASON_BUDGET, budget=0
-            )
-            raise BudgetExhausted(
-                f"recursectl: not invoking a child at depth {self.depth + 1}: this chain's "
-                f"budget of {self.max_invocations} invocations is spent ({MAX_INVOCATIONS_ENV}; "
-                f"deploy with --max-invocations to raise it)"
-            ) from None
-        used = _int(got["Attributes"]["n"]["N"], 0)
+                raise self._unreachable(exc) from None
+            raise self._refused((getattr(exc, "response", None) or {}).get("Item") or {}) from None
+        return self._share(got["Attributes"])
+
+    def _share(self, attributes: dict[str, Any]) -> int:
+        used = _int(attributes["n"]["N"], 0)
         return max(1, self.max_invocations - used)  # what the chain may still make
 
     def _uncount(self) -> None:
@@ -391,16 +413,15 @@ class Chain:
         if not self.counted or self.max_cost is None:
             return
         cost = self.cost_so_far()
+        names = {"#s": "spend"}
+        values: dict[str, Any] = {":c": {"N": f"{cost:.12f}"}}
         try:
             _counter_client().update_item(
                 TableName=_COUNTER_TABLE,
                 Key={"chain": {"S": self.count_key}},
-                UpdateExpression="ADD #s :c SET #e = :ttl",
-                ExpressionAttributeNames={"#s": "spend", "#e": "expires"},
-                ExpressionAttributeValues={
-                    ":c": {"N": f"{cost:.12f}"},
-                    ":ttl": {"N": str(int(time.time()) + COUNTER_TTL_S)},
-                },
+                UpdateExpression="ADD #s :c" + self._ttl(names, values),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except Exception as exc:
             # Not recorded: the chain's later children are checked against less than it spent.
@@ -449,58 +470,6 @@ class Chain:
                 return
             with self._lock:
                 self.left += share
-
-    def _continue(self, event: dict[str, Any], job_ctx: dict[str, Any]) -> str:
-        """Invoke a job's next hop: a sequence step (depth 0 again), counted on the job."""
-        stale = self._stale()
-        if stale:
-            raise ChainStopped(f"recursectl: not continuing the job: {stale}")
-        share = self._count()
-        event[CONTEXT_KEY] = {
-            "chain": self.chain_id,
-            "parent": self.request_id,
-            "depth": 0,
-            "gen": self.generation,
-            "budget": share,
-            **({"split": self.split} if self.split is not None else {}),
-            **({"max_cost": self.max_cost} if self.max_cost is not None else {}),
-            JOB_KEY: job_ctx,
-        }
-        client = _lambda_client()
-        _patch_now()
-        _hook_retries(client)
-        params = {
-            "FunctionName": self.self_arn,
-            "InvocationType": "Event",
-            "Payload": _compact(event).encode(),
-        }
-        _local.self_invoke = True
-        try:
-            response = _send(client, "Invoke", params)
-        except _Veto as veto:
-            self._failed(share, veto.error)
-            raise veto.error from None
-        except Exception as exc:
-            self._failed(share, exc)
-            raise
-        finally:
-            _local.self_invoke = False
-        child = str(response["ResponseMetadata"]["RequestId"])
-        body = response.get("Payload")
-        if body is not None:
-            body.read()
-        with self._lock:
-            self.children.append(child)
-        self._mark(
-            EV_CHILD,
-            child=child,
-            depth=0,
-            budget=share,
-            job=job_ctx["id"],
-            seq=job_ctx["seq"],
-            attempt=1,
-        )
-        return child
 
     def invoke_self(self, payload: dict[str, Any], *, sync: bool = False) -> str | None:
         """Invoke this function again with `payload`; returns the child's request id.
@@ -656,12 +625,13 @@ def strip(event: Any) -> Any:
 def handler(event: Any, context: Any) -> Any:
     """The function's entry point: guard, then the user's handler, its result unchanged."""
     if _own_failure_record(event):  # a job's hop failed: this is its retry (docs/jobs.md)
-        event = _retry_event(event, context)
+        event = _jobs()._retry_event(event, context)
         if event is None:
             return None
     chain = _start(event, context)
     job_hop = bool(chain.job_ctx and chain.job_ctx.get("id"))
-    if job_hop and chain.generation < _GENERATION and not _pause(chain, chain.job_ctx or {}):
+    jobs = _jobs() if job_hop else None  # a plain invocation never loads the job module
+    if jobs and chain.generation < _GENERATION and not jobs._pause(chain, chain.job_ctx or {}):
         chain.generation = _GENERATION  # resumed since the stop: this hop goes on
     stale = chain._stale()
     if stale:
@@ -669,7 +639,7 @@ def handler(event: Any, context: Any) -> Any:
         return None
     if _user_handler is None:
         raise RuntimeError(f"recursectl: {HANDLER_ENV} is not set: redeploy with recursectl")
-    if chain.job_ctx and chain.job_ctx.get("id") and _prepare_hop(chain, event, context) is None:
+    if jobs and jobs._prepare_hop(chain, event, context) is None:
         return None  # a duplicate, a cancelled or paused job, a state refused: not run
     if isinstance(event, dict):
         event.pop(CONTEXT_KEY, None)  # the runtime's own fresh copy: no one else holds it
@@ -688,11 +658,9 @@ def handler(event: Any, context: Any) -> Any:
     return result
 
 
-# long jobs (docs/jobs.md) -------------------------------------------------------------------
-_JOB_BUCKET = os.environ.get(JOB_BUCKET_ENV, "")
-_FUNCTION = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or _SELF_ARN.rsplit(":", 1)[-1]
-_s3: Any = None  # the job bucket's S3 client: created on first use
-_current_job: Job | None = None  # the job hop in progress
+# long jobs (docs/jobs.md): the API lives in recursectl_job.py, loaded on first use --------------
+_current_job: Any = None  # the job hop in progress (a recursectl_job.Job)
+_job_module: Any = None
 
 
 class JobStop(Exception):
@@ -703,673 +671,38 @@ class JobFenced(JobStop):
     """This attempt lost its claim to a newer one: its checkpoints and continuations are refused."""
 
 
-class _StateLost(Exception):
-    """The hop's state cannot be had (changed, gone): the job fails, no retry can help."""
+def _jobs() -> Any:
+    """The job module (recursectl_job.py, next to this file), loaded the first time a job's
+    hop runs: a plain guarded function never compiles it (half the source: ~6 ms a cold start).
+    Loaded by path and handed this very module, so a copy of the helper gets its own."""
+    global _job_module
+    if _job_module is None:
+        import importlib.util
 
-
-def _s3_client() -> Any:
-    global _s3
-    if _s3 is None:
-        import boto3
-        from botocore.config import Config
-
-        _s3 = boto3.client(
-            "s3", config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard"})
-        )
-    return _s3
-
-
-def _canonical(state: Any) -> str:
-    """The state's canonical JSON (its SHA-256 names a spilled object); TypeError/ValueError."""
-    return json.dumps(state, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)  # display only: never compared across hops
-
-
-def _s(text: str) -> dict[str, str]:
-    return {"S": text}
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _attr_json(item: dict[str, Any], name: str) -> Any:
-    raw = (item.get(name) or {}).get("S")
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _attr_int(item: dict[str, Any], name: str, default: int = 0) -> int:
-    return _int((item.get(name) or {}).get("N"), default)
-
-
-def _bounds(declared: Any) -> dict[str, Any]:
-    """The function's bounds (RECURSECTL_JOB_BOUNDS), lowered (never raised) by `declared`."""
-    try:
-        env = json.loads(os.environ.get(JOB_BOUNDS_ENV) or "{}")
-    except ValueError:
-        env = {}
-    env = env if isinstance(env, dict) else {}
-    bounds: dict[str, Any] = {
-        "max_hops": max(1, _int(env.get("max_hops"), DEFAULT_JOB_MAX_HOPS)),
-        "max_seconds": max(1, _int(env.get("max_seconds"), DEFAULT_JOB_MAX_SECONDS)),
-        "max_cost": _cost(env.get("max_cost")),
-    }
-    if isinstance(declared, dict):
-        for name in ("max_hops", "max_seconds"):
-            value = _int(declared.get(name), 0)
-            if value >= 1:
-                bounds[name] = min(bounds[name], value)
-        cost = _cost(declared.get("max_cost"))
-        if cost is not None:
-            bounds["max_cost"] = (
-                cost if bounds["max_cost"] is None else min(bounds["max_cost"], cost)
-            )
-    return bounds
-
-
-def _ddb_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _table_error(action: str, exc: BaseException) -> RuntimeError:
-    return RuntimeError(
-        f"recursectl: the job's table ({COUNTER_TABLE_ENV}={_COUNTER_TABLE}) refused "
-        f"dynamodb:{action}: {_ddb_error(exc)}"
-    )
-
-
-def _condition_failed(exc: BaseException) -> dict[str, Any] | None:
-    """The item's old value when `exc` is a failed condition (else None: a real error)."""
-    if _error_status(exc)[0] != "ConditionalCheckFailedException":
-        return None
-    return dict((getattr(exc, "response", None) or {}).get("Item") or {})
-
-
-def _update(
-    key: str,
-    expression: str,
-    condition: str | None,
-    names: Any,
-    values: Any,
-    returns: str = "ALL_NEW",
-) -> Any:
-    params: dict[str, Any] = {
-        "TableName": _COUNTER_TABLE,
-        "Key": {"chain": _s(key)},
-        "UpdateExpression": expression,
-        "ExpressionAttributeNames": names,
-        "ReturnValues": returns,
-    }
-    if values:
-        params["ExpressionAttributeValues"] = values
-    if condition:
-        params["ConditionExpression"] = condition
-        params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    return _counter_client().update_item(**params).get("Attributes") or {}
-
-
-def _s3_error(action: str, bucket: str, key: str, exc: BaseException) -> RuntimeError:
-    code, status = _error_status(exc)
-    resource = f"arn:aws:s3:::{bucket}/{key}"
-    if code == "NoSuchBucket":
-        why = (
-            f"the job bucket {bucket} does not exist ({action} on {resource}; "
-            f"{JOB_BUCKET_ENV}: redeploy to create it)"
-        )
-    elif code in ("AccessDenied", "Forbidden") or status == 403:
-        why = f"{action} on {resource} was denied: the function's role needs {action} on it"
-    else:
-        why = f"{action} on {resource} failed: {_ddb_error(exc)}"
-    return RuntimeError(f"recursectl: {why}; no hop runs without its state")
-
-
-def _spill(text: str) -> dict[str, Any]:
-    """Put the state in the job bucket (content-addressed, gzip, SSE); its `ref`."""
-    import gzip
-    import hashlib
-
-    raw = text.encode()
-    if not _JOB_BUCKET:
-        raise RuntimeError(
-            f"recursectl: a state of {len(raw)} bytes is too big to carry and {JOB_BUCKET_ENV} "
-            "is not set: declare [job] in recursectl.toml and deploy (it creates the bucket)"
-        )
-    sha = hashlib.sha256(raw).hexdigest()
-    key = f"{JOB_STATE_PREFIX}{_FUNCTION}/state/{sha}.json.gz"
-    try:
-        _s3_client().put_object(
-            Bucket=_JOB_BUCKET,
-            Key=key,
-            Body=gzip.compress(raw, compresslevel=6, mtime=0),
-            ContentType="application/json",
-            ServerSideEncryption="AES256",
-        )
-    except Exception as exc:
-        raise _s3_error("s3:PutObject", _JOB_BUCKET, key, exc) from None
-    return {"bucket": _JOB_BUCKET, "key": key, "sha256": sha, "bytes": len(raw)}
-
-
-def _load_ref(ref: Any) -> Any:
-    """The spilled state `ref` names, its SHA-256 checked; _StateLost or RuntimeError."""
-    import gzip
-    import hashlib
-
-    if not isinstance(ref, dict) or not all(
-        isinstance(ref.get(k), str) for k in ("bucket", "key", "sha256")
-    ):
-        raise _StateLost(f"the state reference {ref!r} is malformed")
-    bucket, key, sha = ref["bucket"], ref["key"], ref["sha256"]
-    if not key.startswith(f"{JOB_STATE_PREFIX}{_FUNCTION}/"):
-        raise _StateLost(f"the state object s3://{bucket}/{key} is not this function's")
-    try:
-        body = _s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:
-        if _error_status(exc)[0] == "NoSuchKey":
-            raise _StateLost(
-                f"the state object s3://{bucket}/{key} is gone (expired or deleted)"
-            ) from None
-        raise _s3_error("s3:GetObject", bucket, key, exc) from None
-    try:
-        raw = gzip.decompress(body)
-    except (OSError, EOFError):
-        raw = body
-    got = hashlib.sha256(raw).hexdigest()
-    if got != sha:
-        raise _StateLost(
-            f"state object changed: s3://{bucket}/{key} has SHA-256 {got}, the job wrote {sha}; "
-            "refused"
-        )
-    return json.loads(raw)
-
-
-class Job:
-    """One hop of a long job (docs/jobs.md): its state, and the calls that carry it on."""
-
-    def __init__(
-        self,
-        chain: Chain,
-        context: Any,
-        job_id: str,
-        seq: int,
-        attempt: int,
-        state: Any,
-        input_: Any,
-        bounds: dict[str, Any],
-        run_ms: int = 0,
-    ) -> None:
-        self._chain = chain
-        self._context = context
-        self.id = job_id
-        self.seq = seq
-        self.attempt = attempt
-        self.state = state
-        self.input = input_
-        self.bounds = bounds
-        self._run_ms = run_ms  # the job's hops so far, each by its own monotonic clock
-        self._started = time.monotonic()
-        self._ended = False
-        self._status = "running"
-        margin = _env_int(JOB_MARGIN_ENV, 0)
-        if margin <= 0:  # 20 % of the hop's time, within [0.5 s, 30 s]
-            margin = min(30_000, max(500, self.remaining_ms() // 5))
-        self.margin_ms = margin
-        chain.count_key = job_id
-        chain.max_invocations = max(chain.max_invocations, bounds["max_hops"] + 1)
-        if bounds.get("max_cost") is not None:
-            cap = bounds["max_cost"]
-            chain.max_cost = cap if chain.max_cost is None else min(chain.max_cost, cap)
-
-    def _mark(self, ev: str, **fields: Any) -> None:
-        self._chain._mark(ev, job=self.id, seq=self.seq, **fields)
-
-    def remaining_ms(self) -> int:
-        """What is left of this hop's time (context.get_remaining_time_in_millis())."""
-        get = getattr(self._context, "get_remaining_time_in_millis", None)
-        return int(get()) if callable(get) else 900_000
-
-    def should_continue(self) -> bool:
-        """True while the hop has more than its margin left and the job may go on."""
-        return (
-            not self._ended
-            and self._status == "running"
-            and self._chain.generation >= _GENERATION
-            and self.remaining_ms() > self.margin_ms
-        )
-
-    def _hop_ms(self) -> int:
-        return int((time.monotonic() - self._started) * 1000)
-
-    def _serialize(self, state: Any) -> str:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{JOB_MODULE}.py")
+        name = JOB_MODULE if __name__ == HELPER_MODULE else f"{__name__}__job"
+        loaded = sys.modules.get(name)  # `import recursectl_job` by the user's code first
+        if loaded is not None and getattr(loaded, "_c", None) is sys.modules[__name__]:
+            _job_module = loaded
+            return loaded
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"recursectl: {path} is missing: redeploy with recursectl")
+        module = importlib.util.module_from_spec(spec)
+        module._c = sys.modules[__name__]  # this module, as the runtime imported it
+        sys.modules[name] = module
         try:
-            return _canonical(state)
-        except (TypeError, ValueError) as exc:
-            self._fail(f"the state cannot be serialized to JSON: {exc}")
-            raise JobStop(
-                f"job {self.id} failed at hop {self.seq}: the state cannot be serialized to JSON "
-                f"({exc}); its last good checkpoint is kept"
-            ) from None
-
-    def _write(self, sets: dict[str, Any], add_run: bool = False) -> None:
-        """One fenced update of the job's record (this attempt must still hold the job).
-
-        Conditional on `running`; a job cancelled or paused meanwhile is written once more
-        under that status (the hop's progress is kept), which `should_continue` then sees.
-        Nothing is returned (a checkpoint holds up to 64 KB: not read back on every write).
-        """
-        names = {"#seq": "seq", "#att": "attempt", "#st": "status"}
-        values: dict[str, Any] = {":seq": _n(self.seq), ":att": _n(self.attempt)}
-        parts = []
-        for i, (name, value) in enumerate(sets.items()):
-            names[f"#f{i}"] = name
-            values[f":v{i}"] = value
-            parts.append(f"#f{i} = :v{i}")
-        expression = "SET " + ", ".join(parts)
-        if add_run:
-            names["#run"] = "run_ms"
-            values[":run"] = _n(self._hop_ms())
-            expression += " ADD #run :run"
-        status = "running"
-        old: dict[str, Any] = {}
-        for _ in range(2):
-            values[":st"] = _s(status)
-            try:
-                _update(
-                    JOB_RECORD_PREFIX + self.id,
-                    expression,
-                    "#seq = :seq AND #att = :att AND #st = :st",
-                    names,
-                    values,
-                    returns="NONE",
-                )
-                self._status = status
-                return
-            except Exception as exc:
-                found = _condition_failed(exc)
-                if found is None:
-                    raise _table_error("UpdateItem", exc) from None
-                old = found
-            now = (old.get("status") or {}).get("S")
-            ours = (_attr_int(old, "seq"), _attr_int(old, "attempt")) == (self.seq, self.attempt)
-            if not (ours and now in ("cancelled", "paused") and now != status):
-                break
-            status = str(now)
-        seq, attempt = _attr_int(old, "seq"), _attr_int(old, "attempt")
-        self._ended = True
-        raise JobFenced(
-            f"job {self.id}: hop {self.seq} attempt {self.attempt} no longer holds the job "
-            f"(now hop {seq} attempt {attempt}, {(old.get('status') or {}).get('S')}): its "
-            "writes are refused"
-        )
-
-    def _checkpoint_value(self, text: str, ref: dict[str, Any] | None) -> tuple[str, bool]:
-        """The record's `checkpoint` (compact JSON) and whether the state is spilled."""
-        if len(text) <= JOB_INLINE_CHECKPOINT:
-            return f'{{"seq":{self.seq},"state":{text}}}', False
-        ref = ref or _spill(text)
-        return _compact({"seq": self.seq, "ref": ref}), True
-
-    def checkpoint(self, state: Any, progress: Any = None) -> None:
-        """Save `state` as the job's latest checkpoint (what a retry starts from)."""
-        if self._ended:
-            raise JobStop(f"job {self.id}: hop {self.seq} has ended; no more checkpoints")
-        text = self._serialize(state)
-        value, spilled = self._checkpoint_value(text, None)
-        sets: dict[str, Any] = {"checkpoint": _s(value), "updated_ms": _n(_now_ms())}
-        if progress is not None:
-            try:
-                sets["progress"] = _s(_compact(progress))
-            except (TypeError, ValueError):
-                progress = None
-        self._write(sets)
-        self.state = state
-        self._mark(EV_CHECKPOINT, progress=progress, bytes=len(text), spilled=spilled)
-
-    def _claim_done(self) -> None:
-        try:
-            _update(
-                f"{JOB_RECORD_PREFIX}{self.id}#{self.seq}",
-                "SET #st = :done",
-                "#owner = :owner AND #att = :att",
-                {"#st": "status", "#owner": "owner", "#att": "attempt"},
-                {
-                    ":done": _s("done"),
-                    ":owner": _s(self._chain.request_id),
-                    ":att": _n(self.attempt),
-                },
-                returns="NONE",
-            )
-        except Exception as exc:
-            print(f"recursectl: job {self.id}: hop {self.seq}'s claim was not marked done: {exc}")
-
-    def _end(self, status: str, error: str | None = None) -> None:
-        self._ended = True
-        fields = {"status": status}
-        if error:
-            fields["error"] = error[:1000]
-        self._mark(EV_JOB, **fields)
-
-    def _fail(self, error: str) -> None:
-        """The job is `failed` (its checkpoint kept); its hop's claim stays for a resume."""
-        print(f"recursectl: job {self.id} failed at hop {self.seq}: {error}")
-        try:
-            self._write(
-                {"status": _s("failed"), "error": _s(error[:1000]), "updated_ms": _n(_now_ms())},
-                add_run=not self._ended,
-            )
-        except JobFenced:
-            return
-        self._end("failed", error)
-
-    def continue_with(self, state: Any) -> dict[str, Any]:
-        """Checkpoint `state`, then invoke the next hop (seq + 1) with it."""
-        if self._ended:
-            raise JobStop(f"job {self.id}: hop {self.seq} has already ended")
-        text = self._serialize(state)
-        nxt = self.seq + 1
-        run_ms = self._run_ms + self._hop_ms()
-        refused = None
-        if nxt >= self.bounds["max_hops"]:
-            refused = f"max_hops reached: the job may run {self.bounds['max_hops']} hops"
-        elif run_ms > self.bounds["max_seconds"] * 1000:
-            refused = f"max_seconds reached: the job's hops ran {run_ms / 1000:.0f} s"
-        if refused:
-            self._fail(f"not continuing: {refused} (RECURSECTL_JOB_BOUNDS / invoke --max-hops)")
-            return {"job": self.id, "seq": self.seq, "continued": False, "status": "failed"}
-        event = dict(self.input) if isinstance(self.input, dict) else {}
-        job_ctx: dict[str, Any] = {
-            "id": self.id,
-            "seq": nxt,
-            "attempt": 1,
-            "bounds": self.bounds,
-        }
-        ref = None
-        size = len(_compact(event)) + len(text) + 1024  # the context's other fields: < 1 KB
-        if size > JOB_INLINE_PAYLOAD:
-            ref = _spill(text)
-            job_ctx["ref"] = ref
-        value, spilled = self._checkpoint_value(text, ref)
-        self._write({"checkpoint": _s(value), "updated_ms": _n(_now_ms())}, add_run=True)
-        self.state = state
-        self._mark(EV_CHECKPOINT, progress=None, bytes=len(text), spilled=spilled)
-        if self._status == "cancelled":
-            self._end("cancelled")
-            self._claim_done()
-            return {"job": self.id, "seq": self.seq, "continued": False, "status": "cancelled"}
-        if ref is None:
-            job_ctx["state"] = json.loads(text)
-        try:
-            self._chain._continue(event, job_ctx)
-        except ChainRefused as exc:
-            self._fail(f"the next hop was refused: {exc}")
-            return {"job": self.id, "seq": self.seq, "continued": False, "status": "failed"}
-        self._ended = True
-        self._claim_done()
-        return {"job": self.id, "seq": nxt, "continued": True}
-
-    def done(self, result: Any = None) -> Any:
-        """The job is `done`; returns `result` (kept in the record when small)."""
-        if self._ended:
-            raise JobStop(f"job {self.id}: hop {self.seq} has already ended")
-        sets: dict[str, Any] = {"status": _s("done"), "updated_ms": _n(_now_ms())}
-        try:
-            text = _compact(result)
-            if len(text) <= JOB_INLINE_CHECKPOINT:
-                sets["result"] = _s(text)
-        except (TypeError, ValueError):
-            pass
-        self._write(sets, add_run=True)
-        self._end("done")
-        self._claim_done()
-        return result
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        _job_module = module
+    return _job_module
 
 
-def _job_ids(job_ctx: dict[str, Any]) -> tuple[str, int, int]:
-    return (
-        str(job_ctx["id"]),
-        max(0, _int(job_ctx.get("seq"), 0)),
-        max(1, _int(job_ctx.get("attempt"), 1)),
-    )
-
-
-def _claim(chain: Chain, job_id: str, seq: int, attempt: int) -> bool:
-    """Claim hop `seq` for this delivery (a retry takes an older attempt's claim over).
-
-    False, with a `duplicate` marker, when another delivery holds it or it is done.
-    """
-    try:
-        _update(
-            f"{JOB_RECORD_PREFIX}{job_id}#{seq}",
-            "SET #owner = :owner, #att = :att, #st = :claimed, #e = :ttl",
-            "attribute_not_exists(#owner) OR (#att < :att AND #st <> :done)",
-            {"#owner": "owner", "#att": "attempt", "#st": "status", "#e": "expires"},
-            {
-                ":owner": _s(chain.request_id),
-                ":att": _n(attempt),
-                ":claimed": _s("claimed"),
-                ":done": _s("done"),
-                ":ttl": _n(int(time.time()) + JOB_STATE_TTL_DAYS * 24 * 3600),
-            },
-            returns="NONE",
-        )
-        return True
-    except Exception as exc:
-        old = _condition_failed(exc)
-        if old is None:
-            raise _table_error("UpdateItem", exc) from None
-    owner = (old.get("owner") or {}).get("S")
-    chain._mark(EV_DUPLICATE, job=job_id, seq=seq, owner=owner)
-    print(
-        f"recursectl: job {job_id} hop {seq} attempt {attempt} is a duplicate delivery "
-        f"(claimed by {owner}): not run"
-    )
-    return False
-
-
-def _record_state(item: dict[str, Any], fallback: Any) -> Any:
-    """The state in the record's checkpoint (inline or spilled), else `fallback`."""
-    checkpoint = _attr_json(item, "checkpoint")
-    if not isinstance(checkpoint, dict):
-        return fallback
-    if "ref" in checkpoint:
-        return _load_ref(checkpoint["ref"])
-    return checkpoint.get("state")
-
-
-def _set_status(chain: Any, job_id: str, seq: int, status: str, error: str | None) -> None:
-    """Set a running job's status from outside a hop (paused, failed by retries)."""
-    sets = "SET #st = :to, #u = :now" + (", #err = :err" if error else "")
-    names = {"#st": "status", "#u": "updated_ms", **({"#err": "error"} if error else {})}
-    values = {":to": _s(status), ":now": _n(_now_ms()), ":running": _s("running")}
-    if error:
-        values[":err"] = _s(error[:1000])
-    try:
-        _update(JOB_RECORD_PREFIX + job_id, sets, "#st = :running", names, values, "NONE")
-    except Exception as exc:
-        if _condition_failed(exc) is None:
-            raise _table_error("UpdateItem", exc) from None
-        return  # not running (done, cancelled, already paused or failed): left as it is
-    fields = {"status": status, **({"error": error[:1000]} if error else {})}
-    chain._mark(EV_JOB, job=job_id, seq=seq, **fields)
-
-
-class _Marks:
-    """Markers of an invocation that has no Chain yet (a failure record being read)."""
-
-    def __init__(self, chain_id: str, request_id: str) -> None:
-        self.chain_id, self.request_id = chain_id, request_id
-
-    def _mark(self, ev: str, **fields: Any) -> None:
-        _emit({"v": VERSION, "ev": ev, "chain": self.chain_id, "req": self.request_id, **fields})
-
-
-def _pause(chain: Chain, job_ctx: dict[str, Any]) -> bool:
-    """A stopped job's next hop: the job is `paused` (state kept) and the hop does not run
-    (True). False: the job was resumed since the stop (its record's `gen` is the function's
-    current one), so the hop, held back by the stop's concurrency 0 until now, goes on."""
-    job_id, seq, _ = _job_ids(job_ctx)
-    try:
-        _update(
-            JOB_RECORD_PREFIX + job_id,
-            "SET #st = :paused, #u = :now",
-            "#st = :running AND (attribute_not_exists(#gen) OR #gen < :current)",
-            {"#st": "status", "#u": "updated_ms", "#gen": "gen"},
-            {
-                ":paused": _s("paused"),
-                ":now": _n(_now_ms()),
-                ":running": _s("running"),
-                ":current": _n(_GENERATION),
-            },
-            "NONE",
-        )
-    except Exception as exc:
-        old = _condition_failed(exc)
-        if old is None:
-            raise _table_error("UpdateItem", exc) from None
-        status = (old.get("status") or {}).get("S")
-        return not (status == "running" and _attr_int(old, "gen") >= _GENERATION)
-    chain._mark(EV_JOB, job=job_id, seq=seq, status="paused")
-    print(f"recursectl: job {job_id} paused before hop {seq} (`recursectl resume` continues it)")
-    return True
-
-
-def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | None:
-    """Claim a job's hop and load its state before the handler runs; None: do not run it."""
-    global _current_job
-    job_ctx = chain.job_ctx or {}
-    job_id, seq, attempt = _job_ids(job_ctx)
-    if not _COUNTER_TABLE:
-        raise RuntimeError(f"recursectl: a job's hop needs {COUNTER_TABLE_ENV}: redeploy")
-    if not _claim(chain, job_id, seq, attempt):
-        return None
-    names = {"#seq": "seq", "#att": "attempt", "#st": "status", "#u": "updated_ms"}
-    names.update({"#hops": "hops", "#chains": "chains"})
-    try:
-        item = _update(
-            JOB_RECORD_PREFIX + job_id,
-            "SET #seq = :seq, #att = :att, #u = :now ADD #hops :one, #chains :chain",
-            "#st = :running",
-            names,
-            {
-                ":seq": _n(seq),
-                ":att": _n(attempt),
-                ":now": _n(_now_ms()),
-                ":one": _n(1),
-                ":chain": {"SS": [chain.chain_id]},
-                ":running": _s("running"),
-            },
-        )
-    except Exception as exc:
-        old = _condition_failed(exc)
-        if old is None:
-            raise _table_error("UpdateItem", exc) from None
-        status = (old.get("status") or {}).get("S", "missing")
-        if status == "cancelled":
-            chain._mark(EV_JOB, job=job_id, seq=seq, status="cancelled")
-        print(f"recursectl: job {job_id} is {status}: hop {seq} not run")
-        return None
-    bounds = _bounds(_attr_json(item, "bounds") or job_ctx.get("bounds"))
-    try:
-        if attempt > 1:  # a retry (or a resume of a failed hop): from the job's checkpoint
-            state = _record_state(item, job_ctx.get("state"))
-        elif "ref" in job_ctx:
-            state = _load_ref(job_ctx["ref"])
-        else:
-            state = job_ctx.get("state")
-    except _StateLost as lost:
-        job = Job(chain, context, job_id, seq, attempt, None, None, bounds)
-        job._fail(str(lost))
-        return None
-    input_ = {k: v for k, v in event.items() if k != CONTEXT_KEY}
-    if attempt > 1 and not input_:
-        input_ = _attr_json(item, "input") or {}
-    job = Job(
-        chain, context, job_id, seq, attempt, state, input_, bounds, _attr_int(item, "run_ms")
-    )
-    _current_job = job
-    return job
-
-
-def _root_job(chain: Chain, event: Any, context: Any) -> Job:
-    """The first hop of a new job: write the job's record, then claim seq 0.
-
-    The record first: should the claim (or the hop) fail, the failure record's retry finds
-    the job by it; a duplicate delivery finds both and stops at the claim.
-    """
-    global _current_job
-    job_ctx = chain.job_ctx or {}
-    bounds = _bounds(job_ctx.get("bounds"))
-    job_id = chain.request_id
-    input_ = {k: v for k, v in event.items() if k != CONTEXT_KEY} if isinstance(event, dict) else {}
-    now = _n(_now_ms())
-    item: dict[str, Any] = {
-        "chain": _s(JOB_RECORD_PREFIX + job_id),
-        "status": _s("running"),
-        "function": _s(_FUNCTION),
-        "seq": _n(0),
-        "attempt": _n(1),
-        "hops": _n(1),
-        "run_ms": _n(0),
-        "started_ms": now,
-        "updated_ms": now,
-        "bounds": _s(_compact(bounds)),
-        "gen": _n(chain.generation),
-        "chains": {"SS": [chain.chain_id]},
-    }
-    try:
-        text = _compact(input_)
-        if len(text) <= JOB_INLINE_CHECKPOINT:
-            item["input"] = _s(text)  # what a resume hands the hops it starts
-    except (TypeError, ValueError):
-        pass
-    try:
-        _counter_client().put_item(
-            TableName=_COUNTER_TABLE,
-            Item=item,
-            ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": "chain"},
-        )
-    except Exception as exc:
-        if _condition_failed(exc) is None:
-            raise _table_error("PutItem", exc) from None
-    if not _claim(chain, job_id, 0, 1):
-        raise JobStop(f"job {job_id}: a duplicate delivery of its first hop: not run")
-    job = Job(chain, context, job_id, 0, 1, job_ctx.get("state"), input_, bounds)
-    _current_job = job
-    return job
-
-
-def job(event: Any, context: Any) -> Job:
+def job(event: Any, context: Any) -> Any:
     """This hop of the job (a root event starts one): see docs/jobs.md."""
-    current = _current_job
-    if current is not None and current._chain.request_id == getattr(
-        context, "aws_request_id", None
-    ):
-        return current
-    if not _COUNTER_TABLE:
-        raise RuntimeError(
-            f"recursectl: job() needs the job's table ({COUNTER_TABLE_ENV} is not set): "
-            "deploy with recursectl, with a [job] table in recursectl.toml"
-        )
-    if _own_failure_record(event):
-        raise RuntimeError(
-            "recursectl: job() was handed an on-failure record: a job function's Handler must "
-            f"be recursectl's entry point ({ENTRY_POINT}), which turns it into the retry"
-        )
-    chain = begin(event, context)
-    if chain.job_ctx and chain.job_ctx.get("id"):
-        prepared = _prepare_hop(chain, event, context)  # called without the entry point
-        if prepared is None:
-            raise JobStop(f"job {chain.job_ctx['id']}: this hop is not run (see above)")
-        return prepared
-    return _root_job(chain, event, context)
+    return _jobs().job(event, context)
 
 
 def _own_failure_record(event: Any) -> bool:
@@ -1381,88 +714,6 @@ def _own_failure_record(event: Any) -> bool:
         return False
     parts = str(request.get("functionArn") or "").split(":")
     return len(parts) >= 7 and parts[5] == "function" and parts[6] == _IDENTITY[0]
-
-
-def _failure_text(record: dict[str, Any]) -> str:
-    request = record.get("requestContext") or {}
-    response = record.get("responsePayload")
-    if isinstance(response, dict) and response.get("errorMessage"):
-        kind = response.get("errorType") or "Error"
-        return f"{kind}: {response['errorMessage']}"[:500]
-    return str(request.get("condition") or "failed")
-
-
-def _unwrap(record: dict[str, Any]) -> tuple[Any, str, int]:
-    """(the hop's own event, the first delivery's request id, how many attempts failed).
-
-    A retry hop's event is the failure record it was started by, so the record of a failed
-    retry holds that record as its payload: each level is one more failed attempt.
-    """
-    payload: Any = record["requestPayload"]
-    request_id = str((record.get("requestContext") or {}).get("requestId") or "")
-    failed = 1
-    while _own_failure_record(payload) and failed <= JOB_MAX_ATTEMPTS:
-        failed += 1
-        request_id = str((payload.get("requestContext") or {}).get("requestId") or request_id)
-        payload = payload["requestPayload"]
-    return payload, request_id, failed
-
-
-def _job_function() -> bool:
-    return bool(_COUNTER_TABLE and (_JOB_BUCKET or os.environ.get(JOB_BOUNDS_ENV)))
-
-
-def _retry_event(record: dict[str, Any], context: Any) -> Any:
-    """The retry hop a failure record stands for (None: nothing to run). A record that is no
-    job's goes to the handler unchanged, but in a job function (deploy's `[job]`), whose
-    on-failure destination is itself, it is dropped: run, it could fail again, for ever."""
-    payload, request_id, failed = _unwrap(record)
-    raw_ctx = payload.get(CONTEXT_KEY) if isinstance(payload, dict) else None
-    ctx: dict[str, Any] = raw_ctx if isinstance(raw_ctx, dict) else {}
-    raw_job = ctx.get(JOB_KEY)
-    job_ctx: dict[str, Any] = raw_job if isinstance(raw_job, dict) else {}
-    if not job_ctx.get("id") and isinstance(payload, dict) and _COUNTER_TABLE and request_id:
-        # The first hop (no id yet): a job's when the job's record exists.
-        try:
-            found = _counter_client().get_item(
-                TableName=_COUNTER_TABLE,
-                Key={"chain": _s(JOB_RECORD_PREFIX + request_id)},
-                ConsistentRead=True,
-            )
-        except Exception as exc:
-            raise _table_error("GetItem", exc) from None
-        if "Item" in found:
-            job_ctx = {**job_ctx, "id": request_id, "seq": 0, "attempt": 1}
-    if not job_ctx.get("id"):
-        if not _job_function():
-            return record  # not a job function: its handler gets the record, as before
-        print(
-            f"recursectl: an on-failure record of request {request_id or 'unknown'}, no job's: "
-            "dropped (a job function's failures come back to it; this one is not retried)"
-        )
-        return None
-    job_id, seq, base = _job_ids(job_ctx)
-    attempt = base + failed - 1  # the attempt that failed last
-    error = _failure_text(record)
-    chain_id = str(ctx.get("chain") or job_id)
-    req = str(getattr(context, "aws_request_id", "") or "unknown")
-    marker = _Marks(chain_id, req)
-    if attempt + 1 > JOB_MAX_ATTEMPTS:
-        why = f"hop {seq} failed {attempt} times (JOB_MAX_ATTEMPTS); the last: {error}"
-        print(f"recursectl: job {job_id} failed: {why}; its checkpoint is kept")
-        _set_status(marker, job_id, seq, "failed", why)
-        return None
-    marker._mark(EV_JOB, job=job_id, seq=seq, status="retry", error=error)
-    print(f"recursectl: job {job_id} hop {seq} failed ({error}): attempt {attempt + 1}")
-    retry_ctx = {k: v for k, v in ctx.items() if k != JOB_KEY}
-    retry_ctx["chain"] = chain_id
-    retry_ctx[JOB_KEY] = {
-        "id": job_id,
-        "seq": seq,
-        "attempt": attempt + 1,
-        **({"bounds": job_ctx["bounds"]} if "bounds" in job_ctx else {}),
-    }
-    return {**{k: v for k, v in payload.items() if k != CONTEXT_KEY}, CONTEXT_KEY: retry_ctx}
 
 
 # interception -------------------------------------------------------------------------------

@@ -39,6 +39,18 @@ exports.handler = async (event, context) => {
     await job.checkpoint({ n: 1 }); // still saved: the hop's progress is kept
     return { goOn: job.shouldContinue(), out: await job.continueWith({ n: 2 }) };
   }
+  if (event.spentInside) {
+    // The job's budget spent meanwhile (its hops' fan-out, say).
+    const { DynamoDBClient, UpdateItemCommand } = require('@aws-sdk/client-dynamodb');
+    await new DynamoDBClient({}).send(new UpdateItemCommand({
+      TableName: process.env.RECURSECTL_COUNTER_TABLE,
+      Key: { chain: { S: `job#${job.id}` } },
+      UpdateExpression: 'SET #n = :n',
+      ExpressionAttributeNames: { '#n': 'n' },
+      ExpressionAttributeValues: { ':n': { N: '5000' } },
+    }));
+    return { out: await job.continueWith({ n: 7 }) };
+  }
   if (job.attempt === 1) {
     await job.checkpoint({ n: 1 }, { progress: { done: 1, total: 2 } });
     throw new Error('boom');
@@ -179,6 +191,24 @@ def test_the_node_guard_keeps_a_cancelled_hops_checkpoint_and_ends_the_job_at_co
     assert json.loads(item["checkpoint"]["S"]) == {"seq": 0, "state": {"n": 2}}
     assert [m["status"] for m in marks if m["ev"] == "job"] == ["cancelled"]
     assert not [m for m in marks if m["ev"] == "child"]  # no next hop
+
+
+def test_the_node_guard_fails_a_job_whose_budget_refuses_its_continuation_with_its_checkpoint(
+    endpoint: str, ddb: Any, node_ready: None, tmp_path: Path
+) -> None:
+    # The continuation is counted in its checkpoint's own write, on the job's record: refused,
+    # the job fails with that checkpoint saved, and no next hop is invoked.
+    results, marks = _run(endpoint, tmp_path, [[{"spentInside": True}, "root"]])
+    out = {"job": "root", "seq": 0, "continued": False, "status": "failed"}
+    assert results == [{"ok": {"out": out}}]
+    item = _item(ddb, "job#root")
+    assert item["status"] == {"S": "failed"}
+    assert "invocations is spent" in item["error"]["S"]
+    assert item["n"] == {"N": "5000"}  # not counted
+    assert "expires" not in item
+    assert json.loads(item["checkpoint"]["S"]) == {"seq": 0, "state": {"n": 7}}
+    evs = [(m["ev"], m.get("reason") or m.get("status")) for m in marks if m["ev"] != "hop"]
+    assert evs == [("capped", "budget"), ("checkpoint", None), ("job", "failed")]
 
 
 @pytest.mark.parametrize("resumed", [False, True])

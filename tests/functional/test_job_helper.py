@@ -187,7 +187,11 @@ def test_the_hops_bound_ends_the_job_and_continuations_are_sequence_steps(
     assert record["status"] == {"S": "failed"}
     assert "max_hops reached" in record["error"]["S"]
     assert record["hops"] == {"N": "2"}
-    assert _item(ddb, "root")["n"] == {"N": "1"}  # the job's invocations, on the job's id
+    # The job's invocations are counted on its record (with the checkpoint, in one write),
+    # which never expires; no counter item of its own.
+    assert record["n"] == {"N": "1"}
+    assert "expires" not in record
+    assert _item(ddb, "root") == {}
 
 
 def test_a_state_that_cannot_be_serialized_fails_the_job_with_its_last_good_checkpoint(
@@ -326,3 +330,97 @@ def test_a_hop_from_before_a_stop_pauses_its_job_unless_the_job_was_resumed_sinc
         assert fake.requests[0].event["_recursectl"]["gen"] == 1
     else:
         assert (ran, status, fake.requests) == ([], "paused", [])
+
+
+def _record_calls(rc: ModuleType) -> list[tuple[str, str]]:
+    """(operation, item key or object key) of every DynamoDB and S3 call the helper makes."""
+    calls: list[tuple[str, str]] = []
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        key = params.get("Key") or params.get("Item")
+        if isinstance(key, dict):
+            calls.append((model.name, key["chain"]["S"]))
+        else:  # an object: the first 8 hex digits of its SHA-256
+            calls.append((model.name, str(key).rsplit("/", 1)[-1][:8]))
+
+    for client in (rc._counter_client(), rc._jobs()._s3_client()):
+        client.meta.events.register("before-parameter-build", note)
+    return calls
+
+
+def test_a_hop_costs_its_claim_its_record_its_checkpoints_one_continue_write_and_done(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, endpoint: str
+) -> None:
+    """What a hop costs (docs/jobs.md): the continuation is counted in the checkpoint's own
+    write, and a spilled state checkpointed and then handed on is put once."""
+    rc, fake = helper
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    calls = _record_calls(rc)
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        state = job.state or {"blob": "x" * 300_000, "n": 0}
+        state["n"] += 1
+        job.checkpoint(state, progress={"done": state["n"], "total": 2})
+        if state["n"] == 2:
+            return job.done(state["n"])
+        return job.continue_with(state)
+
+    rc._user_handler = user
+    assert rc.handler({}, _ctx("root"))["continued"] is True
+    sha = fake.requests[0].event["_recursectl"]["job"]["ref"]["sha256"]
+    assert (
+        calls
+        == [
+            ("PutItem", "job#root"),  # the job's record
+            ("UpdateItem", "job#root#0"),  # the claim
+            ("PutObject", sha[:8]),  # the checkpoint's state, spilled
+            ("UpdateItem", "job#root"),  # the checkpoint
+            ("UpdateItem", "job#root"),  # continue: the checkpoint and the next hop's count
+            ("UpdateItem", "job#root#0"),  # the claim done
+        ]
+    )
+    calls.clear()
+    assert rc.handler(fake.requests[0].event, _ctx("hop-1")) == 2
+    assert [op for op, _ in calls] == [
+        "UpdateItem",  # the claim
+        "UpdateItem",  # the record: seq, attempt, hops
+        "GetObject",  # the state
+        "PutObject",  # the checkpoint's new state
+        "UpdateItem",  # the checkpoint
+        "UpdateItem",  # done
+        "UpdateItem",  # the claim done
+    ]
+    record = _item(ddb, "job#root")
+    assert (record["status"], record["n"], record["hops"]) == (
+        {"S": "done"}, {"N": "1"}, {"N": "2"}
+    )  # fmt: skip
+
+
+def test_a_continuation_the_budget_refuses_fails_the_job_with_its_checkpoint_saved(
+    helper: tuple[ModuleType, FakeLambda], ddb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, fake = helper
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        ddb.update_item(  # the job's budget spent meanwhile (its hops' fan-out, say)
+            TableName=TABLE,
+            Key={"chain": {"S": "job#root"}},
+            UpdateExpression="SET #n = :n",
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":n": {"N": "5000"}},
+        )
+        return job.continue_with({"k": 7})
+
+    rc._user_handler = user
+    out = rc.handler({}, _ctx("root"))
+    assert out == {"job": "root", "seq": 0, "continued": False, "status": "failed"}
+    assert fake.requests == []
+    record = _item(ddb, "job#root")
+    assert record["status"] == {"S": "failed"}
+    assert "invocations is spent" in record["error"]["S"]
+    assert record["n"] == {"N": "5000"}  # not counted
+    assert json.loads(record["checkpoint"]["S"]) == {"seq": 0, "state": {"k": 7}}
+    evs = [(m["ev"], m.get("reason") or m.get("status")) for m in markers(capsys.readouterr().out)]
+    assert evs[-3:] == [("capped", "budget"), ("checkpoint", None), ("job", "failed")]

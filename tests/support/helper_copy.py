@@ -39,11 +39,14 @@ def exec_helper(name: str, *, register: bool) -> ModuleType:
 
 @contextmanager
 def helper_copy(name: str) -> Iterator[ModuleType]:
-    module = exec_helper(name, register=False)
+    # Registered, as the runtime imports it: the job module (loaded by path on first use)
+    # is handed the helper from sys.modules.
+    module = exec_helper(name, register=True)
     try:
         yield module
     finally:
         sys.modules.pop(name, None)
+        sys.modules.pop(f"{name}__job", None)
         sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_PatchOnImport"]
         client = sys.modules.get("botocore.client")
         if client is not None:  # another test loaded botocore: the guard went on directly

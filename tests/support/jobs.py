@@ -17,7 +17,7 @@ from recursectl import protocol
 from tests.support.localcloud import NO_RETRY, deploy_function, wait_updated
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTHON_HELPER = ROOT / "templates" / "python" / protocol.PYTHON_HELPER_FILE
+PYTHON_HELPERS = [ROOT / "templates" / "python" / name for name in protocol.PYTHON_HELPER_FILES]
 NODE_HELPERS = sorted((ROOT / "templates" / "node").glob("recursectl_chain*.cjs"))
 ACCOUNT = "123456789012"
 
@@ -138,7 +138,7 @@ def deploy_job_function(
     if runtime.startswith("nodejs"):
         files = {"handler.js": source, **{p.name: p.read_text() for p in NODE_HELPERS}}
     else:
-        files = {"handler.py": source, PYTHON_HELPER.name: PYTHON_HELPER.read_text()}
+        files = {"handler.py": source, **{p.name: p.read_text() for p in PYTHON_HELPERS}}
     variables = {
         protocol.HANDLER_ENV: "handler.handler",
         protocol.SELF_ARN_ENV: arn,

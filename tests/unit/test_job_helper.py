@@ -27,17 +27,17 @@ def helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 def test_a_context_may_lower_the_functions_bounds_and_never_raise_them(
     helper: ModuleType,
 ) -> None:
-    assert helper._bounds(None) == {"max_hops": 50, "max_seconds": 600, "max_cost": None}
-    lowered = helper._bounds({"max_hops": 10, "max_seconds": 9999, "max_cost": 0.5})
+    assert helper._jobs()._bounds(None) == {"max_hops": 50, "max_seconds": 600, "max_cost": None}
+    lowered = helper._jobs()._bounds({"max_hops": 10, "max_seconds": 9999, "max_cost": 0.5})
     assert lowered == {"max_hops": 10, "max_seconds": 600, "max_cost": 0.5}
-    assert helper._bounds({"max_hops": -1, "max_seconds": "x"})["max_hops"] == 50
+    assert helper._jobs()._bounds({"max_hops": -1, "max_seconds": "x"})["max_hops"] == 50
 
 
 def test_the_defaults_apply_without_declared_bounds(
     helper: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RECURSECTL_JOB_BOUNDS", "not json")
-    assert helper._bounds({}) == {"max_hops": 1000, "max_seconds": 21600, "max_cost": None}
+    assert helper._jobs()._bounds({}) == {"max_hops": 1000, "max_seconds": 21600, "max_cost": None}
 
 
 def _record(arn: str, condition: str = "RetriesExhausted") -> dict[str, object]:
@@ -59,12 +59,12 @@ def test_only_a_failure_record_of_this_very_function_is_a_retry(helper: ModuleTy
 
 def test_the_canonical_json_names_a_state_whatever_its_key_order(helper: ModuleType) -> None:
     one, two = (
-        helper._canonical({"b": [1, {"y": 2, "x": 1}], "a": "é"}),
-        helper._canonical({"a": "é", "b": [1, {"x": 1, "y": 2}]}),
+        helper._jobs()._canonical({"b": [1, {"y": 2, "x": 1}], "a": "é"}),
+        helper._jobs()._canonical({"a": "é", "b": [1, {"x": 1, "y": 2}]}),
     )
     assert one == two == '{"a":"\\u00e9","b":[1,{"x":1,"y":2}]}'
     assert hashlib.sha256(one.encode()).hexdigest() == hashlib.sha256(two.encode()).hexdigest()
     with pytest.raises(ValueError, match="JSON compliant"):
-        helper._canonical({"n": float("nan")})
+        helper._jobs()._canonical({"n": float("nan")})
     with pytest.raises(TypeError):
-        helper._canonical({"o": object()})
+        helper._jobs()._canonical({"o": object()})

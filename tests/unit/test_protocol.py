@@ -27,7 +27,7 @@ SHARED = [
     "EV_HOP", "EV_CHILD", "EV_CAPPED", "EV_STOPPED", "EV_CHILD_FAILED",
     "REASON_DEPTH", "REASON_BUDGET",
     "SELF_ARN_ENV", "MAX_CALLS_ENV", "MAX_INVOCATIONS_ENV", "GENERATION_ENV", "HANDLER_ENV",
-    "HELPER_MODULE", "ENTRY_POINT", "DEFAULT_MAX_CALLS", "DEFAULT_MAX_INVOCATIONS",
+    "HELPER_MODULE", "ENTRY_POINT", "DEFAULT_MAX_CALLS", "DEFAULT_MAX_INVOCATIONS", "JOB_MODULE",
     "EV_CHECKPOINT", "EV_JOB", "EV_DUPLICATE", "COUNTER_TABLE_ENV",
     "JOB_KEY", "JOB_BUCKET_ENV", "JOB_BOUNDS_ENV", "JOB_MARGIN_ENV", "DEFAULT_JOB_MAX_HOPS",
     "DEFAULT_JOB_MAX_SECONDS", "JOB_RECORD_PREFIX", "JOB_INLINE_PAYLOAD",
@@ -47,6 +47,23 @@ def test_the_helper_writes_only_protocol_events_and_is_the_packaged_file(
     assert written == protocol.EVENTS - {protocol.EV_DROPPED}  # `dropped`: the local cloud's
     assert Path(helper.__file__).name == protocol.PYTHON_HELPER_FILE
     assert f"{Path(helper.__file__).stem}.handler" == protocol.ENTRY_POINT
+
+
+def test_the_job_module_is_packaged_next_to_the_helper_and_takes_the_helpers_values(
+    helper: ModuleType,
+) -> None:
+    templates = Path(__file__).parents[2] / "templates"
+    for name in protocol.PYTHON_HELPER_FILES:
+        assert (templates / "python" / name).is_file()
+    for name in protocol.NODE_HELPER_FILES:
+        assert (templates / "node" / name).is_file()
+    jobs = helper._jobs()  # loaded by path from next to the helper, as on Lambda
+    assert Path(jobs.__file__).name == protocol.PYTHON_JOB_FILE
+    assert jobs._c is helper
+    shared = [name for name in SHARED if hasattr(jobs, name)]
+    assert len(shared) > 15
+    for name in shared:  # no value of its own: the helper's, which the test above checks
+        assert getattr(jobs, name) == getattr(protocol, name), name
 
 
 def test_a_linear_chain_stops_at_the_cap_with_budget_to_spare() -> None:

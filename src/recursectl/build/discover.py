@@ -24,9 +24,8 @@ NODE_SUFFIXES = (".js", ".mjs", ".cjs")
 _MAX_BYTES = 2 * 2**20  # a larger file is a bundle or data, not a handler someone wrote
 # Files that are tooling, tests or recursectl's own, never a function's handler.
 _SKIP_NAMES = {
-    protocol.PYTHON_HELPER_FILE,
-    protocol.NODE_HELPER_FILE,
-    f"{protocol.HELPER_MODULE}.guard.cjs",
+    *protocol.PYTHON_HELPER_FILES,
+    *protocol.NODE_HELPER_FILES,
     "conftest.py",
     "setup.py",
     "noxfile.py",

@@ -50,7 +50,7 @@ from recursectl.errors import UsageError
 SUFFIXES = (".js", ".mjs", ".cjs")
 DEFAULT_FILE = "handler.js"
 DEFAULT_FUNCTION = "handler"
-GUARD_FILES = (protocol.NODE_HELPER_FILE, f"{protocol.HELPER_MODULE}.guard.cjs")
+GUARD_FILES = protocol.NODE_HELPER_FILES  # the entry point, the guard, the job module
 _NPM_TIMEOUT_S = 900
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
 # What an esbuild/webpack bundle of @aws-sdk/client-lambda leaves in the file: the SDK's own

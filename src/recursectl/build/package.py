@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pip machinery is imported only when there is something to i
     from recursectl.build.wheel_target import WheelTarget
 
 HELPER = protocol.PYTHON_HELPER_FILE
+HELPER_FILES = protocol.PYTHON_HELPER_FILES  # the helper and its job module, shipped together
 DEFAULT_FUNCTION = "handler"
 DEFAULT_FILE = "handler.py"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -225,9 +226,9 @@ def _from_path(
             f"Handler file {path_part} is not a Python file (.py).",
             hint="recursectl packages Python handlers: --handler app.py[:function]",
         )
-    if path.name == HELPER:
+    if path.name in HELPER_FILES:
         raise UsageError(
-            f"{HELPER} is recursectl's chain helper, not a handler.",
+            f"{path.name} is recursectl's chain helper, not a handler.",
             hint="point --handler at your own handler file",
         )
     path = path.resolve()
@@ -438,22 +439,22 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
     validate(spec)
     deps = install_deps(spec, options)
     dep_files = deps.files() if deps else {}
-    helper = (helper_dir() / HELPER).read_bytes()
+    helpers = {name: (helper_dir() / name).read_bytes() for name in HELPER_FILES}
     dep_sizes = {name: path.stat().st_size for name, path in dep_files.items()}
     selected = sources.select(
         spec.root,
         exclude=options.exclude,
         include=options.include,
-        skip={HELPER},
-        extra_bytes=sum(dep_sizes.values()) + len(helper),
+        skip=set(HELPER_FILES),
+        extra_bytes=sum(dep_sizes.values()) + sum(map(len, helpers.values())),
     )
     if spec.bundled:  # the template's folder also holds the helper: only the handler goes in
         selected = sources.Sources(
             selected.root, tuple(f for f in selected.files if f.arcname == DEFAULT_FILE)
         )
     listing = {n: PackagedFile(n, size, "dependency") for n, size in dep_sizes.items()}
-    contents = {n: path.read_bytes() for n, path in dep_files.items() if n != HELPER}
-    executable = {n for n, path in dep_files.items() if n != HELPER and is_executable(path)}
+    contents = {n: path.read_bytes() for n, path in dep_files.items() if n not in helpers}
+    executable = {n for n, path in dep_files.items() if n not in helpers and is_executable(path)}
     for f in selected.files:  # the project's own files win over a dependency's
         listing[f.arcname] = PackagedFile(f.arcname, f.size, "source")
         if f.executable:
@@ -462,8 +463,9 @@ def build(spec: HandlerSpec, options: Options | None = None) -> Package:
             executable.discard(f.arcname)
     own = selected.read()
     contents.update(own)
-    contents[HELPER] = helper
-    listing[HELPER] = PackagedFile(HELPER, len(helper), "recursectl")
+    for name, helper in helpers.items():
+        contents[name] = helper
+        listing[name] = PackagedFile(name, len(helper), "recursectl")
     data = build_zip(contents, executable)
     if len(data) > MAX_ZIP_BYTES:
         raise UsageError(

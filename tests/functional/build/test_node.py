@@ -18,7 +18,7 @@ from recursectl.errors import UsageError
 from tests.support.projects import project_with_scripted_dependency
 
 ROOT = Path(__file__).resolve().parents[3]
-GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs"}
+GUARD = {"recursectl_chain.cjs", "recursectl_chain.guard.cjs", "recursectl_chain.job.cjs"}
 
 
 @pytest.fixture
