@@ -194,7 +194,8 @@ def test_destroy_leaves_an_adopted_bucket(endpoint: str, job_project: Path) -> N
     assert s3.get_object(Bucket="team-jobs", Key="keep/me.txt")["Body"].read() == b"x"
 
 
-def test_job_list_and_show(deployed: str) -> None:
+def test_job_list_and_show(deployed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # a wide terminal whatever the test process has
     put_job(deployed, "j-old", "done", started_ms=1_764_000_000_000, result={"processed": 10})
     put_job(deployed, "j-new", "failed", error="ValueError: bad item 4001")
     put_claim(deployed, "j-new", 3, "claimed")  # a claim is not a job

@@ -159,9 +159,11 @@ def test_the_job_line_matches_what_the_handler_did_with_a_duplicate_and_a_crash(
     assert job.retries == 1  # the crashed root, run again from its checkpoint
     assert job.duplicates == 1  # the root's second delivery, ignored
     # one batch (one checkpoint) per delivery that ran, and each continue_with's (it
-    # checkpoints the state it hands on); batches.log may miss the crashed delivery's line
-    # (killed as its checkpoint was read, before or after the handler noted it)
-    assert job.checkpoints == len(ran) + job.hops - 1
+    # checkpoints the state it hands on), but the crashed delivery's: the local cloud kills
+    # it once its checkpoint write is applied, before the answer, so the marker the helper
+    # prints after the write never comes; batches.log may miss that delivery's line too
+    # (killed before or after the handler noted it)
+    assert job.checkpoints == len(ran) + job.hops - 2, (job.checkpoints, ran, job.hops)
     assert len(batches) in (len(ran) - 1, len(ran))
     assert (job.done, job.total) == (400.0, 400.0)
     assert dict(job.progress)["unit"] == "rows"
@@ -185,7 +187,7 @@ def test_the_job_line_matches_what_the_handler_did_with_a_duplicate_and_a_crash(
     # the later one's)
     assert root.attempts == 2
     assert root.job.duplicate_of == job_id
-    assert len(root.job.checkpoints) == 1
+    assert root.job.checkpoints == ()  # killed before its checkpoint's marker (above)
     retry = next(inv for inv in chain.invocations if inv.job and inv.job.attempt == 2)
     assert (retry.job.seq if retry.job else None, retry.status) == (0, "ok")
     assert retry.job is not None
