@@ -485,7 +485,9 @@ class Job:
             ref = self._spill(text)
             job_ctx["ref"] = ref
         value, spilled = self._checkpoint_value(text, ref)
-        sets = {"checkpoint": _s(value), "updated_ms": _n(_now_ms())}
+        # `next`: the hand-over is in this write; a retry of this hop finds it and sends the
+        # next hop again instead of running the handler on the handed state (exactly once).
+        sets = {"checkpoint": _s(value), "next": _n(nxt), "updated_ms": _n(_now_ms())}
         chain = self._chain
         # One write: the checkpoint, fenced, and the next hop counted on the job's budget (a
         # stale chain is not counted: _continue refuses it as before).
@@ -653,7 +655,9 @@ def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | Non
         item = _update(
             JOB_RECORD_PREFIX + job_id,
             "SET #seq = :seq, #att = :att, #u = :now ADD #hops :one, #chains :chain",
-            "#st = :running",
+            # (seq, attempt) only grows: a retry of a hop the job has moved past is stale
+            "#st = :running AND (attribute_not_exists(#seq) OR #seq < :seq"
+            " OR (#seq = :seq AND #att < :att))",
             names,
             {
                 ":seq": _n(seq),
@@ -671,9 +675,22 @@ def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | Non
         status = (old.get("status") or {}).get("S", "missing")
         if status == "cancelled":
             chain._mark(EV_JOB, job=job_id, seq=seq, status="cancelled")
-        print(f"recursectl: job {job_id} is {status}: hop {seq} not run")
+        if status == "running":
+            now = (_attr_int(old, "seq"), _attr_int(old, "attempt"))
+            print(
+                f"recursectl: job {job_id} hop {seq} attempt {attempt} is stale (the job is at "
+                f"hop {now[0]} attempt {now[1]}): not run"
+            )
+        else:
+            print(f"recursectl: job {job_id} is {status}: hop {seq} not run")
         return None
     bounds = _bounds(_attr_json(item, "bounds") or job_ctx.get("bounds"))
+    input_ = {k: v for k, v in event.items() if k != CONTEXT_KEY}
+    if attempt > 1 and not input_:
+        input_ = _attr_json(item, "input") or {}
+    if attempt > 1 and _attr_int(item, "next", -1) == seq + 1:
+        _hand_over_again(chain, job_id, seq, attempt, item, input_, bounds)
+        return None
     try:
         if attempt > 1:  # a retry (or a resume of a failed hop): from the job's checkpoint
             state = _record_state(item, job_ctx.get("state"))
@@ -685,14 +702,49 @@ def _prepare_hop(chain: Chain, event: dict[str, Any], context: Any) -> Job | Non
         job = Job(chain, context, job_id, seq, attempt, None, None, bounds)
         job._fail(str(lost))
         return None
-    input_ = {k: v for k, v in event.items() if k != CONTEXT_KEY}
-    if attempt > 1 and not input_:
-        input_ = _attr_json(item, "input") or {}
     job = Job(
         chain, context, job_id, seq, attempt, state, input_, bounds, _attr_int(item, "run_ms")
     )
     _c._current_job = job
     return job
+
+
+def _hand_over_again(
+    chain: Chain,
+    job_id: str,
+    seq: int,
+    attempt: int,
+    item: dict[str, Any],
+    input_: Any,
+    bounds: dict[str, Any],
+) -> None:
+    """A retry of a hop that had handed over (its continuation's checkpoint, with `next`, was
+    written) and died before its claim was marked done: its work is in the checkpoint, so
+    the handler does not run again; the next hop is sent again instead, as its Invoke may
+    not have happened (a copy it already has finds its claim taken and is dropped)."""
+    checkpoint = _attr_json(item, "checkpoint")
+    if not isinstance(checkpoint, dict):
+        checkpoint = {}
+    job_ctx: dict[str, Any] = {"id": job_id, "seq": seq + 1, "attempt": 1, "bounds": bounds}
+    if "ref" in checkpoint:
+        job_ctx["ref"] = checkpoint["ref"]
+    else:
+        job_ctx["state"] = checkpoint.get("state")
+    print(
+        f"recursectl: job {job_id} hop {seq} had handed over to hop {seq + 1} before it "
+        f"failed: not run again; hop {seq + 1} is sent again"
+    )
+    share = chain._share(item) if "n" in item else 1  # counted with the hand-over already
+    event = dict(input_) if isinstance(input_, dict) else {}
+    _continue(chain, event, job_ctx, share)
+    _update(
+        f"{JOB_RECORD_PREFIX}{job_id}#{seq}",
+        "SET #st = :done",
+        "#owner = :owner AND #att = :att",
+        {"#st": "status", "#owner": "owner", "#att": "attempt"},
+        {":done": _s("done"), ":owner": _s(chain.request_id), ":att": _n(attempt)},
+        returns="NONE",
+    )
 
 
 def _root_job(chain: Chain, event: Any, context: Any) -> Job:

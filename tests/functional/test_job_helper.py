@@ -6,6 +6,7 @@ serialized, a job bucket that is not there."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
@@ -424,3 +425,70 @@ def test_a_continuation_the_budget_refuses_fails_the_job_with_its_checkpoint_sav
     assert json.loads(record["checkpoint"]["S"]) == {"seq": 0, "state": {"k": 7}}
     evs = [(m["ev"], m.get("reason") or m.get("status")) for m in markers(capsys.readouterr().out)]
     assert evs[-3:] == [("capped", "budget"), ("checkpoint", None), ("job", "failed")]
+
+
+class _Died(BaseException):
+    """The hop's process ended there (a crash, a timeout): nothing after it runs."""
+
+
+def _batches_job(rc: ModuleType, processed: list[tuple[int, str]]) -> Any:
+    """A job of 3 batches, one per hop; each batch's processing is recorded with its hop."""
+
+    def user(event: Any, context: Any) -> Any:
+        job = rc.job(event, context)
+        batch = (job.state or {}).get("next", 0)
+        processed.append((batch, context.aws_request_id))
+        if batch + 1 >= 3:
+            return job.done({"batches": 3})
+        return job.continue_with({"next": batch + 1})
+
+    return user
+
+
+@pytest.fixture
+def ten_hops(
+    endpoint: str, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, FakeLambda]]:
+    yield from _helper(endpoint, monkeypatch, RECURSECTL_JOB_BOUNDS='{"max_hops":10}')
+
+
+@pytest.mark.parametrize("retry_first", [False, True], ids=["next-hop-first", "retry-first"])
+def test_a_hop_that_dies_after_sending_its_continuation_is_not_run_again(
+    ten_hops: tuple[ModuleType, FakeLambda],
+    ddb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    retry_first: bool,
+) -> None:
+    """Each batch is processed once, whether the dead hop's retry comes before or after the
+    hop it had already handed over to (a retry that arrives first sends that hop again, as
+    its Invoke may not have happened: the next hop's claim drops the copy)."""
+    rc, fake = ten_hops
+    processed: list[tuple[int, str]] = []
+    rc._user_handler = _batches_job(rc, processed)
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise _Died  # after the Invoke of hop 1 returned, before hop 0's claim is done
+
+    with monkeypatch.context() as m:
+        m.setattr(rc._jobs().Job, "_claim_done", die)
+        with pytest.raises(_Died):
+            rc.handler({"total": 3}, _ctx("hop-0"))
+    (handed,) = fake.requests
+    next_hop = handed.event
+    retry = _failure("hop-0", {"total": 3}, "Task timed out after 3.00 seconds")
+    if retry_first:
+        rc.handler(copy.deepcopy(retry), _ctx("retry-0"))
+        rc.handler(copy.deepcopy(next_hop), _ctx("hop-1"))
+        # The retry's copy of hop 1 (if it sent one) finds hop 1 claimed.
+        for request in fake.requests[1:]:
+            if request.event["_recursectl"]["job"]["seq"] == 1:
+                rc.handler(copy.deepcopy(request.event), _ctx("hop-1-copy"))
+    else:
+        rc.handler(copy.deepcopy(next_hop), _ctx("hop-1"))
+        rc.handler(copy.deepcopy(retry), _ctx("retry-0"))
+    # Hop 1 continued to hop 2: deliver it (once).
+    (last,) = [r for r in fake.requests if r.event["_recursectl"]["job"]["seq"] == 2]
+    rc.handler(copy.deepcopy(last.event), _ctx("hop-2"))
+    assert sorted(batch for batch, _ in processed) == [0, 1, 2]  # each batch once
+    assert [rid for _, rid in processed] == ["hop-0", "hop-1", "hop-2"]
+    assert _item(ddb, "job#hop-0")["status"] == {"S": "done"}
