@@ -448,7 +448,9 @@ class Job {
       jobCtx.ref = ref;
     }
     const [value, spilled] = await this.checkpointValue(text, ref);
-    const sets = { checkpoint: S(value), updated_ms: N(nowMs()) };
+    // `next`: the hand-over is in this write; a retry of this hop finds it and sends the next
+    // hop again instead of running the handler on the handed state (exactly once).
+    const sets = { checkpoint: S(value), next: N(next), updated_ms: N(nowMs()) };
     // One write: the checkpoint, fenced, and the next hop counted on the job's budget (a stale
     // chain is not counted: continueChain refuses it as before).
     let share;
@@ -603,7 +605,8 @@ async function prepareHop(chain, event, context) {
     item = await update(
       JOB_RECORD_PREFIX + id,
       'SET #seq = :seq, #att = :att, #u = :now ADD #hops :one, #chains :chain',
-      '#st = :running',
+      // (seq, attempt) only grows: a retry of a hop the job has moved past is stale
+      '#st = :running AND (attribute_not_exists(#seq) OR #seq < :seq OR (#seq = :seq AND #att < :att))',
       { '#seq': 'seq', '#att': 'attempt', '#st': 'status', '#u': 'updated_ms', '#hops': 'hops', '#chains': 'chains' },
       {
         ':seq': N(seq),
@@ -619,10 +622,24 @@ async function prepareHop(chain, event, context) {
     if (old === null) throw tableError('UpdateItem', err);
     const status = (old.status && old.status.S) || 'missing';
     if (status === 'cancelled') chain.mark(EV_JOB, { job: id, seq, status: 'cancelled' });
-    writeLine(`recursectl: job ${id} is ${status}: hop ${seq} not run\n`);
+    if (status === 'running') {
+      writeLine(
+        `recursectl: job ${id} hop ${seq} attempt ${attempt} is stale (the job is at hop ` +
+          `${attrInt(old, 'seq')} attempt ${attrInt(old, 'attempt')}): not run\n`,
+      );
+    } else {
+      writeLine(`recursectl: job ${id} is ${status}: hop ${seq} not run\n`);
+    }
     return null;
   }
   const bounds = jobBounds(attrJson(item, 'bounds') || ctx.bounds);
+  let input = strip(event);
+  if (!isObject(input)) input = {};
+  if (attempt > 1 && Object.keys(input).length === 0) input = attrJson(item, 'input') || {};
+  if (attempt > 1 && attrInt(item, 'next', -1) === seq + 1) {
+    await handOverAgain(chain, id, seq, attempt, item, input, bounds);
+    return null;
+  }
   let state;
   try {
     if (attempt > 1) state = await recordState(item, ctx.state === undefined ? null : ctx.state);
@@ -633,11 +650,34 @@ async function prepareHop(chain, event, context) {
     await new Job(chain, context, id, seq, attempt, null, null, bounds).fail(err.message);
     return null;
   }
-  let input = strip(event);
-  if (!isObject(input)) input = {};
-  if (attempt > 1 && Object.keys(input).length === 0) input = attrJson(item, 'input') || {};
   currentJob = new Job(chain, context, id, seq, attempt, state, input, bounds, attrInt(item, 'run_ms'));
   return currentJob;
+}
+
+/** A retry of a hop that had handed over (its continuation's checkpoint, with `next`, was
+ *  written) and died before its claim was marked done: its work is in the checkpoint, so the
+ *  handler does not run again; the next hop is sent again instead, as its Invoke may not have
+ *  happened (a copy it already has finds its claim taken and is dropped). */
+async function handOverAgain(chain, id, seq, attempt, item, input, bounds) {
+  let checkpoint = attrJson(item, 'checkpoint');
+  if (!isObject(checkpoint)) checkpoint = {};
+  const jobCtx = { id, seq: seq + 1, attempt: 1, bounds };
+  if ('ref' in checkpoint) jobCtx.ref = checkpoint.ref;
+  else jobCtx.state = checkpoint.state === undefined ? null : checkpoint.state;
+  writeLine(
+    `recursectl: job ${id} hop ${seq} had handed over to hop ${seq + 1} before it failed: ` +
+      `not run again; hop ${seq + 1} is sent again\n`,
+  );
+  const share = item.n ? chain.share(item) : 1; // counted with the hand-over already
+  await continueChain(chain, { ...input }, jobCtx, share);
+  await update(
+    `${JOB_RECORD_PREFIX}${id}#${seq}`,
+    'SET #st = :done',
+    '#owner = :owner AND #att = :att',
+    { '#st': 'status', '#owner': 'owner', '#att': 'attempt' },
+    { ':done': S('done'), ':owner': S(chain.req), ':att': N(attempt) },
+    'NONE',
+  );
 }
 
 /** The first hop of a new job: write the job's record, then claim seq 0 (the Python

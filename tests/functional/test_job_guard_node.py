@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from recursectl import nodejs, protocol
+from tests.functional.fake_lambda import fake_lambda
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
@@ -90,16 +91,16 @@ def ddb(endpoint: str) -> Any:
 
 
 def _run(
-    endpoint: str, tmp: Path, events: list[Any], **extra: str
+    endpoint: str, tmp: Path, events: list[Any], handler: str = HANDLER, **extra: str
 ) -> tuple[list[Any], list[dict[str, Any]]]:
-    """(results, markers) of the guard driven through `events`."""
+    """(results, markers) of the guard driven through `events`, in one node process."""
     if shutil.which("node") is None:
         pytest.skip("node is not on PATH")
     root = tmp / "task"
-    root.mkdir()
+    root.mkdir(exist_ok=True)
     for helper in (ROOT / "templates" / "node").glob("recursectl_chain*.cjs"):
         shutil.copy(helper, root / helper.name)
-    (root / "handler.js").write_text(HANDLER)
+    (root / "handler.js").write_text(handler)
     driver = tmp / "drive.mjs"
     driver.write_text(DRIVER)
     env = {
@@ -233,3 +234,63 @@ def test_the_node_guard_pauses_a_stopped_jobs_hop_unless_the_job_was_resumed_sin
         assert results == [{"ok": None}]
         assert item["status"] == {"S": "paused"}
         assert [m["ev"] for m in marks] == ["hop", "job", "stopped"]
+
+
+BATCHES = """
+const fs = require('node:fs');
+const { job: startJob } = require('./recursectl_chain.cjs');
+exports.handler = async (event, context) => {
+  const job = await startJob(event, context);
+  const batch = (job.state && job.state.next) || 0;
+  fs.appendFileSync(process.env.PROCESSED, JSON.stringify([batch, context.awsRequestId]) + '\\n');
+  if (batch + 1 >= 3) return job.done({ batches: 3 });
+  return job.continueWith({ next: batch + 1 });
+};
+"""
+
+
+@pytest.mark.parametrize("retry_first", [False, True], ids=["next-hop-first", "retry-first"])
+def test_the_node_guard_does_not_run_again_a_hop_that_died_after_handing_over(
+    endpoint: str, ddb: Any, node_ready: None, tmp_path: Path, retry_first: bool
+) -> None:
+    """As the Python helper's test: hop 0 hands over to hop 1 and dies before its claim is
+    marked done (the claim is set back to `claimed` here, what such a death leaves); its
+    retry, before or after hop 1, must not process a batch again."""
+    processed = tmp_path / "processed.log"
+    with fake_lambda() as fake:  # Lambda's Invoke, read as sent; DynamoDB: the local cloud
+        env = {"AWS_ENDPOINT_URL": fake.url, "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+               "PROCESSED": str(processed), protocol.JOB_BOUNDS_ENV: '{"max_hops":10}'}  # fmt: skip
+
+        def run(*events: tuple[Any, str]) -> None:
+            results, _ = _run(endpoint, tmp_path, [list(e) for e in events], BATCHES, **env)
+            assert all("ok" in r for r in results), results
+
+        def sent(seq: int) -> list[Any]:
+            return [r.event for r in fake.requests if r.event["_recursectl"]["job"]["seq"] == seq]
+
+        run(({"total": 3}, "hop-0"))
+        ddb.update_item(
+            TableName=TABLE,
+            Key={"chain": {"S": "job#hop-0#0"}},
+            UpdateExpression="SET #s = :c",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": {"S": "claimed"}},
+        )
+        retry = {
+            "version": "1.0",
+            "requestContext": {"requestId": "hop-0", "functionArn": f"{ARN}:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "requestPayload": {"total": 3},
+            "responsePayload": {"errorType": "Error", "errorMessage": "Task timed out"},
+        }  # fmt: skip
+        (hop1,) = sent(1)
+        if retry_first:
+            run((retry, "retry-0"))
+            run(*[(event, f"hop-1-{n}") for n, event in enumerate(sent(1))])
+        else:
+            run((hop1, "hop-1-0"), (retry, "retry-0"))
+        (hop2,) = sent(2)
+        run((hop2, "hop-2"))
+    lines = [json.loads(line) for line in processed.read_text().splitlines()]
+    assert lines == [[0, "hop-0"], [1, "hop-1-0"], [2, "hop-2"]]  # each batch once
+    assert _item(ddb, "job#hop-0")["status"] == {"S": "done"}
