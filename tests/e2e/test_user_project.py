@@ -123,21 +123,22 @@ def test_the_seed_folder_deploys_its_own_handler_with_no_flag(
 ) -> None:
     text = REAL_SEED.read_text() if seed == "real" else SEED_STYLE
     folder = _folder(tmp_path, {"handler.js": text})
-    # What would go in, before anything is created: the user's files and the guard.
+    # What would go in, before anything is created: the user's files and the guard (its
+    # entry point, the guard, the job module it loads only for a job's hop).
     plan = local_cloud.run("--local", "deploy", "--dry-run", cwd=folder, timeout=300)
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "files (4, " in plan.stdout
-    for name in ("handler.js", "event.json", "recursectl_chain.cjs"):
+    assert "files (5, " in plan.stdout
+    for name in ("handler.js", "event.json", "recursectl_chain.cjs", "recursectl_chain.job.cjs"):
         assert re.search(rf"^\s+[\d.]+ [KM]?B\s+{re.escape(name)}", plan.stdout, re.M), plan.stdout
     assert (
-        "Packaged handler handler.recursiveExample (from handler.js:recursiveExample): 4 files"
+        "Packaged handler handler.recursiveExample (from handler.js:recursiveExample): 5 files"
         in plan.stderr
     )
     doc = json.loads(local_cloud.ok("--local", "deploy", "--dry-run", "--json", cwd=folder))
     files = {f["path"]: f["from"] for f in doc["package"]["files"]}
     assert files["handler.js"] == "source"
     assert files["recursectl_chain.cjs"] == "recursectl"
-    assert doc["package"]["file_count"] == 4
+    assert doc["package"]["file_count"] == 5
     proc = local_cloud.run("--local", "deploy", cwd=folder, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "handler handler.js:recursiveExample: found in this folder" in proc.stderr
@@ -145,7 +146,7 @@ def test_the_seed_folder_deploys_its_own_handler_with_no_flag(
     assert f"Deploying {folder.name} " in proc.stderr
     assert "handler    handler.recursiveExample (from handler.js:recursiveExample)" in proc.stdout
     # Honest about what went in: the user's file, the guard, no "0 files".
-    assert "code       4 files" in proc.stdout  # event.json, handler.js, the two guard files
+    assert "code       5 files" in proc.stdout  # event.json, handler.js, the three guard files
     # No --runtime: the machine's Node.js major (what the local cloud runs), or the nearest
     # runtime Lambda supports, said with its reason.
     said = next(ln for ln in proc.stderr.splitlines() if ln.startswith("runtime nodejs"))
