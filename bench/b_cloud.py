@@ -88,7 +88,12 @@ def cold_start(ctx: Context) -> list[Row]:
     firsts: list[float] = []
     floors: list[float] = []
     for i in range(ctx.sizes.cold_repeats):
-        # A configuration change retires the warm environment: the next invoke is cold.
+        # A configuration change retires the warm environment: the next invoke is cold. The
+        # deploy's (or the last round's) update may still be in progress: wait it out, as AWS
+        # would refuse the change (ResourceConflictException) too.
+        lam.get_waiter("function_updated_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
         lam.update_function_configuration(
             FunctionName=name, Environment={"Variables": {**base, "BENCH_COLD": str(i)}}
         )
