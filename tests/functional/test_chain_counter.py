@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.fake_lambda import FakeLambda, fake_lambda, load_helper, unload_helper
+from tests.support.localcloud import counter_table
 
 SELF_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 TABLE = "f-recursectl-chains"
@@ -22,14 +23,7 @@ TABLE = "f-recursectl-chains"
 
 @pytest.fixture
 def ddb(endpoint: str) -> Any:
-    client = boto3.client("dynamodb", endpoint_url=endpoint)
-    client.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "chain", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "chain", "KeyType": "HASH"}],
-    )
-    return client
+    return counter_table(endpoint, TABLE)
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from recursectl import nodejs, protocol
 from tests.functional.fake_lambda import fake_lambda
+from tests.support.localcloud import counter_table
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
@@ -80,14 +80,7 @@ for (const [event, rid] of JSON.parse(process.argv[3])) {
 
 @pytest.fixture
 def ddb(endpoint: str) -> Any:
-    client = boto3.client("dynamodb", endpoint_url=endpoint)
-    client.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "chain", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "chain", "KeyType": "HASH"}],
-    )
-    return client
+    return counter_table(endpoint, TABLE)
 
 
 def _run(

@@ -22,6 +22,7 @@ from tests.functional.fake_lambda import (
     markers,
     unload_helper,
 )
+from tests.support.localcloud import counter_table
 
 SELF_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 TABLE = "f-recursectl-chains"
@@ -30,14 +31,7 @@ BUCKET = "f-recursectl-jobs"
 
 @pytest.fixture
 def ddb(endpoint: str) -> Any:
-    client = boto3.client("dynamodb", endpoint_url=endpoint)
-    client.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "chain", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "chain", "KeyType": "HASH"}],
-    )
-    return client
+    return counter_table(endpoint, TABLE)
 
 
 def _helper(

@@ -176,3 +176,17 @@ def wait_for_events(
             messages = "\n".join(e["message"] for e in events)
             raise AssertionError(f"condition not met within {timeout} s; events:\n{messages}")
         time.sleep(0.1)
+
+
+def counter_table(endpoint: str, name: str) -> Any:
+    """A chain counter's table as deploy makes it (key `chain`, on demand); the client."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=endpoint)
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "chain", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "chain", "KeyType": "HASH"}],
+    )
+    return client
