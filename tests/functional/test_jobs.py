@@ -8,12 +8,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +110,6 @@ def runtime(request: pytest.FixtureRequest) -> str:
     if request.param == "node":
         request.getfixturevalue("node_ready")
     return str(request.param)
-
-
-@pytest.fixture
-def record_dir() -> Iterator[Path]:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    folder = Path(tempfile.mkdtemp(prefix="recursectl-jobs-", dir=base))
-    folder.chmod(0o777)  # workers run as an unprivileged user
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _deploy(endpoint: str, runtime: str, name: str, record_dir: Path) -> JobFunction:

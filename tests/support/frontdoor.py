@@ -1,9 +1,14 @@
 """The real front door (real HTTP on loopback, moto and real workers behind it) as fixtures,
-registered once from the root conftest: the functional and CLI tiers both use it."""
+registered once from the root conftest: the functional and CLI tiers both use it; and
+`record_dir`, where their handlers note what they did."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +41,16 @@ def endpoint(_front_door: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     yield _front_door
     control(_front_door, "/moto-api/reset", method="POST")
+
+
+@pytest.fixture
+def record_dir() -> Iterator[Path]:
+    """A folder a test's handlers write what they did to, for the test to read: in /dev/shm,
+    as the workers' /tmp is each their own; writable by the unprivileged user they run as."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    folder = Path(tempfile.mkdtemp(prefix="recursectl-records-", dir=base))
+    folder.chmod(0o777)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

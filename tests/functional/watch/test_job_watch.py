@@ -6,12 +6,8 @@ the handler itself recorded, with an injected duplicate delivery and an injected
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +83,6 @@ def runtime(request: pytest.FixtureRequest) -> str:
     if request.param == "node":
         request.getfixturevalue("node_ready")
     return str(request.param)
-
-
-@pytest.fixture
-def record_dir() -> Iterator[Path]:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    folder = Path(tempfile.mkdtemp(prefix="recursectl-jobwatch-", dir=base))
-    folder.chmod(0o777)  # workers run as an unprivileged user
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _arm(endpoint: str, function: str, fault: str) -> None:
