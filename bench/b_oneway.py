@@ -22,9 +22,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.context import Context
 from bench.floor import CLIENT_TIMEOUT_S, _Quiet, _QuietServer, worker_env
@@ -34,12 +38,26 @@ from recursectl.build.package import templates_dir
 NAME = "bench-oneway"
 GROUP = f"/aws/lambda/{NAME}"
 MARK = "BENCH1W "
+STEPS_MARK = "BENCH1S "
 
 HANDLER = """\
 import json
 import time
 
 import recursectl_chain
+
+STEPS = {}  # botocore's own steps of this invocation's Invoke: where the client's time goes
+
+
+def _at(step):
+    def note(**_):
+        STEPS[step] = time.time()
+    return note
+
+
+_events = recursectl_chain._lambda_client().meta.events
+_events.register("before-call.lambda.Invoke", _at("call"))
+_events.register("before-send.lambda.Invoke", _at("wire"))
 
 
 def handler(event, context):
@@ -50,7 +68,9 @@ def handler(event, context):
         print("BENCH1W " + json.dumps({"run": event["run"], "sent": sent, "entry": entry}))
     calls = int(event.get("numberOfCalls", 0))
     if calls > 0:
-        chain.invoke_self({"numberOfCalls": calls - 1, "run": event["run"], "sent": time.time()})
+        sent = time.time()
+        chain.invoke_self({"numberOfCalls": calls - 1, "run": event["run"], "sent": sent})
+        print("BENCH1S " + json.dumps({"run": event["run"], "sent": sent, **STEPS}))
     return calls
 """
 
@@ -86,6 +106,14 @@ def _set_env(ctx: Context, env: dict[str, str]) -> None:
 
 def _chain(ctx: Context, hops: int) -> list[float]:
     """Milliseconds from each parent's Invoke call to its child's first line."""
+    return [(entry - sent) * 1000 for sent, entry in _chain_times(ctx, hops)]
+
+
+def _chain_times(
+    ctx: Context, hops: int, steps: dict[float, dict[str, float]] | None = None
+) -> list[tuple[float, float]]:
+    """(sent, entry) of each hop: the parent's time.time() before its Invoke call, and the
+    child handler's on its first line (`steps`: filled with each parent's botocore steps)."""
     cloud = ctx.cloud
     before = cloud.invocations(NAME)
     start_ms = int(time.time() * 1000) - 1000
@@ -95,14 +123,107 @@ def _chain(ctx: Context, hops: int) -> list[float]:
     out = []
     for event in cloud.events(GROUP, start_ms):
         message: str = event["message"]
+        if steps is not None and message.startswith(STEPS_MARK):
+            record = json.loads(message[len(STEPS_MARK) :])
+            if record["run"] == run:
+                steps[record["sent"]] = record
         if message.startswith(MARK):
             record = json.loads(message[len(MARK) :])
             if record["run"] != run:
                 continue
-            out.append((record["entry"] - record["sent"]) * 1000)
+            out.append((record["sent"], record["entry"]))
     if len(out) != hops:
         raise RuntimeError(f"{NAME}: {len(out)} of {hops} one-way hops in the logs")
     return out
+
+
+# where a hop's time goes ------------------------------------------------------------------------
+# The local cloud runs in this process (bench.cloud), so its steps can be timed by wrapping the
+# methods each Event invoke goes through, class-wide, for one extra chain (the wrappers' few
+# microseconds stay out of the rows above). Each hop's stamps are matched in order: a linear
+# chain has one invoke in flight at a time, and only this function runs.
+SEGMENTS = (
+    ("the guard (context, counter) -> botocore's before-call", "sent", "call"),
+    ("botocore: before-call -> before-send", "call", "wire"),
+    ("before-send -> the front door's handler has the request", "wire", "door"),
+    ("front door: access, IAM, config -> queued", "door", "queued"),
+    ("queue -> the pool thread runs it", "queued", "pool"),
+    ("pool: environment, slot -> /next answer ready", "pool", "next"),
+    ("/next answer -> the runtime client calls the handler", "next", "entry"),
+)
+
+
+@contextmanager
+def _stamped() -> Iterator[dict[str, list[float]]]:
+    """time.time() at each step of every Event invoke of NAME while the block runs."""
+    from recursectl.local.engine.asyncq import AsyncQueue
+    from recursectl.local.frontdoor.server import FrontDoor
+    from recursectl.local.worker import runtime_api
+
+    stamps: dict[str, list[float]] = {"door": [], "queued": [], "pool": [], "next": []}
+    quoted = urllib.parse.quote(NAME)  # by name or by ARN (the guard's), URL-encoded
+    handle, enqueue, run = FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event
+    respond = runtime_api._Handler.respond
+
+    def door(self: Any, request: Any) -> Any:
+        target = request.target
+        if target.startswith("/2015-03-31/functions/") and f"{quoted}/invocations" in target:
+            stamps["door"].append(time.time())
+        return handle(self, request)
+
+    def queued(self: Any, event: Any) -> None:
+        stamps["queued"].append(time.time())
+        enqueue(self, event)
+
+    def pool(self: Any, event: Any) -> None:
+        stamps["pool"].append(time.time())
+        run(self, event)
+
+    def answered(self: Any, request: Any) -> Any:
+        reply = respond(self, request)
+        if request.method == "GET":
+            stamps["next"].append(time.time())
+        return reply
+
+    FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event = door, queued, pool  # type: ignore[method-assign]
+    runtime_api._Handler.respond = answered  # type: ignore[method-assign]
+    try:
+        yield stamps
+    finally:
+        FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event = handle, enqueue, run  # type: ignore[method-assign]
+        runtime_api._Handler.respond = respond  # type: ignore[method-assign]
+
+
+def _segments(
+    times: list[tuple[float, float]],
+    stamps: dict[str, list[float]],
+    steps: dict[float, dict[str, float]],
+) -> list[dict[str, float]]:
+    """Each hop's stamps in path order: the first of each step at or after the one before."""
+    out = []
+    for sent, entry in times:
+        client = steps.get(sent, {})
+        if "call" not in client or "wire" not in client:
+            continue
+        hop = {"sent": sent, "call": client["call"], "wire": client["wire"]}
+        at = hop["wire"]
+        for step in ("door", "queued", "pool", "next"):
+            later = [t for t in stamps[step] if at <= t <= entry]
+            if not later:
+                break
+            at = hop[step] = min(later)
+        else:
+            hop["entry"] = entry
+            out.append(hop)
+    return out
+
+
+def _split_rows(label: str, hops: list[dict[str, float]]) -> list[Row]:
+    rows = []
+    for name, start, end in SEGMENTS:
+        values = [(hop[end] - hop[start]) * 1000 for hop in hops]
+        rows.append(Row(f"16 where a hop goes ({label}): {name}, median", median(values), "ms"))
+    return rows
 
 
 # the floor -----------------------------------------------------------------------------------
@@ -218,12 +339,26 @@ def one_way_hop(ctx: Context) -> list[Row]:
         _set_env(ctx, counted)
         modes["counter"] += _chain(ctx, hops)
     floor = median(floors)
+    split_rows: list[Row] = []
+    matched = []
+    for env, label in ((split, "no counter"), (counted, "counter")):
+        _set_env(ctx, env)
+        steps: dict[float, dict[str, float]] = {}
+        with _stamped() as stamps:
+            times = _chain_times(ctx, hops, steps)
+        segments = _segments(times, stamps, steps)
+        matched.append(f"{label} {len(segments)} of {len(times)}")
+        if segments:
+            split_rows += _split_rows(label, segments)
     ctx.notes.append(
         f"one-way hop (metric 16): Invoke call -> child handler's first line, time.time() in "
         f"both processes; {len(modes['split'])} hops per mode (linear chains of {hops}, the "
         f"split rule and the counter alternated); floor = botocore Invoke to a server handing "
         f"the event to a warm awslambdaric worker's /next, {len(floors)} calls one at a time "
-        f"(median {floor:.3f} ms, p95 {percentile(floors, 95):.3f} ms)"
+        f"(median {floor:.3f} ms, p95 {percentile(floors, 95):.3f} ms). Where a hop goes: one "
+        f"more chain per mode with the local cloud's steps timed (front door's request "
+        f"handler, the async queue's enqueue, the pool thread's start, the Runtime API's /next "
+        f"answer), hops whose stamps all matched: {', '.join(matched)}"
     )
     rows = []
     for mode, label in (("split", "split rule (no counter)"), ("counter", "with the counter")):
@@ -237,4 +372,4 @@ def one_way_hop(ctx: Context) -> list[Row]:
     rows.append(
         Row("16 one-way floor: SDK Invoke -> waiting worker's first line, median", floor, "ms")
     )
-    return rows
+    return rows + split_rows
