@@ -153,15 +153,19 @@ SEGMENTS = (
 )
 
 
+LOCAL_STEPS = ("door", "queued", "pool", "next")
+LOCAL_SEGMENTS = SEGMENTS[3:]  # from the front door on
+
+
 @contextmanager
-def _stamped() -> Iterator[dict[str, list[float]]]:
-    """time.time() at each step of every Event invoke of NAME while the block runs."""
+def stamped(name: str = NAME) -> Iterator[dict[str, list[float]]]:
+    """time.time() at each step of every Event invoke of `name` while the block runs."""
     from recursectl.local.engine.asyncq import AsyncQueue
     from recursectl.local.frontdoor.server import FrontDoor
     from recursectl.local.worker import runtime_api
 
     stamps: dict[str, list[float]] = {"door": [], "queued": [], "pool": [], "next": []}
-    quoted = urllib.parse.quote(NAME)  # by name or by ARN (the guard's), URL-encoded
+    quoted = urllib.parse.quote(name)  # by name or by ARN (the guard's), URL-encoded
     handle, enqueue, run = FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event
     respond = runtime_api._Handler.respond
 
@@ -199,23 +203,31 @@ def _segments(
     stamps: dict[str, list[float]],
     steps: dict[float, dict[str, float]],
 ) -> list[dict[str, float]]:
-    """Each hop's stamps in path order: the first of each step at or after the one before."""
+    """Each hop's stamps in path order, the client's botocore steps first."""
     out = []
     for sent, entry in times:
         client = steps.get(sent, {})
         if "call" not in client or "wire" not in client:
             continue
-        hop = {"sent": sent, "call": client["call"], "wire": client["wire"]}
-        at = hop["wire"]
-        for step in ("door", "queued", "pool", "next"):
-            later = [t for t in stamps[step] if at <= t <= entry]
-            if not later:
-                break
-            at = hop[step] = min(later)
-        else:
-            hop["entry"] = entry
-            out.append(hop)
+        hop = local_steps(client["wire"], entry, stamps)
+        if hop is not None:
+            out.append({"sent": sent, "call": client["call"], "wire": client["wire"], **hop})
     return out
+
+
+def local_steps(
+    start: float, entry: float, stamps: dict[str, list[float]]
+) -> dict[str, float] | None:
+    """The local cloud's steps of the hop that left at `start` and began at `entry`: the first
+    stamp of each step at or after the one before (None: one is missing)."""
+    hop = {"entry": entry}
+    at = start
+    for step in LOCAL_STEPS:
+        later = [t for t in stamps[step] if at <= t <= entry]
+        if not later:
+            return None
+        at = hop[step] = min(later)
+    return hop
 
 
 def _split_rows(label: str, hops: list[dict[str, float]]) -> list[Row]:
@@ -344,7 +356,7 @@ def one_way_hop(ctx: Context) -> list[Row]:
     for env, label in ((split, "no counter"), (counted, "counter")):
         _set_env(ctx, env)
         steps: dict[float, dict[str, float]] = {}
-        with _stamped() as stamps:
+        with stamped() as stamps:
             times = _chain_times(ctx, hops, steps)
         segments = _segments(times, stamps, steps)
         matched.append(f"{label} {len(segments)} of {len(times)}")

@@ -212,6 +212,7 @@ class Side:
     rss_mb: float
     survived: bool
     split_hops: list[float] | None = None  # recursectl without the counter
+    where: list[Row] | None = None  # recursectl: where a Node hop's time goes
     tree_seen: int = 0  # invocations of the fan-out tree seen before the wait ended
 
 
@@ -272,7 +273,9 @@ def _ours(ctx: Context, hops_n: int, fan: int, depth: int) -> Side:
 
     try:
         side = measure(invoke, read, lambda: _tree_rss_mb(os.getpid()), hops_n, fan, depth)
+        side.where = _where(invoke, read, hops_n, "counter")
         side.split_hops = _without_counter(ctx, invoke, read, hops_n)
+        side.where += _where(invoke, read, hops_n, "no counter")
         return side
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -294,6 +297,35 @@ def _without_counter(ctx: Context, invoke: Any, read: Any, hops_n: int) -> list[
     if len(chain) < hops_n + 1:
         raise RuntimeError(f"incomplete: chain without the counter {len(chain)}/{hops_n + 1}")
     return _hop_ms(chain)
+
+
+def _where(invoke: Any, read: Any, hops_n: int, label: str) -> list[Row]:
+    """One more chain with the local cloud's steps timed (bench.b_oneway.stamped): the parent
+    handler's entry -> the front door has its Invoke (the handler, the guard, the SDK v3 call,
+    the transport), then each step of the local cloud to the child's entry."""
+    from bench.b_oneway import LOCAL_SEGMENTS, local_steps, stamped
+
+    run = f"x{time.time_ns()}"
+    with stamped(NAME) as stamps:
+        invoke({"run": run, "numberOfCalls": hops_n})
+        chain = _wait(read, run, hops_n + 1, 60 + hops_n * 0.5)
+    by_n = {h["n"]: h["t"] / 1000 for h in chain}
+    hops = []
+    for n, parent in by_n.items():
+        child = by_n.get(n - 1)
+        found = local_steps(parent, child, stamps) if child is not None else None
+        if found is not None:
+            hops.append({"start": parent, **found})
+    if not hops:
+        return []
+    segments = [("the parent's entry (handler, guard, SDK v3) -> front door", "start", "door")]
+    rows = []
+    for name, start, end in [*segments, *LOCAL_SEGMENTS]:
+        values = [(hop[end] - hop[start]) * 1000 for hop in hops]
+        rows.append(
+            Row(f"10 where a Node hop goes ({label}): {name}, median", median(values), "ms")
+        )
+    return rows
 
 
 def peer_side_by_side(ctx: Context) -> list[Row]:
@@ -356,6 +388,7 @@ def peer_side_by_side(ctx: Context) -> list[Row]:
             theirs.rate,
         ),
         Row("10 peer: emulator RSS", ours.rss_mb, "MB", floor=theirs.rss_mb),
+        *(ours.where or []),
         Row(
             "10 peer: fault (async hop throws), survives",
             float(ours.survived),
