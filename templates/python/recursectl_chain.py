@@ -331,8 +331,8 @@ class _Dynamo:
         self._env = os.environ if env is None else env
         self._where = _lean_endpoint(self._env)
         self._sdk: Any = None
-        self._conn: Any = None
-        self._reused = False
+        self._lock = threading.Lock()
+        self._idle: list[Any] = []  # kept-alive connections, one per thread at most in use
 
     @property
     def lean(self) -> bool:
@@ -386,32 +386,43 @@ class _Dynamo:
             attempt += 1
 
     def _send(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """One request and its answer; a kept-alive connection the server closed meanwhile is
-        re-sent at once on a new one (not an attempt: the request never reached it)."""
+        """One request and its answer on an idle kept-alive connection (or a new one); one
+        the server closed meanwhile is re-sent at once on a new one (not an attempt: the
+        request never reached it). Threads each take their own connection: a handler's
+        threads may count children at the same time."""
         import http.client
 
-        for fresh in (False, True):
-            if self._conn is None or fresh:
-                self._connect()
-            reused = self._reused
-            self._reused = True
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        for reused in (conn is not None, False):
+            if conn is None:
+                conn = self._connect()
             try:
-                return self._exchange(target, body)
+                status, answer, keep = self._exchange(conn, target, body)
             except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
-                self._close()
-                if not reused or fresh:
+                conn.close()
+                conn = None
+                if not reused:
                     raise
+                continue
             except BaseException:
-                self._close()
+                conn.close()
                 raise
+            if keep:
+                with self._lock:
+                    if len(self._idle) < 10:  # botocore's pool size
+                        self._idle.append(conn)
+                        conn = None
+            if conn is not None:
+                conn.close()
+            return status, answer
         raise AssertionError("unreachable")
 
-    def _connect(self) -> None:
+    def _connect(self) -> Any:
         import http.client
         import socket
 
         scheme, host, port, _ = self._where or ("http", "", 0, "")
-        self._close()
         if scheme == "https":
             import ssl
 
@@ -420,29 +431,27 @@ class _Dynamo:
             )
         else:
             conn = http.client.HTTPConnection(host, port, timeout=2)
-        conn.connect()  # 2 s to connect, then 3 s for each answer (boto3's settings above)
-        conn.sock.settimeout(3)
-        # No Nagle (http.client sends a bytes body with its headers in one send): else a
-        # request can wait ~40 ms for a delayed ACK on loopback.
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._conn, self._reused = conn, False
+        try:
+            conn.connect()  # 2 s to connect, then 3 s for each answer (boto3's settings above)
+            conn.sock.settimeout(3)
+            # No Nagle (http.client sends a bytes body with its headers in one send): else a
+            # request can wait ~40 ms for a delayed ACK on loopback.
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _exchange(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def _exchange(self, conn: Any, target: str, body: bytes) -> tuple[int, dict[str, Any], bool]:
+        """(status, the JSON answer, whether the connection stays open)."""
         scheme, host, port, region = self._where or ("http", "", 0, "")
         default = 443 if scheme == "https" else 80
         hostname = host if port == default else f"{host}:{port}"
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         headers = _sign(self._env, region, hostname, target, body, amz_date)
-        self._conn.request("POST", "/", body, headers)
-        response = self._conn.getresponse()
+        conn.request("POST", "/", body, headers)
+        response = conn.getresponse()
         raw = response.read()
-        if response.will_close:
-            self._close()
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
@@ -452,7 +461,7 @@ class _Dynamo:
             }
         if not isinstance(answer, dict):
             answer = {}
-        return response.status, answer
+        return response.status, answer, not response.will_close
 
 
 def _take_init_ms(now: float) -> float:

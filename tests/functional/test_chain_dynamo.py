@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
@@ -39,8 +40,11 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = {k.lower(): v for k, v in self.headers.items()}
             script.requests.append((headers, json.loads(body)))
+            time.sleep(0.002)  # long enough for the threads' calls to overlap
             script.connections.add(id(self.connection))
-            answer = script.answers.pop(0) if script.answers else (200, {})
+            doc = json.loads(body)
+            # unscripted: the item is the key asked for (each caller can check it got its own)
+            answer = script.answers.pop(0) if script.answers else (200, {"Item": doc.get("Key")})
             if answer == "close":
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -166,3 +170,28 @@ def test_an_unreachable_table_raises_after_its_attempts(helper: ModuleType) -> N
         port = sock.getsockname()[1]
     with pytest.raises(ConnectionRefusedError):
         _client(helper, f"http://127.0.0.1:{port}").update_item(**PARAMS)
+
+
+def test_threads_calling_at_once_each_get_their_own_answer(
+    helper: ModuleType, server: tuple[Script, str]
+) -> None:
+    """A handler's threads may count children at the same time: each call has a connection
+    of its own, and the connections are kept for the next calls."""
+    script, url = server
+    client = _client(helper, url)
+    wrong: list[str] = []
+
+    def calls(thread: int) -> None:
+        for i in range(20):
+            key = {"chain": {"S": f"t{thread}-{i}"}}
+            if client.get_item(TableName="t", Key=key) != {"Item": key}:
+                wrong.append(f"t{thread}-{i}")
+
+    threads = [threading.Thread(target=calls, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert len(script.requests) == 160
+    assert 1 < len(script.connections) <= 8
