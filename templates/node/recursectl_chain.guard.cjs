@@ -316,7 +316,7 @@ function dynamoAnswer(res, attempts) {
     body = null;
   }
   if (res.status >= 200 && res.status < 300 && isObject(body)) return { ...body, $metadata };
-  const type = (isObject(body) && (body.__type || body.code)) || res.headers['x-amzn-errortype'] || '';
+  const type = (isObject(body) && body.__type) || res.headers['x-amzn-errortype'] || '';
   // As the SDKs read it: the code after the '#' of `namespace#Code`, before any ':'.
   const name = String(type).split(':')[0].split('#').pop() || `HttpError${res.status}`;
   const message = (isObject(body) && (body.message || body.Message)) || `${name} (HTTP ${res.status})`;
@@ -335,7 +335,7 @@ function retryableAnswer(err) {
 /** A TLS failure (certificate, handshake): the SDK, with its own TLS settings, takes over. */
 function tlsFailure(err) {
   const code = String((err && err.code) || '');
-  return /CERT|^ERR_TLS_|^ERR_SSL_|^EPROTO$/.test(code) || /certificate|handshake|SSL routines/i.test(String(err && err.message));
+  return /CERT|^UNABLE_TO_|^ERR_TLS_|^ERR_SSL_|^EPROTO$/.test(code) || /certificate|handshake|SSL routines/i.test(String(err && err.message));
 }
 
 /** A keep-alive socket the server closed while it lay idle: nothing was sent anywhere. */
@@ -363,7 +363,8 @@ function sdkDynamo(target, input) {
  * One DynamoDB call (`target`: 'UpdateItem', 'GetItem'...), its answer as the SDK's low-level
  * client gives it (AttributeValues as they are, `$metadata`), or its Error (the exception's
  * name, `message`, `Item`, `$metadata.httpStatusCode`). The SDK makes it where the lean
- * caller must not (dynamoRoute).
+ * caller must not (dynamoRoute). `input` is sent as JSON.stringify writes it: the guard's
+ * inputs hold no binary (B) values, which the SDK would base64-encode.
  */
 async function dynamoCall(target, input) {
   const route = leanRoute();

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -242,3 +243,94 @@ def test_an_environment_it_does_not_serve_goes_to_the_sdk(node: str, node_ready:
         assert answer["ok"]["Attributes"] == {"n": {"N": "7"}}
         ((headers, _),) = server.requests
         assert "aws-sdk-js" in headers["user-agent"]  # the SDK's request, not the guard's
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA): (cert, key) files."""
+    pytest.importorskip("cryptography")  # moto's dependency
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / f"{name}.pem", folder / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class _FirstHandshakeFails(Canned):
+    """HTTPS: the first connection gets an untrusted certificate, later ones a trusted one."""
+
+    def __init__(self, untrusted: ssl.SSLContext, trusted: ssl.SSLContext) -> None:
+        super().__init__([])
+        self.contexts = [untrusted, trusted]
+        self.handshakes = 0
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        context = self.contexts[min(self.handshakes, 1)]
+        self.handshakes += 1
+        return context.wrap_socket(sock, server_side=True), address
+
+
+def test_a_tls_failure_hands_the_environment_to_the_sdk(
+    node: str, node_ready: None, tmp_path: Path
+) -> None:
+    from recursectl import nodejs
+
+    contexts = []
+    for name in ("untrusted", "trusted"):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*_certificate(tmp_path, name))
+        contexts.append(context)
+    server = _FirstHandshakeFails(*contexts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        environ = env(f"https://127.0.0.1:{server.server_port}")
+        environ["NODE_PATH"] = str(nodejs.ensure_sdk())
+        environ["NODE_EXTRA_CA_CERTS"] = str(tmp_path / "trusted.pem")  # the SDK's too
+        done = subprocess.run(
+            [node, "-e", _DRIVER, str(GUARD), json.dumps([("UpdateItem", UPDATE)] * 2)],
+            env={**environ, "PATH": str(Path(node).parent) + ":/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if "the SDK's client takes over" in line] == [
+        "recursectl: DynamoDB over TLS failed (DEPTH_ZERO_SELF_SIGNED_CERT): "
+        "the SDK's client takes over"
+    ]
+    answers = json.loads(lines[-1])
+    assert [a["ok"]["Attributes"] for a in answers] == [{"n": {"N": "7"}}] * 2
+    assert len(server.requests) == 2  # both calls, both by the SDK
+    assert all("aws-sdk-js" in headers["user-agent"] for headers, _ in server.requests)
