@@ -384,14 +384,12 @@ async function dynamoCall(target, input) {
       amzDate: new Date().toISOString().replace(/[-:]|\.\d{3}/g, ''),
     });
     headers['content-length'] = String(Buffer.byteLength(payload));
-    let failure;
+    let out;
+    let retry;
     try {
-      const answer = dynamoAnswer(await dynamoSend(route, headers, payload), attempt);
-      if (!(answer instanceof Error)) return answer;
-      failure = answer;
-      if (!retryableAnswer(failure)) throw failure;
+      out = dynamoAnswer(await dynamoSend(route, headers, payload), attempt);
+      retry = out instanceof Error && retryableAnswer(out);
     } catch (err) {
-      if (err === failure) throw err;
       if (tlsFailure(err)) {
         dynamoRouteTaken = null; // for good: this environment's calls go through the SDK
         writeLine(`recursectl: DynamoDB over TLS failed (${err.code || err.message}): the SDK's client takes over\n`);
@@ -405,9 +403,11 @@ async function dynamoCall(target, input) {
       }
       if (!DYNAMO_RETRY_NETWORK.has(err.code)) throw err;
       err.$metadata = { attempts: attempt };
-      failure = err;
+      out = err;
+      retry = true;
     }
-    if (attempt >= DYNAMO_MAX_ATTEMPTS) throw failure;
+    if (!(out instanceof Error)) return out;
+    if (!retry || attempt >= DYNAMO_MAX_ATTEMPTS) throw out;
     await sleep(Math.random() * DYNAMO_BACKOFF_MS * 2 ** attempt);
   }
 }

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,16 +53,18 @@ UPDATE = {
     "ExpressionAttributeValues": {":one": {"N": "1"}},
     "ReturnValues": "UPDATED_NEW",
 }
+Script = list[tuple[int, bytes] | tuple[float, int, bytes] | None]
 OK = (200, json.dumps({"Attributes": {"n": {"N": "7"}}}).encode())
 
 
 class Canned(ThreadingHTTPServer):
-    """Answers each request with the next of `script`: (status, body), or None to close the
-    connection without answering; counts requests and connections."""
+    """Answers each request with the next of `script`: (status, body), (seconds, status, body)
+    after that long, or None to close the connection without answering; counts requests and
+    connections."""
 
     daemon_threads = True
 
-    def __init__(self, script: list[tuple[int, bytes] | None]) -> None:
+    def __init__(self, script: Script) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = list(script)
         self.requests: list[tuple[dict[str, str], bytes]] = []
@@ -83,13 +86,19 @@ class _Handler(BaseHTTPRequestHandler):
         if step is None:
             self.close_connection = True  # the request read, no answer: a closed keep-alive
             return
+        if len(step) == 3:  # (seconds, status, body): a slow answer
+            time.sleep(step[0])
+            step = step[1:]
         status, payload = step
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", f"req-{len(self.server.requests)}")
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-amzn-RequestId", f"req-{len(self.server.requests)}")
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up on a slow answer
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -104,7 +113,7 @@ def node() -> str:
 
 
 @contextmanager
-def canned(script: list[tuple[int, bytes] | None]) -> Iterator[Canned]:
+def canned(script: Script) -> Iterator[Canned]:
     """The server, answering on a loopback port while the block runs."""
     server = Canned(script)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -222,6 +231,16 @@ def test_a_closed_keep_alive_socket_is_resent_at_once_not_counted(node: str) -> 
         assert second["ok"]["$metadata"]["attempts"] == 1  # the re-send is not an attempt
         assert len(server.requests) == 3
         assert server.connections == 2  # the re-send opened a new connection
+
+
+def test_an_answer_slower_than_3_s_is_a_timeout_and_retried(node: str) -> None:
+    with canned([(3.6, *OK), OK]) as server:
+        (answer,) = run(
+            node, [("UpdateItem", UPDATE)], env(f"http://127.0.0.1:{server.server_port}")
+        )
+        assert answer["ok"]["$metadata"]["attempts"] == 2  # the first one timed out
+        assert len(server.requests) == 2
+        assert server.connections == 2  # the timed-out socket was not reused
 
 
 def test_a_refused_connection_is_tried_three_times(node: str) -> None:
