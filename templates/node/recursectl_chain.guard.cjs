@@ -123,10 +123,10 @@ async function counterUpdate(input) {
 // cloud (600 UpdateItems each, alternated): the SDK v3 client's send() took 0.79 ms median,
 // 2.1 ms p95, ~1.2 ms of CPU per call; one hand-signed request over node:http with a keep-alive
 // agent and TCP_NODELAY took 0.33 ms, 0.68 ms p95, 0.30 ms of CPU (a counted hop: 3.51 ->
-// 2.65 ms median; an environment's first call, the SDK's loading included: 74 -> 15 ms). So the guard speaks
-// DynamoDB's JSON protocol itself where the environment is plain (keys in the environment, a
-// standard region, no proxy, no FIPS, dual-stack or custom CA) and leaves everything else to
-// the SDK, which stays the fallback. The AWS facts used:
+// 2.65 ms median; an environment's first call, the SDK's loading included: 74 -> 15 ms).
+// So the guard speaks DynamoDB's JSON protocol itself where the environment is plain (keys in
+// the environment, a standard region, no proxy, no FIPS, dual-stack or custom CA) and leaves
+// everything else to the SDK, which stays the fallback. The AWS facts used:
 // - the protocol (DynamoDB API reference, "Low-level API"): POST / with
 //   `Content-Type: application/x-amz-json-1.0` and `X-Amz-Target: DynamoDB_20120810.<Operation>`;
 //   the body is the operation's input as JSON, AttributeValues in their typed form
