@@ -33,7 +33,6 @@ const {
   VERSION,
   Veto,
   begin,
-  counter,
   counterTable,
   current,
   currentGeneration,
@@ -66,9 +65,9 @@ function s3() {
   return s3Client;
 }
 
+/** One call to the job's table ('UpdateItemCommand'...): the guard's lean DynamoDB caller. */
 async function ddb(command, input) {
-  const client = counter();
-  return client.send(new (g.counterSdk())[command]({ TableName: counterTable(), ...input }));
+  return g.dynamoCall(command.replace(/Command$/, ''), { TableName: counterTable(), ...input });
 }
 
 function functionName() {
