@@ -161,12 +161,13 @@ LOCAL_SEGMENTS = SEGMENTS[3:]  # from the front door on
 def stamped(name: str = NAME) -> Iterator[dict[str, list[float]]]:
     """time.time() at each step of every Event invoke of `name` while the block runs."""
     from recursectl.local.engine.asyncq import AsyncQueue
-    from recursectl.local.frontdoor.server import FrontDoor
+    from recursectl.local.frontdoor import server
     from recursectl.local.worker import runtime_api
 
     stamps: dict[str, list[float]] = {"door": [], "queued": [], "pool": [], "next": []}
     quoted = urllib.parse.quote(name)  # by name or by ARN (the guard's), URL-encoded
-    handle, enqueue, run = FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event
+    # The connection's respond, not FrontDoor.handle: metric 3 wraps the door's own handle.
+    handle, enqueue, run = server._Handler.respond, AsyncQueue._enqueue, AsyncQueue._run_event
     respond = runtime_api._Handler.respond
 
     def door(self: Any, request: Any) -> Any:
@@ -189,12 +190,12 @@ def stamped(name: str = NAME) -> Iterator[dict[str, list[float]]]:
             stamps["next"].append(time.time())
         return reply
 
-    FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event = door, queued, pool  # type: ignore[method-assign]
+    server._Handler.respond, AsyncQueue._enqueue, AsyncQueue._run_event = door, queued, pool  # type: ignore[method-assign]
     runtime_api._Handler.respond = answered  # type: ignore[method-assign]
     try:
         yield stamps
     finally:
-        FrontDoor.handle, AsyncQueue._enqueue, AsyncQueue._run_event = handle, enqueue, run  # type: ignore[method-assign]
+        server._Handler.respond, AsyncQueue._enqueue, AsyncQueue._run_event = handle, enqueue, run  # type: ignore[method-assign]
         runtime_api._Handler.respond = respond  # type: ignore[method-assign]
 
 
