@@ -154,8 +154,11 @@ NODE_GUARD_FILE = f"{HELPER_MODULE}.guard.cjs"
 JOB_MODULE = "recursectl_job"
 PYTHON_JOB_FILE = f"{JOB_MODULE}.py"
 NODE_JOB_FILE = f"{HELPER_MODULE}.job.cjs"
+# The Python helper's own DynamoDB client, loaded on its first call (the counter, a job).
+DYNAMO_MODULE = "recursectl_dynamo"
+PYTHON_DYNAMO_FILE = f"{DYNAMO_MODULE}.py"
 # Every file a package gets from recursectl, per language.
-PYTHON_HELPER_FILES = (PYTHON_HELPER_FILE, PYTHON_JOB_FILE)
+PYTHON_HELPER_FILES = (PYTHON_HELPER_FILE, PYTHON_JOB_FILE, PYTHON_DYNAMO_FILE)
 NODE_HELPER_FILES = (NODE_HELPER_FILE, NODE_GUARD_FILE, NODE_JOB_FILE)
 
 DEFAULT_MAX_CALLS = 25

@@ -35,6 +35,7 @@ def unload_helper(name: str = "recursectl_chain") -> None:
     """Take every copy's guard off botocore and its import hook off sys.meta_path."""
     sys.modules.pop(name, None)
     sys.modules.pop("recursectl_job" if name == "recursectl_chain" else f"{name}__job", None)
+    sys.modules.pop("recursectl_dynamo" if name == "recursectl_chain" else f"{name}__dynamo", None)
     botocore.client.BaseClient._make_api_call = ORIGINAL_MAKE_API_CALL  # type: ignore[method-assign]
     sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_PatchOnImport"]
 

@@ -89,7 +89,7 @@ def _client(helper: ModuleType, url: str) -> Any:
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": url,
     }
-    client = helper._Dynamo(env)
+    client = helper._dynamo()._Dynamo(env)
     assert client.lean
     return client
 
@@ -116,7 +116,7 @@ def test_a_failed_condition_has_botocores_error_shape_with_the_old_item(
     old = {"chain": {"S": "c"}, "n": {"N": "999"}}
     failed = {"__type": CONDITION_FAILED, "message": "The conditional request failed", "Item": old}
     script.answers = [(400, failed)]
-    with pytest.raises(helper.DynamoError) as raised:
+    with pytest.raises(helper._dynamo().DynamoError) as raised:
         _client(helper, url).update_item(**PARAMS)
     response = raised.value.response
     assert response["Error"] == {
@@ -145,7 +145,7 @@ def test_a_server_error_and_a_throttle_are_retried_then_it_succeeds(
 def test_at_most_three_attempts(helper: ModuleType, server: tuple[Script, str]) -> None:
     script, url = server
     script.answers = [(400, {"__type": THROTTLED, "message": "slow down"})] * 5
-    with pytest.raises(helper.DynamoError, match="ThrottlingException: slow down"):
+    with pytest.raises(helper._dynamo().DynamoError, match="ThrottlingException: slow down"):
         _client(helper, url).update_item(**PARAMS)
     assert len(script.requests) == 3
 

@@ -47,6 +47,7 @@ def helper_copy(name: str) -> Iterator[ModuleType]:
     finally:
         sys.modules.pop(name, None)
         sys.modules.pop(f"{name}__job", None)
+        sys.modules.pop(f"{name}__dynamo", None)
         sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_PatchOnImport"]
         client = sys.modules.get("botocore.client")
         if client is not None:  # another test loaded botocore: the guard went on directly

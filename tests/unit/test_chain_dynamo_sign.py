@@ -62,7 +62,7 @@ def _botocore(host: str, body: bytes, amz_date: str) -> str:
 )
 def test_the_signature_is_botocores(helper: ModuleType, host: str) -> None:
     amz_date = "20261207T093015Z"
-    ours = helper._sign(ENV, "eu-west-3", host, "UpdateItem", BODY, amz_date)
+    ours = helper._dynamo()._sign(ENV, "eu-west-3", host, "UpdateItem", BODY, amz_date)
     assert ours["authorization"] == _botocore(host, BODY, amz_date)
     assert ours["x-amz-security-token"] == ENV["AWS_SESSION_TOKEN"]
     # one byte of the body, or a second later, is another signature
@@ -72,7 +72,7 @@ def test_the_signature_is_botocores(helper: ModuleType, host: str) -> None:
 
 def test_without_a_session_token_the_signature_is_botocores_too(helper: ModuleType) -> None:
     env = {k: v for k, v in ENV.items() if k != "AWS_SESSION_TOKEN"}
-    ours = helper._sign(env, "eu-west-3", "h:1", "UpdateItem", BODY, "20261207T235959Z")
+    ours = helper._dynamo()._sign(env, "eu-west-3", "h:1", "UpdateItem", BODY, "20261207T235959Z")
     request = AWSRequest(
         method="POST",
         url="http://h:1/",
@@ -127,5 +127,5 @@ def test_the_lean_path_is_only_for_the_plain_environment(
     helper: ModuleType, extra: dict[str, str], where: tuple[str, str, int, str] | None
 ) -> None:
     env = {**ENV, **extra}
-    assert helper._lean_endpoint(env) == where
-    assert helper._Dynamo(env).lean is (where is not None)
+    assert helper._dynamo()._lean_endpoint(env) == where
+    assert helper._dynamo()._Dynamo(env).lean is (where is not None)

@@ -80,6 +80,7 @@ def test_executables_on_disk_are_0755_in_the_zip_and_the_rest_0644(tmp_path: Pat
         "data.txt": 0o100644,
         "lib/link-target.sh": 0o100755,
         "recursectl_chain.py": 0o100644,
+        "recursectl_dynamo.py": 0o100644,
         "recursectl_job.py": 0o100644,
         "run.sh": 0o100755,
     }
@@ -103,16 +104,18 @@ def test_package_holds_the_folder_and_our_helper_but_not_junk(tmp_path: Path) ->
     _write(root / "lib" / "util.py", "Y = 2\n")
     _write(root / "recursectl_chain.py", "# a stale copy\n")
     _write(root / "recursectl_job.py", "# a stale copy\n")
+    _write(root / "recursectl_dynamo.py", "# a stale copy\n")
     _write(root / "recursectl.toml", 'name = "x"\n')
     _write(root / ".git" / "HEAD", "ref\n")
     _write(root / "__pycache__" / "app.cpython-311.pyc", "")
     _write(root / "venv" / "pyvenv.cfg", "home = /usr\n")
     _write(root / "venv" / "lib" / "big.py", "Z = 3\n")
     pkg = package.build(package.parse_handler(f"{f}:handler"))
-    assert pkg.files == ("app.py", "lib/util.py", "recursectl_chain.py", "recursectl_job.py")
+    ours = ("recursectl_chain.py", "recursectl_dynamo.py", "recursectl_job.py")
+    assert pkg.files == ("app.py", "lib/util.py", *ours)
     assert pkg.handler == "app.handler"
     with zipfile.ZipFile(io.BytesIO(pkg.zip_bytes)) as zf:
-        for name in ("recursectl_chain.py", "recursectl_job.py"):  # ours, not the stale copies
+        for name in ours:  # ours, not the stale copies
             assert zf.read(name) == (package.templates_dir() / "python" / name).read_bytes()
 
 
@@ -132,6 +135,7 @@ def test_default_is_the_bundled_template() -> None:
     assert "handler.py" in pkg.files
     assert "recursectl_chain.py" in pkg.files
     assert "recursectl_job.py" in pkg.files
+    assert "recursectl_dynamo.py" in pkg.files
 
 
 def test_folder_means_its_handler_py_and_function_is_named(tmp_path: Path) -> None:
