@@ -33,6 +33,7 @@ from typing import Any
 from bench.context import Context
 from bench.floor import CLIENT_TIMEOUT_S, _Quiet, _QuietServer, worker_env
 from bench.harness import INFO, Row, median, percentile
+from recursectl import protocol
 from recursectl.build.package import templates_dir
 
 NAME = "bench-oneway"
@@ -79,8 +80,8 @@ def _zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", HANDLER)
-        helper = templates_dir() / "python" / "recursectl_chain.py"
-        archive.writestr("recursectl_chain.py", helper.read_text())
+        for name in protocol.PYTHON_HELPER_FILES:  # the helper and the modules it loads
+            archive.writestr(name, (templates_dir() / "python" / name).read_text())
     return buffer.getvalue()
 
 
