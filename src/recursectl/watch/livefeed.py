@@ -56,6 +56,7 @@ class Merger:
     _delivered: dict[Key, int] = field(default_factory=dict)
     _counts: dict[str, dict[Key, int]] = field(default_factory=lambda: {"live": {}, "poll": {}})
     newest_ms: int = 0
+    _issued: int = 0  # ids given to events that came without one
 
     def _take(self, source: str, events: Iterable[LogEvent]) -> list[LogEvent]:
         counts = self._counts[source]
@@ -66,10 +67,18 @@ class Merger:
             if n > self._delivered.get(key, 0):  # the n-th copy of this line: new
                 self._delivered[key] = n
                 self.newest_ms = max(self.newest_ms, key[1])
-                out.append(event)
+                out.append(event if event.get("eventId") else self._with_id(event))
         if len(self._delivered) > 50_000:
             self.forget(self.newest_ms - 2 * LOOKBACK_MAX_MS)
         return out
+
+    def _with_id(self, event: LogEvent) -> LogEvent:
+        """A Live Tail event with an id of its own, in the order events came. Without one the
+        collector keys it by (stream, millisecond) alone, and two markers of one hop in the
+        same millisecond (a job's last checkpoint and continue_with's, ~0.3 ms apart) were
+        one; the collector orders a millisecond's events by id, as CloudWatch's ids sort."""
+        self._issued += 1
+        return {**event, "eventId": f"live/{self._issued:016d}"}
 
     def live(self, events: Iterable[LogEvent]) -> list[LogEvent]:
         return self._take("live", events)
