@@ -17,7 +17,8 @@ a second its updates are samples. The poller covers each case:
 
 Live Tail's events have no eventId, so both sources go through `Merger`, which passes each
 event on once by (stream, timestamp, message), counted: two identical lines in the same
-millisecond are two events from either source.
+millisecond are two events from either source. It gives each event that came without an id
+one of its own, in arrival order, so the collector keeps every line and marker.
 """
 
 from __future__ import annotations
