@@ -131,7 +131,8 @@ class CallLog:
 
     def __init__(self, cloud: LocalCloud) -> None:
         self.times: list[float] = []
-        door = cloud.server.door
+        door = self._door = cloud.server.door
+        self._saved = door.__dict__.get("handle")  # None: the class's own
         inner = door.handle
 
         def handle(request: Request) -> Any:
@@ -140,6 +141,13 @@ class CallLog:
             return inner(request)
 
         door.handle = handle  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        """The door's handle as it was (the metrics after this one see the door unwrapped)."""
+        if self._saved is None:
+            self._door.__dict__.pop("handle", None)
+        else:
+            self._door.handle = self._saved  # type: ignore[method-assign]
 
     def between(self, start: float, end: float) -> list[float]:
         return [t for t in self.times if start <= t <= end]
@@ -187,15 +195,19 @@ def follow_latency(ctx: Context) -> list[Row]:
     b_chain._ensure_deployed(ctx)
     calls = CallLog(cloud)
     hops = ctx.sizes.follow_chain
-    latencies, _ = _chain_latency(ctx, calls, live=True)
-    polled, flow_rates = _chain_latency(ctx, calls, live=False)
-    idle_s = ctx.sizes.idle_seconds or 3.0
-    # Idle: a polling follower of a function that logs nothing; its polls slow to one per 5 s.
-    began = time.time()
-    proc = _follower(cloud, FUNCTION, "--since", "1s", "--timeout", str(idle_s), live=False)
-    threading.Thread(target=proc.communicate, kwargs={"timeout": idle_s + 60}).start()
-    proc.wait(timeout=idle_s + 60)
-    ended = time.time()
+    try:
+        latencies, _ = _chain_latency(ctx, calls, live=True)
+        polled, flow_rates = _chain_latency(ctx, calls, live=False)
+        idle_s = ctx.sizes.idle_seconds or 3.0
+        # Idle: a polling follower of a function that logs nothing; its polls slow to one
+        # per 5 s.
+        began = time.time()
+        proc = _follower(cloud, FUNCTION, "--since", "1s", "--timeout", str(idle_s), live=False)
+        threading.Thread(target=proc.communicate, kwargs={"timeout": idle_s + 60}).start()
+        proc.wait(timeout=idle_s + 60)
+        ended = time.time()
+    finally:
+        calls.close()
     idle = calls.between(began, ended)
     gaps = [b - a for a, b in itertools.pairwise(idle)]
     steady = gaps[len(gaps) // 2 :]

@@ -81,8 +81,13 @@ def transport_latency(ctx: Context) -> list[Row]:
     calls = CallLog(ctx.cloud)
     rows: list[Row] = []
     notes: list[str] = []
-    for label, live in (("Live Tail", True), ("FilterLogEvents", False)):
-        latencies, rate, _ = _measure(ctx, live, calls)
+    measured = []
+    try:
+        for label, live in (("Live Tail", True), ("FilterLogEvents", False)):
+            measured.append((label, live, *_measure(ctx, live, calls)[:2]))
+    finally:
+        calls.close()
+    for label, live, latencies, rate in measured:
         p90 = percentile(latencies, 90)
         med = median(latencies)
         notes.append(f"{label}: median {med:.0f} ms, p90 {p90:.0f} ms, {rate:.0f} calls/min")
