@@ -432,17 +432,7 @@ class Chain:
             **({"max_cost": self.max_cost} if self.max_cost is not None else {}),
         }
         params = {**params, key: _compact(event).encode()}
-        _local.self_invoke = True
-        try:
-            response = _send(client, operation, params)
-        except _Veto as veto:
-            self._failed(share, veto.error)
-            raise veto.error from None
-        except Exception as exc:
-            self._failed(share, exc)
-            raise
-        finally:
-            _local.self_invoke = False
+        response = _send_counted(self, client, operation, params, share)
         child = str(response["ResponseMetadata"]["RequestId"])
         with self._lock:
             self.children.append(child)
@@ -517,6 +507,24 @@ def _lambda_client() -> Any:
         # chain. Throttles are retried by hand in _send: a 429 means nothing was accepted.
         _client = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
     return _client
+
+
+def _send_counted(
+    chain: Chain, client: Any, operation: str, params: dict[str, Any], share: int
+) -> Any:
+    """A guarded self-invoke whose child `share` is counted already: a failure hands the
+    count back (`Chain._failed`), a veto raises its own error."""
+    _local.self_invoke = True
+    try:
+        return _send(client, operation, params)
+    except _Veto as veto:
+        chain._failed(share, veto.error)
+        raise veto.error from None
+    except Exception as exc:
+        chain._failed(share, exc)
+        raise
+    finally:
+        _local.self_invoke = False
 
 
 def _send(client: Any, operation: str, params: dict[str, Any]) -> Any:

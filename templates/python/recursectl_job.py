@@ -61,9 +61,7 @@ _counter_client = _c._counter_client
 _lambda_client = _c._lambda_client
 _patch_now = _c._patch_now
 _hook_retries = _c._hook_retries
-_send = _c._send
-_Veto = _c._Veto
-_local = _c._local
+_send_counted = _c._send_counted
 _JOB_BUCKET = os.environ.get(JOB_BUCKET_ENV, "")
 _FUNCTION = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or _SELF_ARN.rsplit(":", 1)[-1]
 _s3: Any = None  # the job bucket's S3 client: created on first use
@@ -931,17 +929,7 @@ def _continue(
         "InvocationType": "Event",
         "Payload": _compact(event).encode(),
     }
-    _local.self_invoke = True
-    try:
-        response = _send(client, "Invoke", params)
-    except _Veto as veto:
-        chain._failed(share, veto.error)
-        raise veto.error from None
-    except Exception as exc:
-        chain._failed(share, exc)
-        raise
-    finally:
-        _local.self_invoke = False
+    response = _send_counted(chain, client, "Invoke", params, share)
     child = str(response["ResponseMetadata"]["RequestId"])
     body = response.get("Payload")
     if body is not None:
