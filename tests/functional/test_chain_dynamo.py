@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.support.certs import certificate
 from tests.support.helper_copy import helper_copy
 
 CONDITION_FAILED = "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
@@ -195,3 +198,37 @@ def test_threads_calling_at_once_each_get_their_own_answer(
     assert wrong == []
     assert len(script.requests) == 160
     assert 1 < len(script.connections) <= 8
+
+
+def test_a_tls_failure_hands_the_environment_to_boto3(
+    helper: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    """An endpoint whose certificate the lean path does not trust (a TLS problem of this
+    environment, not ours to solve): that call and every later one go through boto3, which
+    here trusts it (AWS_CA_BUNDLE, read by boto3 only)."""
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert, key = certificate(tmp_path, "ddb")
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}"
+        client = _client(helper, url)
+        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_CA_BUNDLE": str(cert)}.items():
+            monkeypatch.setenv(name, value)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.setenv(name, "test")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # boto3's (Lambda sets both)
+        key_of = {"chain": {"S": "c"}}
+        first = client.get_item(TableName="t", Key=key_of)
+        second = client.get_item(TableName="t", Key=key_of)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert first["Item"] == second["Item"] == key_of
+    assert not client.lean
+    assert capfd.readouterr().out.count("using boto3 from now on") == 1
+    assert len(script.requests) == 2  # the lean path never got a request through
+    assert all("Botocore" in headers["user-agent"] for headers, _ in script.requests)

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.certs import certificate
+
 GUARD = Path(__file__).resolve().parents[2] / "templates" / "node" / "recursectl_chain.guard.cjs"
 # Runs the calls of argv[2] one after another; prints one JSON line: each call's answer or error.
 _DRIVER = """
@@ -264,47 +266,6 @@ def test_an_environment_it_does_not_serve_goes_to_the_sdk(node: str, node_ready:
         assert "aws-sdk-js" in headers["user-agent"]  # the SDK's request, not the guard's
 
 
-def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (its own CA): (cert, key) files."""
-    pytest.importorskip("cryptography")  # moto's dependency
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 class _FirstHandshakeFails(Canned):
     """HTTPS: the first connection gets an untrusted certificate, later ones a trusted one."""
 
@@ -328,7 +289,7 @@ def test_a_tls_failure_hands_the_environment_to_the_sdk(
     contexts = []
     for name in ("untrusted", "trusted"):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*_certificate(tmp_path, name))
+        context.load_cert_chain(*certificate(tmp_path, name))
         contexts.append(context)
     server = _FirstHandshakeFails(*contexts)
     threading.Thread(target=server.serve_forever, daemon=True).start()
