@@ -37,11 +37,7 @@ def _deploy(ctx: Context) -> dict[str, str]:
 
 
 def _set_env(ctx: Context, env: dict[str, str]) -> None:
-    lam = ctx.cloud.aws.lambda_
-    lam.update_function_configuration(FunctionName=NAME, Environment={"Variables": env})
-    lam.get_waiter("function_updated_v2").wait(
-        FunctionName=NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
+    ctx.cloud.set_env(NAME, env)
     _chain(ctx, 6, None)  # the change retired the warm environments: start them, unmeasured
     # and as many as a fan-out keeps busy (else the tree's rate is mostly cold starts)
     _tree_rate(ctx, max(1, ctx.sizes.fanout_depth - 2), ctx.sizes.fanout)

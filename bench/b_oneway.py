@@ -97,11 +97,7 @@ def _deploy(ctx: Context) -> dict[str, str]:
 
 
 def _set_env(ctx: Context, env: dict[str, str]) -> None:
-    lam = ctx.cloud.aws.lambda_
-    lam.update_function_configuration(FunctionName=NAME, Environment={"Variables": env})
-    lam.get_waiter("function_updated_v2").wait(
-        FunctionName=NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
+    ctx.cloud.set_env(NAME, env)
     _chain(ctx, 6)  # the change retired the warm environments: start them, unmeasured
 
 

@@ -78,6 +78,15 @@ class LocalCloud:
                 return int(f["invocations"])
         return 0
 
+    def set_env(self, name: str, env: dict[str, str]) -> None:
+        """Replace the function's environment and wait until the update is done (it retires
+        the warm environments: the caller starts new ones)."""
+        lam = self.aws.lambda_
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+        lam.get_waiter("function_updated_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+
     def wait_invocations(self, name: str, count: int, timeout_s: float) -> None:
         """Block until `count` invocations of `name` finished (and nothing is running)."""
         deadline = time.monotonic() + timeout_s
